@@ -1,0 +1,225 @@
+//! Gateway benchmark: the same JSON echo as a native axum handler and as a
+//! plugin through the gateway, in one run.
+//!
+//! Run: `cargo bench -p tianshan-kernel --bench gateway`
+//! (env `BENCH_SECS` per phase, default 5; `BENCH_CONNECTIONS`, default 32).
+//!
+//! Phases, each run for native and plugin alternately:
+//! - throughput under concurrent load (keep-alive connections) → requests/s
+//!   and the plugin/native ratio;
+//! - latency on one connection (no queueing) → p50/p99 of both, and the
+//!   latency the plugin adds;
+//! - instantiation alone (store + instantiate, no call), in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tianshan_kernel::config::Config;
+use tianshan_kernel::{Kernel, tooling};
+
+const PAYLOAD: &str =
+    r#"{"id":42,"name":"天山","tags":["a","b","c"],"nested":{"ok":true,"value":3.5}}"#;
+
+async fn native_echo(body: Bytes) -> axum::response::Response {
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return (axum::http::StatusCode::BAD_REQUEST, "bad json").into_response(),
+    };
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(&value).unwrap(),
+    )
+        .into_response()
+}
+
+use axum::response::IntoResponse;
+
+struct Load {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64
+}
+
+/// Sends POSTs with `connections` keep-alive connections for `secs`.
+async fn load(addr: SocketAddr, path: &'static str, connections: usize, secs: f64) -> Load {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut latencies = Vec::with_capacity(100_000);
+            while Instant::now() < deadline {
+                let req = Request::post(path)
+                    .header("host", "bench")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(PAYLOAD.as_bytes())))
+                    .unwrap();
+                let started = Instant::now();
+                let response = sender.send_request(req).await.unwrap();
+                let status = response.status();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                latencies.push(started.elapsed().as_micros() as u32);
+                assert!(
+                    status.is_success(),
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                assert_eq!(body.len(), PAYLOAD.len(), "echo changed the payload size");
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    Load {
+        rps: all.len() as f64 / elapsed,
+        p50_us: percentile(&all, 0.50),
+        p99_us: percentile(&all, 0.99),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5.0);
+    let connections: usize = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    eprintln!("building the hello test plugin…");
+    let hello = tooling::bundled_plugins("tests/plugins")?
+        .into_iter()
+        .filter(|p| p.crate_name == "tianshan-test-hello")
+        .collect::<Vec<_>>();
+    let out = tempfile::tempdir()?;
+    let package = tooling::build_and_pack_bundled(&hello, out.path(), true)?.remove(0);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let data = tempfile::tempdir()?;
+        let config = Config {
+            data_dir: data.path().to_path_buf(),
+            ..Config::default()
+        };
+        let kernel = Kernel::open(config).await?.kernel;
+        kernel
+            .plugins
+            .install(&std::fs::read(&package)?)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+
+        let plugin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let plugin_addr = plugin_listener.local_addr()?;
+        let router = kernel.router();
+        tokio::spawn(async move { axum::serve(plugin_listener, router).await });
+
+        let native_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let native_addr = native_listener.local_addr()?;
+        let native = axum::Router::new().route("/echo", axum::routing::post(native_echo));
+        tokio::spawn(async move { axum::serve(native_listener, native).await });
+
+        let plugin_path = "/api/v1/p/hello/echo";
+        // Warm up both paths (pool slots, caches, connections).
+        load(native_addr, "/echo", connections, 1.0).await;
+        load(plugin_addr, plugin_path, connections, 1.0).await;
+
+        let rounds = 3;
+        let (mut n_rps, mut p_rps) = (Vec::new(), Vec::new());
+        let (mut n50, mut n99, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ln50, mut lp50) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let n = load(native_addr, "/echo", connections, secs).await;
+            let p = load(plugin_addr, plugin_path, connections, secs).await;
+            eprintln!(
+                "round {round}: loaded ({connections} conns) native {:.0} req/s p50 {:.0} µs | plugin {:.0} req/s p50 {:.0} µs",
+                n.rps, n.p50_us, p.rps, p.p50_us
+            );
+            ln50.push(n.p50_us);
+            lp50.push(p.p50_us);
+            n_rps.push(n.rps);
+            p_rps.push(p.rps);
+            let n = load(native_addr, "/echo", 1, secs / 2.0).await;
+            let p = load(plugin_addr, plugin_path, 1, secs / 2.0).await;
+            eprintln!(
+                "round {round}: one connection native p50 {:.0} µs p99 {:.0} µs | plugin p50 {:.0} µs p99 {:.0} µs",
+                n.p50_us, n.p99_us, p.p50_us, p.p99_us
+            );
+            n50.push(n.p50_us);
+            n99.push(n.p99_us);
+            p50.push(p.p50_us);
+            p99.push(p.p99_us);
+        }
+
+        // Instantiation alone.
+        let active = kernel.plugins.get("hello").expect("installed");
+        let iterations = 20_000;
+        for _ in 0..1000 {
+            kernel.runtime.instantiate_only(&active.component).await.unwrap();
+        }
+        let started = Instant::now();
+        for _ in 0..iterations {
+            kernel.runtime.instantiate_only(&active.component).await.unwrap();
+        }
+        let instantiate_us = started.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+
+        let native_rps = median(n_rps);
+        let plugin_rps = median(p_rps);
+        let ratio = plugin_rps / native_rps;
+        let added_p50 = (median(p50.clone()) - median(n50.clone())).max(0.0);
+        let added_p99 = (median(p99.clone()) - median(n99.clone())).max(0.0);
+        println!("gateway benchmark: JSON echo ({} bytes), median of {rounds} rounds of {secs} s", PAYLOAD.len());
+        println!("  loaded, {connections} connections:  native {native_rps:>9.0} req/s   plugin {plugin_rps:>9.0} req/s   ratio {ratio:.2}");
+        println!(
+            "  loaded p50:                native {:>7.0} µs   plugin {:>7.0} µs",
+            median(ln50),
+            median(lp50)
+        );
+        println!(
+            "  one connection p50:        native {:>7.0} µs   plugin {:>7.0} µs   added {added_p50:.0} µs",
+            median(n50),
+            median(p50)
+        );
+        println!(
+            "  one connection p99:        native {:>7.0} µs   plugin {:>7.0} µs   added {added_p99:.0} µs",
+            median(n99),
+            median(p99)
+        );
+        println!("  instantiation alone:       {instantiate_us:.1} µs per store + instance");
+        println!(
+            "RESULT added_latency_p50_us={added_p50:.0} added_latency_p99_us={added_p99:.0} plugin_native_ratio={ratio:.2}"
+        );
+        drop(Arc::clone(&kernel));
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,165 @@
+//! Kernel configuration: built-in defaults, then an optional TOML file, then
+//! command-line flags. `deploy/tianshan.toml` documents every option.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Address the gateway listens on.
+    pub listen: SocketAddr,
+    /// Where the database, the compiled-code cache and plugin files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…`; defaults to `tianshan.db` in the data dir.
+    pub database_url: Option<String>,
+    /// Largest request body the gateway accepts for plugin and API calls.
+    pub max_body_bytes: usize,
+    /// Largest plugin package accepted, compressed and unpacked.
+    pub max_package_bytes: usize,
+    pub runtime: RuntimeConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            max_body_bytes: 8 << 20,
+            max_package_bytes: 64 << 20,
+            runtime: RuntimeConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Plugin sandbox limits. Manifests may ask for less or more than the
+/// defaults, never more than the maxima.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RuntimeConfig {
+    pub default_memory_mib: u64,
+    pub max_memory_mib: u64,
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    /// Plugin instances alive at once across all plugins; sizes the pool.
+    pub max_concurrent_instances: u32,
+    /// Granularity of deadlines and of yielding from busy plugins.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            default_memory_mib: 64,
+            max_memory_mib: 512,
+            default_timeout_ms: 5_000,
+            max_timeout_ms: 60_000,
+            max_concurrent_instances: 1_000,
+            epoch_tick_ms: 10,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Small pools so many test kernels fit in one process's address space.
+    pub fn for_tests() -> Self {
+        RuntimeConfig {
+            max_concurrent_instances: 64,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthConfig {
+    /// Lifetime of a bearer token or session from login.
+    pub session_absolute_secs: u64,
+    /// A session unused this long ends.
+    pub session_idle_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_absolute_secs: 12 * 3600,
+            session_idle_secs: 30 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LogConfig {
+    /// `text` for people, `json` for log shippers.
+    pub format: String,
+    /// tracing filter directives; `RUST_LOG` overrides.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tianshan.db").display()))
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache").join("compiled")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/tianshan.toml");
+        let parsed = Config::from_file(&path).unwrap();
+        let defaults = Config::default();
+        assert_eq!(parsed.listen, defaults.listen);
+        assert_eq!(parsed.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(parsed.max_package_bytes, defaults.max_package_bytes);
+        assert_eq!(parsed.runtime.default_memory_mib, 64);
+        assert_eq!(parsed.runtime.default_timeout_ms, 5_000);
+        assert_eq!(
+            parsed.runtime.max_memory_mib,
+            defaults.runtime.max_memory_mib
+        );
+        assert_eq!(
+            parsed.auth.session_idle_secs,
+            defaults.auth.session_idle_secs
+        );
+    }
+
+    #[test]
+    fn unknown_options_are_refused() {
+        let err = toml::from_str::<Config>("listen = \"127.0.0.1:1\"\nlisten-port = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen-port"), "{err}");
+    }
+}

@@ -1,0 +1,560 @@
+//! The HTTP surface (axum): health, metrics, the kernel API under
+//! `/api/v1/`, plugin calls under `/api/v1/p/{plugin}/…`, plugin UI assets
+//! under `/ui/{plugin}/…`.
+//!
+//! Path of one plugin request: [`plugin_call`] → [`authenticate`] (session
+//! or token; the kernel decides, the plugin only reads the result) →
+//! [`Runtime::handle_http`](crate::runtime::Runtime::handle_http) (fresh
+//! store, deadline, memory cap) → the plugin's exported handler → host
+//! imports ([`crate::runtime`]'s `host` module) → the answer, checked and
+//! passed back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header, request::Parts,
+};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::Kernel;
+use crate::auth::{CSRF_HEADER, SESSION_COOKIE, Session};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::metrics::{ErrorLabels, PluginLabels, RequestLabels, status_class};
+use crate::runtime::PluginRequest;
+
+type AppState = Arc<Kernel>;
+
+pub fn router(kernel: Arc<Kernel>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/orgs", get(list_orgs))
+        .route("/api/v1/plugins", get(list_plugins).post(install_plugin))
+        .route(
+            "/api/v1/plugins/{id}",
+            get(show_plugin)
+                .put(upgrade_plugin)
+                .delete(uninstall_plugin),
+        )
+        .route("/api/v1/plugins/{id}/enable", post(enable_plugin))
+        .route("/api/v1/plugins/{id}/disable", post(disable_plugin))
+        .route("/api/v1/p/{plugin}", any(plugin_call))
+        .route("/api/v1/p/{plugin}/", any(plugin_call))
+        .route("/api/v1/p/{plugin}/{*path}", any(plugin_call))
+        .route("/ui/{plugin}", get(plugin_ui))
+        .route("/ui/{plugin}/", get(plugin_ui))
+        .route("/ui/{plugin}/{*path}", get(plugin_ui))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(kernel)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(State(k): State<AppState>) -> Response {
+    k.metrics
+        .plugins_installed
+        .set(k.plugins.list().len() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        k.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Reads a body up to `limit` bytes, answering 413 past it.
+async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body exceeds {limit} bytes"),
+                ))
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "could not read request body: {e}"
+                )))
+            }
+        }
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let mut err = ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}"));
+        // serde names a missing or unknown field in backquotes.
+        if let Some(field) = e.to_string().split('`').nth(1) {
+            err = err.with_field(field);
+        }
+        err
+    })
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Establishes the caller. A bearer token that does not resolve is an error
+/// (the client meant to authenticate); a stale cookie just means anonymous.
+/// A cookie session on an unsafe method must carry the CSRF token.
+pub async fn authenticate(
+    k: &Kernel,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Option<Session>> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Authorization must be `Bearer <token>`",
+                )
+            })?;
+        return match k.auth.authenticate(token, false).await? {
+            Some(session) => Ok(Some(session)),
+            None => Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "the token is unknown, expired or revoked; log in again",
+            )),
+        };
+    }
+    let Some(token) = cookie_value(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(session) = k.auth.authenticate(token, true).await? else {
+        return Ok(None);
+    };
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if sent != session.cookie_csrf.as_deref() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "a write with a session cookie needs the X-CSRF-Token header from login",
+            ));
+        }
+    }
+    Ok(Some(session))
+}
+
+/// An authenticated caller; 401 otherwise.
+pub struct Caller(pub Session);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, k: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(k, &parts.method, &parts.headers)
+            .await?
+            .map(Caller)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "log in first"))
+    }
+}
+
+/// A platform administrator; 401 or 403 otherwise.
+pub struct Admin(pub Session);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, k: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(session) = Caller::from_request_parts(parts, k).await?;
+        if !session.is_platform_admin {
+            tracing::info!(user = %session.principal.username, path = %parts.uri.path(), "access denied");
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "platform administrators only",
+            ));
+        }
+        Ok(Admin(session))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+async fn login(State(k): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let body = read_body(body, 64 << 10).await?;
+    let req: LoginRequest = parse_json(&body)?;
+    if req.username.trim().is_empty() {
+        return Err(ApiError::validation(
+            "username",
+            "username must not be empty",
+        ));
+    }
+    let outcome = k.auth.login(req.username.trim(), &req.password).await?;
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes() == b"https");
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        outcome.token,
+        k.config.auth.session_absolute_secs,
+        if secure { "; Secure" } else { "" }
+    );
+    let body = serde_json::json!({
+        "token": outcome.token,
+        "csrf_token": outcome.csrf_token,
+        "expires_at": outcome.expires_at,
+        "user": outcome.session.principal,
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn logout(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Response> {
+    k.auth.logout(&session).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("tianshan_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+async fn me(Caller(session): Caller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "user": session.principal,
+        "is_platform_admin": session.is_platform_admin,
+    }))
+}
+
+async fn list_orgs(
+    State(k): State<AppState>,
+    Caller(_): Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    let tree = crate::orgs::tree(&k.db).await?;
+    Ok(Json(serde_json::json!({ "orgs": tree })))
+}
+
+async fn list_plugins(State(k): State<AppState>, Caller(_): Caller) -> Json<serde_json::Value> {
+    let plugins: Vec<_> = k.plugins.list().iter().map(|p| p.summary()).collect();
+    Json(serde_json::json!({ "plugins": plugins }))
+}
+
+async fn show_plugin(
+    State(k): State<AppState>,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let plugin = k
+        .plugins
+        .get(&id)
+        .ok_or_else(|| crate::plugins::not_installed(&id))?;
+    let versions = k.plugins.stored_versions(&id).await?;
+    Ok(Json(serde_json::json!({
+        "plugin": plugin.summary(),
+        "manifest": plugin.manifest,
+        "limits": {
+            "memory_mib": plugin.component.limits.memory_bytes >> 20,
+            "timeout_ms": plugin.component.limits.timeout.as_millis() as u64,
+        },
+        "stored_versions": versions,
+    })))
+}
+
+async fn install_plugin(
+    State(k): State<AppState>,
+    Admin(_): Admin,
+    body: Body,
+) -> ApiResult<Response> {
+    let bytes = read_body(body, k.config.max_package_bytes).await?;
+    let outcome = k.plugins.install(&bytes).await?;
+    Ok((StatusCode::CREATED, Json(outcome)).into_response())
+}
+
+async fn upgrade_plugin(
+    State(k): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<crate::plugins::ChangeOutcome>> {
+    let bytes = read_body(body, k.config.max_package_bytes).await?;
+    Ok(Json(k.plugins.upgrade(Some(&id), &bytes).await?))
+}
+
+async fn uninstall_plugin(
+    State(k): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    k.plugins.uninstall(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn enable_plugin(
+    State(k): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::plugins::PluginSummary>> {
+    Ok(Json(k.plugins.set_enabled(&id, true).await?))
+}
+
+async fn disable_plugin(
+    State(k): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::plugins::PluginSummary>> {
+    Ok(Json(k.plugins.set_enabled(&id, false).await?))
+}
+
+/// Splits `/api/v1/p/{plugin}/{rest}` into the plugin id and the path the
+/// plugin sees (always starting with `/`).
+fn split_plugin_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/api/v1/p/")?;
+    match rest.find('/') {
+        Some(i) => Some((&rest[..i], &rest[i..])),
+        None => Some((rest, "/")),
+    }
+}
+
+/// Headers a plugin never sees: credentials stay with the kernel.
+fn is_credential_header(name: &HeaderName) -> bool {
+    name == header::AUTHORIZATION || name == header::COOKIE || name.as_str() == CSRF_HEADER
+}
+
+/// Headers a plugin may not set: framing is the gateway's, and cookies on
+/// the kernel's origin are the kernel's.
+fn is_reserved_response_header(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-connection"
+            | "content-length"
+            | "set-cookie"
+    )
+}
+
+async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let Some((plugin_id, path)) = split_plugin_path(parts.uri.path()) else {
+        return ApiError::not_found("no plugin in path").into_response();
+    };
+    let Some(plugin) = k.plugins.get(plugin_id) else {
+        return crate::plugins::not_installed(plugin_id).into_response();
+    };
+    let version = plugin.manifest.version.to_string();
+    let result = async {
+        if !plugin.enabled() {
+            return Err(ApiError::new(
+                ErrorCode::PluginDisabled,
+                format!("plugin {plugin_id} is disabled"),
+            ));
+        }
+        let session = authenticate(&k, &parts.method, &parts.headers).await?;
+        if session.is_none() && !plugin.manifest.is_public(parts.method.as_str(), path) {
+            return Err(ApiError::new(ErrorCode::Unauthenticated, "log in first"));
+        }
+        let body = read_body(body, k.config.max_body_bytes).await?;
+        let headers = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| !is_credential_header(name))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        let request = PluginRequest {
+            method: parts.method.as_str().to_string(),
+            path: path.to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            headers,
+            body,
+        };
+        let response = k
+            .runtime
+            .handle_http(&plugin.component, session.map(|s| s.principal), request)
+            .await
+            .map_err(|failure| {
+                k.metrics
+                    .plugin_errors
+                    .get_or_create(&ErrorLabels {
+                        plugin: plugin_id.to_string(),
+                        code: failure.code.as_str(),
+                    })
+                    .inc();
+                failure.to_api_error(plugin_id)
+            })?;
+        into_http_response(response)
+    }
+    .instrument(tracing::info_span!("plugin_request", plugin = %plugin_id, version = %version, method = %parts.method, path = %path))
+    .await;
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    k.metrics
+        .plugin_requests
+        .get_or_create(&RequestLabels {
+            plugin: plugin_id.to_string(),
+            version,
+            class: status_class(response.status().as_u16()),
+        })
+        .inc();
+    k.metrics
+        .plugin_latency
+        .get_or_create(&PluginLabels {
+            plugin: plugin_id.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+fn into_http_response(response: crate::runtime::PluginResponse) -> ApiResult<Response> {
+    let bad = |detail: String| crate::runtime::PluginFailure {
+        code: ErrorCode::PluginBadResponse,
+        detail,
+    };
+    let status = StatusCode::from_u16(response.status)
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+        .ok_or_else(|| {
+            bad(format!("status {} out of range", response.status)).to_api_error("plugin")
+        })?;
+    let mut out = Response::new(Body::from(response.body));
+    *out.status_mut() = status;
+    for (name, value) in response.headers {
+        let name_lower = name.to_ascii_lowercase();
+        if is_reserved_response_header(&name_lower) {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name_lower.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            return Err(bad(format!("invalid header {name:?}")).to_api_error("plugin"));
+        };
+        out.headers_mut().append(name, value);
+    }
+    Ok(out)
+}
+
+async fn plugin_ui(State(k): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let rest = uri.path().strip_prefix("/ui/").unwrap_or_default();
+    let (plugin_id, asset) = rest.split_once('/').unwrap_or((rest, ""));
+    let plugin = k
+        .plugins
+        .get(plugin_id)
+        .ok_or_else(|| crate::plugins::not_installed(plugin_id))?;
+    if !plugin.enabled() {
+        return Err(ApiError::new(
+            ErrorCode::PluginDisabled,
+            format!("plugin {plugin_id} is disabled"),
+        ));
+    }
+    let asset = if asset.is_empty() || asset.ends_with('/') {
+        format!("{asset}index.html")
+    } else {
+        asset.to_string()
+    };
+    let bytes = plugin.ui.get(&asset).ok_or_else(|| {
+        ApiError::not_found(format!("plugin {plugin_id} has no UI asset {asset}"))
+    })?;
+    let mime = mime_guess::from_path(&asset).first_or_octet_stream();
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.essence_str().to_string() + if mime.type_() == "text" || mime.subtype() == "javascript" || mime.subtype() == "json" { "; charset=utf-8" } else { "" }),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'".to_string(),
+            ),
+        ],
+        bytes.clone(),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_paths_split_into_id_and_inner_path() {
+        assert_eq!(split_plugin_path("/api/v1/p/hello"), Some(("hello", "/")));
+        assert_eq!(split_plugin_path("/api/v1/p/hello/"), Some(("hello", "/")));
+        assert_eq!(
+            split_plugin_path("/api/v1/p/hello/a/b"),
+            Some(("hello", "/a/b"))
+        );
+        assert_eq!(split_plugin_path("/api/v1/plugins"), None);
+    }
+
+    #[test]
+    fn credentials_never_reach_plugins_and_plugins_cannot_set_cookies() {
+        assert!(is_credential_header(&header::AUTHORIZATION));
+        assert!(is_credential_header(&header::COOKIE));
+        assert!(is_reserved_response_header("set-cookie"));
+        assert!(is_reserved_response_header("transfer-encoding"));
+        assert!(!is_reserved_response_header("content-type"));
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tianshan_session=tok; b=2"),
+        );
+        assert_eq!(cookie_value(&h, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie_value(&h, "c"), None);
+    }
+}

@@ -1,0 +1,94 @@
+//! The Tianshan kernel. See `docs/architecture.md` for the path of one
+//! request through these modules.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod orgs;
+pub mod package;
+pub mod plugins;
+pub mod runtime;
+pub mod tooling;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::runtime::{Runtime, RuntimeStats};
+
+/// Everything one kernel process holds. Cheap to share (`Arc<Kernel>`).
+pub struct Kernel {
+    pub config: Config,
+    pub db: Db,
+    pub runtime: Arc<Runtime>,
+    pub plugins: plugins::Plugins,
+    pub auth: auth::Auth,
+    pub metrics: Arc<Metrics>,
+    pub root_org: String,
+}
+
+/// What opening a kernel found or created.
+pub struct Opened {
+    pub kernel: Arc<Kernel>,
+    /// Set on first start when the admin password was generated: print it once.
+    pub generated_admin_password: Option<String>,
+}
+
+impl Kernel {
+    /// Opens the data dir: database (migrated), runtime, installed plugins,
+    /// bootstrap admin.
+    pub async fn open(config: Config) -> anyhow::Result<Opened> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", config.data_dir.display()))?;
+        let db = db::connect(&config.database_url()).await?;
+        let metrics = Arc::new(Metrics::new());
+        let stats = RuntimeStats {
+            compilations: metrics.compilations.clone(),
+            cache_hits: metrics.compile_cache_hits.clone(),
+        };
+        let runtime = Arc::new(Runtime::new(
+            config.runtime.clone(),
+            config.cache_dir(),
+            stats,
+        )?);
+        let plugins = plugins::Plugins::new(db.clone(), runtime.clone(), config.max_package_bytes);
+        let root_org = orgs::ensure_root(&db).await?;
+        let auth = auth::Auth::new(db.clone(), config.auth.clone());
+        let generated_admin_password = auth.ensure_bootstrap_admin(&root_org).await?;
+        let loaded = plugins.load_installed().await?;
+        tracing::info!(plugins = loaded, data_dir = %config.data_dir.display(), "kernel opened");
+        Ok(Opened {
+            kernel: Arc::new(Kernel {
+                config,
+                db,
+                runtime,
+                plugins,
+                auth,
+                metrics,
+                root_org,
+            }),
+            generated_admin_password,
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        gateway::router(self.clone())
+    }
+
+    /// Serves the gateway on `listener` until `shutdown` resolves; in-flight
+    /// requests finish first.
+    pub async fn serve(
+        self: &Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

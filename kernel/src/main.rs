@@ -1,0 +1,350 @@
+//! `tianshan`: the kernel server and its operator and plugin-author CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tianshan_kernel::config::Config;
+use tianshan_kernel::{Kernel, orgs, tooling};
+
+#[derive(Parser)]
+#[command(
+    name = "tianshan",
+    version,
+    about = "Tianshan: the government offices administration platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the kernel.
+    Serve(ServeArgs),
+    /// Demo start: build and install every bundled plugin, seed the demo org
+    /// tree, then serve.
+    Up(ServeArgs),
+    /// Write, build, pack and manage plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Args, Clone)]
+struct CommonArgs {
+    /// Config file (see deploy/tianshan.toml).
+    #[arg(long, env = "TIANSHAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, env = "TIANSHAN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://DATA_DIR/tianshan.db].
+    #[arg(long, env = "TIANSHAN_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl CommonArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a working plugin from the template in ./NAME.
+    New {
+        name: String,
+        /// Where the Tianshan SDK is [default: the sdk/ this binary was built from].
+        #[arg(long)]
+        sdk_path: Option<PathBuf>,
+    },
+    /// Build the plugin in the current (or given) folder for wasm32-wasip2.
+    Build {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Pack plugin.toml, the built component and ui/ into NAME-VERSION.tspkg.
+    Pack {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The component to pack [default: what `tianshan plugin build` made].
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Output folder [default: the plugin folder].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install a package into a data dir (offline; restart a running kernel to pick it up).
+    Install {
+        package: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Upgrade an installed plugin from a package (offline).
+    Upgrade {
+        package: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// List installed plugins (offline).
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Enable a plugin (offline).
+    Enable {
+        id: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Disable a plugin (offline).
+    Disable {
+        id: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Uninstall a plugin (offline).
+    Uninstall {
+        id: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args, false).await,
+        Command::Up(args) => serve(args, true).await,
+        Command::Plugin(command) => plugin(command).await,
+    }
+}
+
+async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
+    let mut config = args.common.config()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_tracing(&config);
+    let listen = config.listen;
+    let opened = Kernel::open(config).await?;
+    let kernel = opened.kernel;
+    if demo {
+        let seeded = orgs::seed_demo_tree(&kernel.db).await?;
+        tracing::info!(orgs = seeded, "demo org tree in place");
+        install_bundled(&kernel).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    if let Some(password) = &opened.generated_admin_password {
+        println!();
+        println!("  Tianshan first start: administrator account created");
+        println!("    username: admin");
+        println!("    password: {password}");
+        println!("  (shown once; set TIANSHAN_ADMIN_PASSWORD before first start to choose it)");
+        println!();
+    }
+    let bound = listener.local_addr()?;
+    println!("Tianshan is serving on http://{bound}/  (health: /healthz, metrics: /metrics)");
+    kernel.serve(listener, shutdown_signal()).await
+}
+
+/// Builds every plugin under plugins/ and installs or upgrades it.
+async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
+    let bundled = tooling::bundled_plugins("plugins")?;
+    if bundled.is_empty() {
+        return Ok(());
+    }
+    let out = kernel.config.data_dir.join("bundled");
+    let packages =
+        tokio::task::spawn_blocking(move || tooling::build_and_pack_bundled(&bundled, &out, false))
+            .await??;
+    for path in packages {
+        let bytes = std::fs::read(&path)?;
+        let package = tianshan_kernel::package::Package::from_bytes(&bytes, usize::MAX)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+        let id = package.manifest.id.clone();
+        let result = match kernel.plugins.get(&id) {
+            None => kernel
+                .plugins
+                .install(&bytes)
+                .await
+                .map(|o| format!("installed {id} {}", o.version)),
+            Some(current) if current.manifest.version < package.manifest.version => kernel
+                .plugins
+                .upgrade(Some(&id), &bytes)
+                .await
+                .map(|o| format!("upgraded {id} to {}", o.version)),
+            Some(current) => Ok(format!(
+                "{id} {} already installed",
+                current.manifest.version
+            )),
+        };
+        match result {
+            Ok(message) => tracing::info!("{message}"),
+            Err(e) => anyhow::bail!("bundled plugin {id}: {}", e.message),
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down; finishing in-flight requests");
+}
+
+async fn open_offline(common: &CommonArgs) -> anyhow::Result<std::sync::Arc<Kernel>> {
+    let config = common.config()?;
+    init_tracing(&Config {
+        log: tianshan_kernel::config::LogConfig {
+            filter: "warn".into(),
+            ..config.log.clone()
+        },
+        ..config.clone()
+    });
+    Ok(Kernel::open(config).await?.kernel)
+}
+
+async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New { name, sdk_path } => {
+            let dir = tooling::new_plugin(&name, &std::env::current_dir()?, sdk_path.as_deref())?;
+            println!("Created plugin {name} in {}", dir.display());
+            println!("Next: cd {name} && tianshan plugin build && tianshan plugin pack");
+        }
+        PluginCommand::Build { dir } => {
+            let wasm = tooling::build(&dir, &tooling::BuildOptions::default())?;
+            let built = wasm.last().expect("build returns at least one component");
+            let dest = tooling::built_component_path(&dir);
+            std::fs::create_dir_all(dest.parent().expect("has parent"))?;
+            std::fs::copy(built, &dest)?;
+            let size = std::fs::metadata(&dest)?.len();
+            println!("Built {} ({} KiB)", dest.display(), size / 1024);
+        }
+        PluginCommand::Pack { dir, wasm, out } => {
+            let wasm = wasm.unwrap_or_else(|| tooling::built_component_path(&dir));
+            if !wasm.exists() {
+                anyhow::bail!(
+                    "{} does not exist: run `tianshan plugin build` first",
+                    wasm.display()
+                );
+            }
+            let out = tooling::pack(&dir, &wasm, out.as_deref().unwrap_or(&dir))?;
+            println!("Packed {}", out.display());
+        }
+        PluginCommand::Install { package, common } => {
+            let kernel = open_offline(&common).await?;
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            let outcome = kernel
+                .plugins
+                .install(&bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!("Installed {} {}", outcome.id, outcome.version);
+        }
+        PluginCommand::Upgrade { package, common } => {
+            let kernel = open_offline(&common).await?;
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            let outcome = kernel
+                .plugins
+                .upgrade(None, &bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!(
+                "Upgraded {} from {} to {}",
+                outcome.id,
+                outcome.previous_version.unwrap_or_default(),
+                outcome.version
+            );
+        }
+        PluginCommand::List { common } => {
+            let kernel = open_offline(&common).await?;
+            println!("{:<24} {:<12} {:<9} NAME", "ID", "VERSION", "STATE");
+            for plugin in kernel.plugins.list() {
+                let s = plugin.summary();
+                println!(
+                    "{:<24} {:<12} {:<9} {} / {}",
+                    s.id, s.version, s.state, s.name.zh_cn, s.name.en
+                );
+            }
+        }
+        PluginCommand::Enable { id, common } => set_enabled(&id, &common, true).await?,
+        PluginCommand::Disable { id, common } => set_enabled(&id, &common, false).await?,
+        PluginCommand::Uninstall { id, common } => {
+            let kernel = open_offline(&common).await?;
+            kernel
+                .plugins
+                .uninstall(&id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!("Uninstalled {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn set_enabled(id: &str, common: &CommonArgs, enable: bool) -> anyhow::Result<()> {
+    let kernel = open_offline(common).await?;
+    let s = kernel
+        .plugins
+        .set_enabled(id, enable)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!("{} is now {}", s.id, s.state);
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! Plugin packages: one `.tspkg` file per plugin version, a gzip'd tar of
+//! `plugin.toml` (the manifest), `plugin.wasm` (the component) and `ui/**`
+//! (static assets). Parsing checks everything that can be checked without
+//! compiling; a bad package is refused with an error naming the problem.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ErrorCode};
+
+pub const MANIFEST_FILE: &str = "plugin.toml";
+pub const COMPONENT_FILE: &str = "plugin.wasm";
+pub const UI_DIR: &str = "ui/";
+
+/// Capabilities a manifest may request in contract 1.0.
+pub const KNOWN_CAPABILITIES: [&str; 1] = ["clock"];
+
+/// Localised text: zh-CN first, English second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalizedText {
+    #[serde(rename = "zh-CN")]
+    pub zh_cn: String,
+    pub en: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManifestLimits {
+    pub memory_mib: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MenuEntry {
+    pub id: String,
+    pub label: LocalizedText,
+    /// Relative to the plugin's `ui/` folder.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+}
+
+/// `plugin.toml`. Unknown fields are refused so a typo never silently
+/// drops a limit or a capability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub id: String,
+    pub version: semver::Version,
+    /// The `tianshan:plugin` contract version the plugin is built against.
+    pub contract: semver::Version,
+    pub publisher: String,
+    pub name: LocalizedText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<LocalizedText>,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub limits: ManifestLimits,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub menu: Vec<MenuEntry>,
+    /// Routes anyone may call without logging in, as `"GET /"` or
+    /// `"GET /docs/*"` (a prefix). Everything else needs a session; the
+    /// kernel enforces this before the plugin runs.
+    #[serde(default)]
+    pub public: Vec<String>,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, ApiError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidPackage,
+                format!("plugin.toml: {}", e.message()),
+            )
+            .with_field(toml_error_field(&e))
+        })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let invalid = |field: &str, message: String| {
+            ApiError::new(ErrorCode::InvalidPackage, format!("plugin.toml: {message}"))
+                .with_field(field)
+        };
+        if !is_valid_id(&self.id) {
+            return Err(invalid(
+                "id",
+                format!(
+                    "id {:?} must be 2-32 characters of a-z, 0-9 and '-', starting with a letter",
+                    self.id
+                ),
+            ));
+        }
+        if self.publisher.trim().is_empty() {
+            return Err(invalid("publisher", "publisher must not be empty".into()));
+        }
+        if self.name.zh_cn.trim().is_empty() || self.name.en.trim().is_empty() {
+            return Err(invalid("name", "name needs both zh-CN and en".into()));
+        }
+        for capability in &self.capabilities {
+            if !KNOWN_CAPABILITIES.contains(&capability.as_str()) {
+                return Err(invalid(
+                    "capabilities",
+                    format!(
+                        "unknown capability {capability:?}; known: {}",
+                        KNOWN_CAPABILITIES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if self.limits.memory_mib == Some(0) || self.limits.timeout_ms == Some(0) {
+            return Err(invalid("limits", "limits must be positive".into()));
+        }
+        for entry in &self.menu {
+            if !is_safe_relative_path(&entry.path) {
+                return Err(invalid(
+                    "menu.path",
+                    format!("menu path {:?} must be relative inside ui/", entry.path),
+                ));
+            }
+        }
+        for route in &self.public {
+            if parse_public_route(route).is_none() {
+                return Err(invalid(
+                    "public",
+                    format!(
+                        "public route {route:?} must look like \"GET /path\" or \"GET /prefix/*\""
+                    ),
+                ));
+            }
+        }
+        crate::runtime::check_contract(&self.contract)?;
+        Ok(())
+    }
+
+    /// Whether the manifest opens `method path` to anonymous callers.
+    pub fn is_public(&self, method: &str, path: &str) -> bool {
+        self.public
+            .iter()
+            .filter_map(|r| parse_public_route(r))
+            .any(|(m, p)| {
+                (m == method || (m == "GET" && method == "HEAD"))
+                    && match p.strip_suffix('*') {
+                        Some(prefix) => path.starts_with(prefix),
+                        None => p == path,
+                    }
+            })
+    }
+
+    pub fn wants(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+}
+
+fn parse_public_route(route: &str) -> Option<(&str, &str)> {
+    let (method, path) = route.split_once(' ')?;
+    let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let star_ok = !path.contains('*') || (path.ends_with("/*") && path.matches('*').count() == 1);
+    (known.contains(&method) && path.starts_with('/') && star_ok).then_some((method, path))
+}
+
+fn toml_error_field(e: &toml::de::Error) -> String {
+    // toml's messages name the missing or unknown key in backquotes.
+    let message = e.message();
+    message
+        .split('`')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_else(|| "plugin.toml".into())
+}
+
+pub fn is_valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    (2..=32).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+fn is_safe_relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+/// A parsed package, held in memory.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub manifest: Manifest,
+    pub component: Vec<u8>,
+    /// Path inside `ui/` → bytes.
+    pub ui: HashMap<String, Vec<u8>>,
+}
+
+impl Package {
+    /// Reads a package file's bytes. `max_bytes` bounds both the file and
+    /// its unpacked contents.
+    pub fn from_bytes(bytes: &[u8], max_bytes: usize) -> Result<Package, ApiError> {
+        let invalid = |m: String| ApiError::new(ErrorCode::InvalidPackage, m);
+        if bytes.len() > max_bytes {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("package is {} bytes; the limit is {max_bytes}", bytes.len()),
+            ));
+        }
+        if bytes.len() < 2 || bytes[0..2] != [0x1f, 0x8b] {
+            return Err(invalid(
+                "not a plugin package (expected a gzip'd tar made by `tianshan plugin pack`)"
+                    .into(),
+            ));
+        }
+        let decoder = flate2::read::GzDecoder::new(bytes);
+        let mut archive = tar::Archive::new(decoder);
+        let mut manifest_text = None;
+        let mut component = None;
+        let mut ui = HashMap::new();
+        let mut unpacked: usize = 0;
+        let entries = archive
+            .entries()
+            .map_err(|e| invalid(format!("package archive unreadable: {e}")))?;
+        for entry in entries {
+            let mut entry =
+                entry.map_err(|e| invalid(format!("package archive unreadable: {e}")))?;
+            let kind = entry.header().entry_type();
+            let path = entry
+                .path()
+                .map_err(|e| invalid(format!("bad path in package: {e}")))?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            if kind.is_dir() {
+                continue;
+            }
+            if !kind.is_file() {
+                return Err(invalid(format!(
+                    "package entry {path:?} is not a regular file (links are not allowed)"
+                )));
+            }
+            if !is_safe_relative_path(&path) {
+                return Err(invalid(format!(
+                    "package entry {path:?} has an unsafe path"
+                )));
+            }
+            // Checked before reading, so an archive bomb is never inflated:
+            // the tar reader never reads past an entry's declared size.
+            let declared = entry.header().size().unwrap_or(u64::MAX);
+            unpacked = unpacked.saturating_add(usize::try_from(declared).unwrap_or(usize::MAX));
+            if unpacked > max_bytes {
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("package unpacks to more than {max_bytes} bytes"),
+                ));
+            }
+            let mut data = Vec::new();
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| invalid(format!("package entry {path:?} unreadable: {e}")))?;
+            if path == MANIFEST_FILE {
+                manifest_text = Some(
+                    String::from_utf8(data)
+                        .map_err(|_| invalid("plugin.toml is not UTF-8".into()))?,
+                );
+            } else if path == COMPONENT_FILE {
+                component = Some(data);
+            } else if let Some(rest) = path.strip_prefix(UI_DIR) {
+                ui.insert(rest.to_string(), data);
+            } else {
+                return Err(invalid(format!(
+                    "unexpected file {path:?} in package (allowed: plugin.toml, plugin.wasm, ui/…)"
+                )));
+            }
+        }
+        let manifest = Manifest::parse(
+            &manifest_text.ok_or_else(|| invalid("package has no plugin.toml".into()))?,
+        )?;
+        let component = component.ok_or_else(|| invalid("package has no plugin.wasm".into()))?;
+        for entry in &manifest.menu {
+            if !ui.contains_key(&entry.path) {
+                return Err(invalid(format!(
+                    "menu entry {:?} points to ui/{}, which the package does not contain",
+                    entry.id, entry.path
+                ))
+                .with_field("menu.path"));
+            }
+        }
+        Ok(Package {
+            manifest,
+            component,
+            ui,
+        })
+    }
+
+    pub fn read_file(path: &Path, max_bytes: usize) -> anyhow::Result<Package> {
+        let bytes =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        Package::from_bytes(&bytes, max_bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))
+    }
+
+    /// Writes the package format: the inverse of [`Package::from_bytes`].
+    pub fn to_bytes(&self, manifest_text: &str) -> std::io::Result<Vec<u8>> {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut builder = tar::Builder::new(encoder);
+        let mut append = |path: &str, data: &[u8]| -> std::io::Result<()> {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_cksum();
+            builder.append_data(&mut header, path, data)
+        };
+        append(MANIFEST_FILE, manifest_text.as_bytes())?;
+        append(COMPONENT_FILE, &self.component)?;
+        let mut ui: Vec<_> = self.ui.iter().collect();
+        ui.sort();
+        for (path, data) in ui {
+            append(&format!("{UI_DIR}{path}"), data)?;
+        }
+        builder.into_inner()?.finish()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub const MANIFEST: &str = r#"
+id = "demo"
+version = "0.1.0"
+contract = "1.0.0"
+publisher = "Test"
+[name]
+zh-CN = "演示"
+en = "Demo"
+[[menu]]
+id = "home"
+path = "index.html"
+[menu.label]
+zh-CN = "首页"
+en = "Home"
+"#;
+
+    fn package_with(manifest: &str, wasm: &[u8], ui: &[(&str, &[u8])]) -> Vec<u8> {
+        Package {
+            manifest: Manifest::parse(MANIFEST).unwrap(),
+            component: wasm.to_vec(),
+            ui: ui
+                .iter()
+                .map(|(p, d)| (p.to_string(), d.to_vec()))
+                .collect(),
+        }
+        .to_bytes(manifest)
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trips_through_the_file_format() {
+        let bytes = package_with(MANIFEST, b"wasm", &[("index.html", b"<p>hi</p>")]);
+        let package = Package::from_bytes(&bytes, 1 << 20).unwrap();
+        assert_eq!(package.manifest.id, "demo");
+        assert_eq!(package.component, b"wasm");
+        assert_eq!(package.ui["index.html"], b"<p>hi</p>");
+    }
+
+    #[test]
+    fn a_broken_manifest_names_the_problem() {
+        let bytes = package_with("id = \"demo\"\n", b"wasm", &[]);
+        let err = Package::from_bytes(&bytes, 1 << 20).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidPackage);
+        assert!(err.message.contains("missing field"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_unknown_major_contract_is_refused() {
+        let manifest = MANIFEST.replace("contract = \"1.0.0\"", "contract = \"2.0.0\"");
+        let bytes = package_with(&manifest, b"wasm", &[("index.html", b"x")]);
+        let err = Package::from_bytes(&bytes, 1 << 20).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ContractUnsupported);
+    }
+
+    #[test]
+    fn bad_ids_and_capabilities_are_refused() {
+        let m = MANIFEST.replace("id = \"demo\"", "id = \"Demo!\"");
+        assert_eq!(
+            Manifest::parse(&m).unwrap_err().field.as_deref(),
+            Some("id")
+        );
+        let m = MANIFEST.replace("publisher", "capabilities = [\"network\"]\npublisher");
+        let err = Manifest::parse(&m).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("capabilities"));
+        let m = MANIFEST.replace("publisher", "colour = 1\npublisher");
+        assert!(Manifest::parse(&m).unwrap_err().message.contains("colour"));
+    }
+
+    #[test]
+    fn missing_parts_and_oversize_are_refused() {
+        let bytes = package_with(MANIFEST, b"wasm", &[]);
+        let err = Package::from_bytes(&bytes, 1 << 20).unwrap_err();
+        assert!(err.message.contains("ui/index.html"), "{}", err.message);
+
+        let bytes = package_with(MANIFEST, &vec![7u8; 4096], &[("index.html", b"x")]);
+        let err = Package::from_bytes(&bytes, 1024).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+
+        let err = Package::from_bytes(b"PK\x03\x04 a zip", 1 << 20).unwrap_err();
+        assert!(err.message.contains("not a plugin package"));
+    }
+
+    #[test]
+    fn public_routes_are_exact_or_prefix() {
+        let m = MANIFEST.replace(
+            "publisher",
+            "public = [\"GET /\", \"GET /docs/*\"]\npublisher",
+        );
+        let m = Manifest::parse(&m).unwrap();
+        assert!(m.is_public("GET", "/"));
+        assert!(m.is_public("HEAD", "/"));
+        assert!(m.is_public("GET", "/docs/a/b"));
+        assert!(!m.is_public("POST", "/"));
+        assert!(!m.is_public("GET", "/other"));
+        let bad = MANIFEST.replace("publisher", "public = [\"/\"]\npublisher");
+        assert_eq!(
+            Manifest::parse(&bad).unwrap_err().field.as_deref(),
+            Some("public")
+        );
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        assert!(!is_safe_relative_path("../etc/passwd"));
+        assert!(!is_safe_relative_path("/abs"));
+        assert!(!is_safe_relative_path("a//b"));
+        assert!(is_safe_relative_path("i18n/zh-CN.json"));
+    }
+}

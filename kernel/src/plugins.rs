@@ -1,0 +1,424 @@
+//! Installed plugins: install, upgrade, enable, disable, uninstall, and the
+//! in-memory table the gateway routes through.
+//!
+//! Every change is all-or-nothing: the package is parsed, compiled and
+//! pre-linked, its lifecycle hook runs, the database transaction commits, and
+//! only then does the table switch to the new entry. A failure at any step
+//! leaves the previous state untouched. Requests hold an `Arc` to the entry
+//! they started on, so an upgrade lets in-flight requests finish on the old
+//! version.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::db::{Db, now};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::package::{Manifest, Package};
+use crate::runtime::{LoadedComponent, PluginIdentity, Runtime};
+
+/// One installed plugin version, ready to serve.
+pub struct ActivePlugin {
+    pub manifest: Manifest,
+    pub component: LoadedComponent,
+    pub ui: HashMap<String, Vec<u8>>,
+    pub sha256: String,
+    pub installed_at: i64,
+    pub updated_at: i64,
+    enabled: AtomicBool,
+}
+
+impl ActivePlugin {
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    pub fn summary(&self) -> PluginSummary {
+        PluginSummary {
+            id: self.manifest.id.clone(),
+            version: self.manifest.version.to_string(),
+            state: if self.enabled() {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            name: self.manifest.name.clone(),
+            publisher: self.manifest.publisher.clone(),
+            contract: self.component.contract.to_string(),
+            sha256: self.sha256.clone(),
+            installed_at: self.installed_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PluginSummary {
+    pub id: String,
+    pub version: String,
+    /// `enabled` or `disabled`.
+    pub state: &'static str,
+    pub name: crate::package::LocalizedText,
+    pub publisher: String,
+    pub contract: String,
+    pub sha256: String,
+    pub installed_at: i64,
+    pub updated_at: i64,
+}
+
+/// What an install or upgrade did.
+#[derive(Debug, Serialize)]
+pub struct ChangeOutcome {
+    pub id: String,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub state: &'static str,
+}
+
+pub struct Plugins {
+    db: Db,
+    runtime: Arc<Runtime>,
+    max_package_bytes: usize,
+    table: RwLock<HashMap<String, Arc<ActivePlugin>>>,
+    /// Serialises changes so two installs of one id cannot interleave.
+    change_lock: tokio::sync::Mutex<()>,
+}
+
+impl Plugins {
+    pub fn new(db: Db, runtime: Arc<Runtime>, max_package_bytes: usize) -> Self {
+        Plugins {
+            db,
+            runtime,
+            max_package_bytes,
+            table: RwLock::new(HashMap::new()),
+            change_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The entry the gateway routes a request to.
+    pub fn get(&self, id: &str) -> Option<Arc<ActivePlugin>> {
+        self.table
+            .read()
+            .expect("plugin table lock")
+            .get(id)
+            .cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<ActivePlugin>> {
+        let mut all: Vec<_> = self
+            .table
+            .read()
+            .expect("plugin table lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
+        all
+    }
+
+    /// Compiling takes seconds of CPU: done on the blocking pool so the
+    /// gateway keeps answering meanwhile.
+    async fn activate(
+        &self,
+        package: Package,
+        sha256: String,
+        enabled: bool,
+        installed_at: i64,
+        updated_at: i64,
+    ) -> ApiResult<ActivePlugin> {
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || {
+            activate(&runtime, package, sha256, enabled, installed_at, updated_at)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Loads every installed plugin at start. A plugin that no longer loads
+    /// is logged and skipped; the kernel still starts.
+    pub async fn load_installed(&self) -> anyhow::Result<usize> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.version, p.enabled, p.installed_at, p.updated_at, k.package, k.sha256
+             FROM plugins p JOIN plugin_packages k ON k.plugin_id = p.id AND k.version = p.version",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let mut loaded = 0;
+        for row in rows {
+            let id: String = row.get(0);
+            let bytes: Vec<u8> = row.get(5);
+            let result = match Package::from_bytes(&bytes, usize::MAX) {
+                Ok(package) => {
+                    self.activate(package, row.get(6), row.get(2), row.get(3), row.get(4))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(plugin) => {
+                    tracing::info!(plugin = %id, version = %plugin.manifest.version, "loaded plugin");
+                    self.table
+                        .write()
+                        .expect("plugin table lock")
+                        .insert(id, Arc::new(plugin));
+                    loaded += 1;
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %id, error = %e.message, "installed plugin failed to load; skipped")
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn parse(&self, bytes: &[u8]) -> ApiResult<(Package, String)> {
+        let package = Package::from_bytes(bytes, self.max_package_bytes)?;
+        Ok((package, hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// Installs a plugin that is not installed yet.
+    pub async fn install(&self, bytes: &[u8]) -> ApiResult<ChangeOutcome> {
+        let (package, sha256) = self.parse(bytes)?;
+        let _guard = self.change_lock.lock().await;
+        let id = package.manifest.id.clone();
+        if let Some(existing) = self.get(&id) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "plugin {id} is already installed at version {}; upgrade it with PUT /api/v1/plugins/{id}",
+                    existing.manifest.version
+                ),
+            ));
+        }
+        let ts = now();
+        let plugin = Arc::new(self.activate(package, sha256, true, ts, ts).await?);
+        self.runtime
+            .run_lifecycle(&plugin.component, None)
+            .await
+            .map_err(|f| f.to_api_error(&id))?;
+        let mut tx = self.db.begin().await?;
+        store_package(&mut tx, &plugin, bytes).await?;
+        sqlx::query(
+            "INSERT INTO plugins (id, version, enabled, installed_at, updated_at) VALUES (?, ?, 1, ?, ?)",
+        )
+        .bind(&id)
+        .bind(plugin.manifest.version.to_string())
+        .bind(ts)
+        .bind(ts)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let outcome = ChangeOutcome {
+            id: id.clone(),
+            version: plugin.manifest.version.to_string(),
+            previous_version: None,
+            state: "enabled",
+        };
+        self.table
+            .write()
+            .expect("plugin table lock")
+            .insert(id.clone(), plugin);
+        tracing::info!(plugin = %id, version = %outcome.version, "installed plugin");
+        Ok(outcome)
+    }
+
+    /// Replaces an installed plugin with a newer version. The new version's
+    /// upgrade hook runs first; in-flight requests finish on the old one.
+    pub async fn upgrade(
+        &self,
+        expected_id: Option<&str>,
+        bytes: &[u8],
+    ) -> ApiResult<ChangeOutcome> {
+        let (package, sha256) = self.parse(bytes)?;
+        let id = package.manifest.id.clone();
+        if let Some(expected) = expected_id
+            && expected != id
+        {
+            return Err(ApiError::validation(
+                "id",
+                format!("the package is plugin {id}, not {expected}"),
+            ));
+        }
+        let _guard = self.change_lock.lock().await;
+        let Some(current) = self.get(&id) else {
+            return Err(ApiError::new(
+                ErrorCode::PluginNotFound,
+                format!("plugin {id} is not installed; install it with POST /api/v1/plugins"),
+            ));
+        };
+        if package.manifest.version <= current.manifest.version {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "plugin {id} is at version {}; an upgrade needs a higher version than that, got {}",
+                    current.manifest.version, package.manifest.version
+                ),
+            )
+            .with_field("version"));
+        }
+        let ts = now();
+        let plugin = Arc::new(
+            self.activate(package, sha256, current.enabled(), current.installed_at, ts)
+                .await?,
+        );
+        let previous = current.manifest.version.to_string();
+        self.runtime
+            .run_lifecycle(&plugin.component, Some(&previous))
+            .await
+            .map_err(|f| f.to_api_error(&id))?;
+        let mut tx = self.db.begin().await?;
+        store_package(&mut tx, &plugin, bytes).await?;
+        sqlx::query("UPDATE plugins SET version = ?, updated_at = ? WHERE id = ?")
+            .bind(plugin.manifest.version.to_string())
+            .bind(ts)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let outcome = ChangeOutcome {
+            id: id.clone(),
+            version: plugin.manifest.version.to_string(),
+            previous_version: Some(previous),
+            state: if plugin.enabled() {
+                "enabled"
+            } else {
+                "disabled"
+            },
+        };
+        self.table
+            .write()
+            .expect("plugin table lock")
+            .insert(id.clone(), plugin);
+        tracing::info!(plugin = %id, from = ?outcome.previous_version, to = %outcome.version, "upgraded plugin");
+        Ok(outcome)
+    }
+
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> ApiResult<PluginSummary> {
+        let _guard = self.change_lock.lock().await;
+        let plugin = self.get(id).ok_or_else(|| not_installed(id))?;
+        sqlx::query("UPDATE plugins SET enabled = ?, updated_at = ? WHERE id = ?")
+            .bind(enabled)
+            .bind(now())
+            .bind(id)
+            .execute(&self.db)
+            .await?;
+        plugin.enabled.store(enabled, Ordering::Release);
+        tracing::info!(plugin = %id, enabled, "changed plugin state");
+        Ok(plugin.summary())
+    }
+
+    /// Removes a plugin and its stored packages.
+    pub async fn uninstall(&self, id: &str) -> ApiResult<()> {
+        let _guard = self.change_lock.lock().await;
+        self.get(id).ok_or_else(|| not_installed(id))?;
+        let mut tx = self.db.begin().await?;
+        sqlx::query("DELETE FROM plugins WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM plugin_packages WHERE plugin_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.table.write().expect("plugin table lock").remove(id);
+        tracing::info!(plugin = %id, "uninstalled plugin");
+        Ok(())
+    }
+
+    /// Installed versions kept for a plugin, newest first.
+    pub async fn stored_versions(&self, id: &str) -> ApiResult<Vec<String>> {
+        let rows = sqlx::query("SELECT version FROM plugin_packages WHERE plugin_id = ?")
+            .bind(id)
+            .fetch_all(&self.db)
+            .await?;
+        let mut versions: Vec<semver::Version> = rows
+            .iter()
+            .filter_map(|r| semver::Version::parse(&r.get::<String, _>(0)).ok())
+            .collect();
+        versions.sort();
+        Ok(versions.iter().rev().map(|v| v.to_string()).collect())
+    }
+
+    pub fn config_of(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        self.get(id).map(|p| p.component.identity.config.clone())
+    }
+}
+
+pub fn not_installed(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::PluginNotFound,
+        format!("plugin {id} is not installed"),
+    )
+}
+
+async fn store_package(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    plugin: &ActivePlugin,
+    bytes: &[u8],
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO plugin_packages (plugin_id, version, sha256, package, uploaded_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (plugin_id, version) DO UPDATE SET sha256 = excluded.sha256, package = excluded.package,
+             uploaded_at = excluded.uploaded_at",
+    )
+    .bind(&plugin.manifest.id)
+    .bind(plugin.manifest.version.to_string())
+    .bind(&plugin.sha256)
+    .bind(bytes)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn activate(
+    runtime: &Runtime,
+    package: Package,
+    sha256: String,
+    enabled: bool,
+    installed_at: i64,
+    updated_at: i64,
+) -> ApiResult<ActivePlugin> {
+    let manifest = package.manifest;
+
+    if package.component.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPackage,
+            "plugin.wasm is empty",
+        ));
+    }
+    let identity = PluginIdentity {
+        id: manifest.id.clone(),
+        version: manifest.version.to_string(),
+        config: manifest.config.clone(),
+        wall_clock: manifest.wants("clock"),
+    };
+    let limits = runtime.limits_for(manifest.limits.memory_mib, manifest.limits.timeout_ms);
+    let component = runtime.load(&package.component, identity, limits)?;
+    if component.contract.major != manifest.contract.major
+        || component.contract.minor != manifest.contract.minor
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPackage,
+            format!(
+                "plugin.toml says contract {} but the component is built against {}",
+                manifest.contract, component.contract
+            ),
+        )
+        .with_field("contract"));
+    }
+    Ok(ActivePlugin {
+        manifest,
+        component,
+        ui: package.ui,
+        sha256,
+        installed_at,
+        updated_at,
+        enabled: AtomicBool::new(enabled),
+    })
+}

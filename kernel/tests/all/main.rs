@@ -1,0 +1,8 @@
+//! End-to-end tests: real `tianshan` processes, real plugin components built
+//! from tests/plugins/ and plugins/. One test binary keeps link time down.
+
+mod gateway;
+mod packages;
+mod sandbox;
+mod support;
+mod tooling;

@@ -1,0 +1,265 @@
+//! Starting real kernels (the `tianshan` binary) and talking to them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tianshan_kernel::tooling;
+
+pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
+
+/// Test plugin packages, built once per test run from tests/plugins/.
+pub struct TestPackages {
+    pub dir: PathBuf,
+}
+
+impl TestPackages {
+    pub fn path(&self, id: &str) -> PathBuf {
+        let found = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{id}-")) && n.ends_with(".tspkg"))
+            });
+        found.unwrap_or_else(|| panic!("no package for test plugin {id} in {}", self.dir.display()))
+    }
+
+    pub fn bytes(&self, id: &str) -> Vec<u8> {
+        std::fs::read(self.path(id)).unwrap()
+    }
+}
+
+pub fn packages() -> &'static TestPackages {
+    static PACKAGES: OnceLock<TestPackages> = OnceLock::new();
+    PACKAGES.get_or_init(|| {
+        let dir = tooling::target_dir().join("test-packages");
+        let plugins = tooling::bundled_plugins("tests/plugins").expect("listing test plugins");
+        assert!(plugins.len() >= 5, "test plugins missing: {plugins:?}");
+        let mut all = plugins;
+        all.extend(tooling::bundled_plugins("plugins").expect("listing bundled plugins"));
+        tooling::build_and_pack_bundled(&all, &dir, true).expect("building test plugins");
+        TestPackages { dir }
+    })
+}
+
+/// A kernel process with its own data dir, stopped on drop.
+pub struct TestKernel {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub token: String,
+    agent: ureq::Agent,
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
+impl TestKernel {
+    pub fn start() -> TestKernel {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().to_path_buf();
+        let mut kernel = Self::start_in(&data_dir, &[]);
+        kernel._tmp = Some(tmp);
+        kernel
+    }
+
+    /// Starts `tianshan serve` on a free port; `extra` are extra CLI args.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> TestKernel {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tianshan"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("TIANSHAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting tianshan");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(rest) = line.split("serving on http://").nth(1) {
+                    let addr = rest.split('/').next().unwrap().to_string();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("kernel did not start serving within 120 s");
+        let mut kernel = TestKernel {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            token: String::new(),
+            agent: agent(),
+        };
+        kernel.token = kernel.login("admin", ADMIN_PASSWORD);
+        kernel
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Stops the process gracefully (SIGTERM) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Takes ownership of the temp dir so a restart can reuse it.
+    pub fn into_data_dir(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        self.stop();
+        (self.data_dir.clone(), self._tmp.take())
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(
+                serde_json::json!({"username": username, "password": password})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        );
+        assert_eq!(status, 200, "login failed: {body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Any request; `token` = Some("") sends none.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let (status, bytes, _) = self.raw(method, path, token, body, &[]);
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<u8>, Vec<(String, String)>) {
+        let url = format!("{}{path}", self.base);
+        let token = token.unwrap_or(&self.token);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        if !token.is_empty() {
+            builder = builder.header("Authorization", format!("Bearer {token}"));
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.unwrap_or_default()).unwrap();
+        let mut response = self.agent.run(request).expect("HTTP request");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, bytes, headers)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, None, None)
+    }
+
+    pub fn install(&self, package: Vec<u8>) -> (u16, Value) {
+        self.request("POST", "/api/v1/plugins", None, Some(package))
+    }
+
+    pub fn install_ok(&self, id: &str) {
+        let (status, body) = self.install(packages().bytes(id));
+        assert_eq!(status, 201, "installing {id}: {body}");
+    }
+
+    pub fn metrics(&self) -> String {
+        let (status, bytes, _) = self.raw("GET", "/metrics", Some(""), None, &[]);
+        assert_eq!(status, 200);
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Resident memory of the kernel process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for TestKernel {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The value of an unlabelled or labelled series in Prometheus text.
+pub fn metric_value(text: &str, series_prefix: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(series_prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(|a, b| a + b)
+}
+
+/// Repacks a package with a different version (for upgrade tests).
+pub fn with_version(package: &[u8], version: &str) -> Vec<u8> {
+    let parsed = tianshan_kernel::package::Package::from_bytes(package, usize::MAX).unwrap();
+    let manifest = toml_with_version(&parsed.manifest, version);
+    parsed.to_bytes(&manifest).unwrap()
+}
+
+fn toml_with_version(manifest: &tianshan_kernel::package::Manifest, version: &str) -> String {
+    let mut m = manifest.clone();
+    m.version = version.parse().unwrap();
+    toml::to_string(&m).unwrap()
+}

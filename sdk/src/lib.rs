@@ -1,0 +1,187 @@
+//! Write Tianshan plugins in Rust.
+//!
+//! A plugin is a WebAssembly component implementing the `tianshan:plugin`
+//! contract (`wit/plugin.wit`). This crate hides the generated bindings
+//! behind a small API: a [`Router`] of handlers taking a [`Request`] and
+//! returning a [`Response`] or a typed [`Error`], plus wrappers over the
+//! kernel's imports ([`log`], [`config`], [`identity`]).
+//!
+//! ```ignore
+//! use tianshan_sdk::prelude::*;
+//!
+//! struct Hello;
+//!
+//! impl Plugin for Hello {
+//!     fn routes() -> Router {
+//!         Router::new().get("/", index).get("/greet/{name}", greet)
+//!     }
+//! }
+//!
+//! fn index(_: &Request) -> Result<Response> {
+//!     Ok(Response::json(&json!({ "message": "hello" })))
+//! }
+//!
+//! fn greet(req: &Request) -> Result<Response> {
+//!     let name = req.param("name")?;
+//!     Ok(Response::json(&json!({ "hello": name })))
+//! }
+//!
+//! tianshan_sdk::export_plugin!(Hello);
+//! ```
+//!
+//! Every request runs in a fresh instance of the plugin, so the router is
+//! built once per request; keep [`Plugin::routes`] cheap.
+
+mod error;
+mod request;
+mod response;
+mod router;
+
+pub mod config;
+pub mod identity;
+pub mod log;
+
+/// Bindings generated from `wit/plugin.wit`; use the wrappers instead.
+#[doc(hidden)]
+#[allow(unsafe_code, clippy::all, missing_docs, rustdoc::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../wit",
+        pub_export_macro: true,
+        default_bindings_module: "tianshan_sdk::bindings",
+        additional_type_attributes: {
+            "tianshan:plugin/identity@1.0.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
+        },
+    });
+}
+
+pub use error::{Error, Result};
+pub use request::Request;
+pub use response::Response;
+pub use router::{Handler, Router};
+
+/// An event of a topic the plugin subscribed to.
+pub use bindings::tianshan::plugin::types::Event;
+
+/// The caller of a request, as established by the kernel.
+pub use bindings::tianshan::plugin::identity::Principal;
+
+pub use serde;
+pub use serde_json;
+pub use serde_json::json;
+
+/// What a plugin implements. Only [`Plugin::routes`] is required.
+pub trait Plugin {
+    /// The HTTP routes of the plugin, below `/api/v1/p/{plugin}`.
+    fn routes() -> Router;
+
+    /// Called once on first install; an error aborts the install.
+    fn install() -> core::result::Result<(), String> {
+        Ok(())
+    }
+
+    /// Called once when upgrading from `previous` (a semver version); an
+    /// error aborts the upgrade and keeps the previous version.
+    fn upgrade(previous: &str) -> core::result::Result<(), String> {
+        let _ = previous;
+        Ok(())
+    }
+
+    /// An event of a subscribed topic; an error asks for a retry.
+    fn on_event(event: Event) -> core::result::Result<(), String> {
+        let _ = event;
+        Ok(())
+    }
+}
+
+/// The usual imports for writing a plugin.
+pub mod prelude {
+    pub use crate::{
+        Error, Event, Plugin, Principal, Request, Response, Result, Router, config, identity, json,
+        log,
+    };
+}
+
+/// Glue used by [`export_plugin!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::bindings::tianshan::plugin::types;
+    use crate::{Plugin, Request};
+
+    pub fn handle<P: Plugin>(request: types::Request) -> types::Response {
+        let types::Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        } = request;
+        let request = Request::from_parts(method, path, query, headers, body);
+        let response = P::routes().handle_logged(request);
+        let (status, headers, body) = response.into_parts();
+        types::Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn install<P: Plugin>() -> Result<(), String> {
+        P::install()
+    }
+
+    pub fn upgrade<P: Plugin>(previous: String) -> Result<(), String> {
+        P::upgrade(&previous)
+    }
+
+    pub fn on_event<P: Plugin>(event: types::Event) -> Result<(), String> {
+        P::on_event(event)
+    }
+}
+
+/// Export a type implementing [`Plugin`] as the plugin's component exports.
+/// Invoke once, at the root of the plugin crate.
+#[macro_export]
+macro_rules! export_plugin {
+    ($ty:ty) => {
+        #[doc(hidden)]
+        struct __TianshanPluginExports;
+
+        impl $crate::bindings::exports::tianshan::plugin::http_handler::Guest
+            for __TianshanPluginExports
+        {
+            fn handle(
+                request: $crate::bindings::tianshan::plugin::types::Request,
+            ) -> $crate::bindings::tianshan::plugin::types::Response {
+                $crate::__private::handle::<$ty>(request)
+            }
+        }
+
+        impl $crate::bindings::exports::tianshan::plugin::lifecycle::Guest
+            for __TianshanPluginExports
+        {
+            fn install() -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::install::<$ty>()
+            }
+
+            fn upgrade(
+                previous_version: ::std::string::String,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::upgrade::<$ty>(previous_version)
+            }
+        }
+
+        impl $crate::bindings::exports::tianshan::plugin::event_handler::Guest
+            for __TianshanPluginExports
+        {
+            fn handle(
+                event: $crate::bindings::tianshan::plugin::types::Event,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::on_event::<$ty>(event)
+            }
+        }
+
+        $crate::bindings::export!(__TianshanPluginExports with_types_in $crate::bindings);
+    };
+}

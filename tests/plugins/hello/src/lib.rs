@@ -1,0 +1,52 @@
+//! Test plugin `hello`: routing, identity, config, echo and typed errors.
+
+use tianshan_sdk::prelude::*;
+use tianshan_sdk::serde_json::Value;
+
+struct Hello;
+
+impl Plugin for Hello {
+    fn routes() -> Router {
+        Router::new()
+            .get("/", index)
+            .post("/echo", echo)
+            .get("/whoami", whoami)
+            .get("/config/{key}", config_value)
+            .get("/greet/{name}", greet)
+            .get("/fail", fail)
+    }
+}
+
+fn index(_: &Request) -> Result<Response> {
+    Ok(Response::json(&json!({
+        "plugin": "hello",
+        "version": identity::plugin_version(),
+        "message": "hello",
+    })))
+}
+
+fn echo(req: &Request) -> Result<Response> {
+    Ok(Response::json(&req.json::<Value>()?))
+}
+
+fn whoami(_: &Request) -> Result<Response> {
+    Ok(Response::json(&identity::caller()))
+}
+
+fn config_value(req: &Request) -> Result<Response> {
+    let key = req.param("key")?;
+    Ok(Response::json(
+        &json!({ "key": key, "value": config::get(key) }),
+    ))
+}
+
+fn greet(req: &Request) -> Result<Response> {
+    let name = req.param("name")?;
+    Ok(Response::json(&json!({ "hello": name })))
+}
+
+fn fail(_: &Request) -> Result<Response> {
+    Err(Error::validation("name", "name is required"))
+}
+
+tianshan_sdk::export_plugin!(Hello);
