@@ -13,32 +13,58 @@ use sqlx::Row;
 use crate::config::AuthConfig;
 use crate::db::{Db, now};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::runtime::Principal;
 
 pub const SESSION_COOKIE: &str = "tianshan_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-pub const PLATFORM_ADMIN_ROLE: &str = "platform-admin";
 
 /// Writes to `last_seen_at` are batched to this granularity so that reads
 /// do not become writes.
 const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 
-/// An authenticated caller and how they authenticated.
+/// Who a credential belongs to, before the gateway decides the acting org
+/// and roles.
 #[derive(Debug, Clone)]
-pub struct Session {
-    pub principal: Principal,
-    pub is_platform_admin: bool,
-    /// Set when the session came from the cookie: unsafe methods must then
-    /// carry this value in the `X-CSRF-Token` header.
+pub struct Identity {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    /// The user's own org (their unit).
+    pub home_org: String,
+    /// Set when the credential was the session cookie: unsafe methods must
+    /// then carry this value in the `X-CSRF-Token` header.
     pub cookie_csrf: Option<String>,
-    pub token_hash: String,
+    /// Hash of the session token, to end it at logout (absent for API tokens).
+    pub session_hash: Option<String>,
+    /// Set for API tokens: the org and permissions the token is limited to.
+    pub token_scope: Option<TokenScope>,
 }
+
+#[derive(Debug, Clone)]
+pub struct TokenScope {
+    pub token_id: String,
+    pub org_id: String,
+    pub permissions: Vec<String>,
+}
+
+impl TokenScope {
+    /// Whether the token's own list allows `permission` (`*` suffixes match).
+    pub fn permits(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => permission.starts_with(prefix),
+            None => p == permission,
+        })
+    }
+}
+
+/// API tokens carry this prefix so they are told from session tokens (and
+/// found by secret scanners).
+pub const API_TOKEN_PREFIX: &str = "tsk_";
 
 pub struct LoginOutcome {
     pub token: String,
     pub csrf_token: String,
     pub expires_at: i64,
-    pub session: Session,
+    pub identity: Identity,
 }
 
 #[derive(Clone)]
@@ -124,6 +150,15 @@ impl Auth {
         .bind(now())
         .execute(&self.db)
         .await?;
+        sqlx::query(
+            "INSERT INTO bindings (id, user_id, role, org_id, created_at)
+             SELECT 'bind-admin', id, ?, ?, ? FROM users WHERE username = 'admin'",
+        )
+        .bind(crate::authz::PLATFORM_ADMIN)
+        .bind(root_org)
+        .bind(now())
+        .execute(&self.db)
+        .await?;
         Ok(generated.then_some(password))
     }
 
@@ -171,7 +206,7 @@ impl Auth {
         .execute(&self.db)
         .await?;
         tracing::info!(%username, "login ok");
-        let session = self
+        let identity = self
             .authenticate(&token, false)
             .await?
             .ok_or_else(|| ApiError::internal("session vanished right after login"))?;
@@ -179,16 +214,24 @@ impl Auth {
             token,
             csrf_token,
             expires_at,
-            session,
+            identity,
         })
     }
 
-    /// Resolves a bearer token or session cookie. `Ok(None)`: not a live
-    /// session (unknown, expired, idle too long, or the user is disabled).
-    pub async fn authenticate(&self, token: &str, from_cookie: bool) -> ApiResult<Option<Session>> {
+    /// Resolves a bearer token, API token or session cookie. `Ok(None)`: not
+    /// a live credential (unknown, expired, idle too long, revoked, or the
+    /// user is disabled).
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        from_cookie: bool,
+    ) -> ApiResult<Option<Identity>> {
+        if token.starts_with(API_TOKEN_PREFIX) && !from_cookie {
+            return self.authenticate_api_token(token).await;
+        }
         let hash = token_hash(token);
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.org_id, u.is_platform_admin, u.disabled,
+            "SELECT u.id, u.username, u.display_name, u.org_id, u.disabled,
                     s.csrf_token, s.last_seen_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?",
@@ -198,9 +241,9 @@ impl Auth {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let now = now();
-        let last_seen: i64 = row.get(7);
-        let expires_at: i64 = row.get(8);
-        if row.get::<bool, _>(5)
+        let last_seen: i64 = row.get(6);
+        let expires_at: i64 = row.get(7);
+        if row.get::<bool, _>(4)
             || now >= expires_at
             || now - last_seen > self.config.session_idle_secs as i64
         {
@@ -213,30 +256,94 @@ impl Auth {
                 .execute(&self.db)
                 .await?;
         }
-        let is_platform_admin: bool = row.get(4);
-        let mut roles = vec!["member".to_string()];
-        if is_platform_admin {
-            roles.insert(0, PLATFORM_ADMIN_ROLE.to_string());
-        }
-        Ok(Some(Session {
-            principal: Principal {
-                user_id: row.get(0),
-                username: row.get(1),
-                display_name: row.get(2),
-                org_id: row.get(3),
-                roles,
-            },
-            is_platform_admin,
-            cookie_csrf: from_cookie.then(|| row.get(6)),
-            token_hash: hash,
+        Ok(Some(Identity {
+            user_id: row.get(0),
+            username: row.get(1),
+            display_name: row.get(2),
+            home_org: row.get(3),
+            cookie_csrf: from_cookie.then(|| row.get(5)),
+            session_hash: Some(hash),
+            token_scope: None,
         }))
     }
 
-    pub async fn logout(&self, session: &Session) -> ApiResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(&session.token_hash)
-            .execute(&self.db)
-            .await?;
+    async fn authenticate_api_token(&self, token: &str) -> ApiResult<Option<Identity>> {
+        let hash = token_hash(token);
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.display_name, u.org_id, u.disabled,
+                    t.id, t.org_id, t.permissions, t.expires_at, t.revoked_at, t.last_used_at
+             FROM api_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = ?",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.db)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let now = now();
+        if row.get::<bool, _>(4)
+            || row.get::<Option<i64>, _>(9).is_some()
+            || now >= row.get::<i64, _>(8)
+        {
+            return Ok(None);
+        }
+        let token_id: String = row.get(5);
+        if now - row.get::<Option<i64>, _>(10).unwrap_or(0) >= LAST_SEEN_GRANULARITY_SECS {
+            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(&token_id)
+                .execute(&self.db)
+                .await?;
+        }
+        Ok(Some(Identity {
+            user_id: row.get(0),
+            username: row.get(1),
+            display_name: row.get(2),
+            home_org: row.get(3),
+            cookie_csrf: None,
+            session_hash: None,
+            token_scope: Some(TokenScope {
+                token_id,
+                org_id: row.get(6),
+                permissions: serde_json::from_str(&row.get::<String, _>(7)).unwrap_or_default(),
+            }),
+        }))
+    }
+
+    /// Creates an API token; the secret is returned once and stored hashed.
+    pub async fn create_api_token(
+        &self,
+        user_id: &str,
+        name: &str,
+        org_id: &str,
+        permissions: &[String],
+        expires_at: i64,
+    ) -> ApiResult<(String, String)> {
+        let id = format!("tok-{}", random_token(12));
+        let secret = format!("{API_TOKEN_PREFIX}{}", random_token(40));
+        sqlx::query(
+            "INSERT INTO api_tokens (id, token_hash, name, user_id, org_id, permissions, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(token_hash(&secret))
+        .bind(name)
+        .bind(user_id)
+        .bind(org_id)
+        .bind(serde_json::to_string(permissions).map_err(ApiError::internal)?)
+        .bind(now())
+        .bind(expires_at)
+        .execute(&self.db)
+        .await?;
+        Ok((id, secret))
+    }
+
+    pub async fn logout(&self, identity: &Identity) -> ApiResult<()> {
+        if let Some(hash) = &identity.session_hash {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+                .bind(hash)
+                .execute(&self.db)
+                .await?;
+        }
         Ok(())
     }
 }

@@ -13,9 +13,10 @@ use sqlx::{Row, SqlitePool};
 
 pub type Db = SqlitePool;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE orgs (
     id          TEXT PRIMARY KEY,
     parent_id   TEXT REFERENCES orgs(id),
@@ -66,7 +67,58 @@ CREATE TABLE plugins (
     FOREIGN KEY (id, version) REFERENCES plugin_packages(plugin_id, version)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE orgs ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE orgs ADD COLUMN headcount_authorized INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN headcount_actual INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE users ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE bindings (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    role       TEXT NOT NULL,
+    org_id     TEXT NOT NULL REFERENCES orgs(id),
+    created_at INTEGER NOT NULL,
+    UNIQUE (user_id, role, org_id)
+);
+CREATE INDEX bindings_user ON bindings(user_id);
+
+CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY,
+    token_hash   TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    org_id       TEXT NOT NULL REFERENCES orgs(id),
+    permissions  TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+);
+
+-- Append-only: the kernel only ever inserts; the hash chain makes edits visible.
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    org_id    TEXT,
+    action    TEXT NOT NULL,
+    target    TEXT,
+    outcome   TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_actor ON audit(actor);
+CREATE INDEX audit_action ON audit(action);
+"#,
+    ),
+];
 
 /// Opens (creating if needed) the database and brings the schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {

@@ -13,21 +13,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header, request::Parts,
 };
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::{Json, Router};
-use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::Kernel;
-use crate::auth::{CSRF_HEADER, SESSION_COOKIE, Session};
+use crate::auth::{CSRF_HEADER, Identity, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics::{ErrorLabels, PluginLabels, RequestLabels, status_class};
 use crate::runtime::PluginRequest;
+use crate::runtime::Principal;
+use crate::{audit, authz};
 
 type AppState = Arc<Kernel>;
 
@@ -35,19 +36,9 @@ pub fn router(kernel: Arc<Kernel>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/orgs", get(list_orgs))
-        .route("/api/v1/plugins", get(list_plugins).post(install_plugin))
-        .route(
-            "/api/v1/plugins/{id}",
-            get(show_plugin)
-                .put(upgrade_plugin)
-                .delete(uninstall_plugin),
-        )
-        .route("/api/v1/plugins/{id}/enable", post(enable_plugin))
-        .route("/api/v1/plugins/{id}/disable", post(disable_plugin))
+        .merge(crate::api::routes())
+        .route("/", get(portal_index))
+        .route("/portal/{*path}", get(portal_asset))
         .route("/api/v1/p/{plugin}", any(plugin_call))
         .route("/api/v1/p/{plugin}/", any(plugin_call))
         .route("/api/v1/p/{plugin}/{*path}", any(plugin_call))
@@ -89,7 +80,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// Reads a body up to `limit` bytes, answering 413 past it.
-async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(e) => {
@@ -109,7 +100,7 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| {
         let mut err = ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}"));
         // serde names a missing or unknown field in backquotes.
@@ -131,6 +122,64 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Header that picks the org a request acts in (the portal's org switcher).
+pub const ORG_HEADER: &str = "x-tianshan-org";
+
+/// An authenticated caller acting in one org, with the roles they hold
+/// there. Built by the kernel for every request; plugins see `principal`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub identity: Identity,
+    pub principal: Principal,
+}
+
+impl Session {
+    pub fn user_id(&self) -> &str {
+        &self.identity.user_id
+    }
+
+    pub fn org(&self) -> &str {
+        &self.principal.org_id
+    }
+
+    pub fn is_platform_admin(&self) -> bool {
+        self.principal
+            .roles
+            .iter()
+            .any(|r| r == authz::PLATFORM_ADMIN)
+    }
+
+    /// May this caller use `permission` at `org`? Both the user's bindings
+    /// and, for an API token, the token's own scope must allow it.
+    pub fn may(&self, k: &Kernel, org: &str, permission: &str) -> bool {
+        let scoped = match &self.identity.token_scope {
+            Some(scope) => {
+                scope.permits(permission) && k.authz.orgs().is_within(org, &scope.org_id)
+            }
+            None => true,
+        };
+        scoped && k.authz.allowed(self.user_id(), org, permission)
+    }
+
+    /// As [`Session::may`], answering 403 (and auditing the denial) when not.
+    pub async fn require(&self, k: &Kernel, org: &str, permission: &str) -> ApiResult<()> {
+        if self.may(k, org, permission) {
+            return Ok(());
+        }
+        k.audit
+            .record(
+                audit::Entry::new(self.user_id(), "access.denied", "denied")
+                    .org(org)
+                    .detail(serde_json::json!({ "permission": permission })),
+            )
+            .await;
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("you lack the permission {permission} here"),
+        ))
+    }
+}
+
 /// Establishes the caller. A bearer token that does not resolve is an error
 /// (the client meant to authenticate); a stale cookie just means anonymous.
 /// A cookie session on an unsafe method must carry the CSRF token.
@@ -139,7 +188,7 @@ pub async fn authenticate(
     method: &Method,
     headers: &HeaderMap,
 ) -> ApiResult<Option<Session>> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
+    let identity = if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
             .ok()
@@ -152,31 +201,80 @@ pub async fn authenticate(
                     "Authorization must be `Bearer <token>`",
                 )
             })?;
-        return match k.auth.authenticate(token, false).await? {
-            Some(session) => Ok(Some(session)),
-            None => Err(ApiError::new(
-                ErrorCode::Unauthenticated,
-                "the token is unknown, expired or revoked; log in again",
-            )),
-        };
-    }
-    let Some(token) = cookie_value(headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let Some(session) = k.auth.authenticate(token, true).await? else {
-        return Ok(None);
-    };
-    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if sent != session.cookie_csrf.as_deref() {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "a write with a session cookie needs the X-CSRF-Token header from login",
-            ));
+        match k.auth.authenticate(token, false).await? {
+            Some(identity) => identity,
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "the token is unknown, expired or revoked; log in again",
+                ));
+            }
         }
+    } else {
+        let Some(token) = cookie_value(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let Some(identity) = k.auth.authenticate(token, true).await? else {
+            return Ok(None);
+        };
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent != identity.cookie_csrf.as_deref() {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "a write with a session cookie needs the X-CSRF-Token header from login",
+                ));
+            }
+        }
+        identity
+    };
+    let requested = headers
+        .get(ORG_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let org = match requested {
+        Some(org) => {
+            let reached = k.authz.reaches(&identity.user_id, &org)
+                && identity
+                    .token_scope
+                    .as_ref()
+                    .is_none_or(|s| k.authz.orgs().is_within(&org, &s.org_id));
+            if !reached {
+                return Err(ApiError::not_found(format!("org {org} not found")));
+            }
+            org
+        }
+        None => default_org(k, &identity).await?,
+    };
+    let roles = k.authz.roles_at(&identity.user_id, &org);
+    let principal = Principal {
+        user_id: identity.user_id.clone(),
+        username: identity.username.clone(),
+        display_name: identity.display_name.clone(),
+        org_id: org,
+        roles,
+    };
+    Ok(Some(Session {
+        identity,
+        principal,
+    }))
+}
+
+/// The org a caller acts in without choosing: the token's org, else their
+/// unit, else where their first binding is.
+async fn default_org(k: &Kernel, identity: &Identity) -> ApiResult<String> {
+    if let Some(scope) = &identity.token_scope {
+        return Ok(scope.org_id.clone());
     }
-    Ok(Some(session))
+    if k.authz.reaches(&identity.user_id, &identity.home_org) {
+        return Ok(identity.home_org.clone());
+    }
+    let bindings = k.authz.bindings_of(&identity.user_id).await?;
+    Ok(bindings
+        .first()
+        .map(|b| b.org_id.clone())
+        .unwrap_or_else(|| identity.home_org.clone()))
 }
 
 /// An authenticated caller; 401 otherwise.
@@ -191,164 +289,6 @@ impl FromRequestParts<AppState> for Caller {
             .map(Caller)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "log in first"))
     }
-}
-
-/// A platform administrator; 401 or 403 otherwise.
-pub struct Admin(pub Session);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, k: &AppState) -> Result<Self, Self::Rejection> {
-        let Caller(session) = Caller::from_request_parts(parts, k).await?;
-        if !session.is_platform_admin {
-            tracing::info!(user = %session.principal.username, path = %parts.uri.path(), "access denied");
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "platform administrators only",
-            ));
-        }
-        Ok(Admin(session))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginRequest {
-    username: String,
-    password: String,
-}
-
-async fn login(State(k): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let body = read_body(body, 64 << 10).await?;
-    let req: LoginRequest = parse_json(&body)?;
-    if req.username.trim().is_empty() {
-        return Err(ApiError::validation(
-            "username",
-            "username must not be empty",
-        ));
-    }
-    let outcome = k.auth.login(req.username.trim(), &req.password).await?;
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes() == b"https");
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        outcome.token,
-        k.config.auth.session_absolute_secs,
-        if secure { "; Secure" } else { "" }
-    );
-    let body = serde_json::json!({
-        "token": outcome.token,
-        "csrf_token": outcome.csrf_token,
-        "expires_at": outcome.expires_at,
-        "user": outcome.session.principal,
-    });
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
-}
-
-async fn logout(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Response> {
-    k.auth.logout(&session).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("tianshan_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
-    Ok(response)
-}
-
-async fn me(Caller(session): Caller) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "user": session.principal,
-        "is_platform_admin": session.is_platform_admin,
-    }))
-}
-
-async fn list_orgs(
-    State(k): State<AppState>,
-    Caller(_): Caller,
-) -> ApiResult<Json<serde_json::Value>> {
-    let tree = crate::orgs::tree(&k.db).await?;
-    Ok(Json(serde_json::json!({ "orgs": tree })))
-}
-
-async fn list_plugins(State(k): State<AppState>, Caller(_): Caller) -> Json<serde_json::Value> {
-    let plugins: Vec<_> = k.plugins.list().iter().map(|p| p.summary()).collect();
-    Json(serde_json::json!({ "plugins": plugins }))
-}
-
-async fn show_plugin(
-    State(k): State<AppState>,
-    Caller(_): Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let plugin = k
-        .plugins
-        .get(&id)
-        .ok_or_else(|| crate::plugins::not_installed(&id))?;
-    let versions = k.plugins.stored_versions(&id).await?;
-    Ok(Json(serde_json::json!({
-        "plugin": plugin.summary(),
-        "manifest": plugin.manifest,
-        "limits": {
-            "memory_mib": plugin.component.limits.memory_bytes >> 20,
-            "timeout_ms": plugin.component.limits.timeout.as_millis() as u64,
-        },
-        "stored_versions": versions,
-    })))
-}
-
-async fn install_plugin(
-    State(k): State<AppState>,
-    Admin(_): Admin,
-    body: Body,
-) -> ApiResult<Response> {
-    let bytes = read_body(body, k.config.max_package_bytes).await?;
-    let outcome = k.plugins.install(&bytes).await?;
-    Ok((StatusCode::CREATED, Json(outcome)).into_response())
-}
-
-async fn upgrade_plugin(
-    State(k): State<AppState>,
-    Admin(_): Admin,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Json<crate::plugins::ChangeOutcome>> {
-    let bytes = read_body(body, k.config.max_package_bytes).await?;
-    Ok(Json(k.plugins.upgrade(Some(&id), &bytes).await?))
-}
-
-async fn uninstall_plugin(
-    State(k): State<AppState>,
-    Admin(_): Admin,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    k.plugins.uninstall(&id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn enable_plugin(
-    State(k): State<AppState>,
-    Admin(_): Admin,
-    Path(id): Path<String>,
-) -> ApiResult<Json<crate::plugins::PluginSummary>> {
-    Ok(Json(k.plugins.set_enabled(&id, true).await?))
-}
-
-async fn disable_plugin(
-    State(k): State<AppState>,
-    Admin(_): Admin,
-    Path(id): Path<String>,
-) -> ApiResult<Json<crate::plugins::PluginSummary>> {
-    Ok(Json(k.plugins.set_enabled(&id, false).await?))
 }
 
 /// Splits `/api/v1/p/{plugin}/{rest}` into the plugin id and the path the
@@ -484,6 +424,47 @@ fn into_http_response(response: crate::runtime::PluginResponse) -> ApiResult<Res
         out.headers_mut().append(name, value);
     }
     Ok(out)
+}
+
+/// The portal shell: static files compiled into the kernel, so serving it
+/// needs no Node build at run time.
+const PORTAL: &[(&str, &str)] = &[
+    ("index.html", include_str!("../portal/index.html")),
+    ("portal.js", include_str!("../portal/portal.js")),
+    ("portal.css", include_str!("../portal/portal.css")),
+    ("i18n/zh-CN.json", include_str!("../portal/i18n/zh-CN.json")),
+    ("i18n/en.json", include_str!("../portal/i18n/en.json")),
+];
+
+const PORTAL_CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'";
+
+fn portal_file(path: &str) -> ApiResult<Response> {
+    let (_, text) = PORTAL
+        .iter()
+        .find(|(p, _)| *p == path)
+        .ok_or_else(|| ApiError::not_found(format!("no portal file {path}")))?;
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("{}; charset=utf-8", mime.essence_str()),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::CONTENT_SECURITY_POLICY, PORTAL_CSP.to_string()),
+        ],
+        *text,
+    )
+        .into_response())
+}
+
+async fn portal_index() -> ApiResult<Response> {
+    portal_file("index.html")
+}
+
+async fn portal_asset(uri: Uri) -> ApiResult<Response> {
+    portal_file(uri.path().trim_start_matches("/portal/"))
 }
 
 async fn plugin_ui(State(k): State<AppState>, uri: Uri) -> ApiResult<Response> {

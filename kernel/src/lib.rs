@@ -1,7 +1,10 @@
 //! The Tianshan kernel. See `docs/architecture.md` for the path of one
 //! request through these modules.
 
+pub mod api;
+pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -12,6 +15,7 @@ pub mod package;
 pub mod plugins;
 pub mod runtime;
 pub mod tooling;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -27,6 +31,9 @@ pub struct Kernel {
     pub runtime: Arc<Runtime>,
     pub plugins: plugins::Plugins,
     pub auth: auth::Auth,
+    pub authz: Arc<authz::Authz>,
+    pub audit: audit::Audit,
+    pub throttle: users::Throttle,
     pub metrics: Arc<Metrics>,
     pub root_org: String,
 }
@@ -55,19 +62,28 @@ impl Kernel {
             config.cache_dir(),
             stats,
         )?);
-        let plugins = plugins::Plugins::new(db.clone(), runtime.clone(), config.max_package_bytes);
         let root_org = orgs::ensure_root(&db).await?;
         let auth = auth::Auth::new(db.clone(), config.auth.clone());
         let generated_admin_password = auth.ensure_bootstrap_admin(&root_org).await?;
+        let authz = Arc::new(authz::Authz::new(db.clone()).await?);
+        let plugins = plugins::Plugins::new(
+            db.clone(),
+            runtime.clone(),
+            authz.clone(),
+            config.max_package_bytes,
+        );
         let loaded = plugins.load_installed().await?;
         tracing::info!(plugins = loaded, data_dir = %config.data_dir.display(), "kernel opened");
         Ok(Opened {
             kernel: Arc::new(Kernel {
+                audit: audit::Audit::new(db.clone()),
                 config,
                 db,
                 runtime,
                 plugins,
                 auth,
+                authz,
+                throttle: users::Throttle::default(),
                 metrics,
                 root_org,
             }),
@@ -86,7 +102,10 @@ impl Kernel {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(listener, self.router())
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())

@@ -29,6 +29,18 @@ enum Command {
     /// Write, build, pack and manage plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits non-zero naming the first bad record.
+    Verify {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -158,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args, false).await,
         Command::Up(args) => serve(args, true).await,
         Command::Plugin(command) => plugin(command).await,
+        Command::Audit(AuditCommand::Verify { common }) => audit_verify(&common).await,
     }
 }
 
@@ -347,4 +360,19 @@ async fn set_enabled(id: &str, common: &CommonArgs, enable: bool) -> anyhow::Res
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     println!("{} is now {}", s.id, s.state);
     Ok(())
+}
+
+async fn audit_verify(common: &CommonArgs) -> anyhow::Result<()> {
+    let config = common.config()?;
+    let db = tianshan_kernel::db::connect(&config.database_url()).await?;
+    match tianshan_kernel::audit::verify(&db).await? {
+        tianshan_kernel::audit::Verdict::Intact { records } => {
+            println!("audit chain intact: {records} records");
+            Ok(())
+        }
+        tianshan_kernel::audit::Verdict::Broken { seq, reason } => {
+            eprintln!("audit chain broken at record {seq}: {reason}");
+            std::process::exit(1);
+        }
+    }
 }

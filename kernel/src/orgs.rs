@@ -20,8 +20,324 @@ pub struct Org {
     pub level: String,
     pub code: String,
     pub name: crate::package::LocalizedText,
+    pub active: bool,
+    pub headcount_authorized: i64,
+    pub headcount_actual: i64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Org>,
+}
+
+const ORG_COLUMNS: &str =
+    "id, parent_id, level, code, name_zh, name_en, active, headcount_authorized, headcount_actual";
+
+fn row_to_org(r: &sqlx::sqlite::SqliteRow) -> Org {
+    Org {
+        id: r.get(0),
+        parent_id: r.get(1),
+        level: r.get(2),
+        code: r.get(3),
+        name: crate::package::LocalizedText {
+            zh_cn: r.get(4),
+            en: r.get(5),
+        },
+        active: r.get(6),
+        headcount_authorized: r.get(7),
+        headcount_actual: r.get(8),
+        children: Vec::new(),
+    }
+}
+
+/// Levels from the top; a unit may sit under any level, including a unit.
+pub const LEVELS: [&str; 4] = ["region", "prefecture", "county", "unit"];
+
+fn level_may_be_under(level: &str, parent_level: &str) -> bool {
+    match level {
+        "prefecture" => parent_level == "region",
+        "county" => parent_level == "prefecture",
+        "unit" => true,
+        _ => false,
+    }
+}
+
+/// A GB/T 2260 code: six digits, extending the parent's significant prefix.
+fn is_division_code(code: &str, level: &str, parent_code: &str) -> bool {
+    let digits = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let prefix = match level {
+        "prefecture" => &parent_code[..2.min(parent_code.len())],
+        "county" => &parent_code[..4.min(parent_code.len())],
+        _ => "",
+    };
+    digits && code.starts_with(prefix) && code != parent_code
+}
+
+/// A GB 32100 unified social credit code with a valid check character.
+pub fn is_credit_code(code: &str) -> bool {
+    const CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const WEIGHTS: [usize; 18] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28, 1,
+    ];
+    code.len() == 18
+        && code
+            .chars()
+            .zip(WEIGHTS)
+            .try_fold(0usize, |sum, (c, w)| CHARS.find(c).map(|v| sum + v * w))
+            .is_some_and(|sum| sum % 31 == 0)
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    pub parent_id: String,
+    pub level: String,
+    pub code: String,
+    pub name: crate::package::LocalizedText,
+    #[serde(default)]
+    pub headcount_authorized: i64,
+    #[serde(default)]
+    pub headcount_actual: i64,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<crate::package::LocalizedText>,
+    /// Moves the org (and its subtree) under another parent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headcount_authorized: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headcount_actual: Option<i64>,
+}
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Org>> {
+    let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(row_to_org))
+}
+
+/// Org id → (name, code), for labelling bindings.
+pub async fn names(
+    db: &Db,
+) -> sqlx::Result<std::collections::HashMap<String, (serde_json::Value, String)>> {
+    let rows = sqlx::query("SELECT id, name_zh, name_en, code FROM orgs")
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let name =
+                serde_json::json!({"zh-CN": r.get::<String, _>(1), "en": r.get::<String, _>(2)});
+            (r.get(0), (name, r.get(3)))
+        })
+        .collect())
+}
+
+fn check_headcounts(authorized: i64, actual: i64) -> ApiResult<()> {
+    if authorized < 0 {
+        return Err(ApiError::validation(
+            "headcount_authorized",
+            "must not be negative",
+        ));
+    }
+    if actual < 0 {
+        return Err(ApiError::validation(
+            "headcount_actual",
+            "must not be negative",
+        ));
+    }
+    Ok(())
+}
+
+fn check_name(name: &crate::package::LocalizedText) -> ApiResult<()> {
+    if name.zh_cn.trim().is_empty() || name.en.trim().is_empty() {
+        return Err(ApiError::validation("name", "name needs both zh-CN and en"));
+    }
+    Ok(())
+}
+
+pub async fn create(db: &Db, req: &NewOrg) -> ApiResult<Org> {
+    let parent = get(db, &req.parent_id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("org {} not found", req.parent_id)).with_field("parent_id")
+    })?;
+    if !parent.active {
+        return Err(ApiError::validation(
+            "parent_id",
+            "the parent org is deactivated",
+        ));
+    }
+    if !LEVELS.contains(&req.level.as_str()) || !level_may_be_under(&req.level, &parent.level) {
+        return Err(ApiError::validation(
+            "level",
+            format!("a {} cannot be placed under a {}", req.level, parent.level),
+        ));
+    }
+    let code_ok = if req.level == "unit" {
+        is_credit_code(&req.code)
+    } else {
+        is_division_code(&req.code, &req.level, &parent.code)
+    };
+    if !code_ok {
+        let what = if req.level == "unit" {
+            "an 18-character unified social credit code with a valid check character"
+        } else {
+            "a six-digit GB/T 2260 division code within the parent's"
+        };
+        return Err(ApiError::validation("code", format!("code must be {what}")));
+    }
+    check_name(&req.name)?;
+    check_headcounts(req.headcount_authorized, req.headcount_actual)?;
+    let id = org_id(&req.code);
+    let inserted = sqlx::query(
+        "INSERT INTO orgs (id, parent_id, level, code, name_zh, name_en, created_at, headcount_authorized, headcount_actual, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&req.parent_id)
+    .bind(&req.level)
+    .bind(&req.code)
+    .bind(req.name.zh_cn.trim())
+    .bind(req.name.en.trim())
+    .bind(now())
+    .bind(req.headcount_authorized)
+    .bind(req.headcount_actual)
+    .bind(now())
+    .execute(db)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("an org with code {} exists", req.code),
+        )
+        .with_field("code"));
+    }
+    get(db, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal("org vanished"))
+}
+
+pub async fn update(
+    db: &Db,
+    index: &crate::authz::OrgIndex,
+    id: &str,
+    req: &OrgUpdate,
+) -> ApiResult<Org> {
+    let org = get(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {id} not found")))?;
+    if let Some(name) = &req.name {
+        check_name(name)?;
+    }
+    check_headcounts(
+        req.headcount_authorized.unwrap_or(org.headcount_authorized),
+        req.headcount_actual.unwrap_or(org.headcount_actual),
+    )?;
+    if org.parent_id.is_none() && (req.parent_id.is_some() || req.active == Some(false)) {
+        return Err(ApiError::validation(
+            "parent_id",
+            "the root org cannot be moved or deactivated",
+        ));
+    }
+    if let Some(parent_id) = &req.parent_id {
+        if index.is_within(parent_id, id) {
+            return Err(ApiError::validation(
+                "parent_id",
+                "an org cannot move under itself or its own subtree",
+            ));
+        }
+        let parent = get(db, parent_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("parent not found"))?;
+        if !level_may_be_under(&org.level, &parent.level) {
+            return Err(ApiError::validation(
+                "parent_id",
+                format!("a {} cannot be placed under a {}", org.level, parent.level),
+            ));
+        }
+    }
+    sqlx::query(
+        "UPDATE orgs SET name_zh = COALESCE(?, name_zh), name_en = COALESCE(?, name_en),
+            parent_id = COALESCE(?, parent_id), active = COALESCE(?, active),
+            headcount_authorized = COALESCE(?, headcount_authorized),
+            headcount_actual = COALESCE(?, headcount_actual), updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(req.name.as_ref().map(|n| n.zh_cn.trim().to_string()))
+    .bind(req.name.as_ref().map(|n| n.en.trim().to_string()))
+    .bind(&req.parent_id)
+    .bind(req.active)
+    .bind(req.headcount_authorized)
+    .bind(req.headcount_actual)
+    .bind(now())
+    .bind(id)
+    .execute(db)
+    .await?;
+    get(db, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("org vanished"))
+}
+
+/// An org that holds anything (children, users, role bindings) is never
+/// deleted; deactivate it instead.
+pub async fn delete_if_empty(db: &Db, id: &str) -> ApiResult<()> {
+    let held: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM orgs WHERE parent_id = ?1) + (SELECT COUNT(*) FROM users WHERE org_id = ?1)
+              + (SELECT COUNT(*) FROM bindings WHERE org_id = ?1) + (SELECT COUNT(*) FROM api_tokens WHERE org_id = ?1)",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    if held > 0 {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "this org holds data (sub-orgs, users or roles) and is never deleted; deactivate it instead",
+        ));
+    }
+    sqlx::query("DELETE FROM orgs WHERE id = ?")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The subtrees of `tree` whose roots satisfy `is_root`, without nesting a
+/// root inside another root's subtree twice.
+pub fn subtrees(
+    tree: Vec<Org>,
+    is_root: &dyn Fn(&str) -> bool,
+    index: &crate::authz::OrgIndex,
+) -> Vec<Org> {
+    let mut out = Vec::new();
+    fn walk(
+        org: Org,
+        is_root: &dyn Fn(&str) -> bool,
+        index: &crate::authz::OrgIndex,
+        out: &mut Vec<Org>,
+    ) {
+        let covered_above = index
+            .ancestors_and_self(&org.id)
+            .iter()
+            .skip(1)
+            .any(|a| is_root(a));
+        if is_root(&org.id) && !covered_above {
+            out.push(org);
+        } else {
+            for child in org.children {
+                walk(child, is_root, index, out);
+            }
+        }
+    }
+    for org in tree {
+        walk(org, is_root, index, &mut out);
+    }
+    out
 }
 
 struct Division<'a> {
@@ -130,24 +446,10 @@ pub fn unified_social_credit_code(division: &str, sequence: u32) -> String {
 
 /// The whole tree, children ordered by code.
 pub async fn tree(db: &Db) -> sqlx::Result<Vec<Org>> {
-    let rows =
-        sqlx::query("SELECT id, parent_id, level, code, name_zh, name_en FROM orgs ORDER BY code")
-            .fetch_all(db)
-            .await?;
-    let flat: Vec<Org> = rows
-        .iter()
-        .map(|r| Org {
-            id: r.get(0),
-            parent_id: r.get(1),
-            level: r.get(2),
-            code: r.get(3),
-            name: crate::package::LocalizedText {
-                zh_cn: r.get(4),
-                en: r.get(5),
-            },
-            children: Vec::new(),
-        })
-        .collect();
+    let rows = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY code"))
+        .fetch_all(db)
+        .await?;
+    let flat: Vec<Org> = rows.iter().map(row_to_org).collect();
     fn attach(parent: Option<&str>, flat: &[Org]) -> Vec<Org> {
         flat.iter()
             .filter(|o| o.parent_id.as_deref() == parent)
@@ -180,6 +482,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn division_and_credit_codes_are_checked() {
+        assert!(is_division_code("650102", "county", "650100"));
+        assert!(!is_division_code("660102", "county", "650100"));
+        assert!(!is_division_code("65010", "county", "650100"));
+        assert!(is_credit_code(&unified_social_credit_code("650100", 7)));
+        let mut bad = unified_social_credit_code("650100", 7);
+        bad.replace_range(17..18, if bad.ends_with('0') { "1" } else { "0" });
+        assert!(!is_credit_code(&bad));
+        assert!(level_may_be_under("county", "prefecture"));
+        assert!(!level_may_be_under("county", "region"));
     }
 
     #[test]

@@ -47,6 +47,28 @@ pub struct MenuEntry {
     pub icon: Option<String>,
 }
 
+/// A permission the plugin defines, e.g. `assets.register`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionDecl {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LocalizedText>,
+    /// Roles (kernel roles such as `member`, or this plugin's roles) that
+    /// hold the permission once the plugin is installed.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A role the plugin defines, bindable to users like a kernel role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDecl {
+    pub id: String,
+    pub name: LocalizedText,
+    pub permissions: Vec<String>,
+}
+
 /// `plugin.toml`. Unknown fields are refused so a typo never silently
 /// drops a limit or a capability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +95,10 @@ pub struct Manifest {
     /// kernel enforces this before the plugin runs.
     #[serde(default)]
     pub public: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<PermissionDecl>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleDecl>,
 }
 
 impl Manifest {
@@ -140,8 +166,56 @@ impl Manifest {
                 ));
             }
         }
+        let own = |name: &str| name.starts_with(&format!("{}.", self.id));
+        for p in &self.permissions {
+            if !own(&p.id) {
+                return Err(invalid(
+                    "permissions",
+                    format!("permission {:?} must start with \"{}.\"", p.id, self.id),
+                ));
+            }
+            for role in &p.roles {
+                if !crate::authz::is_kernel_role(role) && !self.roles.iter().any(|r| &r.id == role)
+                {
+                    return Err(invalid(
+                        "permissions",
+                        format!("permission {:?} names unknown role {role:?}", p.id),
+                    ));
+                }
+            }
+        }
+        for r in &self.roles {
+            if !own(&r.id) {
+                return Err(invalid(
+                    "roles",
+                    format!("role {:?} must start with \"{}.\"", r.id, self.id),
+                ));
+            }
+            if let Some(p) = r.permissions.iter().find(|p| !own(p)) {
+                return Err(invalid(
+                    "roles",
+                    format!(
+                        "role {:?} may only grant this plugin's permissions, not {p:?}",
+                        r.id
+                    ),
+                ));
+            }
+        }
         crate::runtime::check_contract(&self.contract)?;
         Ok(())
+    }
+
+    /// The (role, permission) policies this manifest asks for.
+    pub fn policies(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .roles
+            .iter()
+            .flat_map(|r| r.permissions.iter().map(move |p| (r.id.clone(), p.clone())))
+            .collect();
+        for p in &self.permissions {
+            out.extend(p.roles.iter().map(|r| (r.clone(), p.id.clone())));
+        }
+        out
     }
 
     /// Whether the manifest opens `method path` to anonymous callers.

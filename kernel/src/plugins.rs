@@ -82,6 +82,7 @@ pub struct ChangeOutcome {
 pub struct Plugins {
     db: Db,
     runtime: Arc<Runtime>,
+    authz: Arc<crate::authz::Authz>,
     max_package_bytes: usize,
     table: RwLock<HashMap<String, Arc<ActivePlugin>>>,
     /// Serialises changes so two installs of one id cannot interleave.
@@ -89,14 +90,34 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    pub fn new(db: Db, runtime: Arc<Runtime>, max_package_bytes: usize) -> Self {
+    pub fn new(
+        db: Db,
+        runtime: Arc<Runtime>,
+        authz: Arc<crate::authz::Authz>,
+        max_package_bytes: usize,
+    ) -> Self {
         Plugins {
             db,
             runtime,
+            authz,
             max_package_bytes,
             table: RwLock::new(HashMap::new()),
             change_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Whether an installed plugin declares `role`.
+    pub fn declares_role(&self, role: &str) -> bool {
+        self.list()
+            .iter()
+            .any(|p| p.manifest.roles.iter().any(|r| r.id == role))
+    }
+
+    async fn apply_policies(&self, manifest: &Manifest) -> ApiResult<()> {
+        self.authz
+            .set_plugin_policies(&manifest.id, manifest.policies())
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// The entry the gateway routes a request to.
@@ -160,6 +181,9 @@ impl Plugins {
             };
             match result {
                 Ok(plugin) => {
+                    if let Err(e) = self.apply_policies(&plugin.manifest).await {
+                        tracing::error!(plugin = %id, error = %e.message, "could not apply the plugin's roles");
+                    }
                     tracing::info!(plugin = %id, version = %plugin.manifest.version, "loaded plugin");
                     self.table
                         .write()
@@ -218,6 +242,7 @@ impl Plugins {
             previous_version: None,
             state: "enabled",
         };
+        self.apply_policies(&plugin.manifest).await?;
         self.table
             .write()
             .expect("plugin table lock")
@@ -289,6 +314,7 @@ impl Plugins {
                 "disabled"
             },
         };
+        self.apply_policies(&plugin.manifest).await?;
         self.table
             .write()
             .expect("plugin table lock")
@@ -326,6 +352,10 @@ impl Plugins {
             .await?;
         tx.commit().await?;
         self.table.write().expect("plugin table lock").remove(id);
+        self.authz
+            .remove_plugin_policies(id)
+            .await
+            .map_err(ApiError::internal)?;
         tracing::info!(plugin = %id, "uninstalled plugin");
         Ok(())
     }

@@ -1,0 +1,611 @@
+// The Tianshan portal shell: sign-in, the menu of plugin pages, an iframe
+// for the chosen page. Plain JavaScript, no build step, no external URLs;
+// served by the kernel under a CSP without inline scripts.
+(function () {
+  'use strict';
+
+  var LANGS = ['zh-CN', 'en'];
+  var DEFAULT_LANG = 'zh-CN';
+  var LANG_KEY = 'tianshan.lang';
+  var ORG_KEY = 'tianshan.org';
+  var ORG_HEADER = 'X-Tianshan-Org';
+  var CSRF_HEADER = 'X-CSRF-Token';
+
+  var state = {
+    lang: DEFAULT_LANG,
+    t: {},
+    me: null,          // the /api/v1/me answer while signed in
+    csrf: null,        // kept in memory only; the session itself is the HttpOnly cookie
+    orgs: [],          // distinct bindings by org id
+    org: null,         // the chosen org, sent as X-Tianshan-Org (only when there is a choice)
+    entries: [],
+    menuLoaded: false,
+    menuSeq: 0,
+    frameSrc: null,
+    loginError: null,  // {key, values} or {text}
+    throttledUntil: 0,
+    throttleTimer: null
+  };
+
+  // ---- small helpers --------------------------------------------------------
+
+  function $(id) { return document.getElementById(id); }
+
+  function storageGet(area, key) {
+    try { return window[area].getItem(key); } catch (e) { return null; }
+  }
+
+  function storageSet(area, key, value) {
+    try {
+      if (value == null) window[area].removeItem(key);
+      else window[area].setItem(key, value);
+    } catch (e) { /* storage disabled: the choice lasts for this page only */ }
+  }
+
+  function format(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (_, key) {
+      return values && values[key] != null ? String(values[key]) : '';
+    });
+  }
+
+  function tr(key, values) {
+    var s = state.t[key];
+    return format(s == null ? key : s, values);
+  }
+
+  // A {"zh-CN": …, "en": …} label (or a plain string) in the current language.
+  function localized(value) {
+    if (value == null) return '';
+    if (typeof value === 'string') return value;
+    if (value[state.lang]) return value[state.lang];
+    if (value[DEFAULT_LANG]) return value[DEFAULT_LANG];
+    for (var k in value) {
+      if (Object.prototype.hasOwnProperty.call(value, k) && value[k]) return String(value[k]);
+    }
+    return '';
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  // Only same-origin paths may be framed or used as icons.
+  function sameOriginUrl(url) {
+    if (typeof url !== 'string' || url.charAt(0) !== '/' || url.charAt(1) === '/' || url.charAt(1) === '\\') {
+      return null;
+    }
+    try {
+      var u = new URL(url, location.origin);
+      return u.origin === location.origin ? u : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // ---- the API --------------------------------------------------------------
+
+  function api(method, path, body) {
+    var headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (state.org) headers[ORG_HEADER] = state.org;
+    if (method !== 'GET' && method !== 'HEAD' && state.csrf) headers[CSRF_HEADER] = state.csrf;
+    return fetch(path, {
+      method: method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (r) {
+      if (r.status === 204) return { status: 204, body: null, response: r };
+      return r.json().catch(function () { return null; }).then(function (b) {
+        return { status: r.status, body: b, response: r };
+      });
+    });
+  }
+
+  function errorMessage(res) {
+    var e = res && res.body && res.body.error;
+    if (e && e.message) return e.message;
+    return tr('error.generic', { status: res ? res.status : '—' });
+  }
+
+  function errorCode(res) {
+    var e = res && res.body && res.body.error;
+    return e && e.code;
+  }
+
+  // ---- language -------------------------------------------------------------
+
+  function pickLang() {
+    var stored = storageGet('localStorage', LANG_KEY);
+    return stored && LANGS.indexOf(stored) >= 0 ? stored : DEFAULT_LANG;
+  }
+
+  function loadMessages(lang) {
+    return fetch('/portal/i18n/' + lang + '.json', { credentials: 'same-origin' }).then(function (r) {
+      if (!r.ok) throw new Error('i18n ' + r.status);
+      return r.json();
+    });
+  }
+
+  function setLang(lang) {
+    if (LANGS.indexOf(lang) < 0) lang = DEFAULT_LANG;
+    return loadMessages(lang).then(function (t) {
+      state.lang = lang;
+      state.t = t;
+      storageSet('localStorage', LANG_KEY, lang);
+    }, function () {
+      // Keep whatever was loaded before; the page stays usable.
+    }).then(function () {
+      applyStatic();
+      renderLoginError();
+      if (state.me) renderShell();
+    });
+  }
+
+  function applyStatic() {
+    document.documentElement.lang = state.lang;
+    var nodes = document.querySelectorAll('[data-i18n]');
+    for (var i = 0; i < nodes.length; i++) {
+      var key = nodes[i].getAttribute('data-i18n');
+      if (state.t[key] != null) nodes[i].textContent = state.t[key];
+    }
+    nodes = document.querySelectorAll('[data-i18n-aria-label]');
+    for (i = 0; i < nodes.length; i++) {
+      var k = nodes[i].getAttribute('data-i18n-aria-label');
+      if (state.t[k] != null) nodes[i].setAttribute('aria-label', state.t[k]);
+    }
+    var buttons = document.querySelectorAll('#lang-switch [data-lang]');
+    for (i = 0; i < buttons.length; i++) {
+      buttons[i].setAttribute('aria-pressed', String(buttons[i].getAttribute('data-lang') === state.lang));
+    }
+  }
+
+  // ---- views ----------------------------------------------------------------
+
+  function showView(name) {
+    document.body.classList.remove('booting');
+    $('boot').hidden = name !== 'boot';
+    $('login-view').hidden = name !== 'login';
+    $('shell').hidden = name !== 'shell';
+    var signedIn = name === 'shell';
+    $('user-box').hidden = !signedIn;
+    $('logout').hidden = !signedIn;
+    $('menu-toggle').hidden = !signedIn;
+    $('org-picker').hidden = !signedIn || state.orgs.length < 2;
+    document.body.classList.toggle('signed-in', signedIn);
+  }
+
+  function showLogin(error) {
+    state.me = null;
+    state.orgs = [];
+    state.org = null;
+    state.entries = [];
+    state.menuLoaded = false;
+    state.menuSeq++;
+    setFrame(null);
+    closeMenu();
+    document.title = tr('platform.name');
+    showView('login');
+    $('login-password').value = '';
+    state.loginError = error || null;
+    renderLoginError();
+    var user = $('login-username');
+    (user.value ? $('login-password') : user).focus();
+  }
+
+  function setLoginError(error) {
+    state.loginError = error;
+    renderLoginError();
+  }
+
+  function renderLoginError() {
+    var e = state.loginError;
+    var text = !e ? '' : e.key ? tr(e.key, e.values) : e.text;
+    var box = $('login-error');
+    box.textContent = text || '';
+    box.classList.toggle('visible', !!text);
+  }
+
+  function showShellError(text) {
+    var box = $('shell-error');
+    box.textContent = text || '';
+    box.hidden = !text;
+  }
+
+  // ---- session --------------------------------------------------------------
+
+  function checkSession() {
+    return api('GET', '/api/v1/me').then(function (res) {
+      if (res.status === 200 && res.body && res.body.user) {
+        enterShell(res.body);
+      } else if (res.status === 401) {
+        showLogin(null);
+      } else {
+        showLogin({ text: errorMessage(res) });
+      }
+    }, function () {
+      showLogin({ key: 'error.network' });
+    });
+  }
+
+  function enterShell(me) {
+    state.me = me;
+    if (me.csrf_token) state.csrf = me.csrf_token;
+    setupOrgs();
+    showView('shell');
+    renderShell();
+    loadMenu();
+  }
+
+  function sessionExpired() {
+    state.csrf = null;
+    showLogin({ key: 'shell.sessionExpired' });
+  }
+
+  function setupOrgs() {
+    var me = state.me;
+    var seen = {};
+    var orgs = [];
+    (me.bindings || []).forEach(function (b) {
+      if (b && b.org_id && !seen[b.org_id]) {
+        seen[b.org_id] = true;
+        orgs.push(b);
+      }
+    });
+    state.orgs = orgs;
+    if (orgs.length > 1) {
+      var stored = storageGet('sessionStorage', ORG_KEY);
+      var own = me.user && me.user.org_id;
+      state.org = stored && seen[stored] ? stored : own && seen[own] ? own : orgs[0].org_id;
+    } else {
+      state.org = null;
+    }
+  }
+
+  function currentOrgName() {
+    var id = state.org || (state.me && state.me.user && state.me.user.org_id);
+    if (!id) return tr('home.noOrg');
+    var bindings = (state.me && state.me.bindings) || [];
+    for (var i = 0; i < bindings.length; i++) {
+      if (bindings[i] && bindings[i].org_id === id) {
+        return localized(bindings[i].org_name) || bindings[i].org_code || id;
+      }
+    }
+    return id;
+  }
+
+  // ---- rendering the shell --------------------------------------------------
+
+  function renderShell() {
+    renderUser();
+    renderOrgs();
+    renderMenu();
+    route();
+  }
+
+  function renderUser() {
+    var user = state.me.user || {};
+    var name = user.display_name || user.username || '';
+    $('user-name').textContent = name;
+    $('user-box').title = user.username || '';
+    $('user-avatar').textContent = name ? Array.from(name)[0].toUpperCase() : '';
+    $('welcome-title').textContent = tr('home.greeting', { name: name });
+    $('welcome-org').textContent = tr('home.orgLine', { org: currentOrgName() });
+    var date = '';
+    try {
+      date = new Intl.DateTimeFormat(state.lang, { dateStyle: 'full' }).format(new Date());
+    } catch (e) { /* no Intl: no date */ }
+    $('welcome-date').textContent = date;
+  }
+
+  function renderOrgs() {
+    var select = $('org-switcher');
+    select.textContent = '';
+    state.orgs.forEach(function (b) {
+      var option = el('option', null, localized(b.org_name) || b.org_code || b.org_id);
+      option.value = b.org_id;
+      option.selected = b.org_id === state.org;
+      select.appendChild(option);
+    });
+    $('org-picker').hidden = state.orgs.length < 2;
+  }
+
+  function entryHash(e) {
+    return '#/p/' + encodeURIComponent(e.plugin) + '/' + encodeURIComponent(e.id);
+  }
+
+  function entryIcon(e, className) {
+    var box = el('span', className);
+    box.setAttribute('aria-hidden', 'true');
+    var icon = typeof e.icon === 'string' ? sameOriginUrl(e.icon) : null;
+    if (icon) {
+      var img = el('img');
+      img.src = icon.pathname + icon.search;
+      img.alt = '';
+      box.appendChild(img);
+    } else {
+      var label = localized(e.label) || e.plugin;
+      box.textContent = Array.from(label)[0] || '·';
+    }
+    return box;
+  }
+
+  function renderMenu() {
+    var list = $('menu-entries');
+    var grid = $('home-entries');
+    list.textContent = '';
+    grid.textContent = '';
+    state.entries.forEach(function (e) {
+      var label = localized(e.label) || e.plugin;
+
+      var a = el('a', 'menu-entry');
+      a.href = entryHash(e);
+      a.setAttribute('data-plugin', e.plugin);
+      a.setAttribute('data-entry', e.id);
+      a.appendChild(entryIcon(e, 'menu-icon'));
+      a.appendChild(el('span', 'menu-label', label));
+      list.appendChild(a);
+
+      var card = el('a', 'entry-card');
+      card.href = entryHash(e);
+      card.setAttribute('data-plugin', e.plugin);
+      card.setAttribute('data-entry', e.id);
+      card.appendChild(entryIcon(e, 'entry-icon'));
+      card.appendChild(el('span', 'entry-label', label));
+      card.appendChild(el('span', 'entry-open', tr('home.open') + ' →'));
+      grid.appendChild(card);
+    });
+    var empty = state.menuLoaded && state.entries.length === 0;
+    $('menu-empty').hidden = !empty;
+    $('home-empty').hidden = !empty;
+  }
+
+  function validEntry(e) {
+    return e && typeof e.plugin === 'string' && e.plugin &&
+      typeof e.id === 'string' && e.id && sameOriginUrl(e.url) !== null;
+  }
+
+  function loadMenu() {
+    var seq = ++state.menuSeq;
+    return api('GET', '/api/v1/portal/menu').then(function (res) {
+      if (seq !== state.menuSeq || !state.me) return;
+      if (res.status === 401) {
+        sessionExpired();
+        return;
+      }
+      if (res.status === 200 && res.body && Array.isArray(res.body.entries)) {
+        state.entries = res.body.entries.filter(validEntry);
+        showShellError('');
+      } else {
+        state.entries = [];
+        showShellError(tr('error.menu', { message: errorMessage(res) }));
+      }
+      state.menuLoaded = true;
+      renderMenu();
+      route();
+    }, function () {
+      if (seq !== state.menuSeq || !state.me) return;
+      state.menuLoaded = true;
+      showShellError(tr('error.network'));
+      renderMenu();
+      route();
+    });
+  }
+
+  // ---- routing: #/ is home, #/p/{plugin}/{id} an entry ----------------------
+
+  function parseHash() {
+    var m = /^#\/p\/([^/]+)\/([^/]+)$/.exec(location.hash);
+    if (!m) return null;
+    try {
+      return { plugin: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]) };
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function setFrame(src, title) {
+    var frame = $('plugin-frame');
+    if (src === state.frameSrc) return;
+    state.frameSrc = src;
+    frame.title = title || '';
+    // Replace rather than navigate, so the portal's history holds only hashes.
+    if (frame.contentWindow) frame.contentWindow.location.replace(src || 'about:blank');
+    else frame.src = src || 'about:blank';
+  }
+
+  function markActive(entry) {
+    var links = document.querySelectorAll('#menu a');
+    for (var i = 0; i < links.length; i++) {
+      var a = links[i];
+      var on = entry
+        ? a.getAttribute('data-plugin') === entry.plugin && a.getAttribute('data-entry') === entry.id
+        : a.id === 'menu-home';
+      a.classList.toggle('active', on);
+      if (on) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+  }
+
+  function showSection(name) {
+    $('home').hidden = name !== 'home';
+    $('plugin-view').hidden = name !== 'plugin';
+    $('not-found').hidden = name !== 'not-found';
+  }
+
+  function route() {
+    if (!state.me) return;
+    closeMenu();
+    var target = parseHash();
+    var entry = null;
+    if (target) {
+      for (var i = 0; i < state.entries.length; i++) {
+        if (state.entries[i].plugin === target.plugin && state.entries[i].id === target.id) {
+          entry = state.entries[i];
+          break;
+        }
+      }
+    }
+    if (!target) {
+      setFrame(null);
+      showSection('home');
+      markActive(null);
+      document.title = tr('platform.name');
+    } else if (entry) {
+      var label = localized(entry.label) || entry.plugin;
+      var u = sameOriginUrl(entry.url);
+      u.searchParams.set('lang', state.lang);
+      $('plugin-title').textContent = label;
+      showSection('plugin');
+      setFrame(u.pathname + u.search + u.hash, label);
+      markActive(entry);
+      document.title = label + ' · ' + tr('platform.name');
+    } else if (state.menuLoaded) {
+      setFrame(null);
+      showSection('not-found');
+      markActive(null);
+    }
+    // else: the menu is still loading; route() runs again when it arrives.
+  }
+
+  // ---- the mobile menu ------------------------------------------------------
+
+  function openMenu(open) {
+    $('shell').classList.toggle('menu-open', open);
+    $('menu-toggle').setAttribute('aria-expanded', String(open));
+    $('menu-backdrop').hidden = !open;
+  }
+
+  function closeMenu() { openMenu(false); }
+
+  // ---- actions --------------------------------------------------------------
+
+  function startThrottle(seconds) {
+    state.throttledUntil = Date.now() + seconds * 1000;
+    var submit = $('login-submit');
+    submit.disabled = true;
+    clearInterval(state.throttleTimer);
+    function tick() {
+      var left = Math.ceil((state.throttledUntil - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(state.throttleTimer);
+        state.throttleTimer = null;
+        submit.disabled = false;
+        setLoginError(null);
+        return;
+      }
+      setLoginError({ key: 'login.throttled', values: { seconds: left } });
+    }
+    tick();
+    state.throttleTimer = setInterval(tick, 1000);
+  }
+
+  function setBusy(busy) {
+    var submit = $('login-submit');
+    submit.disabled = busy || state.throttledUntil > Date.now();
+    submit.setAttribute('data-i18n', busy ? 'login.submitting' : 'login.submit');
+    submit.textContent = tr(busy ? 'login.submitting' : 'login.submit');
+    $('login-form').setAttribute('aria-busy', String(busy));
+  }
+
+  function onLogin(ev) {
+    ev.preventDefault();
+    if (state.throttledUntil > Date.now()) return;
+    var username = $('login-username').value.trim();
+    var password = $('login-password').value;
+    if (!username || !password) {
+      setLoginError({ key: 'login.required' });
+      return;
+    }
+    setBusy(true);
+    api('POST', '/api/v1/auth/login', { username: username, password: password }).then(function (res) {
+      if (res.status === 200 && res.body) {
+        state.csrf = res.body.csrf_token || null;
+        $('login-password').value = '';
+        setLoginError(null);
+        return checkSession();
+      }
+      $('login-password').value = '';
+      $('login-password').focus();
+      if (res.status === 429) {
+        var after = parseInt(res.response.headers.get('Retry-After'), 10);
+        startThrottle(after > 0 ? after : 60);
+      } else if (errorCode(res) === 'invalid_credentials') {
+        setLoginError({ key: 'login.invalid' });
+      } else {
+        setLoginError({ key: 'login.failed', values: { message: errorMessage(res) } });
+      }
+    }, function () {
+      setLoginError({ key: 'error.network' });
+    }).then(function () {
+      setBusy(false);
+    });
+  }
+
+  function onLogout() {
+    var button = $('logout');
+    button.disabled = true;
+    api('POST', '/api/v1/auth/logout').then(function (res) {
+      // 401: the session was already gone; either way we are signed out.
+      if (res.status === 204 || res.status === 200 || res.status === 401) return true;
+      showShellError(errorMessage(res));
+      return false;
+    }, function () {
+      showShellError(tr('error.network'));
+      return false;
+    }).then(function (signedOut) {
+      button.disabled = false;
+      if (!signedOut) return;
+      state.csrf = null;
+      storageSet('sessionStorage', ORG_KEY, null);
+      history.replaceState(null, '', location.pathname + location.search);
+      showLogin(null);
+    });
+  }
+
+  function onOrgChange() {
+    var value = $('org-switcher').value;
+    if (value === state.org) return;
+    state.org = value;
+    storageSet('sessionStorage', ORG_KEY, value);
+    // Another org has another menu: start from its home.
+    if (location.hash && location.hash !== '#/') history.pushState(null, '', '#/');
+    state.entries = [];
+    state.menuLoaded = false;
+    renderUser();
+    renderMenu();
+    route();
+    loadMenu();
+  }
+
+  function onLangClick(ev) {
+    var button = ev.target.closest ? ev.target.closest('[data-lang]') : null;
+    if (!button) return;
+    var lang = button.getAttribute('data-lang');
+    if (lang !== state.lang) setLang(lang);
+  }
+
+  function boot() {
+    $('login-form').addEventListener('submit', onLogin);
+    $('logout').addEventListener('click', onLogout);
+    $('org-switcher').addEventListener('change', onOrgChange);
+    $('lang-switch').addEventListener('click', onLangClick);
+    $('menu-toggle').addEventListener('click', function () {
+      openMenu(!$('shell').classList.contains('menu-open'));
+    });
+    $('menu-backdrop').addEventListener('click', closeMenu);
+    document.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape') closeMenu();
+    });
+    window.addEventListener('hashchange', route);
+    window.addEventListener('popstate', route);
+    setLang(pickLang()).then(checkSession);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
+  else boot();
+})();

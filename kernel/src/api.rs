@@ -1,0 +1,1153 @@
+//! The kernel API under `/api/v1/`: login and sessions, the org tree, users,
+//! role bindings, API tokens, the audit trail, plugin management and the
+//! portal's menu. Every handler decides access through
+//! [`Session::require`](crate::gateway::Session::require) at the org the
+//! record belongs to; a record in an org the caller cannot reach answers 404
+//! so its existence does not leak.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::audit::{self, Entry};
+use crate::auth::{SESSION_COOKIE, random_token};
+use crate::authz::{self, OrgIndex};
+use crate::db::now;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::gateway::{Caller, Session, parse_json, read_body};
+use crate::{Kernel, orgs, users};
+
+type AppState = Arc<Kernel>;
+
+/// Every kernel API route, for the access table test: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/orgs"),
+    ("POST", "/api/v1/orgs"),
+    ("GET", "/api/v1/orgs/{id}"),
+    ("PATCH", "/api/v1/orgs/{id}"),
+    ("DELETE", "/api/v1/orgs/{id}"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/{id}"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("POST", "/api/v1/users/{id}/password"),
+    ("GET", "/api/v1/bindings"),
+    ("POST", "/api/v1/bindings"),
+    ("DELETE", "/api/v1/bindings/{id}"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{id}"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/export"),
+    ("GET", "/api/v1/plugins"),
+    ("POST", "/api/v1/plugins"),
+    ("GET", "/api/v1/plugins/{id}"),
+    ("PUT", "/api/v1/plugins/{id}"),
+    ("DELETE", "/api/v1/plugins/{id}"),
+    ("POST", "/api/v1/plugins/{id}/enable"),
+    ("POST", "/api/v1/plugins/{id}/disable"),
+    ("GET", "/api/v1/portal/menu"),
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/password", post(change_own_password))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/orgs", get(list_orgs).post(create_org))
+        .route(
+            "/api/v1/orgs/{id}",
+            get(show_org).patch(update_org).delete(delete_org),
+        )
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{id}", get(show_user).patch(update_user))
+        .route("/api/v1/users/{id}/password", post(reset_password))
+        .route("/api/v1/bindings", get(list_bindings).post(create_binding))
+        .route(
+            "/api/v1/bindings/{id}",
+            axum::routing::delete(delete_binding),
+        )
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/audit/export", get(export_audit))
+        .route("/api/v1/plugins", get(list_plugins).post(install_plugin))
+        .route(
+            "/api/v1/plugins/{id}",
+            get(show_plugin)
+                .put(upgrade_plugin)
+                .delete(uninstall_plugin),
+        )
+        .route("/api/v1/plugins/{id}/enable", post(enable_plugin))
+        .route("/api/v1/plugins/{id}/disable", post(disable_plugin))
+        .route("/api/v1/portal/menu", get(portal_menu))
+}
+
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {
+    parse_json(&read_body(body, 1 << 20).await?)
+}
+
+fn not_found_org(id: &str) -> ApiError {
+    ApiError::not_found(format!("org {id} not found"))
+}
+
+// ---------------------------------------------------------------- sessions
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// The TCP peer's address, when the server was started with connect info.
+struct PeerAddr(Option<std::net::IpAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip()),
+        ))
+    }
+}
+
+async fn login(
+    State(k): State<AppState>,
+    PeerAddr(addr): PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: LoginRequest = json_body(body).await?;
+    let username = req.username.trim().to_string();
+    if username.is_empty() {
+        return Err(ApiError::validation(
+            "username",
+            "username must not be empty",
+        ));
+    }
+    k.throttle.check(&username, addr)?;
+    let outcome = match k.auth.login(&username, &req.password).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            k.throttle.failed(&username, addr);
+            k.audit
+                .record(
+                    Entry::new("anonymous", "auth.login", "failed").detail(json!({
+                        "username": username,
+                        "address": addr.map(|a| a.to_string()),
+                    })),
+                )
+                .await;
+            return Err(e);
+        }
+    };
+    k.throttle.succeeded(&username);
+    k.audit
+        .record(
+            Entry::new(&outcome.identity.user_id, "auth.login", "ok")
+                .org(&outcome.identity.home_org)
+                .detail(json!({ "address": addr.map(|a| a.to_string()) })),
+        )
+        .await;
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes() == b"https");
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        outcome.token,
+        k.config.auth.session_absolute_secs,
+        if secure { "; Secure" } else { "" }
+    );
+    let body = json!({
+        "token": outcome.token,
+        "csrf_token": outcome.csrf_token,
+        "expires_at": outcome.expires_at,
+        "user": {
+            "user_id": outcome.identity.user_id,
+            "username": outcome.identity.username,
+            "display_name": outcome.identity.display_name,
+            "org_id": outcome.identity.home_org,
+        },
+    });
+    let mut response = Json(body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn logout(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Response> {
+    k.auth.logout(&session.identity).await?;
+    k.audit
+        .record(Entry::new(session.user_id(), "auth.logout", "ok").org(session.org()))
+        .await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("tianshan_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changing one's password ends every session, this one included.
+async fn change_own_password(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let req: PasswordChange = json_body(body).await?;
+    if k.auth
+        .login(&session.identity.username, &req.current_password)
+        .await
+        .is_err()
+    {
+        k.audit
+            .record(Entry::new(
+                session.user_id(),
+                "auth.password_change",
+                "failed",
+            ))
+            .await;
+        return Err(ApiError::validation(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    users::check_password(&req.new_password, &session.identity.username)?;
+    users::set_password(&k.db, session.user_id(), &req.new_password).await?;
+    users::end_sessions(&k.db, session.user_id()).await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "auth.password_change", "ok").target(session.user_id()),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Json<Value>> {
+    let orgs = orgs::names(&k.db).await?;
+    let bindings: Vec<Value> = k
+        .authz
+        .bindings_of(session.user_id())
+        .await?
+        .into_iter()
+        .map(|b| {
+            let (name, code) = orgs.get(&b.org_id).cloned().unwrap_or_default();
+            json!({"id": b.id, "role": b.role, "org_id": b.org_id, "org_name": name, "org_code": code})
+        })
+        .collect();
+    Ok(Json(json!({
+        "user": session.principal,
+        "home_org": session.identity.home_org,
+        "is_platform_admin": session.is_platform_admin(),
+        "csrf_token": session.identity.cookie_csrf,
+        "bindings": bindings,
+    })))
+}
+
+// ---------------------------------------------------------------- orgs
+
+async fn list_orgs(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, session.org(), "kernel.orgs.read")
+        .await?;
+    let tree = orgs::tree(&k.db).await?;
+    // Only the subtrees the caller's bindings reach.
+    let index = k.authz.orgs();
+    let roots: Vec<String> = k
+        .authz
+        .bindings_of(session.user_id())
+        .await?
+        .into_iter()
+        .map(|b| b.org_id)
+        .collect();
+    let visible = orgs::subtrees(tree, &|id| roots.iter().any(|r| r == id), &index);
+    Ok(Json(json!({ "orgs": visible })))
+}
+
+async fn show_org(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !k.authz.orgs().exists(&id) || !session.may(&k, &id, "kernel.orgs.read") {
+        return Err(not_found_org(&id));
+    }
+    let org = orgs::get(&k.db, &id)
+        .await?
+        .ok_or_else(|| not_found_org(&id))?;
+    Ok(Json(json!({ "org": org })))
+}
+
+async fn create_org(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: orgs::NewOrg = json_body(body).await?;
+    let index = k.authz.orgs();
+    if !index.exists(&req.parent_id) || !session.may(&k, &req.parent_id, "kernel.orgs.read") {
+        return Err(not_found_org(&req.parent_id).with_field("parent_id"));
+    }
+    session
+        .require(&k, &req.parent_id, "kernel.orgs.write")
+        .await?;
+    let org = orgs::create(&k.db, &req).await?;
+    k.authz.reload().await.map_err(ApiError::internal)?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "org.create", "ok")
+                .org(&req.parent_id)
+                .target(&org.id)
+                .detail(json!({ "code": org.code, "level": org.level })),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(json!({ "org": org }))).into_response())
+}
+
+async fn update_org(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let req: orgs::OrgUpdate = json_body(body).await?;
+    let index = k.authz.orgs();
+    if !index.exists(&id) || !session.may(&k, &id, "kernel.orgs.read") {
+        return Err(not_found_org(&id));
+    }
+    session.require(&k, &id, "kernel.orgs.write").await?;
+    if let Some(parent) = &req.parent_id {
+        if !index.exists(parent) || !session.may(&k, parent, "kernel.orgs.read") {
+            return Err(not_found_org(parent).with_field("parent_id"));
+        }
+        session.require(&k, parent, "kernel.orgs.write").await?;
+    }
+    let org = orgs::update(&k.db, &index, &id, &req).await?;
+    k.authz.reload().await.map_err(ApiError::internal)?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "org.update", "ok")
+                .org(&id)
+                .target(&id)
+                .detail(serde_json::to_value(&req).unwrap_or_default()),
+        )
+        .await;
+    Ok(Json(json!({ "org": org })))
+}
+
+/// Only an empty org can be deleted; one that holds data is deactivated.
+async fn delete_org(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !k.authz.orgs().exists(&id) || !session.may(&k, &id, "kernel.orgs.read") {
+        return Err(not_found_org(&id));
+    }
+    session.require(&k, &id, "kernel.orgs.write").await?;
+    orgs::delete_if_empty(&k.db, &id).await?;
+    k.authz.reload().await.map_err(ApiError::internal)?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "org.delete", "ok")
+                .org(&id)
+                .target(&id),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Deserialize)]
+struct UserQuery {
+    org: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_users(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(query): Query<UserQuery>,
+) -> ApiResult<Json<Value>> {
+    let org = query.org.unwrap_or_else(|| session.org().to_string());
+    if !k.authz.orgs().exists(&org) || !session.may(&k, &org, "kernel.orgs.read") {
+        return Err(not_found_org(&org));
+    }
+    session.require(&k, &org, "kernel.users.read").await?;
+    let index = k.authz.orgs();
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let rows = sqlx::query(
+        "SELECT id, username, display_name, org_id, disabled, created_at FROM users
+         WHERE (?1 IS NULL OR username > ?1)
+           AND (?2 IS NULL OR username LIKE '%' || ?2 || '%' OR display_name LIKE '%' || ?2 || '%')
+         ORDER BY username",
+    )
+    .bind(&query.cursor)
+    .bind(&query.q)
+    .fetch_all(&k.db)
+    .await?;
+    let users: Vec<users::User> = rows
+        .iter()
+        .map(users::row_to_user)
+        .filter(|u| index.is_within(&u.org_id, &org))
+        .take(limit as usize + 1)
+        .collect();
+    let next = (users.len() > limit as usize).then(|| users[limit as usize - 1].username.clone());
+    let users: Vec<_> = users.into_iter().take(limit as usize).collect();
+    Ok(Json(json!({ "users": users, "next_cursor": next })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    display_name: String,
+    password: String,
+    org_id: String,
+}
+
+async fn create_user(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: NewUser = json_body(body).await?;
+    let username = req.username.trim();
+    if !users::is_valid_username(username) {
+        return Err(ApiError::validation(
+            "username",
+            "username must be 3-64 characters of letters, digits, '.', '_' or '-'",
+        ));
+    }
+    if req.display_name.trim().is_empty() {
+        return Err(ApiError::validation(
+            "display_name",
+            "display name must not be empty",
+        ));
+    }
+    let index = k.authz.orgs();
+    if !index.exists(&req.org_id) || !session.may(&k, &req.org_id, "kernel.orgs.read") {
+        return Err(not_found_org(&req.org_id).with_field("org_id"));
+    }
+    session
+        .require(&k, &req.org_id, "kernel.users.write")
+        .await?;
+    users::check_password(&req.password, username)?;
+    let org = orgs::get(&k.db, &req.org_id)
+        .await?
+        .ok_or_else(|| not_found_org(&req.org_id))?;
+    if org.level != "unit" {
+        return Err(ApiError::validation(
+            "org_id",
+            "a user belongs to a unit, not to a division",
+        ));
+    }
+    let id = format!("user-{}", random_token(12));
+    let hash = {
+        let password = req.password.clone();
+        tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    let mut tx = k.db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(username)
+    .bind(req.display_name.trim())
+    .bind(hash)
+    .bind(&req.org_id)
+    .bind(now())
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(
+            ApiError::new(ErrorCode::Conflict, format!("username {username} is taken"))
+                .with_field("username"),
+        );
+    }
+    // Every user is a member of their own unit.
+    sqlx::query(
+        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(format!("bind-{}", random_token(12)))
+    .bind(&id)
+    .bind(authz::MEMBER)
+    .bind(&req.org_id)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    k.authz.reload().await.map_err(ApiError::internal)?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "user.create", "ok")
+                .org(&req.org_id)
+                .target(&id)
+                .detail(json!({ "username": username })),
+        )
+        .await;
+    let user = users::get(&k.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal("user vanished"))?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
+}
+
+/// The user, if the caller may read users at the user's org; else 404.
+async fn visible_user(
+    k: &Kernel,
+    session: &Session,
+    id: &str,
+    permission: &str,
+) -> ApiResult<users::User> {
+    let user = users::get(&k.db, id).await?;
+    match user {
+        Some(u) if session.may(k, &u.org_id, "kernel.users.read") => {
+            session.require(k, &u.org_id, permission).await?;
+            Ok(u)
+        }
+        _ => Err(ApiError::not_found(format!("user {id} not found"))),
+    }
+}
+
+async fn show_user(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user = visible_user(&k, &session, &id, "kernel.users.read").await?;
+    let bindings = k.authz.bindings_of(&id).await?;
+    Ok(Json(json!({ "user": user, "bindings": bindings })))
+}
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct UserUpdate {
+    display_name: Option<String>,
+    org_id: Option<String>,
+    disabled: Option<bool>,
+}
+
+async fn update_user(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let req: UserUpdate = json_body(body).await?;
+    let user = visible_user(&k, &session, &id, "kernel.users.write").await?;
+    if let Some(name) = &req.display_name
+        && name.trim().is_empty()
+    {
+        return Err(ApiError::validation(
+            "display_name",
+            "display name must not be empty",
+        ));
+    }
+    if let Some(org) = &req.org_id {
+        if !k.authz.orgs().exists(org) || !session.may(&k, org, "kernel.orgs.read") {
+            return Err(not_found_org(org).with_field("org_id"));
+        }
+        session.require(&k, org, "kernel.users.write").await?;
+    }
+    if req.disabled == Some(true) && id == session.user_id() {
+        return Err(ApiError::validation(
+            "disabled",
+            "you cannot disable yourself",
+        ));
+    }
+    sqlx::query(
+        "UPDATE users SET display_name = COALESCE(?, display_name), org_id = COALESCE(?, org_id),
+                disabled = COALESCE(?, disabled), updated_at = ? WHERE id = ?",
+    )
+    .bind(req.display_name.as_deref().map(str::trim))
+    .bind(&req.org_id)
+    .bind(req.disabled)
+    .bind(now())
+    .bind(&id)
+    .execute(&k.db)
+    .await?;
+    if req.disabled == Some(true) {
+        users::end_sessions(&k.db, &id).await?;
+    }
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "user.update", "ok")
+                .org(&user.org_id)
+                .target(&id)
+                .detail(serde_json::to_value(&req).unwrap_or_default()),
+        )
+        .await;
+    let user = users::get(&k.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal("user vanished"))?;
+    Ok(Json(json!({ "user": user })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordReset {
+    password: String,
+}
+
+/// An administrator sets a new password; the user's sessions end.
+async fn reset_password(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let req: PasswordReset = json_body(body).await?;
+    let user = visible_user(&k, &session, &id, "kernel.users.write").await?;
+    users::check_password(&req.password, &user.username)?;
+    users::set_password(&k.db, &id, &req.password).await?;
+    users::end_sessions(&k.db, &id).await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "user.password_reset", "ok")
+                .org(&user.org_id)
+                .target(&id),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- bindings
+
+#[derive(Deserialize)]
+struct BindingQuery {
+    user: Option<String>,
+}
+
+async fn list_bindings(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(query): Query<BindingQuery>,
+) -> ApiResult<Json<Value>> {
+    let user = query.user.unwrap_or_else(|| session.user_id().to_string());
+    if user != session.user_id() {
+        visible_user(&k, &session, &user, "kernel.users.read").await?;
+    }
+    let bindings = k.authz.bindings_of(&user).await?;
+    Ok(Json(json!({ "bindings": bindings })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBinding {
+    user: String,
+    role: String,
+    org: String,
+}
+
+async fn create_binding(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: NewBinding = json_body(body).await?;
+    if !k.authz.orgs().exists(&req.org) || !session.may(&k, &req.org, "kernel.orgs.read") {
+        return Err(not_found_org(&req.org).with_field("org"));
+    }
+    session
+        .require(&k, &req.org, "kernel.bindings.write")
+        .await?;
+    visible_user(&k, &session, &req.user, "kernel.users.read").await?;
+    if !authz::is_kernel_role(&req.role) && !k.plugins.declares_role(&req.role) {
+        return Err(ApiError::validation(
+            "role",
+            format!("unknown role {}", req.role),
+        ));
+    }
+    // Nobody grants more than they hold: the platform role only by its holders.
+    if req.role == authz::PLATFORM_ADMIN && !session.is_platform_admin() {
+        session.require(&k, &req.org, "*").await?;
+    }
+    let id = format!("bind-{}", random_token(12));
+    let inserted = sqlx::query(
+        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, role, org_id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&req.user)
+    .bind(&req.role)
+    .bind(&req.org)
+    .bind(now())
+    .execute(&k.db)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the user already has this role at this org",
+        ));
+    }
+    k.authz.reload().await.map_err(ApiError::internal)?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "binding.create", "ok")
+                .org(&req.org)
+                .target(&id)
+                .detail(json!({ "user": req.user, "role": req.role })),
+        )
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "binding": {"id": id, "user_id": req.user, "role": req.role, "org_id": req.org} })),
+    )
+        .into_response())
+}
+
+async fn delete_binding(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let row = sqlx::query("SELECT user_id, role, org_id FROM bindings WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(&k.db)
+        .await?;
+    let Some(row) = row else {
+        return Err(ApiError::not_found(format!("binding {id} not found")));
+    };
+    let (user, role, org): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    if !session.may(&k, &org, "kernel.orgs.read") {
+        return Err(ApiError::not_found(format!("binding {id} not found")));
+    }
+    session.require(&k, &org, "kernel.bindings.write").await?;
+    sqlx::query("DELETE FROM bindings WHERE id = ?")
+        .bind(&id)
+        .execute(&k.db)
+        .await?;
+    k.authz.reload().await.map_err(ApiError::internal)?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "binding.delete", "ok")
+                .org(&org)
+                .target(&id)
+                .detail(json!({ "user": user, "role": role })),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- tokens
+
+async fn list_tokens(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Json<Value>> {
+    let rows = sqlx::query(
+        "SELECT id, name, org_id, permissions, created_at, expires_at, revoked_at, last_used_at
+         FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC",
+    )
+    .bind(session.user_id())
+    .fetch_all(&k.db)
+    .await?;
+    let tokens: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.get::<String, _>(0), "name": r.get::<String, _>(1), "org_id": r.get::<String, _>(2),
+                "permissions": serde_json::from_str::<Value>(&r.get::<String, _>(3)).unwrap_or_default(),
+                "created_at": r.get::<i64, _>(4), "expires_at": r.get::<i64, _>(5),
+                "revoked_at": r.get::<Option<i64>, _>(6), "last_used_at": r.get::<Option<i64>, _>(7),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    org: Option<String>,
+    permissions: Vec<String>,
+    expires_in_days: u32,
+}
+
+/// The secret is in this answer only; the kernel keeps its hash.
+async fn create_token(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: NewToken = json_body(body).await?;
+    if session.identity.token_scope.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "an API token cannot create tokens",
+        ));
+    }
+    if req.name.trim().is_empty() {
+        return Err(ApiError::validation("name", "name must not be empty"));
+    }
+    if req.permissions.is_empty() {
+        return Err(ApiError::validation(
+            "permissions",
+            "list at least one permission",
+        ));
+    }
+    if !(1..=366).contains(&req.expires_in_days) {
+        return Err(ApiError::validation(
+            "expires_in_days",
+            "tokens expire within 1 to 366 days",
+        ));
+    }
+    let org = req.org.unwrap_or_else(|| session.org().to_string());
+    if !k.authz.orgs().exists(&org) || !session.may(&k, &org, "kernel.orgs.read") {
+        return Err(not_found_org(&org).with_field("org"));
+    }
+    session.require(&k, &org, "kernel.tokens.write").await?;
+    // A token can only narrow what its owner may do.
+    for permission in &req.permissions {
+        if !session.may(&k, &org, permission.trim_end_matches('*')) {
+            return Err(ApiError::validation(
+                "permissions",
+                format!("you do not hold {permission} at {org}"),
+            ));
+        }
+    }
+    let expires_at = now() + req.expires_in_days as i64 * 86_400;
+    let (id, secret) = k
+        .auth
+        .create_api_token(
+            session.user_id(),
+            req.name.trim(),
+            &org,
+            &req.permissions,
+            expires_at,
+        )
+        .await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "token.create", "ok")
+                .org(&org)
+                .target(&id)
+                .detail(json!({ "permissions": req.permissions, "expires_at": expires_at })),
+        )
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "token": secret, "org_id": org, "expires_at": expires_at })),
+    )
+        .into_response())
+}
+
+async fn revoke_token(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let revoked = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now())
+    .bind(&id)
+    .bind(session.user_id())
+    .execute(&k.db)
+    .await?;
+    if revoked.rows_affected() == 0 {
+        return Err(ApiError::not_found(format!("token {id} not found")));
+    }
+    k.audit
+        .record(Entry::new(session.user_id(), "token.revoke", "ok").target(&id))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    org: Option<String>,
+    outcome: Option<String>,
+    before: Option<i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Records the caller may see: those of orgs within the acting org's
+/// subtree (all of them for an auditor at the root).
+async fn audit_records(
+    k: &Kernel,
+    session: &Session,
+    q: &AuditQuery,
+    limit: i64,
+) -> ApiResult<Vec<audit::Record>> {
+    let scope = q.org.clone().unwrap_or_else(|| session.org().to_string());
+    if !k.authz.orgs().exists(&scope) || !session.may(k, &scope, "kernel.orgs.read") {
+        return Err(not_found_org(&scope));
+    }
+    session.require(k, &scope, "kernel.audit.read").await?;
+    let index: OrgIndex = k.authz.orgs();
+    let at_root = index.parent_of(&scope).is_none();
+    let mut filter = audit::Filter {
+        actor: q.actor.clone(),
+        action: q.action.clone(),
+        org_id: None,
+        outcome: q.outcome.clone(),
+        before_seq: q.before,
+        since: q.since,
+        until: q.until,
+        limit: 1000,
+    };
+    let mut out = Vec::new();
+    loop {
+        let batch = k.audit.list(&filter).await?;
+        let done = batch.len() < filter.limit as usize;
+        filter.before_seq = batch.last().map(|r| r.seq);
+        out.extend(batch.into_iter().filter(|r| match &r.entry.org_id {
+            Some(org) => index.is_within(org, &scope),
+            None => at_root,
+        }));
+        if done || out.len() >= limit as usize {
+            break;
+        }
+    }
+    out.truncate(limit as usize);
+    Ok(out)
+}
+
+async fn list_audit(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let records = audit_records(&k, &session, &q, limit).await?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
+    Ok(Json(json!({ "records": records, "next_before": next })))
+}
+
+async fn export_audit(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(100_000).clamp(1, 1_000_000);
+    let records = audit_records(&k, &session, &q, limit).await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "audit.export", "ok")
+                .org(session.org())
+                .detail(json!({"records": records.len()})),
+        )
+        .await;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tianshan-audit.csv\"",
+            ),
+        ],
+        audit::to_csv(&records),
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- plugins
+
+async fn list_plugins(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, session.org(), "kernel.plugins.read")
+        .await?;
+    let plugins: Vec<_> = k.plugins.list().iter().map(|p| p.summary()).collect();
+    Ok(Json(json!({ "plugins": plugins })))
+}
+
+async fn show_plugin(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, session.org(), "kernel.plugins.read")
+        .await?;
+    let plugin = k
+        .plugins
+        .get(&id)
+        .ok_or_else(|| crate::plugins::not_installed(&id))?;
+    let versions = k.plugins.stored_versions(&id).await?;
+    Ok(Json(json!({
+        "plugin": plugin.summary(),
+        "manifest": plugin.manifest,
+        "limits": {
+            "memory_mib": plugin.component.limits.memory_bytes >> 20,
+            "timeout_ms": plugin.component.limits.timeout.as_millis() as u64,
+        },
+        "stored_versions": versions,
+    })))
+}
+
+/// Plugins are managed at the root for now; installing at a prefecture
+/// (visible only in its subtree) is the next step of plugin scoping.
+async fn require_plugin_admin(k: &Kernel, session: &Session) -> ApiResult<()> {
+    session
+        .require(k, &k.root_org, "kernel.plugins.manage")
+        .await
+}
+
+async fn install_plugin(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    require_plugin_admin(&k, &session).await?;
+    let bytes = read_body(body, k.config.max_package_bytes).await?;
+    let result = k.plugins.install(&bytes).await;
+    let entry = match &result {
+        Ok(o) => Entry::new(session.user_id(), "plugin.install", "ok")
+            .target(&o.id)
+            .detail(json!({ "version": o.version })),
+        Err(e) => Entry::new(session.user_id(), "plugin.install", "failed")
+            .detail(json!({ "code": e.code.as_str() })),
+    };
+    k.audit.record(entry.org(&k.root_org)).await;
+    Ok((StatusCode::CREATED, Json(result?)).into_response())
+}
+
+async fn upgrade_plugin(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<crate::plugins::ChangeOutcome>> {
+    require_plugin_admin(&k, &session).await?;
+    let bytes = read_body(body, k.config.max_package_bytes).await?;
+    let result = k.plugins.upgrade(Some(&id), &bytes).await;
+    let entry = match &result {
+        Ok(o) => Entry::new(session.user_id(), "plugin.upgrade", "ok")
+            .detail(json!({ "from": o.previous_version, "to": o.version })),
+        Err(e) => Entry::new(session.user_id(), "plugin.upgrade", "failed")
+            .detail(json!({ "code": e.code.as_str() })),
+    };
+    k.audit.record(entry.org(&k.root_org).target(&id)).await;
+    Ok(Json(result?))
+}
+
+async fn uninstall_plugin(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_plugin_admin(&k, &session).await?;
+    k.plugins.uninstall(&id).await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "plugin.uninstall", "ok")
+                .org(&k.root_org)
+                .target(&id),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_enabled(
+    k: &Kernel,
+    session: &Session,
+    id: &str,
+    enabled: bool,
+) -> ApiResult<Json<crate::plugins::PluginSummary>> {
+    require_plugin_admin(k, session).await?;
+    let summary = k.plugins.set_enabled(id, enabled).await?;
+    let action = if enabled {
+        "plugin.enable"
+    } else {
+        "plugin.disable"
+    };
+    k.audit
+        .record(
+            Entry::new(session.user_id(), action, "ok")
+                .org(&k.root_org)
+                .target(id),
+        )
+        .await;
+    Ok(Json(summary))
+}
+
+async fn enable_plugin(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::plugins::PluginSummary>> {
+    set_enabled(&k, &session, &id, true).await
+}
+
+async fn disable_plugin(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::plugins::PluginSummary>> {
+    set_enabled(&k, &session, &id, false).await
+}
+
+// ---------------------------------------------------------------- portal
+
+/// The menu entries of enabled plugins the caller may see at the acting org.
+async fn portal_menu(State(k): State<AppState>, Caller(session): Caller) -> Json<Value> {
+    let mut entries = Vec::new();
+    for plugin in k.plugins.list().iter().filter(|p| p.enabled()) {
+        for entry in &plugin.manifest.menu {
+            let visible = entry
+                .permission
+                .as_deref()
+                .is_none_or(|perm| session.may(&k, session.org(), perm));
+            if visible {
+                entries.push(json!({
+                    "plugin": plugin.manifest.id,
+                    "id": entry.id,
+                    "label": entry.label,
+                    "url": format!("/ui/{}/{}", plugin.manifest.id, entry.path),
+                    "icon": entry.icon,
+                }));
+            }
+        }
+    }
+    Json(json!({ "entries": entries }))
+}

@@ -1,0 +1,365 @@
+//! Who may do what where. casbin (RBAC with domains) holds the role →
+//! permission policies and the (user, role, org) bindings; the kernel asks
+//! it on every request and every host call. A binding at an org reaches that
+//! org's whole subtree: a question about org Y is asked at Y and at each of
+//! its ancestors.
+//!
+//! The enforcer is rebuilt from the database after every binding or role
+//! change, before the change's request returns, so a revoked role stops
+//! working on the next request.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use casbin::prelude::*;
+use sqlx::Row;
+
+use crate::db::Db;
+
+/// `sub` is a user id, `dom` an org id, `perm` a dotted permission.
+const MODEL: &str = r#"
+[request_definition]
+r = sub, dom, perm
+
+[policy_definition]
+p = sub, perm
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub, r.dom) && keyMatch(r.perm, p.perm)
+"#;
+
+pub const PLATFORM_ADMIN: &str = "platform-admin";
+pub const ORG_ADMIN: &str = "org-admin";
+pub const AUDITOR: &str = "auditor";
+pub const MEMBER: &str = "member";
+
+/// The kernel's roles and what they may do. `*` in a permission matches
+/// any suffix.
+pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
+    (PLATFORM_ADMIN, &["*"]),
+    (
+        ORG_ADMIN,
+        &[
+            "kernel.orgs.*",
+            "kernel.users.*",
+            "kernel.bindings.*",
+            "kernel.tokens.*",
+            "kernel.plugins.read",
+            "kernel.audit.read",
+        ],
+    ),
+    (
+        AUDITOR,
+        &[
+            "kernel.audit.*",
+            "kernel.orgs.read",
+            "kernel.users.read",
+            "kernel.plugins.read",
+        ],
+    ),
+    (MEMBER, &["kernel.orgs.read", "kernel.plugins.read"]),
+];
+
+pub fn is_kernel_role(role: &str) -> bool {
+    KERNEL_ROLES.iter().any(|(r, _)| *r == role)
+}
+
+/// Parent links of the org tree, for walking up from an org.
+#[derive(Debug, Default, Clone)]
+pub struct OrgIndex {
+    parent: HashMap<String, Option<String>>,
+    active: HashMap<String, bool>,
+}
+
+impl OrgIndex {
+    pub async fn load(db: &Db) -> sqlx::Result<OrgIndex> {
+        let rows = sqlx::query("SELECT id, parent_id, active FROM orgs")
+            .fetch_all(db)
+            .await?;
+        let mut index = OrgIndex::default();
+        for r in rows {
+            let id: String = r.get(0);
+            index.active.insert(id.clone(), r.get(2));
+            index.parent.insert(id, r.get(1));
+        }
+        Ok(index)
+    }
+
+    pub fn exists(&self, org: &str) -> bool {
+        self.parent.contains_key(org)
+    }
+
+    pub fn is_active(&self, org: &str) -> bool {
+        self.active.get(org).copied().unwrap_or(false)
+    }
+
+    pub fn parent_of(&self, org: &str) -> Option<&str> {
+        self.parent.get(org).and_then(|p| p.as_deref())
+    }
+
+    /// `org` and its ancestors up to the root, nearest first.
+    pub fn ancestors_and_self(&self, org: &str) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut current = Some(org.to_string());
+        while let Some(id) = current {
+            if !self.parent.contains_key(&id) || chain.contains(&id) {
+                break;
+            }
+            current = self.parent.get(&id).cloned().flatten();
+            chain.push(id);
+        }
+        chain
+    }
+
+    /// Whether `org` is `ancestor` or below it.
+    pub fn is_within(&self, org: &str, ancestor: &str) -> bool {
+        self.ancestors_and_self(org).iter().any(|a| a == ancestor)
+    }
+}
+
+/// A (user, role, org) grant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Binding {
+    pub id: String,
+    pub user_id: String,
+    pub role: String,
+    pub org_id: String,
+}
+
+pub struct Authz {
+    db: Db,
+    enforcer: RwLock<Enforcer>,
+    orgs: RwLock<OrgIndex>,
+    /// Plugin-declared (role, permission) policies, by plugin id.
+    plugin_policies: RwLock<HashMap<String, Vec<(String, String)>>>,
+}
+
+async fn new_enforcer() -> casbin::Result<Enforcer> {
+    let model = DefaultModel::from_str(MODEL).await?;
+    Enforcer::new(model, MemoryAdapter::default()).await
+}
+
+impl Authz {
+    pub async fn new(db: Db) -> anyhow::Result<Authz> {
+        let authz = Authz {
+            db,
+            enforcer: RwLock::new(new_enforcer().await?),
+            orgs: RwLock::new(OrgIndex::default()),
+            plugin_policies: RwLock::new(HashMap::new()),
+        };
+        authz.reload().await?;
+        Ok(authz)
+    }
+
+    /// Rebuilds the org index and the enforcer from the database.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let orgs = OrgIndex::load(&self.db).await?;
+        let mut enforcer = new_enforcer().await?;
+        let mut policies: Vec<Vec<String>> = KERNEL_ROLES
+            .iter()
+            .flat_map(|(role, perms)| {
+                perms
+                    .iter()
+                    .map(move |p| vec![role.to_string(), p.to_string()])
+            })
+            .collect();
+        for list in self.plugin_policies.read().expect("policy lock").values() {
+            policies.extend(list.iter().map(|(r, p)| vec![r.clone(), p.clone()]));
+        }
+        enforcer.add_policies(policies).await?;
+        let rows = sqlx::query("SELECT user_id, role, org_id FROM bindings")
+            .fetch_all(&self.db)
+            .await?;
+        let groupings: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| vec![r.get(0), r.get(1), r.get(2)])
+            .collect();
+        if !groupings.is_empty() {
+            enforcer.add_grouping_policies(groupings).await?;
+        }
+        *self.enforcer.write().expect("enforcer lock") = enforcer;
+        *self.orgs.write().expect("org index lock") = orgs;
+        Ok(())
+    }
+
+    /// Sets the (role, permission) policies a plugin's manifest declares.
+    pub async fn set_plugin_policies(
+        &self,
+        plugin: &str,
+        policies: Vec<(String, String)>,
+    ) -> anyhow::Result<()> {
+        self.plugin_policies
+            .write()
+            .expect("policy lock")
+            .insert(plugin.to_string(), policies);
+        self.reload().await
+    }
+
+    pub async fn remove_plugin_policies(&self, plugin: &str) -> anyhow::Result<()> {
+        self.plugin_policies
+            .write()
+            .expect("policy lock")
+            .remove(plugin);
+        self.reload().await
+    }
+
+    pub fn orgs(&self) -> OrgIndex {
+        self.orgs.read().expect("org index lock").clone()
+    }
+
+    /// May `user` use `permission` at `org`? True when a binding at `org` or
+    /// one of its ancestors grants it. Inactive orgs allow nothing.
+    pub fn allowed(&self, user: &str, org: &str, permission: &str) -> bool {
+        let orgs = self.orgs.read().expect("org index lock");
+        if !orgs.is_active(org) {
+            return false;
+        }
+        let chain = orgs.ancestors_and_self(org);
+        drop(orgs);
+        let enforcer = self.enforcer.read().expect("enforcer lock");
+        chain.iter().any(|dom| {
+            enforcer
+                .enforce((user, dom.as_str(), permission))
+                .unwrap_or(false)
+        })
+    }
+
+    /// Roles `user` holds at `org`, inherited from ancestors included.
+    pub fn roles_at(&self, user: &str, org: &str) -> Vec<String> {
+        let chain = self
+            .orgs
+            .read()
+            .expect("org index lock")
+            .ancestors_and_self(org);
+        let enforcer = self.enforcer.read().expect("enforcer lock");
+        let mut roles: Vec<String> = Vec::new();
+        for dom in chain {
+            for role in enforcer.get_roles_for_user(user, Some(&dom)) {
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+        }
+        roles
+    }
+
+    /// Whether any of `user`'s bindings reaches `org`.
+    pub fn reaches(&self, user: &str, org: &str) -> bool {
+        !self.roles_at(user, org).is_empty()
+    }
+
+    pub async fn bindings_of(&self, user: &str) -> sqlx::Result<Vec<Binding>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, role, org_id FROM bindings WHERE user_id = ? ORDER BY created_at",
+        )
+        .bind(user)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Binding {
+                id: r.get(0),
+                user_id: r.get(1),
+                role: r.get(2),
+                org_id: r.get(3),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn setup() -> (tempfile::TempDir, Db, Authz) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        for (id, parent) in [
+            ("region", None),
+            ("pref-a", Some("region")),
+            ("county-a1", Some("pref-a")),
+            ("county-a2", Some("pref-a")),
+            ("pref-b", Some("region")),
+        ] {
+            sqlx::query("INSERT INTO orgs (id, parent_id, level, code, name_zh, name_en, created_at) VALUES (?, ?, 'county', ?, ?, ?, 0)")
+                .bind(id).bind(parent).bind(id).bind(id).bind(id)
+                .execute(&db).await.unwrap();
+        }
+        sqlx::query("INSERT INTO users (id, username, display_name, password_hash, org_id, created_at) VALUES ('u', 'u', 'U', 'x', 'county-a1', 0)")
+            .execute(&db).await.unwrap();
+        let authz = Authz::new(db.clone()).await.unwrap();
+        (dir, db, authz)
+    }
+
+    async fn bind(db: &Db, role: &str, org: &str) {
+        sqlx::query(
+            "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, 'u', ?, ?, 0)",
+        )
+        .bind(format!("{role}@{org}"))
+        .bind(role)
+        .bind(org)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_binding_reaches_its_subtree_and_nothing_else() {
+        let (_d, db, authz) = setup().await;
+        bind(&db, ORG_ADMIN, "pref-a").await;
+        authz.reload().await.unwrap();
+        assert!(authz.allowed("u", "pref-a", "kernel.users.write"));
+        assert!(authz.allowed("u", "county-a2", "kernel.users.write"));
+        assert!(
+            !authz.allowed("u", "pref-b", "kernel.users.write"),
+            "sibling prefecture"
+        );
+        assert!(
+            !authz.allowed("u", "region", "kernel.users.write"),
+            "parent level"
+        );
+        assert!(
+            !authz.allowed("u", "county-a1", "kernel.plugins.manage"),
+            "not an org-admin permission"
+        );
+        assert_eq!(
+            authz.roles_at("u", "county-a1"),
+            vec![ORG_ADMIN.to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_binding_stops_at_the_next_check() {
+        let (_d, db, authz) = setup().await;
+        bind(&db, MEMBER, "county-a1").await;
+        authz.reload().await.unwrap();
+        assert!(authz.allowed("u", "county-a1", "kernel.orgs.read"));
+        sqlx::query("DELETE FROM bindings")
+            .execute(&db)
+            .await
+            .unwrap();
+        authz.reload().await.unwrap();
+        assert!(!authz.allowed("u", "county-a1", "kernel.orgs.read"));
+    }
+
+    #[tokio::test]
+    async fn plugin_permissions_are_granted_through_declared_roles() {
+        let (_d, db, authz) = setup().await;
+        bind(&db, MEMBER, "county-a1").await;
+        authz
+            .set_plugin_policies("welcome", vec![(MEMBER.into(), "welcome.view".into())])
+            .await
+            .unwrap();
+        assert!(authz.allowed("u", "county-a1", "welcome.view"));
+        assert!(!authz.allowed("u", "county-a1", "welcome.admin"));
+        authz.remove_plugin_policies("welcome").await.unwrap();
+        assert!(!authz.allowed("u", "county-a1", "welcome.view"));
+    }
+}

@@ -1,0 +1,450 @@
+//! The portal shell in a real browser: headless Debian Chromium driven
+//! through chromedriver's W3C WebDriver HTTP API, against a real kernel.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` packages (CI installs
+//! them); `TIANSHAN_SKIP_BROWSER=1` skips the test where they cannot be.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{self, TestKernel};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long to wait for an element or a text before failing.
+const WAIT: Duration = Duration::from_secs(10);
+/// The W3C WebDriver key of an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+#[test]
+fn portal_login_menu_plugin_page_logout() {
+    if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the portal browser test");
+        return;
+    }
+    let k = TestKernel::start();
+    k.install_ok("welcome");
+    let b = Browser::start();
+
+    // Signed out: the login form.
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#login-username");
+    assert_eq!(
+        b.script("return document.documentElement.lang", json!([])),
+        "zh-CN"
+    );
+
+    // A wrong password is refused with a message.
+    b.type_into("#login-username", "admin");
+    b.type_into("#login-password", "not-the-password");
+    b.click("#login-submit");
+    b.wait_text("#login-error", "a login error", |t| !t.trim().is_empty());
+
+    // The right one opens the shell, in Chinese by default.
+    b.type_into("#login-username", "admin");
+    b.type_into("#login-password", support::ADMIN_PASSWORD);
+    b.click("#login-submit");
+    b.wait_text("#user-name", "the admin's display name", |t| {
+        t.contains("Platform administrator") || t.contains("平台管理员")
+    });
+    b.wait_text("#logout", "the Chinese logout label", |t| t == "退出登录");
+    let entry = r#"#menu .menu-entry[data-plugin="welcome"]"#;
+    b.wait_displayed(entry);
+    b.wait_displayed(r#"#home-entries [data-plugin="welcome"]"#);
+    b.screenshot(&tianshan_kernel::tooling::target_dir().join("portal-screenshot.png"));
+
+    // The welcome entry opens the plugin's page in the frame.
+    b.click(entry);
+    b.wait_displayed("#plugin-frame");
+    b.wait_until("the entry's hash route", || {
+        b.script("return location.hash", json!([])) == "#/p/welcome/home"
+    });
+    b.wait_until("the entry marked active", || {
+        b.script(
+            "return document.querySelector(arguments[0]).classList.contains('active')",
+            json!([entry]),
+        ) == true
+    });
+    b.in_plugin_frame(|| {
+        b.wait_text("#greeting", "the welcome plugin's greeting", |t| {
+            t.contains("Platform administrator")
+        });
+    });
+
+    // A reload restores the open page from the hash.
+    b.refresh();
+    b.wait_displayed("#plugin-frame");
+    b.in_plugin_frame(|| {
+        b.wait_text("#greeting", "the greeting after a reload", |t| {
+            t.contains("你好") && t.contains("Platform administrator")
+        });
+    });
+
+    // English: the shell and the plugin page both switch.
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text("#logout", "the English logout label", |t| t == "Sign out");
+    b.wait_text(entry, "the English menu label", |t| t.contains("Welcome"));
+    assert_eq!(
+        b.script("return document.documentElement.lang", json!([])),
+        "en"
+    );
+    b.in_plugin_frame(|| {
+        b.wait_text("#greeting", "the English greeting", |t| {
+            t.starts_with("Hello")
+        });
+    });
+
+    // Logout: back to the login form, and the session is gone for good.
+    b.click("#logout");
+    b.wait_displayed("#login-username");
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#login-username");
+    let status = b.script(
+        "return fetch('/api/v1/me', {credentials: 'same-origin'}).then(r => r.status)",
+        json!([]),
+    );
+    assert_eq!(status, 401, "the session survived logout");
+}
+
+/// A headless Chromium behind its own chromedriver; both end on drop.
+struct Browser {
+    driver: Child,
+    url: String,
+    session: String,
+    agent: ureq::Agent,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        for binary in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: the portal browser test needs Debian's `chromium` and \
+                 `chromium-driver` packages (apt-get install chromium chromium-driver; CI \
+                 installs them), or set TIANSHAN_SKIP_BROWSER=1 to skip it"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port for chromedriver")
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let profile = tempfile::tempdir().unwrap();
+        let mut browser = Browser {
+            driver,
+            url: format!("http://127.0.0.1:{port}"),
+            session: String::new(),
+            agent: support::agent(),
+            _profile: profile,
+        };
+
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = browser
+                .request("GET", "/status", None)
+                .ok()
+                .is_some_and(|(_, v)| v["value"]["ready"] == true);
+            if ready {
+                break;
+            }
+            if let Ok(Some(status)) = browser.driver.try_wait() {
+                panic!("chromedriver exited at start: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    format!("--user-data-dir={}", browser._profile.path().display()),
+                    "--window-size=1280,900",
+                ],
+            },
+        }}});
+        let created = browser.command("POST", "/session", Some(capabilities));
+        browser.session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session id in {created}"))
+            .to_string();
+        browser
+    }
+
+    /// One WebDriver call: the status and the JSON answer, or a transport error.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ureq::Error> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(body)
+            .unwrap();
+        let mut response = self.agent.run(request)?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// A WebDriver command that must succeed; returns its `value`.
+    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        match self.try_command(method, path, body) {
+            Ok(v) => v,
+            Err((error, message)) => panic!("WebDriver {method} {path}: {error}: {message}"),
+        }
+    }
+
+    /// A WebDriver command; a WebDriver error comes back as (error, message).
+    fn try_command(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (String, String)> {
+        let (status, mut answer) = self
+            .request(method, path, body)
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let value = answer["value"].take();
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err((
+                value["error"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+                    .to_string(),
+                value["message"].as_str().unwrap_or("").to_string(),
+            ))
+        }
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    fn goto(&self, url: &str) {
+        self.command(
+            "POST",
+            &self.session_path("/url"),
+            Some(json!({"url": url})),
+        );
+    }
+
+    fn refresh(&self) {
+        self.command("POST", &self.session_path("/refresh"), Some(json!({})));
+    }
+
+    /// Runs `script` (a function body; a returned promise is awaited).
+    fn script(&self, script: &str, args: Value) -> Value {
+        self.command(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The element matching `css` now, if any.
+    fn find(&self, css: &str) -> Option<String> {
+        let found = self.try_command(
+            "POST",
+            &self.session_path("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        match found {
+            Ok(v) => Some(
+                v[ELEMENT_KEY]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no element reference in {v}"))
+                    .to_string(),
+            ),
+            Err((error, _)) if error == "no such element" => None,
+            Err((error, message)) => panic!("finding {css}: {error}: {message}"),
+        }
+    }
+
+    /// Polls `check` until it holds or WAIT passes; fails with what the page shows.
+    fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if check() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let page = self
+                    .try_command(
+                        "POST",
+                        &self.session_path("/execute/sync"),
+                        Some(json!({
+                            "script": "return location.href + '\\n' + (document.body ? document.body.innerText : '')",
+                            "args": [],
+                        })),
+                    )
+                    .map(|v| v.as_str().unwrap_or("").chars().take(2000).collect::<String>())
+                    .unwrap_or_else(|e| format!("(page unreadable: {e:?})"));
+                panic!("waited {WAIT:?} for {what}; the page shows:\n{page}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads one property of the element matching `css`; None when there is
+    /// none (yet) or it was replaced while being read.
+    fn element_get(&self, css: &str, property: &str) -> Option<Value> {
+        let element = self.find(css)?;
+        self.try_command(
+            "GET",
+            &self.session_path(&format!("/element/{element}/{property}")),
+            None,
+        )
+        .ok()
+    }
+
+    fn wait_displayed(&self, css: &str) -> String {
+        self.wait_until(&format!("{css} to be displayed"), || {
+            self.element_get(css, "displayed") == Some(Value::Bool(true))
+        });
+        self.find(css).unwrap()
+    }
+
+    /// Waits until the text of `css` satisfies `check`; returns the text.
+    fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let mut text = String::new();
+        self.wait_until(&format!("{what} in {css}"), || {
+            match self.element_get(css, "text") {
+                Some(Value::String(t)) => {
+                    text = t;
+                    check(&text)
+                }
+                _ => false,
+            }
+        });
+        text
+    }
+
+    fn click(&self, css: &str) {
+        let element = self.wait_displayed(css);
+        self.command(
+            "POST",
+            &self.session_path(&format!("/element/{element}/click")),
+            Some(json!({})),
+        );
+    }
+
+    /// Replaces the value of the input matching `css` with `text`.
+    fn type_into(&self, css: &str, text: &str) {
+        let element = self.wait_displayed(css);
+        let path = self.session_path(&format!("/element/{element}"));
+        self.command("POST", &format!("{path}/clear"), Some(json!({})));
+        self.command(
+            "POST",
+            &format!("{path}/value"),
+            Some(json!({"text": text})),
+        );
+    }
+
+    /// Runs `f` inside `#plugin-frame`, then returns to the portal.
+    fn in_plugin_frame(&self, f: impl FnOnce()) {
+        let frame = self.wait_displayed("#plugin-frame");
+        self.command(
+            "POST",
+            &self.session_path("/frame"),
+            Some(json!({"id": {ELEMENT_KEY: frame}})),
+        );
+        f();
+        self.command("POST", &self.session_path("/frame/parent"), Some(json!({})));
+    }
+
+    /// Saves a PNG of the window (for humans; CI may keep it as an artifact).
+    fn screenshot(&self, path: &Path) {
+        let encoded = self.command("GET", &self.session_path("/screenshot"), None);
+        let png = decode_base64(encoded.as_str().expect("screenshot is a base64 string"));
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+        eprintln!("portal screenshot: {}", path.display());
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.request("DELETE", &self.session_path(""), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Standard base64 (with or without padding) to bytes; no crate for one PNG.
+fn decode_base64(text: &str) -> Vec<u8> {
+    fn sextet(c: u8) -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        }
+    }
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &c)| n | (sextet(c) << (18 - 6 * i)));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn base64_decodes() {
+    assert_eq!(decode_base64("aGVsbG8="), b"hello");
+    assert_eq!(decode_base64("aGVsbG8h"), b"hello!");
+    assert_eq!(decode_base64("aGk"), b"hi");
+    assert_eq!(decode_base64(""), b"");
+}
