@@ -209,8 +209,7 @@ pub async fn verify(db: &Db) -> sqlx::Result<Verdict> {
     .fetch_all(db)
     .await?;
     let mut expected_prev = GENESIS.to_string();
-    let mut expected_seq = 1;
-    for row in &rows {
+    for (expected_seq, row) in (1..).zip(rows.iter()) {
         let record = row_to_record(row);
         // The stored detail text is hashed as stored.
         let detail_text: String = row.get(7);
@@ -238,7 +237,6 @@ pub async fn verify(db: &Db) -> sqlx::Result<Verdict> {
             });
         }
         expected_prev = record.hash;
-        expected_seq += 1;
     }
     Ok(Verdict::Intact {
         records: rows.len() as i64,

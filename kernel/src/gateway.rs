@@ -261,18 +261,19 @@ pub async fn authenticate(
     }))
 }
 
-/// The org a caller acts in without choosing: the token's org, else their
-/// unit, else where their first binding is.
+/// The org a caller acts in without choosing: the token's org, else the
+/// highest org any of their bindings names (the widest view they hold),
+/// else their own unit.
 async fn default_org(k: &Kernel, identity: &Identity) -> ApiResult<String> {
     if let Some(scope) = &identity.token_scope {
         return Ok(scope.org_id.clone());
     }
-    if k.authz.reaches(&identity.user_id, &identity.home_org) {
-        return Ok(identity.home_org.clone());
-    }
+    let index = k.authz.orgs();
     let bindings = k.authz.bindings_of(&identity.user_id).await?;
     Ok(bindings
-        .first()
+        .iter()
+        .filter(|b| index.is_active(&b.org_id))
+        .min_by_key(|b| index.ancestors_and_self(&b.org_id).len())
         .map(|b| b.org_id.clone())
         .unwrap_or_else(|| identity.home_org.clone()))
 }

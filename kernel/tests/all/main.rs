@@ -2,7 +2,9 @@
 //! from tests/plugins/ and plugins/. One test binary keeps link time down.
 
 mod gateway;
+mod identity;
 mod packages;
+mod portal;
 mod sandbox;
 mod support;
 mod tooling;

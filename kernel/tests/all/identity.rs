@@ -1,0 +1,761 @@
+//! Identity and access over the real HTTP API: who may do what where, the
+//! attacks (other org's data, forged and stale credentials, brute force),
+//! and the audit chain.
+
+use serde_json::{Value, json};
+use tianshan_kernel::orgs::unified_social_credit_code;
+
+use crate::support::TestKernel;
+
+const PASSWORD: &str = "a long enough passphrase";
+
+/// region ─ prefecture 650100 ─┬ county 650102 ─ unit UA
+///                             └ county 650103 ─ unit UB
+struct World {
+    k: TestKernel,
+    prefecture: String,
+    county_a: String,
+    county_b: String,
+    unit_a: String,
+    unit_b: String,
+    user_b: String,
+    member: String,
+    county_admin: String,
+    auditor: String,
+}
+
+fn ok(k: &TestKernel, method: &str, path: &str, body: Value, expect: u16) -> Value {
+    let (status, out) = k.request(method, path, None, Some(body.to_string().into_bytes()));
+    assert_eq!(status, expect, "{method} {path}: {out}");
+    out
+}
+
+fn org(k: &TestKernel, parent: &str, level: &str, code: &str, zh: &str) -> String {
+    let out = ok(
+        k,
+        "POST",
+        "/api/v1/orgs",
+        json!({"parent_id": parent, "level": level, "code": code, "name": {"zh-CN": zh, "en": zh}}),
+        201,
+    );
+    out["org"]["id"].as_str().unwrap().to_string()
+}
+
+fn user(k: &TestKernel, username: &str, org_id: &str) -> String {
+    let out = ok(
+        k,
+        "POST",
+        "/api/v1/users",
+        json!({"username": username, "display_name": username, "password": PASSWORD, "org_id": org_id}),
+        201,
+    );
+    out["user"]["id"].as_str().unwrap().to_string()
+}
+
+fn bind(k: &TestKernel, user: &str, role: &str, org: &str) -> String {
+    let out = ok(
+        k,
+        "POST",
+        "/api/v1/bindings",
+        json!({"user": user, "role": role, "org": org}),
+        201,
+    );
+    out["binding"]["id"].as_str().unwrap().to_string()
+}
+
+fn world() -> World {
+    let k = TestKernel::start();
+    let root = "org-650000";
+    let prefecture = org(&k, root, "prefecture", "650100", "乌鲁木齐市");
+    let county_a = org(&k, &prefecture, "county", "650102", "天山区");
+    let county_b = org(&k, &prefecture, "county", "650103", "沙依巴克区");
+    let unit_a = org(
+        &k,
+        &county_a,
+        "unit",
+        &unified_social_credit_code("650102", 1),
+        "天山区机关事务服务中心",
+    );
+    let unit_b = org(
+        &k,
+        &county_b,
+        "unit",
+        &unified_social_credit_code("650103", 1),
+        "沙依巴克区机关事务服务中心",
+    );
+    let user_b = user(&k, "user.b", &unit_b);
+    let member_id = user(&k, "member.a", &unit_a);
+    let admin_id = user(&k, "admin.a", &unit_a);
+    bind(&k, &admin_id, "org-admin", &county_a);
+    let auditor_id = user(&k, "auditor", &unit_a);
+    bind(&k, &auditor_id, "auditor", root);
+    let member = k.login("member.a", PASSWORD);
+    let county_admin = k.login("admin.a", PASSWORD);
+    let auditor = k.login("auditor", PASSWORD);
+    let _ = member_id;
+    World {
+        k,
+        prefecture,
+        county_a,
+        county_b,
+        unit_a,
+        unit_b,
+        user_b,
+        member,
+        county_admin,
+        auditor,
+    }
+}
+
+/// Every kernel API route × caller. Statuses per caller, in the order:
+/// anonymous, member of county A's unit, org-admin of county A, auditor at
+/// the region, platform admin. Id routes target county B's records.
+#[test]
+fn every_kernel_route_has_an_access_row_and_answers_by_it() {
+    let w = world();
+    let k = &w.k;
+    k.install_ok("welcome");
+    let (_, b_user) = k.get(&format!("/api/v1/users/{}", w.user_b));
+    let b_binding = b_user["bindings"][0]["id"].as_str().unwrap().to_string();
+    let unit_b2 = unified_social_credit_code("650103", 2);
+
+    type Row = (&'static str, &'static str, String, Value, [u16; 5]);
+    let rows: Vec<Row> = vec![
+        (
+            "POST",
+            "/api/v1/auth/login",
+            "/api/v1/auth/login".into(),
+            json!({"username": "nobody.here", "password": "wrong password"}),
+            [401, 401, 401, 401, 401],
+        ),
+        (
+            "POST",
+            "/api/v1/auth/logout",
+            "/api/v1/auth/logout".into(),
+            json!({}),
+            [401, 204, 204, 204, 204],
+        ),
+        (
+            "POST",
+            "/api/v1/auth/password",
+            "/api/v1/auth/password".into(),
+            json!({"current_password": "wrong one!", "new_password": "another long passphrase"}),
+            [401, 422, 422, 422, 422],
+        ),
+        (
+            "GET",
+            "/api/v1/me",
+            "/api/v1/me".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/orgs",
+            "/api/v1/orgs".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/orgs",
+            "/api/v1/orgs".into(),
+            json!({"parent_id": w.county_b, "level": "unit", "code": unit_b2, "name": {"zh-CN": "新单位", "en": "New unit"}}),
+            [401, 404, 404, 403, 201],
+        ),
+        (
+            "GET",
+            "/api/v1/orgs/{id}",
+            format!("/api/v1/orgs/{}", w.county_b),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/orgs/{id}",
+            format!("/api/v1/orgs/{}", w.county_b),
+            json!({"headcount_authorized": 40}),
+            [401, 404, 404, 403, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/orgs/{id}",
+            format!("/api/v1/orgs/{}", w.county_b),
+            Value::Null,
+            [401, 404, 404, 403, 409],
+        ),
+        (
+            "GET",
+            "/api/v1/users",
+            "/api/v1/users".into(),
+            Value::Null,
+            [401, 403, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            "/api/v1/users".into(),
+            json!({"username": "new.b", "display_name": "New B", "password": PASSWORD, "org_id": w.unit_b}),
+            [401, 404, 404, 403, 201],
+        ),
+        (
+            "GET",
+            "/api/v1/users/{id}",
+            format!("/api/v1/users/{}", w.user_b),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/{id}",
+            format!("/api/v1/users/{}", w.user_b),
+            json!({"display_name": "B renamed"}),
+            [401, 404, 404, 403, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/users/{id}/password",
+            format!("/api/v1/users/{}/password", w.user_b),
+            json!({"password": "a brand new passphrase"}),
+            [401, 404, 404, 403, 204],
+        ),
+        (
+            "GET",
+            "/api/v1/bindings",
+            "/api/v1/bindings".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/bindings",
+            "/api/v1/bindings".into(),
+            json!({"user": w.user_b, "role": "member", "org": w.county_b}),
+            [401, 404, 404, 403, 201],
+        ),
+        (
+            "DELETE",
+            "/api/v1/bindings/{id}",
+            format!("/api/v1/bindings/{b_binding}"),
+            Value::Null,
+            [401, 404, 404, 403, 204],
+        ),
+        (
+            "GET",
+            "/api/v1/tokens",
+            "/api/v1/tokens".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            "/api/v1/tokens".into(),
+            json!({"name": "ci", "permissions": ["kernel.orgs.read"], "expires_in_days": 1}),
+            [401, 403, 201, 403, 201],
+        ),
+        (
+            "DELETE",
+            "/api/v1/tokens/{id}",
+            "/api/v1/tokens/tok-nope".into(),
+            Value::Null,
+            [401, 404, 404, 404, 404],
+        ),
+        (
+            "GET",
+            "/api/v1/audit",
+            "/api/v1/audit".into(),
+            Value::Null,
+            [401, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/audit/export",
+            "/api/v1/audit/export".into(),
+            Value::Null,
+            [401, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/plugins",
+            "/api/v1/plugins".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/plugins",
+            "/api/v1/plugins".into(),
+            json!("not a package"),
+            [401, 403, 403, 403, 422],
+        ),
+        (
+            "GET",
+            "/api/v1/plugins/{id}",
+            "/api/v1/plugins/welcome".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/plugins/{id}",
+            "/api/v1/plugins/welcome".into(),
+            json!("not a package"),
+            [401, 403, 403, 403, 422],
+        ),
+        (
+            "DELETE",
+            "/api/v1/plugins/{id}",
+            "/api/v1/plugins/ghost".into(),
+            Value::Null,
+            [401, 403, 403, 403, 404],
+        ),
+        (
+            "POST",
+            "/api/v1/plugins/{id}/enable",
+            "/api/v1/plugins/welcome/enable".into(),
+            Value::Null,
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/plugins/{id}/disable",
+            "/api/v1/plugins/welcome/disable".into(),
+            Value::Null,
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/portal/menu",
+            "/api/v1/portal/menu".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+    ];
+    for (method, template) in tianshan_kernel::api::ROUTES {
+        assert!(
+            rows.iter().any(|(m, t, ..)| m == method && t == template),
+            "route {method} {template} has no row in the access table"
+        );
+    }
+    let users = [
+        ("member.a", &w.member),
+        ("admin.a", &w.county_admin),
+        ("auditor", &w.auditor),
+        ("admin", &k.token),
+    ];
+    for (method, template, path, body, expected) in &rows {
+        for (i, want) in expected.iter().enumerate() {
+            // Logout ends the token it is sent with: use a fresh one.
+            let fresh;
+            let token: &str = match i {
+                0 => "",
+                n if *template == "/api/v1/auth/logout" => {
+                    let (name, _) = users[n - 1];
+                    let password = if name == "admin" {
+                        crate::support::ADMIN_PASSWORD
+                    } else {
+                        PASSWORD
+                    };
+                    fresh = k.login(name, password);
+                    &fresh
+                }
+                n => users[n - 1].1,
+            };
+            let body = (!body.is_null()).then(|| body.to_string().into_bytes());
+            let (status, out) = k.request(method, path, Some(token), body);
+            assert_eq!(status, *want, "{method} {path} as caller #{i}: {out}");
+            if status >= 400 {
+                assert!(out["error"]["code"].is_string(), "{method} {path}: {out}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_county_user_cannot_see_another_county_or_the_prefecture() {
+    let w = world();
+    let k = &w.k;
+    for path in [
+        format!("/api/v1/orgs/{}", w.county_b),
+        format!("/api/v1/orgs/{}", w.prefecture),
+        format!("/api/v1/orgs/{}", w.unit_b),
+        format!("/api/v1/users/{}", w.user_b),
+    ] {
+        let (status, body) = k.request("GET", &path, Some(&w.county_admin), None);
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    // Writing there is refused the same way.
+    let (status, _) = k.request(
+        "PATCH",
+        &format!("/api/v1/orgs/{}", w.prefecture),
+        Some(&w.county_admin),
+        Some(json!({"headcount_actual": 1}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 404);
+    // Acting in another org by header is refused too.
+    let (status, _, _) = k.raw(
+        "GET",
+        "/api/v1/me",
+        Some(&w.county_admin),
+        None,
+        &[("x-tianshan-org", &w.county_b)],
+    );
+    assert_eq!(status, 404);
+    // Its own subtree is fine, and the tree it sees starts at county A.
+    let (status, _) = k.request(
+        "GET",
+        &format!("/api/v1/orgs/{}", w.unit_a),
+        Some(&w.county_admin),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (_, tree) = k.request("GET", "/api/v1/orgs", Some(&w.county_admin), None);
+    let roots: Vec<&str> = tree["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(roots, vec![w.county_a.as_str()], "{tree}");
+    assert!(tree.to_string().contains("\"code\""));
+}
+
+#[test]
+fn brute_force_is_throttled_with_retry_after() {
+    let k = TestKernel::start();
+    let attempt = |password: &str| {
+        k.raw(
+            "POST",
+            "/api/v1/auth/login",
+            Some(""),
+            Some(
+                json!({"username": "admin", "password": password})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[],
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("not the password").0, 401);
+    }
+    let (status, body, headers) = attempt("not the password");
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "retry-after" && v.parse::<u64>().unwrap() >= 1)
+    );
+    // While blocked, even the right password waits.
+    assert_eq!(attempt(crate::support::ADMIN_PASSWORD).0, 429);
+}
+
+#[test]
+fn forged_expired_and_revoked_credentials_are_refused() {
+    let w = world();
+    let k = &w.k;
+    // Forged session cookie: anonymous, so 401 on a private route.
+    let (status, _, _) = k.raw(
+        "GET",
+        "/api/v1/me",
+        Some(""),
+        None,
+        &[("cookie", "tianshan_session=forged")],
+    );
+    assert_eq!(status, 401);
+    // A token made for reading orgs at county A.
+    let out = ok_as(
+        k,
+        &w.county_admin,
+        "POST",
+        "/api/v1/tokens",
+        json!({"name": "report sync", "org": w.county_a, "permissions": ["kernel.orgs.read"], "expires_in_days": 30}),
+        201,
+    );
+    let token = out["token"].as_str().unwrap().to_string();
+    let id = out["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with("tsk_"));
+    let (_, listed) = k.request("GET", "/api/v1/tokens", Some(&w.county_admin), None);
+    assert!(
+        !listed.to_string().contains(&token),
+        "the secret is shown once only"
+    );
+    assert_eq!(
+        k.request(
+            "GET",
+            &format!("/api/v1/orgs/{}", w.unit_a),
+            Some(&token),
+            None
+        )
+        .0,
+        200
+    );
+    // Beyond its permissions or its org: refused even though its owner may.
+    assert_eq!(k.request("GET", "/api/v1/users", Some(&token), None).0, 403);
+    assert_eq!(
+        k.request(
+            "GET",
+            &format!("/api/v1/orgs/{}", w.county_b),
+            Some(&token),
+            None
+        )
+        .0,
+        404
+    );
+    // A token cannot widen itself.
+    let (status, _) = k.request(
+        "POST",
+        "/api/v1/tokens",
+        Some(&token),
+        Some(
+            json!({"name": "x", "permissions": ["*"], "expires_in_days": 1})
+                .to_string()
+                .into_bytes(),
+        ),
+    );
+    assert_eq!(status, 403);
+    assert_eq!(
+        k.request(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some(&w.county_admin),
+            None
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        k.request(
+            "GET",
+            &format!("/api/v1/orgs/{}", w.unit_a),
+            Some(&token),
+            None
+        )
+        .0,
+        401
+    );
+
+    // Expired: age the session in the database.
+    let session = k.login("member.a", PASSWORD);
+    assert_eq!(k.request("GET", "/api/v1/me", Some(&session), None).0, 200);
+    sql(
+        k,
+        "UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE username = 'member.a')",
+    );
+    assert_eq!(k.request("GET", "/api/v1/me", Some(&session), None).0, 401);
+
+    // Disabling a user ends their sessions at once.
+    let (_, found) = k.get("/api/v1/users?q=member.a");
+    let member_id = found["users"][0]["id"].as_str().unwrap().to_string();
+    let member = k.login("member.a", PASSWORD);
+    ok(
+        k,
+        "PATCH",
+        &format!("/api/v1/users/{member_id}"),
+        json!({"disabled": true}),
+        200,
+    );
+    assert_eq!(k.request("GET", "/api/v1/me", Some(&member), None).0, 401);
+    assert_eq!(
+        k.request(
+            "POST",
+            "/api/v1/auth/login",
+            Some(""),
+            Some(
+                json!({"username": "member.a", "password": PASSWORD})
+                    .to_string()
+                    .into_bytes()
+            )
+        )
+        .0,
+        401
+    );
+}
+
+fn ok_as(k: &TestKernel, token: &str, method: &str, path: &str, body: Value, expect: u16) -> Value {
+    let (status, out) = k.request(
+        method,
+        path,
+        Some(token),
+        Some(body.to_string().into_bytes()),
+    );
+    assert_eq!(status, expect, "{method} {path}: {out}");
+    out
+}
+
+/// Runs SQL against the kernel's database file (WAL lets both write).
+fn sql(k: &TestKernel, statement: &str) {
+    let url = format!("sqlite://{}", k.data_dir.join("tianshan.db").display());
+    let statement = statement.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let db = tianshan_kernel::db::connect(&url).await.unwrap();
+                sqlx::query(&statement).execute(&db).await.unwrap();
+            })
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_revoked_role_stops_working_on_the_next_request() {
+    let w = world();
+    let k = &w.k;
+    assert_eq!(
+        k.request("GET", "/api/v1/users", Some(&w.county_admin), None)
+            .0,
+        200
+    );
+    let (_, me) = k.request("GET", "/api/v1/me", Some(&w.county_admin), None);
+    let binding = me["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["role"] == "org-admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        k.request("DELETE", &format!("/api/v1/bindings/{binding}"), None, None)
+            .0,
+        204
+    );
+    assert_eq!(
+        k.request("GET", "/api/v1/users", Some(&w.county_admin), None)
+            .0,
+        403
+    );
+}
+
+#[test]
+fn cookie_writes_need_the_csrf_token() {
+    let k = TestKernel::start();
+    let (status, bytes, headers) = k.raw(
+        "POST",
+        "/api/v1/auth/login",
+        Some(""),
+        Some(
+            json!({"username": "admin", "password": crate::support::ADMIN_PASSWORD})
+                .to_string()
+                .into_bytes(),
+        ),
+        &[],
+    );
+    assert_eq!(status, 200);
+    let login: Value = serde_json::from_slice(&bytes).unwrap();
+    let cookie = headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let csrf = login["csrf_token"].as_str().unwrap();
+    let body = || {
+        Some(
+            json!({"name": "t", "permissions": ["kernel.orgs.read"], "expires_in_days": 1})
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    let (status, _, _) = k.raw(
+        "POST",
+        "/api/v1/tokens",
+        Some(""),
+        body(),
+        &[("cookie", &pair)],
+    );
+    assert_eq!(status, 403, "a cookie write without the CSRF header");
+    let (status, _, _) = k.raw(
+        "POST",
+        "/api/v1/tokens",
+        Some(""),
+        body(),
+        &[("cookie", &pair), ("x-csrf-token", csrf)],
+    );
+    assert_eq!(status, 201);
+    let (status, _, _) = k.raw("GET", "/api/v1/me", Some(""), None, &[("cookie", &pair)]);
+    assert_eq!(status, 200, "reads need no CSRF header");
+}
+
+#[test]
+fn passwords_follow_the_policy_and_a_change_ends_sessions() {
+    let w = world();
+    let k = &w.k;
+    for (password, why) in [("short", "at least 8"), ("password123", "common")] {
+        let (status, body) = k.request(
+            "POST",
+            "/api/v1/users",
+            None,
+            Some(json!({"username": "weak.one", "display_name": "W", "password": password, "org_id": w.unit_a}).to_string().into_bytes()),
+        );
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["field"], "password");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(why),
+            "{body}"
+        );
+    }
+    let old = k.login("member.a", PASSWORD);
+    ok_as(
+        k,
+        &old,
+        "POST",
+        "/api/v1/auth/password",
+        json!({"current_password": PASSWORD, "new_password": "an entirely new passphrase"}),
+        204,
+    );
+    assert_eq!(k.request("GET", "/api/v1/me", Some(&old), None).0, 401);
+    assert_eq!(k.request("GET", "/api/v1/me", Some(&w.member), None).0, 401);
+    k.login("member.a", "an entirely new passphrase");
+}
+
+#[test]
+fn the_audit_chain_verifies_and_an_edited_record_is_named() {
+    let w = world();
+    let k = &w.k;
+    let (_, audit) = k.request("GET", "/api/v1/audit?action=user.", Some(&w.auditor), None);
+    let records = audit["records"].as_array().unwrap();
+    assert!(records.len() >= 4, "{audit}");
+    assert!(
+        !audit.to_string().contains(PASSWORD),
+        "a secret reached the audit trail"
+    );
+    let (status, csv, _) = k.raw(
+        "GET",
+        "/api/v1/audit/export?action=auth.login",
+        Some(&w.auditor),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(csv).unwrap().starts_with("seq,at,actor"));
+
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tianshan"))
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&k.data_dir)
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sql(k, "UPDATE audit SET outcome = 'tampered' WHERE seq = 3");
+    let out = verify();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("record 3"), "{stderr}");
+}
