@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
         let kernel = Kernel::open(config).await?.kernel;
         kernel
             .plugins
-            .install(&std::fs::read(&package)?)
+            .install(&std::fs::read(&package)?, None)
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
 

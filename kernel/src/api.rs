@@ -997,8 +997,26 @@ async fn list_plugins(
     session
         .require(&k, session.org(), "kernel.plugins.read")
         .await?;
-    let plugins: Vec<_> = k.plugins.list().iter().map(|p| p.summary()).collect();
+    let plugins: Vec<_> = k
+        .plugins
+        .list()
+        .iter()
+        .filter(|p| plugin_visible(&k, &session, p))
+        .map(|p| p.summary())
+        .collect();
     Ok(Json(json!({ "plugins": plugins })))
+}
+
+/// A plugin is visible where it is usable (its org and below) and to those
+/// who manage the org it is installed at (above it).
+fn plugin_visible(k: &Kernel, session: &Session, plugin: &crate::plugins::ActivePlugin) -> bool {
+    match &plugin.org_id {
+        None => true,
+        Some(org) => {
+            let index = k.authz.orgs();
+            index.is_within(session.org(), org) || index.is_within(org, session.org())
+        }
+    }
 }
 
 async fn show_plugin(
@@ -1012,6 +1030,7 @@ async fn show_plugin(
     let plugin = k
         .plugins
         .get(&id)
+        .filter(|p| plugin_visible(&k, &session, p))
         .ok_or_else(|| crate::plugins::not_installed(&id))?;
     let versions = k.plugins.stored_versions(&id).await?;
     Ok(Json(json!({
@@ -1025,22 +1044,45 @@ async fn show_plugin(
     })))
 }
 
-/// Plugins are managed at the root for now; installing at a prefecture
-/// (visible only in its subtree) is the next step of plugin scoping.
-async fn require_plugin_admin(k: &Kernel, session: &Session) -> ApiResult<()> {
-    session
-        .require(k, &k.root_org, "kernel.plugins.manage")
-        .await
+/// Managing an installed plugin needs `kernel.plugins.manage` at the org
+/// it is installed at (the root for platform-wide plugins).
+async fn require_plugin_admin(k: &Kernel, session: &Session, id: &str) -> ApiResult<()> {
+    let org = match k.plugins.get(id) {
+        Some(plugin) if plugin_visible(k, session, &plugin) => {
+            plugin.org_id.clone().unwrap_or_else(|| k.root_org.clone())
+        }
+        // Unknown ids fall through to the handler's own 404, after the
+        // platform-level check.
+        _ => k.root_org.clone(),
+    };
+    session.require(k, &org, "kernel.plugins.manage").await
+}
+
+#[derive(Deserialize)]
+struct InstallQuery {
+    /// Install for this org's subtree only (a prefecture's local module).
+    org: Option<String>,
 }
 
 async fn install_plugin(
     State(k): State<AppState>,
     Caller(session): Caller,
+    Query(query): Query<InstallQuery>,
     body: Body,
 ) -> ApiResult<Response> {
-    require_plugin_admin(&k, &session).await?;
+    let scope = match &query.org {
+        Some(org) if *org != k.root_org => {
+            if !k.authz.orgs().exists(org) || !session.may(&k, org, "kernel.orgs.read") {
+                return Err(not_found_org(org).with_field("org"));
+            }
+            Some(org.clone())
+        }
+        _ => None,
+    };
+    let at = scope.clone().unwrap_or_else(|| k.root_org.clone());
+    session.require(&k, &at, "kernel.plugins.manage").await?;
     let bytes = read_body(body, k.config.max_package_bytes).await?;
-    let result = k.plugins.install(&bytes).await;
+    let result = k.plugins.install(&bytes, scope.as_deref()).await;
     let entry = match &result {
         Ok(o) => Entry::new(session.user_id(), "plugin.install", "ok")
             .target(&o.id)
@@ -1048,7 +1090,7 @@ async fn install_plugin(
         Err(e) => Entry::new(session.user_id(), "plugin.install", "failed")
             .detail(json!({ "code": e.code.as_str() })),
     };
-    k.audit.record(entry.org(&k.root_org)).await;
+    k.audit.record(entry.org(&at)).await;
     Ok((StatusCode::CREATED, Json(result?)).into_response())
 }
 
@@ -1058,7 +1100,7 @@ async fn upgrade_plugin(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult<Json<crate::plugins::ChangeOutcome>> {
-    require_plugin_admin(&k, &session).await?;
+    require_plugin_admin(&k, &session, &id).await?;
     let bytes = read_body(body, k.config.max_package_bytes).await?;
     let result = k.plugins.upgrade(Some(&id), &bytes).await;
     let entry = match &result {
@@ -1076,7 +1118,7 @@ async fn uninstall_plugin(
     Caller(session): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_plugin_admin(&k, &session).await?;
+    require_plugin_admin(&k, &session, &id).await?;
     k.plugins.uninstall(&id).await?;
     k.audit
         .record(
@@ -1094,7 +1136,7 @@ async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> ApiResult<Json<crate::plugins::PluginSummary>> {
-    require_plugin_admin(k, session).await?;
+    require_plugin_admin(k, session, id).await?;
     let summary = k.plugins.set_enabled(id, enabled).await?;
     let action = if enabled {
         "plugin.enable"
@@ -1132,7 +1174,13 @@ async fn disable_plugin(
 /// The menu entries of enabled plugins the caller may see at the acting org.
 async fn portal_menu(State(k): State<AppState>, Caller(session): Caller) -> Json<Value> {
     let mut entries = Vec::new();
-    for plugin in k.plugins.list().iter().filter(|p| p.enabled()) {
+    let index = k.authz.orgs();
+    let usable = |p: &crate::plugins::ActivePlugin| {
+        p.org_id
+            .as_deref()
+            .is_none_or(|org| index.is_within(session.org(), org))
+    };
+    for plugin in k.plugins.list().iter().filter(|p| p.enabled() && usable(p)) {
         for entry in &plugin.manifest.menu {
             let visible = entry
                 .permission

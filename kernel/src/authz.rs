@@ -50,7 +50,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.users.*",
             "kernel.bindings.*",
             "kernel.tokens.*",
-            "kernel.plugins.read",
+            "kernel.plugins.*",
             "kernel.audit.read",
         ],
     ),
@@ -326,7 +326,7 @@ mod tests {
             "parent level"
         );
         assert!(
-            !authz.allowed("u", "county-a1", "kernel.plugins.manage"),
+            !authz.allowed("u", "county-a1", "kernel.audit.write"),
             "not an org-admin permission"
         );
         assert_eq!(

@@ -118,6 +118,13 @@ CREATE INDEX audit_actor ON audit(actor);
 CREATE INDEX audit_action ON audit(action);
 "#,
     ),
+    (
+        3,
+        r#"
+-- Where a plugin is installed; NULL means the whole platform.
+ALTER TABLE plugins ADD COLUMN org_id TEXT REFERENCES orgs(id);
+"#,
+    ),
 ];
 
 /// Opens (creating if needed) the database and brings the schema up to date.

@@ -343,6 +343,7 @@ async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request)
             ));
         }
         let session = authenticate(&k, &parts.method, &parts.headers).await?;
+        check_plugin_scope(&k, &plugin, session.as_ref())?;
         if session.is_none() && !plugin.manifest.is_public(parts.method.as_str(), path) {
             return Err(ApiError::new(ErrorCode::Unauthenticated, "log in first"));
         }
@@ -396,6 +397,25 @@ async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request)
         })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A plugin installed at an org is usable only by callers acting in that
+/// org's subtree; elsewhere it does not exist (404), for anonymous callers
+/// too.
+fn check_plugin_scope(
+    k: &Kernel,
+    plugin: &crate::plugins::ActivePlugin,
+    session: Option<&Session>,
+) -> ApiResult<()> {
+    let Some(scope) = &plugin.org_id else {
+        return Ok(());
+    };
+    let inside = session.is_some_and(|s| k.authz.orgs().is_within(s.org(), scope));
+    if inside {
+        Ok(())
+    } else {
+        Err(crate::plugins::not_installed(&plugin.manifest.id))
+    }
 }
 
 fn into_http_response(response: crate::runtime::PluginResponse) -> ApiResult<Response> {
@@ -468,13 +488,17 @@ async fn portal_asset(uri: Uri) -> ApiResult<Response> {
     portal_file(uri.path().trim_start_matches("/portal/"))
 }
 
-async fn plugin_ui(State(k): State<AppState>, uri: Uri) -> ApiResult<Response> {
+async fn plugin_ui(State(k): State<AppState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
     let rest = uri.path().strip_prefix("/ui/").unwrap_or_default();
     let (plugin_id, asset) = rest.split_once('/').unwrap_or((rest, ""));
     let plugin = k
         .plugins
         .get(plugin_id)
         .ok_or_else(|| crate::plugins::not_installed(plugin_id))?;
+    if plugin.org_id.is_some() {
+        let session = authenticate(&k, &Method::GET, &headers).await?;
+        check_plugin_scope(&k, &plugin, session.as_ref())?;
+    }
     if !plugin.enabled() {
         return Err(ApiError::new(
             ErrorCode::PluginDisabled,

@@ -222,7 +222,7 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
         let result = match kernel.plugins.get(&id) {
             None => kernel
                 .plugins
-                .install(&bytes)
+                .install(&bytes, None)
                 .await
                 .map(|o| format!("installed {id} {}", o.version)),
             Some(current) if current.manifest.version < package.manifest.version => kernel
@@ -304,7 +304,7 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", package.display()))?;
             let outcome = kernel
                 .plugins
-                .install(&bytes)
+                .install(&bytes, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             println!("Installed {} {}", outcome.id, outcome.version);

@@ -29,6 +29,9 @@ pub struct ActivePlugin {
     pub sha256: String,
     pub installed_at: i64,
     pub updated_at: i64,
+    /// Where the plugin is installed: usable in this org's subtree only.
+    /// `None`: the whole platform.
+    pub org_id: Option<String>,
     enabled: AtomicBool,
 }
 
@@ -52,6 +55,7 @@ impl ActivePlugin {
             sha256: self.sha256.clone(),
             installed_at: self.installed_at,
             updated_at: self.updated_at,
+            org_id: self.org_id.clone(),
         }
     }
 }
@@ -68,6 +72,7 @@ pub struct PluginSummary {
     pub sha256: String,
     pub installed_at: i64,
     pub updated_at: i64,
+    pub org_id: Option<String>,
 }
 
 /// What an install or upgrade did.
@@ -163,7 +168,7 @@ impl Plugins {
     /// is logged and skipped; the kernel still starts.
     pub async fn load_installed(&self) -> anyhow::Result<usize> {
         let rows = sqlx::query(
-            "SELECT p.id, p.version, p.enabled, p.installed_at, p.updated_at, k.package, k.sha256
+            "SELECT p.id, p.version, p.enabled, p.installed_at, p.updated_at, k.package, k.sha256, p.org_id
              FROM plugins p JOIN plugin_packages k ON k.plugin_id = p.id AND k.version = p.version",
         )
         .fetch_all(&self.db)
@@ -180,7 +185,8 @@ impl Plugins {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(plugin) => {
+                Ok(mut plugin) => {
+                    plugin.org_id = row.get(7);
                     if let Err(e) = self.apply_policies(&plugin.manifest).await {
                         tracing::error!(plugin = %id, error = %e.message, "could not apply the plugin's roles");
                     }
@@ -205,7 +211,9 @@ impl Plugins {
     }
 
     /// Installs a plugin that is not installed yet.
-    pub async fn install(&self, bytes: &[u8]) -> ApiResult<ChangeOutcome> {
+    /// Installs a plugin that is not installed yet, usable in `org`'s
+    /// subtree (`None`: everywhere).
+    pub async fn install(&self, bytes: &[u8], org: Option<&str>) -> ApiResult<ChangeOutcome> {
         let (package, sha256) = self.parse(bytes)?;
         let _guard = self.change_lock.lock().await;
         let id = package.manifest.id.clone();
@@ -219,7 +227,9 @@ impl Plugins {
             ));
         }
         let ts = now();
-        let plugin = Arc::new(self.activate(package, sha256, true, ts, ts).await?);
+        let mut plugin = self.activate(package, sha256, true, ts, ts).await?;
+        plugin.org_id = org.map(str::to_string);
+        let plugin = Arc::new(plugin);
         self.runtime
             .run_lifecycle(&plugin.component, None)
             .await
@@ -227,12 +237,13 @@ impl Plugins {
         let mut tx = self.db.begin().await?;
         store_package(&mut tx, &plugin, bytes).await?;
         sqlx::query(
-            "INSERT INTO plugins (id, version, enabled, installed_at, updated_at) VALUES (?, ?, 1, ?, ?)",
+            "INSERT INTO plugins (id, version, enabled, installed_at, updated_at, org_id) VALUES (?, ?, 1, ?, ?, ?)",
         )
         .bind(&id)
         .bind(plugin.manifest.version.to_string())
         .bind(ts)
         .bind(ts)
+        .bind(&plugin.org_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -286,10 +297,11 @@ impl Plugins {
             .with_field("version"));
         }
         let ts = now();
-        let plugin = Arc::new(
-            self.activate(package, sha256, current.enabled(), current.installed_at, ts)
-                .await?,
-        );
+        let mut plugin = self
+            .activate(package, sha256, current.enabled(), current.installed_at, ts)
+            .await?;
+        plugin.org_id = current.org_id.clone();
+        let plugin = Arc::new(plugin);
         let previous = current.manifest.version.to_string();
         self.runtime
             .run_lifecycle(&plugin.component, Some(&previous))
@@ -449,6 +461,7 @@ fn activate(
         sha256,
         installed_at,
         updated_at,
+        org_id: None,
         enabled: AtomicBool::new(enabled),
     })
 }

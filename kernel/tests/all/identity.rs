@@ -759,3 +759,42 @@ fn the_audit_chain_verifies_and_an_edited_record_is_named() {
     assert!(!out.status.success());
     assert!(stderr.contains("record 3"), "{stderr}");
 }
+
+#[test]
+fn a_plugin_installed_at_a_county_exists_only_in_its_subtree() {
+    let w = world();
+    let k = &w.k;
+    let package = crate::support::packages().bytes("hello");
+    // A county admin installs a local module for their county, not above it.
+    let (status, _) = k.request(
+        "POST",
+        &format!("/api/v1/plugins?org={}", w.prefecture),
+        Some(&w.county_admin),
+        Some(package.clone()),
+    );
+    assert_eq!(
+        status, 404,
+        "the prefecture is outside the county admin's reach"
+    );
+    let (status, body) = k.request(
+        "POST",
+        &format!("/api/v1/plugins?org={}", w.county_a),
+        Some(&w.county_admin),
+        Some(package),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let (status, who) = k.request("GET", "/api/v1/p/hello/whoami", Some(&w.member), None);
+    assert_eq!(status, 200, "{who}");
+    assert_eq!(who["username"], "member.a");
+    let user_b = k.login("user.b", PASSWORD);
+    let (status, body) = k.request("GET", "/api/v1/p/hello/whoami", Some(&user_b), None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_not_found");
+    // Public routes of a local module are not public outside it either.
+    assert_eq!(k.request("GET", "/api/v1/p/hello/", Some(""), None).0, 404);
+    let (_, list) = k.request("GET", "/api/v1/plugins", Some(&user_b), None);
+    assert!(list["plugins"].as_array().unwrap().is_empty(), "{list}");
+    let (_, list) = k.request("GET", "/api/v1/plugins", Some(&w.member), None);
+    assert_eq!(list["plugins"][0]["org_id"], w.county_a.as_str());
+}
