@@ -273,6 +273,20 @@ impl Authz {
     }
 }
 
+/// Plugins ask through `tianshan:plugin/authz`; the answer is the same the
+/// kernel API would give, API token scope included.
+pub struct PluginAccess(pub std::sync::Arc<Authz>);
+
+impl crate::runtime::AccessPolicy for PluginAccess {
+    fn allowed(&self, caller: &crate::runtime::CallerContext, org: &str, permission: &str) -> bool {
+        let scoped = caller
+            .scope
+            .as_ref()
+            .is_none_or(|s| s.permits(permission) && self.0.orgs().is_within(org, &s.org_id));
+        scoped && self.0.allowed(&caller.principal.user_id, org, permission)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -365,7 +365,14 @@ async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request)
         };
         let response = k
             .runtime
-            .handle_http(&plugin.component, session.map(|s| s.principal), request)
+            .handle_http(
+                &plugin.component,
+                session.map(|s| crate::runtime::CallerContext {
+                    principal: s.principal,
+                    scope: s.identity.token_scope,
+                }),
+                request,
+            )
             .await
             .map_err(|failure| {
                 k.metrics

@@ -66,6 +66,7 @@ impl Kernel {
         let auth = auth::Auth::new(db.clone(), config.auth.clone());
         let generated_admin_password = auth.ensure_bootstrap_admin(&root_org).await?;
         let authz = Arc::new(authz::Authz::new(db.clone()).await?);
+        runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
         let plugins = plugins::Plugins::new(
             db.clone(),
             runtime.clone(),

@@ -37,6 +37,7 @@ mod request;
 mod response;
 mod router;
 
+pub mod authz;
 pub mod config;
 pub mod identity;
 pub mod log;
@@ -51,7 +52,7 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "tianshan_sdk::bindings",
         additional_type_attributes: {
-            "tianshan:plugin/identity@1.0.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/identity@1.1.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
         },
     });
 }
@@ -98,8 +99,8 @@ pub trait Plugin {
 /// The usual imports for writing a plugin.
 pub mod prelude {
     pub use crate::{
-        Error, Event, Plugin, Principal, Request, Response, Result, Router, config, identity, json,
-        log,
+        Error, Event, Plugin, Principal, Request, Response, Result, Router, authz, config,
+        identity, json, log,
     };
 }
 

@@ -9,7 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginIdentity;
-use super::bindings::tianshan::plugin::{config, identity, log, types};
+use super::bindings::tianshan::plugin::{authz, config, identity, log, types};
 use super::limits::MemoryLimiter;
 
 /// The caller as the kernel established it (session or token), handed to
@@ -23,13 +23,27 @@ pub struct Principal {
     pub roles: Vec<String>,
 }
 
+/// The caller of one plugin call, as the gateway authenticated them.
+#[derive(Debug, Clone)]
+pub struct CallerContext {
+    pub principal: Principal,
+    /// For API tokens: the token's own, narrower permissions.
+    pub scope: Option<crate::auth::TokenScope>,
+}
+
+/// The kernel's access decisions, as plugins may ask for them.
+pub trait AccessPolicy: Send + Sync {
+    fn allowed(&self, caller: &CallerContext, org: &str, permission: &str) -> bool;
+}
+
 /// Everything one request's store holds.
 pub struct HostState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
     pub plugin: Arc<PluginIdentity>,
-    pub caller: Option<Principal>,
+    pub caller: Option<CallerContext>,
+    pub access: Option<Arc<dyn AccessPolicy>>,
 }
 
 impl WasiView for HostState {
@@ -89,13 +103,16 @@ impl config::Host for HostState {
 
 impl identity::Host for HostState {
     fn caller(&mut self) -> Option<identity::Principal> {
-        self.caller.as_ref().map(|p| identity::Principal {
-            user_id: p.user_id.clone(),
-            username: p.username.clone(),
-            display_name: p.display_name.clone(),
-            org_id: p.org_id.clone(),
-            roles: p.roles.clone(),
-        })
+        self.caller
+            .as_ref()
+            .map(|c| &c.principal)
+            .map(|p| identity::Principal {
+                user_id: p.user_id.clone(),
+                username: p.username.clone(),
+                display_name: p.display_name.clone(),
+                org_id: p.org_id.clone(),
+                roles: p.roles.clone(),
+            })
     }
 
     fn plugin_id(&mut self) -> String {
@@ -104,6 +121,16 @@ impl identity::Host for HostState {
 
     fn plugin_version(&mut self) -> String {
         self.plugin.version.clone()
+    }
+}
+
+impl authz::Host for HostState {
+    fn allowed(&mut self, permission: String, org: Option<String>) -> bool {
+        let (Some(caller), Some(access)) = (&self.caller, &self.access) else {
+            return false;
+        };
+        let org = org.as_deref().unwrap_or(&caller.principal.org_id);
+        access.allowed(caller, org, &permission)
     }
 }
 

@@ -27,7 +27,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, ErrorCode};
-pub use host::Principal;
+pub use host::{AccessPolicy, CallerContext, Principal};
 use limits::MemoryLimiter;
 
 /// Bindings generated from `wit/plugin.wit`.
@@ -49,7 +49,7 @@ use bindings::{Plugin, PluginPre};
 /// The contract versions this kernel serves: every released minor of the
 /// majors listed here. A plugin built against another major is refused.
 pub const CONTRACT_PACKAGE: &str = "tianshan:plugin";
-pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 0, 0);
+pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 1, 0);
 
 /// Interfaces every plugin must export, without their version suffix.
 const REQUIRED_EXPORTS: [&str; 3] = ["http-handler", "lifecycle", "event-handler"];
@@ -140,6 +140,7 @@ pub struct Runtime {
     config: RuntimeConfig,
     pub stats: RuntimeStats,
     ticker_stop: Arc<AtomicBool>,
+    access: std::sync::OnceLock<Arc<dyn AccessPolicy>>,
 }
 
 impl Drop for Runtime {
@@ -184,7 +185,13 @@ impl Runtime {
             config,
             stats,
             ticker_stop,
+            access: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Where `authz.allowed` gets its answers; set once by the kernel.
+    pub fn set_access_policy(&self, policy: Arc<dyn AccessPolicy>) {
+        let _ = self.access.set(policy);
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -270,7 +277,7 @@ impl Runtime {
     fn new_store(
         &self,
         plugin: &LoadedComponent,
-        caller: Option<Principal>,
+        caller: Option<CallerContext>,
     ) -> (Store<host::HostState>, MemoryOutputPipe) {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let mut wasi = WasiCtx::builder();
@@ -287,6 +294,7 @@ impl Runtime {
             limiter: MemoryLimiter::new(plugin.limits.memory_bytes),
             plugin: plugin.identity.clone(),
             caller,
+            access: self.access.get().cloned(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -308,7 +316,7 @@ impl Runtime {
     pub async fn handle_http(
         &self,
         plugin: &LoadedComponent,
-        caller: Option<Principal>,
+        caller: Option<CallerContext>,
         request: PluginRequest,
     ) -> Result<PluginResponse, PluginFailure> {
         self.call(plugin, caller, async |store, instance| {
@@ -366,7 +374,7 @@ impl Runtime {
     async fn call<R>(
         &self,
         plugin: &LoadedComponent,
-        caller: Option<Principal>,
+        caller: Option<CallerContext>,
         body: impl AsyncFnOnce(&mut Store<host::HostState>, &Plugin) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
         let (mut store, stderr) = self.new_store(plugin, caller);
@@ -556,6 +564,7 @@ mod tests {
     #[test]
     fn accepts_every_released_minor_and_refuses_other_majors() {
         assert!(check_contract(&semver::Version::new(1, 0, 0)).is_ok());
+        assert!(check_contract(&semver::Version::new(1, 1, 0)).is_ok());
         let err = check_contract(&semver::Version::new(2, 0, 0)).unwrap_err();
         assert_eq!(err.code, ErrorCode::ContractUnsupported);
         assert!(

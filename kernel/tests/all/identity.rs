@@ -798,3 +798,47 @@ fn a_plugin_installed_at_a_county_exists_only_in_its_subtree() {
     let (_, list) = k.request("GET", "/api/v1/plugins", Some(&w.member), None);
     assert_eq!(list["plugins"][0]["org_id"], w.county_a.as_str());
 }
+
+#[test]
+fn plugins_ask_the_kernel_and_get_the_callers_real_answer() {
+    let w = world();
+    let k = &w.k;
+    k.install_ok("hello");
+    let can = |token: &str, path: &str| {
+        let (status, body) = k.request(
+            "GET",
+            &format!("/api/v1/p/hello/can/{path}"),
+            Some(token),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["allowed"].as_bool().unwrap()
+    };
+    assert!(!can(&w.member, "kernel.users.read"));
+    assert!(can(&w.county_admin, "kernel.users.read"));
+    assert!(!can(
+        &w.county_admin,
+        &format!("kernel.users.read?org={}", w.county_b)
+    ));
+    assert!(can(
+        &w.county_admin,
+        &format!("kernel.users.read?org={}", w.unit_a)
+    ));
+    // Anonymous callers are never allowed anything.
+    let token = ok_as(
+        k,
+        &w.county_admin,
+        "POST",
+        "/api/v1/tokens",
+        json!({"name": "narrow", "permissions": ["kernel.orgs.read"], "expires_in_days": 1}),
+        201,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !can(&token, "kernel.users.read"),
+        "a token's scope narrows what plugins are told"
+    );
+    assert!(can(&token, "kernel.orgs.read"));
+}

@@ -237,3 +237,26 @@ fn a_restart_keeps_installed_plugins_without_recompiling() {
     drop(k);
     drop(tmp);
 }
+
+#[test]
+fn a_plugin_built_against_an_older_minor_contract_keeps_working() {
+    let k = TestKernel::start();
+    k.install_ok("legacy"); // built with wit-bindgen against wit/released/1.0.0
+    let (status, body) = k.get("/api/v1/p/legacy/anything");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["contract"], "1.0.0");
+    assert_eq!(body["caller"], "admin");
+    assert_eq!(body["path"], "/anything");
+    let (_, show) = k.get("/api/v1/plugins/legacy");
+    assert_eq!(show["plugin"]["contract"], "1.0.0");
+    // And the current contract's plugins run beside it.
+    k.install_ok("hello");
+    let (_, list) = k.get("/api/v1/plugins");
+    let contracts: Vec<&str> = list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["contract"].as_str().unwrap())
+        .collect();
+    assert_eq!(contracts, vec!["1.1.0", "1.0.0"], "{list}");
+}

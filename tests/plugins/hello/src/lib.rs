@@ -11,6 +11,7 @@ impl Plugin for Hello {
             .get("/", index)
             .post("/echo", echo)
             .get("/whoami", whoami)
+            .get("/can/{permission}", can)
             .get("/config/{key}", config_value)
             .get("/greet/{name}", greet)
             .get("/fail", fail)
@@ -43,6 +44,19 @@ fn config_value(req: &Request) -> Result<Response> {
 fn greet(req: &Request) -> Result<Response> {
     let name = req.param("name")?;
     Ok(Response::json(&json!({ "hello": name })))
+}
+
+/// Asks the kernel whether the caller holds a permission (here, or at
+/// `?org=`).
+fn can(req: &Request) -> Result<Response> {
+    let permission = req.param("permission")?;
+    let allowed = match req.query_param("org") {
+        Some(org) => authz::allowed_at(permission, &org),
+        None => authz::allowed(permission),
+    };
+    Ok(Response::json(
+        &json!({ "permission": permission, "allowed": allowed }),
+    ))
 }
 
 fn fail(_: &Request) -> Result<Response> {

@@ -1,0 +1,27 @@
+//! Access decisions, made by the kernel (contract 1.1.0).
+//!
+//! The kernel answers from the caller's role bindings; a plugin cannot
+//! change the answer, only ask. Use it for fine-grained checks inside a
+//! handler; combine with [`crate::Error::forbidden`] to refuse.
+
+/// May the caller use `permission` at the org the request acts in?
+pub fn allowed(permission: &str) -> bool {
+    crate::bindings::tianshan::plugin::authz::allowed(permission, None)
+}
+
+/// May the caller use `permission` at `org` (a binding at an org reaches
+/// its whole subtree)?
+pub fn allowed_at(permission: &str, org: &str) -> bool {
+    crate::bindings::tianshan::plugin::authz::allowed(permission, Some(org))
+}
+
+/// `Ok(())` when allowed, else a 403 error naming the permission.
+pub fn require(permission: &str) -> crate::Result<()> {
+    if allowed(permission) {
+        Ok(())
+    } else {
+        Err(crate::Error::forbidden(format!(
+            "you lack the permission {permission} here"
+        )))
+    }
+}
