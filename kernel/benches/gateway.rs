@@ -193,6 +193,25 @@ fn main() -> anyhow::Result<()> {
         }
         let instantiate_us = started.elapsed().as_secs_f64() * 1e6 / iterations as f64;
 
+        // A whole plugin call in-process (store, instance, handler), no HTTP.
+        let request = || tianshan_kernel::runtime::PluginRequest {
+            method: "POST".into(),
+            path: "/echo".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: PAYLOAD.as_bytes().to_vec(),
+        };
+        let started = Instant::now();
+        for _ in 0..iterations {
+            let response = kernel
+                .runtime
+                .handle_http(&active.component, None, request())
+                .await
+                .unwrap();
+            assert_eq!(response.status, 200);
+        }
+        let call_us = started.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+
         let native_rps = median(n_rps);
         let plugin_rps = median(p_rps);
         let ratio = plugin_rps / native_rps;
@@ -216,6 +235,7 @@ fn main() -> anyhow::Result<()> {
             median(p99)
         );
         println!("  instantiation alone:       {instantiate_us:.1} µs per store + instance");
+        println!("  plugin call in-process:    {call_us:.1} µs per store + instance + echo handler");
         println!(
             "RESULT added_latency_p50_us={added_p50:.0} added_latency_p99_us={added_p99:.0} plugin_native_ratio={ratio:.2}"
         );

@@ -415,6 +415,7 @@ struct DeadlineExceeded;
 
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut pool = PoolingAllocationConfig::new();
+    let pagemap = PoolingAllocationConfig::is_pagemap_scan_available();
     let instances = config.max_concurrent_instances.max(1);
     pool.total_component_instances(instances)
         // A Rust component is one core module plus adapter shims.
@@ -424,11 +425,17 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .total_tables(instances.saturating_mul(8))
         .total_stacks(instances)
         .max_memory_size((config.max_memory_mib as usize) << 20)
-        // Keep the first pages of a warm slot resident: most requests touch
-        // only these, and re-faulting them costs more than the memset.
-        .linear_memory_keep_resident(1 << 20)
-        .table_keep_resident(64 << 10)
-        .async_stack_keep_resident(64 << 10);
+        // Reset a returned slot by rewriting only the pages the plugin
+        // dirtied (PAGEMAP_SCAN, Linux 6.7+) and keep them resident: no
+        // madvise, no TLB shootdowns, no page faults on the next request.
+        // Without the ioctl, wasmtime memsets the first pages instead, so the
+        // fallback keeps that window small.
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(if pagemap { 8 << 20 } else { 128 << 10 })
+        .table_keep_resident(if pagemap { 1 << 20 } else { 16 << 10 })
+        // Bounds what stays resident between requests: at most this many
+        // idle slots × the window above.
+        .max_unused_warm_slots(32);
     let mut cfg = Config::new();
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .epoch_interruption(true)
