@@ -105,6 +105,16 @@ fn not_found_org(id: &str) -> ApiError {
     ApiError::not_found(format!("org {id} not found"))
 }
 
+/// `Ok` when `org` exists and the caller may see it; otherwise 404, so an
+/// org outside the caller's reach is indistinguishable from a missing one.
+fn visible_org(k: &Kernel, session: &Session, org: &str) -> ApiResult<()> {
+    if k.authz.orgs().exists(org) && session.may(k, org, "kernel.orgs.read") {
+        Ok(())
+    } else {
+        Err(not_found_org(org))
+    }
+}
+
 // ---------------------------------------------------------------- sessions
 
 #[derive(Deserialize)]
@@ -302,9 +312,7 @@ async fn show_org(
     Caller(session): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if !k.authz.orgs().exists(&id) || !session.may(&k, &id, "kernel.orgs.read") {
-        return Err(not_found_org(&id));
-    }
+    visible_org(&k, &session, &id)?;
     let org = orgs::get(&k.db, &id)
         .await?
         .ok_or_else(|| not_found_org(&id))?;
@@ -317,10 +325,7 @@ async fn create_org(
     body: Body,
 ) -> ApiResult<Response> {
     let req: orgs::NewOrg = json_body(body).await?;
-    let index = k.authz.orgs();
-    if !index.exists(&req.parent_id) || !session.may(&k, &req.parent_id, "kernel.orgs.read") {
-        return Err(not_found_org(&req.parent_id).with_field("parent_id"));
-    }
+    visible_org(&k, &session, &req.parent_id).map_err(|e| e.with_field("parent_id"))?;
     session
         .require(&k, &req.parent_id, "kernel.orgs.write")
         .await?;
@@ -345,14 +350,10 @@ async fn update_org(
 ) -> ApiResult<Json<Value>> {
     let req: orgs::OrgUpdate = json_body(body).await?;
     let index = k.authz.orgs();
-    if !index.exists(&id) || !session.may(&k, &id, "kernel.orgs.read") {
-        return Err(not_found_org(&id));
-    }
+    visible_org(&k, &session, &id)?;
     session.require(&k, &id, "kernel.orgs.write").await?;
     if let Some(parent) = &req.parent_id {
-        if !index.exists(parent) || !session.may(&k, parent, "kernel.orgs.read") {
-            return Err(not_found_org(parent).with_field("parent_id"));
-        }
+        visible_org(&k, &session, parent).map_err(|e| e.with_field("parent_id"))?;
         session.require(&k, parent, "kernel.orgs.write").await?;
     }
     let org = orgs::update(&k.db, &index, &id, &req).await?;
@@ -374,9 +375,7 @@ async fn delete_org(
     Caller(session): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !k.authz.orgs().exists(&id) || !session.may(&k, &id, "kernel.orgs.read") {
-        return Err(not_found_org(&id));
-    }
+    visible_org(&k, &session, &id)?;
     session.require(&k, &id, "kernel.orgs.write").await?;
     orgs::delete_if_empty(&k.db, &id).await?;
     k.authz.reload().await.map_err(ApiError::internal)?;
@@ -406,9 +405,7 @@ async fn list_users(
     Query(query): Query<UserQuery>,
 ) -> ApiResult<Json<Value>> {
     let org = query.org.unwrap_or_else(|| session.org().to_string());
-    if !k.authz.orgs().exists(&org) || !session.may(&k, &org, "kernel.orgs.read") {
-        return Err(not_found_org(&org));
-    }
+    visible_org(&k, &session, &org)?;
     session.require(&k, &org, "kernel.users.read").await?;
     let index = k.authz.orgs();
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
@@ -461,10 +458,7 @@ async fn create_user(
             "display name must not be empty",
         ));
     }
-    let index = k.authz.orgs();
-    if !index.exists(&req.org_id) || !session.may(&k, &req.org_id, "kernel.orgs.read") {
-        return Err(not_found_org(&req.org_id).with_field("org_id"));
-    }
+    visible_org(&k, &session, &req.org_id).map_err(|e| e.with_field("org_id"))?;
     session
         .require(&k, &req.org_id, "kernel.users.write")
         .await?;
@@ -584,9 +578,7 @@ async fn update_user(
         ));
     }
     if let Some(org) = &req.org_id {
-        if !k.authz.orgs().exists(org) || !session.may(&k, org, "kernel.orgs.read") {
-            return Err(not_found_org(org).with_field("org_id"));
-        }
+        visible_org(&k, &session, org).map_err(|e| e.with_field("org_id"))?;
         session.require(&k, org, "kernel.users.write").await?;
     }
     if req.disabled == Some(true) && id == session.user_id() {
@@ -685,9 +677,7 @@ async fn create_binding(
     body: Body,
 ) -> ApiResult<Response> {
     let req: NewBinding = json_body(body).await?;
-    if !k.authz.orgs().exists(&req.org) || !session.may(&k, &req.org, "kernel.orgs.read") {
-        return Err(not_found_org(&req.org).with_field("org"));
-    }
+    visible_org(&k, &session, &req.org).map_err(|e| e.with_field("org"))?;
     session
         .require(&k, &req.org, "kernel.bindings.write")
         .await?;
@@ -831,9 +821,7 @@ async fn create_token(
         ));
     }
     let org = req.org.unwrap_or_else(|| session.org().to_string());
-    if !k.authz.orgs().exists(&org) || !session.may(&k, &org, "kernel.orgs.read") {
-        return Err(not_found_org(&org).with_field("org"));
-    }
+    visible_org(&k, &session, &org).map_err(|e| e.with_field("org"))?;
     session.require(&k, &org, "kernel.tokens.write").await?;
     // A token can only narrow what its owner may do.
     for permission in &req.permissions {
@@ -915,9 +903,7 @@ async fn audit_records(
     limit: i64,
 ) -> ApiResult<Vec<audit::Record>> {
     let scope = q.org.clone().unwrap_or_else(|| session.org().to_string());
-    if !k.authz.orgs().exists(&scope) || !session.may(k, &scope, "kernel.orgs.read") {
-        return Err(not_found_org(&scope));
-    }
+    visible_org(k, session, &scope)?;
     session.require(k, &scope, "kernel.audit.read").await?;
     let index: OrgIndex = k.authz.orgs();
     let at_root = index.parent_of(&scope).is_none();
@@ -1072,9 +1058,7 @@ async fn install_plugin(
 ) -> ApiResult<Response> {
     let scope = match &query.org {
         Some(org) if *org != k.root_org => {
-            if !k.authz.orgs().exists(org) || !session.may(&k, org, "kernel.orgs.read") {
-                return Err(not_found_org(org).with_field("org"));
-            }
+            visible_org(&k, &session, org).map_err(|e| e.with_field("org"))?;
             Some(org.clone())
         }
         _ => None,

@@ -307,6 +307,13 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .install(&bytes, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            audit_cli(
+                &kernel,
+                "plugin.install",
+                &outcome.id,
+                serde_json::json!({"version": outcome.version}),
+            )
+            .await;
             println!("Installed {} {}", outcome.id, outcome.version);
         }
         PluginCommand::Upgrade { package, common } => {
@@ -318,6 +325,13 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .upgrade(None, &bytes)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            audit_cli(
+                &kernel,
+                "plugin.upgrade",
+                &outcome.id,
+                serde_json::json!({"from": outcome.previous_version, "to": outcome.version}),
+            )
+            .await;
             println!(
                 "Upgraded {} from {} to {}",
                 outcome.id,
@@ -345,6 +359,7 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .uninstall(&id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            audit_cli(&kernel, "plugin.uninstall", &id, serde_json::Value::Null).await;
             println!("Uninstalled {id}");
         }
     }
@@ -358,6 +373,12 @@ async fn set_enabled(id: &str, common: &CommonArgs, enable: bool) -> anyhow::Res
         .set_enabled(id, enable)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let action = if enable {
+        "plugin.enable"
+    } else {
+        "plugin.disable"
+    };
+    audit_cli(&kernel, action, id, serde_json::Value::Null).await;
     println!("{} is now {}", s.id, s.state);
     Ok(())
 }
@@ -375,4 +396,19 @@ async fn audit_verify(common: &CommonArgs) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     }
+}
+
+/// Offline changes are audited like API ones, with the operator's OS user
+/// as the actor.
+async fn audit_cli(kernel: &Kernel, action: &str, target: &str, detail: serde_json::Value) {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    kernel
+        .audit
+        .record(
+            tianshan_kernel::audit::Entry::new(&format!("cli:{who}"), action, "ok")
+                .org(&kernel.root_org)
+                .target(target)
+                .detail(detail),
+        )
+        .await;
 }

@@ -234,6 +234,16 @@ fn a_restart_keeps_installed_plugins_without_recompiling() {
         "disabled stays disabled"
     );
     assert_eq!(k.get("/api/v1/p/panicker/").0, 500);
+    // The offline install is in the audit trail like an API one.
+    let (_, audit) = k.get("/api/v1/audit?action=plugin.install");
+    let actors: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors.len(), 3, "{audit}");
+    assert!(actors[0].starts_with("cli:"), "{audit}");
     drop(k);
     drop(tmp);
 }
