@@ -107,6 +107,29 @@ fn not_found_org(id: &str) -> ApiError {
 
 /// `Ok` when `org` exists and the caller may see it; otherwise 404, so an
 /// org outside the caller's reach is indistinguishable from a missing one.
+/// Accepts an org id or an org code (GB/T 2260 or credit code), so clients
+/// can name orgs the way people do.
+async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<String> {
+    if k.authz.orgs().exists(id_or_code) {
+        return Ok(id_or_code.to_string());
+    }
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM orgs WHERE code = ?")
+        .bind(id_or_code)
+        .fetch_optional(&k.db)
+        .await?;
+    Ok(id.unwrap_or_else(|| id_or_code.to_string()))
+}
+
+/// Accepts a user id or a username.
+async fn resolve_user(k: &Kernel, id_or_name: &str) -> ApiResult<String> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE id = ?1 OR username = ?1")
+            .bind(id_or_name)
+            .fetch_optional(&k.db)
+            .await?;
+    Ok(id.unwrap_or_else(|| id_or_name.to_string()))
+}
+
 fn visible_org(k: &Kernel, session: &Session, org: &str) -> ApiResult<()> {
     if k.authz.orgs().exists(org) && session.may(k, org, "kernel.orgs.read") {
         Ok(())
@@ -278,8 +301,10 @@ async fn me(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Jso
             json!({"id": b.id, "role": b.role, "org_id": b.org_id, "org_name": name, "org_code": code})
         })
         .collect();
+    let unit = orgs::get(&k.db, &session.identity.home_org).await?;
     Ok(Json(json!({
         "user": session.principal,
+        "unit": unit,
         "home_org": session.identity.home_org,
         "is_platform_admin": session.is_platform_admin(),
         "csrf_token": session.identity.cookie_csrf,
@@ -324,7 +349,8 @@ async fn create_org(
     Caller(session): Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: orgs::NewOrg = json_body(body).await?;
+    let mut req: orgs::NewOrg = json_body(body).await?;
+    req.parent_id = resolve_org(&k, &req.parent_id).await?;
     visible_org(&k, &session, &req.parent_id).map_err(|e| e.with_field("parent_id"))?;
     session
         .require(&k, &req.parent_id, "kernel.orgs.write")
@@ -436,6 +462,8 @@ struct NewUser {
     username: String,
     display_name: String,
     password: String,
+    /// The user's unit: an org id or its code.
+    #[serde(alias = "org", alias = "unit")]
     org_id: String,
 }
 
@@ -444,7 +472,8 @@ async fn create_user(
     Caller(session): Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewUser = json_body(body).await?;
+    let mut req: NewUser = json_body(body).await?;
+    req.org_id = resolve_org(&k, &req.org_id).await?;
     let username = req.username.trim();
     if !users::is_valid_username(username) {
         return Err(ApiError::validation(
@@ -666,8 +695,12 @@ async fn list_bindings(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewBinding {
+    /// A user id or username.
+    #[serde(alias = "user_id")]
     user: String,
     role: String,
+    /// An org id or its code.
+    #[serde(alias = "org_id")]
     org: String,
 }
 
@@ -676,7 +709,9 @@ async fn create_binding(
     Caller(session): Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewBinding = json_body(body).await?;
+    let mut req: NewBinding = json_body(body).await?;
+    req.org = resolve_org(&k, &req.org).await?;
+    req.user = resolve_user(&k, &req.user).await?;
     visible_org(&k, &session, &req.org).map_err(|e| e.with_field("org"))?;
     session
         .require(&k, &req.org, "kernel.bindings.write")

@@ -87,6 +87,8 @@ pub fn is_credit_code(code: &str) -> bool {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
+    /// The parent's id or code.
+    #[serde(alias = "parent")]
     pub parent_id: String,
     pub level: String,
     pub code: String,

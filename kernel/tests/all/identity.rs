@@ -842,3 +842,61 @@ fn plugins_ask_the_kernel_and_get_the_callers_real_answer() {
     );
     assert!(can(&token, "kernel.orgs.read"));
 }
+
+#[test]
+fn orgs_and_users_can_be_named_by_code_and_username() {
+    let w = world();
+    let k = &w.k;
+    // Parent by division code, user's unit by credit code, binding by
+    // username and org code.
+    let county = ok(
+        k,
+        "POST",
+        "/api/v1/orgs",
+        json!({"parent": "650100", "level": "county", "code": "650104", "name": {"zh-CN": "新市区", "en": "Xinshi District"}}),
+        201,
+    );
+    assert_eq!(county["org"]["parent_id"], w.prefecture.as_str());
+    let unit_code = unified_social_credit_code("650104", 1);
+    ok(
+        k,
+        "POST",
+        "/api/v1/orgs",
+        json!({"parent": "650104", "level": "unit", "code": unit_code, "name": {"zh-CN": "新市区机关事务服务中心", "en": "Xinshi offices"}}),
+        201,
+    );
+    ok(
+        k,
+        "POST",
+        "/api/v1/users",
+        json!({"username": "xinshi.clerk", "display_name": "Clerk", "password": PASSWORD, "org": unit_code}),
+        201,
+    );
+    ok(
+        k,
+        "POST",
+        "/api/v1/bindings",
+        json!({"user": "xinshi.clerk", "role": "org-admin", "org": "650104"}),
+        201,
+    );
+    let token = k.login("xinshi.clerk", PASSWORD);
+    let (status, me) = k.request("GET", "/api/v1/me", Some(&token), None);
+    assert_eq!(status, 200);
+    assert_eq!(me["unit"]["code"], unit_code.as_str(), "{me}");
+    assert_eq!(
+        me["user"]["org_id"], "org-650104",
+        "acts at its highest binding: {me}"
+    );
+    let roles: Vec<&str> = me["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, vec!["member", "org-admin"]);
+    // Invalid codes are refused with the field named.
+    let (status, body) = k.request("POST", "/api/v1/orgs", None,
+        Some(json!({"parent": "650104", "level": "unit", "code": "91650104MA00000000", "name": {"zh-CN": "x", "en": "x"}}).to_string().into_bytes()));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "code");
+}
