@@ -501,45 +501,14 @@ async fn create_user(
             "a user belongs to a unit, not to a division",
         ));
     }
-    let id = format!("user-{}", random_token(12));
-    let hash = {
-        let password = req.password.clone();
-        tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-            .await
-            .map_err(ApiError::internal)?
-    };
-    let mut tx = k.db.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+    let id = users::create(
+        &k.db,
+        username,
+        req.display_name.trim(),
+        &req.password,
+        &req.org_id,
     )
-    .bind(&id)
-    .bind(username)
-    .bind(req.display_name.trim())
-    .bind(hash)
-    .bind(&req.org_id)
-    .bind(now())
-    .bind(now())
-    .execute(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(
-            ApiError::new(ErrorCode::Conflict, format!("username {username} is taken"))
-                .with_field("username"),
-        );
-    }
-    // Every user is a member of their own unit.
-    sqlx::query(
-        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(format!("bind-{}", random_token(12)))
-    .bind(&id)
-    .bind(authz::MEMBER)
-    .bind(&req.org_id)
-    .bind(now())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     k.authz.reload().await.map_err(ApiError::internal)?;
     k.audit
         .record(

@@ -183,9 +183,14 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let opened = Kernel::open(config).await?;
     let kernel = opened.kernel;
+    let mut demo_password = None;
     if demo {
         let seeded = orgs::seed_demo_tree(&kernel.db).await?;
         tracing::info!(orgs = seeded, "demo org tree in place");
+        demo_password = orgs::seed_demo_users(&kernel.db)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding demo users: {}", e.message))?;
+        kernel.authz.reload().await?;
         install_bundled(&kernel).await?;
     }
     let listener = tokio::net::TcpListener::bind(listen)
@@ -197,6 +202,13 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         println!("    username: admin");
         println!("    password: {password}");
         println!("  (shown once; set TIANSHAN_ADMIN_PASSWORD before first start to choose it)");
+        println!();
+    }
+    if let Some(password) = &demo_password {
+        println!("  Demo accounts (password: {password}):");
+        for (username, display, _, role) in orgs::DEMO_USERS {
+            println!("    {username:<14} {role:<10} {display}");
+        }
         println!();
     }
     let bound = listener.local_addr()?;

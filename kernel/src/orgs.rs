@@ -429,6 +429,61 @@ pub async fn seed_demo_tree(db: &Db) -> anyhow::Result<usize> {
     Ok(tx_count)
 }
 
+/// Demo accounts for `tianshan up`, so a newcomer can see the platform
+/// through other eyes than the admin's: (username, display name, division
+/// whose offices administration is their unit, role at that division).
+pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
+    (
+        "demo.region",
+        "区局审计员 Regional auditor",
+        "650000",
+        "auditor",
+    ),
+    (
+        "demo.urumqi",
+        "乌鲁木齐市局管理员 Ürümqi administrator",
+        "650100",
+        "org-admin",
+    ),
+    (
+        "demo.kashgar",
+        "喀什地区局职员 Kashgar staff",
+        "653100",
+        "member",
+    ),
+];
+
+/// Creates the demo accounts once; returns their shared password when it
+/// created them (from `TIANSHAN_DEMO_PASSWORD`, else generated).
+pub async fn seed_demo_users(db: &Db) -> crate::error::ApiResult<Option<String>> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        .bind(DEMO_USERS[0].0)
+        .fetch_optional(db)
+        .await?;
+    if exists.is_some() {
+        return Ok(None);
+    }
+    let password = std::env::var("TIANSHAN_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| crate::auth::random_token(16));
+    for (username, display, division, role) in DEMO_USERS {
+        let unit = org_id(&unified_social_credit_code(division, 1));
+        let id = crate::users::create(db, username, display, &password, &unit).await?;
+        if *role != crate::authz::MEMBER {
+            sqlx::query("INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(format!("bind-{}", crate::auth::random_token(12)))
+                .bind(&id)
+                .bind(role)
+                .bind(org_id(division))
+                .bind(now())
+                .execute(db)
+                .await?;
+        }
+    }
+    Ok(Some(password))
+}
+
 /// A GB 32100-2015 code for a government organ (registration authority 1,
 /// organ type 1) in `division`, with a valid check character.
 pub fn unified_social_credit_code(division: &str, sequence: u32) -> String {

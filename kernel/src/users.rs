@@ -82,6 +82,57 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<User>> {
     Ok(row.as_ref().map(row_to_user))
 }
 
+/// Inserts a user (password already checked) as a member of their unit.
+/// The caller reloads authorization and writes the audit record.
+pub async fn create(
+    db: &Db,
+    username: &str,
+    display_name: &str,
+    password: &str,
+    unit: &str,
+) -> ApiResult<String> {
+    let id = format!("user-{}", crate::auth::random_token(12));
+    let hash = {
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(username)
+    .bind(display_name)
+    .bind(hash)
+    .bind(unit)
+    .bind(now())
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(
+            ApiError::new(ErrorCode::Conflict, format!("username {username} is taken"))
+                .with_field("username"),
+        );
+    }
+    // Every user is a member of their own unit.
+    sqlx::query(
+        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(format!("bind-{}", crate::auth::random_token(12)))
+    .bind(&id)
+    .bind(crate::authz::MEMBER)
+    .bind(unit)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
 /// Ends every session of a user (password change, reset, disable).
 pub async fn end_sessions(db: &Db, user_id: &str) -> sqlx::Result<u64> {
     Ok(sqlx::query("DELETE FROM sessions WHERE user_id = ?")

@@ -900,3 +900,52 @@ fn orgs_and_users_can_be_named_by_code_and_username() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "code");
 }
+
+#[test]
+fn the_demo_start_brings_the_real_tree_bundled_plugins_and_demo_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = TestKernel::start_demo(dir.path());
+    let (_, tree) = k.get("/api/v1/orgs");
+    let region = &tree["orgs"][0];
+    assert_eq!(region["code"], "650000");
+    let prefectures: Vec<&Value> = region["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["level"] == "prefecture")
+        .collect();
+    assert_eq!(prefectures.len(), 14);
+    assert!(
+        tree.to_string().contains("653131"),
+        "Taxkorgan is in the tree"
+    );
+    let (_, plugins) = k.get("/api/v1/plugins");
+    assert!(
+        plugins["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "welcome")
+    );
+
+    // A prefecture admin sees only their prefecture, and the portal menu.
+    let urumqi = k.login("demo.urumqi", crate::support::DEMO_PASSWORD);
+    let (_, tree) = k.request("GET", "/api/v1/orgs", Some(&urumqi), None);
+    let roots: Vec<&str> = tree["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(roots, vec!["650100"]);
+    let kashgar = k.login("demo.kashgar", crate::support::DEMO_PASSWORD);
+    let (_, menu) = k.request("GET", "/api/v1/portal/menu", Some(&kashgar), None);
+    assert_eq!(
+        menu["entries"][0]["plugin"], "welcome",
+        "members hold welcome.view: {menu}"
+    );
+    assert_eq!(
+        k.request("GET", "/api/v1/users", Some(&kashgar), None).0,
+        403
+    );
+}

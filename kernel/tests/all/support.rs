@@ -10,6 +10,7 @@ use serde_json::Value;
 use tianshan_kernel::tooling;
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
+pub const DEMO_PASSWORD: &str = "test-demo-password-1";
 
 /// Test plugin packages, built once per test run from tests/plugins/.
 pub struct TestPackages {
@@ -78,11 +79,21 @@ impl TestKernel {
 
     /// Starts `tianshan serve` on a free port; `extra` are extra CLI args.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> TestKernel {
+        Self::start_command("serve", data_dir, extra)
+    }
+
+    /// `tianshan up`: the demo start (bundled plugins, demo orgs and users).
+    pub fn start_demo(data_dir: &Path) -> TestKernel {
+        Self::start_command("up", data_dir, &[])
+    }
+
+    fn start_command(command: &str, data_dir: &Path, extra: &[&str]) -> TestKernel {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tianshan"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("TIANSHAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("TIANSHAN_DEMO_PASSWORD", DEMO_PASSWORD)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
