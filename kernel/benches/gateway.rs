@@ -126,7 +126,19 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // The load generator runs on its own runtime and thread, as a separate
+    // client would: a plugin call occupying a server worker must not also
+    // delay the client's own tasks.
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let client = client_runtime.handle().clone();
     runtime.block_on(async move {
+        let load = |addr, path, connections, secs| {
+            let task = client.spawn(load(addr, path, connections, secs));
+            async move { task.await.expect("load task") }
+        };
         let data = tempfile::tempdir()?;
         let config = Config {
             data_dir: data.path().to_path_buf(),
