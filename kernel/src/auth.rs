@@ -125,9 +125,13 @@ impl Auth {
         }
     }
 
-    /// Creates the `admin` account on first start. Returns the password
-    /// when the kernel generated it, so the caller can print it once.
-    pub async fn ensure_bootstrap_admin(&self, root_org: &str) -> anyhow::Result<Option<String>> {
+    /// Creates the `admin` account on first start. Returns `None` when it
+    /// already existed, else `Some(generated password)` — the inner value is
+    /// set when the kernel generated it, so the caller can print it once.
+    pub async fn ensure_bootstrap_admin(
+        &self,
+        root_org: &str,
+    ) -> anyhow::Result<Option<Option<String>>> {
         let exists: Option<String> =
             sqlx::query_scalar("SELECT id FROM users WHERE username = 'admin'")
                 .fetch_optional(&self.db)
@@ -159,7 +163,7 @@ impl Auth {
         .bind(now())
         .execute(&self.db)
         .await?;
-        Ok(generated.then_some(password))
+        Ok(Some(generated.then_some(password)))
     }
 
     pub async fn login(&self, username: &str, password: &str) -> ApiResult<LoginOutcome> {

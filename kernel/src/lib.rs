@@ -64,7 +64,19 @@ impl Kernel {
         )?);
         let root_org = orgs::ensure_root(&db).await?;
         let auth = auth::Auth::new(db.clone(), config.auth.clone());
-        let generated_admin_password = auth.ensure_bootstrap_admin(&root_org).await?;
+        let bootstrap = auth.ensure_bootstrap_admin(&root_org).await?;
+        let audit = audit::Audit::new(db.clone());
+        if bootstrap.is_some() {
+            audit
+                .record(
+                    audit::Entry::new("system", "user.bootstrap", "ok")
+                        .org(&root_org)
+                        .target("admin")
+                        .detail(serde_json::json!({ "role": authz::PLATFORM_ADMIN })),
+                )
+                .await;
+        }
+        let generated_admin_password = bootstrap.flatten();
         let authz = Arc::new(authz::Authz::new(db.clone()).await?);
         runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
         let plugins = plugins::Plugins::new(
@@ -77,7 +89,7 @@ impl Kernel {
         tracing::info!(plugins = loaded, data_dir = %config.data_dir.display(), "kernel opened");
         Ok(Opened {
             kernel: Arc::new(Kernel {
-                audit: audit::Audit::new(db.clone()),
+                audit,
                 config,
                 db,
                 runtime,

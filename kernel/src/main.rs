@@ -191,6 +191,17 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("seeding demo users: {}", e.message))?;
         kernel.authz.reload().await?;
+        if demo_password.is_some() {
+            let names: Vec<&str> = orgs::DEMO_USERS.iter().map(|u| u.0).collect();
+            kernel
+                .audit
+                .record(
+                    tianshan_kernel::audit::Entry::new("system", "demo.seed", "ok")
+                        .org(&kernel.root_org)
+                        .detail(serde_json::json!({ "users": names })),
+                )
+                .await;
+        }
         install_bundled(&kernel).await?;
     }
     let listener = tokio::net::TcpListener::bind(listen)
