@@ -112,6 +112,25 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// Both credential queries select the user's id, username, display name
+/// and unit first.
+fn identity_from(
+    row: &sqlx::sqlite::SqliteRow,
+    cookie_csrf: Option<String>,
+    session_hash: Option<String>,
+    token_scope: Option<TokenScope>,
+) -> Identity {
+    Identity {
+        user_id: row.get(0),
+        username: row.get(1),
+        display_name: row.get(2),
+        home_org: row.get(3),
+        cookie_csrf,
+        session_hash,
+        token_scope,
+    }
+}
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -260,15 +279,8 @@ impl Auth {
                 .execute(&self.db)
                 .await?;
         }
-        Ok(Some(Identity {
-            user_id: row.get(0),
-            username: row.get(1),
-            display_name: row.get(2),
-            home_org: row.get(3),
-            cookie_csrf: from_cookie.then(|| row.get(5)),
-            session_hash: Some(hash),
-            token_scope: None,
-        }))
+        let csrf = from_cookie.then(|| row.get(5));
+        Ok(Some(identity_from(&row, csrf, Some(hash), None)))
     }
 
     async fn authenticate_api_token(&self, token: &str) -> ApiResult<Option<Identity>> {
@@ -298,19 +310,12 @@ impl Auth {
                 .execute(&self.db)
                 .await?;
         }
-        Ok(Some(Identity {
-            user_id: row.get(0),
-            username: row.get(1),
-            display_name: row.get(2),
-            home_org: row.get(3),
-            cookie_csrf: None,
-            session_hash: None,
-            token_scope: Some(TokenScope {
-                token_id,
-                org_id: row.get(6),
-                permissions: serde_json::from_str(&row.get::<String, _>(7)).unwrap_or_default(),
-            }),
-        }))
+        let scope = TokenScope {
+            token_id,
+            org_id: row.get(6),
+            permissions: serde_json::from_str(&row.get::<String, _>(7)).unwrap_or_default(),
+        };
+        Ok(Some(identity_from(&row, None, None, Some(scope))))
     }
 
     /// Creates an API token; the secret is returned once and stored hashed.
