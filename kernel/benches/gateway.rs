@@ -116,12 +116,16 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(32);
     eprintln!("building the hello test plugin…");
-    let hello = tooling::bundled_plugins("tests/plugins")?
+    // hello (SDK, std) for the echo; legacy (raw bindings) to compare what
+    // instantiation costs for a smaller component.
+    let plugins = tooling::bundled_plugins("tests/plugins")?
         .into_iter()
-        .filter(|p| p.crate_name == "tianshan-test-hello")
+        .filter(|p| p.crate_name == "tianshan-test-hello" || p.crate_name == "tianshan-test-legacy")
         .collect::<Vec<_>>();
     let out = tempfile::tempdir()?;
-    let package = tooling::build_and_pack_bundled(&hello, out.path(), true)?.remove(0);
+    let mut packages = tooling::build_and_pack_bundled(&plugins, out.path(), true)?;
+    let legacy_package = packages.pop().expect("legacy sorts after hello");
+    let package = packages.pop().expect("hello");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -148,6 +152,11 @@ fn main() -> anyhow::Result<()> {
         kernel
             .plugins
             .install(&std::fs::read(&package)?, None)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        kernel
+            .plugins
+            .install(&std::fs::read(&legacy_package)?, None)
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
 
@@ -204,6 +213,12 @@ fn main() -> anyhow::Result<()> {
             kernel.runtime.instantiate_only(&active.component).await.unwrap();
         }
         let instantiate_us = started.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+        let legacy = kernel.plugins.get("legacy").expect("installed");
+        let started = Instant::now();
+        for _ in 0..iterations {
+            kernel.runtime.instantiate_only(&legacy.component).await.unwrap();
+        }
+        let legacy_instantiate_us = started.elapsed().as_secs_f64() * 1e6 / iterations as f64;
 
         // A whole plugin call in-process (store, instance, handler), no HTTP.
         let request = || tianshan_kernel::runtime::PluginRequest {
@@ -248,6 +263,11 @@ fn main() -> anyhow::Result<()> {
         );
         println!("  instantiation alone:       {instantiate_us:.1} µs per store + instance");
         println!("  plugin call in-process:    {call_us:.1} µs per store + instance + echo handler");
+        println!(
+            "  instantiation, raw-bindings plugin ({} KiB vs {} KiB): {legacy_instantiate_us:.1} µs",
+            std::fs::metadata(&legacy_package).map(|m| m.len() / 1024).unwrap_or(0),
+            std::fs::metadata(&package).map(|m| m.len() / 1024).unwrap_or(0),
+        );
         println!(
             "RESULT added_latency_p50_us={added_p50:.0} added_latency_p99_us={added_p99:.0} plugin_native_ratio={ratio:.2}"
         );
