@@ -20,7 +20,7 @@ use sqlx::Row;
 
 use crate::audit::{self, Entry};
 use crate::auth::{SESSION_COOKIE, random_token};
-use crate::authz::{self, OrgIndex};
+use crate::authz;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::gateway::{Caller, Session, parse_json, read_body};
@@ -909,7 +909,7 @@ async fn audit_records(
     let scope = q.org.clone().unwrap_or_else(|| session.org().to_string());
     visible_org(k, session, &scope)?;
     session.require(k, &scope, "kernel.audit.read").await?;
-    let index: OrgIndex = k.authz.orgs();
+    let index = k.authz.orgs();
     let at_root = index.parent_of(&scope).is_none();
     let mut filter = audit::Filter {
         actor: q.actor.clone(),

@@ -135,7 +135,8 @@ pub struct Binding {
 pub struct Authz {
     db: Db,
     enforcer: RwLock<Enforcer>,
-    orgs: RwLock<OrgIndex>,
+    /// Swapped whole on reload; readers hold an `Arc`, so asking costs no copy.
+    orgs: RwLock<std::sync::Arc<OrgIndex>>,
     /// Plugin-declared (role, permission) policies, by plugin id.
     plugin_policies: RwLock<HashMap<String, Vec<(String, String)>>>,
 }
@@ -150,7 +151,7 @@ impl Authz {
         let authz = Authz {
             db,
             enforcer: RwLock::new(new_enforcer().await?),
-            orgs: RwLock::new(OrgIndex::default()),
+            orgs: RwLock::new(std::sync::Arc::new(OrgIndex::default())),
             plugin_policies: RwLock::new(HashMap::new()),
         };
         authz.reload().await?;
@@ -184,7 +185,7 @@ impl Authz {
             enforcer.add_grouping_policies(groupings).await?;
         }
         *self.enforcer.write().expect("enforcer lock") = enforcer;
-        *self.orgs.write().expect("org index lock") = orgs;
+        *self.orgs.write().expect("org index lock") = std::sync::Arc::new(orgs);
         Ok(())
     }
 
@@ -209,7 +210,7 @@ impl Authz {
         self.reload().await
     }
 
-    pub fn orgs(&self) -> OrgIndex {
+    pub fn orgs(&self) -> std::sync::Arc<OrgIndex> {
         self.orgs.read().expect("org index lock").clone()
     }
 
