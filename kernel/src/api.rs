@@ -254,18 +254,23 @@ struct PasswordChange {
     new_password: String,
 }
 
-/// Changing one's password ends every session, this one included.
+/// Changing one's password ends every session, this one included. Guesses
+/// at the current password are throttled like logins.
 async fn change_own_password(
     State(k): State<AppState>,
+    PeerAddr(addr): PeerAddr,
     Caller(session): Caller,
     body: Body,
 ) -> ApiResult<StatusCode> {
     let req: PasswordChange = json_body(body).await?;
+    let username = &session.identity.username;
+    k.throttle.check(username, addr)?;
     if k.auth
-        .login(&session.identity.username, &req.current_password)
+        .verify_credentials(username, &req.current_password)
         .await
         .is_err()
     {
+        k.throttle.failed(username, addr);
         k.audit
             .record(Entry::new(
                 session.user_id(),

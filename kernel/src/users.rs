@@ -92,12 +92,7 @@ pub async fn create(
     unit: &str,
 ) -> ApiResult<String> {
     let id = format!("user-{}", crate::auth::random_token(12));
-    let hash = {
-        let password = password.to_string();
-        tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-            .await
-            .map_err(ApiError::internal)?
-    };
+    let hash = crate::auth::hash_password_off_thread(password).await;
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at)
@@ -143,12 +138,7 @@ pub async fn end_sessions(db: &Db, user_id: &str) -> sqlx::Result<u64> {
 }
 
 pub async fn set_password(db: &Db, user_id: &str, password: &str) -> sqlx::Result<()> {
-    let hash = {
-        let password = password.to_string();
-        tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-            .await
-            .expect("hashing task")
-    };
+    let hash = crate::auth::hash_password_off_thread(password).await;
     sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
         .bind(hash)
         .bind(now())

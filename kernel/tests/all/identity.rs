@@ -949,3 +949,62 @@ fn the_demo_start_brings_the_real_tree_bundled_plugins_and_demo_accounts() {
         403
     );
 }
+
+#[test]
+fn guessing_the_current_password_is_throttled_and_mints_no_sessions() {
+    let w = world();
+    let k = &w.k;
+    let sessions = || {
+        let (_, me) = k.request("GET", "/api/v1/me", Some(&w.member), None);
+        let id = me["user"]["user_id"].as_str().unwrap().to_string();
+        count(
+            k,
+            &format!("SELECT COUNT(*) FROM sessions WHERE user_id = '{id}'"),
+        )
+    };
+    let before = sessions();
+    let guess = |password: &str| {
+        k.request(
+            "POST",
+            "/api/v1/auth/password",
+            Some(&w.member),
+            Some(
+                json!({"current_password": password, "new_password": "an entirely new passphrase"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(guess("a wrong guess!").0, 422);
+    }
+    let (status, body) = guess("a wrong guess!");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert_eq!(
+        sessions(),
+        before,
+        "checking a password must not create sessions"
+    );
+}
+
+/// One number from the kernel's database.
+fn count(k: &TestKernel, query: &str) -> i64 {
+    let url = format!("sqlite://{}", k.data_dir.join("tianshan.db").display());
+    let query = query.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let db = tianshan_kernel::db::connect(&url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(&query)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap()
+            })
+    })
+    .join()
+    .unwrap()
+}
