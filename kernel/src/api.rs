@@ -299,7 +299,6 @@ async fn me(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Jso
     let bindings: Vec<Value> = k
         .authz
         .bindings_of(session.user_id())
-        .await?
         .into_iter()
         .map(|b| {
             let (name, code) = orgs.get(&b.org_id).cloned().unwrap_or_default();
@@ -329,7 +328,6 @@ async fn list_orgs(State(k): State<AppState>, Caller(session): Caller) -> ApiRes
     let roots: Vec<String> = k
         .authz
         .bindings_of(session.user_id())
-        .await?
         .into_iter()
         .map(|b| b.org_id)
         .collect();
@@ -552,7 +550,7 @@ async fn show_user(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let user = visible_user(&k, &session, &id, "kernel.users.read").await?;
-    let bindings = k.authz.bindings_of(&id).await?;
+    let bindings = k.authz.bindings_of(&id);
     Ok(Json(json!({ "user": user, "bindings": bindings })))
 }
 
@@ -662,7 +660,7 @@ async fn list_bindings(
     if user != session.user_id() {
         visible_user(&k, &session, &user, "kernel.users.read").await?;
     }
-    let bindings = k.authz.bindings_of(&user).await?;
+    let bindings = k.authz.bindings_of(&user);
     Ok(Json(json!({ "bindings": bindings })))
 }
 

@@ -137,6 +137,9 @@ pub struct Authz {
     enforcer: RwLock<Enforcer>,
     /// Swapped whole on reload; readers hold an `Arc`, so asking costs no copy.
     orgs: RwLock<std::sync::Arc<OrgIndex>>,
+    /// The bindings table, by user, as of the last reload: the enforcer's
+    /// groupings with their ids, so requests never query it.
+    bindings: RwLock<HashMap<String, Vec<Binding>>>,
     /// Plugin-declared (role, permission) policies, by plugin id.
     plugin_policies: RwLock<HashMap<String, Vec<(String, String)>>>,
 }
@@ -153,6 +156,7 @@ impl Authz {
             enforcer: RwLock::new(new_enforcer().await?),
             orgs: RwLock::new(std::sync::Arc::new(OrgIndex::default())),
             plugin_policies: RwLock::new(HashMap::new()),
+            bindings: RwLock::new(HashMap::new()),
         };
         authz.reload().await?;
         Ok(authz)
@@ -174,17 +178,33 @@ impl Authz {
             policies.extend(list.iter().map(|(r, p)| vec![r.clone(), p.clone()]));
         }
         enforcer.add_policies(policies).await?;
-        let rows = sqlx::query("SELECT user_id, role, org_id FROM bindings")
-            .fetch_all(&self.db)
-            .await?;
-        let groupings: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| vec![r.get(0), r.get(1), r.get(2)])
+        let rows =
+            sqlx::query("SELECT id, user_id, role, org_id FROM bindings ORDER BY created_at, id")
+                .fetch_all(&self.db)
+                .await?;
+        let mut by_user: HashMap<String, Vec<Binding>> = HashMap::new();
+        for r in &rows {
+            let binding = Binding {
+                id: r.get(0),
+                user_id: r.get(1),
+                role: r.get(2),
+                org_id: r.get(3),
+            };
+            by_user
+                .entry(binding.user_id.clone())
+                .or_default()
+                .push(binding);
+        }
+        let groupings: Vec<Vec<String>> = by_user
+            .values()
+            .flatten()
+            .map(|b| vec![b.user_id.clone(), b.role.clone(), b.org_id.clone()])
             .collect();
         if !groupings.is_empty() {
             enforcer.add_grouping_policies(groupings).await?;
         }
         *self.enforcer.write().expect("enforcer lock") = enforcer;
+        *self.bindings.write().expect("bindings lock") = by_user;
         *self.orgs.write().expect("org index lock") = std::sync::Arc::new(orgs);
         Ok(())
     }
@@ -255,22 +275,14 @@ impl Authz {
         !self.roles_at(user, org).is_empty()
     }
 
-    pub async fn bindings_of(&self, user: &str) -> sqlx::Result<Vec<Binding>> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, role, org_id FROM bindings WHERE user_id = ? ORDER BY created_at",
-        )
-        .bind(user)
-        .fetch_all(&self.db)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Binding {
-                id: r.get(0),
-                user_id: r.get(1),
-                role: r.get(2),
-                org_id: r.get(3),
-            })
-            .collect())
+    /// A user's bindings, oldest first.
+    pub fn bindings_of(&self, user: &str) -> Vec<Binding> {
+        self.bindings
+            .read()
+            .expect("bindings lock")
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

@@ -245,7 +245,7 @@ pub async fn authenticate(
             }
             org
         }
-        None => default_org(k, &identity).await?,
+        None => default_org(k, &identity),
     };
     let roles = k.authz.roles_at(&identity.user_id, &org);
     let principal = Principal {
@@ -264,18 +264,18 @@ pub async fn authenticate(
 /// The org a caller acts in without choosing: the token's org, else the
 /// highest org any of their bindings names (the widest view they hold),
 /// else their own unit.
-async fn default_org(k: &Kernel, identity: &Identity) -> ApiResult<String> {
+fn default_org(k: &Kernel, identity: &Identity) -> String {
     if let Some(scope) = &identity.token_scope {
-        return Ok(scope.org_id.clone());
+        return scope.org_id.clone();
     }
     let index = k.authz.orgs();
-    let bindings = k.authz.bindings_of(&identity.user_id).await?;
-    Ok(bindings
+    let bindings = k.authz.bindings_of(&identity.user_id);
+    bindings
         .iter()
         .filter(|b| index.is_active(&b.org_id))
         .min_by_key(|b| index.ancestors_and_self(&b.org_id).len())
         .map(|b| b.org_id.clone())
-        .unwrap_or_else(|| identity.home_org.clone()))
+        .unwrap_or_else(|| identity.home_org.clone())
 }
 
 /// An authenticated caller; 401 otherwise.
