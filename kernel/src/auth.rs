@@ -171,12 +171,12 @@ impl Auth {
             _ => (random_token(20), true),
         };
         sqlx::query(
-            "INSERT INTO users (id, username, display_name, password_hash, org_id, is_platform_admin, created_at)
-             VALUES (?, 'admin', ?, ?, ?, 1, ?)",
+            "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at)
+             VALUES (?, 'admin', ?, ?, ?, ?)",
         )
         .bind(random_token(16))
         .bind("平台管理员 Platform administrator")
-        .bind(hash_password(&password))
+        .bind(hash_password_off_thread(&password).await)
         .bind(root_org)
         .bind(now())
         .execute(&self.db)

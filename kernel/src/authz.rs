@@ -178,10 +178,9 @@ impl Authz {
             policies.extend(list.iter().map(|(r, p)| vec![r.clone(), p.clone()]));
         }
         enforcer.add_policies(policies).await?;
-        let rows =
-            sqlx::query("SELECT id, user_id, role, org_id FROM bindings ORDER BY created_at, id")
-                .fetch_all(&self.db)
-                .await?;
+        let rows = sqlx::query("SELECT id, user_id, role, org_id FROM bindings ORDER BY rowid")
+            .fetch_all(&self.db)
+            .await?;
         let mut by_user: HashMap<String, Vec<Binding>> = HashMap::new();
         for r in &rows {
             let binding = Binding {

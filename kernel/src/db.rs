@@ -125,6 +125,13 @@ CREATE INDEX audit_action ON audit(action);
 ALTER TABLE plugins ADD COLUMN org_id TEXT REFERENCES orgs(id);
 "#,
     ),
+    (
+        4,
+        r#"
+-- Platform administration is a role binding now; the flag was never read.
+ALTER TABLE users DROP COLUMN is_platform_admin;
+"#,
+    ),
 ];
 
 /// Opens (creating if needed) the database and brings the schema up to date.

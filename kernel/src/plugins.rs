@@ -8,7 +8,7 @@
 //! they started on, so an upgrade lets in-flight requests finish on the old
 //! version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -384,10 +384,6 @@ impl Plugins {
             .collect();
         versions.sort();
         Ok(versions.iter().rev().map(|v| v.to_string()).collect())
-    }
-
-    pub fn config_of(&self, id: &str) -> Option<BTreeMap<String, String>> {
-        self.get(id).map(|p| p.component.identity.config.clone())
     }
 }
 
