@@ -209,8 +209,18 @@ fn ui_assets_are_served_with_types_and_the_menu_is_in_the_manifest() {
             .any(|(k, v)| k == "x-content-type-options" && v == "nosniff")
     );
 
-    let (status, _) = k.get("/ui/welcome/../../etc/passwd");
-    assert_eq!(status, 404);
+    // The client would normalise a literal `..` away before sending, so the
+    // dots go percent-encoded: the request must reach the UI handler and
+    // find no such asset, not a file outside the package.
+    let (status, body) = k.get("/ui/welcome/%2e%2e/%2e%2e/etc/passwd");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no UI asset"),
+        "{body}"
+    );
 
     let (_, show) = k.get("/api/v1/plugins/welcome");
     assert!(
