@@ -59,6 +59,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/plugins/{id}"),
     ("POST", "/api/v1/plugins/{id}/enable"),
     ("POST", "/api/v1/plugins/{id}/disable"),
+    ("GET", "/api/v1/plugins/{id}/subscriptions"),
+    ("PUT", "/api/v1/plugins/{id}/subscriptions"),
+    ("GET", "/api/v1/events/dead"),
+    ("POST", "/api/v1/events/dead/{subscriber}/{seq}/replay"),
     ("GET", "/api/v1/portal/menu"),
 ];
 
@@ -94,6 +98,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/plugins/{id}/enable", post(enable_plugin))
         .route("/api/v1/plugins/{id}/disable", post(disable_plugin))
+        .route(
+            "/api/v1/plugins/{id}/subscriptions",
+            get(list_subscriptions).put(grant_subscriptions),
+        )
+        .route("/api/v1/events/dead", get(list_dead_letters))
+        .route(
+            "/api/v1/events/dead/{subscriber}/{seq}/replay",
+            post(replay_dead_letter),
+        )
         .route("/api/v1/portal/menu", get(portal_menu))
 }
 
@@ -113,7 +126,7 @@ async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<String> {
     if k.authz.orgs().exists(id_or_code) {
         return Ok(id_or_code.to_string());
     }
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM orgs WHERE code = ?")
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM orgs WHERE code = $1")
         .bind(id_or_code)
         .fetch_optional(&k.db)
         .await?;
@@ -123,7 +136,7 @@ async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<String> {
 /// Accepts a user id or a username.
 async fn resolve_user(k: &Kernel, id_or_name: &str) -> ApiResult<String> {
     let id: Option<String> =
-        sqlx::query_scalar("SELECT id FROM users WHERE id = ?1 OR username = ?1")
+        sqlx::query_scalar("SELECT id FROM users WHERE id = $1 OR username = $1")
             .bind(id_or_name)
             .fetch_optional(&k.db)
             .await?;
@@ -440,8 +453,8 @@ async fn list_users(
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let rows = sqlx::query(
         "SELECT id, username, display_name, org_id, disabled, created_at FROM users
-         WHERE (?1 IS NULL OR username > ?1)
-           AND (?2 IS NULL OR username LIKE '%' || ?2 || '%' OR display_name LIKE '%' || ?2 || '%')
+         WHERE ($1 IS NULL OR username > $1)
+           AND ($2 IS NULL OR username LIKE '%' || $2 || '%' OR display_name LIKE '%' || $2 || '%')
          ORDER BY username",
     )
     .bind(&query.cursor)
@@ -589,12 +602,12 @@ async fn update_user(
         ));
     }
     sqlx::query(
-        "UPDATE users SET display_name = COALESCE(?, display_name), org_id = COALESCE(?, org_id),
-                disabled = COALESCE(?, disabled), updated_at = ? WHERE id = ?",
+        "UPDATE users SET display_name = COALESCE($1, display_name), org_id = COALESCE($2, org_id),
+                disabled = COALESCE($3, disabled), updated_at = $4 WHERE id = $5",
     )
     .bind(req.display_name.as_deref().map(str::trim))
     .bind(&req.org_id)
-    .bind(req.disabled)
+    .bind(req.disabled.map(i64::from))
     .bind(now())
     .bind(&id)
     .execute(&k.db)
@@ -701,7 +714,7 @@ async fn create_binding(
     }
     let id = format!("bind-{}", random_token(12));
     let inserted = sqlx::query(
-        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, role, org_id) DO NOTHING",
     )
     .bind(&id)
@@ -738,7 +751,7 @@ async fn delete_binding(
     Caller(session): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let row = sqlx::query("SELECT user_id, role, org_id FROM bindings WHERE id = ?")
+    let row = sqlx::query("SELECT user_id, role, org_id FROM bindings WHERE id = $1")
         .bind(&id)
         .fetch_optional(&k.db)
         .await?;
@@ -750,7 +763,7 @@ async fn delete_binding(
         return Err(ApiError::not_found(format!("binding {id} not found")));
     }
     session.require(&k, &org, "kernel.bindings.write").await?;
-    sqlx::query("DELETE FROM bindings WHERE id = ?")
+    sqlx::query("DELETE FROM bindings WHERE id = $1")
         .bind(&id)
         .execute(&k.db)
         .await?;
@@ -771,7 +784,7 @@ async fn delete_binding(
 async fn list_tokens(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Json<Value>> {
     let rows = sqlx::query(
         "SELECT id, name, org_id, permissions, created_at, expires_at, revoked_at, last_used_at
-         FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC",
+         FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC",
     )
     .bind(session.user_id())
     .fetch_all(&k.db)
@@ -871,7 +884,7 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let revoked = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
     )
     .bind(now())
     .bind(&id)
@@ -1158,6 +1171,128 @@ async fn disable_plugin(
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::plugins::PluginSummary>> {
     set_enabled(&k, &session, &id, false).await
+}
+
+// ---------------------------------------------------------------- messaging
+
+/// The topics a plugin asked for in its manifest and which are granted.
+async fn list_subscriptions(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, session.org(), "kernel.plugins.read")
+        .await?;
+    let plugin = k
+        .plugins
+        .get(&id)
+        .filter(|p| plugin_visible(&k, &session, p))
+        .ok_or_else(|| crate::plugins::not_installed(&id))?;
+    let granted = k.messaging.granted(&id).await?;
+    let list: Vec<Value> = plugin
+        .manifest
+        .subscribes
+        .iter()
+        .map(|t| json!({ "topic": t, "granted": granted.contains(t) }))
+        .collect();
+    Ok(Json(json!({ "subscriptions": list })))
+}
+
+#[derive(Deserialize)]
+struct GrantRequest {
+    /// The granted set after the call; each must be in the manifest.
+    topics: Vec<String>,
+}
+
+/// Sets which of its requested subscriptions a plugin receives.
+async fn grant_subscriptions(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    require_plugin_admin(&k, &session, &id).await?;
+    let req: GrantRequest = json_body(body).await?;
+    let plugin = k
+        .plugins
+        .get(&id)
+        .ok_or_else(|| crate::plugins::not_installed(&id))?;
+    if let Some(t) = req
+        .topics
+        .iter()
+        .find(|t| !plugin.manifest.subscribes.contains(t))
+    {
+        return Err(ApiError::validation(
+            "topics",
+            format!("plugin {id} does not ask for {t:?} in its manifest"),
+        ));
+    }
+    k.messaging.revoke(&id, None).await?;
+    k.messaging
+        .grant(&id, &req.topics, session.user_id())
+        .await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "plugin.subscriptions", "ok")
+                .org(&k.root_org)
+                .target(&id)
+                .detail(json!({ "topics": req.topics })),
+        )
+        .await;
+    Ok(Json(json!({ "plugin": id, "granted": req.topics })))
+}
+
+#[derive(Deserialize)]
+struct DeadQuery {
+    limit: Option<i64>,
+}
+
+/// Deliveries that failed every attempt, newest first, with delivery
+/// counts by status.
+async fn list_dead_letters(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(q): Query<DeadQuery>,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, &k.root_org, "kernel.events.read")
+        .await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let dead = k.messaging.dead_letters(limit).await?;
+    let counts: serde_json::Map<String, Value> = k
+        .messaging
+        .counts()
+        .await?
+        .into_iter()
+        .map(|(status, n)| (status, json!(n)))
+        .collect();
+    Ok(Json(json!({ "dead": dead, "counts": counts })))
+}
+
+/// Puts a dead delivery back in line with a fresh set of attempts.
+async fn replay_dead_letter(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path((subscriber, seq)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, &k.root_org, "kernel.events.manage")
+        .await?;
+    if !k.messaging.replay(&subscriber, seq).await? {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no dead delivery of event {seq} to {subscriber}"),
+        ));
+    }
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "event.replay", "ok")
+                .org(&k.root_org)
+                .target(format!("{subscriber}/{seq}")),
+        )
+        .await;
+    Ok(Json(json!({ "replayed": true })))
 }
 
 // ---------------------------------------------------------------- portal

@@ -110,44 +110,26 @@ impl Audit {
 
     pub async fn try_record(&self, entry: &Entry) -> sqlx::Result<i64> {
         let _guard = self.append_lock.lock().await;
-        let mut tx = self.db.begin().await?;
-        let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (seq, prev_hash) = match last {
-            Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
-            None => (1, GENESIS.to_string()),
-        };
-        let at = now();
-        let hash = record_hash(seq, at, entry, &prev_hash);
-        sqlx::query(
-            "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(&entry.actor)
-        .bind(&entry.org_id)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.outcome)
-        .bind(entry.detail.to_string())
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = crate::db::begin_write(&self.db).await?;
+        let seq = append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(seq)
+    }
+
+    /// Held while a transaction that calls [`append`] is open: appends on
+    /// this node chain one after another.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.append_lock.lock().await
     }
 
     /// A page of records, newest first, optionally filtered.
     pub async fn list(&self, filter: &Filter) -> sqlx::Result<Vec<Record>> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash FROM audit
-             WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action LIKE ?2 || '%')
-               AND (?3 IS NULL OR org_id = ?3) AND (?4 IS NULL OR outcome = ?4)
-               AND (?5 IS NULL OR seq < ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)
-             ORDER BY seq DESC LIMIT ?8",
+             WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action LIKE $2 || '%')
+               AND ($3 IS NULL OR org_id = $3) AND ($4 IS NULL OR outcome = $4)
+               AND ($5 IS NULL OR seq < $5) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7)
+             ORDER BY seq DESC LIMIT $8",
         )
         .bind(&filter.actor)
         .bind(&filter.action)
@@ -177,7 +159,46 @@ pub struct Filter {
     pub limit: i64,
 }
 
-fn row_to_record(r: &sqlx::sqlite::SqliteRow) -> Record {
+/// Appends a record inside the caller's transaction, so it commits (or
+/// not) together with the change it describes. On PostgreSQL a transaction
+/// lock serialises appends across nodes; on one node the caller holds
+/// [`Audit::lock`].
+pub async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, entry: &Entry) -> sqlx::Result<i64> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::db::LOCK_AUDIT)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (seq, prev_hash) = match last {
+        Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
+        None => (1, GENESIS.to_string()),
+    };
+    let at = now();
+    let hash = record_hash(seq, at, entry, &prev_hash);
+    sqlx::query(
+        "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(seq)
+    .bind(at)
+    .bind(&entry.actor)
+    .bind(&entry.org_id)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.outcome)
+    .bind(entry.detail.to_string())
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(seq)
+}
+
+fn row_to_record(r: &sqlx::any::AnyRow) -> Record {
     Record {
         seq: r.get(0),
         at: r.get(1),

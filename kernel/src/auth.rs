@@ -123,7 +123,7 @@ pub fn random_token(len: usize) -> String {
 /// Both credential queries select the user's id, username, display name
 /// and unit first.
 fn identity_from(
-    row: &sqlx::sqlite::SqliteRow,
+    row: &sqlx::any::AnyRow,
     cookie_csrf: Option<String>,
     session_hash: Option<String>,
     token_scope: Option<TokenScope>,
@@ -172,7 +172,7 @@ impl Auth {
         };
         sqlx::query(
             "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at)
-             VALUES (?, 'admin', ?, ?, ?, ?)",
+             VALUES ($1, 'admin', $2, $3, $4, $5)",
         )
         .bind(random_token(16))
         .bind("平台管理员 Platform administrator")
@@ -183,7 +183,7 @@ impl Auth {
         .await?;
         sqlx::query(
             "INSERT INTO bindings (id, user_id, role, org_id, created_at)
-             SELECT 'bind-admin', id, ?, ?, ? FROM users WHERE username = 'admin'",
+             SELECT 'bind-admin', id, $1, $2, $3 FROM users WHERE username = 'admin'",
         )
         .bind(crate::authz::PLATFORM_ADMIN)
         .bind(root_org)
@@ -196,7 +196,7 @@ impl Auth {
     /// Checks a username and password without starting a session; returns
     /// the user id. Unknown users cost what a wrong password does.
     pub async fn verify_credentials(&self, username: &str, password: &str) -> ApiResult<String> {
-        let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = ?")
+        let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.db)
             .await?;
@@ -204,7 +204,7 @@ impl Auth {
             Some(r) => (
                 r.get::<String, _>(0),
                 r.get::<String, _>(1),
-                r.get::<bool, _>(2),
+                crate::db::flag(r, 2),
             ),
             None => (String::new(), self.dummy_hash.clone(), true),
         };
@@ -233,7 +233,7 @@ impl Auth {
         let expires_at = created + self.config.session_absolute_secs as i64;
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, csrf_token, last_seen_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash(&token))
         .bind(&user_id)
@@ -272,7 +272,7 @@ impl Auth {
             "SELECT u.id, u.username, u.display_name, u.org_id, u.disabled,
                     s.csrf_token, s.last_seen_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ?",
+             WHERE s.token_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&self.db)
@@ -281,14 +281,14 @@ impl Auth {
         let now = now();
         let last_seen: i64 = row.get(6);
         let expires_at: i64 = row.get(7);
-        if row.get::<bool, _>(4)
+        if crate::db::flag(&row, 4)
             || now >= expires_at
             || now - last_seen > self.config.session_idle_secs as i64
         {
             return Ok(None);
         }
         if now - last_seen >= LAST_SEEN_GRANULARITY_SECS {
-            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
                 .bind(now)
                 .bind(&hash)
                 .execute(&self.db)
@@ -304,14 +304,14 @@ impl Auth {
             "SELECT u.id, u.username, u.display_name, u.org_id, u.disabled,
                     t.id, t.org_id, t.permissions, t.expires_at, t.revoked_at, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ?",
+             WHERE t.token_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&self.db)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let now = now();
-        if row.get::<bool, _>(4)
+        if crate::db::flag(&row, 4)
             || row.get::<Option<i64>, _>(9).is_some()
             || now >= row.get::<i64, _>(8)
         {
@@ -319,7 +319,7 @@ impl Auth {
         }
         let token_id: String = row.get(5);
         if now - row.get::<Option<i64>, _>(10).unwrap_or(0) >= LAST_SEEN_GRANULARITY_SECS {
-            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(&token_id)
                 .execute(&self.db)
@@ -346,7 +346,7 @@ impl Auth {
         let secret = format!("{API_TOKEN_PREFIX}{}", random_token(40));
         sqlx::query(
             "INSERT INTO api_tokens (id, token_hash, name, user_id, org_id, permissions, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(token_hash(&secret))
@@ -363,7 +363,7 @@ impl Auth {
 
     pub async fn logout(&self, identity: &Identity) -> ApiResult<()> {
         if let Some(hash) = &identity.session_hash {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                 .bind(hash)
                 .execute(&self.db)
                 .await?;

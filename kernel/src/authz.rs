@@ -74,6 +74,7 @@ pub fn is_kernel_role(role: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct OrgIndex {
     parent: HashMap<String, Option<String>>,
+    children: HashMap<String, Vec<String>>,
     active: HashMap<String, bool>,
 }
 
@@ -85,8 +86,16 @@ impl OrgIndex {
         let mut index = OrgIndex::default();
         for r in rows {
             let id: String = r.get(0);
-            index.active.insert(id.clone(), r.get(2));
-            index.parent.insert(id, r.get(1));
+            let parent: Option<String> = r.get(1);
+            index.active.insert(id.clone(), crate::db::flag(&r, 2));
+            if let Some(parent) = &parent {
+                index
+                    .children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+            index.parent.insert(id, parent);
         }
         Ok(index)
     }
@@ -115,6 +124,22 @@ impl OrgIndex {
             chain.push(id);
         }
         chain
+    }
+
+    /// `org` and every org below it, breadth first.
+    pub fn subtree(&self, org: &str) -> Vec<String> {
+        if !self.exists(org) {
+            return Vec::new();
+        }
+        let mut out = vec![org.to_string()];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(children) = self.children.get(&out[i]) {
+                out.extend(children.iter().cloned());
+            }
+            i += 1;
+        }
+        out
     }
 
     /// Whether `org` is `ancestor` or below it.
@@ -158,12 +183,19 @@ impl Authz {
             plugin_policies: RwLock::new(HashMap::new()),
             bindings: RwLock::new(HashMap::new()),
         };
-        authz.reload().await?;
+        authz.refresh().await?;
         Ok(authz)
     }
 
-    /// Rebuilds the org index and the enforcer from the database.
+    /// After a local change to orgs, users or bindings: rebuilds, and tells
+    /// the other nodes (they poll the generation, see `cluster`).
     pub async fn reload(&self) -> anyhow::Result<()> {
+        crate::db::bump_generation(&self.db, "access").await?;
+        self.refresh().await
+    }
+
+    /// Rebuilds the org index and the enforcer from the database.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
         let orgs = OrgIndex::load(&self.db).await?;
         let mut enforcer = new_enforcer().await?;
         let mut policies: Vec<Vec<String>> = KERNEL_ROLES
@@ -218,7 +250,7 @@ impl Authz {
             .write()
             .expect("policy lock")
             .insert(plugin.to_string(), policies);
-        self.reload().await
+        self.refresh().await
     }
 
     pub async fn remove_plugin_policies(&self, plugin: &str) -> anyhow::Result<()> {
@@ -226,7 +258,7 @@ impl Authz {
             .write()
             .expect("policy lock")
             .remove(plugin);
-        self.reload().await
+        self.refresh().await
     }
 
     pub fn orgs(&self) -> std::sync::Arc<OrgIndex> {
@@ -314,7 +346,7 @@ mod tests {
             ("county-a2", Some("pref-a")),
             ("pref-b", Some("region")),
         ] {
-            sqlx::query("INSERT INTO orgs (id, parent_id, level, code, name_zh, name_en, created_at) VALUES (?, ?, 'county', ?, ?, ?, 0)")
+            sqlx::query("INSERT INTO orgs (id, parent_id, level, code, name_zh, name_en, created_at) VALUES ($1, $2, 'county', $3, $4, $5, 0)")
                 .bind(id).bind(parent).bind(id).bind(id).bind(id)
                 .execute(&db).await.unwrap();
         }
@@ -326,7 +358,7 @@ mod tests {
 
     async fn bind(db: &Db, role: &str, org: &str) {
         sqlx::query(
-            "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, 'u', ?, ?, 0)",
+            "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES ($1, 'u', $2, $3, 0)",
         )
         .bind(format!("{role}@{org}"))
         .bind(role)

@@ -13,8 +13,18 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the database, the compiled-code cache and plugin files live.
     pub data_dir: PathBuf,
-    /// `sqlite://…`; defaults to `tianshan.db` in the data dir.
+    /// `sqlite://…` or `postgres://…`; defaults to `tianshan.db` in the
+    /// data dir. Several nodes share one PostgreSQL database.
     pub database_url: Option<String>,
+    /// `nats://host:port`: accepted for multi-node deployments; nodes
+    /// coordinate through the shared database either way (see
+    /// docs/operations.md).
+    pub nats_url: Option<String>,
+    /// Name of this node in logs and job claims; defaults to host:pid.
+    pub node_id: Option<String>,
+    /// Offset of the time zone cron schedules are read in, in minutes
+    /// east of UTC (China Standard Time: 480).
+    pub utc_offset_minutes: i32,
     /// Largest request body the gateway accepts for plugin and API calls.
     pub max_body_bytes: usize,
     /// Largest plugin package accepted, compressed and unpacked.
@@ -22,6 +32,26 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub events: EventsConfig,
+}
+
+/// Event delivery retries.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventsConfig {
+    /// Attempts before a delivery goes to the dead-letter list.
+    pub max_attempts: i64,
+    /// First retry delay; each further retry doubles it, up to 10 minutes.
+    pub retry_base_ms: i64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            max_attempts: 8,
+            retry_base_ms: 1000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -30,11 +60,15 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            nats_url: None,
+            node_id: None,
+            utc_offset_minutes: 480,
             max_body_bytes: 8 << 20,
             max_package_bytes: 64 << 20,
             runtime: RuntimeConfig::default(),
             auth: AuthConfig::default(),
             log: LogConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }

@@ -1,19 +1,52 @@
 //! The kernel's own database: SQLite by default (one file, WAL,
-//! synchronous=FULL so an acknowledged write survives a crash).
+//! synchronous=FULL so an acknowledged write survives a crash), or
+//! PostgreSQL when several kernels share one database.
+//!
+//! Queries go through sqlx's `Any` driver and use `$N` placeholders, which
+//! both SQLite and PostgreSQL understand; where the dialects differ (JSON,
+//! locking, auto-increment) the code asks [`Dialect::of`].
 //!
 //! Schema changes are numbered migrations applied in order at start and
 //! recorded in `schema_migrations`; a migration is never edited once
-//! released, only followed by a new one.
+//! released, only followed by a new one. Each has a SQLite and a PostgreSQL
+//! text; the PostgreSQL schema started at version 4 as one consolidated
+//! text, so its entries 1-3 are empty.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
-pub type Db = SqlitePool;
+pub type Db = AnyPool;
 
-const MIGRATIONS: &[(i64, &str)] = &[
+/// Which SQL dialect a pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of(db: &Db) -> Dialect {
+        Self::of_url(db.connect_options().database_url.as_str())
+    }
+
+    pub fn of_url(url: &str) -> Dialect {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+}
+
+/// Reads an integer flag column (0/1 in both dialects) as a bool.
+pub fn flag<I: sqlx::ColumnIndex<AnyRow>>(row: &AnyRow, index: I) -> bool {
+    row.get::<i64, _>(index) != 0
+}
+
+/// (version, SQLite text, PostgreSQL text)
+const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         r#"
@@ -67,6 +100,7 @@ CREATE TABLE plugins (
     FOREIGN KEY (id, version) REFERENCES plugin_packages(plugin_id, version)
 );
 "#,
+        "",
     ),
     (
         2,
@@ -117,6 +151,7 @@ CREATE TABLE audit (
 CREATE INDEX audit_actor ON audit(actor);
 CREATE INDEX audit_action ON audit(action);
 "#,
+        "",
     ),
     (
         3,
@@ -124,6 +159,7 @@ CREATE INDEX audit_action ON audit(action);
 -- Where a plugin is installed; NULL means the whole platform.
 ALTER TABLE plugins ADD COLUMN org_id TEXT REFERENCES orgs(id);
 "#,
+        "",
     ),
     (
         4,
@@ -131,25 +167,357 @@ ALTER TABLE plugins ADD COLUMN org_id TEXT REFERENCES orgs(id);
 -- Platform administration is a role binding now; the flag was never read.
 ALTER TABLE users DROP COLUMN is_platform_admin;
 "#,
+        r#"
+CREATE TABLE orgs (
+    id          TEXT PRIMARY KEY,
+    parent_id   TEXT REFERENCES orgs(id),
+    level       TEXT NOT NULL CHECK (level IN ('region','prefecture','county','unit')),
+    code        TEXT NOT NULL UNIQUE,
+    name_zh     TEXT NOT NULL,
+    name_en     TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    active      BIGINT NOT NULL DEFAULT 1,
+    headcount_authorized BIGINT NOT NULL DEFAULT 0,
+    headcount_actual     BIGINT NOT NULL DEFAULT 0,
+    updated_at  BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX orgs_parent ON orgs(parent_id);
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    org_id        TEXT NOT NULL REFERENCES orgs(id),
+    disabled      BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    created_at   BIGINT NOT NULL,
+    csrf_token   TEXT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE plugin_packages (
+    plugin_id   TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    package     BYTEA NOT NULL,
+    uploaded_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, version)
+);
+
+CREATE TABLE plugins (
+    id           TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    enabled      BIGINT NOT NULL DEFAULT 1,
+    installed_at BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    org_id       TEXT REFERENCES orgs(id),
+    FOREIGN KEY (id, version) REFERENCES plugin_packages(plugin_id, version)
+);
+
+-- `rowid` mirrors SQLite's implicit column so bindings keep insertion order
+-- with the same query on both databases.
+CREATE TABLE bindings (
+    rowid      BIGSERIAL,
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    role       TEXT NOT NULL,
+    org_id     TEXT NOT NULL REFERENCES orgs(id),
+    created_at BIGINT NOT NULL,
+    UNIQUE (user_id, role, org_id)
+);
+CREATE INDEX bindings_user ON bindings(user_id);
+
+CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY,
+    token_hash   TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    org_id       TEXT NOT NULL REFERENCES orgs(id),
+    permissions  TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    revoked_at   BIGINT,
+    last_used_at BIGINT
+);
+
+CREATE TABLE audit (
+    seq       BIGINT PRIMARY KEY,
+    at        BIGINT NOT NULL,
+    actor     TEXT NOT NULL,
+    org_id    TEXT,
+    action    TEXT NOT NULL,
+    target    TEXT,
+    outcome   TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_actor ON audit(actor);
+CREATE INDEX audit_action ON audit(action);
+"#,
+    ),
+    (
+        5,
+        r#"
+-- Plugin storage: one row per document; `data` is a JSON object.
+CREATE TABLE records (
+    plugin_id   TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    org_id      TEXT NOT NULL,
+    revision    BIGINT NOT NULL,
+    data        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    created_by  TEXT,
+    updated_by  TEXT,
+    PRIMARY KEY (plugin_id, collection, id)
+);
+CREATE INDEX records_org ON records(plugin_id, collection, org_id);
+
+-- Every revision of every record, deletes included.
+CREATE TABLE record_history (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    plugin_id   TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    org_id      TEXT NOT NULL,
+    revision    BIGINT NOT NULL,
+    op          TEXT NOT NULL CHECK (op IN ('insert','update','delete')),
+    data        TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    actor       TEXT
+);
+CREATE INDEX record_history_record ON record_history(plugin_id, collection, id);
+
+-- Indexes the kernel created for manifests' indexed fields, so an upgrade
+-- only adds what is new.
+CREATE TABLE record_indexes (
+    name        TEXT PRIMARY KEY,
+    plugin_id   TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    field       TEXT NOT NULL
+);
+
+-- Messaging: the durable log of published events and one delivery row per
+-- subscriber.
+CREATE TABLE events (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    source          TEXT NOT NULL,
+    topic           TEXT NOT NULL,
+    event_key       TEXT,
+    org_id          TEXT,
+    payload         BLOB NOT NULL,
+    idempotency_key TEXT,
+    published_at    BIGINT NOT NULL,
+    UNIQUE (source, idempotency_key)
+);
+
+CREATE TABLE deliveries (
+    event_seq    BIGINT NOT NULL,
+    subscriber   TEXT NOT NULL,
+    event_key    TEXT,
+    status       TEXT NOT NULL CHECK (status IN ('pending','done','dead')),
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    next_at_ms   BIGINT NOT NULL,
+    lease_until_ms BIGINT NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    updated_at   BIGINT NOT NULL,
+    PRIMARY KEY (subscriber, event_seq)
+);
+CREATE INDEX deliveries_due ON deliveries(status, next_at_ms);
+CREATE INDEX deliveries_key ON deliveries(subscriber, event_key, status);
+
+-- Topics an installer allowed a plugin to receive.
+CREATE TABLE subscription_grants (
+    plugin_id  TEXT NOT NULL,
+    topic      TEXT NOT NULL,
+    granted_by TEXT NOT NULL,
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, topic)
+);
+
+-- One row per scheduled run: the primary key is what makes a run happen
+-- once across nodes.
+CREATE TABLE job_runs (
+    plugin_id     TEXT NOT NULL,
+    job           TEXT NOT NULL,
+    scheduled_for BIGINT NOT NULL,
+    node          TEXT NOT NULL,
+    claimed_at    BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, job, scheduled_for)
+);
+
+-- Generations other nodes poll to learn that shared state changed.
+CREATE TABLE cluster_state (
+    name       TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
+INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
+"#,
+        r#"
+-- Plugin storage: one row per document; `data` is a JSON object.
+CREATE TABLE records (
+    plugin_id   TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    org_id      TEXT NOT NULL,
+    revision    BIGINT NOT NULL,
+    data        JSONB NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    created_by  TEXT,
+    updated_by  TEXT,
+    PRIMARY KEY (plugin_id, collection, id)
+);
+CREATE INDEX records_org ON records(plugin_id, collection, org_id);
+
+-- Every revision of every record, deletes included.
+CREATE TABLE record_history (
+    seq         BIGSERIAL PRIMARY KEY,
+    plugin_id   TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    org_id      TEXT NOT NULL,
+    revision    BIGINT NOT NULL,
+    op          TEXT NOT NULL CHECK (op IN ('insert','update','delete')),
+    data        TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    actor       TEXT
+);
+CREATE INDEX record_history_record ON record_history(plugin_id, collection, id);
+
+-- Indexes the kernel created for manifests' indexed fields, so an upgrade
+-- only adds what is new.
+CREATE TABLE record_indexes (
+    name        TEXT PRIMARY KEY,
+    plugin_id   TEXT NOT NULL,
+    collection  TEXT NOT NULL,
+    field       TEXT NOT NULL
+);
+
+-- Messaging: the durable log of published events and one delivery row per
+-- subscriber.
+CREATE TABLE events (
+    seq             BIGSERIAL PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    source          TEXT NOT NULL,
+    topic           TEXT NOT NULL,
+    event_key       TEXT,
+    org_id          TEXT,
+    payload         BYTEA NOT NULL,
+    idempotency_key TEXT,
+    published_at    BIGINT NOT NULL,
+    UNIQUE (source, idempotency_key)
+);
+
+CREATE TABLE deliveries (
+    event_seq    BIGINT NOT NULL,
+    subscriber   TEXT NOT NULL,
+    event_key    TEXT,
+    status       TEXT NOT NULL CHECK (status IN ('pending','done','dead')),
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    next_at_ms   BIGINT NOT NULL,
+    lease_until_ms BIGINT NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    updated_at   BIGINT NOT NULL,
+    PRIMARY KEY (subscriber, event_seq)
+);
+CREATE INDEX deliveries_due ON deliveries(status, next_at_ms);
+CREATE INDEX deliveries_key ON deliveries(subscriber, event_key, status);
+
+-- Topics an installer allowed a plugin to receive.
+CREATE TABLE subscription_grants (
+    plugin_id  TEXT NOT NULL,
+    topic      TEXT NOT NULL,
+    granted_by TEXT NOT NULL,
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, topic)
+);
+
+-- One row per scheduled run: the primary key is what makes a run happen
+-- once across nodes.
+CREATE TABLE job_runs (
+    plugin_id     TEXT NOT NULL,
+    job           TEXT NOT NULL,
+    scheduled_for BIGINT NOT NULL,
+    node          TEXT NOT NULL,
+    claimed_at    BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, job, scheduled_for)
+);
+
+-- Generations other nodes poll to learn that shared state changed.
+CREATE TABLE cluster_state (
+    name       TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
+INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
+"#,
     ),
 ];
 
+/// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.
+pub const LOCK_MIGRATIONS: i64 = 0x7473_0001;
+pub const LOCK_AUDIT: i64 = 0x7473_0002;
+
 /// Opens (creating if needed) the database and brings the schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
+    sqlx::any::install_default_drivers();
+    let dialect = Dialect::of_url(url);
+    let (url, max_connections) = match dialect {
+        Dialect::Sqlite if !url.contains("mode=") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            (format!("{url}{sep}mode=rwc"), 8)
+        }
+        Dialect::Sqlite => (url.to_string(), 8),
+        Dialect::Postgres => (url.to_string(), 16),
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if dialect == Dialect::Sqlite {
+                    // synchronous is per connection; WAL sticks to the file.
+                    conn.execute(sqlx::raw_sql(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                         PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                    ))
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
         .await
-        .map_err(|e| anyhow::anyhow!("opening database {url}: {e}"))?;
-    check_durability(&pool).await?;
-    migrate(&pool).await?;
+        .map_err(|e| anyhow::anyhow!("opening database {}: {e}", redact(&url)))?;
+    if dialect == Dialect::Sqlite {
+        check_durability(&pool).await?;
+    }
+    migrate(&pool, dialect).await?;
     Ok(pool)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Refuses to run on settings that could lose acknowledged writes.
@@ -169,25 +537,53 @@ async fn check_durability(pool: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(pool: &Db) -> anyhow::Result<()> {
+async fn migrate(pool: &Db, dialect: Dialect) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    if dialect == Dialect::Postgres {
+        // Two nodes starting at once must not both apply a migration.
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(LOCK_MIGRATIONS)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = migrate_locked(&mut conn, dialect).await;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LOCK_MIGRATIONS)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn migrate_locked(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyhow::Result<()> {
     sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for (version, sql) in MIGRATIONS {
+    for (version, sqlite, postgres) in MIGRATIONS {
         if applied.contains(version) {
             continue;
         }
-        let mut tx = pool.begin().await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+        let sql = match dialect {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        if !sql.is_empty() {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("migration {version}: {e}"))?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(now())
             .execute(&mut *tx)
@@ -196,6 +592,37 @@ async fn migrate(pool: &Db) -> anyhow::Result<()> {
         tracing::info!(version, "applied database migration");
     }
     Ok(())
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock
+/// up front (`BEGIN IMMEDIATE`): a transaction that reads first and writes
+/// later would otherwise fail with SQLITE_BUSY when another connection
+/// wrote in between, which no busy timeout can wait out.
+pub async fn begin_write(db: &Db) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match Dialect::of(db) {
+        Dialect::Sqlite => db.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => db.begin().await,
+    }
+}
+
+/// Bumps a cluster generation so other nodes reload (see `cluster`).
+pub async fn bump_generation<'e, E>(executor: E, name: &str) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query("UPDATE cluster_state SET generation = generation + 1 WHERE name = $1")
+        .bind(name)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Milliseconds since the UNIX epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Seconds since the UNIX epoch.

@@ -5,15 +5,20 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod cluster;
 pub mod config;
+pub mod cron;
 pub mod db;
 pub mod error;
 pub mod gateway;
+pub mod jobs;
+pub mod messaging;
 pub mod metrics;
 pub mod orgs;
 pub mod package;
 pub mod plugins;
 pub mod runtime;
+pub mod storage;
 pub mod tooling;
 pub mod users;
 
@@ -32,7 +37,11 @@ pub struct Kernel {
     pub plugins: plugins::Plugins,
     pub auth: auth::Auth,
     pub authz: Arc<authz::Authz>,
-    pub audit: audit::Audit,
+    pub audit: Arc<audit::Audit>,
+    pub storage: Arc<storage::Storage>,
+    pub messaging: Arc<messaging::Messaging>,
+    /// This node's name in logs and job claims.
+    pub node_id: String,
     pub throttle: users::Throttle,
     pub metrics: Arc<Metrics>,
     pub root_org: String,
@@ -65,7 +74,7 @@ impl Kernel {
         let root_org = orgs::ensure_root(&db).await?;
         let auth = auth::Auth::new(db.clone(), config.auth.clone());
         let bootstrap = auth.ensure_bootstrap_admin(&root_org).await?;
-        let audit = audit::Audit::new(db.clone());
+        let audit = Arc::new(audit::Audit::new(db.clone()));
         if bootstrap.is_some() {
             audit
                 .record(
@@ -79,6 +88,18 @@ impl Kernel {
         let generated_admin_password = bootstrap.flatten();
         let authz = Arc::new(authz::Authz::new(db.clone()).await?);
         runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
+        let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
+        let messaging = Arc::new(messaging::Messaging::new(db.clone(), config.events));
+        runtime.set_services(Arc::new(runtime::host::Services {
+            storage: storage.clone(),
+            messaging: messaging.clone(),
+            authz: authz.clone(),
+            root_org: root_org.clone(),
+        }));
+        let node_id = config.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}:{}", host.trim(), std::process::id())
+        });
         let plugins = plugins::Plugins::new(
             db.clone(),
             runtime.clone(),
@@ -99,9 +120,50 @@ impl Kernel {
                 throttle: users::Throttle::default(),
                 metrics,
                 root_org,
+                storage,
+                messaging,
+                node_id,
             }),
             generated_admin_password,
         })
+    }
+
+    /// Starts what a serving node runs besides the gateway: the event
+    /// dispatcher, the job scheduler and the cluster watcher.
+    pub fn start_background(self: &Arc<Self>) {
+        let sink: Arc<dyn messaging::EventSink> = Arc::new(PluginEventSink(Arc::downgrade(self)));
+        tokio::spawn(self.messaging.clone().run(sink));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(jobs::run(
+            self.db.clone(),
+            self.messaging.clone(),
+            move || {
+                weak.upgrade()
+                    .map(|k| k.scheduled_jobs())
+                    .unwrap_or_default()
+            },
+            self.config.utc_offset_minutes,
+            self.node_id.clone(),
+        ));
+        tokio::spawn(cluster::watch(self.clone()));
+    }
+
+    /// The jobs of every enabled plugin.
+    pub fn scheduled_jobs(&self) -> Vec<jobs::Job> {
+        self.plugins
+            .list()
+            .iter()
+            .filter(|p| p.enabled())
+            .flat_map(|p| {
+                p.manifest.jobs.iter().filter_map(|j| {
+                    Some(jobs::Job {
+                        plugin: p.manifest.id.clone(),
+                        name: j.name.clone(),
+                        schedule: j.schedule.parse().ok()?,
+                    })
+                })
+            })
+            .collect()
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
@@ -122,5 +184,48 @@ impl Kernel {
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
+    }
+}
+
+/// Hands dispatched events to the subscribing plugin's event handler.
+struct PluginEventSink(std::sync::Weak<Kernel>);
+
+impl messaging::EventSink for PluginEventSink {
+    fn deliver(
+        &self,
+        subscriber: &str,
+        event: messaging::Delivered,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
+        let subscriber = subscriber.to_string();
+        Box::pin(async move {
+            let kernel = self.0.upgrade().ok_or("the kernel is shutting down")?;
+            let plugin = kernel
+                .plugins
+                .get(&subscriber)
+                .filter(|p| p.enabled())
+                .ok_or_else(|| format!("plugin {subscriber} is not installed or is disabled"))?;
+            let started = std::time::Instant::now();
+            let outcome = kernel
+                .runtime
+                .deliver_event(
+                    &plugin.component,
+                    runtime::PluginEvent {
+                        id: event.id,
+                        topic: event.topic.clone(),
+                        key: event.key,
+                        org: event.org,
+                        source: event.source,
+                        payload: event.payload,
+                    },
+                )
+                .await;
+            let outcome = match outcome {
+                Ok(inner) => inner,
+                Err(failure) => Err(failure.to_api_error(&subscriber).message),
+            };
+            tracing::debug!(plugin = %subscriber, topic = %event.topic,
+                ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "delivered event");
+            outcome
+        })
     }
 }

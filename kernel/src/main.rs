@@ -63,6 +63,12 @@ struct CommonArgs {
     /// Database URL [default: sqlite://DATA_DIR/tianshan.db].
     #[arg(long, env = "TIANSHAN_DATABASE_URL")]
     database_url: Option<String>,
+    /// NATS server for multi-node deployments, e.g. nats://127.0.0.1:4222.
+    #[arg(long, env = "TIANSHAN_NATS_URL")]
+    nats_url: Option<String>,
+    /// This node's name in logs and job claims [default: HOST:PID].
+    #[arg(long, env = "TIANSHAN_NODE_ID")]
+    node_id: Option<String>,
 }
 
 impl CommonArgs {
@@ -76,6 +82,12 @@ impl CommonArgs {
         }
         if let Some(url) = &self.database_url {
             config.database_url = Some(url.clone());
+        }
+        if let Some(url) = &self.nats_url {
+            config.nats_url = Some(url.clone());
+        }
+        if let Some(node) = &self.node_id {
+            config.node_id = Some(node.clone());
         }
         Ok(config)
     }
@@ -224,6 +236,7 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     }
     let bound = listener.local_addr()?;
     println!("Tianshan is serving on http://{bound}/  (health: /healthz, metrics: /metrics)");
+    kernel.start_background();
     kernel.serve(listener, shutdown_signal()).await
 }
 
@@ -262,6 +275,12 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
             Ok(message) => tracing::info!("{message}"),
             Err(e) => anyhow::bail!("bundled plugin {id}: {}", e.message),
         }
+        // Bundled plugins are the platform's own: their subscriptions are
+        // granted as shipped.
+        kernel
+            .messaging
+            .grant(&id, &package.manifest.subscribes, "system")
+            .await?;
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ pub struct Org {
 const ORG_COLUMNS: &str =
     "id, parent_id, level, code, name_zh, name_en, active, headcount_authorized, headcount_actual";
 
-fn row_to_org(r: &sqlx::sqlite::SqliteRow) -> Org {
+fn row_to_org(r: &sqlx::any::AnyRow) -> Org {
     Org {
         id: r.get(0),
         parent_id: r.get(1),
@@ -40,7 +40,7 @@ fn row_to_org(r: &sqlx::sqlite::SqliteRow) -> Org {
             zh_cn: r.get(4),
             en: r.get(5),
         },
-        active: r.get(6),
+        active: crate::db::flag(r, 6),
         headcount_authorized: r.get(7),
         headcount_actual: r.get(8),
         children: Vec::new(),
@@ -118,7 +118,7 @@ pub struct OrgUpdate {
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Org>> {
-    let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?"))
+    let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?;
@@ -199,7 +199,7 @@ pub async fn create(db: &Db, req: &NewOrg) -> ApiResult<Org> {
     let id = org_id(&req.code);
     let inserted = sqlx::query(
         "INSERT INTO orgs (id, parent_id, level, code, name_zh, name_en, created_at, headcount_authorized, headcount_actual, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
     )
     .bind(&id)
     .bind(&req.parent_id)
@@ -265,16 +265,16 @@ pub async fn update(
         }
     }
     sqlx::query(
-        "UPDATE orgs SET name_zh = COALESCE(?, name_zh), name_en = COALESCE(?, name_en),
-            parent_id = COALESCE(?, parent_id), active = COALESCE(?, active),
-            headcount_authorized = COALESCE(?, headcount_authorized),
-            headcount_actual = COALESCE(?, headcount_actual), updated_at = ?
-         WHERE id = ?",
+        "UPDATE orgs SET name_zh = COALESCE($1, name_zh), name_en = COALESCE($2, name_en),
+            parent_id = COALESCE($3, parent_id), active = COALESCE($4, active),
+            headcount_authorized = COALESCE($5, headcount_authorized),
+            headcount_actual = COALESCE($6, headcount_actual), updated_at = $7
+         WHERE id = $8",
     )
     .bind(req.name.as_ref().map(|n| n.zh_cn.trim().to_string()))
     .bind(req.name.as_ref().map(|n| n.en.trim().to_string()))
     .bind(&req.parent_id)
-    .bind(req.active)
+    .bind(req.active.map(i64::from))
     .bind(req.headcount_authorized)
     .bind(req.headcount_actual)
     .bind(now())
@@ -290,8 +290,8 @@ pub async fn update(
 /// deleted; deactivate it instead.
 pub async fn delete_if_empty(db: &Db, id: &str) -> ApiResult<()> {
     let held: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM orgs WHERE parent_id = ?1) + (SELECT COUNT(*) FROM users WHERE org_id = ?1)
-              + (SELECT COUNT(*) FROM bindings WHERE org_id = ?1) + (SELECT COUNT(*) FROM api_tokens WHERE org_id = ?1)",
+        "SELECT (SELECT COUNT(*) FROM orgs WHERE parent_id = $1) + (SELECT COUNT(*) FROM users WHERE org_id = $1)
+              + (SELECT COUNT(*) FROM bindings WHERE org_id = $1) + (SELECT COUNT(*) FROM api_tokens WHERE org_id = $1)",
     )
     .bind(id)
     .fetch_one(db)
@@ -302,7 +302,7 @@ pub async fn delete_if_empty(db: &Db, id: &str) -> ApiResult<()> {
             "this org holds data (sub-orgs, users or roles) and is never deleted; deactivate it instead",
         ));
     }
-    sqlx::query("DELETE FROM orgs WHERE id = ?")
+    sqlx::query("DELETE FROM orgs WHERE id = $1")
         .bind(id)
         .execute(db)
         .await?;
@@ -381,7 +381,7 @@ async fn insert_org(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO orgs (id, parent_id, level, code, name_zh, name_en, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO NOTHING",
     )
     .bind(org_id(code))
     .bind(parent.map(org_id))
@@ -456,7 +456,7 @@ pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
 /// Creates the demo accounts once; returns their shared password when it
 /// created them (from `TIANSHAN_DEMO_PASSWORD`, else generated).
 pub async fn seed_demo_users(db: &Db) -> crate::error::ApiResult<Option<String>> {
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
         .bind(DEMO_USERS[0].0)
         .fetch_optional(db)
         .await?;
@@ -471,7 +471,7 @@ pub async fn seed_demo_users(db: &Db) -> crate::error::ApiResult<Option<String>>
         let unit = org_id(&unified_social_credit_code(division, 1));
         let id = crate::users::create(db, username, display, &password, &unit).await?;
         if *role != crate::authz::MEMBER {
-            sqlx::query("INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(format!("bind-{}", crate::auth::random_token(12)))
                 .bind(&id)
                 .bind(role)

@@ -69,6 +69,28 @@ pub struct RoleDecl {
     pub permissions: Vec<String>,
 }
 
+/// A document collection the plugin owns (contract 1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionDecl {
+    pub name: String,
+    /// Top-level fields of the records that filters and sorts use often;
+    /// the kernel keeps an index on each.
+    #[serde(default)]
+    pub indexes: Vec<String>,
+}
+
+/// A scheduled job: at each time the cron schedule names, the kernel sends
+/// the plugin one `kernel.job.<name>` event (once across all nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDecl {
+    pub name: String,
+    /// Five-field cron (minute hour day month weekday) or `@daily` etc., in
+    /// the kernel's time zone.
+    pub schedule: String,
+}
+
 /// `plugin.toml`. Unknown fields are refused so a typo never silently
 /// drops a limit or a capability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +121,14 @@ pub struct Manifest {
     pub permissions: Vec<PermissionDecl>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<RoleDecl>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<CollectionDecl>,
+    /// Topics (or `prefix.*` patterns) of other plugins' events this plugin
+    /// wants; each takes effect once an administrator grants it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobDecl>,
 }
 
 impl Manifest {
@@ -201,8 +231,63 @@ impl Manifest {
                 ));
             }
         }
+        let mut names = std::collections::BTreeSet::new();
+        for c in &self.collections {
+            if !crate::storage::valid_collection(&c.name) || !names.insert(&c.name) {
+                return Err(invalid(
+                    "collections",
+                    format!(
+                        "collection {:?} must be a unique name of a-z, 0-9, '_' and '-'",
+                        c.name
+                    ),
+                ));
+            }
+            if let Some(f) = c.indexes.iter().find(|f| !crate::storage::valid_field(f)) {
+                return Err(invalid(
+                    "collections.indexes",
+                    format!(
+                        "index field {f:?} of {:?} must be a plain field name",
+                        c.name
+                    ),
+                ));
+            }
+        }
+        for topic in &self.subscribes {
+            if !crate::messaging::valid_pattern(topic) {
+                return Err(invalid(
+                    "subscribes",
+                    format!("subscription {topic:?} must be a topic or a `prefix.*` pattern"),
+                ));
+            }
+        }
+        let mut jobs = std::collections::BTreeSet::new();
+        for job in &self.jobs {
+            if !crate::storage::valid_collection(&job.name) || !jobs.insert(&job.name) {
+                return Err(invalid(
+                    "jobs.name",
+                    format!(
+                        "job name {:?} must be unique, of a-z, 0-9, '_' and '-'",
+                        job.name
+                    ),
+                ));
+            }
+            if let Err(e) = job.schedule.parse::<crate::cron::Schedule>() {
+                return Err(invalid(
+                    "jobs.schedule",
+                    format!("job {:?}: schedule {:?}: {e}", job.name, job.schedule),
+                ));
+            }
+        }
         crate::runtime::check_contract(&self.contract)?;
         Ok(())
+    }
+
+    /// Collections and their indexed fields.
+    pub fn collection_map(&self) -> BTreeMap<String, Vec<String>> {
+        self.collections
+            .iter()
+            .map(|c| (c.name.clone(), c.indexes.clone()))
+            .collect()
     }
 
     /// The (role, permission) policies this manifest asks for.

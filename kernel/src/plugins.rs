@@ -118,6 +118,13 @@ impl Plugins {
             .any(|p| p.manifest.roles.iter().any(|r| r.id == role))
     }
 
+    /// Creates the indexes the manifest's collections declare.
+    async fn prepare_storage(&self, manifest: &Manifest) -> ApiResult<()> {
+        crate::storage::ensure_indexes(&self.db, &manifest.id, &manifest.collection_map())
+            .await
+            .map_err(ApiError::internal)
+    }
+
     async fn apply_policies(&self, manifest: &Manifest) -> ApiResult<()> {
         self.authz
             .set_plugin_policies(&manifest.id, manifest.policies())
@@ -153,12 +160,19 @@ impl Plugins {
         package: Package,
         sha256: String,
         enabled: bool,
-        installed_at: i64,
-        updated_at: i64,
+        (installed_at, updated_at): (i64, i64),
+        org_id: Option<String>,
     ) -> ApiResult<ActivePlugin> {
         let runtime = self.runtime.clone();
         tokio::task::spawn_blocking(move || {
-            activate(&runtime, package, sha256, enabled, installed_at, updated_at)
+            activate(
+                &runtime,
+                package,
+                sha256,
+                enabled,
+                (installed_at, updated_at),
+                org_id,
+            )
         })
         .await
         .map_err(ApiError::internal)?
@@ -167,26 +181,53 @@ impl Plugins {
     /// Loads every installed plugin at start. A plugin that no longer loads
     /// is logged and skipped; the kernel still starts.
     pub async fn load_installed(&self) -> anyhow::Result<usize> {
+        self.sync().await?;
+        Ok(self.table.read().expect("plugin table lock").len())
+    }
+
+    /// Brings the in-memory table in line with the database: at start, and
+    /// when another node changed a plugin. Lifecycle hooks are not run here;
+    /// the node that made the change ran them.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        let _guard = self.change_lock.lock().await;
         let rows = sqlx::query(
-            "SELECT p.id, p.version, p.enabled, p.installed_at, p.updated_at, k.package, k.sha256, p.org_id
+            "SELECT p.id, p.version, p.enabled, p.installed_at, p.updated_at, k.sha256, p.org_id
              FROM plugins p JOIN plugin_packages k ON k.plugin_id = p.id AND k.version = p.version",
         )
         .fetch_all(&self.db)
         .await?;
-        let mut loaded = 0;
+        let mut seen = std::collections::HashSet::new();
         for row in rows {
             let id: String = row.get(0);
-            let bytes: Vec<u8> = row.get(5);
+            seen.insert(id.clone());
+            let version: String = row.get(1);
+            let enabled = crate::db::flag(&row, 2);
+            let sha256: String = row.get(5);
+            let org_id: Option<String> = row.get(6);
+            if let Some(current) = self.get(&id)
+                && current.manifest.version.to_string() == version
+                && current.sha256 == sha256
+                && current.org_id == org_id
+            {
+                current.enabled.store(enabled, Ordering::Release);
+                continue;
+            }
+            let bytes: Vec<u8> = sqlx::query_scalar(
+                "SELECT package FROM plugin_packages WHERE plugin_id = $1 AND version = $2",
+            )
+            .bind(&id)
+            .bind(&version)
+            .fetch_one(&self.db)
+            .await?;
             let result = match Package::from_bytes(&bytes, usize::MAX) {
                 Ok(package) => {
-                    self.activate(package, row.get(6), row.get(2), row.get(3), row.get(4))
+                    self.activate(package, sha256, enabled, (row.get(3), row.get(4)), org_id)
                         .await
                 }
                 Err(e) => Err(e),
             };
             match result {
-                Ok(mut plugin) => {
-                    plugin.org_id = row.get(7);
+                Ok(plugin) => {
                     if let Err(e) = self.apply_policies(&plugin.manifest).await {
                         tracing::error!(plugin = %id, error = %e.message, "could not apply the plugin's roles");
                     }
@@ -195,14 +236,26 @@ impl Plugins {
                         .write()
                         .expect("plugin table lock")
                         .insert(id, Arc::new(plugin));
-                    loaded += 1;
                 }
                 Err(e) => {
                     tracing::error!(plugin = %id, error = %e.message, "installed plugin failed to load; skipped")
                 }
             }
         }
-        Ok(loaded)
+        let gone: Vec<String> = self
+            .table
+            .read()
+            .expect("plugin table lock")
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.table.write().expect("plugin table lock").remove(&id);
+            self.authz.remove_plugin_policies(&id).await?;
+            tracing::info!(plugin = %id, "plugin removed on another node");
+        }
+        Ok(())
     }
 
     fn parse(&self, bytes: &[u8]) -> ApiResult<(Package, String)> {
@@ -227,17 +280,19 @@ impl Plugins {
             ));
         }
         let ts = now();
-        let mut plugin = self.activate(package, sha256, true, ts, ts).await?;
-        plugin.org_id = org.map(str::to_string);
+        let plugin = self
+            .activate(package, sha256, true, (ts, ts), org.map(str::to_string))
+            .await?;
         let plugin = Arc::new(plugin);
+        self.prepare_storage(&plugin.manifest).await?;
         self.runtime
             .run_lifecycle(&plugin.component, None)
             .await
             .map_err(|f| f.to_api_error(&id))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin_write(&self.db).await?;
         store_package(&mut tx, &plugin, bytes).await?;
         sqlx::query(
-            "INSERT INTO plugins (id, version, enabled, installed_at, updated_at, org_id) VALUES (?, ?, 1, ?, ?, ?)",
+            "INSERT INTO plugins (id, version, enabled, installed_at, updated_at, org_id) VALUES ($1, $2, 1, $3, $4, $5)",
         )
         .bind(&id)
         .bind(plugin.manifest.version.to_string())
@@ -246,6 +301,7 @@ impl Plugins {
         .bind(&plugin.org_id)
         .execute(&mut *tx)
         .await?;
+        crate::db::bump_generation(&mut *tx, "plugins").await?;
         tx.commit().await?;
         let outcome = ChangeOutcome {
             id: id.clone(),
@@ -297,24 +353,31 @@ impl Plugins {
             .with_field("version"));
         }
         let ts = now();
-        let mut plugin = self
-            .activate(package, sha256, current.enabled(), current.installed_at, ts)
+        let plugin = self
+            .activate(
+                package,
+                sha256,
+                current.enabled(),
+                (current.installed_at, ts),
+                current.org_id.clone(),
+            )
             .await?;
-        plugin.org_id = current.org_id.clone();
         let plugin = Arc::new(plugin);
+        self.prepare_storage(&plugin.manifest).await?;
         let previous = current.manifest.version.to_string();
         self.runtime
             .run_lifecycle(&plugin.component, Some(&previous))
             .await
             .map_err(|f| f.to_api_error(&id))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = crate::db::begin_write(&self.db).await?;
         store_package(&mut tx, &plugin, bytes).await?;
-        sqlx::query("UPDATE plugins SET version = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE plugins SET version = $1, updated_at = $2 WHERE id = $3")
             .bind(plugin.manifest.version.to_string())
             .bind(ts)
             .bind(&id)
             .execute(&mut *tx)
             .await?;
+        crate::db::bump_generation(&mut *tx, "plugins").await?;
         tx.commit().await?;
         let outcome = ChangeOutcome {
             id: id.clone(),
@@ -338,12 +401,13 @@ impl Plugins {
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> ApiResult<PluginSummary> {
         let _guard = self.change_lock.lock().await;
         let plugin = self.get(id).ok_or_else(|| not_installed(id))?;
-        sqlx::query("UPDATE plugins SET enabled = ?, updated_at = ? WHERE id = ?")
-            .bind(enabled)
+        sqlx::query("UPDATE plugins SET enabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(enabled))
             .bind(now())
             .bind(id)
             .execute(&self.db)
             .await?;
+        crate::db::bump_generation(&self.db, "plugins").await?;
         plugin.enabled.store(enabled, Ordering::Release);
         tracing::info!(plugin = %id, enabled, "changed plugin state");
         Ok(plugin.summary())
@@ -353,15 +417,20 @@ impl Plugins {
     pub async fn uninstall(&self, id: &str) -> ApiResult<()> {
         let _guard = self.change_lock.lock().await;
         self.get(id).ok_or_else(|| not_installed(id))?;
-        let mut tx = self.db.begin().await?;
-        sqlx::query("DELETE FROM plugins WHERE id = ?")
+        let mut tx = crate::db::begin_write(&self.db).await?;
+        sqlx::query("DELETE FROM plugins WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM plugin_packages WHERE plugin_id = ?")
+        sqlx::query("DELETE FROM plugin_packages WHERE plugin_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM subscription_grants WHERE plugin_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        crate::db::bump_generation(&mut *tx, "plugins").await?;
         tx.commit().await?;
         self.table.write().expect("plugin table lock").remove(id);
         self.authz
@@ -374,7 +443,7 @@ impl Plugins {
 
     /// Installed versions kept for a plugin, newest first.
     pub async fn stored_versions(&self, id: &str) -> ApiResult<Vec<String>> {
-        let rows = sqlx::query("SELECT version FROM plugin_packages WHERE plugin_id = ?")
+        let rows = sqlx::query("SELECT version FROM plugin_packages WHERE plugin_id = $1")
             .bind(id)
             .fetch_all(&self.db)
             .await?;
@@ -395,12 +464,12 @@ pub fn not_installed(id: &str) -> ApiError {
 }
 
 async fn store_package(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     plugin: &ActivePlugin,
     bytes: &[u8],
 ) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO plugin_packages (plugin_id, version, sha256, package, uploaded_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO plugin_packages (plugin_id, version, sha256, package, uploaded_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (plugin_id, version) DO UPDATE SET sha256 = excluded.sha256, package = excluded.package,
              uploaded_at = excluded.uploaded_at",
     )
@@ -419,8 +488,8 @@ fn activate(
     package: Package,
     sha256: String,
     enabled: bool,
-    installed_at: i64,
-    updated_at: i64,
+    (installed_at, updated_at): (i64, i64),
+    org_id: Option<String>,
 ) -> ApiResult<ActivePlugin> {
     let manifest = package.manifest;
 
@@ -435,6 +504,8 @@ fn activate(
         version: manifest.version.to_string(),
         config: manifest.config.clone(),
         wall_clock: manifest.wants("clock"),
+        collections: Arc::new(manifest.collection_map()),
+        install_org: org_id.clone(),
     };
     let limits = runtime.limits_for(manifest.limits.memory_mib, manifest.limits.timeout_ms);
     let component = runtime.load(&package.component, identity, limits)?;
@@ -457,7 +528,7 @@ fn activate(
         sha256,
         installed_at,
         updated_at,
-        org_id: None,
+        org_id,
         enabled: AtomicBool::new(enabled),
     })
 }

@@ -61,20 +61,20 @@ pub struct User {
     pub created_at: i64,
 }
 
-pub fn row_to_user(r: &sqlx::sqlite::SqliteRow) -> User {
+pub fn row_to_user(r: &sqlx::any::AnyRow) -> User {
     User {
         id: r.get("id"),
         username: r.get("username"),
         display_name: r.get("display_name"),
         org_id: r.get("org_id"),
-        disabled: r.get("disabled"),
+        disabled: crate::db::flag(r, "disabled"),
         created_at: r.get("created_at"),
     }
 }
 
 pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<User>> {
     let row = sqlx::query(
-        "SELECT id, username, display_name, org_id, disabled, created_at FROM users WHERE id = ?",
+        "SELECT id, username, display_name, org_id, disabled, created_at FROM users WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -93,10 +93,10 @@ pub async fn create(
 ) -> ApiResult<String> {
     let id = format!("user-{}", crate::auth::random_token(12));
     let hash = crate::auth::hash_password_off_thread(password).await;
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let inserted = sqlx::query(
         "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING",
     )
     .bind(&id)
     .bind(username)
@@ -115,7 +115,7 @@ pub async fn create(
     }
     // Every user is a member of their own unit.
     sqlx::query(
-        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(format!("bind-{}", crate::auth::random_token(12)))
     .bind(&id)
@@ -130,7 +130,7 @@ pub async fn create(
 
 /// Ends every session of a user (password change, reset, disable).
 pub async fn end_sessions(db: &Db, user_id: &str) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(db)
         .await?
@@ -139,7 +139,7 @@ pub async fn end_sessions(db: &Db, user_id: &str) -> sqlx::Result<u64> {
 
 pub async fn set_password(db: &Db, user_id: &str, password: &str) -> sqlx::Result<()> {
     let hash = crate::auth::hash_password_off_thread(password).await;
-    sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)
         .bind(now())
         .bind(user_id)

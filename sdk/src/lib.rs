@@ -4,7 +4,8 @@
 //! contract (`wit/plugin.wit`). This crate hides the generated bindings
 //! behind a small API: a [`Router`] of handlers taking a [`Request`] and
 //! returning a [`Response`] or a typed [`Error`], plus wrappers over the
-//! kernel's imports ([`log`], [`config`], [`identity`]).
+//! kernel's imports ([`log`], [`config`], [`identity`], [`authz`],
+//! [`storage`], [`messaging`]).
 //!
 //! ```ignore
 //! use tianshan_sdk::prelude::*;
@@ -41,6 +42,8 @@ pub mod authz;
 pub mod config;
 pub mod identity;
 pub mod log;
+pub mod messaging;
+pub mod storage;
 
 /// Bindings generated from `wit/plugin.wit`; use the wrappers instead.
 #[doc(hidden)]
@@ -52,7 +55,7 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "tianshan_sdk::bindings",
         additional_type_attributes: {
-            "tianshan:plugin/identity@1.1.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/identity@1.2.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
         },
     });
 }
@@ -100,7 +103,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::{
         Error, Event, Plugin, Principal, Request, Response, Result, Router, authz, config,
-        identity, json, log,
+        identity, json, log, messaging, storage,
     };
 }
 

@@ -1,6 +1,7 @@
-//! The kernel's side of the imports every plugin sees in contract 1.0:
-//! logging, configuration and the caller's identity. Each is answered from
-//! state the kernel put into the store; nothing comes from the plugin.
+//! The kernel's side of the imports plugins see: logging, configuration,
+//! the caller's identity, access decisions (1.1), storage and messaging
+//! (1.2). Each is answered from state the kernel put into the store; who
+//! is calling and which orgs they reach never come from the plugin.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginIdentity;
-use super::bindings::tianshan::plugin::{authz, config, identity, log, types};
+use super::bindings::tianshan::plugin::{authz, config, identity, log, messaging, storage, types};
 use super::limits::MemoryLimiter;
 
 /// The caller as the kernel established it (session or token), handed to
@@ -44,6 +45,55 @@ pub struct HostState {
     pub plugin: Arc<PluginIdentity>,
     pub caller: Option<CallerContext>,
     pub access: Option<Arc<dyn AccessPolicy>>,
+    pub services: Option<Arc<Services>>,
+    /// Built on the first storage or messaging call of the request.
+    pub scope: Option<crate::storage::Scope>,
+}
+
+/// The kernel services behind the storage and messaging imports.
+pub struct Services {
+    pub storage: Arc<crate::storage::Storage>,
+    pub messaging: Arc<crate::messaging::Messaging>,
+    pub authz: Arc<crate::authz::Authz>,
+    pub root_org: String,
+}
+
+impl HostState {
+    /// Who and where for this call, decided from the authenticated caller
+    /// (or, for kernel-made calls, the plugin's install scope).
+    fn scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
+        let services = self.services.clone()?;
+        if let Some(scope) = &self.scope {
+            return Some((scope.clone(), services));
+        }
+        let orgs = services.authz.orgs();
+        let (acting_org, actor, actor_name) = match &self.caller {
+            Some(c) => (
+                c.principal.org_id.clone(),
+                Some(c.principal.user_id.clone()),
+                c.principal.username.clone(),
+            ),
+            None => (
+                self.plugin
+                    .install_org
+                    .clone()
+                    .unwrap_or_else(|| services.root_org.clone()),
+                None,
+                format!("plugin:{}", self.plugin.id),
+            ),
+        };
+        let scope = crate::storage::Scope {
+            plugin: self.plugin.id.clone(),
+            collections: self.plugin.collections.clone(),
+            reach: crate::storage::Scope::reach_of(&orgs, &acting_org),
+            acting_org,
+            orgs,
+            actor,
+            actor_name,
+        };
+        self.scope = Some(scope.clone());
+        Some((scope, services))
+    }
 }
 
 impl WasiView for HostState {
@@ -135,3 +185,298 @@ impl authz::Host for HostState {
 }
 
 impl types::Host for HostState {}
+
+fn storage_error(e: crate::storage::StorageError) -> storage::StorageError {
+    use crate::storage::StorageError as E;
+    match e {
+        E::NotFound => storage::StorageError::NotFound,
+        E::Conflict(r) => storage::StorageError::Conflict(r),
+        E::AlreadyExists => storage::StorageError::AlreadyExists,
+        E::ForbiddenOrg(o) => storage::StorageError::ForbiddenOrg(o),
+        E::UnknownCollection(c) => storage::StorageError::UnknownCollection(c),
+        E::Invalid(m) => storage::StorageError::Invalid(m),
+        E::Unavailable(m) => storage::StorageError::Unavailable(m),
+    }
+}
+
+fn unavailable() -> storage::StorageError {
+    storage::StorageError::Unavailable("storage is not available in this kernel".into())
+}
+
+fn to_record(r: crate::storage::Record) -> storage::Record {
+    storage::Record {
+        id: r.id,
+        org: r.org,
+        revision: r.revision,
+        data: r.data,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn conditions(filter: Vec<storage::Condition>) -> Vec<crate::storage::Condition> {
+    use crate::storage::Op;
+    filter
+        .into_iter()
+        .map(|c| crate::storage::Condition {
+            field: c.field,
+            op: match c.op {
+                storage::Op::Eq => Op::Eq,
+                storage::Op::Ne => Op::Ne,
+                storage::Op::In => Op::In,
+                storage::Op::Gt => Op::Gt,
+                storage::Op::Gte => Op::Gte,
+                storage::Op::Lt => Op::Lt,
+                storage::Op::Lte => Op::Lte,
+                storage::Op::Prefix => Op::Prefix,
+                storage::Op::Contains => Op::Contains,
+            },
+            value: c.value,
+        })
+        .collect()
+}
+
+impl storage::Host for HostState {
+    async fn get(
+        &mut self,
+        collection: String,
+        id: String,
+    ) -> Result<Option<storage::Record>, storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        services
+            .storage
+            .get(&scope, &collection, &id)
+            .await
+            .map(|r| r.map(to_record))
+            .map_err(storage_error)
+    }
+
+    async fn insert(
+        &mut self,
+        collection: String,
+        id: Option<String>,
+        org: Option<String>,
+        data: String,
+    ) -> Result<storage::Record, storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        services
+            .storage
+            .insert(&scope, &collection, id, org, &data)
+            .await
+            .map(to_record)
+            .map_err(storage_error)
+    }
+
+    async fn update(
+        &mut self,
+        collection: String,
+        id: String,
+        expected_revision: u64,
+        data: String,
+    ) -> Result<storage::Record, storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        services
+            .storage
+            .update(&scope, &collection, &id, expected_revision, &data)
+            .await
+            .map(to_record)
+            .map_err(storage_error)
+    }
+
+    async fn delete(
+        &mut self,
+        collection: String,
+        id: String,
+        expected_revision: Option<u64>,
+    ) -> Result<(), storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        services
+            .storage
+            .delete(&scope, &collection, &id, expected_revision)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn find(
+        &mut self,
+        collection: String,
+        query: storage::Query,
+    ) -> Result<storage::Page, storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let query = crate::storage::Query {
+            filter: conditions(query.filter),
+            sort: query
+                .sort
+                .into_iter()
+                .map(|k| crate::storage::SortKey {
+                    field: k.field,
+                    descending: k.descending,
+                })
+                .collect(),
+            limit: query.limit,
+            cursor: query.cursor,
+            within_org: query.within_org,
+            with_total: query.with_total,
+        };
+        let page = services
+            .storage
+            .query(&scope, &collection, &query)
+            .await
+            .map_err(storage_error)?;
+        Ok(storage::Page {
+            records: page.records.into_iter().map(to_record).collect(),
+            next_cursor: page.next_cursor,
+            total: page.total,
+        })
+    }
+
+    async fn count(
+        &mut self,
+        collection: String,
+        filter: Vec<storage::Condition>,
+        within_org: Option<String>,
+    ) -> Result<u64, storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        services
+            .storage
+            .count(
+                &scope,
+                &collection,
+                &conditions(filter),
+                within_org.as_deref(),
+            )
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn aggregate(
+        &mut self,
+        collection: String,
+        filter: Vec<storage::Condition>,
+        within_org: Option<String>,
+        group_by: Vec<String>,
+        measures: Vec<storage::Measure>,
+    ) -> Result<Vec<storage::Group>, storage::StorageError> {
+        use crate::storage::AggregateOp as A;
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let measures: Vec<crate::storage::Measure> = measures
+            .into_iter()
+            .map(|m| crate::storage::Measure {
+                op: match m.op {
+                    storage::AggregateOp::Count => A::Count,
+                    storage::AggregateOp::Sum => A::Sum,
+                    storage::AggregateOp::Avg => A::Avg,
+                    storage::AggregateOp::Min => A::Min,
+                    storage::AggregateOp::Max => A::Max,
+                },
+                field: m.field,
+            })
+            .collect();
+        let groups = services
+            .storage
+            .aggregate(
+                &scope,
+                &collection,
+                &conditions(filter),
+                within_org.as_deref(),
+                &group_by,
+                &measures,
+            )
+            .await
+            .map_err(storage_error)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| storage::Group {
+                key: g.key,
+                values: g.values,
+            })
+            .collect())
+    }
+
+    async fn transact(
+        &mut self,
+        writes: Vec<storage::Write>,
+    ) -> Result<Vec<Option<storage::Record>>, (u32, storage::StorageError)> {
+        use crate::storage::Write as W;
+        let (scope, services) = self.scope().ok_or_else(|| (0, unavailable()))?;
+        let writes = writes
+            .into_iter()
+            .map(|w| match w {
+                storage::Write::Insert((collection, id, org, data)) => W::Insert {
+                    collection,
+                    id,
+                    org,
+                    data,
+                },
+                storage::Write::Update((collection, id, expected_revision, data)) => W::Update {
+                    collection,
+                    id,
+                    expected_revision,
+                    data,
+                },
+                storage::Write::Delete((collection, id, expected_revision)) => W::Delete {
+                    collection,
+                    id,
+                    expected_revision,
+                },
+            })
+            .collect();
+        services
+            .storage
+            .transact(&scope, writes)
+            .await
+            .map(|out| out.into_iter().map(|r| r.map(to_record)).collect())
+            .map_err(|(i, e)| (i, storage_error(e)))
+    }
+
+    async fn history(
+        &mut self,
+        collection: String,
+        id: String,
+    ) -> Result<Vec<storage::RevisionEntry>, storage::StorageError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let entries = services
+            .storage
+            .history(&scope, &collection, &id)
+            .await
+            .map_err(storage_error)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| storage::RevisionEntry {
+                revision: e.revision,
+                op: e.op,
+                data: e.data,
+                at: e.at,
+                actor: e.actor,
+            })
+            .collect())
+    }
+}
+
+impl messaging::Host for HostState {
+    async fn publish(&mut self, message: messaging::Message) -> Result<String, String> {
+        let (scope, services) = self
+            .scope()
+            .ok_or("messaging is not available in this kernel")?;
+        if let Some(org) = &message.org
+            && !scope.reaches(org)
+        {
+            return Err(format!("org {org} is outside the caller's reach"));
+        }
+        services
+            .messaging
+            .publish(
+                &scope.plugin,
+                &scope.acting_org,
+                crate::messaging::Message {
+                    topic: message.topic,
+                    key: message.key,
+                    org: message.org,
+                    payload: message.payload,
+                    idempotency_key: message.idempotency_key,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

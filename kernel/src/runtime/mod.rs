@@ -8,7 +8,7 @@
 //! on serving.
 
 mod cache;
-mod host;
+pub mod host;
 mod limits;
 
 use std::collections::BTreeMap;
@@ -37,6 +37,10 @@ pub mod bindings {
         world: "plugin",
         path: "../wit",
         exports: { default: async },
+        imports: {
+            "tianshan:plugin/storage": async,
+            "tianshan:plugin/messaging": async,
+        },
     });
 }
 
@@ -49,7 +53,7 @@ use bindings::{Plugin, PluginPre};
 /// The contract versions this kernel serves: every released minor of the
 /// majors listed here. A plugin built against another major is refused.
 pub const CONTRACT_PACKAGE: &str = "tianshan:plugin";
-pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 1, 0);
+pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 2, 0);
 
 /// Interfaces every plugin must export, without their version suffix.
 const REQUIRED_EXPORTS: [&str; 3] = ["http-handler", "lifecycle", "event-handler"];
@@ -116,6 +120,11 @@ pub struct PluginIdentity {
     pub config: BTreeMap<String, String>,
     /// Capabilities the manifest asked for and the installer granted.
     pub wall_clock: bool,
+    /// Storage collections the manifest declares, with indexed fields.
+    pub collections: Arc<BTreeMap<String, Vec<String>>>,
+    /// Where the plugin is installed (`None`: everywhere); the reach of
+    /// calls the kernel makes itself (events, jobs).
+    pub install_org: Option<String>,
 }
 
 /// A compiled and pre-linked plugin version, ready to instantiate per call.
@@ -141,6 +150,7 @@ pub struct Runtime {
     pub stats: RuntimeStats,
     ticker_stop: Arc<AtomicBool>,
     access: std::sync::OnceLock<Arc<dyn AccessPolicy>>,
+    services: std::sync::OnceLock<Arc<host::Services>>,
 }
 
 impl Drop for Runtime {
@@ -186,12 +196,18 @@ impl Runtime {
             stats,
             ticker_stop,
             access: std::sync::OnceLock::new(),
+            services: std::sync::OnceLock::new(),
         })
     }
 
     /// Where `authz.allowed` gets its answers; set once by the kernel.
     pub fn set_access_policy(&self, policy: Arc<dyn AccessPolicy>) {
         let _ = self.access.set(policy);
+    }
+
+    /// Storage and messaging for plugins; set once by the kernel.
+    pub fn set_services(&self, services: Arc<host::Services>) {
+        let _ = self.services.set(services);
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -295,6 +311,8 @@ impl Runtime {
             plugin: plugin.identity.clone(),
             caller,
             access: self.access.get().cloned(),
+            services: self.services.get().cloned(),
+            scope: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -627,6 +645,8 @@ mod tests {
             version: "0.1.0".into(),
             config: Default::default(),
             wall_clock: false,
+            collections: Default::default(),
+            install_org: None,
         };
         let limits = runtime.limits_for(None, None);
         let core_module = b"\0asm\x01\0\0\0";

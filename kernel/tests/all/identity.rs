@@ -7,7 +7,7 @@ use tianshan_kernel::orgs::unified_social_credit_code;
 
 use crate::support::TestKernel;
 
-const PASSWORD: &str = "a long enough passphrase";
+pub const PASSWORD: &str = "a long enough passphrase";
 
 /// region ─ prefecture 650100 ─┬ county 650102 ─ unit UA
 ///                             └ county 650103 ─ unit UB
@@ -24,13 +24,13 @@ struct World {
     auditor: String,
 }
 
-fn ok(k: &TestKernel, method: &str, path: &str, body: Value, expect: u16) -> Value {
+pub fn ok(k: &TestKernel, method: &str, path: &str, body: Value, expect: u16) -> Value {
     let (status, out) = k.request(method, path, None, Some(body.to_string().into_bytes()));
     assert_eq!(status, expect, "{method} {path}: {out}");
     out
 }
 
-fn org(k: &TestKernel, parent: &str, level: &str, code: &str, zh: &str) -> String {
+pub fn org(k: &TestKernel, parent: &str, level: &str, code: &str, zh: &str) -> String {
     let out = ok(
         k,
         "POST",
@@ -41,7 +41,7 @@ fn org(k: &TestKernel, parent: &str, level: &str, code: &str, zh: &str) -> Strin
     out["org"]["id"].as_str().unwrap().to_string()
 }
 
-fn user(k: &TestKernel, username: &str, org_id: &str) -> String {
+pub fn user(k: &TestKernel, username: &str, org_id: &str) -> String {
     let out = ok(
         k,
         "POST",
@@ -52,7 +52,7 @@ fn user(k: &TestKernel, username: &str, org_id: &str) -> String {
     out["user"]["id"].as_str().unwrap().to_string()
 }
 
-fn bind(k: &TestKernel, user: &str, role: &str, org: &str) -> String {
+pub fn bind(k: &TestKernel, user: &str, role: &str, org: &str) -> String {
     let out = ok(
         k,
         "POST",
@@ -323,6 +323,34 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             "/api/v1/plugins/welcome/disable".into(),
             Value::Null,
             [401, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/plugins/{id}/subscriptions",
+            "/api/v1/plugins/welcome/subscriptions".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/plugins/{id}/subscriptions",
+            "/api/v1/plugins/welcome/subscriptions".into(),
+            json!({"topics": []}),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/events/dead",
+            "/api/v1/events/dead".into(),
+            Value::Null,
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/events/dead/{subscriber}/{seq}/replay",
+            "/api/v1/events/dead/welcome/999999/replay".into(),
+            Value::Null,
+            [401, 403, 403, 403, 404],
         ),
         (
             "GET",

@@ -6,5 +6,6 @@ mod identity;
 mod packages;
 mod portal;
 mod sandbox;
+mod services;
 mod support;
 mod tooling;

@@ -268,5 +268,5 @@ fn a_plugin_built_against_an_older_minor_contract_keeps_working() {
         .iter()
         .map(|p| p["contract"].as_str().unwrap())
         .collect();
-    assert_eq!(contracts, vec!["1.1.0", "1.0.0"], "{list}");
+    assert_eq!(contracts, vec!["1.2.0", "1.0.0"], "{list}");
 }

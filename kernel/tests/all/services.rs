@@ -1,0 +1,883 @@
+//! Host services (contract 1.2) end to end: storage conformance on SQLite
+//! and PostgreSQL, org and plugin isolation, messaging with retries and
+//! dead letters, two nodes sharing PostgreSQL, and crash durability.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::identity::{PASSWORD, bind, ok, org, user};
+use crate::support::{TestKernel, packages};
+use tianshan_kernel::orgs::unified_social_credit_code;
+
+const NOTES: &str = "/api/v1/p/notes";
+
+/// A fresh PostgreSQL database for one test, dropped at the end.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        let admin = std::env::var("TIANSHAN_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("tianshan_test_{}_{}", std::process::id(), rand_suffix());
+        run_pg(&admin, &format!("CREATE DATABASE {name}"));
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+            admin,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        run_pg(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn rand_suffix() -> String {
+    tianshan_kernel::storage::new_record_id()[16..].to_lowercase()
+}
+
+fn run_pg(url: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is needed for this test: {e}"));
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    });
+}
+
+/// Polls `f` until it returns Some or the time is up.
+fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn write_config(dir: &Path) -> String {
+    let path = dir.join("test.toml");
+    std::fs::write(&path, "[events]\nmax-attempts = 3\nretry-base-ms = 100\n").unwrap();
+    path.display().to_string()
+}
+
+/// Starts a kernel (on PostgreSQL when `database` is given) with the
+/// notes plugin installed and its subscriptions granted.
+fn start(database: Option<&str>) -> (TestKernel, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path());
+    let mut args = vec!["--config", config.as_str()];
+    if let Some(url) = database {
+        args.extend(["--database-url", url]);
+    }
+    let k = TestKernel::start_in(&tmp.path().join("data"), &args);
+    k.install_ok("notes");
+    ok(
+        &k,
+        "PUT",
+        "/api/v1/plugins/notes/subscriptions",
+        json!({"topics": ["notes.*"]}),
+        200,
+    );
+    (k, tmp)
+}
+
+fn note(k: &TestKernel, token: Option<&str>, body: Value) -> (u16, Value) {
+    k.request(
+        "POST",
+        &format!("{NOTES}/notes"),
+        token,
+        Some(body.to_string().into_bytes()),
+    )
+}
+
+fn created(k: &TestKernel, token: Option<&str>, body: Value) -> Value {
+    let (status, out) = note(k, token, body);
+    assert_eq!(status, 201, "{out}");
+    out
+}
+
+fn titles(page: &Value) -> Vec<String> {
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["data"]["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The same assertions against whichever database the kernel runs on.
+fn conformance(k: &TestKernel) {
+    // Insert, get, validation.
+    let first = created(
+        k,
+        None,
+        json!({"title": "Boiler inspection", "topic": "energy", "priority": 3}),
+    );
+    let id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(first["revision"], 1);
+    assert_eq!(first["org"], "org-650000");
+    let (status, got) = k.get(&format!("{NOTES}/notes/{id}"));
+    assert_eq!(status, 200);
+    assert_eq!(got["data"]["title"], "Boiler inspection");
+    let (status, _) = k.get(&format!("{NOTES}/notes/01NOPE"));
+    assert_eq!(status, 404);
+    let (status, body) = note(k, None, json!({"topic": "x"}));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "title");
+    let (status, body) = note(k, None, json!({"id": "bad id!", "title": "x"}));
+    assert_eq!(status, 400, "{body}");
+
+    // Optimistic concurrency.
+    let updated = ok(
+        k,
+        "PUT",
+        &format!("{NOTES}/notes/{id}"),
+        json!({"revision": 1, "data": {"title": "Boiler inspection", "topic": "energy", "priority": 5}}),
+        200,
+    );
+    assert_eq!(updated["revision"], 2);
+    let stale = ok(
+        k,
+        "PUT",
+        &format!("{NOTES}/notes/{id}"),
+        json!({"revision": 1, "data": {"title": "lost update"}}),
+        409,
+    );
+    assert_eq!(stale["error"]["code"], "revision_conflict");
+
+    // Queries: 25 more notes over three topics.
+    for i in 0..25 {
+        let topic = ["energy", "vehicles", "assets"][i % 3];
+        created(
+            k,
+            None,
+            json!({"title": format!("Note {i:02} {topic}"), "topic": topic, "priority": i, "publish": false}),
+        );
+    }
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?topic=vehicles&limit=100"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(page["records"].as_array().unwrap().len(), 8);
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?prefix=Note%201&limit=100"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(page["records"].as_array().unwrap().len(), 10, "{page}");
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?contains=BOILER"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(titles(&page), vec!["Boiler inspection"]);
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?min_priority=20&sort=priority&desc=1"),
+        Value::Null,
+        200,
+    );
+    let priorities: Vec<i64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["data"]["priority"].as_i64().unwrap())
+        .collect();
+    assert_eq!(priorities, vec![24, 23, 22, 21, 20]);
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?topics=assets,vehicles&limit=100"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(page["records"].as_array().unwrap().len(), 16);
+
+    // Cursor pagination in priority order visits every note exactly once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = format!("{NOTES}/notes?sort=priority&limit=10&total=1");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = ok(k, "GET", &path, Value::Null, 200);
+        assert_eq!(page["total"], 26);
+        for r in page["records"].as_array().unwrap() {
+            seen.push(r["data"]["priority"].as_i64().unwrap());
+        }
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut expected: Vec<i64> = (0..25).collect();
+    expected.push(5);
+    expected.sort();
+    assert_eq!(seen, expected);
+    let bad = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?cursor=zz"),
+        Value::Null,
+        400,
+    );
+    assert!(bad["error"]["message"].as_str().unwrap().contains("cursor"));
+
+    // Aggregates by topic: count, sum, avg, min, max of priority.
+    let groups = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/stats?group=topic"),
+        Value::Null,
+        200,
+    );
+    let energy = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"][0] == "energy")
+        .unwrap_or_else(|| panic!("{groups}"));
+    // energy: i = 0,3,…,24 (9 notes, sum 108) plus the boiler note (5).
+    assert_eq!(energy["values"][0], 10.0);
+    assert_eq!(energy["values"][1], 113.0);
+    assert_eq!(energy["values"][3], 0.0);
+    assert_eq!(energy["values"][4], 24.0);
+
+    // Transactions are all or nothing.
+    let count = |k: &TestKernel| {
+        ok(
+            k,
+            "GET",
+            &format!("{NOTES}/notes?total=1&limit=1"),
+            Value::Null,
+            200,
+        )["total"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = count(k);
+    let failed = ok(
+        k,
+        "POST",
+        &format!("{NOTES}/batch"),
+        json!([
+            {"op": "insert", "data": {"title": "in a failed batch"}},
+            {"op": "update", "id": id, "revision": 1, "data": {"title": "stale"}}
+        ]),
+        409,
+    );
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("write 1")
+    );
+    assert_eq!(count(k), before, "a failed transaction left a write behind");
+    ok(
+        k,
+        "POST",
+        &format!("{NOTES}/batch"),
+        json!([
+            {"op": "insert", "id": "batch-1", "data": {"title": "batch one"}},
+            {"op": "update", "id": id, "revision": 2, "data": {"title": "Boiler inspection", "topic": "energy", "priority": 6}}
+        ]),
+        200,
+    );
+    assert_eq!(count(k), before + 1);
+
+    // Delete keeps history.
+    let (status, _) = k.request(
+        "DELETE",
+        &format!("{NOTES}/notes/{id}?revision=3"),
+        None,
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, _) = k.get(&format!("{NOTES}/notes/{id}"));
+    assert_eq!(status, 404);
+    let history = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes/{id}/history"),
+        Value::Null,
+        200,
+    );
+    let ops: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, vec!["insert", "update", "update", "delete"]);
+
+    // A collection the manifest does not declare is refused.
+    let undeclared = ok(k, "POST", &format!("{NOTES}/undeclared"), json!({}), 500);
+    assert!(
+        undeclared["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not declared"),
+        "{undeclared}"
+    );
+
+    // Every write is audited.
+    let audit = ok(
+        k,
+        "GET",
+        "/api/v1/audit?action=storage.&limit=500",
+        Value::Null,
+        200,
+    );
+    let targets: BTreeSet<String> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(targets.contains(&format!("notes/notes/{id}")), "{audit}");
+    assert!(targets.contains("notes/notes/batch-1"));
+}
+
+/// The kernel, not the plugin, decides whose records a call sees.
+fn isolation(k: &TestKernel) {
+    let root = "org-650000";
+    let prefecture = org(k, root, "prefecture", "650100", "乌鲁木齐市");
+    let county_a = org(k, &prefecture, "county", "650102", "天山区");
+    let county_b = org(k, &prefecture, "county", "650103", "沙依巴克区");
+    let unit = |county: &str, division: &str, name: &str| {
+        org(
+            k,
+            county,
+            "unit",
+            &unified_social_credit_code(division, 7),
+            name,
+        )
+    };
+    let unit_a = unit(&county_a, "650102", "天山区机关事务服务中心");
+    let unit_b = unit(&county_b, "650103", "沙依巴克区机关事务服务中心");
+    let a = user(k, "clerk.a", &unit_a);
+    bind(k, &a, "member", &county_a);
+    let b = user(k, "clerk.b", &unit_b);
+    bind(k, &b, "member", &county_b);
+    let p = user(k, "pref.officer", &unit_a);
+    bind(k, &p, "member", &prefecture);
+    let token_a = k.login("clerk.a", PASSWORD);
+    let token_b = k.login("clerk.b", PASSWORD);
+    let token_p = k.login("pref.officer", PASSWORD);
+
+    let mine = created(
+        k,
+        Some(&token_a),
+        json!({"title": "county A budget", "publish": false}),
+    );
+    let id = mine["id"].as_str().unwrap();
+    assert_eq!(mine["org"], county_a.as_str());
+    created(
+        k,
+        Some(&token_b),
+        json!({"title": "county B budget", "publish": false}),
+    );
+
+    // B sees only B's record; A's is simply not there.
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?contains=budget"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        page["records"].as_array().unwrap().len(),
+        2,
+        "the root sees both"
+    );
+    let (_, page_b) = k.request(
+        "GET",
+        &format!("{NOTES}/notes?contains=budget"),
+        Some(&token_b),
+        None,
+    );
+    assert_eq!(titles(&page_b), vec!["county B budget"]);
+    let (status, _) = k.request("GET", &format!("{NOTES}/notes/{id}"), Some(&token_b), None);
+    assert_eq!(status, 404);
+    let (status, _) = k.request(
+        "PUT",
+        &format!("{NOTES}/notes/{id}"),
+        Some(&token_b),
+        Some(
+            json!({"revision": 1, "data": {"title": "defaced"}})
+                .to_string()
+                .into_bytes(),
+        ),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = k.request(
+        "DELETE",
+        &format!("{NOTES}/notes/{id}"),
+        Some(&token_b),
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = k.request(
+        "GET",
+        &format!("{NOTES}/notes/{id}/history"),
+        Some(&token_b),
+        None,
+    );
+    assert_eq!(status, 404);
+    // B cannot write into A's org, nor widen a query to it.
+    let (status, body) = note(
+        k,
+        Some(&token_b),
+        json!({"title": "planted", "org": county_a, "publish": false}),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = k.request(
+        "GET",
+        &format!("{NOTES}/notes?within={county_a}"),
+        Some(&token_b),
+        None,
+    );
+    assert_eq!(status, 403);
+    // An aggregate counts only what the caller reaches.
+    let (_, stats_b) = k.request("GET", &format!("{NOTES}/stats"), Some(&token_b), None);
+    assert_eq!(stats_b[0]["values"][0], 1.0, "{stats_b}");
+    // The prefecture reaches both counties, and can narrow to one.
+    let (_, page_p) = k.request(
+        "GET",
+        &format!("{NOTES}/notes?contains=budget"),
+        Some(&token_p),
+        None,
+    );
+    assert_eq!(page_p["records"].as_array().unwrap().len(), 2);
+    let (_, page_p) = k.request(
+        "GET",
+        &format!("{NOTES}/notes?contains=budget&within={county_a}"),
+        Some(&token_p),
+        None,
+    );
+    assert_eq!(titles(&page_p), vec!["county A budget"]);
+    // A forged org header does not widen reach.
+    let (status, _, _) = k.raw(
+        "GET",
+        &format!("{NOTES}/notes/{id}"),
+        Some(&token_b),
+        None,
+        &[("x-tianshan-org", &county_a)],
+    );
+    assert_eq!(
+        status, 404,
+        "acting in an org without a binding is refused (as unknown)"
+    );
+
+    // Another plugin with a same-named collection sees none of it.
+    let copy = with_manifest(&packages().bytes("notes"), |m| {
+        m.id = "notes2".into();
+        m.subscribes.clear();
+    });
+    let (status, body) = k.install(copy);
+    assert_eq!(status, 201, "{body}");
+    let page = ok(
+        k,
+        "GET",
+        "/api/v1/p/notes2/notes?limit=1000",
+        Value::Null,
+        200,
+    );
+    assert_eq!(page["records"].as_array().unwrap().len(), 0, "{page}");
+    let (status, _) = k.get(&format!("/api/v1/p/notes2/notes/{id}"));
+    assert_eq!(status, 404);
+}
+
+fn inbox(k: &TestKernel) -> Vec<Value> {
+    ok(k, "GET", &format!("{NOTES}/inbox"), Value::Null, 200)
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn messaging(k: &TestKernel) {
+    // Publishing a note reaches the subscriber once.
+    let note = created(k, None, json!({"title": "event source", "topic": "x"}));
+    let id = note["id"].as_str().unwrap().to_string();
+    let delivered = eventually("notes.created delivery", Duration::from_secs(20), || {
+        inbox(k)
+            .into_iter()
+            .find(|r| r["data"]["payload"]["id"] == id.as_str())
+    });
+    assert_eq!(delivered["data"]["topic"], "notes.created");
+    assert_eq!(delivered["data"]["source"], "notes");
+    assert_eq!(delivered["data"]["key"], id.as_str());
+    assert_eq!(delivered["data"]["times"], 1);
+
+    // An idempotency key publishes once.
+    let publish = |body: Value| ok(k, "POST", &format!("{NOTES}/publish"), body, 200);
+    let one =
+        publish(json!({"topic": "notes.custom", "idempotency_key": "k-1", "payload": {"n": 1}}));
+    let two =
+        publish(json!({"topic": "notes.custom", "idempotency_key": "k-1", "payload": {"n": 1}}));
+    assert_eq!(one["id"], two["id"]);
+    // Topics of other plugins cannot be forged.
+    let forged = ok(
+        k,
+        "POST",
+        &format!("{NOTES}/publish"),
+        json!({"topic": "assets.disposed"}),
+        500,
+    );
+    assert!(
+        forged["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("start with its id")
+    );
+
+    // A handler that fails twice is retried, then succeeds.
+    let retried = publish(json!({"topic": "notes.flaky", "payload": {"fail_times": 2}}));
+    let retried_id = retried["id"].as_str().unwrap().to_string();
+    eventually("retried delivery", Duration::from_secs(20), || {
+        inbox(k)
+            .into_iter()
+            .find(|r| r["id"] == retried_id.as_str())
+    });
+    // One that always fails lands on the dead-letter list after 3 attempts
+    // (the test config) and can be replayed.
+    let doomed = publish(json!({"topic": "notes.doomed", "payload": {"fail_times": 4}}));
+    let doomed_id = doomed["id"].as_str().unwrap().to_string();
+    let dead = eventually("dead letter", Duration::from_secs(20), || {
+        let list = ok(k, "GET", "/api/v1/events/dead", Value::Null, 200);
+        list["dead"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["event_id"] == doomed_id.as_str())
+            .cloned()
+    });
+    assert_eq!(dead["attempts"], 3);
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("failing on purpose")
+    );
+    let seq = dead["event_seq"].as_i64().unwrap();
+    ok(
+        k,
+        "POST",
+        &format!("/api/v1/events/dead/notes/{seq}/replay"),
+        json!({}),
+        200,
+    );
+    // Attempt 4 (after the replay) succeeds.
+    eventually("replayed delivery", Duration::from_secs(20), || {
+        inbox(k).into_iter().find(|r| r["id"] == doomed_id.as_str())
+    });
+    // Nothing was delivered twice.
+    for r in inbox(k) {
+        assert_eq!(r["data"]["times"], 1, "{r}");
+    }
+}
+
+/// Repacks a package with a changed manifest.
+pub fn with_manifest(
+    package: &[u8],
+    change: impl FnOnce(&mut tianshan_kernel::package::Manifest),
+) -> Vec<u8> {
+    let parsed = tianshan_kernel::package::Package::from_bytes(package, usize::MAX).unwrap();
+    let mut manifest = parsed.manifest.clone();
+    change(&mut manifest);
+    parsed
+        .to_bytes(&toml::to_string(&manifest).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn storage_and_messaging_on_sqlite() {
+    let (k, _tmp) = start(None);
+    conformance(&k);
+    isolation(&k);
+    messaging(&k);
+}
+
+#[test]
+fn storage_and_messaging_on_postgres() {
+    let db = PgDatabase::create();
+    let (k, _tmp) = start(Some(&db.url));
+    conformance(&k);
+    isolation(&k);
+    messaging(&k);
+}
+
+/// Two kernel processes on one PostgreSQL database: what one node does,
+/// the other sees; events and jobs happen once.
+#[test]
+fn two_nodes_share_plugins_records_events_and_jobs() {
+    let db = PgDatabase::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path());
+    let args = |node: &'static str| {
+        vec![
+            "--config".to_string(),
+            config.clone(),
+            "--database-url".to_string(),
+            db.url.clone(),
+            "--node-id".to_string(),
+            node.to_string(),
+        ]
+    };
+    let args_a = args("node-a");
+    let args_b = args("node-b");
+    let a = TestKernel::start_in(
+        &tmp.path().join("a"),
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let b = TestKernel::start_in(
+        &tmp.path().join("b"),
+        &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    // Installed through A, serving on B.
+    a.install_ok("notes");
+    ok(
+        &a,
+        "PUT",
+        "/api/v1/plugins/notes/subscriptions",
+        json!({"topics": ["notes.*"]}),
+        200,
+    );
+    eventually("the plugin on node B", Duration::from_secs(15), || {
+        (b.get(&format!("{NOTES}/notes")).0 == 200).then_some(())
+    });
+
+    // Written on A, read on B.
+    let written = created(&a, None, json!({"title": "written on A", "topic": "multi"}));
+    let id = written["id"].as_str().unwrap();
+    let (status, read) = b.get(&format!("{NOTES}/notes/{id}"));
+    assert_eq!(status, 200);
+    assert_eq!(read["data"]["title"], "written on A");
+
+    // A binding made on A authorises on B.
+    let county = org(&a, "org-650000", "prefecture", "650200", "克拉玛依市");
+    let office = org(
+        &a,
+        &county,
+        "unit",
+        &unified_social_credit_code("650200", 3),
+        "克拉玛依市机关事务管理局",
+    );
+    let clerk = user(&a, "clerk.multi", &office);
+    bind(&a, &clerk, "member", &county);
+    let token = b.login("clerk.multi", PASSWORD);
+    eventually("the binding on node B", Duration::from_secs(15), || {
+        let (status, _) = b.request("GET", &format!("{NOTES}/notes"), Some(&token), None);
+        (status == 200).then_some(())
+    });
+
+    // Many events published on both nodes: each handled exactly once.
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let out = created(
+            node,
+            None,
+            json!({"title": format!("event {i}"), "topic": "multi"}),
+        );
+        ids.push(out["id"].as_str().unwrap().to_string());
+    }
+    ids.push(id.to_string());
+    let records = eventually("all events handled", Duration::from_secs(30), || {
+        let records: Vec<Value> = inbox(&b)
+            .into_iter()
+            .filter(|r| r["data"]["topic"] == "notes.created")
+            .collect();
+        (records.len() >= ids.len()).then_some(records)
+    });
+    assert_eq!(records.len(), ids.len());
+    for r in &records {
+        assert_eq!(r["data"]["times"], 1, "handled twice: {r}");
+    }
+
+    // The every-minute job runs once per minute across both nodes.
+    let ticks = eventually("a scheduled job run", Duration::from_secs(75), || {
+        let ticks: Vec<Value> = inbox(&a)
+            .into_iter()
+            .filter(|r| r["data"]["topic"] == "kernel.job.tick")
+            .collect();
+        (!ticks.is_empty()).then_some(ticks)
+    });
+    // Give the other node's scheduler a chance to (wrongly) run it too.
+    std::thread::sleep(Duration::from_secs(3));
+    let ticks_after: Vec<Value> = inbox(&a)
+        .into_iter()
+        .filter(|r| r["data"]["topic"] == "kernel.job.tick")
+        .collect();
+    let minutes: BTreeSet<i64> = ticks_after
+        .iter()
+        .map(|r| r["data"]["payload"]["scheduled_for"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        minutes.len(),
+        ticks_after.len(),
+        "a minute ran twice: {ticks_after:?}"
+    );
+    assert!(ticks_after.len() >= ticks.len());
+    for r in &ticks_after {
+        assert_eq!(r["data"]["times"], 1, "{r}");
+        assert_eq!(r["data"]["source"], "kernel");
+    }
+}
+
+/// SIGKILL during a stream of acknowledged writes loses none of them, nor
+/// their audit records.
+fn crash_during_writes(database: Option<&str>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut args = vec![];
+    if let Some(url) = database {
+        args.extend(["--database-url", url]);
+    }
+    let k = TestKernel::start_in(&data, &args);
+    k.install_ok("notes");
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let base = k.base.clone();
+            let token = k.token.clone();
+            let acked = acked.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let agent = crate::support::agent();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = json!({"title": format!("w{w}-{i}"), "publish": false});
+                    let result = agent
+                        .post(format!("{base}{NOTES}/notes"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .send(body.to_string());
+                    match result {
+                        Ok(mut r) if r.status() == 201 => {
+                            let v: Value = r.body_mut().read_json().unwrap();
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push(v["id"].as_str().unwrap().to_string());
+                        }
+                        // The kernel died mid-request: not acknowledged.
+                        _ => break,
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = k.pid();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(k);
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "too few writes before the kill: {}",
+        acked.len()
+    );
+
+    let k = TestKernel::start_in(&data, &args);
+    let mut stored = BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = ok(
+            &k,
+            "GET",
+            &format!("{NOTES}/notes?limit=1000{cursor}"),
+            Value::Null,
+            200,
+        );
+        for r in page["records"].as_array().unwrap() {
+            stored.insert(r["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    let mut audited = BTreeSet::new();
+    let mut before = String::new();
+    loop {
+        let audit = ok(
+            &k,
+            "GET",
+            &format!("/api/v1/audit?action=storage.insert&limit=1000{before}"),
+            Value::Null,
+            200,
+        );
+        for r in audit["records"].as_array().unwrap() {
+            if let Some(id) = r["target"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("notes/notes/"))
+            {
+                audited.insert(id.to_string());
+            }
+        }
+        match audit["next_before"].as_i64() {
+            Some(seq) => before = format!("&before={seq}"),
+            None => break,
+        }
+    }
+    let unaudited: Vec<&String> = acked.iter().filter(|id| !audited.contains(*id)).collect();
+    assert!(unaudited.is_empty(), "written without audit: {unaudited:?}");
+}
+
+#[test]
+fn a_crash_loses_no_acknowledged_write_on_sqlite() {
+    crash_during_writes(None);
+}
+
+#[test]
+fn a_crash_loses_no_acknowledged_write_on_postgres() {
+    let db = PgDatabase::create();
+    crash_during_writes(Some(&db.url));
+}
