@@ -61,7 +61,7 @@ pub struct Services {
 impl HostState {
     /// Who and where for this call, decided from the authenticated caller
     /// (or, for kernel-made calls, the plugin's install scope).
-    fn scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
+    pub(crate) fn scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
         let services = self.services.clone()?;
         if let Some(scope) = &self.scope {
             return Some((scope.clone(), services));
