@@ -63,6 +63,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/plugins/{id}/subscriptions"),
     ("GET", "/api/v1/events/dead"),
     ("POST", "/api/v1/events/dead/{subscriber}/{seq}/replay"),
+    ("POST", "/api/v1/files"),
+    ("GET", "/api/v1/files/{id}"),
+    ("GET", "/api/v1/files/{id}/meta"),
+    ("DELETE", "/api/v1/files/{id}"),
     ("GET", "/api/v1/portal/menu"),
 ];
 
@@ -107,6 +111,9 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/events/dead/{subscriber}/{seq}/replay",
             post(replay_dead_letter),
         )
+        .route("/api/v1/files", post(upload_file))
+        .route("/api/v1/files/{id}", get(download_file).delete(delete_file))
+        .route("/api/v1/files/{id}/meta", get(file_meta))
         .route("/api/v1/portal/menu", get(portal_menu))
 }
 
@@ -1293,6 +1300,141 @@ async fn replay_dead_letter(
         )
         .await;
     Ok(Json(json!({ "replayed": true })))
+}
+
+// ---------------------------------------------------------------- files
+
+fn file_requester_scope(k: &Kernel, session: &Session) -> crate::storage::Scope {
+    crate::storage::Scope::for_user(
+        k.authz.orgs(),
+        session.org(),
+        session.user_id(),
+        &session.principal.username,
+    )
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    name: String,
+    org: Option<String>,
+}
+
+/// The body is the file; `Content-Type` its type, `?name=` its name.
+async fn upload_file(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let org = match &q.org {
+        Some(org) => resolve_org(&k, org).await?,
+        None => session.org().to_string(),
+    };
+    visible_org(&k, &session, &org)?;
+    session.require(&k, &org, "kernel.files.write").await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let content = read_body(body, k.files.max_bytes).await?;
+    let scope = file_requester_scope(&k, &session);
+    let who = crate::files::Requester {
+        scope: &scope,
+        plugin: None,
+    };
+    let info = k
+        .files
+        .put(&who, &q.name, &content_type, &content, Some(&org))
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "file": info }))))
+}
+
+async fn file_meta(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let scope = file_requester_scope(&k, &session);
+    let who = crate::files::Requester {
+        scope: &scope,
+        plugin: None,
+    };
+    let info = k.files.info(&who, &id).await?;
+    session
+        .require(&k, &info.org_id, "kernel.files.read")
+        .await?;
+    Ok(Json(json!({ "file": info })))
+}
+
+async fn download_file(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let scope = file_requester_scope(&k, &session);
+    let who = crate::files::Requester {
+        scope: &scope,
+        plugin: None,
+    };
+    let (info, content) = k.files.read(&who, &id).await?;
+    session
+        .require(&k, &info.org_id, "kernel.files.read")
+        .await?;
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        utf8_percent_encode(&info.name)
+    );
+    let mut response = content.into_response();
+    let h = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, info.content_type.as_str()),
+        (header::CONTENT_DISPOSITION, disposition.as_str()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "private, max-age=0"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            h.insert(name, value);
+        }
+    }
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", info.sha256)) {
+        h.insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// RFC 5987 encoding for a header parameter.
+fn utf8_percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn delete_file(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let scope = file_requester_scope(&k, &session);
+    let who = crate::files::Requester {
+        scope: &scope,
+        plugin: None,
+    };
+    let info = k.files.info(&who, &id).await?;
+    // The uploader may delete; otherwise an org admin where the file is.
+    if info.created_by.as_deref() != Some(session.user_id()) {
+        session
+            .require(&k, &info.org_id, "kernel.files.manage")
+            .await?;
+    }
+    k.files.delete(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---------------------------------------------------------------- portal

@@ -52,6 +52,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.tokens.*",
             "kernel.plugins.*",
             "kernel.audit.read",
+            "kernel.files.*",
         ],
     ),
     (
@@ -63,7 +64,15 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.plugins.read",
         ],
     ),
-    (MEMBER, &["kernel.orgs.read", "kernel.plugins.read"]),
+    (
+        MEMBER,
+        &[
+            "kernel.orgs.read",
+            "kernel.plugins.read",
+            "kernel.files.read",
+            "kernel.files.write",
+        ],
+    ),
 ];
 
 pub fn is_kernel_role(role: &str) -> bool {

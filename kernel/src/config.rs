@@ -33,6 +33,30 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub events: EventsConfig,
+    pub files: FilesConfig,
+}
+
+/// Attachments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilesConfig {
+    /// `disk` (under `dir`) or `database` (in the kernel's database, which
+    /// several nodes share without a shared disk).
+    pub backend: String,
+    /// For `disk`; defaults to `files/` in the data dir.
+    pub dir: Option<PathBuf>,
+    /// Largest file accepted.
+    pub max_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            backend: "disk".into(),
+            dir: None,
+            max_bytes: 20 << 20,
+        }
+    }
 }
 
 /// Event delivery retries.
@@ -69,6 +93,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log: LogConfig::default(),
             events: EventsConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }

@@ -464,6 +464,51 @@ CREATE TABLE cluster_state (
 INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
 "#,
     ),
+    (
+        8,
+        r#"
+-- Attachments: metadata here, content by hash on disk or in file_blobs.
+CREATE TABLE files (
+    id           TEXT PRIMARY KEY,
+    org_id       TEXT NOT NULL,
+    plugin_id    TEXT,
+    name         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    sha256       TEXT NOT NULL,
+    created_by   TEXT,
+    created_at   BIGINT NOT NULL,
+    deleted_at   BIGINT
+);
+CREATE INDEX files_org ON files(org_id);
+
+CREATE TABLE file_blobs (
+    sha256  TEXT PRIMARY KEY,
+    content BLOB NOT NULL
+);
+"#,
+        r#"
+-- Attachments: metadata here, content by hash on disk or in file_blobs.
+CREATE TABLE files (
+    id           TEXT PRIMARY KEY,
+    org_id       TEXT NOT NULL,
+    plugin_id    TEXT,
+    name         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    sha256       TEXT NOT NULL,
+    created_by   TEXT,
+    created_at   BIGINT NOT NULL,
+    deleted_at   BIGINT
+);
+CREATE INDEX files_org ON files(org_id);
+
+CREATE TABLE file_blobs (
+    sha256  TEXT PRIMARY KEY,
+    content BYTEA NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

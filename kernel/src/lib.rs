@@ -10,6 +10,7 @@ pub mod config;
 pub mod cron;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod gateway;
 pub mod jobs;
 pub mod messaging;
@@ -40,6 +41,7 @@ pub struct Kernel {
     pub audit: Arc<audit::Audit>,
     pub storage: Arc<storage::Storage>,
     pub messaging: Arc<messaging::Messaging>,
+    pub files: Arc<files::Files>,
     /// This node's name in logs and job claims.
     pub node_id: String,
     pub throttle: users::Throttle,
@@ -90,7 +92,14 @@ impl Kernel {
         runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
         let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
         let messaging = Arc::new(messaging::Messaging::new(db.clone(), config.events));
+        let files = Arc::new(files::Files::new(
+            db.clone(),
+            &config.files,
+            &config.data_dir,
+            audit.clone(),
+        ));
         runtime.set_services(Arc::new(runtime::host::Services {
+            files: files.clone(),
             storage: storage.clone(),
             messaging: messaging.clone(),
             authz: authz.clone(),
@@ -122,6 +131,7 @@ impl Kernel {
                 root_org,
                 storage,
                 messaging,
+                files,
                 node_id,
             }),
             generated_admin_password,

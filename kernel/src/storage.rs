@@ -93,6 +93,19 @@ impl Scope {
         }
     }
 
+    /// A user acting through the kernel API (no plugin).
+    pub fn for_user(orgs: Arc<OrgIndex>, acting_org: &str, user_id: &str, username: &str) -> Scope {
+        Scope {
+            plugin: String::new(),
+            collections: Arc::default(),
+            acting_org: acting_org.to_string(),
+            reach: Scope::reach_of(&orgs, acting_org),
+            orgs,
+            actor: Some(user_id.to_string()),
+            actor_name: username.to_string(),
+        }
+    }
+
     pub fn reaches(&self, org: &str) -> bool {
         match &self.reach {
             Reach::All => self.orgs.exists(org),

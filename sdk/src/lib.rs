@@ -5,7 +5,7 @@
 //! behind a small API: a [`Router`] of handlers taking a [`Request`] and
 //! returning a [`Response`] or a typed [`Error`], plus wrappers over the
 //! kernel's imports ([`log`], [`config`], [`identity`], [`authz`],
-//! [`storage`], [`messaging`]).
+//! [`storage`], [`messaging`], [`files`]).
 //!
 //! ```ignore
 //! use tianshan_sdk::prelude::*;
@@ -40,6 +40,7 @@ mod router;
 
 pub mod authz;
 pub mod config;
+pub mod files;
 pub mod identity;
 pub mod log;
 pub mod messaging;
@@ -102,7 +103,7 @@ pub trait Plugin {
 /// The usual imports for writing a plugin.
 pub mod prelude {
     pub use crate::{
-        Error, Event, Plugin, Principal, Request, Response, Result, Router, authz, config,
+        Error, Event, Plugin, Principal, Request, Response, Result, Router, authz, config, files,
         identity, json, log, messaging, storage,
     };
 }

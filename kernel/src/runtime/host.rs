@@ -10,7 +10,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginIdentity;
-use super::bindings::tianshan::plugin::{authz, config, identity, log, messaging, storage, types};
+use super::bindings::tianshan::plugin::{
+    authz, config, files, identity, log, messaging, storage, types,
+};
 use super::limits::MemoryLimiter;
 
 /// The caller as the kernel established it (session or token), handed to
@@ -54,6 +56,7 @@ pub struct HostState {
 pub struct Services {
     pub storage: Arc<crate::storage::Storage>,
     pub messaging: Arc<crate::messaging::Messaging>,
+    pub files: Arc<crate::files::Files>,
     pub authz: Arc<crate::authz::Authz>,
     pub root_org: String,
 }
@@ -478,5 +481,78 @@ impl messaging::Host for HostState {
             )
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+fn to_file_info(f: crate::files::FileInfo) -> files::FileInfo {
+    files::FileInfo {
+        id: f.id,
+        org: f.org_id,
+        name: f.name,
+        content_type: f.content_type,
+        size: f.size as u64,
+        sha256: f.sha256,
+        created_at: f.created_at,
+    }
+}
+
+impl files::Host for HostState {
+    async fn put(
+        &mut self,
+        name: String,
+        content_type: String,
+        content: Vec<u8>,
+        org: Option<String>,
+    ) -> Result<files::FileInfo, String> {
+        let (scope, services) = self.scope().ok_or("files are not available")?;
+        let who = crate::files::Requester {
+            scope: &scope,
+            plugin: Some(&scope.plugin),
+        };
+        services
+            .files
+            .put(&who, &name, &content_type, &content, org.as_deref())
+            .await
+            .map(to_file_info)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn info(&mut self, id: String) -> Result<Option<files::FileInfo>, String> {
+        let (scope, services) = self.scope().ok_or("files are not available")?;
+        let who = crate::files::Requester {
+            scope: &scope,
+            plugin: Some(&scope.plugin),
+        };
+        match services.files.info(&who, &id).await {
+            Ok(info) => Ok(Some(to_file_info(info))),
+            Err(crate::files::FileError::NotFound) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn read(&mut self, id: String) -> Result<Option<Vec<u8>>, String> {
+        let (scope, services) = self.scope().ok_or("files are not available")?;
+        let who = crate::files::Requester {
+            scope: &scope,
+            plugin: Some(&scope.plugin),
+        };
+        match services.files.read(&who, &id).await {
+            Ok((_, content)) => Ok(Some(content)),
+            Err(crate::files::FileError::NotFound) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn delete(&mut self, id: String) -> Result<bool, String> {
+        let (scope, services) = self.scope().ok_or("files are not available")?;
+        let who = crate::files::Requester {
+            scope: &scope,
+            plugin: Some(&scope.plugin),
+        };
+        match services.files.delete(&who, &id).await {
+            Ok(()) => Ok(true),
+            Err(crate::files::FileError::NotFound) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

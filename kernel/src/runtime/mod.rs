@@ -40,6 +40,7 @@ pub mod bindings {
         imports: {
             "tianshan:plugin/storage": async,
             "tianshan:plugin/messaging": async,
+            "tianshan:plugin/files": async,
         },
     });
 }

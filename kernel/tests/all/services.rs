@@ -75,9 +75,18 @@ fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-fn write_config(dir: &Path) -> String {
+fn write_config(dir: &Path, postgres: bool) -> String {
     let path = dir.join("test.toml");
-    std::fs::write(&path, "[events]\nmax-attempts = 3\nretry-base-ms = 100\n").unwrap();
+    // Files go in the database when the kernel runs on PostgreSQL, as a
+    // multi-node deployment without shared disk would configure it.
+    let backend = if postgres { "database" } else { "disk" };
+    std::fs::write(
+        &path,
+        format!(
+            "[events]\nmax-attempts = 3\nretry-base-ms = 100\n\n[files]\nmax-bytes = 65536\nbackend = \"{backend}\"\n"
+        ),
+    )
+    .unwrap();
     path.display().to_string()
 }
 
@@ -85,7 +94,7 @@ fn write_config(dir: &Path) -> String {
 /// notes plugin installed and its subscriptions granted.
 fn start(database: Option<&str>) -> (TestKernel, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path());
+    let config = write_config(tmp.path(), database.is_some());
     let mut args = vec!["--config", config.as_str()];
     if let Some(url) = database {
         args.extend(["--database-url", url]);
@@ -371,8 +380,9 @@ fn conformance(k: &TestKernel) {
     assert!(targets.contains("notes/notes/batch-1"));
 }
 
-/// The kernel, not the plugin, decides whose records a call sees.
-fn isolation(k: &TestKernel) {
+/// The kernel, not the plugin, decides whose records a call sees. Returns
+/// the tokens of a clerk in county A and one in county B.
+fn isolation(k: &TestKernel) -> (String, String) {
     let root = "org-650000";
     let prefecture = org(k, root, "prefecture", "650100", "乌鲁木齐市");
     let county_a = org(k, &prefecture, "county", "650102", "天山区");
@@ -520,6 +530,162 @@ fn isolation(k: &TestKernel) {
     assert_eq!(page["records"].as_array().unwrap().len(), 0, "{page}");
     let (status, _) = k.get(&format!("/api/v1/p/notes2/notes/{id}"));
     assert_eq!(status, 404);
+    (token_a, token_b)
+}
+
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+fn upload(
+    k: &TestKernel,
+    token: &str,
+    name: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let (status, bytes, _) = k.raw(
+        "POST",
+        &format!("/api/v1/files?name={name}"),
+        Some(token),
+        Some(body.to_vec()),
+        &[("content-type", content_type)],
+    );
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Attachments through the kernel API and through the plugin interface.
+fn files(k: &TestKernel, token_a: &str, token_b: &str) {
+    use sha2::Digest;
+    let (status, out) = upload(k, token_a, "seal.png", "image/png", PNG);
+    assert_eq!(status, 201, "{out}");
+    let id = out["file"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        out["file"]["sha256"],
+        hex::encode(sha2::Sha256::digest(PNG))
+    );
+    assert_eq!(out["file"]["size"], PNG.len());
+    let (status, bytes, headers) = k.raw(
+        "GET",
+        &format!("/api/v1/files/{id}"),
+        Some(token_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(bytes, PNG);
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "image/png");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-disposition").starts_with("attachment"));
+    // Another county's clerk cannot see it.
+    let (status, _, _) = k.raw(
+        "GET",
+        &format!("/api/v1/files/{id}"),
+        Some(token_b),
+        None,
+        &[],
+    );
+    assert_eq!(status, 404);
+    let (status, _, _) = k.raw(
+        "DELETE",
+        &format!("/api/v1/files/{id}"),
+        Some(token_b),
+        None,
+        &[],
+    );
+    assert_eq!(status, 404);
+    // Content must be what it claims, and of an accepted type.
+    let (status, out) = upload(
+        k,
+        token_a,
+        "x.png",
+        "image/png",
+        b"<script>alert(1)</script>",
+    );
+    assert_eq!(status, 422, "{out}");
+    let (status, _) = upload(k, token_a, "x.html", "text/html", b"<p>hi</p>");
+    assert_eq!(status, 422);
+    let (status, _) = upload(k, token_a, "../../etc/passwd", "text/plain", b"x");
+    assert_eq!(status, 422);
+    let (status, _) = upload(k, token_a, "empty.txt", "text/plain", b"");
+    assert_eq!(status, 422);
+    // The test config caps files at 64 KiB.
+    let (status, out) = upload(k, token_a, "big.txt", "text/plain", &vec![b'a'; 70_000]);
+    assert_eq!(status, 413, "{out}");
+
+    // A plugin stores and reads its own files…
+    let (status, bytes, _) = k.raw(
+        "POST",
+        &format!("{NOTES}/files?name=scan.pdf"),
+        Some(token_a),
+        Some(b"%PDF-1.7\n%test\n".to_vec()),
+        &[("content-type", "application/pdf")],
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&bytes));
+    let stored: Value = serde_json::from_slice(&bytes).unwrap();
+    let plugin_file = stored["id"].as_str().unwrap().to_string();
+    let (status, bytes, _) = k.raw(
+        "GET",
+        &format!("{NOTES}/files/{plugin_file}"),
+        Some(token_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(bytes, b"%PDF-1.7\n%test\n");
+    // …and reads what a user uploaded through the kernel…
+    let (status, bytes, _) = k.raw(
+        "GET",
+        &format!("{NOTES}/files/{id}"),
+        Some(token_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(bytes, PNG);
+    // …but not through a caller of another county, nor another plugin's.
+    let (status, _, _) = k.raw(
+        "GET",
+        &format!("{NOTES}/files/{plugin_file}"),
+        Some(token_b),
+        None,
+        &[],
+    );
+    assert_eq!(status, 404);
+    let (status, _, _) = k.raw(
+        "GET",
+        &format!("/api/v1/p/notes2/files/{plugin_file}"),
+        Some(token_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 404);
+    // The uploader deletes; then it is gone.
+    let (status, _, _) = k.raw(
+        "DELETE",
+        &format!("/api/v1/files/{id}"),
+        Some(token_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 204);
+    let (status, _, _) = k.raw(
+        "GET",
+        &format!("/api/v1/files/{id}/meta"),
+        Some(token_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 404);
 }
 
 fn inbox(k: &TestKernel) -> Vec<Value> {
@@ -628,7 +794,8 @@ pub fn with_manifest(
 fn storage_and_messaging_on_sqlite() {
     let (k, _tmp) = start(None);
     conformance(&k);
-    isolation(&k);
+    let (a, b) = isolation(&k);
+    files(&k, &a, &b);
     messaging(&k);
 }
 
@@ -637,7 +804,8 @@ fn storage_and_messaging_on_postgres() {
     let db = PgDatabase::create();
     let (k, _tmp) = start(Some(&db.url));
     conformance(&k);
-    isolation(&k);
+    let (a, b) = isolation(&k);
+    files(&k, &a, &b);
     messaging(&k);
 }
 
@@ -647,7 +815,7 @@ fn storage_and_messaging_on_postgres() {
 fn two_nodes_share_plugins_records_events_and_jobs() {
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path());
+    let config = write_config(tmp.path(), true);
     let args = |node: &'static str| {
         vec![
             "--config".to_string(),

@@ -22,7 +22,11 @@ impl Plugin for Notes {
             .get("/inbox", inbox)
             .post("/publish", publish)
             .post("/undeclared", undeclared)
+            .post("/files", store_file)
+            .get("/files/{id}", read_file)
             .get("/bench/get", bench_get)
+            .get("/bench/query", bench_query)
+            .post("/bench/insert", bench_insert)
     }
 
     fn on_event(event: Event) -> core::result::Result<(), String> {
@@ -209,6 +213,27 @@ fn publish(req: &Request) -> Result<Response> {
     Ok(Response::json(&json!({ "id": id })))
 }
 
+/// Stores the body as a file named by `?name=`, of the request's type.
+fn store_file(req: &Request) -> Result<Response> {
+    let name = req
+        .query_param("name")
+        .unwrap_or_else(|| "upload.bin".into());
+    let content_type = req
+        .header("content-type")
+        .unwrap_or("application/octet-stream");
+    let info = files::put(&name, content_type, req.body(), None)?;
+    Ok(Response::json(&json!({
+        "id": info.id, "org": info.org, "name": info.name, "size": info.size, "sha256": info.sha256,
+    }))
+    .with_status(201))
+}
+
+fn read_file(req: &Request) -> Result<Response> {
+    let id = req.param("id")?;
+    let info = files::info(id)?;
+    Ok(Response::bytes(info.content_type, files::read(id)?))
+}
+
 fn undeclared(_: &Request) -> Result<Response> {
     let doc = collection("secrets").insert(&json!({ "x": 1 }))?;
     Ok(Response::json(&doc))
@@ -232,6 +257,40 @@ fn bench_get(req: &Request) -> Result<Response> {
         }
     }
     Ok(Response::json(&json!({ "found": found })))
+}
+
+/// `n` indexed queries (one page of 20 by topic) inside one request.
+fn bench_query(req: &Request) -> Result<Response> {
+    let topic = req.query_param("topic").unwrap_or_default();
+    let n: u32 = req
+        .query_param("n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let notes = collection("notes");
+    let mut rows = 0;
+    for _ in 0..n {
+        rows += notes
+            .find()
+            .eq("topic", topic.as_str())
+            .limit(20)
+            .page::<Value>()?
+            .records
+            .len();
+    }
+    Ok(Response::json(&json!({ "rows": rows })))
+}
+
+/// `n` inserts, each its own transaction (with history and audit).
+fn bench_insert(req: &Request) -> Result<Response> {
+    let n: u32 = req
+        .query_param("n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let notes = collection("notes");
+    for i in 0..n {
+        notes.insert(&json!({ "title": format!("bench {i}"), "topic": "bench", "priority": i }))?;
+    }
+    Ok(Response::json(&json!({ "inserted": n })))
 }
 
 /// Records each event once in `inbox` under the event id; a redelivery

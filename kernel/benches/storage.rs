@@ -1,0 +1,278 @@
+//! Storage benchmark: get by id, an indexed query and an insert, each done
+//! through a plugin (the `notes` test plugin calling the storage host
+//! interface) and directly with sqlx, on SQLite and PostgreSQL, in one run.
+//!
+//! Run: `cargo bench -p tianshan-kernel --bench storage`
+//! (env `BENCH_OPS` operations per measurement, default 2000;
+//! `TIANSHAN_TEST_POSTGRES` the server's admin URL, default
+//! postgres://postgres@127.0.0.1:5432/postgres).
+//!
+//! "Through the plugin" is one plugin request that performs N operations
+//! with the storage host calls, so the figure is the cost of the host
+//! interface (validation, scope, SQL building, the component boundary),
+//! not of HTTP and instantiation, which the gateway benchmark measures.
+//! A plugin insert also writes the record's history row and its audit
+//! record in the same transaction; the direct insert writes the row only.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::Connection;
+use tianshan_kernel::config::Config;
+use tianshan_kernel::runtime::PluginRequest;
+use tianshan_kernel::{Kernel, tooling};
+
+const TOPICS: usize = 50;
+const SEED_RECORDS: usize = 20_000;
+
+struct Figures {
+    get_plugin: f64,
+    get_direct: f64,
+    query_plugin: f64,
+    query_direct: f64,
+    insert_plugin: f64,
+    insert_direct: f64,
+}
+
+fn ops_per_sec(ops: usize, started: Instant) -> f64 {
+    ops as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn call(kernel: &Kernel, method: &str, path: &str, query: String) -> serde_json::Value {
+    let plugin = kernel.plugins.get("notes").expect("notes installed");
+    let response = kernel
+        .runtime
+        .handle_http(
+            &plugin.component,
+            None,
+            PluginRequest {
+                method: method.into(),
+                path: path.into(),
+                query,
+                headers: vec![],
+                body: vec![],
+            },
+        )
+        .await
+        .expect("plugin call");
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    serde_json::from_slice(&response.body).unwrap()
+}
+
+/// Seeds records straight into the table (fast), spread over topics.
+async fn seed(kernel: &Kernel, postgres: bool) -> anyhow::Result<String> {
+    let mut tx = kernel.db.begin().await?;
+    let json = if postgres { "$5::jsonb" } else { "$5" };
+    let sql = format!(
+        "INSERT INTO records (plugin_id, collection, id, org_id, revision, data, created_at, updated_at)
+         VALUES ('notes', 'notes', $1, $2, 1, {json}, $3, $4)"
+    );
+    let mut some_id = String::new();
+    for i in 0..SEED_RECORDS {
+        let id = format!("seed-{i:06}");
+        let data = serde_json::json!({
+            "title": format!("Seeded note {i}"),
+            "topic": format!("topic-{}", i % TOPICS),
+            "priority": i % 100,
+        });
+        sqlx::query(&sql)
+            .bind(&id)
+            .bind(&kernel.root_org)
+            .bind(0i64)
+            .bind(0i64)
+            .bind(data.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if i == SEED_RECORDS / 2 {
+            some_id = id;
+        }
+    }
+    tx.commit().await?;
+    Ok(some_id)
+}
+
+async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<Figures> {
+    let postgres = url.starts_with("postgres");
+    let id = seed(&kernel, postgres).await?;
+    let data_col = if postgres { "data::text" } else { "data" };
+    let topic_expr = if postgres {
+        "(data->'topic') = $1::jsonb"
+    } else {
+        "json_extract(data, '$.topic') = $1"
+    };
+    let topic = "topic-7";
+    let topic_param = if postgres {
+        format!("\"{topic}\"")
+    } else {
+        topic.to_string()
+    };
+    let get_sql = format!(
+        "SELECT id, org_id, revision, {data_col}, created_at, updated_at FROM records
+         WHERE plugin_id = 'notes' AND collection = 'notes' AND id = $1"
+    );
+    let query_sql = format!(
+        "SELECT id, org_id, revision, {data_col}, created_at, updated_at FROM records
+         WHERE plugin_id = 'notes' AND collection = 'notes' AND {topic_expr} ORDER BY id LIMIT 20"
+    );
+    let insert_sql = format!(
+        "INSERT INTO records (plugin_id, collection, id, org_id, revision, data, created_at, updated_at)
+         VALUES ('notes', 'notes', $1, $2, 1, {}, 0, 0)",
+        if postgres { "$3::jsonb" } else { "$3" }
+    );
+
+    // Warm both paths (compiled code, prepared statements, caches).
+    call(&kernel, "GET", "/bench/get", format!("id={id}&n=50")).await;
+
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    let mut figures = Figures {
+        get_plugin: 0.0,
+        get_direct: 0.0,
+        query_plugin: 0.0,
+        query_direct: 0.0,
+        insert_plugin: 0.0,
+        insert_direct: 0.0,
+    };
+    // Alternate plugin and direct three times and keep the best of each:
+    // this machine is noisy, and the ratio is what we compare.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = call(&kernel, "GET", "/bench/get", format!("id={id}&n={ops}")).await;
+        assert_eq!(out["found"], ops);
+        figures.get_plugin = figures.get_plugin.max(ops_per_sec(ops, started));
+
+        let started = Instant::now();
+        for _ in 0..ops {
+            let row = sqlx::query(&get_sql)
+                .bind(&id)
+                .fetch_optional(&mut conn)
+                .await?;
+            assert!(row.is_some());
+        }
+        figures.get_direct = figures.get_direct.max(ops_per_sec(ops, started));
+
+        let query_ops = ops / 4;
+        let started = Instant::now();
+        let out = call(
+            &kernel,
+            "GET",
+            "/bench/query",
+            format!("topic={topic}&n={query_ops}"),
+        )
+        .await;
+        assert_eq!(out["rows"], query_ops * 20);
+        figures.query_plugin = figures.query_plugin.max(ops_per_sec(query_ops, started));
+
+        let started = Instant::now();
+        for _ in 0..query_ops {
+            let rows = sqlx::query(&query_sql)
+                .bind(&topic_param)
+                .fetch_all(&mut conn)
+                .await?;
+            assert_eq!(rows.len(), 20);
+        }
+        figures.query_direct = figures.query_direct.max(ops_per_sec(query_ops, started));
+
+        let insert_ops = ops / 8;
+        let started = Instant::now();
+        call(&kernel, "POST", "/bench/insert", format!("n={insert_ops}")).await;
+        figures.insert_plugin = figures.insert_plugin.max(ops_per_sec(insert_ops, started));
+
+        let started = Instant::now();
+        for i in 0..insert_ops {
+            let id = tianshan_kernel::storage::new_record_id();
+            let data = serde_json::json!({"title": format!("direct {i}"), "topic": "bench", "priority": i});
+            sqlx::query(&insert_sql)
+                .bind(&id)
+                .bind(&kernel.root_org)
+                .bind(data.to_string())
+                .execute(&mut conn)
+                .await?;
+        }
+        figures.insert_direct = figures.insert_direct.max(ops_per_sec(insert_ops, started));
+    }
+    Ok(figures)
+}
+
+fn print(name: &str, f: &Figures) {
+    println!("{name}:");
+    for (op, plugin, direct) in [
+        ("get by id", f.get_plugin, f.get_direct),
+        ("indexed query (page of 20)", f.query_plugin, f.query_direct),
+        ("insert", f.insert_plugin, f.insert_direct),
+    ] {
+        println!(
+            "  {op:<28} plugin {plugin:>9.0} ops/s   direct {direct:>9.0} ops/s   ratio {:.2}",
+            plugin / direct
+        );
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let ops: usize = std::env::var("BENCH_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    eprintln!("building the notes test plugin…");
+    let plugins = tooling::bundled_plugins("tests/plugins")?
+        .into_iter()
+        .filter(|p| p.crate_name == "tianshan-test-notes")
+        .collect::<Vec<_>>();
+    let out = tempfile::tempdir()?;
+    let package = tooling::build_and_pack_bundled(&plugins, out.path(), true)?
+        .pop()
+        .expect("notes package");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let admin = std::env::var("TIANSHAN_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("tianshan_bench_{}", std::process::id());
+        let mut admin_conn = sqlx::AnyConnection::connect(&admin).await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin_conn)
+            .await?;
+        let pg_url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+
+        let mut results = Vec::new();
+        let data = tempfile::tempdir()?;
+        for url in [
+            format!("sqlite://{}", data.path().join("bench.db").display()),
+            pg_url.clone(),
+        ] {
+            let config = Config {
+                data_dir: data.path().join(if url.starts_with("postgres") { "pg" } else { "lite" }),
+                database_url: Some(url.clone()),
+                ..Config::default()
+            };
+            let kernel = Kernel::open(config).await?.kernel;
+            kernel
+                .plugins
+                .install(&std::fs::read(&package)?, None)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let figures = measure(kernel, &url, ops).await?;
+            results.push(figures);
+        }
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin_conn)
+            .await?;
+
+        println!("Storage through a plugin vs direct sqlx, {ops} gets per measurement, {SEED_RECORDS} records, best of 3");
+        print("SQLite", &results[0]);
+        print("PostgreSQL", &results[1]);
+        println!(
+            "RESULT get_ratio_sqlite={:.2} get_ratio_postgres={:.2} insert_ratio_sqlite={:.2}",
+            results[0].get_plugin / results[0].get_direct,
+            results[1].get_plugin / results[1].get_direct,
+            results[0].insert_plugin / results[0].insert_direct,
+        );
+        anyhow::Ok(())
+    })
+}
