@@ -176,6 +176,7 @@ pub struct Authz {
     bindings: RwLock<HashMap<String, Vec<Binding>>>,
     /// Plugin-declared (role, permission) policies, by plugin id.
     plugin_policies: RwLock<HashMap<String, Vec<(String, String)>>>,
+    bus: std::sync::OnceLock<std::sync::Arc<crate::bus::Bus>>,
 }
 
 async fn new_enforcer() -> casbin::Result<Enforcer> {
@@ -191,6 +192,7 @@ impl Authz {
             orgs: RwLock::new(std::sync::Arc::new(OrgIndex::default())),
             plugin_policies: RwLock::new(HashMap::new()),
             bindings: RwLock::new(HashMap::new()),
+            bus: std::sync::OnceLock::new(),
         };
         authz.refresh().await?;
         Ok(authz)
@@ -200,7 +202,16 @@ impl Authz {
     /// the other nodes (they poll the generation, see `cluster`).
     pub async fn reload(&self) -> anyhow::Result<()> {
         crate::db::bump_generation(&self.db, "access").await?;
-        self.refresh().await
+        self.refresh().await?;
+        if let Some(bus) = self.bus.get() {
+            bus.signal(crate::bus::CLUSTER);
+        }
+        Ok(())
+    }
+
+    /// Where cluster-change signals go; set once by the kernel.
+    pub fn set_bus(&self, bus: std::sync::Arc<crate::bus::Bus>) {
+        let _ = self.bus.set(bus);
     }
 
     /// Rebuilds the org index and the enforcer from the database.

@@ -3,8 +3,9 @@
 //! Shared state that nodes cache in memory (the plugin table, the org tree
 //! and role bindings) has a generation counter in `cluster_state`; the node
 //! that changes it bumps the counter in the same transaction, and every
-//! node polls the counters each second and reloads what moved. On SQLite
-//! (one node) the poll finds nothing new and costs one small query.
+//! node polls the counters each second, or at once when the changing node
+//! signals over NATS (`bus`), and reloads what moved. On SQLite (one node)
+//! the poll finds nothing new and costs one small query.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +34,10 @@ async fn generations(kernel: &Kernel) -> sqlx::Result<(i64, i64)> {
 /// Polls until the process ends.
 pub async fn watch(kernel: Arc<Kernel>) {
     let mut seen = generations(&kernel).await.unwrap_or((0, 0));
+    let signal = kernel.bus.cluster.clone();
     loop {
-        tokio::time::sleep(POLL_INTERVAL).await;
+        // A NATS signal from the node that made a change cuts the wait.
+        let _ = tokio::time::timeout(POLL_INTERVAL, signal.notified()).await;
         let current = match generations(&kernel).await {
             Ok(g) => g,
             Err(e) => {

@@ -215,6 +215,27 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_documents_host_service_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/tianshan.toml");
+        let parsed = Config::from_file(&path).unwrap();
+        let defaults = Config::default();
+        assert_eq!(parsed.utc_offset_minutes, defaults.utc_offset_minutes);
+        assert_eq!(parsed.events.max_attempts, defaults.events.max_attempts);
+        assert_eq!(parsed.events.retry_base_ms, defaults.events.retry_base_ms);
+        assert_eq!(parsed.files.backend, defaults.files.backend);
+        assert_eq!(parsed.files.max_bytes, defaults.files.max_bytes);
+    }
+
+    #[test]
+    fn the_cluster_node_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster/node.toml");
+        let parsed = Config::from_file(&path).unwrap();
+        assert!(parsed.database_url.unwrap().starts_with("postgres://"));
+        assert!(parsed.nats_url.is_some());
+        assert_eq!(parsed.files.backend, "database");
+    }
+
+    #[test]
     fn unknown_options_are_refused() {
         let err = toml::from_str::<Config>("listen = \"127.0.0.1:1\"\nlisten-port = 1\n")
             .unwrap_err()

@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod bus;
 pub mod cluster;
 pub mod config;
 pub mod cron;
@@ -44,6 +45,8 @@ pub struct Kernel {
     pub files: Arc<files::Files>,
     /// This node's name in logs and job claims.
     pub node_id: String,
+    /// Signals to and from other nodes (NATS when configured).
+    pub bus: Arc<bus::Bus>,
     pub throttle: users::Throttle,
     pub metrics: Arc<Metrics>,
     pub root_org: String,
@@ -63,6 +66,14 @@ impl Kernel {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", config.data_dir.display()))?;
         let db = db::connect(&config.database_url()).await?;
+        let node_id = config.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}:{}", host.trim(), std::process::id())
+        });
+        let bus = Arc::new(match &config.nats_url {
+            Some(url) => bus::Bus::connect(url, &node_id).await?,
+            None => bus::Bus::local(&node_id),
+        });
         let metrics = Arc::new(Metrics::new());
         let stats = RuntimeStats {
             compilations: metrics.compilations.clone(),
@@ -90,8 +101,13 @@ impl Kernel {
         let generated_admin_password = bootstrap.flatten();
         let authz = Arc::new(authz::Authz::new(db.clone()).await?);
         runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
+        authz.set_bus(bus.clone());
         let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
-        let messaging = Arc::new(messaging::Messaging::new(db.clone(), config.events));
+        let messaging = Arc::new(messaging::Messaging::new(
+            db.clone(),
+            config.events,
+            bus.clone(),
+        ));
         let files = Arc::new(files::Files::new(
             db.clone(),
             &config.files,
@@ -105,16 +121,13 @@ impl Kernel {
             authz: authz.clone(),
             root_org: root_org.clone(),
         }));
-        let node_id = config.node_id.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-            format!("{}:{}", host.trim(), std::process::id())
-        });
         let plugins = plugins::Plugins::new(
             db.clone(),
             runtime.clone(),
             authz.clone(),
             config.max_package_bytes,
         );
+        plugins.set_bus(bus.clone());
         let loaded = plugins.load_installed().await?;
         tracing::info!(plugins = loaded, data_dir = %config.data_dir.display(), "kernel opened");
         Ok(Opened {
@@ -133,6 +146,7 @@ impl Kernel {
                 messaging,
                 files,
                 node_id,
+                bus,
             }),
             generated_admin_password,
         })
@@ -156,6 +170,11 @@ impl Kernel {
             self.node_id.clone(),
         ));
         tokio::spawn(cluster::watch(self.clone()));
+        tokio::spawn(
+            self.bus
+                .clone()
+                .listen(self.metrics.bus_signals_received.clone()),
+        );
     }
 
     /// The jobs of every enabled plugin.

@@ -126,17 +126,17 @@ pub enum PublishError {
 pub struct Messaging {
     db: Db,
     dialect: Dialect,
-    wake: tokio::sync::Notify,
+    bus: Arc<crate::bus::Bus>,
     retries: crate::config::EventsConfig,
 }
 
 impl Messaging {
-    pub fn new(db: Db, retries: crate::config::EventsConfig) -> Self {
+    pub fn new(db: Db, retries: crate::config::EventsConfig, bus: Arc<crate::bus::Bus>) -> Self {
         let dialect = Dialect::of(&db);
         Messaging {
             db,
             dialect,
-            wake: tokio::sync::Notify::new(),
+            bus,
             retries,
         }
     }
@@ -184,9 +184,10 @@ impl Messaging {
         Ok(id)
     }
 
-    /// Nudges this node's dispatcher (after a commit that added work).
+    /// Nudges the dispatchers, this node's and (over NATS) the others',
+    /// after a commit that added work.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.bus.signal(crate::bus::EVENTS);
     }
 
     async fn subscribers_of(&self, topic: &str) -> sqlx::Result<Vec<String>> {
@@ -429,7 +430,7 @@ impl Messaging {
             if let Err(e) = self.dispatch_once(sink.as_ref()).await {
                 tracing::error!(error = %e, "event dispatcher failed; retrying");
             }
-            let _ = tokio::time::timeout(POLL_INTERVAL, self.wake.notified()).await;
+            let _ = tokio::time::timeout(POLL_INTERVAL, self.bus.events.notified()).await;
         }
     }
 

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub plugins_installed: Gauge,
     pub compilations: Counter,
     pub compile_cache_hits: Counter,
+    pub bus_signals_received: Counter,
 }
 
 impl Default for Metrics {
@@ -87,7 +88,14 @@ impl Metrics {
             "Plugin components loaded from the compiled-code cache",
             compile_cache_hits.clone(),
         );
+        let bus_signals_received = Counter::default();
+        registry.register(
+            "bus_signals_received",
+            "Wake-up signals from other nodes received over NATS",
+            bus_signals_received.clone(),
+        );
         Metrics {
+            bus_signals_received,
             registry: Mutex::new(registry),
             plugin_requests,
             plugin_errors,

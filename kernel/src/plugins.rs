@@ -92,6 +92,7 @@ pub struct Plugins {
     table: RwLock<HashMap<String, Arc<ActivePlugin>>>,
     /// Serialises changes so two installs of one id cannot interleave.
     change_lock: tokio::sync::Mutex<()>,
+    bus: std::sync::OnceLock<Arc<crate::bus::Bus>>,
 }
 
 impl Plugins {
@@ -108,6 +109,19 @@ impl Plugins {
             max_package_bytes,
             table: RwLock::new(HashMap::new()),
             change_lock: tokio::sync::Mutex::new(()),
+            bus: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Where cluster-change signals go; set once by the kernel.
+    pub fn set_bus(&self, bus: Arc<crate::bus::Bus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    /// Tells the other nodes (after a committed change) to sync now.
+    fn changed(&self) {
+        if let Some(bus) = self.bus.get() {
+            bus.signal(crate::bus::CLUSTER);
         }
     }
 
@@ -303,6 +317,7 @@ impl Plugins {
         .await?;
         crate::db::bump_generation(&mut *tx, "plugins").await?;
         tx.commit().await?;
+        self.changed();
         let outcome = ChangeOutcome {
             id: id.clone(),
             version: plugin.manifest.version.to_string(),
@@ -379,6 +394,7 @@ impl Plugins {
             .await?;
         crate::db::bump_generation(&mut *tx, "plugins").await?;
         tx.commit().await?;
+        self.changed();
         let outcome = ChangeOutcome {
             id: id.clone(),
             version: plugin.manifest.version.to_string(),
@@ -408,6 +424,7 @@ impl Plugins {
             .execute(&self.db)
             .await?;
         crate::db::bump_generation(&self.db, "plugins").await?;
+        self.changed();
         plugin.enabled.store(enabled, Ordering::Release);
         tracing::info!(plugin = %id, enabled, "changed plugin state");
         Ok(plugin.summary())
@@ -432,6 +449,7 @@ impl Plugins {
             .await?;
         crate::db::bump_generation(&mut *tx, "plugins").await?;
         tx.commit().await?;
+        self.changed();
         self.table.write().expect("plugin table lock").remove(id);
         self.authz
             .remove_plugin_policies(id)

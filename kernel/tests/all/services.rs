@@ -824,6 +824,8 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
             db.url.clone(),
             "--node-id".to_string(),
             node.to_string(),
+            "--nats-url".to_string(),
+            std::env::var("TIANSHAN_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
         ]
     };
     let args_a = args("node-a");
@@ -849,6 +851,11 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
     eventually("the plugin on node B", Duration::from_secs(15), || {
         (b.get(&format!("{NOTES}/notes")).0 == 200).then_some(())
     });
+
+    // B heard A's change over NATS, not only by polling.
+    let signals = crate::support::metric_value(&b.metrics(), "tianshan_bus_signals_received_total")
+        .unwrap_or(0.0);
+    assert!(signals >= 1.0, "node B received no NATS signal from node A");
 
     // Written on A, read on B.
     let written = created(&a, None, json!({"title": "written on A", "topic": "multi"}));
