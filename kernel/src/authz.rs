@@ -142,7 +142,8 @@ impl OrgIndex {
         }
         let mut out = vec![org.to_string()];
         let mut i = 0;
-        while i < out.len() {
+        // The bound keeps a corrupted (cyclic) tree from looping forever.
+        while i < out.len() && out.len() <= self.parent.len() {
             if let Some(children) = self.children.get(&out[i]) {
                 out.extend(children.iter().cloned());
             }
