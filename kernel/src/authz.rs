@@ -52,12 +52,14 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.tokens.*",
             "kernel.plugins.*",
             "kernel.audit.read",
+            "kernel.approvals.read",
         ],
     ),
     (
         AUDITOR,
         &[
             "kernel.audit.*",
+            "kernel.approvals.read",
             "kernel.orgs.read",
             "kernel.users.read",
             "kernel.plugins.read",

@@ -2,6 +2,7 @@
 //! request through these modules.
 
 pub mod api;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod authz;
@@ -40,6 +41,7 @@ pub struct Kernel {
     pub audit: Arc<audit::Audit>,
     pub storage: Arc<storage::Storage>,
     pub messaging: Arc<messaging::Messaging>,
+    pub approvals: Arc<approvals::Approvals>,
     /// This node's name in logs and job claims.
     pub node_id: String,
     pub throttle: users::Throttle,
@@ -90,9 +92,16 @@ impl Kernel {
         runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
         let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
         let messaging = Arc::new(messaging::Messaging::new(db.clone(), config.events));
+        let approvals = Arc::new(approvals::Approvals::new(
+            db.clone(),
+            audit.clone(),
+            messaging.clone(),
+            authz.clone(),
+        ));
         runtime.set_services(Arc::new(runtime::host::Services {
             storage: storage.clone(),
             messaging: messaging.clone(),
+            approvals: approvals.clone(),
             authz: authz.clone(),
             root_org: root_org.clone(),
         }));
@@ -122,6 +131,7 @@ impl Kernel {
                 root_org,
                 storage,
                 messaging,
+                approvals,
                 node_id,
             }),
             generated_admin_password,
