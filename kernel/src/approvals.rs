@@ -1025,8 +1025,9 @@ impl Approvals {
             Action::Comment { text } => {
                 let text = clean_comment(Some(text))?
                     .ok_or_else(|| invalid("text", "a comment needs text"))?;
-                // Anyone who may see the instance, copied users included,
-                // may comment: a comment changes no state.
+                // Participants and copied users may comment (a comment
+                // changes no state); admins who merely read may not.
+                self.ensure_participant(&mut tx, &inst, user).await?;
                 self.timeline(&mut tx, id, user, "commented", step, Some(&text), json!({}))
                     .await?;
             }
@@ -1090,6 +1091,20 @@ impl Approvals {
             });
         }
         Ok(())
+    }
+
+    async fn ensure_participant(&self, tx: &mut Tx, inst: &Instance, user: &str) -> Result<()> {
+        let copied: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_copies WHERE instance_id = $1 AND user_id = $2",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if copied > 0 {
+            return Ok(());
+        }
+        self.ensure_takes_part(tx, inst, user).await
     }
 
     /// Applicant or approver (past or present): copied users only read.
