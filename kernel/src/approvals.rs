@@ -449,13 +449,14 @@ impl Approvals {
         let steps = serde_json::to_string(&flow.steps).expect("steps serialize");
         let _guard = self.audit.lock().await;
         let mut tx = crate::db::begin_write(&self.db).await?;
-        let current: Option<(String, String)> =
-            sqlx::query("SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2")
-                .bind(plugin)
-                .bind(&flow.name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| (r.get(0), r.get(1)));
+        let current: Option<(String, String)> = sqlx::query(
+            "SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2",
+        )
+        .bind(plugin)
+        .bind(&flow.name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| (r.get(0), r.get(1)));
         // Re-defining the same flow on every upgrade writes nothing.
         if current.as_ref() == Some(&(flow.title.clone(), steps.clone())) {
             return Ok(());
@@ -516,16 +517,21 @@ impl Approvals {
             .filter(Value::is_object)
             .ok_or_else(|| invalid("form", "a JSON object"))?;
         if !self.authz.orgs().is_active(org) {
-            return Err(invalid("org", format!("org {org} does not exist or is inactive")));
+            return Err(invalid(
+                "org",
+                format!("org {org} does not exist or is inactive"),
+            ));
         }
         let _guard = self.audit.lock().await;
         let mut tx = crate::db::begin_write(&self.db).await?;
-        let row = sqlx::query("SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2")
-            .bind(plugin)
-            .bind(flow)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| invalid("flow", format!("{plugin} has no flow {flow:?}")))?;
+        let row = sqlx::query(
+            "SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2",
+        )
+        .bind(plugin)
+        .bind(flow)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| invalid("flow", format!("{plugin} has no flow {flow:?}")))?;
         let flow_title: String = row.get(0);
         let steps_json: String = row.get(1);
         let steps: Vec<Step> = serde_json::from_str(&steps_json)
@@ -566,8 +572,16 @@ impl Approvals {
         .bind(t)
         .execute(&mut *tx)
         .await?;
-        self.timeline(&mut tx, &instance.id, applicant, "started", 0, None, json!({}))
-            .await?;
+        self.timeline(
+            &mut tx,
+            &instance.id,
+            applicant,
+            "started",
+            0,
+            None,
+            json!({}),
+        )
+        .await?;
         self.enter_step(&mut tx, &mut instance, 1).await?;
         audit::append(
             &mut tx,
@@ -644,7 +658,10 @@ impl Approvals {
                 return Ok(candidate);
             }
         }
-        Err(invalid("org", format!("org {org} is not within a {wanted}")))
+        Err(invalid(
+            "org",
+            format!("org {org} is not within a {wanted}"),
+        ))
     }
 
     /// Users holding `role` by a binding at exactly `org`, active only.
@@ -802,8 +819,7 @@ impl Approvals {
             Dialect::Postgres => " FOR UPDATE",
             Dialect::Sqlite => "",
         };
-        let sql =
-            format!("SELECT {INSTANCE_COLUMNS} FROM approval_instances WHERE id = $1{lock}");
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM approval_instances WHERE id = $1{lock}");
         sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&mut **tx)
@@ -842,7 +858,8 @@ impl Approvals {
         .await?;
         if had > 0 {
             Err(ApprovalError::Conflict(
-                "you have no pending task on this approval's current step; you acted already".into(),
+                "you have no pending task on this approval's current step; you acted already"
+                    .into(),
             ))
         } else {
             Err(ApprovalError::Forbidden(
@@ -858,13 +875,15 @@ impl Approvals {
         status: &str,
         comment: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE approval_tasks SET status = $2, comment = $3, acted_at = $4 WHERE id = $1")
-            .bind(task)
-            .bind(status)
-            .bind(comment)
-            .bind(now())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE approval_tasks SET status = $2, comment = $3, acted_at = $4 WHERE id = $1",
+        )
+        .bind(task)
+        .bind(status)
+        .bind(comment)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -896,8 +915,16 @@ impl Approvals {
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
                 self.close_task(&mut tx, &task, "approved", comment.as_deref())
                     .await?;
-                self.timeline(&mut tx, id, user, "approved", step, comment.as_deref(), json!({}))
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "approved",
+                    step,
+                    comment.as_deref(),
+                    json!({}),
+                )
+                .await?;
                 let mode = inst.steps[(step - 1) as usize].mode;
                 let remaining: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND status = 'pending'",
@@ -936,8 +963,16 @@ impl Approvals {
                 self.close_task(&mut tx, &task, "rejected", comment.as_deref())
                     .await?;
                 detail = json!({ "to_step": target });
-                self.timeline(&mut tx, id, user, "rejected", step, comment.as_deref(), detail.clone())
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "rejected",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
                 if target == 0 {
                     self.finish(&mut tx, &mut inst, "rejected").await?;
                     outcome = Some(("rejected", comment));
@@ -967,8 +1002,16 @@ impl Approvals {
                         inst.status
                     )));
                 }
-                self.timeline(&mut tx, id, user, "withdrawn", step, comment.as_deref(), json!({}))
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "withdrawn",
+                    step,
+                    comment.as_deref(),
+                    json!({}),
+                )
+                .await?;
                 self.finish(&mut tx, &mut inst, "withdrawn").await?;
                 outcome = Some(("withdrawn", comment));
             }
@@ -981,18 +1024,38 @@ impl Approvals {
                     .await?;
                 self.add_task(&mut tx, &inst, &to, "reassigned").await?;
                 detail = json!({ "to": to });
-                self.timeline(&mut tx, id, user, "reassigned", step, comment.as_deref(), detail.clone())
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "reassigned",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
             }
-            Action::AddApprover { user: added, comment } => {
+            Action::AddApprover {
+                user: added,
+                comment,
+            } => {
                 let comment = clean_comment(comment)?;
                 self.own_pending_task(&mut tx, &inst, user).await?;
                 let added = self.active_user(&mut tx, &added, "user").await?;
-                self.ensure_not_pending(&mut tx, &inst, &added, "user").await?;
+                self.ensure_not_pending(&mut tx, &inst, &added, "user")
+                    .await?;
                 self.add_task(&mut tx, &inst, &added, "added").await?;
                 detail = json!({ "user": added });
-                self.timeline(&mut tx, id, user, "approver_added", step, comment.as_deref(), detail.clone())
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "approver_added",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
             }
             Action::CopyTo { users } => {
                 if users.is_empty() || users.len() > MAX_COPIES {
@@ -1031,7 +1094,10 @@ impl Approvals {
                 self.timeline(&mut tx, id, user, "commented", step, Some(&text), json!({}))
                     .await?;
             }
-            Action::Attach { reference, name: file } => {
+            Action::Attach {
+                reference,
+                name: file,
+            } => {
                 let reference = reference.trim().to_string();
                 let file = file.trim().to_string();
                 if reference.is_empty() || reference.len() > 200 {
@@ -1211,7 +1277,13 @@ impl Approvals {
     }
 
     /// One page of a user's list: pending tasks, copies, or applications.
-    pub async fn todos(&self, user: &str, kind: TodoKind, limit: i64, offset: i64) -> Result<Value> {
+    pub async fn todos(
+        &self,
+        user: &str,
+        kind: TodoKind,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Value> {
         let cols = "i.id, i.plugin_id, i.flow, i.flow_title, i.subject_id, i.title, i.org_id, \
                     i.applicant, i.status, i.current_step, i.round, i.steps, i.form, i.created_at, i.updated_at";
         let (sql, count) = match kind {
@@ -1288,7 +1360,6 @@ pub enum TodoKind {
 
 type AppState = Arc<crate::Kernel>;
 
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/todos", get(todos))
@@ -1314,10 +1385,7 @@ async fn todos(
         Some("copied") => TodoKind::Copied,
         Some("started") => TodoKind::Started,
         Some(_) => {
-            return Err(ApiError::validation(
-                "kind",
-                "pending, copied or started",
-            ));
+            return Err(ApiError::validation("kind", "pending, copied or started"));
         }
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);

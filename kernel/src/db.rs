@@ -464,7 +464,11 @@ CREATE TABLE cluster_state (
 INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
 "#,
     ),
-    (7, crate::approvals::SCHEMA_SQLITE, crate::approvals::SCHEMA_POSTGRES),
+    (
+        7,
+        crate::approvals::SCHEMA_SQLITE,
+        crate::approvals::SCHEMA_POSTGRES,
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

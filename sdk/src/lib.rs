@@ -104,8 +104,8 @@ pub trait Plugin {
 /// The usual imports for writing a plugin.
 pub mod prelude {
     pub use crate::{
-        Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz, config,
-        identity, json, log, messaging, storage,
+        Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
+        config, identity, json, log, messaging, storage,
     };
 }
 

@@ -197,7 +197,10 @@ fn happy_path(w: &World) {
     assert!(pending(w, &w.o1).contains(&id));
     assert!(pending(w, &w.o2).contains(&id));
     assert!(pending(w, &w.d1).is_empty(), "step 2 has not started");
-    assert!(pending(w, &w.ob).is_empty(), "county B's officer is not asked");
+    assert!(
+        pending(w, &w.ob).is_empty(),
+        "county B's officer is not asked"
+    );
     assert!(todo_ids(w, &w.applicant, "started").contains(&id));
     let (status, out) = call(&w.k, &w.o1, "GET", "/api/v1/todos", Value::Null);
     assert_eq!(status, 200);
@@ -236,7 +239,10 @@ fn happy_path(w: &World) {
     assert!(pending(w, &w.d1).contains(&id));
     assert!(pending(w, &w.d2).contains(&id));
     let out = act_ok(w, &w.d1, &id, "approve", json!({}));
-    assert_eq!(out["approval"]["status"], "running", "d2 still has to approve");
+    assert_eq!(
+        out["approval"]["status"], "running",
+        "d2 still has to approve"
+    );
     assert_eq!(act(w, &w.d1, &id, "approve", json!({})).0, 409);
     let out = act_ok(w, &w.d2, &id, "approve", json!({"comment": "批准"}));
     assert_eq!(out["approval"]["status"], "approved", "{out}");

@@ -152,7 +152,9 @@ fn portal_todo_list_approve_with_comment() {
     b.type_into("#login-password", PASSWORD);
     b.click("#login-submit");
     b.wait_text("#todo-count", "the to-do badge", |t| t == "1");
-    b.wait_text("#menu-todos", "the Chinese menu label", |t| t.contains("待办"));
+    b.wait_text("#menu-todos", "the Chinese menu label", |t| {
+        t.contains("待办")
+    });
     b.click("#menu-todos");
     let item = format!(r#"#todo-list [data-approval="{id}"]"#);
     b.wait_text(&item, "the approval in the list", |t| {
@@ -160,29 +162,39 @@ fn portal_todo_list_approve_with_comment() {
     });
     b.click(&item);
     b.wait_displayed("#approval-form");
-    b.wait_text("#approval-title", "the approval's title", |t| t == "采购打印机");
+    b.wait_text("#approval-title", "the approval's title", |t| {
+        t == "采购打印机"
+    });
     b.type_into("#approval-comment", "同意采购");
     b.click("#approval-approve");
-    b.wait_text(
-        "#approval-timeline",
-        "the comment on the timeline",
-        |t| t.contains("同意采购"),
-    );
+    b.wait_text("#approval-timeline", "the comment on the timeline", |t| {
+        t.contains("同意采购")
+    });
     b.wait_until("the form gone once acted", || {
-        b.script("return document.getElementById('approval-form').hidden", json!([])) == true
+        b.script(
+            "return document.getElementById('approval-form').hidden",
+            json!([]),
+        ) == true
     });
     b.wait_until("the badge cleared", || {
-        b.script("return document.getElementById('todo-count').hidden", json!([])) == true
+        b.script(
+            "return document.getElementById('todo-count').hidden",
+            json!([]),
+        ) == true
     });
     let (_, out) = k.get(&format!("/api/v1/approvals/{id}"));
     assert_eq!(out["approval"]["current_step"], 2, "{out}");
 
     // English labels for the same view.
     b.click(r#"#lang-switch [data-lang="en"]"#);
-    b.wait_text("#menu-todos", "the English menu label", |t| t.contains("To-do"));
-    b.wait_text(r#"#todo-tabs [data-kind="pending"]"#, "the English tab", |t| {
-        t == "Awaiting me"
+    b.wait_text("#menu-todos", "the English menu label", |t| {
+        t.contains("To-do")
     });
+    b.wait_text(
+        r#"#todo-tabs [data-kind="pending"]"#,
+        "the English tab",
+        |t| t == "Awaiting me",
+    );
 }
 
 /// A headless Chromium behind its own chromedriver; both end on drop.

@@ -13,7 +13,11 @@ const FLOW: &str = "purchase";
 
 fn flow() -> Flow {
     Flow::new(FLOW, "Purchase request")
-        .step(Step::any("County review", "approver.officer", Level::County))
+        .step(Step::any(
+            "County review",
+            "approver.officer",
+            Level::County,
+        ))
         .step(Step::all(
             "Prefecture sign-off",
             "approver.director",
