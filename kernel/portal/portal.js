@@ -24,7 +24,10 @@
     frameSrc: null,
     loginError: null,  // {key, values} or {text}
     throttledUntil: 0,
-    throttleTimer: null
+    throttleTimer: null,
+    todoKind: 'pending',
+    todoSeq: 0,        // drops answers of superseded to-do requests
+    approval: null     // the approval shown in detail
   };
 
   // ---- small helpers --------------------------------------------------------
@@ -284,6 +287,7 @@
     renderUser();
     renderOrgs();
     renderMenu();
+    loadTodoCount();
     route();
   }
 
@@ -422,7 +426,9 @@
     var links = document.querySelectorAll('#menu a');
     for (var i = 0; i < links.length; i++) {
       var a = links[i];
-      var on = entry
+      var on = entry === 'todos'
+        ? a.id === 'menu-todos'
+        : entry
         ? a.getAttribute('data-plugin') === entry.plugin && a.getAttribute('data-entry') === entry.id
         : a.id === 'menu-home';
       a.classList.toggle('active', on);
@@ -435,11 +441,28 @@
     $('home').hidden = name !== 'home';
     $('plugin-view').hidden = name !== 'plugin';
     $('not-found').hidden = name !== 'not-found';
+    $('todos').hidden = name !== 'todos';
   }
 
   function route() {
     if (!state.me) return;
     closeMenu();
+    var todo = parseTodoHash();
+    if (todo) {
+      setFrame(null);
+      showSection('todos');
+      markActive('todos');
+      document.title = tr('todos.title') + ' · ' + tr('platform.name');
+      if (todo.approval) {
+        showTodos(state.todoKind, todo.approval);
+        showApproval(todo.approval);
+      } else {
+        showTodos(todo.kind, null);
+        $('approval').hidden = true;
+        state.approval = null;
+      }
+      return;
+    }
     var target = parseHash();
     var entry = null;
     if (target) {
@@ -470,6 +493,159 @@
       markActive(null);
     }
     // else: the menu is still loading; route() runs again when it arrives.
+  }
+
+  // ---- the to-do list: approvals of every plugin, run by the kernel --------
+
+  function parseTodoHash() {
+    var m = /^#\/todos(?:\/(pending|copied|started))?$/.exec(location.hash);
+    if (m) return { kind: m[1] || 'pending' };
+    m = /^#\/approvals\/([0-9A-Za-z]+)$/.exec(location.hash);
+    if (m) return { approval: m[1] };
+    return null;
+  }
+
+  function when(seconds) {
+    try {
+      return new Date(seconds * 1000).toLocaleString(state.lang);
+    } catch (e) {
+      return new Date(seconds * 1000).toISOString();
+    }
+  }
+
+  function loadTodoCount() {
+    api('GET', '/api/v1/todos?limit=1').then(function (res) {
+      if (res.status !== 200 || !res.body) return;
+      var badge = $('todo-count');
+      badge.textContent = String(res.body.total);
+      badge.hidden = !res.body.total;
+    }, function () { /* the badge is a convenience; the list itself reports errors */ });
+  }
+
+  function showTodos(kind, selected) {
+    state.todoKind = kind;
+    var tabs = document.querySelectorAll('#todo-tabs [data-kind]');
+    for (var i = 0; i < tabs.length; i++) {
+      tabs[i].setAttribute('aria-selected', String(tabs[i].getAttribute('data-kind') === kind));
+    }
+    var seq = ++state.todoSeq;
+    api('GET', '/api/v1/todos?kind=' + encodeURIComponent(kind)).then(function (res) {
+      if (seq !== state.todoSeq) return;
+      if (res.status === 401) return sessionExpired();
+      if (res.status !== 200 || !res.body) {
+        showShellError(tr('todos.error', { message: errorMessage(res) }));
+        return;
+      }
+      renderTodoItems(res.body.items || [], selected);
+    }, function () {
+      showShellError(tr('error.network'));
+    });
+  }
+
+  function statusLabel(status) {
+    return tr('approval.status.' + status);
+  }
+
+  function renderTodoItems(items, selected) {
+    var list = $('todo-list');
+    list.textContent = '';
+    items.forEach(function (item) {
+      var a = item.approval;
+      var li = el('li', 'todo-item');
+      var link = el('a', a.id === selected ? 'active' : '');
+      link.href = '#/approvals/' + encodeURIComponent(a.id);
+      link.setAttribute('data-approval', a.id);
+      link.appendChild(el('strong', 'todo-title', a.title));
+      var meta = [a.flow_title, statusLabel(a.status)];
+      if (item.step_name) meta.push(tr('todos.step', { step: item.step_name }));
+      meta.push(when(item.since));
+      link.appendChild(el('div', 'todo-meta', meta.join(' · ')));
+      li.appendChild(link);
+      list.appendChild(li);
+    });
+    $('todo-empty').hidden = items.length > 0;
+  }
+
+  function showApproval(id) {
+    api('GET', '/api/v1/approvals/' + encodeURIComponent(id)).then(function (res) {
+      if (res.status === 401) return sessionExpired();
+      if (res.status !== 200 || !res.body) {
+        state.approval = null;
+        $('approval').hidden = false;
+        $('approval-title').textContent = res.status === 404 ? tr('approval.notFound') : errorMessage(res);
+        $('approval-meta').textContent = '';
+        $('approval-steps').textContent = '';
+        $('approval-timeline').textContent = '';
+        $('approval-form').hidden = true;
+        return;
+      }
+      renderApproval(res.body);
+    }, function () {
+      showShellError(tr('error.network'));
+    });
+  }
+
+  function renderApproval(d) {
+    var a = d.approval;
+    state.approval = d;
+    $('approval').hidden = false;
+    $('approval-title').textContent = a.title;
+    $('approval-meta').textContent = tr('approval.meta', { flow: a.flow_title, status: statusLabel(a.status) });
+    var steps = $('approval-steps');
+    steps.textContent = '';
+    a.steps.forEach(function (s, i) {
+      var li = el('li', i + 1 === a.current_step ? 'current' : '', s.name + ' (' + tr('approval.mode.' + s.mode) + ')');
+      steps.appendChild(li);
+    });
+    var timeline = $('approval-timeline');
+    timeline.textContent = '';
+    d.timeline.forEach(function (t) {
+      var li = el('li', 'timeline-entry');
+      li.setAttribute('data-action', t.action);
+      var line = (t.actor_name || t.actor) + ' · ' + tr('approval.action.' + t.action);
+      if (t.detail && t.detail.name) line += ' · ' + t.detail.name;
+      li.appendChild(el('span', 'what', line));
+      li.appendChild(el('span', 'when', ' ' + when(t.at)));
+      if (t.comment) li.appendChild(el('span', 'comment', t.comment));
+      timeline.appendChild(li);
+    });
+    var form = $('approval-form');
+    form.hidden = !d.can_act;
+    $('approval-error').textContent = '';
+    var select = $('approval-to-step');
+    select.textContent = '';
+    var back = el('option', '', tr('approval.toApplicant'));
+    back.value = '0';
+    select.appendChild(back);
+    for (var i = 1; i < a.current_step; i++) {
+      var o = el('option', '', a.steps[i - 1].name);
+      o.value = String(i);
+      select.appendChild(o);
+    }
+  }
+
+  function onApprovalAction(action) {
+    var d = state.approval;
+    if (!d) return;
+    var body = { comment: $('approval-comment').value };
+    if (action === 'reject') body.to_step = Number($('approval-to-step').value);
+    var buttons = [$('approval-approve'), $('approval-reject')];
+    buttons.forEach(function (b) { b.disabled = true; });
+    api('POST', '/api/v1/approvals/' + encodeURIComponent(d.approval.id) + '/' + action, body).then(function (res) {
+      if (res.status === 401) return sessionExpired();
+      if (res.status !== 200 || !res.body) {
+        $('approval-error').textContent = errorMessage(res);
+        return;
+      }
+      $('approval-comment').value = '';
+      renderApproval(res.body);
+      showTodos(state.todoKind, res.body.approval.id);
+      loadTodoCount();
+    }, function () {
+      $('approval-error').textContent = tr('error.network');
+    }).then(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+    });
   }
 
   // ---- the mobile menu ------------------------------------------------------
@@ -598,6 +774,8 @@
       openMenu(!$('shell').classList.contains('menu-open'));
     });
     $('menu-backdrop').addEventListener('click', closeMenu);
+    $('approval-approve').addEventListener('click', function () { onApprovalAction('approve'); });
+    $('approval-reject').addEventListener('click', function () { onApprovalAction('reject'); });
     document.addEventListener('keydown', function (ev) {
       if (ev.key === 'Escape') closeMenu();
     });

@@ -68,6 +68,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/files/{id}/meta"),
     ("DELETE", "/api/v1/files/{id}"),
     ("GET", "/api/v1/portal/menu"),
+    ("GET", "/api/v1/todos"),
+    ("GET", "/api/v1/approvals/{id}"),
+    ("POST", "/api/v1/approvals/{id}/approve"),
+    ("POST", "/api/v1/approvals/{id}/reject"),
+    ("POST", "/api/v1/approvals/{id}/withdraw"),
+    ("POST", "/api/v1/approvals/{id}/reassign"),
+    ("POST", "/api/v1/approvals/{id}/add-approver"),
+    ("POST", "/api/v1/approvals/{id}/copy-to"),
+    ("POST", "/api/v1/approvals/{id}/comment"),
+    ("POST", "/api/v1/approvals/{id}/attach"),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -115,6 +125,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/files/{id}", get(download_file).delete(delete_file))
         .route("/api/v1/files/{id}/meta", get(file_meta))
         .route("/api/v1/portal/menu", get(portal_menu))
+        .merge(crate::approvals::routes())
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {

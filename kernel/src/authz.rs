@@ -53,12 +53,14 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.plugins.*",
             "kernel.audit.read",
             "kernel.files.*",
+            "kernel.approvals.read",
         ],
     ),
     (
         AUDITOR,
         &[
             "kernel.audit.*",
+            "kernel.approvals.read",
             "kernel.orgs.read",
             "kernel.users.read",
             "kernel.plugins.read",

@@ -465,6 +465,11 @@ INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0
 "#,
     ),
     (
+        7,
+        crate::approvals::SCHEMA_SQLITE,
+        crate::approvals::SCHEMA_POSTGRES,
+    ),
+    (
         8,
         r#"
 -- Attachments: metadata here, content by hash on disk or in file_blobs.

@@ -2,6 +2,7 @@
 //! request through these modules.
 
 pub mod api;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod authz;
@@ -43,6 +44,7 @@ pub struct Kernel {
     pub storage: Arc<storage::Storage>,
     pub messaging: Arc<messaging::Messaging>,
     pub files: Arc<files::Files>,
+    pub approvals: Arc<approvals::Approvals>,
     /// This node's name in logs and job claims.
     pub node_id: String,
     /// Signals to and from other nodes (NATS when configured).
@@ -108,6 +110,12 @@ impl Kernel {
             config.events,
             bus.clone(),
         ));
+        let approvals = Arc::new(approvals::Approvals::new(
+            db.clone(),
+            audit.clone(),
+            messaging.clone(),
+            authz.clone(),
+        ));
         let files = Arc::new(files::Files::new(
             db.clone(),
             &config.files,
@@ -118,6 +126,7 @@ impl Kernel {
             files: files.clone(),
             storage: storage.clone(),
             messaging: messaging.clone(),
+            approvals: approvals.clone(),
             authz: authz.clone(),
             root_org: root_org.clone(),
         }));
@@ -145,6 +154,7 @@ impl Kernel {
                 storage,
                 messaging,
                 files,
+                approvals,
                 node_id,
                 bus,
             }),

@@ -38,6 +38,7 @@ mod request;
 mod response;
 mod router;
 
+pub mod approvals;
 pub mod authz;
 pub mod config;
 pub mod files;
@@ -57,6 +58,7 @@ pub mod bindings {
         default_bindings_module: "tianshan_sdk::bindings",
         additional_type_attributes: {
             "tianshan:plugin/identity@1.2.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/approvals@1.2.0/instance": [#[derive(serde::Serialize)]],
         },
     });
 }
@@ -103,8 +105,8 @@ pub trait Plugin {
 /// The usual imports for writing a plugin.
 pub mod prelude {
     pub use crate::{
-        Error, Event, Plugin, Principal, Request, Response, Result, Router, authz, config, files,
-        identity, json, log, messaging, storage,
+        Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
+        config, files, identity, json, log, messaging, storage,
     };
 }
 

@@ -57,6 +57,7 @@ pub struct Services {
     pub storage: Arc<crate::storage::Storage>,
     pub messaging: Arc<crate::messaging::Messaging>,
     pub files: Arc<crate::files::Files>,
+    pub approvals: Arc<crate::approvals::Approvals>,
     pub authz: Arc<crate::authz::Authz>,
     pub root_org: String,
 }

@@ -9,6 +9,7 @@
 
 mod cache;
 pub mod host;
+mod host_approvals;
 mod limits;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ pub mod bindings {
             "tianshan:plugin/storage": async,
             "tianshan:plugin/messaging": async,
             "tianshan:plugin/files": async,
+            "tianshan:plugin/approvals": async,
         },
     });
 }

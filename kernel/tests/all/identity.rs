@@ -118,6 +118,23 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
     let (_, b_user) = k.get(&format!("/api/v1/users/{}", w.user_b));
     let b_binding = b_user["bindings"][0]["id"].as_str().unwrap().to_string();
     let unit_b2 = unified_social_credit_code("650103", 2);
+    // An approval in county B: user.b applies, county B's officer and the
+    // prefecture's director approve; none of the callers below takes part.
+    k.install_ok("approver");
+    let officer_b = user(k, "officer.b", &w.unit_b);
+    bind(k, &officer_b, "approver.officer", &w.county_b);
+    let director = user(k, "director", &w.unit_b);
+    bind(k, &director, "approver.director", &w.prefecture);
+    let user_b = k.login("user.b", PASSWORD);
+    let (status, out) = k.request(
+        "POST",
+        "/api/v1/p/approver/requests",
+        Some(&user_b),
+        Some(json!({"title": "B"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 201, "{out}");
+    let approval = out["approval"]["id"].as_str().unwrap().to_string();
+    let on = |action: &str| format!("/api/v1/approvals/{approval}/{action}");
 
     type Row = (&'static str, &'static str, String, Value, [u16; 5]);
     let rows: Vec<Row> = vec![
@@ -358,6 +375,76 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             "/api/v1/portal/menu".into(),
             Value::Null,
             [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/todos",
+            "/api/v1/todos".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/approvals/{id}",
+            format!("/api/v1/approvals/{approval}"),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/approve",
+            on("approve"),
+            json!({}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/reject",
+            on("reject"),
+            json!({}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/withdraw",
+            on("withdraw"),
+            json!({}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/reassign",
+            on("reassign"),
+            json!({"to": "admin"}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/add-approver",
+            on("add-approver"),
+            json!({"user": "admin"}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/copy-to",
+            on("copy-to"),
+            json!({"users": ["admin"]}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/comment",
+            on("comment"),
+            json!({"text": "x"}),
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/attach",
+            on("attach"),
+            json!({"ref": "f-1", "name": "a.pdf"}),
+            [401, 404, 404, 403, 403],
         ),
     ];
     for (method, template) in tianshan_kernel::api::ROUTES {

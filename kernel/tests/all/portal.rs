@@ -110,6 +110,93 @@ fn portal_login_menu_plugin_page_logout() {
     assert_eq!(status, 401, "the session survived logout");
 }
 
+/// The to-do view: a county officer finds the approval in the list (and the
+/// menu badge), approves it with a comment, and it moves to step 2.
+#[test]
+fn portal_todo_list_approve_with_comment() {
+    use crate::identity::{PASSWORD, bind, org, user};
+    if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the portal browser test");
+        return;
+    }
+    let k = TestKernel::start();
+    let prefecture = org(&k, "org-650000", "prefecture", "650100", "乌鲁木齐市");
+    let county = org(&k, &prefecture, "county", "650102", "天山区");
+    let unit = org(
+        &k,
+        &county,
+        "unit",
+        &tianshan_kernel::orgs::unified_social_credit_code("650102", 1),
+        "天山区机关事务服务中心",
+    );
+    k.install_ok("approver");
+    user(&k, "applicant", &unit);
+    let officer = user(&k, "officer", &unit);
+    bind(&k, &officer, "approver.officer", &county);
+    let director = user(&k, "director", &unit);
+    bind(&k, &director, "approver.director", &prefecture);
+    let applicant = k.login("applicant", PASSWORD);
+    let (status, out) = k.request(
+        "POST",
+        "/api/v1/p/approver/requests",
+        Some(&applicant),
+        Some(json!({"title": "采购打印机"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 201, "{out}");
+    let id = out["approval"]["id"].as_str().unwrap().to_string();
+
+    let b = Browser::start();
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#login-username");
+    b.type_into("#login-username", "officer");
+    b.type_into("#login-password", PASSWORD);
+    b.click("#login-submit");
+    b.wait_text("#todo-count", "the to-do badge", |t| t == "1");
+    b.wait_text("#menu-todos", "the Chinese menu label", |t| {
+        t.contains("待办")
+    });
+    b.click("#menu-todos");
+    let item = format!(r#"#todo-list [data-approval="{id}"]"#);
+    b.wait_text(&item, "the approval in the list", |t| {
+        t.contains("采购打印机") && t.contains("County review")
+    });
+    b.click(&item);
+    b.wait_displayed("#approval-form");
+    b.wait_text("#approval-title", "the approval's title", |t| {
+        t == "采购打印机"
+    });
+    b.type_into("#approval-comment", "同意采购");
+    b.click("#approval-approve");
+    b.wait_text("#approval-timeline", "the comment on the timeline", |t| {
+        t.contains("同意采购")
+    });
+    b.wait_until("the form gone once acted", || {
+        b.script(
+            "return document.getElementById('approval-form').hidden",
+            json!([]),
+        ) == true
+    });
+    b.wait_until("the badge cleared", || {
+        b.script(
+            "return document.getElementById('todo-count').hidden",
+            json!([]),
+        ) == true
+    });
+    let (_, out) = k.get(&format!("/api/v1/approvals/{id}"));
+    assert_eq!(out["approval"]["current_step"], 2, "{out}");
+
+    // English labels for the same view.
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text("#menu-todos", "the English menu label", |t| {
+        t.contains("To-do")
+    });
+    b.wait_text(
+        r#"#todo-tabs [data-kind="pending"]"#,
+        "the English tab",
+        |t| t == "Awaiting me",
+    );
+}
+
 /// A headless Chromium behind its own chromedriver; both end on drop.
 struct Browser {
     driver: Child,

@@ -1,0 +1,118 @@
+//! Approval flows run by the kernel (contract 1.2.0).
+//!
+//! Define flows in the install and upgrade hooks (defining is idempotent),
+//! start an approval for one of your records on behalf of the calling user,
+//! and change the record when the outcome event arrives in
+//! [`crate::Plugin::on_event`]: topics `kernel.approval.approved`,
+//! `.rejected`, `.withdrawn` and `.returned` (sent back to an earlier step),
+//! keyed by instance id, with a JSON payload carrying `instance_id`,
+//! `subject_id`, `outcome`, `status`, `actor` and `comment`. Approvers act
+//! through the kernel's to-do list, not through the plugin; the kernel
+//! decides who the approvers are from their role bindings.
+//!
+//! ```ignore
+//! use tianshan_sdk::approvals::{self, Flow, Level, Step};
+//!
+//! approvals::define(&Flow::new("disposal", "Asset disposal")
+//!     .step(Step::any("County review", "assets.approver", Level::County))
+//!     .step(Step::all("Prefecture sign-off", "assets.approver", Level::Prefecture)))?;
+//! let instance = approvals::start("disposal", &record.id, "Dispose laptop", None, &json!({"value": 5200}))?;
+//! ```
+
+use serde::Serialize;
+
+use crate::bindings::tianshan::plugin::approvals as wit;
+use crate::{Error, Result};
+
+pub use wit::{Instance, Level, Mode};
+
+/// One step of a flow.
+#[derive(Debug, Clone)]
+pub struct Step(wit::Step);
+
+impl Step {
+    /// 或签: the first approver to approve completes the step.
+    pub fn any(name: &str, role: &str, level: Level) -> Step {
+        Step(wit::Step {
+            name: name.to_string(),
+            role: role.to_string(),
+            level,
+            mode: Mode::AnyOne,
+        })
+    }
+
+    /// 会签: every approver of the step must approve.
+    pub fn all(name: &str, role: &str, level: Level) -> Step {
+        Step(wit::Step {
+            name: name.to_string(),
+            role: role.to_string(),
+            level,
+            mode: Mode::All,
+        })
+    }
+}
+
+/// A flow: steps run in order.
+#[derive(Debug, Clone)]
+pub struct Flow(wit::Flow);
+
+impl Flow {
+    pub fn new(name: &str, title: &str) -> Flow {
+        Flow(wit::Flow {
+            name: name.to_string(),
+            title: title.to_string(),
+            steps: Vec::new(),
+        })
+    }
+
+    pub fn step(mut self, step: Step) -> Flow {
+        self.0.steps.push(step.0);
+        self
+    }
+}
+
+/// Maps the kernel's approval errors to HTTP-style errors.
+pub fn to_error(e: wit::ApprovalError) -> Error {
+    match e {
+        wit::ApprovalError::NotFound => Error::not_found("approval not found"),
+        wit::ApprovalError::Forbidden(m) => Error::forbidden(m),
+        wit::ApprovalError::Conflict(m) => Error::conflict(m),
+        wit::ApprovalError::Invalid(m) => Error::new(422, "validation_failed", m),
+        wit::ApprovalError::Unavailable(m) => Error::new(503, "unavailable", m),
+    }
+}
+
+/// Creates or replaces a flow of this plugin.
+pub fn define(flow: &Flow) -> Result<()> {
+    wit::define_flow(&flow.0).map_err(to_error)
+}
+
+/// Starts `flow` for record `subject_id`, applied for by the caller at
+/// `org` (none: the org the request acts in); `form` is the summary
+/// approvers see.
+pub fn start(
+    flow: &str,
+    subject_id: &str,
+    title: &str,
+    org: Option<&str>,
+    form: &impl Serialize,
+) -> Result<Instance> {
+    let form = serde_json::to_string(form)
+        .map_err(|e| Error::internal(format!("cannot encode form: {e}")))?;
+    wit::start(flow, subject_id, title, org, &form).map_err(to_error)
+}
+
+/// An instance of this plugin, if the caller reaches its org.
+pub fn get(id: &str) -> Result<Option<Instance>> {
+    wit::get(id).map_err(to_error)
+}
+
+/// This plugin's instances for one record, newest first.
+pub fn for_subject(subject_id: &str) -> Result<Vec<Instance>> {
+    wit::list_for_subject(subject_id).map_err(to_error)
+}
+
+/// Withdraws the caller's own running application.
+pub fn withdraw(id: &str) -> Result<Instance> {
+    wit::withdraw(id).map_err(to_error)
+}
