@@ -64,6 +64,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.orgs.read",
             "kernel.users.read",
             "kernel.plugins.read",
+            "kernel.files.read",
         ],
     ),
     (

@@ -135,6 +135,17 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
     assert_eq!(status, 201, "{out}");
     let approval = out["approval"]["id"].as_str().unwrap().to_string();
     let on = |action: &str| format!("/api/v1/approvals/{approval}/{action}");
+    // A file in county B, uploaded by user.b.
+    let (status, bytes, _) = k.raw(
+        "POST",
+        "/api/v1/files?name=b.txt",
+        Some(&user_b),
+        Some(b"county B notes".to_vec()),
+        &[("content-type", "text/plain")],
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&bytes));
+    let file_b: Value = serde_json::from_slice(&bytes).unwrap();
+    let file_b = file_b["file"]["id"].as_str().unwrap().to_string();
 
     type Row = (&'static str, &'static str, String, Value, [u16; 5]);
     let rows: Vec<Row> = vec![
@@ -445,6 +456,36 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             on("attach"),
             json!({"ref": "f-1", "name": "a.pdf"}),
             [401, 404, 404, 403, 403],
+        ),
+        // No Content-Type of an accepted kind: writers get 422, the auditor
+        // (no write permission at the root) 403.
+        (
+            "POST",
+            "/api/v1/files",
+            "/api/v1/files?name=a.txt".into(),
+            json!("hello"),
+            [401, 422, 422, 403, 422],
+        ),
+        (
+            "GET",
+            "/api/v1/files/{id}",
+            format!("/api/v1/files/{file_b}"),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/files/{id}/meta",
+            format!("/api/v1/files/{file_b}/meta"),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/files/{id}",
+            format!("/api/v1/files/{file_b}"),
+            Value::Null,
+            [401, 404, 404, 403, 204],
         ),
     ];
     for (method, template) in tianshan_kernel::api::ROUTES {
