@@ -64,6 +64,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events/dead"),
     ("POST", "/api/v1/events/dead/{subscriber}/{seq}/replay"),
     ("GET", "/api/v1/portal/menu"),
+    ("GET", "/api/v1/datacenter/indicators"),
+    ("GET", "/api/v1/datacenter/indicators/{code}"),
+    ("GET", "/api/v1/datacenter/indicators/{code}/values"),
+    ("POST", "/api/v1/datacenter/indicators/{code}/values"),
+    ("PUT", "/api/v1/datacenter/indicators/{code}/sharing"),
+    ("GET", "/api/v1/datacenter/plan"),
+    ("GET", "/api/v1/open/datasets"),
+    ("GET", "/api/v1/open/datasets/{code}"),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -108,6 +116,7 @@ pub fn routes() -> Router<AppState> {
             post(replay_dead_letter),
         )
         .route("/api/v1/portal/menu", get(portal_menu))
+        .merge(crate::datacenter::routes())
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {

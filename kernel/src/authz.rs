@@ -52,6 +52,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.tokens.*",
             "kernel.plugins.*",
             "kernel.audit.read",
+            "kernel.datacenter.*",
         ],
     ),
     (
@@ -61,9 +62,17 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.orgs.read",
             "kernel.users.read",
             "kernel.plugins.read",
+            "kernel.datacenter.read",
         ],
     ),
-    (MEMBER, &["kernel.orgs.read", "kernel.plugins.read"]),
+    (
+        MEMBER,
+        &[
+            "kernel.orgs.read",
+            "kernel.plugins.read",
+            "kernel.datacenter.read",
+        ],
+    ),
 ];
 
 pub fn is_kernel_role(role: &str) -> bool {

@@ -8,6 +8,7 @@ pub mod authz;
 pub mod cluster;
 pub mod config;
 pub mod cron;
+pub mod datacenter;
 pub mod db;
 pub mod error;
 pub mod gateway;
@@ -40,6 +41,7 @@ pub struct Kernel {
     pub audit: Arc<audit::Audit>,
     pub storage: Arc<storage::Storage>,
     pub messaging: Arc<messaging::Messaging>,
+    pub datacenter: Arc<datacenter::DataCenter>,
     /// This node's name in logs and job claims.
     pub node_id: String,
     pub throttle: users::Throttle,
@@ -90,9 +92,12 @@ impl Kernel {
         runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
         let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
         let messaging = Arc::new(messaging::Messaging::new(db.clone(), config.events));
+        let datacenter = Arc::new(datacenter::DataCenter::new(db.clone(), audit.clone()));
+        datacenter.seed_plan().await?;
         runtime.set_services(Arc::new(runtime::host::Services {
             storage: storage.clone(),
             messaging: messaging.clone(),
+            datacenter: datacenter.clone(),
             authz: authz.clone(),
             root_org: root_org.clone(),
         }));
@@ -122,6 +127,7 @@ impl Kernel {
                 root_org,
                 storage,
                 messaging,
+                datacenter,
                 node_id,
             }),
             generated_admin_password,

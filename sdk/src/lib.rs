@@ -5,7 +5,7 @@
 //! behind a small API: a [`Router`] of handlers taking a [`Request`] and
 //! returning a [`Response`] or a typed [`Error`], plus wrappers over the
 //! kernel's imports ([`log`], [`config`], [`identity`], [`authz`],
-//! [`storage`], [`messaging`]).
+//! [`storage`], [`messaging`], [`datacenter`]).
 //!
 //! ```ignore
 //! use tianshan_sdk::prelude::*;
@@ -40,6 +40,7 @@ mod router;
 
 pub mod authz;
 pub mod config;
+pub mod datacenter;
 pub mod identity;
 pub mod log;
 pub mod messaging;
@@ -56,6 +57,11 @@ pub mod bindings {
         default_bindings_module: "tianshan_sdk::bindings",
         additional_type_attributes: {
             "tianshan:plugin/identity@1.2.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/datacenter@1.2.0/row": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/indicator": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/aggregation": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/granularity": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/sharing": [#[derive(serde::Serialize)]],
         },
     });
 }
@@ -103,7 +109,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::{
         Error, Event, Plugin, Principal, Request, Response, Result, Router, authz, config,
-        identity, json, log, messaging, storage,
+        datacenter, identity, json, log, messaging, storage,
     };
 }
 

@@ -54,6 +54,7 @@ pub struct HostState {
 pub struct Services {
     pub storage: Arc<crate::storage::Storage>,
     pub messaging: Arc<crate::messaging::Messaging>,
+    pub datacenter: Arc<crate::datacenter::DataCenter>,
     pub authz: Arc<crate::authz::Authz>,
     pub root_org: String,
 }

@@ -9,6 +9,7 @@
 
 mod cache;
 pub mod host;
+mod host_datacenter;
 mod limits;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ pub mod bindings {
         imports: {
             "tianshan:plugin/storage": async,
             "tianshan:plugin/messaging": async,
+            "tianshan:plugin/datacenter": async,
         },
     });
 }
