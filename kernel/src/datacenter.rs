@@ -413,7 +413,8 @@ impl Period {
 }
 
 fn parse_period(field: &str, s: &str) -> Result<Period> {
-    Period::parse(s).ok_or_else(|| invalid(field, format!("period {s:?}: use YYYY, YYYY-Qn or YYYY-MM")))
+    Period::parse(s)
+        .ok_or_else(|| invalid(field, format!("period {s:?}: use YYYY, YYYY-Qn or YYYY-MM")))
 }
 
 /// Indicator codes: `<owner>.<name>`, lower-case letters, digits, `_`, `-`
@@ -436,23 +437,159 @@ pub fn valid_code(code: &str) -> bool {
 /// Change targets compare 2025 against the 2020 baseline (end of the 13th
 /// plan); level targets are for 2025.
 const PLAN: &[(&str, &str, &str, &str, Aggregation, TargetKind, f64)] = &[
-    ("plan.energy_per_capita", "人均综合能耗", "Energy use per capita", "kgce/person", Aggregation::Mean, TargetKind::ChangeAtMost, -6.0),
-    ("plan.energy_per_area", "单位建筑面积能耗", "Energy use per m² of floor area", "kgce/m²", Aggregation::Mean, TargetKind::ChangeAtMost, -5.0),
-    ("plan.water_per_capita", "人均用水量", "Water use per capita", "m³/person", Aggregation::Mean, TargetKind::ChangeAtMost, -6.0),
-    ("plan.carbon_per_area", "单位建筑面积碳排放", "Carbon emissions per m² of floor area", "kgCO₂/m²", Aggregation::Mean, TargetKind::ChangeAtMost, -7.0),
-    ("plan.energy_total", "能源消费总量", "Total energy use", "tce", Aggregation::Sum, TargetKind::AtMost, 3_170_000.0),
-    ("plan.water_total", "用水总量", "Total water use", "m³", Aggregation::Sum, TargetKind::AtMost, 134_390_000.0),
-    ("plan.carbon_total", "碳排放总量", "Total carbon emissions", "tCO₂", Aggregation::Sum, TargetKind::AtMost, 9_870_000.0),
-    ("plan.nev_share", "新增及更新公务用车新能源汽车比例", "NEV share of new and replaced official vehicles", "%", Aggregation::Mean, TargetKind::AtLeast, 80.0),
-    ("plan.nev_count", "新能源汽车数量", "New-energy vehicles", "vehicles", Aggregation::Stock, TargetKind::AtLeast, 6000.0),
-    ("plan.charging_piles", "充电桩数量", "Charging piles", "piles", Aggregation::Stock, TargetKind::AtLeast, 6000.0),
-    ("plan.regional_standards", "自治区地方标准", "Regional standards issued", "standards", Aggregation::Stock, TargetKind::AtLeast, 20.0),
-    ("plan.internal_standards", "内部标准", "Internal standards issued", "standards", Aggregation::Stock, TargetKind::AtLeast, 200.0),
-    ("plan.physical_warehouses", "实体公物仓", "Physical public asset warehouses", "warehouses", Aggregation::Stock, TargetKind::AtLeast, 1.0),
-    ("plan.key_users_metered_share", "重点用能单位电耗在线监测比例", "Key energy users with online electricity metering", "%", Aggregation::Mean, TargetKind::AtLeast, 50.0),
-    ("plan.room_registration_region", "自治区本级办公用房确权登记率", "Office-room ownership registration, region-level units", "%", Aggregation::Mean, TargetKind::AtLeast, 95.0),
-    ("plan.room_registration_prefecture", "地州市办公用房确权登记率", "Office-room ownership registration, prefectures", "%", Aggregation::Mean, TargetKind::AtLeast, 90.0),
-    ("plan.room_registration_county", "县市区办公用房确权登记率", "Office-room ownership registration, counties", "%", Aggregation::Mean, TargetKind::AtLeast, 80.0),
+    (
+        "plan.energy_per_capita",
+        "人均综合能耗",
+        "Energy use per capita",
+        "kgce/person",
+        Aggregation::Mean,
+        TargetKind::ChangeAtMost,
+        -6.0,
+    ),
+    (
+        "plan.energy_per_area",
+        "单位建筑面积能耗",
+        "Energy use per m² of floor area",
+        "kgce/m²",
+        Aggregation::Mean,
+        TargetKind::ChangeAtMost,
+        -5.0,
+    ),
+    (
+        "plan.water_per_capita",
+        "人均用水量",
+        "Water use per capita",
+        "m³/person",
+        Aggregation::Mean,
+        TargetKind::ChangeAtMost,
+        -6.0,
+    ),
+    (
+        "plan.carbon_per_area",
+        "单位建筑面积碳排放",
+        "Carbon emissions per m² of floor area",
+        "kgCO₂/m²",
+        Aggregation::Mean,
+        TargetKind::ChangeAtMost,
+        -7.0,
+    ),
+    (
+        "plan.energy_total",
+        "能源消费总量",
+        "Total energy use",
+        "tce",
+        Aggregation::Sum,
+        TargetKind::AtMost,
+        3_170_000.0,
+    ),
+    (
+        "plan.water_total",
+        "用水总量",
+        "Total water use",
+        "m³",
+        Aggregation::Sum,
+        TargetKind::AtMost,
+        134_390_000.0,
+    ),
+    (
+        "plan.carbon_total",
+        "碳排放总量",
+        "Total carbon emissions",
+        "tCO₂",
+        Aggregation::Sum,
+        TargetKind::AtMost,
+        9_870_000.0,
+    ),
+    (
+        "plan.nev_share",
+        "新增及更新公务用车新能源汽车比例",
+        "NEV share of new and replaced official vehicles",
+        "%",
+        Aggregation::Mean,
+        TargetKind::AtLeast,
+        80.0,
+    ),
+    (
+        "plan.nev_count",
+        "新能源汽车数量",
+        "New-energy vehicles",
+        "vehicles",
+        Aggregation::Stock,
+        TargetKind::AtLeast,
+        6000.0,
+    ),
+    (
+        "plan.charging_piles",
+        "充电桩数量",
+        "Charging piles",
+        "piles",
+        Aggregation::Stock,
+        TargetKind::AtLeast,
+        6000.0,
+    ),
+    (
+        "plan.regional_standards",
+        "自治区地方标准",
+        "Regional standards issued",
+        "standards",
+        Aggregation::Stock,
+        TargetKind::AtLeast,
+        20.0,
+    ),
+    (
+        "plan.internal_standards",
+        "内部标准",
+        "Internal standards issued",
+        "standards",
+        Aggregation::Stock,
+        TargetKind::AtLeast,
+        200.0,
+    ),
+    (
+        "plan.physical_warehouses",
+        "实体公物仓",
+        "Physical public asset warehouses",
+        "warehouses",
+        Aggregation::Stock,
+        TargetKind::AtLeast,
+        1.0,
+    ),
+    (
+        "plan.key_users_metered_share",
+        "重点用能单位电耗在线监测比例",
+        "Key energy users with online electricity metering",
+        "%",
+        Aggregation::Mean,
+        TargetKind::AtLeast,
+        50.0,
+    ),
+    (
+        "plan.room_registration_region",
+        "自治区本级办公用房确权登记率",
+        "Office-room ownership registration, region-level units",
+        "%",
+        Aggregation::Mean,
+        TargetKind::AtLeast,
+        95.0,
+    ),
+    (
+        "plan.room_registration_prefecture",
+        "地州市办公用房确权登记率",
+        "Office-room ownership registration, prefectures",
+        "%",
+        Aggregation::Mean,
+        TargetKind::AtLeast,
+        90.0,
+    ),
+    (
+        "plan.room_registration_county",
+        "县市区办公用房确权登记率",
+        "Office-room ownership registration, counties",
+        "%",
+        Aggregation::Mean,
+        TargetKind::AtLeast,
+        80.0,
+    ),
 ];
 const PLAN_BASELINE: &str = "2020";
 const PLAN_TARGET_PERIOD: &str = "2025";
@@ -487,7 +624,10 @@ fn row_to_indicator(r: &AnyRow, grants: Vec<Grant>) -> Indicator {
     Indicator {
         code: r.get(0),
         owner: r.get(1),
-        name: BTreeMap::from([("zh-CN".to_string(), r.get(2)), ("en".to_string(), r.get(3))]),
+        name: BTreeMap::from([
+            ("zh-CN".to_string(), r.get(2)),
+            ("en".to_string(), r.get(3)),
+        ]),
         unit: r.get(4),
         schema: serde_json::from_str(&schema).unwrap_or(Value::Null),
         aggregation: Aggregation::parse(r.get::<&str, _>(6)).unwrap_or(Aggregation::Sum),
@@ -586,9 +726,10 @@ impl DataCenter {
         ))
         .fetch_all(&self.db)
         .await?;
-        let grant_rows = sqlx::query("SELECT code, plugin_id, access FROM dc_grants ORDER BY plugin_id")
-            .fetch_all(&self.db)
-            .await?;
+        let grant_rows =
+            sqlx::query("SELECT code, plugin_id, access FROM dc_grants ORDER BY plugin_id")
+                .fetch_all(&self.db)
+                .await?;
         let mut grants: BTreeMap<String, Vec<Grant>> = BTreeMap::new();
         for r in &grant_rows {
             grants.entry(r.get(0)).or_default().push(Grant {
@@ -671,10 +812,12 @@ impl DataCenter {
         };
         let _guard = self.audit.lock().await;
         let mut tx = crate::db::begin_write(&self.db).await?;
-        let existing = sqlx::query("SELECT owner, aggregation, granularity FROM dc_indicators WHERE code = $1")
-            .bind(&def.code)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing = sqlx::query(
+            "SELECT owner, aggregation, granularity FROM dc_indicators WHERE code = $1",
+        )
+        .bind(&def.code)
+        .fetch_optional(&mut *tx)
+        .await?;
         let now = now();
         let op = match existing {
             Some(r) => {
@@ -820,13 +963,14 @@ impl DataCenter {
     ) -> Result<Indicator> {
         let _guard = self.audit.lock().await;
         let mut tx = crate::db::begin_write(&self.db).await?;
-        let n = sqlx::query("UPDATE dc_indicators SET sharing = $2, updated_at = $3 WHERE code = $1")
-            .bind(code)
-            .bind(sharing.as_str())
-            .bind(now())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n =
+            sqlx::query("UPDATE dc_indicators SET sharing = $2, updated_at = $3 WHERE code = $1")
+                .bind(code)
+                .bind(sharing.as_str())
+                .bind(now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if n == 0 {
             return Err(DcError::NotFound(code.to_string()));
         }
@@ -859,11 +1003,20 @@ impl DataCenter {
     /// Values of `indicator` for `q.org` and its subtree, raw or rolled up.
     /// `q.org` must already be checked against the caller's reach: every
     /// org below a reached org is reached too.
-    pub async fn query(&self, indicator: &Indicator, orgs: &OrgIndex, q: &ValueQuery) -> Result<Vec<Row>> {
+    pub async fn query(
+        &self,
+        indicator: &Indicator,
+        orgs: &OrgIndex,
+        q: &ValueQuery,
+    ) -> Result<Vec<Row>> {
         if !orgs.exists(&q.org) {
             return Err(DcError::ForbiddenOrg(q.org.clone()));
         }
-        let from = q.from.as_deref().map(|s| parse_period("from", s)).transpose()?;
+        let from = q
+            .from
+            .as_deref()
+            .map(|s| parse_period("from", s))
+            .transpose()?;
         let to = q.to.as_deref().map(|s| parse_period("to", s)).transpose()?;
         let per = q.per.unwrap_or(indicator.granularity);
         if q.rollup && per < indicator.granularity {
@@ -1007,10 +1160,13 @@ impl DataCenter {
     /// Every indicator with a target, rolled up at `org` up to `period`
     /// (a year), with its change against the baseline and whether the
     /// target is met.
-    pub async fn plan(&self, orgs: &OrgIndex, org: &str, period: Option<&str>) -> Result<Vec<Progress>> {
-        let until = period
-            .map(|p| parse_period("period", p))
-            .transpose()?;
+    pub async fn plan(
+        &self,
+        orgs: &OrgIndex,
+        org: &str,
+        period: Option<&str>,
+    ) -> Result<Vec<Progress>> {
+        let until = period.map(|p| parse_period("period", p)).transpose()?;
         if let Some(p) = until
             && p.granularity != Granularity::Year
         {
@@ -1111,7 +1267,15 @@ pub fn to_xlsx(
 ) -> std::result::Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
-    let headers = ["indicator", "org", "org_code", "period", "value", "unit", "count"];
+    let headers = [
+        "indicator",
+        "org",
+        "org_code",
+        "period",
+        "value",
+        "unit",
+        "count",
+    ];
     for (c, h) in headers.iter().enumerate() {
         sheet.write_string(0, c as u16, *h)?;
     }
@@ -1119,7 +1283,11 @@ pub fn to_xlsx(
         let row = i as u32 + 1;
         sheet.write_string(row, 0, &indicator.code)?;
         sheet.write_string(row, 1, &r.org)?;
-        sheet.write_string(row, 2, org_codes.get(&r.org).map(String::as_str).unwrap_or(""))?;
+        sheet.write_string(
+            row,
+            2,
+            org_codes.get(&r.org).map(String::as_str).unwrap_or(""),
+        )?;
         sheet.write_string(row, 3, &r.period)?;
         sheet.write_number(row, 4, r.value)?;
         sheet.write_string(row, 5, &indicator.unit)?;
@@ -1162,7 +1330,12 @@ async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<Option<String>> 
 
 /// The org a user asks about, if they may use `permission` there; 404
 /// otherwise, so an org outside reach looks like a missing one.
-async fn org_for(k: &Kernel, session: &Session, org: Option<&str>, permission: &str) -> ApiResult<String> {
+async fn org_for(
+    k: &Kernel,
+    session: &Session,
+    org: Option<&str>,
+    permission: &str,
+) -> ApiResult<String> {
     let Some(asked) = org else {
         return Ok(session.org().to_string());
     };
@@ -1174,7 +1347,11 @@ async fn org_for(k: &Kernel, session: &Session, org: Option<&str>, permission: &
 
 async fn org_codes(k: &Kernel, rows: &[Row]) -> ApiResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for org in rows.iter().map(|r| &r.org).collect::<std::collections::BTreeSet<_>>() {
+    for org in rows
+        .iter()
+        .map(|r| &r.org)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let code: Option<String> = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
             .bind(org)
             .fetch_optional(&k.db)
@@ -1198,8 +1375,13 @@ struct ValuesParams {
     format: Option<String>,
 }
 
-async fn list_indicators(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Json<Value>> {
-    session.require(&k, session.org(), "kernel.datacenter.read").await?;
+async fn list_indicators(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, session.org(), "kernel.datacenter.read")
+        .await?;
     let indicators = k.datacenter.catalogue(Reader::User).await?;
     Ok(Json(json!({ "indicators": indicators })))
 }
@@ -1209,7 +1391,9 @@ async fn show_indicator(
     Caller(session): Caller,
     Path(code): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    session.require(&k, session.org(), "kernel.datacenter.read").await?;
+    session
+        .require(&k, session.org(), "kernel.datacenter.read")
+        .await?;
     let indicator = k.datacenter.readable(&code, Reader::User).await?;
     Ok(Json(json!({ "indicator": indicator })))
 }
@@ -1277,7 +1461,9 @@ async fn indicator_values(
     Path(code): Path<String>,
     Query(p): Query<ValuesParams>,
 ) -> ApiResult<Response> {
-    session.require(&k, session.org(), "kernel.datacenter.read").await?;
+    session
+        .require(&k, session.org(), "kernel.datacenter.read")
+        .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
     let indicator = k.datacenter.readable(&code, Reader::User).await?;
     let q = ValueQuery {
@@ -1313,7 +1499,9 @@ async fn enter_values(
     Path(code): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    session.require(&k, session.org(), "kernel.datacenter.write").await?;
+    session
+        .require(&k, session.org(), "kernel.datacenter.write")
+        .await?;
     let input: ValuesInput = parse_json(&read_body(body, 1 << 20).await?)?;
     let indicator = k.datacenter.readable(&code, Reader::User).await?;
     if indicator.owner != KERNEL_OWNER {
@@ -1337,9 +1525,19 @@ async fn enter_values(
     }
     let n = k
         .datacenter
-        .publish(&indicator, KERNEL_OWNER, session.user_id(), session.org(), &points)
+        .publish(
+            &indicator,
+            KERNEL_OWNER,
+            session.user_id(),
+            session.org(),
+            &points,
+        )
         .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(json!({ "stored": n }))).into_response())
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "stored": n })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -1364,12 +1562,17 @@ async fn set_sharing(
     Path(code): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    session.require(&k, &k.root_org, "kernel.datacenter.share").await?;
+    session
+        .require(&k, &k.root_org, "kernel.datacenter.share")
+        .await?;
     let input: SharingInput = parse_json(&read_body(body, 1 << 20).await?)?;
     let mut grants: Vec<Grant> = Vec::new();
     for g in input.grants {
         if !crate::package::is_valid_id(&g.plugin) {
-            return Err(ApiError::validation("grants", format!("{:?} is not a plugin id", g.plugin)));
+            return Err(ApiError::validation(
+                "grants",
+                format!("{:?} is not a plugin id", g.plugin),
+            ));
         }
         grants.retain(|x| x.plugin != g.plugin);
         grants.push(Grant {
@@ -1396,13 +1599,17 @@ async fn plan_progress(
     Caller(session): Caller,
     Query(p): Query<PlanParams>,
 ) -> ApiResult<Json<Value>> {
-    session.require(&k, session.org(), "kernel.datacenter.read").await?;
+    session
+        .require(&k, session.org(), "kernel.datacenter.read")
+        .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
     let progress = k
         .datacenter
         .plan(&k.authz.orgs(), &org, p.period.as_deref())
         .await?;
-    Ok(Json(json!({ "org": org, "period": p.period, "indicators": progress })))
+    Ok(Json(
+        json!({ "org": org, "period": p.period, "indicators": progress }),
+    ))
 }
 
 async fn open_list(State(k): State<AppState>) -> ApiResult<Json<Value>> {
@@ -1421,12 +1628,15 @@ async fn open_values(
     let indicator = k.datacenter.readable(&code, Reader::Anonymous).await?;
     let org = match p.org.as_deref() {
         None => k.root_org.clone(),
-        Some(asked) => resolve_org(&k, asked)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("org {asked} not found")).with_field("org"))?,
+        Some(asked) => resolve_org(&k, asked).await?.ok_or_else(|| {
+            ApiError::not_found(format!("org {asked} not found")).with_field("org")
+        })?,
     };
     if p.rollup == Some(false) {
-        return Err(ApiError::validation("rollup", "the open API serves rolled-up values only"));
+        return Err(ApiError::validation(
+            "rollup",
+            "the open API serves rolled-up values only",
+        ));
     }
     let q = ValueQuery {
         org,
@@ -1448,8 +1658,16 @@ mod tests {
         let m = Period::parse("2025-07").unwrap();
         assert_eq!(m.bucket(Granularity::Quarter).label(), "2025-Q3");
         assert_eq!(m.bucket(Granularity::Year).label(), "2025");
-        assert_eq!(Period::parse("2025-Q4").unwrap().bucket(Granularity::Year).label(), "2025");
-        for bad in ["25", "2025-13", "2025-Q5", "2025-1", "2025-q1", "abcd", "2025-00", "1800"] {
+        assert_eq!(
+            Period::parse("2025-Q4")
+                .unwrap()
+                .bucket(Granularity::Year)
+                .label(),
+            "2025"
+        );
+        for bad in [
+            "25", "2025-13", "2025-Q5", "2025-1", "2025-q1", "abcd", "2025-00", "1800",
+        ] {
             assert!(Period::parse(bad).is_none(), "{bad}");
         }
         assert!(Granularity::Month < Granularity::Year);
@@ -1491,14 +1709,23 @@ mod tests {
         // March: a + b = 100 (sum, stock) or 50 (mean); c is outside.
         assert_eq!(run(Aggregation::Sum, Granularity::Year)[0].value, 130.0);
         assert_eq!(run(Aggregation::Stock, Granularity::Year)[0].value, 100.0);
-        assert_eq!(run(Aggregation::Mean, Granularity::Year)[0].value, (10.0 + 20.0 + 50.0) / 3.0);
+        assert_eq!(
+            run(Aggregation::Mean, Granularity::Year)[0].value,
+            (10.0 + 20.0 + 50.0) / 3.0
+        );
         assert_eq!(run(Aggregation::Sum, Granularity::Year)[0].count, 4);
         let quarters = run(Aggregation::Sum, Granularity::Quarter);
         assert_eq!(quarters.len(), 1);
         assert_eq!(quarters[0].period, "2025-Q1");
         let months = run(Aggregation::Sum, Granularity::Month);
-        assert_eq!(months.iter().map(|r| r.value).collect::<Vec<_>>(), [10.0, 20.0, 100.0]);
+        assert_eq!(
+            months.iter().map(|r| r.value).collect::<Vec<_>>(),
+            [10.0, 20.0, 100.0]
+        );
         // Raw rows: everything given, ordered by org then period.
-        assert_eq!(compute(Aggregation::Sum, &[], Granularity::Year, values()).len(), 5);
+        assert_eq!(
+            compute(Aggregation::Sum, &[], Granularity::Year, values()).len(),
+            5
+        );
     }
 }

@@ -464,7 +464,11 @@ CREATE TABLE cluster_state (
 INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
 "#,
     ),
-    (6, crate::datacenter::SCHEMA_SQLITE, crate::datacenter::SCHEMA_POSTGRES),
+    (
+        6,
+        crate::datacenter::SCHEMA_SQLITE,
+        crate::datacenter::SCHEMA_POSTGRES,
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

@@ -29,7 +29,7 @@
 use crate::bindings::tianshan::plugin::datacenter as wit;
 use crate::{Error, Result};
 
-pub use wit::{Aggregation, GroupBy, Granularity, Indicator as Entry, Point, Row, Sharing};
+pub use wit::{Aggregation, Granularity, GroupBy, Indicator as Entry, Point, Row, Sharing};
 
 /// Maps the kernel's data-center errors to HTTP-style errors.
 pub fn to_error(e: wit::DatacenterError) -> Error {

@@ -134,7 +134,10 @@ impl wit::Host for HostState {
             .map_err(to_wit_error)
     }
 
-    async fn query(&mut self, query: wit::ValueQuery) -> Result<Vec<wit::Row>, wit::DatacenterError> {
+    async fn query(
+        &mut self,
+        query: wit::ValueQuery,
+    ) -> Result<Vec<wit::Row>, wit::DatacenterError> {
         let (scope, services) = self.scope().ok_or_else(unavailable)?;
         let indicator = services
             .datacenter

@@ -1,6 +1,7 @@
 //! End-to-end tests: real `tianshan` processes, real plugin components built
 //! from tests/plugins/ and plugins/. One test binary keeps link time down.
 
+mod datacenter;
 mod gateway;
 mod identity;
 mod packages;

@@ -71,7 +71,8 @@ fn query(req: &Request) -> Result<Response> {
     let code = req
         .query_param("code")
         .ok_or_else(|| Error::validation("code", "code is required"))?;
-    let mut q = datacenter::Query::new(&code).between(req.query_param("from"), req.query_param("to"));
+    let mut q =
+        datacenter::Query::new(&code).between(req.query_param("from"), req.query_param("to"));
     if let Some(org) = req.query_param("org") {
         q = q.org(org);
     }
