@@ -126,6 +126,9 @@ CREATE INDEX dc_values_period ON dc_values(code, period);
 
 /// The owner of the plan's indicators and of values users enter by hand.
 pub const KERNEL_OWNER: &str = "kernel";
+/// Plugin ids that may not own indicators: the kernel's and the plan's
+/// namespaces.
+const RESERVED_OWNERS: [&str; 2] = [KERNEL_OWNER, "plan"];
 /// At most this many values in one publish call.
 pub const MAX_VALUES_PER_PUBLISH: usize = 1000;
 /// A query reads at most this many stored values, so one call stays bounded.
@@ -371,6 +374,15 @@ impl Period {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// The month with index `year * 12 + month - 1`.
+    fn of_month(index: i32) -> Period {
+        Period {
+            year: index.div_euclid(12),
+            granularity: Granularity::Month,
+            n: index.rem_euclid(12) as u8 + 1,
         }
     }
 
@@ -639,13 +651,19 @@ fn row_to_indicator(r: &AnyRow, grants: Vec<Grant>) -> Indicator {
 }
 
 impl Indicator {
+    /// A plugin that happens to be called `kernel` owns nothing of the
+    /// kernel's.
+    fn owned_by(&self, plugin: &str) -> bool {
+        self.owner == plugin && plugin != KERNEL_OWNER
+    }
+
     /// The sharing rule for reading.
     pub fn readable_by(&self, reader: Reader<'_>) -> bool {
         match reader {
             Reader::User => true,
             Reader::Anonymous => self.sharing == Sharing::Open,
             Reader::Plugin(p) => {
-                self.owner == p
+                self.owned_by(p)
                     || self.sharing == Sharing::Open
                     || (self.sharing == Sharing::Shared
                         && self.shared_with.iter().any(|g| g.plugin == p))
@@ -656,7 +674,7 @@ impl Indicator {
     /// Plugins publish into their own indicators, and into others' (the
     /// plan's, say) only with a `publish` grant.
     pub fn publishable_by(&self, plugin: &str) -> bool {
-        self.owner == plugin
+        self.owned_by(plugin)
             || self
                 .shared_with
                 .iter()
@@ -784,6 +802,12 @@ impl DataCenter {
     /// administrator's decisions) and refuses to change the aggregation or
     /// granularity, which would change the meaning of stored values.
     pub async fn define(&self, plugin: &str, actor: &str, def: Definition) -> Result<Indicator> {
+        // The kernel's names are not for plugins that happen to share them.
+        if RESERVED_OWNERS.contains(&plugin) {
+            return Err(DcError::Forbidden(format!(
+                "plugin id {plugin} is reserved in the data center"
+            )));
+        }
         if !valid_code(&def.code) || !def.code.starts_with(&format!("{plugin}.")) {
             return Err(invalid(
                 "code",
@@ -1030,16 +1054,34 @@ impl DataCenter {
                 ),
             ));
         }
-        let rows = sqlx::query("SELECT org_id, period, value FROM dc_values WHERE code = $1")
-            .bind(&indicator.code)
-            .fetch_all(&self.db)
-            .await?;
-        if rows.len() > MAX_VALUES_READ {
-            return Err(invalid("code", "too many values; narrow the query"));
-        }
-        let subtree: HashSet<String> = orgs.subtree(&q.org).into_iter().collect();
         let lo = from.map(|p| p.months().0);
         let hi = to.map(|p| p.months().1);
+        // Labels of one granularity sort as text, so the bounds narrow the
+        // read in SQL (loosely: the exact test is below); the org filter
+        // stays here, as a subtree can be thousands of orgs.
+        let g = indicator.granularity;
+        let lower = lo.map_or_else(
+            || "0000".to_string(),
+            |m| Period::of_month(m).bucket(g).label(),
+        );
+        let upper = hi.map_or_else(
+            || "9999".to_string(),
+            |m| Period::of_month(m).bucket(g).label(),
+        );
+        let rows = sqlx::query(
+            "SELECT org_id, period, value FROM dc_values
+             WHERE code = $1 AND period >= $2 AND period <= $3 LIMIT $4",
+        )
+        .bind(&indicator.code)
+        .bind(lower)
+        .bind(upper)
+        .bind(MAX_VALUES_READ as i64 + 1)
+        .fetch_all(&self.db)
+        .await?;
+        if rows.len() > MAX_VALUES_READ {
+            return Err(invalid("from", "too many values; narrow the period"));
+        }
+        let subtree: HashSet<String> = orgs.subtree(&q.org).into_iter().collect();
         let values: Vec<(String, Period, f64)> = rows
             .iter()
             .filter_map(|r| {
@@ -1671,6 +1713,9 @@ mod tests {
             assert!(Period::parse(bad).is_none(), "{bad}");
         }
         assert!(Granularity::Month < Granularity::Year);
+        let (first, last) = Period::parse("2024-Q2").unwrap().months();
+        assert_eq!(Period::of_month(first).label(), "2024-04");
+        assert_eq!(Period::of_month(last).label(), "2024-06");
     }
 
     #[test]
