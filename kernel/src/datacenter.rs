@@ -1446,9 +1446,16 @@ async fn answer(
     q: &ValueQuery,
     format: Option<&str>,
 ) -> ApiResult<Response> {
+    let format = format.unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "xlsx") {
+        return Err(ApiError::validation(
+            "format",
+            format!("format {format:?}: use json, csv or xlsx"),
+        ));
+    }
     let rows = k.datacenter.query(indicator, &k.authz.orgs(), q).await?;
     let filename = indicator.code.replace('.', "-");
-    match format.unwrap_or("json") {
+    match format {
         "json" => Ok(Json(json!({
             "indicator": indicator.code,
             "unit": indicator.unit,
@@ -1490,10 +1497,7 @@ async fn answer(
             )
                 .into_response())
         }
-        other => Err(ApiError::validation(
-            "format",
-            format!("format {other:?}: use json, csv or xlsx"),
-        )),
+        _ => unreachable!("checked above"),
     }
 }
 
