@@ -78,6 +78,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/approvals/{id}/copy-to"),
     ("POST", "/api/v1/approvals/{id}/comment"),
     ("POST", "/api/v1/approvals/{id}/attach"),
+    ("GET", "/api/v1/datacenter/indicators"),
+    ("GET", "/api/v1/datacenter/indicators/{code}"),
+    ("GET", "/api/v1/datacenter/indicators/{code}/values"),
+    ("POST", "/api/v1/datacenter/indicators/{code}/values"),
+    ("PUT", "/api/v1/datacenter/indicators/{code}/sharing"),
+    ("GET", "/api/v1/datacenter/plan"),
+    ("GET", "/api/v1/open/datasets"),
+    ("GET", "/api/v1/open/datasets/{code}"),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -126,6 +134,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/files/{id}/meta", get(file_meta))
         .route("/api/v1/portal/menu", get(portal_menu))
         .merge(crate::approvals::routes())
+        .merge(crate::datacenter::routes())
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {

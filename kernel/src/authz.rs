@@ -54,6 +54,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.audit.read",
             "kernel.files.*",
             "kernel.approvals.read",
+            "kernel.datacenter.*",
         ],
     ),
     (
@@ -65,6 +66,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.users.read",
             "kernel.plugins.read",
             "kernel.files.read",
+            "kernel.datacenter.read",
         ],
     ),
     (
@@ -74,6 +76,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.plugins.read",
             "kernel.files.read",
             "kernel.files.write",
+            "kernel.datacenter.read",
         ],
     ),
 ];

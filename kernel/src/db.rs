@@ -465,6 +465,11 @@ INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0
 "#,
     ),
     (
+        6,
+        crate::datacenter::SCHEMA_SQLITE,
+        crate::datacenter::SCHEMA_POSTGRES,
+    ),
+    (
         7,
         crate::approvals::SCHEMA_SQLITE,
         crate::approvals::SCHEMA_POSTGRES,

@@ -10,6 +10,7 @@ pub mod bus;
 pub mod cluster;
 pub mod config;
 pub mod cron;
+pub mod datacenter;
 pub mod db;
 pub mod error;
 pub mod files;
@@ -45,6 +46,7 @@ pub struct Kernel {
     pub messaging: Arc<messaging::Messaging>,
     pub files: Arc<files::Files>,
     pub approvals: Arc<approvals::Approvals>,
+    pub datacenter: Arc<datacenter::DataCenter>,
     /// This node's name in logs and job claims.
     pub node_id: String,
     /// Signals to and from other nodes (NATS when configured).
@@ -122,11 +124,14 @@ impl Kernel {
             &config.data_dir,
             audit.clone(),
         ));
+        let datacenter = Arc::new(datacenter::DataCenter::new(db.clone(), audit.clone()));
+        datacenter.seed_plan().await?;
         runtime.set_services(Arc::new(runtime::host::Services {
             files: files.clone(),
             storage: storage.clone(),
             messaging: messaging.clone(),
             approvals: approvals.clone(),
+            datacenter: datacenter.clone(),
             authz: authz.clone(),
             root_org: root_org.clone(),
         }));
@@ -155,6 +160,7 @@ impl Kernel {
                 messaging,
                 files,
                 approvals,
+                datacenter,
                 node_id,
                 bus,
             }),

@@ -5,7 +5,7 @@
 //! behind a small API: a [`Router`] of handlers taking a [`Request`] and
 //! returning a [`Response`] or a typed [`Error`], plus wrappers over the
 //! kernel's imports ([`log`], [`config`], [`identity`], [`authz`],
-//! [`storage`], [`messaging`], [`files`]).
+//! [`storage`], [`messaging`], [`files`], [`approvals`], [`datacenter`]).
 //!
 //! ```ignore
 //! use tianshan_sdk::prelude::*;
@@ -41,6 +41,7 @@ mod router;
 pub mod approvals;
 pub mod authz;
 pub mod config;
+pub mod datacenter;
 pub mod files;
 pub mod identity;
 pub mod log;
@@ -59,6 +60,11 @@ pub mod bindings {
         additional_type_attributes: {
             "tianshan:plugin/identity@1.2.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
             "tianshan:plugin/approvals@1.2.0/instance": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/row": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/indicator": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/aggregation": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/granularity": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.2.0/sharing": [#[derive(serde::Serialize)]],
         },
     });
 }
@@ -106,7 +112,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::{
         Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
-        config, files, identity, json, log, messaging, storage,
+        config, datacenter, files, identity, json, log, messaging, storage,
     };
 }
 

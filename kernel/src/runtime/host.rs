@@ -58,6 +58,7 @@ pub struct Services {
     pub messaging: Arc<crate::messaging::Messaging>,
     pub files: Arc<crate::files::Files>,
     pub approvals: Arc<crate::approvals::Approvals>,
+    pub datacenter: Arc<crate::datacenter::DataCenter>,
     pub authz: Arc<crate::authz::Authz>,
     pub root_org: String,
 }

@@ -10,6 +10,7 @@
 mod cache;
 pub mod host;
 mod host_approvals;
+mod host_datacenter;
 mod limits;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ pub mod bindings {
             "tianshan:plugin/messaging": async,
             "tianshan:plugin/files": async,
             "tianshan:plugin/approvals": async,
+            "tianshan:plugin/datacenter": async,
         },
     });
 }

@@ -487,6 +487,65 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [401, 404, 404, 403, 204],
         ),
+        (
+            "GET",
+            "/api/v1/datacenter/indicators",
+            "/api/v1/datacenter/indicators".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/datacenter/indicators/{code}",
+            "/api/v1/datacenter/indicators/plan.nev_share".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/datacenter/indicators/{code}/values",
+            format!(
+                "/api/v1/datacenter/indicators/plan.nev_share/values?org={}",
+                w.county_b
+            ),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/datacenter/indicators/{code}/values",
+            "/api/v1/datacenter/indicators/plan.nev_share/values".into(),
+            json!({"values": [{"org": w.county_b, "period": "2025", "value": 80}]}),
+            [401, 403, 404, 403, 201],
+        ),
+        (
+            "PUT",
+            "/api/v1/datacenter/indicators/{code}/sharing",
+            "/api/v1/datacenter/indicators/plan.nev_share/sharing".into(),
+            json!({"sharing": "open"}),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/datacenter/plan",
+            format!("/api/v1/datacenter/plan?org={}", w.county_b),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/open/datasets",
+            "/api/v1/open/datasets".into(),
+            Value::Null,
+            [200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/open/datasets/{code}",
+            "/api/v1/open/datasets/plan.nev_share".into(),
+            Value::Null,
+            [200, 200, 200, 200, 200],
+        ),
     ];
     for (method, template) in tianshan_kernel::api::ROUTES {
         assert!(
