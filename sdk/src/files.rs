@@ -20,18 +20,18 @@ pub fn put(name: &str, content_type: &str, content: &[u8], org: Option<&str>) ->
 /// The file's metadata; 404 when absent or out of reach.
 pub fn info(id: &str) -> Result<FileInfo> {
     wit::info(id)
-        .map_err(|m| Error::internal(m))?
+        .map_err(Error::internal)?
         .ok_or_else(|| Error::not_found(format!("no file {id}")))
 }
 
 /// The file's content; 404 when absent or out of reach.
 pub fn read(id: &str) -> Result<Vec<u8>> {
     wit::read(id)
-        .map_err(|m| Error::internal(m))?
+        .map_err(Error::internal)?
         .ok_or_else(|| Error::not_found(format!("no file {id}")))
 }
 
 /// Marks the file deleted; false when there was nothing to delete.
 pub fn delete(id: &str) -> Result<bool> {
-    wit::delete(id).map_err(|m| Error::internal(m))
+    wit::delete(id).map_err(Error::internal)
 }
