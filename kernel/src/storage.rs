@@ -638,8 +638,11 @@ impl Storage {
         ));
         sql.scope(scope, collection, None)?;
         sql.push(" AND id = ").bind(Param::Text(id.to_string()));
-        let row = sql.query().fetch_optional(&self.db).await?;
-        Ok(row.as_ref().map(row_to_record))
+        // fetch_all, not fetch_optional: on PostgreSQL sqlx asks for one row
+        // and then closes the portal in a second exchange, which measured
+        // ~4 ms per get on loopback against ~0.4 ms this way.
+        let rows = sql.query().fetch_all(&self.db).await?;
+        Ok(rows.first().map(row_to_record))
     }
 
     pub async fn query(&self, scope: &Scope, collection: &str, query: &Query) -> Result<Page> {
