@@ -20,7 +20,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{self, Audit};
 use crate::config::FilesConfig;
-use crate::db::{Db, Dialect, now};
+use crate::db::{Db, now};
 use crate::storage::Scope;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -446,10 +446,6 @@ impl Files {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    pub fn dialect(&self) -> Dialect {
-        Dialect::of(&self.db)
     }
 }
 

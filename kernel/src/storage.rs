@@ -625,10 +625,6 @@ impl Storage {
         Storage { db, dialect, audit }
     }
 
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
     pub async fn get(&self, scope: &Scope, collection: &str, id: &str) -> Result<Option<Record>> {
         scope.check_collection(collection)?;
         let mut sql = Sql::new(self.dialect);
@@ -1197,24 +1193,6 @@ impl Storage {
             Some(record) if scope.reaches(&record.org) => Ok(record),
             _ => Err(StorageError::NotFound),
         }
-    }
-
-    /// Removes everything a plugin stored (on uninstall with purge).
-    pub async fn purge(&self, plugin: &str) -> sqlx::Result<u64> {
-        let mut tx = crate::db::begin_write(&self.db).await?;
-        let n = sqlx::query("DELETE FROM records WHERE plugin_id = $1")
-            .bind(plugin)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        for table in ["record_history", "record_indexes"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE plugin_id = $1"))
-                .bind(plugin)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
     }
 }
 

@@ -370,14 +370,7 @@ fn isolation(k: &TestKernel, w: &World) {
 
 /// A copy of the probe under another id.
 fn second_probe() -> Vec<u8> {
-    let parsed =
-        tianshan_kernel::package::Package::from_bytes(&packages().bytes("dcprobe"), usize::MAX)
-            .unwrap();
-    let mut manifest = parsed.manifest.clone();
-    manifest.id = "dcprobe2".into();
-    parsed
-        .to_bytes(&toml::to_string(&manifest).unwrap())
-        .unwrap()
+    crate::support::with_manifest(&packages().bytes("dcprobe"), |m| m.id = "dcprobe2".into())
 }
 
 /// Plugin B cannot read plugin A's private indicator until it is shared.

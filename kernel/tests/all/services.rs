@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::identity::{PASSWORD, bind, ok, org, user};
-use crate::support::{TestKernel, packages};
+use crate::support::{TestKernel, packages, with_manifest};
 use tianshan_kernel::orgs::unified_social_credit_code;
 
 const NOTES: &str = "/api/v1/p/notes";
@@ -775,19 +775,6 @@ fn messaging(k: &TestKernel) {
     for r in inbox(k) {
         assert_eq!(r["data"]["times"], 1, "{r}");
     }
-}
-
-/// Repacks a package with a changed manifest.
-pub fn with_manifest(
-    package: &[u8],
-    change: impl FnOnce(&mut tianshan_kernel::package::Manifest),
-) -> Vec<u8> {
-    let parsed = tianshan_kernel::package::Package::from_bytes(package, usize::MAX).unwrap();
-    let mut manifest = parsed.manifest.clone();
-    change(&mut manifest);
-    parsed
-        .to_bytes(&toml::to_string(&manifest).unwrap())
-        .unwrap()
 }
 
 #[test]

@@ -262,15 +262,20 @@ pub fn metric_value(text: &str, series_prefix: &str) -> Option<f64> {
         .reduce(|a, b| a + b)
 }
 
-/// Repacks a package with a different version (for upgrade tests).
-pub fn with_version(package: &[u8], version: &str) -> Vec<u8> {
+/// Repacks a package with a changed manifest (another id, version, …).
+pub fn with_manifest(
+    package: &[u8],
+    change: impl FnOnce(&mut tianshan_kernel::package::Manifest),
+) -> Vec<u8> {
     let parsed = tianshan_kernel::package::Package::from_bytes(package, usize::MAX).unwrap();
-    let manifest = toml_with_version(&parsed.manifest, version);
-    parsed.to_bytes(&manifest).unwrap()
+    let mut manifest = parsed.manifest.clone();
+    change(&mut manifest);
+    parsed
+        .to_bytes(&toml::to_string(&manifest).unwrap())
+        .unwrap()
 }
 
-fn toml_with_version(manifest: &tianshan_kernel::package::Manifest, version: &str) -> String {
-    let mut m = manifest.clone();
-    m.version = version.parse().unwrap();
-    toml::to_string(&m).unwrap()
+/// Repacks a package with a different version (for upgrade tests).
+pub fn with_version(package: &[u8], version: &str) -> Vec<u8> {
+    with_manifest(package, |m| m.version = version.parse().unwrap())
 }
