@@ -335,27 +335,43 @@ impl Messaging {
         .bind(CLAIM_BATCH)
         .fetch_all(&self.db)
         .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query for the whole batch's events, not one per delivery.
+        let placeholders: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT seq, id, topic, event_key, org_id, source, payload FROM events WHERE seq IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for row in &claimed {
+            query = query.bind(row.get::<i64, _>(1));
+        }
+        let events: std::collections::HashMap<i64, sqlx::any::AnyRow> = query
+            .fetch_all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.get::<i64, _>(0), r))
+            .collect();
         let mut out = Vec::with_capacity(claimed.len());
         for row in claimed {
             let subscriber: String = row.get(0);
             let seq: i64 = row.get(1);
             let attempt: i64 = row.get(2);
-            let event = sqlx::query(
-                "SELECT id, topic, event_key, org_id, source, payload FROM events WHERE seq = $1",
-            )
-            .bind(seq)
-            .fetch_one(&self.db)
-            .await?;
+            let Some(event) = events.get(&seq) else {
+                continue;
+            };
             out.push((
                 subscriber,
                 Delivered {
                     seq,
-                    id: event.get(0),
-                    topic: event.get(1),
-                    key: event.get(2),
-                    org: event.get(3),
-                    source: event.get(4),
-                    payload: event.get(5),
+                    id: event.get(1),
+                    topic: event.get(2),
+                    key: event.get(3),
+                    org: event.get(4),
+                    source: event.get(5),
+                    payload: event.get(6),
                     attempt,
                 },
             ));
