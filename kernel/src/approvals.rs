@@ -41,78 +41,9 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::gateway::{Caller, Session, parse_json, read_body};
 use crate::messaging::{Message, Messaging};
 
-pub const SCHEMA_SQLITE: &str = r#"
+/// Migration 7, one text for both databases (see `db::Schema`).
+pub const SCHEMA: &str = r#"
 -- Approval flows each plugin defined (steps as JSON).
-CREATE TABLE approval_flows (
-    plugin_id   TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    title       TEXT NOT NULL,
-    steps       TEXT NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    PRIMARY KEY (plugin_id, name)
-);
-
--- One row per started approval; `steps` is the flow as it was at start,
--- `round` counts step entries so a step re-entered after a rejection gets
--- fresh tasks.
-CREATE TABLE approval_instances (
-    id           TEXT PRIMARY KEY,
-    plugin_id    TEXT NOT NULL,
-    flow         TEXT NOT NULL,
-    flow_title   TEXT NOT NULL,
-    subject_id   TEXT NOT NULL,
-    title        TEXT NOT NULL,
-    org_id       TEXT NOT NULL,
-    applicant    TEXT NOT NULL,
-    form         TEXT NOT NULL,
-    steps        TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('running','approved','rejected','withdrawn')),
-    current_step INTEGER NOT NULL,
-    round        INTEGER NOT NULL,
-    created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
-);
-CREATE INDEX approval_instances_subject ON approval_instances(plugin_id, subject_id);
-CREATE INDEX approval_instances_applicant ON approval_instances(applicant, created_at);
-
-CREATE TABLE approval_tasks (
-    id           TEXT PRIMARY KEY,
-    instance_id  TEXT NOT NULL,
-    step         INTEGER NOT NULL,
-    round        INTEGER NOT NULL,
-    assignee     TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('pending','approved','rejected','cancelled','reassigned')),
-    origin       TEXT NOT NULL,
-    comment      TEXT,
-    created_at   INTEGER NOT NULL,
-    acted_at     INTEGER
-);
-CREATE INDEX approval_tasks_assignee ON approval_tasks(assignee, status, created_at);
-CREATE INDEX approval_tasks_instance ON approval_tasks(instance_id);
-
-CREATE TABLE approval_copies (
-    instance_id  TEXT NOT NULL,
-    user_id      TEXT NOT NULL,
-    copied_by    TEXT NOT NULL,
-    copied_at    INTEGER NOT NULL,
-    PRIMARY KEY (instance_id, user_id)
-);
-CREATE INDEX approval_copies_user ON approval_copies(user_id, copied_at);
-
-CREATE TABLE approval_timeline (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    instance_id  TEXT NOT NULL,
-    at           INTEGER NOT NULL,
-    actor        TEXT NOT NULL,
-    action       TEXT NOT NULL,
-    step         INTEGER NOT NULL,
-    comment      TEXT,
-    detail       TEXT NOT NULL
-);
-CREATE INDEX approval_timeline_instance ON approval_timeline(instance_id, seq);
-"#;
-
-pub const SCHEMA_POSTGRES: &str = r#"
 CREATE TABLE approval_flows (
     plugin_id   TEXT NOT NULL,
     name        TEXT NOT NULL,
@@ -122,6 +53,9 @@ CREATE TABLE approval_flows (
     PRIMARY KEY (plugin_id, name)
 );
 
+-- One row per started approval; `steps` is the flow as it was at start,
+-- `round` counts step entries so a step re-entered after a rejection gets
+-- fresh tasks.
 CREATE TABLE approval_instances (
     id           TEXT PRIMARY KEY,
     plugin_id    TEXT NOT NULL,
@@ -167,7 +101,7 @@ CREATE TABLE approval_copies (
 CREATE INDEX approval_copies_user ON approval_copies(user_id, copied_at);
 
 CREATE TABLE approval_timeline (
-    seq          BIGSERIAL PRIMARY KEY,
+    seq          {serial},
     instance_id  TEXT NOT NULL,
     at           BIGINT NOT NULL,
     actor        TEXT NOT NULL,

@@ -49,45 +49,8 @@ use crate::db::{Db, now};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::gateway::{Caller, Session, parse_json, read_body};
 
-/// Migration 6.
-pub const SCHEMA_SQLITE: &str = r#"
-CREATE TABLE dc_indicators (
-    code            TEXT PRIMARY KEY,
-    owner           TEXT NOT NULL,
-    name_zh         TEXT NOT NULL,
-    name_en         TEXT NOT NULL,
-    unit            TEXT NOT NULL,
-    schema_json     TEXT NOT NULL DEFAULT '{}',
-    aggregation     TEXT NOT NULL CHECK (aggregation IN ('sum','stock','mean')),
-    granularity     TEXT NOT NULL CHECK (granularity IN ('year','quarter','month')),
-    sharing         TEXT NOT NULL CHECK (sharing IN ('private','shared','open')),
-    target_kind     TEXT CHECK (target_kind IN ('change_at_most','at_least','at_most')),
-    target_value    REAL,
-    baseline_period TEXT,
-    target_period   TEXT,
-    created_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
-);
-CREATE TABLE dc_grants (
-    code       TEXT NOT NULL REFERENCES dc_indicators(code),
-    plugin_id  TEXT NOT NULL,
-    access     TEXT NOT NULL CHECK (access IN ('read','publish')),
-    granted_at INTEGER NOT NULL,
-    PRIMARY KEY (code, plugin_id)
-);
-CREATE TABLE dc_values (
-    code       TEXT NOT NULL REFERENCES dc_indicators(code),
-    org_id     TEXT NOT NULL REFERENCES orgs(id),
-    period     TEXT NOT NULL,
-    value      REAL NOT NULL,
-    source     TEXT NOT NULL,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (code, org_id, period)
-);
-CREATE INDEX dc_values_period ON dc_values(code, period);
-"#;
-
-pub const SCHEMA_POSTGRES: &str = r#"
+/// Migration 6, one text for both databases (see `db::Schema`).
+pub const SCHEMA: &str = r#"
 CREATE TABLE dc_indicators (
     code            TEXT PRIMARY KEY,
     owner           TEXT NOT NULL,

@@ -45,11 +45,43 @@ pub fn flag<I: sqlx::ColumnIndex<AnyRow>>(row: &AnyRow, index: I) -> bool {
     row.get::<i64, _>(index) != 0
 }
 
-/// (version, SQLite text, PostgreSQL text)
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// A migration's SQL. Those written since PostgreSQL support are one text
+/// for both databases, with `{serial}`, `{blob}` and `{json}` standing for
+/// the column types that differ (integers are `BIGINT` and reals `DOUBLE
+/// PRECISION` in both; SQLite reads them by affinity). The first four
+/// predate it: one text each, the PostgreSQL schema consolidated in 4.
+enum Schema {
+    Each {
+        sqlite: &'static str,
+        postgres: &'static str,
+    },
+    Both(&'static str),
+}
+
+impl Schema {
+    fn text(&self, dialect: Dialect) -> std::borrow::Cow<'static, str> {
+        match (self, dialect) {
+            (Schema::Each { sqlite, .. }, Dialect::Sqlite) => (*sqlite).into(),
+            (Schema::Each { postgres, .. }, Dialect::Postgres) => (*postgres).into(),
+            (Schema::Both(text), Dialect::Sqlite) => text
+                .replace("{serial}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+                .replace("{blob}", "BLOB")
+                .replace("{json}", "TEXT")
+                .into(),
+            (Schema::Both(text), Dialect::Postgres) => text
+                .replace("{serial}", "BIGSERIAL PRIMARY KEY")
+                .replace("{blob}", "BYTEA")
+                .replace("{json}", "JSONB")
+                .into(),
+        }
+    }
+}
+
+const MIGRATIONS: &[(i64, Schema)] = &[
     (
         1,
-        r#"
+        Schema::Each {
+            sqlite: r#"
 CREATE TABLE orgs (
     id          TEXT PRIMARY KEY,
     parent_id   TEXT REFERENCES orgs(id),
@@ -100,11 +132,13 @@ CREATE TABLE plugins (
     FOREIGN KEY (id, version) REFERENCES plugin_packages(plugin_id, version)
 );
 "#,
-        "",
+            postgres: "",
+        },
     ),
     (
         2,
-        r#"
+        Schema::Each {
+            sqlite: r#"
 ALTER TABLE orgs ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE orgs ADD COLUMN headcount_authorized INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orgs ADD COLUMN headcount_actual INTEGER NOT NULL DEFAULT 0;
@@ -151,23 +185,27 @@ CREATE TABLE audit (
 CREATE INDEX audit_actor ON audit(actor);
 CREATE INDEX audit_action ON audit(action);
 "#,
-        "",
+            postgres: "",
+        },
     ),
     (
         3,
-        r#"
+        Schema::Each {
+            sqlite: r#"
 -- Where a plugin is installed; NULL means the whole platform.
 ALTER TABLE plugins ADD COLUMN org_id TEXT REFERENCES orgs(id);
 "#,
-        "",
+            postgres: "",
+        },
     ),
     (
         4,
-        r#"
+        Schema::Each {
+            sqlite: r#"
 -- Platform administration is a role binding now; the flag was never read.
 ALTER TABLE users DROP COLUMN is_platform_admin;
 "#,
-        r#"
+            postgres: r#"
 CREATE TABLE orgs (
     id          TEXT PRIMARY KEY,
     parent_id   TEXT REFERENCES orgs(id),
@@ -264,10 +302,12 @@ CREATE TABLE audit (
 CREATE INDEX audit_actor ON audit(actor);
 CREATE INDEX audit_action ON audit(action);
 "#,
+        },
     ),
     (
         5,
-        r#"
+        Schema::Both(
+            r#"
 -- Plugin storage: one row per document; `data` is a JSON object.
 CREATE TABLE records (
     plugin_id   TEXT NOT NULL,
@@ -275,7 +315,7 @@ CREATE TABLE records (
     id          TEXT NOT NULL,
     org_id      TEXT NOT NULL,
     revision    BIGINT NOT NULL,
-    data        TEXT NOT NULL,
+    data        {json} NOT NULL,
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL,
     created_by  TEXT,
@@ -286,7 +326,7 @@ CREATE INDEX records_org ON records(plugin_id, collection, org_id);
 
 -- Every revision of every record, deletes included.
 CREATE TABLE record_history (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         {serial},
     plugin_id   TEXT NOT NULL,
     collection  TEXT NOT NULL,
     id          TEXT NOT NULL,
@@ -311,13 +351,13 @@ CREATE TABLE record_indexes (
 -- Messaging: the durable log of published events and one delivery row per
 -- subscriber.
 CREATE TABLE events (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             {serial},
     id              TEXT NOT NULL UNIQUE,
     source          TEXT NOT NULL,
     topic           TEXT NOT NULL,
     event_key       TEXT,
     org_id          TEXT,
-    payload         BLOB NOT NULL,
+    payload         {blob} NOT NULL,
     idempotency_key TEXT,
     published_at    BIGINT NOT NULL,
     UNIQUE (source, idempotency_key)
@@ -365,118 +405,14 @@ CREATE TABLE cluster_state (
 );
 INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
 "#,
-        r#"
--- Plugin storage: one row per document; `data` is a JSON object.
-CREATE TABLE records (
-    plugin_id   TEXT NOT NULL,
-    collection  TEXT NOT NULL,
-    id          TEXT NOT NULL,
-    org_id      TEXT NOT NULL,
-    revision    BIGINT NOT NULL,
-    data        JSONB NOT NULL,
-    created_at  BIGINT NOT NULL,
-    updated_at  BIGINT NOT NULL,
-    created_by  TEXT,
-    updated_by  TEXT,
-    PRIMARY KEY (plugin_id, collection, id)
-);
-CREATE INDEX records_org ON records(plugin_id, collection, org_id);
-
--- Every revision of every record, deletes included.
-CREATE TABLE record_history (
-    seq         BIGSERIAL PRIMARY KEY,
-    plugin_id   TEXT NOT NULL,
-    collection  TEXT NOT NULL,
-    id          TEXT NOT NULL,
-    org_id      TEXT NOT NULL,
-    revision    BIGINT NOT NULL,
-    op          TEXT NOT NULL CHECK (op IN ('insert','update','delete')),
-    data        TEXT NOT NULL,
-    at          BIGINT NOT NULL,
-    actor       TEXT
-);
-CREATE INDEX record_history_record ON record_history(plugin_id, collection, id);
-
--- Indexes the kernel created for manifests' indexed fields, so an upgrade
--- only adds what is new.
-CREATE TABLE record_indexes (
-    name        TEXT PRIMARY KEY,
-    plugin_id   TEXT NOT NULL,
-    collection  TEXT NOT NULL,
-    field       TEXT NOT NULL
-);
-
--- Messaging: the durable log of published events and one delivery row per
--- subscriber.
-CREATE TABLE events (
-    seq             BIGSERIAL PRIMARY KEY,
-    id              TEXT NOT NULL UNIQUE,
-    source          TEXT NOT NULL,
-    topic           TEXT NOT NULL,
-    event_key       TEXT,
-    org_id          TEXT,
-    payload         BYTEA NOT NULL,
-    idempotency_key TEXT,
-    published_at    BIGINT NOT NULL,
-    UNIQUE (source, idempotency_key)
-);
-
-CREATE TABLE deliveries (
-    event_seq    BIGINT NOT NULL,
-    subscriber   TEXT NOT NULL,
-    event_key    TEXT,
-    status       TEXT NOT NULL CHECK (status IN ('pending','done','dead')),
-    attempts     BIGINT NOT NULL DEFAULT 0,
-    next_at_ms   BIGINT NOT NULL,
-    lease_until_ms BIGINT NOT NULL DEFAULT 0,
-    last_error   TEXT,
-    updated_at   BIGINT NOT NULL,
-    PRIMARY KEY (subscriber, event_seq)
-);
-CREATE INDEX deliveries_due ON deliveries(status, next_at_ms);
-CREATE INDEX deliveries_key ON deliveries(subscriber, event_key, status);
-
--- Topics an installer allowed a plugin to receive.
-CREATE TABLE subscription_grants (
-    plugin_id  TEXT NOT NULL,
-    topic      TEXT NOT NULL,
-    granted_by TEXT NOT NULL,
-    granted_at BIGINT NOT NULL,
-    PRIMARY KEY (plugin_id, topic)
-);
-
--- One row per scheduled run: the primary key is what makes a run happen
--- once across nodes.
-CREATE TABLE job_runs (
-    plugin_id     TEXT NOT NULL,
-    job           TEXT NOT NULL,
-    scheduled_for BIGINT NOT NULL,
-    node          TEXT NOT NULL,
-    claimed_at    BIGINT NOT NULL,
-    PRIMARY KEY (plugin_id, job, scheduled_for)
-);
-
--- Generations other nodes poll to learn that shared state changed.
-CREATE TABLE cluster_state (
-    name       TEXT PRIMARY KEY,
-    generation BIGINT NOT NULL
-);
-INSERT INTO cluster_state (name, generation) VALUES ('plugins', 0), ('access', 0);
-"#,
+        ),
     ),
-    (
-        6,
-        crate::datacenter::SCHEMA_SQLITE,
-        crate::datacenter::SCHEMA_POSTGRES,
-    ),
-    (
-        7,
-        crate::approvals::SCHEMA_SQLITE,
-        crate::approvals::SCHEMA_POSTGRES,
-    ),
+    (6, Schema::Both(crate::datacenter::SCHEMA)),
+    (7, Schema::Both(crate::approvals::SCHEMA)),
     (
         8,
-        r#"
+        Schema::Both(
+            r#"
 -- Attachments: metadata here, content by hash on disk or in file_blobs.
 CREATE TABLE files (
     id           TEXT PRIMARY KEY,
@@ -494,30 +430,10 @@ CREATE INDEX files_org ON files(org_id);
 
 CREATE TABLE file_blobs (
     sha256  TEXT PRIMARY KEY,
-    content BLOB NOT NULL
+    content {blob} NOT NULL
 );
 "#,
-        r#"
--- Attachments: metadata here, content by hash on disk or in file_blobs.
-CREATE TABLE files (
-    id           TEXT PRIMARY KEY,
-    org_id       TEXT NOT NULL,
-    plugin_id    TEXT,
-    name         TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    size         BIGINT NOT NULL,
-    sha256       TEXT NOT NULL,
-    created_by   TEXT,
-    created_at   BIGINT NOT NULL,
-    deleted_at   BIGINT
-);
-CREATE INDEX files_org ON files(org_id);
-
-CREATE TABLE file_blobs (
-    sha256  TEXT PRIMARY KEY,
-    content BYTEA NOT NULL
-);
-"#,
+        ),
     ),
 ];
 
@@ -627,17 +543,14 @@ async fn migrate_locked(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> any
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for (version, sqlite, postgres) in MIGRATIONS {
+    for (version, schema) in MIGRATIONS {
         if applied.contains(version) {
             continue;
         }
-        let sql = match dialect {
-            Dialect::Sqlite => sqlite,
-            Dialect::Postgres => postgres,
-        };
+        let sql = schema.text(dialect);
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         if !sql.is_empty() {
-            sqlx::raw_sql(sql)
+            sqlx::raw_sql(&sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| anyhow::anyhow!("migration {version}: {e}"))?;
@@ -695,6 +608,30 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_migrations_translate_every_placeholder() {
+        for (version, schema) in MIGRATIONS {
+            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                let text = schema.text(dialect);
+                assert!(
+                    !text.contains('{'),
+                    "migration {version} keeps a placeholder"
+                );
+            }
+        }
+        let (_, storage) = &MIGRATIONS[4];
+        assert!(
+            storage
+                .text(Dialect::Postgres)
+                .contains("data        JSONB")
+        );
+        assert!(
+            storage
+                .text(Dialect::Sqlite)
+                .contains("INTEGER PRIMARY KEY AUTOINCREMENT")
+        );
+    }
 
     #[tokio::test]
     async fn opens_in_wal_with_full_sync_and_migrates_once() {
