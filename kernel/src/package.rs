@@ -78,6 +78,11 @@ pub struct CollectionDecl {
     /// the kernel keeps an index on each.
     #[serde(default)]
     pub indexes: Vec<String>,
+    /// Reference data (standards, a warehouse catalogue): users of orgs
+    /// below a record's org may read it too. Writing still needs the
+    /// record's org within the caller's reach.
+    #[serde(default, rename = "read-below")]
+    pub read_below: bool,
 }
 
 /// A scheduled job: at each time the cron schedule names, the kernel sends
@@ -287,6 +292,15 @@ impl Manifest {
         self.collections
             .iter()
             .map(|c| (c.name.clone(), c.indexes.clone()))
+            .collect()
+    }
+
+    /// Collections declared `read-below`.
+    pub fn read_below(&self) -> std::collections::BTreeSet<String> {
+        self.collections
+            .iter()
+            .filter(|c| c.read_below)
+            .map(|c| c.name.clone())
             .collect()
     }
 

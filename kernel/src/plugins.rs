@@ -523,6 +523,7 @@ fn activate(
         config: manifest.config.clone(),
         wall_clock: manifest.wants("clock"),
         collections: Arc::new(manifest.collection_map()),
+        read_below: Arc::new(manifest.read_below()),
         install_org: org_id.clone(),
     };
     let limits = runtime.limits_for(manifest.limits.memory_mib, manifest.limits.timeout_ms);

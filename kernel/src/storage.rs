@@ -73,6 +73,9 @@ pub struct Scope {
     pub plugin: String,
     /// Collections the plugin's manifest declares.
     pub collections: Arc<BTreeMap<String, Vec<String>>>,
+    /// Collections declared `read-below`: reads also see records of the
+    /// acting org's ancestors.
+    pub read_below: Arc<std::collections::BTreeSet<String>>,
     /// Where the request acts; records inserted without an org land here.
     pub acting_org: String,
     pub reach: Reach,
@@ -98,6 +101,7 @@ impl Scope {
         Scope {
             plugin: String::new(),
             collections: Arc::default(),
+            read_below: Arc::default(),
             acting_org: acting_org.to_string(),
             reach: Scope::reach_of(&orgs, acting_org),
             orgs,
@@ -420,6 +424,15 @@ impl Sql {
             }
             None => match &scope.reach {
                 Reach::All => None,
+                Reach::Orgs(list) if scope.read_below.contains(collection) => {
+                    let mut with_ancestors = list.as_ref().clone();
+                    for org in scope.orgs.ancestors_and_self(&scope.acting_org) {
+                        if !with_ancestors.contains(&org) {
+                            with_ancestors.push(org);
+                        }
+                    }
+                    Some(Arc::new(with_ancestors))
+                }
                 Reach::Orgs(list) => Some(list.clone()),
             },
         };

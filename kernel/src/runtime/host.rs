@@ -90,6 +90,7 @@ impl HostState {
         let scope = crate::storage::Scope {
             plugin: self.plugin.id.clone(),
             collections: self.plugin.collections.clone(),
+            read_below: self.plugin.read_below.clone(),
             reach: crate::storage::Scope::reach_of(&orgs, &acting_org),
             acting_org,
             orgs,

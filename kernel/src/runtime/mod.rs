@@ -127,6 +127,8 @@ pub struct PluginIdentity {
     pub wall_clock: bool,
     /// Storage collections the manifest declares, with indexed fields.
     pub collections: Arc<BTreeMap<String, Vec<String>>>,
+    /// Collections whose records orgs below the record's org may read.
+    pub read_below: Arc<std::collections::BTreeSet<String>>,
     /// Where the plugin is installed (`None`: everywhere); the reach of
     /// calls the kernel makes itself (events, jobs).
     pub install_org: Option<String>,
@@ -651,6 +653,7 @@ mod tests {
             config: Default::default(),
             wall_clock: false,
             collections: Default::default(),
+            read_below: Default::default(),
             install_org: None,
         };
         let limits = runtime.limits_for(None, None);

@@ -1,0 +1,1063 @@
+//! Lifecycle documents (业务单据): configuration plan, registration, change,
+//! transfer, rent/lend, repair and disposal. Each goes through the kernel's
+//! approvals; the cards it names are locked from creation until it ends;
+//! each transition lands in the cards' activity logs.
+//!
+//! Status: `draft` → `in_approval` → `approved` (waiting for a follow-up:
+//! receipt, return, repair done) → `completed`; side exits `rejected`,
+//! `withdrawn`, `void`.
+
+use serde_json::{Map, Value, json};
+use tianshan_sdk::approvals::{Flow, Level, Step};
+use tianshan_sdk::prelude::*;
+use tianshan_sdk::storage::{Doc, Write, collection, transact};
+
+use crate::cards::cards;
+use crate::common::{self, activity, actor, body, paging, require, required_text, text_field};
+use crate::dates;
+use crate::export::{self, Table};
+use crate::model::{Card, USE_STATUSES, fen_to_yuan};
+
+pub const KINDS: &[&str] = &[
+    "plan",
+    "registration",
+    "change",
+    "transfer",
+    "lease",
+    "repair",
+    "disposal",
+];
+
+/// The six disposal methods: free transfer, sale, swap, scrap, write-off
+/// of losses, donation.
+pub const DISPOSAL_METHODS: &[&str] =
+    &["transfer", "sale", "swap", "scrap", "write_off", "donation"];
+
+/// Fields a change document may set on a booked card.
+const CHANGEABLE: &[&str] = &[
+    "name",
+    "spec",
+    "brand",
+    "department",
+    "custodian",
+    "location",
+    "use_status",
+    "original_value",
+    "life_months",
+    "voucher_no",
+    "warranty_until",
+    "ext",
+];
+
+fn documents() -> tianshan_sdk::storage::Collection {
+    collection("documents")
+}
+
+fn prefix(kind: &str) -> &'static str {
+    match kind {
+        "plan" => "PZ",
+        "registration" => "DJ",
+        "change" => "BG",
+        "transfer" => "DB",
+        "lease" => "CZ",
+        "repair" => "WX",
+        _ => "CZZ",
+    }
+}
+
+fn title(kind: &str) -> &'static str {
+    match kind {
+        "plan" => "资产配置计划 Configuration plan",
+        "registration" => "资产登记 Registration",
+        "change" => "资产变更 Change",
+        "transfer" => "资产调拨 Transfer",
+        "lease" => "资产出租出借 Rent or lend",
+        "repair" => "资产维修 Repair",
+        _ => "资产处置 Disposal",
+    }
+}
+
+pub fn define_flows() -> Result<()> {
+    let parent = || {
+        Step::any(
+            "上级机关事务管理局审核 Parent administration review",
+            "org-admin",
+            Level::Parent,
+        )
+    };
+    for kind in KINDS {
+        approvals::define(&Flow::new(kind, title(kind)).step(parent()))?;
+    }
+    approvals::define(
+        &Flow::new(
+            "disposal-region",
+            "资产处置（大额）Disposal above the threshold",
+        )
+        .step(parent())
+        .step(Step::any(
+            "自治区机关事务管理局审批 Regional administration approval",
+            "org-admin",
+            Level::Region,
+        )),
+    )?;
+    Ok(())
+}
+
+pub fn routes(router: Router) -> Router {
+    router
+        .get("/documents", list)
+        .post("/documents", create)
+        .get("/documents/{id}", show)
+        .delete("/documents/{id}", void)
+        .post("/documents/{id}/submit", submit)
+        .post("/documents/{id}/withdraw", withdraw)
+        .post("/documents/{id}/return", lease_returned)
+        .post("/documents/{id}/complete", complete)
+        .post("/receipts", receive)
+        .get("/plan-check", plan_check)
+}
+
+fn list(req: &Request) -> Result<Response> {
+    require("assets.view")?;
+    let mut find = documents().find();
+    for field in ["kind", "status"] {
+        if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
+            find = find.eq(field, v);
+        }
+    }
+    if let Some(q) = req.query_param("q").filter(|v| !v.is_empty()) {
+        find = find.prefix("no", &q.to_ascii_uppercase());
+    }
+    find = find
+        .within(req.query_param("org").filter(|o| !o.is_empty()))
+        .sort_desc("no");
+    if let Some(format) = export::wanted(req)? {
+        let mut table = Table::new(
+            "documents",
+            &[
+                "no",
+                "kind",
+                "status",
+                "org",
+                "cards",
+                "total_value",
+                "created_by",
+                "created_on",
+            ],
+        );
+        let mut cursor = None;
+        loop {
+            let page = find.clone().limit(1000).cursor(cursor).page::<Value>()?;
+            for d in &page.records {
+                table.push(vec![
+                    d.data["no"].clone(),
+                    d.data["kind"].clone(),
+                    d.data["status"].clone(),
+                    json!(d.org),
+                    json!(d.data["card_ids"].as_array().map_or(0, Vec::len)),
+                    json!(
+                        fen_to_yuan(d.data["total_value"].as_i64().unwrap_or(0))
+                            .parse::<f64>()
+                            .unwrap_or(0.0)
+                    ),
+                    d.data["created_by"].clone(),
+                    d.data["created_on"].clone(),
+                ]);
+            }
+            match page.next_cursor {
+                Some(c) if table.rows.len() < crate::cards::EXPORT_LIMIT => cursor = Some(c),
+                _ => break,
+            }
+        }
+        return export::respond(&table, format);
+    }
+    let (limit, cursor) = paging(req)?;
+    Ok(Response::json(
+        &find
+            .limit(limit)
+            .cursor(cursor)
+            .with_total()
+            .page::<Value>()?,
+    ))
+}
+
+fn card_ids(input: &Map<String, Value>) -> Result<Vec<String>> {
+    let ids: Vec<String> = input
+        .get("card_ids")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Err(Error::validation("card_ids", "name at least one card"));
+    }
+    if ids.len() > 200 {
+        return Err(Error::validation(
+            "card_ids",
+            "at most 200 cards per document",
+        ));
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != ids.len() {
+        return Err(Error::validation("card_ids", "a card is named twice"));
+    }
+    Ok(ids)
+}
+
+/// Checks the kind's own fields and the cards' states; returns the
+/// payload to store and the cards' total original value.
+fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> Result<Value> {
+    let require_state = |states: &[&str], what: &str| -> Result<()> {
+        for c in cards_in {
+            if !states.contains(&c.data.state.as_str()) {
+                return Err(Error::validation(
+                    "card_ids",
+                    format!("card {} is {}; {what}", c.data.asset_no, c.data.state),
+                ));
+            }
+        }
+        Ok(())
+    };
+    let date = |field: &str| -> Result<String> {
+        let v = required_text(input, field)?;
+        dates::parse_date(&v)
+            .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM-DD")))?;
+        Ok(v)
+    };
+    match kind {
+        "registration" => {
+            require_state(&["draft"], "only drafts are registered")?;
+            Ok(json!({}))
+        }
+        "change" => {
+            require_state(&["booked"], "only booked cards change")?;
+            let changes = input
+                .get("changes")
+                .and_then(Value::as_object)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| Error::validation("changes", "say what changes"))?;
+            for (field, value) in changes {
+                if !CHANGEABLE.contains(&field.as_str()) {
+                    return Err(Error::validation(
+                        format!("changes.{field}"),
+                        format!(
+                            "{field} cannot be changed here (changeable: {})",
+                            CHANGEABLE.join(", ")
+                        ),
+                    ));
+                }
+                if field == "use_status"
+                    && !["in_use", "idle"].contains(&value.as_str().unwrap_or(""))
+                {
+                    return Err(Error::validation(
+                        "changes.use_status",
+                        "a change sets in_use or idle; renting, lending, repair and disposal have their own documents",
+                    ));
+                }
+            }
+            // Applying the change to every card must give valid cards.
+            for c in cards_in {
+                apply_changes(&c.data, changes)?;
+            }
+            Ok(json!({ "changes": changes, "reason": required_text(input, "reason")? }))
+        }
+        "transfer" => {
+            require_state(&["booked"], "only booked cards are transferred")?;
+            let to_org = required_text(input, "to_org")?;
+            if cards_in.iter().any(|c| c.org == to_org) {
+                return Err(Error::validation(
+                    "to_org",
+                    "the receiving unit holds these cards already",
+                ));
+            }
+            Ok(json!({ "to_org": to_org, "reason": required_text(input, "reason")? }))
+        }
+        "lease" => {
+            require_state(&["booked"], "only booked cards are rented or lent")?;
+            for c in cards_in {
+                if !["in_use", "idle"].contains(&c.data.use_status.as_str()) {
+                    return Err(Error::validation(
+                        "card_ids",
+                        format!("card {} is {}", c.data.asset_no, c.data.use_status),
+                    ));
+                }
+            }
+            let mode = required_text(input, "mode")?;
+            if mode != "rent" && mode != "lend" {
+                return Err(Error::validation("mode", "mode is rent or lend"));
+            }
+            let (from, until) = (date("from")?, date("until")?);
+            if until < from {
+                return Err(Error::validation(
+                    "until",
+                    "the contract ends before it starts",
+                ));
+            }
+            let income = match input.get("income_yuan") {
+                Some(v) => crate::model::yuan_to_fen(v)
+                    .ok_or_else(|| Error::validation("income_yuan", "an amount in yuan"))?,
+                None => 0,
+            };
+            Ok(json!({
+                "mode": mode,
+                "counterparty": required_text(input, "counterparty")?,
+                "contract_no": text_field(input, "contract_no"),
+                "from": from,
+                "until": until,
+                "income": income,
+            }))
+        }
+        "repair" => {
+            require_state(&["booked"], "only booked cards are repaired")?;
+            Ok(json!({
+                "description": required_text(input, "description")?,
+                "vendor": text_field(input, "vendor"),
+            }))
+        }
+        "disposal" => {
+            require_state(&["booked"], "only booked cards are disposed of")?;
+            for c in cards_in {
+                if ["rented", "lent"].contains(&c.data.use_status.as_str()) {
+                    return Err(Error::validation(
+                        "card_ids",
+                        format!(
+                            "card {} is {}; take it back first",
+                            c.data.asset_no, c.data.use_status
+                        ),
+                    ));
+                }
+            }
+            let method = required_text(input, "method")?;
+            if !DISPOSAL_METHODS.contains(&method.as_str()) {
+                return Err(Error::validation(
+                    "method",
+                    format!("method is one of {}", DISPOSAL_METHODS.join(", ")),
+                ));
+            }
+            Ok(json!({
+                "method": method,
+                "reason": required_text(input, "reason")?,
+                "appraisal": text_field(input, "appraisal"),
+            }))
+        }
+        _ => Err(Error::validation(
+            "kind",
+            format!("kind is one of {}", KINDS.join(", ")),
+        )),
+    }
+}
+
+/// The card after a change document's `changes`.
+fn apply_changes(card: &Card, changes: &Map<String, Value>) -> Result<Card> {
+    let mut value = serde_json::to_value(card).map_err(|e| Error::internal(e.to_string()))?;
+    for (field, v) in changes {
+        value[field] = v.clone();
+    }
+    let mut changed: Card = serde_json::from_value(value).map_err(|e| {
+        Error::validation("changes", format!("the change does not fit the card: {e}"))
+    })?;
+    if changes.contains_key("original_value") {
+        // A value adjustment moves the non-fiscal share; fiscal funding
+        // stays as booked unless it exceeds the new value.
+        changed.funding_fiscal = changed.funding_fiscal.min(changed.original_value);
+        changed.funding_other = changed.original_value - changed.funding_fiscal;
+    }
+    changed.normalise().map_err(|e| {
+        Error::validation(
+            format!("changes.{}", e.field().unwrap_or("card")),
+            e.message().to_string(),
+        )
+    })?;
+    Ok(changed)
+}
+
+/// A plan: year, headcount and lines, each checked against the region's
+/// standards and the public warehouse's stock.
+fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
+    let year = input
+        .get("year")
+        .and_then(Value::as_i64)
+        .filter(|y| (2000..=2999).contains(y))
+        .ok_or_else(|| Error::validation("year", "the budget year is required"))?;
+    let headcount = input
+        .get("headcount")
+        .and_then(Value::as_i64)
+        .filter(|h| *h > 0)
+        .ok_or_else(|| {
+            Error::validation("headcount", "headcount (staff establishment) is required")
+        })?;
+    let lines = input
+        .get("lines")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| Error::validation("lines", "a plan needs at least one line"))?;
+    if lines.len() > 100 {
+        return Err(Error::validation("lines", "at most 100 lines"));
+    }
+    let rules = crate::rules::current()?;
+    let mut out = Vec::new();
+    let mut total = 0i64;
+    for (i, line) in lines.iter().enumerate() {
+        let field = |f: &str| format!("lines[{i}].{f}");
+        let category = line["category"].as_str().unwrap_or_default();
+        let cat = crate::categories::find(category).ok_or_else(|| {
+            Error::validation(field("category"), format!("unknown category {category:?}"))
+        })?;
+        let quantity = line["quantity"]
+            .as_i64()
+            .filter(|q| *q > 0)
+            .ok_or_else(|| Error::validation(field("quantity"), "quantity must be at least 1"))?;
+        let unit_price = line
+            .get("unit_price_yuan")
+            .and_then(crate::model::yuan_to_fen)
+            .or_else(|| line["unit_price"].as_i64())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                Error::validation(field("unit_price_yuan"), "the unit price is required")
+            })?;
+        let justification = line["justification"]
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let mut checks = Vec::new();
+        if let Some(standard) = rules.standard_for(category) {
+            if standard.max_unit_price > 0 && unit_price > standard.max_unit_price {
+                return Err(Error::validation(
+                    field("unit_price_yuan"),
+                    format!(
+                        "{} is above the standard's ceiling of ¥{} for {}",
+                        fen_to_yuan(unit_price),
+                        fen_to_yuan(standard.max_unit_price),
+                        cat.name_zh
+                    ),
+                ));
+            }
+            if standard.max_per_person > 0.0 {
+                let allowed = (standard.max_per_person * headcount as f64).floor() as i64;
+                let held = cards()
+                    .find()
+                    .prefix("category", category.trim_end_matches('0'))
+                    .eq("state", "booked")
+                    .count()? as i64;
+                if held + quantity > allowed {
+                    return Err(Error::validation(
+                        field("quantity"),
+                        format!(
+                            "{held} held + {quantity} planned exceeds the standard's {allowed} for a headcount of {headcount}"
+                        ),
+                    ));
+                }
+                checks.push(json!({ "standard": standard, "held": held, "allowed": allowed }));
+            }
+        }
+        let in_warehouse = crate::warehouse::available_count(category)?;
+        if in_warehouse > 0 && justification.is_empty() {
+            return Err(Error::new(
+                422,
+                "warehouse_stock_available",
+                format!(
+                    "the public warehouse has {in_warehouse} matching item(s) of {}; take them or give a justification",
+                    cat.name_zh
+                ),
+            )
+            .with_field(field("justification")));
+        }
+        total += unit_price * quantity;
+        out.push(json!({
+            "category": category,
+            "name": line["name"].as_str().unwrap_or(cat.name_zh),
+            "quantity": quantity,
+            "unit_price": unit_price,
+            "amount": unit_price * quantity,
+            "reason": line["reason"].as_str().unwrap_or(""),
+            "justification": justification,
+            "warehouse_available": in_warehouse,
+            "checks": checks,
+        }));
+    }
+    Ok((
+        json!({ "year": year, "headcount": headcount, "lines": out }),
+        total,
+    ))
+}
+
+/// What the warehouse holds for a category, shown before a plan line is
+/// proposed: `?category=`.
+fn plan_check(req: &Request) -> Result<Response> {
+    require("assets.view")?;
+    let category = req
+        .query_param("category")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::validation("category", "?category= is required"))?;
+    let rules = crate::rules::current()?;
+    Ok(Response::json(&json!({
+        "category": category,
+        "standard": rules.standard_for(&category),
+        "warehouse_available": crate::warehouse::available_count(&category)?,
+        "warehouse_items": crate::warehouse::available_items(&category, 20)?,
+    })))
+}
+
+fn create(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    let input = body(req)?;
+    let kind = required_text(&input, "kind")?;
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(Error::validation(
+            "kind",
+            format!("kind is one of {}", KINDS.join(", ")),
+        ));
+    }
+    let doc = create_document(&kind, &input, text_field(&input, "org"))?;
+    if input.get("submit").and_then(Value::as_bool) == Some(true) {
+        return Ok(Response::json(&submit_document(&doc.id)?).with_status(201));
+    }
+    Ok(Response::json(&doc).with_status(201))
+}
+
+/// Creates a draft and locks its cards, in one transaction.
+pub fn create_document(
+    kind: &str,
+    input: &Map<String, Value>,
+    org: Option<String>,
+) -> Result<Doc<Value>> {
+    let (payload, ids, cards_in, total) = if kind == "plan" {
+        let (payload, total) = validate_plan(input)?;
+        (payload, Vec::new(), Vec::new(), total)
+    } else {
+        let ids = card_ids(input)?;
+        let mut cards_in = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let card = cards().fetch::<Card>(id)?;
+            card.data.ensure_free(id)?;
+            cards_in.push(card);
+        }
+        if cards_in.iter().any(|c| c.org != cards_in[0].org) {
+            return Err(Error::validation(
+                "card_ids",
+                "one document holds cards of one unit",
+            ));
+        }
+        let payload = validate(kind, input, &cards_in)?;
+        let total = cards_in.iter().map(|c| c.data.original_value).sum();
+        (payload, ids, cards_in, total)
+    };
+    let org = match cards_in.first() {
+        Some(c) => c.org.clone(),
+        None => org
+            .or_else(common::acting_org)
+            .ok_or_else(|| Error::validation("org", "org is required"))?,
+    };
+    let year = &dates::today()[..4];
+    let seq = common::reserve_numbers(&format!("doc{year}"), &org, 1)?;
+    let no = common::number(prefix(kind), year, seq);
+    let id = format!("{no}.{org}").to_ascii_lowercase();
+    let data = json!({
+        "kind": kind,
+        "no": no,
+        "status": "draft",
+        "card_ids": ids,
+        "cards": cards_in.iter().map(|c| json!({
+            "id": c.id, "asset_no": c.data.asset_no, "name": c.data.name,
+            "original_value": c.data.original_value, "net_value": c.data.net_value,
+        })).collect::<Vec<_>>(),
+        "payload": payload,
+        "total_value": total,
+        "note": text_field(input, "note"),
+        "created_by": actor(),
+        "created_on": dates::today(),
+        "history": [{ "on": dates::today(), "actor": actor(), "action": "created" }],
+    });
+    let mut writes = vec![Write::Insert {
+        collection: "documents".into(),
+        id: Some(id.clone()),
+        org: Some(org.clone()),
+        data,
+    }];
+    for card in &cards_in {
+        let mut locked = card.data.clone();
+        locked.locked_by = Some(id.clone());
+        writes.push(card_update(card, &locked)?);
+        writes.push(activity(
+            &card.id,
+            &card.org,
+            &format!("{kind}_opened"),
+            Some(&id),
+            json!({ "no": no }),
+        ));
+    }
+    let written = transact(writes)?;
+    written
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| Error::internal("the document was not written"))
+}
+
+fn card_update(card: &Doc<Card>, data: &Card) -> Result<Write> {
+    Ok(Write::Update {
+        collection: "cards".into(),
+        id: card.id.clone(),
+        expected_revision: card.revision,
+        data: serde_json::to_value(data).map_err(|e| Error::internal(e.to_string()))?,
+    })
+}
+
+fn show(req: &Request) -> Result<Response> {
+    require("assets.view")?;
+    let id = req.param("id")?;
+    let doc = documents().fetch::<Value>(id)?;
+    let approvals = approvals::for_subject(id).unwrap_or_default();
+    Ok(Response::json(
+        &json!({ "document": doc, "approvals": approvals }),
+    ))
+}
+
+fn push_history(data: &mut Value, action: &str, note: Value) {
+    if let Some(h) = data["history"].as_array_mut() {
+        h.push(json!({ "on": dates::today(), "actor": actor(), "action": action, "note": note }));
+    }
+}
+
+fn submit(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    Ok(Response::json(&submit_document(req.param("id")?)?))
+}
+
+/// Starts the document's approval; a disposal at or above the region's
+/// threshold takes the two-step flow.
+pub fn submit_document(id: &str) -> Result<Doc<Value>> {
+    let doc = documents().fetch::<Value>(id)?;
+    if doc.data["status"] != "draft" {
+        return Err(Error::new(
+            409,
+            "not_a_draft",
+            format!("document is {}", doc.data["status"]),
+        ));
+    }
+    let kind = doc.data["kind"].as_str().unwrap_or_default().to_string();
+    let total = doc.data["total_value"].as_i64().unwrap_or(0);
+    let flow = if kind == "disposal" && total >= crate::rules::current()?.disposal_region_threshold
+    {
+        "disposal-region".to_string()
+    } else {
+        kind.clone()
+    };
+    let form = json!({
+        "no": doc.data["no"],
+        "kind": kind,
+        "cards": doc.data["cards"],
+        "total_value_yuan": fen_to_yuan(total),
+        "payload": doc.data["payload"],
+    });
+    let no = doc.data["no"].as_str().unwrap_or_default();
+    let instance = approvals::start(
+        &flow,
+        &doc.id,
+        &format!("{} {no}", title(&kind)),
+        Some(&doc.org),
+        &form,
+    )?;
+    let mut data = doc.data.clone();
+    data["status"] = json!("in_approval");
+    data["approval_id"] = json!(instance.id);
+    data["flow"] = json!(flow);
+    data["submitted_on"] = json!(dates::today());
+    push_history(&mut data, "submitted", json!({ "flow": flow }));
+    documents().update(&doc.id, doc.revision, &data)
+}
+
+fn withdraw(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    let doc = documents().fetch::<Value>(req.param("id")?)?;
+    if doc.data["status"] != "in_approval" {
+        return Err(Error::new(
+            409,
+            "not_in_approval",
+            "only a document in approval is withdrawn",
+        ));
+    }
+    let approval = doc.data["approval_id"].as_str().unwrap_or_default();
+    approvals::withdraw(approval)?;
+    // The kernel's withdrawn event closes the document; do it now too so
+    // the answer shows it (the event then finds nothing left to do).
+    Ok(Response::json(&close(&doc, "withdrawn", json!(null))?))
+}
+
+/// Deletes a draft and frees its cards.
+fn void(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    let doc = documents().fetch::<Value>(req.param("id")?)?;
+    if doc.data["status"] != "draft" {
+        return Err(Error::new(409, "not_a_draft", "only drafts are voided"));
+    }
+    close(&doc, "void", json!(null))?;
+    Ok(Response::empty(204))
+}
+
+/// Ends a document without effect: unlocks its cards.
+fn close(doc: &Doc<Value>, status: &str, note: Value) -> Result<Doc<Value>> {
+    let mut data = doc.data.clone();
+    data["status"] = json!(status);
+    data["decided_on"] = json!(dates::today());
+    push_history(&mut data, status, note);
+    let mut writes = vec![Write::Update {
+        collection: "documents".into(),
+        id: doc.id.clone(),
+        expected_revision: doc.revision,
+        data,
+    }];
+    for id in ids_of(doc) {
+        if let Some(card) = cards().get::<Card>(&id)?
+            && card.data.locked_by.as_deref() == Some(doc.id.as_str())
+        {
+            let mut free = card.data.clone();
+            free.locked_by = None;
+            writes.push(card_update(&card, &free)?);
+            writes.push(activity(
+                &card.id,
+                &card.org,
+                status,
+                Some(&doc.id),
+                json!({}),
+            ));
+        }
+    }
+    let written = transact(writes)?;
+    written
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| Error::internal("not written"))
+}
+
+fn ids_of(doc: &Doc<Value>) -> Vec<String> {
+    doc.data["card_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `kernel.approval.*` event: apply the outcome to the document and its
+/// cards. Safe to receive twice: only a document still in approval under
+/// this instance changes.
+pub fn on_approval(event: &Event) -> Result<()> {
+    let outcome = event.topic.trim_start_matches("kernel.approval.");
+    let payload: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
+    let subject = payload["subject_id"].as_str().unwrap_or_default();
+    let Some(doc) = documents().get::<Value>(subject)? else {
+        return crate::warehouse::on_approval(outcome, &payload);
+    };
+    if doc.data["approval_id"] != payload["instance_id"] || doc.data["status"] != "in_approval" {
+        return Ok(());
+    }
+    let note = json!({ "by": payload["actor"], "comment": payload["comment"] });
+    match outcome {
+        "approved" => approve(&doc, note),
+        "rejected" => close(&doc, "rejected", note).map(|_| ()),
+        "withdrawn" => close(&doc, "withdrawn", note).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// The approved document takes effect on its cards.
+fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
+    let kind = doc.data["kind"].as_str().unwrap_or_default().to_string();
+    let payload = doc.data["payload"].clone();
+    let month = dates::month_text(dates::this_month());
+    let today = dates::today();
+    let mut data = doc.data.clone();
+    // Documents with a follow-up wait in `approved`; the others are done.
+    let follow_up = matches!(kind.as_str(), "transfer" | "lease" | "repair");
+    data["status"] = json!(if follow_up { "approved" } else { "completed" });
+    data["decided_on"] = json!(today);
+    push_history(&mut data, "approved", note);
+    let mut writes = vec![Write::Update {
+        collection: "documents".into(),
+        id: doc.id.clone(),
+        expected_revision: doc.revision,
+        data,
+    }];
+    let mut events: Vec<(&str, String, String, Value)> = Vec::new();
+    let mut new_cards: Vec<Card> = Vec::new();
+    for id in ids_of(doc) {
+        let card = cards().fetch::<Card>(&id)?;
+        let mut c = card.data.clone();
+        let before = serde_json::to_value(&card.data).unwrap_or(Value::Null);
+        match kind.as_str() {
+            "registration" => {
+                c.state = "booked".into();
+                c.locked_by = None;
+                events.push(("registered", card.id.clone(), card.org.clone(), json!({ "card_id": card.id, "asset_no": c.asset_no, "category": c.category, "original_value": c.original_value, "name": c.name })));
+            }
+            "change" => {
+                let changes = payload["changes"].as_object().cloned().unwrap_or_default();
+                let mut changed = apply_changes(&c, &changes)?;
+                changed.locked_by = None;
+                if changed.use_status == "idle" && c.use_status != "idle" {
+                    events.push(("idle", card.id.clone(), card.org.clone(), json!({ "card_id": card.id, "asset_no": c.asset_no, "category": c.category })));
+                }
+                events.push((
+                    "changed",
+                    card.id.clone(),
+                    card.org.clone(),
+                    json!({ "card_id": card.id, "asset_no": c.asset_no, "changes": changes }),
+                ));
+                c = changed;
+            }
+            "transfer" => {
+                // The sending unit books a reduction now; the receiving unit
+                // gets an incoming card it confirms (see `receive`).
+                let mut incoming = c.clone();
+                incoming.state = "incoming".into();
+                incoming.acquisition_method = "transfer_in".into();
+                incoming.transferred_from = Some(card.id.clone());
+                incoming.locked_by = None;
+                incoming.reduced_on = String::new();
+                incoming.department = String::new();
+                incoming.custodian = String::new();
+                incoming.location = String::new();
+                new_cards.push(incoming);
+                c.state = "transferred".into();
+                c.reduced_on = month.clone();
+                c.locked_by = None;
+                events.push(("transferred", card.id.clone(), card.org.clone(), json!({ "card_id": card.id, "asset_no": c.asset_no, "to_org": payload["to_org"] })));
+            }
+            "lease" => {
+                c.use_status = if payload["mode"] == "rent" {
+                    "rented"
+                } else {
+                    "lent"
+                }
+                .into();
+                c.lease = Some(
+                    json!({ "document_id": doc.id, "counterparty": payload["counterparty"], "from": payload["from"], "until": payload["until"], "income": payload["income"] }),
+                );
+            }
+            "repair" => {
+                c.use_status = "repairing".into();
+            }
+            "disposal" => {
+                c.state = "disposed".into();
+                c.use_status = "awaiting_disposal".into();
+                c.reduced_on = month.clone();
+                c.disposal_method = payload["method"].as_str().unwrap_or_default().to_string();
+                c.locked_by = None;
+                events.push(("disposed", card.id.clone(), card.org.clone(), json!({ "card_id": card.id, "asset_no": c.asset_no, "method": c.disposal_method, "original_value": c.original_value, "net_value": c.net_value })));
+            }
+            _ => {}
+        }
+        debug_assert!(USE_STATUSES.contains(&c.use_status.as_str()));
+        writes.push(card_update(&card, &c)?);
+        writes.push(activity(&card.id, &card.org, &format!("{kind}_approved"), Some(&doc.id), json!({ "before": summary(&before), "after": summary(&serde_json::to_value(&c).unwrap_or(Value::Null)) })));
+    }
+    transact(writes)?;
+    if !new_cards.is_empty() {
+        let to_org = payload["to_org"].as_str().unwrap_or_default().to_string();
+        for chunk in new_cards.chunks_mut(200) {
+            crate::cards::insert_cards(chunk, Some(&to_org), "transfer_in", Some(&doc.id))?;
+        }
+    }
+    for (topic, key, org, body) in events {
+        common::publish(
+            topic,
+            &key,
+            &org,
+            &body,
+            &format!("{}:{topic}:{key}", doc.id),
+        )?;
+    }
+    Ok(())
+}
+
+fn summary(card: &Value) -> Value {
+    json!({
+        "state": card["state"], "use_status": card["use_status"], "name": card["name"],
+        "location": card["location"], "custodian": card["custodian"],
+        "original_value": card["original_value"], "net_value": card["net_value"],
+    })
+}
+
+/// The receiving unit confirms a transfer's incoming cards:
+/// `{"card_ids": [...]}`; they go on its books.
+fn receive(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    let input = body(req)?;
+    let ids = card_ids(&input)?;
+    let mut writes = Vec::new();
+    for id in &ids {
+        let card = cards().fetch::<Card>(id)?;
+        if card.data.state != "incoming" {
+            return Err(Error::validation(
+                "card_ids",
+                format!("card {} is not waiting for receipt", card.data.asset_no),
+            ));
+        }
+        let mut c = card.data.clone();
+        c.state = "booked".into();
+        c.booked_on = dates::today();
+        if let Some(location) = text_field(&input, "location") {
+            c.location = location;
+        }
+        writes.push(card_update(&card, &c)?);
+        writes.push(activity(
+            &card.id,
+            &card.org,
+            "received",
+            None,
+            json!({ "from": card.data.transferred_from }),
+        ));
+    }
+    transact(writes)?;
+    for id in &ids {
+        common::publish(
+            "registered",
+            id,
+            &cards().fetch::<Card>(id)?.org,
+            &json!({ "card_id": id, "acquisition_method": "transfer_in" }),
+            &format!("received:{id}"),
+        )?;
+    }
+    Ok(Response::json(&json!({ "received": ids.len() })))
+}
+
+/// A rented or lent card comes back.
+fn lease_returned(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    finish(req.param("id")?, "lease", |c, _| {
+        c.use_status = "in_use".into();
+        c.lease = None;
+    })
+}
+
+/// A repair is done (`{"cost_yuan": …}`), or a transfer's sender closes it.
+fn complete(req: &Request) -> Result<Response> {
+    require("assets.manage")?;
+    let id = req.param("id")?;
+    let doc = documents().fetch::<Value>(id)?;
+    match doc.data["kind"].as_str() {
+        Some("repair") => finish(id, "repair", |c, _| c.use_status = "in_use".into()),
+        Some("transfer") => finish(id, "transfer", |_, _| {}),
+        _ => Err(Error::new(
+            409,
+            "nothing_to_complete",
+            "this document completes on approval",
+        )),
+    }
+}
+
+fn finish(id: &str, kind: &str, change: impl Fn(&mut Card, &Value)) -> Result<Response> {
+    let doc = documents().fetch::<Value>(id)?;
+    if doc.data["kind"] != kind || doc.data["status"] != "approved" {
+        return Err(Error::new(
+            409,
+            "not_approved",
+            format!("only an approved {kind} document completes"),
+        ));
+    }
+    let mut data = doc.data.clone();
+    data["status"] = json!("completed");
+    data["completed_on"] = json!(dates::today());
+    push_history(&mut data, "completed", json!(null));
+    let mut writes = vec![Write::Update {
+        collection: "documents".into(),
+        id: doc.id.clone(),
+        expected_revision: doc.revision,
+        data,
+    }];
+    if kind != "transfer" {
+        for card_id in ids_of(&doc) {
+            let card = cards().fetch::<Card>(&card_id)?;
+            let mut c = card.data.clone();
+            change(&mut c, &doc.data["payload"]);
+            c.locked_by = None;
+            writes.push(card_update(&card, &c)?);
+            writes.push(activity(
+                &card.id,
+                &card.org,
+                &format!("{kind}_completed"),
+                Some(&doc.id),
+                json!({}),
+            ));
+        }
+    }
+    let written = transact(writes)?;
+    Ok(Response::json(&written.into_iter().next().flatten()))
+}
+
+/// Events of the other systems. `vehicles.scrap_approved` (payload
+/// `{"card_id", "reason"}`) opens a scrap disposal draft for the vehicle's
+/// card; `vehicles.purchased` (`{"org", "name", "category", "original_value",
+/// "acquired_on", "plate", "vin"}`) adds a draft card to register.
+pub fn on_other_system(event: &Event) -> Result<()> {
+    let payload: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
+    match event.topic.as_str() {
+        "vehicles.scrap_approved" => {
+            let card_id = payload["card_id"].as_str().unwrap_or_default();
+            let Some(card) = cards().get::<Card>(card_id)? else {
+                log::warn(&format!("scrap of unknown card {card_id} ignored"));
+                return Ok(());
+            };
+            if card.data.locked_by.is_some() || card.data.state != "booked" {
+                return Ok(());
+            }
+            let mut input = Map::new();
+            input.insert("card_ids".into(), json!([card_id]));
+            input.insert("method".into(), json!("scrap"));
+            input.insert(
+                "reason".into(),
+                json!(
+                    payload["reason"]
+                        .as_str()
+                        .unwrap_or("车辆报废 Vehicle scrapped")
+                ),
+            );
+            create_document("disposal", &input, None).map(|_| ())
+        }
+        "vehicles.purchased" => {
+            let org = payload["org"]
+                .as_str()
+                .or(event.org.as_deref())
+                .unwrap_or_default()
+                .to_string();
+            let mut input = payload.as_object().cloned().unwrap_or_default();
+            let ext: Map<String, Value> = ["plate", "vin"]
+                .iter()
+                .filter_map(|k| input.remove(*k).map(|v| (k.to_string(), v)))
+                .collect();
+            input.remove("org");
+            input.insert("ext".into(), Value::Object(ext));
+            let mut card = crate::cards::card_from(&input)?;
+            // One draft per purchase event, however often it is delivered.
+            if cards()
+                .find()
+                .eq("transferred_from", event.id.as_str())
+                .count()?
+                > 0
+            {
+                return Ok(());
+            }
+            card.transferred_from = Some(event.id.clone());
+            crate::cards::insert_cards(
+                std::slice::from_mut(&mut card),
+                Some(&org),
+                "created_from_vehicles",
+                None,
+            )
+            .map(|_| ())
+        }
+        _ => Ok(()),
+    }
+}

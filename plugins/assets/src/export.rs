@@ -1,0 +1,174 @@
+//! Every list and report leaves as CSV or XLSX: one [`Table`], two writers.
+
+use rust_xlsxwriter::{Format, Workbook};
+use serde_json::Value;
+use tianshan_sdk::{Error, Request, Response, Result};
+
+/// Rows with a header; cells are JSON strings or numbers.
+pub struct Table {
+    pub name: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    pub fn new(name: &str, headers: &[&str]) -> Table {
+        Table {
+            name: name.to_string(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<Value>) {
+        self.rows.push(row);
+    }
+}
+
+/// `?format=csv|xlsx`, if the request asks for a file.
+pub fn wanted(req: &Request) -> Result<Option<&'static str>> {
+    match req.query_param("format").as_deref() {
+        None | Some("json") => Ok(None),
+        Some("csv") => Ok(Some("csv")),
+        Some("xlsx") => Ok(Some("xlsx")),
+        Some(other) => Err(Error::validation(
+            "format",
+            format!("format {other:?} is not one of json, csv, xlsx"),
+        )),
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    // A leading = + - @ would make a spreadsheet run the cell as a formula.
+    let text = if text.starts_with(['=', '+', '@'])
+        || (text.starts_with('-') && text.parse::<f64>().is_err())
+    {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+pub fn to_csv(table: &Table) -> Vec<u8> {
+    // The BOM makes Excel read the file as UTF-8 (Chinese names).
+    let mut out = String::from("\u{feff}");
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    out.push_str(&line(table.headers.clone()));
+    out.push_str("\r\n");
+    for row in &table.rows {
+        out.push_str(&line(row.iter().map(cell_text).collect()));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
+    let fail = |e: rust_xlsxwriter::XlsxError| Error::internal(format!("writing XLSX: {e}"));
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let name: String = table
+        .name
+        .chars()
+        .filter(|c| !"[]:*?/\\".contains(*c))
+        .take(31)
+        .collect();
+    sheet
+        .set_name(if name.is_empty() { "Sheet1" } else { &name })
+        .map_err(fail)?;
+    let bold = Format::new().set_bold();
+    for (col, header) in table.headers.iter().enumerate() {
+        sheet
+            .write_string_with_format(0, col as u16, header, &bold)
+            .map_err(fail)?;
+        sheet.set_column_width(col as u16, 16).map_err(fail)?;
+    }
+    for (r, row) in table.rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (r, c) = (r as u32 + 1, c as u16);
+            match cell {
+                Value::Number(n) => {
+                    sheet
+                        .write_number(r, c, n.as_f64().unwrap_or(0.0))
+                        .map_err(fail)?;
+                }
+                Value::Null => {}
+                other => {
+                    sheet.write_string(r, c, cell_text(other)).map_err(fail)?;
+                }
+            }
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(fail)?;
+    book.save_to_buffer().map_err(fail)
+}
+
+/// The table as a download in `format`.
+pub fn respond(table: &Table, format: &str) -> Result<Response> {
+    let (body, content_type) = match format {
+        "xlsx" => (
+            to_xlsx(table)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        _ => (to_csv(table), "text/csv; charset=utf-8"),
+    };
+    let file: String = table
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(Response::bytes(content_type, body).header(
+        "content-disposition",
+        format!("attachment; filename=\"{file}.{format}\""),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut t = Table::new("cards", &["no", "name", "value"]);
+        t.push(vec![json!("ZC1"), json!("桌子, 大"), json!(12.5)]);
+        t.push(vec![json!("ZC2"), json!("=cmd()"), json!(-3)]);
+        let text = String::from_utf8(to_csv(&t)).unwrap();
+        assert!(text.starts_with('\u{feff}'));
+        assert!(text.contains("\"桌子, 大\""));
+        assert!(text.contains("'=cmd()"));
+        assert!(text.contains(",-3\r\n"));
+    }
+
+    #[test]
+    fn xlsx_is_a_zip_workbook() {
+        let mut t = Table::new("cards", &["no"]);
+        t.push(vec![json!("ZC1")]);
+        let bytes = to_xlsx(&t).unwrap();
+        assert_eq!(&bytes[..2], b"PK");
+    }
+}

@@ -1,0 +1,5 @@
+use tianshan_sdk::prelude::*;
+
+pub fn routes(router: Router) -> Router {
+    router
+}
