@@ -281,8 +281,65 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
             .messaging
             .grant(&id, &package.manifest.subscribes, "system")
             .await?;
+        if let Some(route) = &package.manifest.demo_seed {
+            seed_demo_data(kernel, &id, route).await;
+        }
     }
     Ok(())
+}
+
+/// Calls a bundled plugin's demo-seed route as the kernel (no caller),
+/// with the org tree as the body (`{"orgs": [{id, parent_id, level, code,
+/// name, …}]}`, flat) since a plugin cannot list orgs itself. The plugin
+/// makes it idempotent; a failure is logged, not fatal: the demo still
+/// starts, just with less data.
+async fn seed_demo_data(kernel: &Kernel, id: &str, route: &str) {
+    let Some(plugin) = kernel.plugins.get(id) else {
+        return;
+    };
+    let orgs = match orgs::tree(&kernel.db).await {
+        Ok(tree) => {
+            fn flatten(list: Vec<orgs::Org>, out: &mut Vec<orgs::Org>) {
+                for mut org in list {
+                    let children = std::mem::take(&mut org.children);
+                    out.push(org);
+                    flatten(children, out);
+                }
+            }
+            let mut flat = Vec::new();
+            flatten(tree, &mut flat);
+            flat
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "demo seed skipped: cannot read the org tree");
+            return;
+        }
+    };
+    let request = tianshan_kernel::runtime::PluginRequest {
+        method: "POST".into(),
+        path: route.to_string(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(&serde_json::json!({ "orgs": orgs })).unwrap_or_default(),
+    };
+    match kernel
+        .runtime
+        .handle_http(&plugin.component, None, request)
+        .await
+    {
+        Ok(response) if response.status < 300 => tracing::info!(
+            plugin = id,
+            answer = %String::from_utf8_lossy(&response.body),
+            "demo data seeded"
+        ),
+        Ok(response) => tracing::warn!(
+            plugin = id,
+            status = response.status,
+            answer = %String::from_utf8_lossy(&response.body),
+            "demo seed refused"
+        ),
+        Err(failure) => tracing::warn!(plugin = id, error = %failure.detail, "demo seed failed"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -134,6 +134,10 @@ pub struct Manifest {
     pub subscribes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobDecl>,
+    /// A route (`/demo/seed`) that `tianshan up` POSTs to once, as the
+    /// kernel, so the demo start shows the plugin with realistic data.
+    #[serde(default, rename = "demo-seed", skip_serializing_if = "Option::is_none")]
+    pub demo_seed: Option<String>,
 }
 
 impl Manifest {
@@ -235,6 +239,14 @@ impl Manifest {
                     ),
                 ));
             }
+        }
+        if let Some(route) = &self.demo_seed
+            && !route.starts_with('/')
+        {
+            return Err(invalid(
+                "demo-seed",
+                format!("demo-seed {route:?} must be a route path starting with '/'"),
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for c in &self.collections {
