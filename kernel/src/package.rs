@@ -47,6 +47,14 @@ pub struct MenuEntry {
     pub icon: Option<String>,
 }
 
+impl MenuEntry {
+    /// The file under ui/ the entry opens: the path without its `#fragment`
+    /// or `?query` (a single-page UI routes by fragment).
+    pub fn file(&self) -> &str {
+        self.path.split(['#', '?']).next().unwrap_or_default()
+    }
+}
+
 /// A permission the plugin defines, e.g. `assets.register`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,7 +196,7 @@ impl Manifest {
             return Err(invalid("limits", "limits must be positive".into()));
         }
         for entry in &self.menu {
-            if !is_safe_relative_path(&entry.path) {
+            if !is_safe_relative_path(entry.file()) {
                 return Err(invalid(
                     "menu.path",
                     format!("menu path {:?} must be relative inside ui/", entry.path),
@@ -475,7 +483,7 @@ impl Package {
         )?;
         let component = component.ok_or_else(|| invalid("package has no plugin.wasm".into()))?;
         for entry in &manifest.menu {
-            if !ui.contains_key(&entry.path) {
+            if !ui.contains_key(entry.file()) {
                 return Err(invalid(format!(
                     "menu entry {:?} points to ui/{}, which the package does not contain",
                     entry.id, entry.path

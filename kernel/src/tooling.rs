@@ -206,7 +206,7 @@ pub fn pack(dir: &Path, wasm: &Path, out_dir: &Path) -> anyhow::Result<PathBuf> 
         ui,
     };
     for entry in &package.manifest.menu {
-        if !package.ui.contains_key(&entry.path) {
+        if !package.ui.contains_key(entry.file()) {
             bail!(
                 "menu entry {:?} points to ui/{}, which does not exist",
                 entry.id,

@@ -2,6 +2,7 @@
 //! from tests/plugins/ and plugins/. One test binary keeps link time down.
 
 mod approvals;
+mod assets;
 mod datacenter;
 mod gateway;
 mod identity;

@@ -257,6 +257,7 @@ pub fn card_from(input: &Map<String, Value>) -> Result<Card> {
         "category_top",
         "batch",
         "transferred_from",
+        "import_id",
     ] {
         input.remove(owned);
     }

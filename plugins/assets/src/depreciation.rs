@@ -87,11 +87,14 @@ const BATCH: u32 = 400;
 /// Books depreciation through `month` for up to `budget` cards (cards
 /// that do not depreciate are stamped too, so each month visits every
 /// booked card once); returns
-/// (cards booked, amount charged, finished).
-pub fn book(month: i64, budget: usize) -> Result<(usize, i64, bool)> {
+/// (cards booked, amount charged per top category, finished).
+pub fn book(
+    month: i64,
+    budget: usize,
+) -> Result<(usize, std::collections::BTreeMap<String, i64>, bool)> {
     let through = dates::month_text(month);
     let mut done = 0;
-    let mut charged = 0i64;
+    let mut charged: std::collections::BTreeMap<String, i64> = Default::default();
     while done < budget {
         let page = cards()
             .find()
@@ -103,10 +106,14 @@ pub fn book(month: i64, budget: usize) -> Result<(usize, i64, bool)> {
             return Ok((done, charged, true));
         }
         let mut writes = Vec::with_capacity(page.records.len());
+        let mut batch_charges: Vec<(String, i64)> = Vec::with_capacity(page.records.len());
         for doc in &page.records {
             let mut card = doc.data.clone();
             let (accumulated, net) = schedule(&card, month);
-            charged += accumulated - card.accumulated_depreciation;
+            batch_charges.push((
+                card.category_top.clone(),
+                accumulated - card.accumulated_depreciation,
+            ));
             card.accumulated_depreciation = accumulated;
             card.net_value = net;
             card.depreciated_through = through.clone();
@@ -120,7 +127,11 @@ pub fn book(month: i64, budget: usize) -> Result<(usize, i64, bool)> {
         done += writes.len();
         // A card changed meanwhile is simply picked up by the next batch.
         match tianshan_sdk::storage::transact(writes) {
-            Ok(_) => {}
+            Ok(_) => {
+                for (category, charge) in batch_charges {
+                    *charged.entry(category).or_default() += charge;
+                }
+            }
             Err(e) if e.status() == 409 => continue,
             Err(e) => return Err(e),
         }
@@ -139,13 +150,21 @@ pub fn run(month: i64, budget: usize) -> Result<Value> {
     {
         return Ok(doc.data.clone());
     }
-    let (count, amount, finished) = book(month, budget)?;
+    let (count, by_category, finished) = book(month, budget)?;
+    let amount: i64 = by_category.values().sum();
     let mut record = existing
         .as_ref()
         .map(|d| d.data.clone())
         .unwrap_or_else(|| json!({ "month": dates::month_text(month), "cards": 0, "amount": 0, "started_on": dates::today() }));
     record["cards"] = json!(record["cards"].as_i64().unwrap_or(0) + count as i64);
     record["amount"] = json!(record["amount"].as_i64().unwrap_or(0) + amount);
+    for (category, charge) in by_category {
+        let before = record["by_category"][&category].as_i64().unwrap_or(0);
+        if !record["by_category"].is_object() {
+            record["by_category"] = json!({});
+        }
+        record["by_category"][&category] = json!(before + charge);
+    }
     record["finished"] = json!(finished);
     if finished {
         record["finished_on"] = json!(dates::today());

@@ -117,6 +117,8 @@ pub struct Card {
     pub ext: Map<String, Value>,
     /// Where a transferred-in card came from (card id at the sending unit).
     pub transferred_from: Option<String>,
+    /// The Excel import that brought the card in, if one did.
+    pub import_id: Option<String>,
 }
 
 /// Fields a template asks for, beyond the common card.

@@ -1,0 +1,530 @@
+//! The assets plugin end to end, through the gateway of a real kernel: a
+//! card is created, registered through the kernel's approvals and booked;
+//! documents lock their cards; disposal approval follows the value
+//! threshold; imports are all or nothing with row-level errors; exports,
+//! labels, depreciation and the increase/decrease statement; and another
+//! unit's manager reaches none of it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::identity::{PASSWORD, bind, org, user};
+use crate::support::TestKernel;
+use tianshan_kernel::orgs::unified_social_credit_code;
+
+const P: &str = "/api/v1/p/assets";
+
+struct World {
+    k: TestKernel,
+    unit_a: String,
+    unit_b: String,
+    manager_a: String,
+    manager_b: String,
+    county_admin: String,
+    region_admin: String,
+}
+
+fn world() -> World {
+    let k = TestKernel::start();
+    let root = "org-650000";
+    let prefecture = org(&k, root, "prefecture", "650100", "乌鲁木齐市");
+    let county_a = org(&k, &prefecture, "county", "650102", "天山区");
+    let county_b = org(&k, &prefecture, "county", "650103", "沙依巴克区");
+    let unit_a = org(
+        &k,
+        &county_a,
+        "unit",
+        &unified_social_credit_code("650102", 1),
+        "天山区机关事务服务中心",
+    );
+    let unit_b = org(
+        &k,
+        &county_b,
+        "unit",
+        &unified_social_credit_code("650103", 1),
+        "沙依巴克区机关事务服务中心",
+    );
+    k.install_ok("assets");
+    let login = |name: &str, home: &str, roles: &[(&str, &str)]| {
+        let id = user(&k, name, home);
+        for (role, at) in roles {
+            bind(&k, &id, role, at);
+        }
+        k.login(name, PASSWORD)
+    };
+    let manager_a = login("manager.a", &unit_a, &[("assets.manager", &unit_a)]);
+    let manager_b = login("manager.b", &unit_b, &[("assets.manager", &unit_b)]);
+    let county_admin = login("county.admin", &unit_a, &[("org-admin", &county_a)]);
+    let region_admin = login("region.admin", &unit_a, &[("org-admin", root)]);
+    World {
+        k,
+        unit_a,
+        unit_b,
+        manager_a,
+        manager_b,
+        county_admin,
+        region_admin,
+    }
+}
+
+fn call(k: &TestKernel, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let body = (!body.is_null()).then(|| body.to_string().into_bytes());
+    k.request(method, &format!("{P}{path}"), Some(token), body)
+}
+
+fn ok(k: &TestKernel, token: &str, method: &str, path: &str, body: Value, expect: u16) -> Value {
+    let (status, out) = call(k, token, method, path, body);
+    assert_eq!(status, expect, "{method} {path}: {out}");
+    out
+}
+
+fn new_card(w: &World, name: &str, category: &str, yuan: &str) -> String {
+    let out = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/cards",
+        json!({
+            "name": name, "category": category, "acquired_on": "2024-03-15",
+            "original_value_yuan": yuan, "location": "主楼301室", "custodian": "王芳",
+        }),
+        201,
+    );
+    assert_eq!(out["data"]["state"], "draft", "{out}");
+    assert!(
+        out["data"]["asset_no"].as_str().unwrap().starts_with("ZC"),
+        "{out}"
+    );
+    out["id"].as_str().unwrap().to_string()
+}
+
+/// Approves every pending assets approval on `token`'s list.
+fn approve_all(w: &World, token: &str) -> usize {
+    let (status, out) =
+        w.k.request("GET", "/api/v1/todos?kind=pending", Some(token), None);
+    assert_eq!(status, 200, "{out}");
+    let ids: Vec<String> = out["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["approval"]["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        let (status, out) = w.k.request(
+            "POST",
+            &format!("/api/v1/approvals/{id}/approve"),
+            Some(token),
+            Some(json!({"comment": "同意"}).to_string().into_bytes()),
+        );
+        assert_eq!(status, 200, "{out}");
+    }
+    ids.len()
+}
+
+/// Waits for the outcome event to reach the plugin.
+fn card_becomes(w: &World, id: &str, field: &str, value: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = ok(
+            &w.k,
+            &w.manager_a,
+            "GET",
+            &format!("/cards/{id}"),
+            Value::Null,
+            200,
+        );
+        if out["card"]["data"][field] == value {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "card {id} never got {field}={value}: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn register(w: &World, id: &str) {
+    let doc = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "registration", "card_ids": [id], "submit": true}),
+        201,
+    );
+    assert_eq!(doc["data"]["status"], "in_approval", "{doc}");
+    assert!(
+        approve_all(w, &w.county_admin) >= 1,
+        "the parent administration has the registration to approve"
+    );
+    card_becomes(w, id, "state", "booked");
+}
+
+fn xlsx(rows: &[Vec<Value>]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in ["资产名称", "分类代码", "取得日期", "原值", "存放地点"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            match cell {
+                Value::Number(n) => sheet
+                    .write_number(r as u32 + 1, c as u16, n.as_f64().unwrap())
+                    .map(|_| ()),
+                v => sheet
+                    .write_string(r as u32 + 1, c as u16, v.as_str().unwrap_or_default())
+                    .map(|_| ()),
+            }
+            .unwrap();
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+#[test]
+fn asset_lifecycle_through_the_gateway() {
+    let w = world();
+
+    // Validation names the field; nothing is written.
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/cards",
+        json!({"name": "X", "category": "Z9", "acquired_on": "2024-01-01"}),
+    );
+    assert_eq!(status, 422, "{out}");
+    assert_eq!(out["error"]["field"], "category", "{out}");
+
+    // Create → register → the parent administration approves → booked.
+    let laptop = new_card(&w, "便携式计算机", "A020102", "6500");
+    register(&w, &laptop);
+    let detail = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        &format!("/cards/{laptop}"),
+        Value::Null,
+        200,
+    );
+    assert!(detail["card"]["data"]["locked_by"].is_null(), "{detail}");
+    let actions: Vec<&str> = detail["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["data"]["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"created") && actions.contains(&"registration_approved"),
+        "{actions:?}"
+    );
+
+    // Another unit's manager sees none of it.
+    let (status, _) = call(
+        &w.k,
+        &w.manager_b,
+        "GET",
+        &format!("/cards/{laptop}"),
+        Value::Null,
+    );
+    assert_eq!(status, 404);
+    let listed = ok(&w.k, &w.manager_b, "GET", "/cards", Value::Null, 200);
+    assert_eq!(listed["total"], 0, "{listed}");
+    let (status, out) = call(
+        &w.k,
+        &w.manager_b,
+        "POST",
+        "/documents",
+        json!({"kind": "disposal", "card_ids": [laptop], "method": "scrap", "reason": "x"}),
+    );
+    assert_eq!(status, 404, "{out}");
+    let (status, out) = call(
+        &w.k,
+        &w.manager_b,
+        "POST",
+        "/cards",
+        json!({"name": "X", "category": "A020101", "acquired_on": "2024-01-01", "original_value": 100, "org": w.unit_a}),
+    );
+    assert_eq!(status, 403, "writing into another unit: {out}");
+
+    // A card in an open document is locked.
+    let draft = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "change", "card_ids": [laptop], "changes": {"location": "主楼502室"}, "reason": "搬迁"}),
+        201,
+    );
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "disposal", "card_ids": [laptop], "method": "scrap", "reason": "损坏"}),
+    );
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (409, Some("card_locked")),
+        "{out}"
+    );
+    // The change goes through and lands on the card.
+    let draft_id = draft["id"].as_str().unwrap();
+    ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/documents/{draft_id}/submit"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(approve_all(&w, &w.county_admin), 1);
+    card_becomes(&w, &laptop, "location", "主楼502室");
+
+    // Import: every bad row named with its column, nothing written; then
+    // the corrected file books both cards.
+    let before = ok(&w.k, &w.manager_a, "GET", "/cards", Value::Null, 200)["total"]
+        .as_u64()
+        .unwrap();
+    let bad = xlsx(&[
+        vec![
+            json!("中央空调机组"),
+            json!("A020502"),
+            json!("2023-05-01"),
+            json!(350000),
+            json!("机房"),
+        ],
+        vec![
+            json!("坏行"),
+            json!("A999999"),
+            json!("2023-05-01"),
+            json!(10),
+            json!(""),
+        ],
+        vec![
+            json!("办公桌"),
+            json!("A050101"),
+            json!("2023-02-30"),
+            json!(1200),
+            json!(""),
+        ],
+    ]);
+    let (status, out) = w.k.request(
+        "POST",
+        &format!("{P}/import"),
+        Some(&w.manager_a),
+        Some(bad),
+    );
+    assert_eq!(status, 422, "{out}");
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{out}");
+    assert_eq!(
+        (errors[0]["row"].as_u64(), errors[0]["column"].as_str()),
+        (Some(3), Some("分类代码"))
+    );
+    assert_eq!(
+        (errors[1]["row"].as_u64(), errors[1]["column"].as_str()),
+        (Some(4), Some("取得日期"))
+    );
+    assert_eq!(
+        ok(&w.k, &w.manager_a, "GET", "/cards", Value::Null, 200)["total"]
+            .as_u64()
+            .unwrap(),
+        before
+    );
+    let good = xlsx(&[
+        vec![
+            json!("中央空调机组"),
+            json!("A020502"),
+            json!("2023-05-01"),
+            json!(350000),
+            json!("机房"),
+        ],
+        vec![
+            json!("办公桌"),
+            json!("A050101"),
+            json!("2023-02-28"),
+            json!(1200),
+            json!(""),
+        ],
+    ]);
+    let (status, out) = w.k.request(
+        "POST",
+        &format!("{P}/import"),
+        Some(&w.manager_a),
+        Some(good),
+    );
+    assert_eq!((status, out["imported"].as_u64()), (201, Some(2)), "{out}");
+    let hvac = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/cards?q=中央空调",
+        Value::Null,
+        200,
+    );
+    assert_eq!(hvac["total"], 1, "{hvac}");
+    let hvac_id = hvac["records"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(hvac["records"][0]["data"]["state"], "booked");
+    // Depreciation booked through last month at import: 8 years for HVAC.
+    assert!(hvac["records"][0]["data"]["net_value"].as_i64().unwrap() < 35_000_000);
+
+    // Disposal: above the region's threshold (¥200k) it takes the two-step
+    // flow; the region approves last.
+    let big = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "disposal", "card_ids": [hvac_id], "method": "sale", "reason": "老化", "submit": true}),
+        201,
+    );
+    assert_eq!(big["data"]["flow"], "disposal-region", "{big}");
+    let small = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "disposal", "card_ids": [laptop], "method": "scrap", "reason": "损坏", "submit": true}),
+        201,
+    );
+    assert_eq!(small["data"]["flow"], "disposal", "{small}");
+    assert_eq!(approve_all(&w, &w.county_admin), 2);
+    card_becomes(&w, &laptop, "state", "disposed");
+    let still = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        &format!("/cards/{hvac_id}"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        still["card"]["data"]["state"], "booked",
+        "waits for the region"
+    );
+    assert_eq!(approve_all(&w, &w.region_admin), 1);
+    card_becomes(&w, &hvac_id, "state", "disposed");
+
+    // Reports: disposals by method, the statement balances, totals count
+    // the desk that is left.
+    let disposals = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/reports/disposals",
+        Value::Null,
+        200,
+    );
+    let methods: Vec<&str> = disposals["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["method"].as_str())
+        .collect();
+    assert!(
+        methods.contains(&"sale") && methods.contains(&"scrap"),
+        "{disposals}"
+    );
+    let statement = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/reports/changes?from=2020-01",
+        Value::Null,
+        200,
+    );
+    let v = |k: &str| statement[k]["value"].as_f64().unwrap();
+    assert_eq!(
+        v("opening") + v("additions") - v("reductions"),
+        v("closing"),
+        "{statement}"
+    );
+    assert_eq!(
+        statement["reductions"]["count"].as_f64(),
+        Some(2.0),
+        "{statement}"
+    );
+    let totals = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/reports/totals?by=category",
+        Value::Null,
+        200,
+    );
+    let furniture = totals["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "A05")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        furniture["original_value"].as_f64(),
+        Some(120_000.0),
+        "{totals}"
+    );
+
+    // Exports and labels.
+    let (status, bytes, headers) = w.k.raw(
+        "GET",
+        &format!("{P}/cards?format=xlsx"),
+        Some(&w.manager_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(&bytes[..2], b"PK");
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.contains("spreadsheetml"))
+    );
+    let (status, bytes, _) = w.k.raw(
+        "GET",
+        &format!("{P}/reports/totals?by=category&format=csv"),
+        Some(&w.manager_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&bytes).contains("家具和用具"));
+    let (status, bytes, _) = w.k.raw(
+        "GET",
+        &format!("{P}/labels?ids={laptop}"),
+        Some(&w.manager_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(&bytes[1..4], b"PNG");
+    let found = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        &format!("/lookup?code=ts:assets:{laptop}"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(found["id"], laptop.as_str());
+
+    // Rules are set at the region and read below it; a unit cannot set them.
+    let (status, _) = call(
+        &w.k,
+        &w.manager_a,
+        "PUT",
+        "/rules",
+        json!({"disposal_region_threshold": 1, "standards": []}),
+    );
+    assert_eq!(status, 403);
+    let rules = ok(&w.k, &w.manager_a, "GET", "/rules", Value::Null, 200);
+    assert_eq!(rules["disposal_region_threshold"], 20_000_000);
+    let _ = (&w.unit_a, &w.unit_b);
+}
