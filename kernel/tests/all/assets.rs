@@ -526,5 +526,61 @@ fn asset_lifecycle_through_the_gateway() {
     assert_eq!(status, 403);
     let rules = ok(&w.k, &w.manager_a, "GET", "/rules", Value::Null, 200);
     assert_eq!(rules["disposal_region_threshold"], 20_000_000);
-    let _ = (&w.unit_a, &w.unit_b);
+
+    // Transfer to another county's unit: the sender books the reduction on
+    // approval; the receiver confirms its incoming card onto its books.
+    let printer = new_card(&w, "激光打印机", "A020204", "1100");
+    register(&w, &printer);
+    let transfer = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "transfer", "card_ids": [printer], "to_org": w.unit_b, "reason": "调剂使用", "submit": true}),
+        201,
+    );
+    assert_eq!(transfer["data"]["status"], "in_approval", "{transfer}");
+    assert_eq!(approve_all(&w, &w.county_admin), 1);
+    card_becomes(&w, &printer, "state", "transferred");
+    let incoming = ok(
+        &w.k,
+        &w.manager_b,
+        "GET",
+        "/cards?state=incoming",
+        Value::Null,
+        200,
+    );
+    assert_eq!(incoming["total"], 1, "{incoming}");
+    let arrived = incoming["records"][0].clone();
+    assert_eq!(arrived["org"], w.unit_b.as_str());
+    assert_eq!(arrived["data"]["acquisition_method"], "transfer_in");
+    assert_eq!(arrived["data"]["transferred_from"], printer.as_str());
+    let arrived_id = arrived["id"].as_str().unwrap();
+    // The sender cannot confirm the receiver's card.
+    let (status, _) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/receipts",
+        json!({"card_ids": [arrived_id]}),
+    );
+    assert_eq!(status, 404);
+    ok(
+        &w.k,
+        &w.manager_b,
+        "POST",
+        "/receipts",
+        json!({"card_ids": [arrived_id], "location": "二楼208室"}),
+        200,
+    );
+    let booked = ok(
+        &w.k,
+        &w.manager_b,
+        "GET",
+        &format!("/cards/{arrived_id}"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(booked["card"]["data"]["state"], "booked", "{booked}");
+    assert_eq!(booked["card"]["data"]["original_value"], 110_000);
 }

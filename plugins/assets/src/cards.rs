@@ -300,32 +300,7 @@ pub fn insert_cards(
     if new_cards.is_empty() {
         return Ok(Vec::new());
     }
-    let org = match org {
-        Some(o) => o.to_string(),
-        None => common::acting_org().ok_or_else(|| Error::validation("org", "org is required"))?,
-    };
-    let year = dates::today()[..4].to_string();
-    let first = common::reserve_numbers(&format!("card{year}"), &org, new_cards.len() as i64)?;
-    let mut writes = Vec::with_capacity(new_cards.len() * 2);
-    let mut ids = Vec::with_capacity(new_cards.len());
-    for (i, card) in new_cards.iter_mut().enumerate() {
-        card.asset_no = common::number("ZC", &year, first + i as i64);
-        let id = new_id(&card.asset_no, &org);
-        writes.push(Write::Insert {
-            collection: "cards".into(),
-            id: Some(id.clone()),
-            org: Some(org.clone()),
-            data: serde_json::to_value(&*card).map_err(|e| Error::internal(e.to_string()))?,
-        });
-        writes.push(activity(
-            &id,
-            &org,
-            action,
-            document,
-            json!({ "asset_no": card.asset_no }),
-        ));
-        ids.push(id);
-    }
+    let writes = insert_writes(new_cards, org, action, document)?;
     let written = tianshan_sdk::storage::transact(writes)?;
     written
         .into_iter()
@@ -342,6 +317,42 @@ pub fn insert_cards(
             })
         })
         .collect()
+}
+
+/// The writes that insert `new_cards` with fresh asset numbers of `org`
+/// (none: the acting org), two per card (the card, its activity entry), for
+/// callers that commit them together with writes of their own.
+pub fn insert_writes(
+    new_cards: &mut [Card],
+    org: Option<&str>,
+    action: &str,
+    document: Option<&str>,
+) -> Result<Vec<Write>> {
+    let org = match org {
+        Some(o) => o.to_string(),
+        None => common::acting_org().ok_or_else(|| Error::validation("org", "org is required"))?,
+    };
+    let year = dates::today()[..4].to_string();
+    let first = common::reserve_numbers(&format!("card{year}"), &org, new_cards.len() as i64)?;
+    let mut writes = Vec::with_capacity(new_cards.len() * 2);
+    for (i, card) in new_cards.iter_mut().enumerate() {
+        card.asset_no = common::number("ZC", &year, first + i as i64);
+        let id = new_id(&card.asset_no, &org);
+        writes.push(Write::Insert {
+            collection: "cards".into(),
+            id: Some(id.clone()),
+            org: Some(org.clone()),
+            data: serde_json::to_value(&*card).map_err(|e| Error::internal(e.to_string()))?,
+        });
+        writes.push(activity(
+            &id,
+            &org,
+            action,
+            document,
+            json!({ "asset_no": card.asset_no }),
+        ));
+    }
+    Ok(writes)
 }
 
 /// Card ids are unique across units: the asset number is unique within

@@ -33,6 +33,11 @@ pub const KINDS: &[&str] = &[
 pub const DISPOSAL_METHODS: &[&str] =
     &["transfer", "sale", "swap", "scrap", "write_off", "donation"];
 
+/// A transfer's approval writes each card's reduction, the receiving
+/// unit's incoming card and both activity entries in one transaction
+/// (the kernel takes at most 500 writes).
+const MAX_TRANSFER_CARDS: usize = 120;
+
 /// Fields a change document may set on a booked card.
 const CHANGEABLE: &[&str] = &[
     "name",
@@ -269,6 +274,13 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
         }
         "transfer" => {
             require_state(&["booked"], "only booked cards are transferred")?;
+            // Approval writes four records per card in one transaction.
+            if cards_in.len() > MAX_TRANSFER_CARDS {
+                return Err(Error::validation(
+                    "card_ids",
+                    format!("at most {MAX_TRANSFER_CARDS} cards per transfer"),
+                ));
+            }
             let to_org = required_text(input, "to_org")?;
             if cards_in.iter().any(|c| c.org == to_org) {
                 return Err(Error::validation(
@@ -863,13 +875,18 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
         writes.push(card_update(&card, &c)?);
         writes.push(activity(&card.id, &card.org, &format!("{kind}_approved"), Some(&doc.id), json!({ "before": summary(&before), "after": summary(&serde_json::to_value(&c).unwrap_or(Value::Null)) })));
     }
-    transact(writes)?;
     if !new_cards.is_empty() {
+        // The receiving unit's incoming cards commit with the sender's
+        // reduction: a transfer never leaves a card on neither book.
         let to_org = payload["to_org"].as_str().unwrap_or_default().to_string();
-        for chunk in new_cards.chunks_mut(200) {
-            crate::cards::insert_cards(chunk, Some(&to_org), "transfer_in", Some(&doc.id))?;
-        }
+        writes.extend(crate::cards::insert_writes(
+            &mut new_cards,
+            Some(&to_org),
+            "transfer_in",
+            Some(&doc.id),
+        )?);
     }
+    transact(writes)?;
     for (topic, key, org, body) in events {
         common::publish(
             topic,
@@ -1041,15 +1058,10 @@ pub fn on_other_system(event: &Event) -> Result<()> {
             input.insert("ext".into(), Value::Object(ext));
             let mut card = crate::cards::card_from(&input)?;
             // One draft per purchase event, however often it is delivered.
-            if cards()
-                .find()
-                .eq("transferred_from", event.id.as_str())
-                .count()?
-                > 0
-            {
+            if cards().find().eq("import_id", event.id.as_str()).count()? > 0 {
                 return Ok(());
             }
-            card.transferred_from = Some(event.id.clone());
+            card.import_id = Some(event.id.clone());
             crate::cards::insert_cards(
                 std::slice::from_mut(&mut card),
                 Some(&org),
