@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::identity::{PASSWORD, bind, org, user};
+use crate::identity::{PASSWORD, TwoCounties, org, person, two_counties, user};
 use crate::services::PgDatabase;
 use crate::support::TestKernel;
 use tianshan_kernel::orgs::unified_social_credit_code;
@@ -33,10 +33,13 @@ struct World {
 }
 
 fn world(k: TestKernel) -> World {
-    let root = "org-650000";
-    let prefecture = org(&k, root, "prefecture", "650100", "乌鲁木齐市");
-    let county_a = org(&k, &prefecture, "county", "650102", "天山区");
-    let county_b = org(&k, &prefecture, "county", "650103", "沙依巴克区");
+    let TwoCounties {
+        prefecture,
+        county_a,
+        county_b,
+        unit_a,
+        unit_b,
+    } = two_counties(&k);
     let unit_p = org(
         &k,
         &prefecture,
@@ -44,28 +47,8 @@ fn world(k: TestKernel) -> World {
         &unified_social_credit_code("650100", 1),
         "乌鲁木齐市机关事务管理局",
     );
-    let unit_a = org(
-        &k,
-        &county_a,
-        "unit",
-        &unified_social_credit_code("650102", 1),
-        "天山区机关事务服务中心",
-    );
-    let unit_b = org(
-        &k,
-        &county_b,
-        "unit",
-        &unified_social_credit_code("650103", 1),
-        "沙依巴克区机关事务服务中心",
-    );
     k.install_ok("approver");
-    let login = |name: &str, home: &str, roles: &[(&str, &str)]| {
-        let id = user(&k, name, home);
-        for (role, at) in roles {
-            bind(&k, &id, role, at);
-        }
-        k.login(name, PASSWORD)
-    };
+    let login = |name: &str, home: &str, roles: &[(&str, &str)]| person(&k, name, home, roles);
     let applicant = login("applicant", &unit_a, &[]);
     let o1 = login("officer.1", &unit_a, &[("approver.officer", &county_a)]);
     let o2 = login("officer.2", &unit_a, &[("approver.officer", &county_a)]);

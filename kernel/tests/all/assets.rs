@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::identity::{PASSWORD, bind, org, user};
+use crate::identity::{TwoCounties, person, two_counties};
 use crate::support::TestKernel;
-use tianshan_kernel::orgs::unified_social_credit_code;
 
 const P: &str = "/api/v1/p/assets";
 
@@ -28,31 +27,14 @@ struct World {
 fn world() -> World {
     let k = TestKernel::start();
     let root = "org-650000";
-    let prefecture = org(&k, root, "prefecture", "650100", "乌鲁木齐市");
-    let county_a = org(&k, &prefecture, "county", "650102", "天山区");
-    let county_b = org(&k, &prefecture, "county", "650103", "沙依巴克区");
-    let unit_a = org(
-        &k,
-        &county_a,
-        "unit",
-        &unified_social_credit_code("650102", 1),
-        "天山区机关事务服务中心",
-    );
-    let unit_b = org(
-        &k,
-        &county_b,
-        "unit",
-        &unified_social_credit_code("650103", 1),
-        "沙依巴克区机关事务服务中心",
-    );
+    let TwoCounties {
+        unit_a,
+        unit_b,
+        county_a,
+        ..
+    } = two_counties(&k);
     k.install_ok("assets");
-    let login = |name: &str, home: &str, roles: &[(&str, &str)]| {
-        let id = user(&k, name, home);
-        for (role, at) in roles {
-            bind(&k, &id, role, at);
-        }
-        k.login(name, PASSWORD)
-    };
+    let login = |name: &str, home: &str, roles: &[(&str, &str)]| person(&k, name, home, roles);
     let manager_a = login("manager.a", &unit_a, &[("assets.manager", &unit_a)]);
     let manager_b = login("manager.b", &unit_b, &[("assets.manager", &unit_b)]);
     let county_admin = login("county.admin", &unit_a, &[("org-admin", &county_a)]);

@@ -63,26 +63,63 @@ pub fn bind(k: &TestKernel, user: &str, role: &str, org: &str) -> String {
     out["binding"]["id"].as_str().unwrap().to_string()
 }
 
-fn world() -> World {
-    let k = TestKernel::start();
-    let root = "org-650000";
-    let prefecture = org(&k, root, "prefecture", "650100", "乌鲁木齐市");
-    let county_a = org(&k, &prefecture, "county", "650102", "天山区");
-    let county_b = org(&k, &prefecture, "county", "650103", "沙依巴克区");
+/// The tree most access tests need: region ─ prefecture 650100 ─┬ county
+/// 650102 ─ unit A
+///                                                              └ county 650103 ─ unit B
+pub struct TwoCounties {
+    pub prefecture: String,
+    pub county_a: String,
+    pub county_b: String,
+    pub unit_a: String,
+    pub unit_b: String,
+}
+
+pub fn two_counties(k: &TestKernel) -> TwoCounties {
+    let prefecture = org(k, "org-650000", "prefecture", "650100", "乌鲁木齐市");
+    let county_a = org(k, &prefecture, "county", "650102", "天山区");
+    let county_b = org(k, &prefecture, "county", "650103", "沙依巴克区");
     let unit_a = org(
-        &k,
+        k,
         &county_a,
         "unit",
         &unified_social_credit_code("650102", 1),
         "天山区机关事务服务中心",
     );
     let unit_b = org(
-        &k,
+        k,
         &county_b,
         "unit",
         &unified_social_credit_code("650103", 1),
         "沙依巴克区机关事务服务中心",
     );
+    TwoCounties {
+        prefecture,
+        county_a,
+        county_b,
+        unit_a,
+        unit_b,
+    }
+}
+
+/// A user at `home` with `roles` (role, org); answers a login token.
+pub fn person(k: &TestKernel, name: &str, home: &str, roles: &[(&str, &str)]) -> String {
+    let id = user(k, name, home);
+    for (role, at) in roles {
+        bind(k, &id, role, at);
+    }
+    k.login(name, PASSWORD)
+}
+
+fn world() -> World {
+    let k = TestKernel::start();
+    let root = "org-650000";
+    let TwoCounties {
+        prefecture,
+        county_a,
+        county_b,
+        unit_a,
+        unit_b,
+    } = two_counties(&k);
     let user_b = user(&k, "user.b", &unit_b);
     let member_id = user(&k, "member.a", &unit_a);
     let admin_id = user(&k, "admin.a", &unit_a);
