@@ -1024,7 +1024,7 @@ pub fn on_other_system(event: &Event) -> Result<()> {
         "vehicles.scrap_approved" => {
             let card_id = payload["card_id"].as_str().unwrap_or_default();
             let Some(card) = cards().get::<Card>(card_id)? else {
-                log::warn(&format!("scrap of unknown card {card_id} ignored"));
+                log::warn(format!("scrap of unknown card {card_id} ignored"));
                 return Ok(());
             };
             if card.data.locked_by.is_some() || card.data.state != "booked" {

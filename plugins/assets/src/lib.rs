@@ -66,6 +66,7 @@ impl Plugin for Assets {
 /// defining is idempotent.
 fn setup() -> Result<()> {
     documents::define_flows()?;
+    warehouse::define_flows()?;
     depreciation::define_indicators()?;
     Ok(())
 }
