@@ -566,3 +566,293 @@ fn asset_lifecycle_through_the_gateway() {
     assert_eq!(booked["card"]["data"]["state"], "booked", "{booked}");
     assert_eq!(booked["card"]["data"]["original_value"], 110_000);
 }
+
+/// Imports booked cards: (name, category, location, use status).
+fn import_cards(w: &World, rows: &[(&str, &str, &str, &str)]) -> Vec<String> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in [
+        "资产名称",
+        "分类代码",
+        "取得日期",
+        "原值",
+        "存放地点",
+        "使用状况",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, (name, category, location, status)) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        sheet.write_string(r, 0, *name).unwrap();
+        sheet.write_string(r, 1, *category).unwrap();
+        sheet.write_string(r, 2, "2024-06-01").unwrap();
+        sheet.write_number(r, 3, 4500.0).unwrap();
+        sheet.write_string(r, 4, *location).unwrap();
+        sheet.write_string(r, 5, *status).unwrap();
+    }
+    let (status, out) = w.k.request(
+        "POST",
+        &format!("{P}/import"),
+        Some(&w.manager_a),
+        Some(book.save_to_buffer().unwrap()),
+    );
+    assert_eq!(status, 201, "{out}");
+    rows.iter()
+        .map(|(name, ..)| {
+            let found = ok(
+                &w.k,
+                &w.manager_a,
+                "GET",
+                &format!("/cards?q={name}"),
+                Value::Null,
+                200,
+            );
+            found["records"][0]["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn stocktake_and_public_warehouse() {
+    let w = world();
+    let cards = import_cards(
+        &w,
+        &[
+            ("台式机甲", "A020101", "主楼301室", "in_use"),
+            ("台式机乙", "A020101", "主楼301室", "in_use"),
+            ("台式机丙", "A020101", "主楼302室", "in_use"),
+            ("闲置台式机", "A020101", "库房", "idle"),
+        ],
+    );
+
+    // A stocktake by location: one card found where booked, one found in
+    // the wrong room, one never found, one unknown label scanned.
+    let st = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/stocktakes",
+        json!({"name": "2026年度清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "group_by": "location"}),
+        201,
+    );
+    let st_id = st["id"].as_str().unwrap().to_string();
+    ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/stocktakes/{st_id}/start"),
+        Value::Null,
+        200,
+    );
+    let tasks = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        &format!("/stocktakes/{st_id}/tasks"),
+        Value::Null,
+        200,
+    );
+    let task_301 = tasks["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["data"]["key"] == "主楼301室")
+        .unwrap_or_else(|| panic!("a task for room 301: {tasks}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scan = |code: String| {
+        ok(
+            &w.k,
+            &w.manager_a,
+            "POST",
+            &format!("/stocktakes/{st_id}/scan"),
+            json!({"code": code, "task_id": task_301, "location": "主楼301室", "condition": "good"}),
+            201,
+        )["result"]["data"]["result"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(scan(format!("ts:assets:{}", cards[0])), "matched");
+    assert_eq!(scan(format!("ts:assets:{}", cards[2])), "mismatch");
+    assert_eq!(scan("ts:assets:zc1999000001.nowhere".into()), "surplus");
+    // Scanning twice records nothing new.
+    let (status, again) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/stocktakes/{st_id}/scan"),
+        json!({"code": format!("ts:assets:{}", cards[0]), "task_id": task_301, "location": "主楼301室", "condition": "good"}),
+    );
+    assert_eq!(
+        (status, again["duplicate"].as_bool()),
+        (200, Some(true)),
+        "{again}"
+    );
+    ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/stocktakes/{st_id}/close"),
+        Value::Null,
+        200,
+    );
+    let report = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        &format!("/stocktakes/{st_id}/report"),
+        Value::Null,
+        200,
+    );
+    let summary = &report["summary"];
+    assert_eq!(summary["book_cards"], 4, "{report}");
+    assert_eq!(summary["matched"]["count"], 1, "{report}");
+    assert_eq!(summary["mismatch"]["count"], 1, "{report}");
+    assert_eq!(summary["surplus"]["count"], 1, "{report}");
+    assert_eq!(
+        summary["loss"]["count"], 2,
+        "card 乙 and the idle one were never found: {report}"
+    );
+    assert_eq!(summary["match_rate"].as_f64(), Some(0.25), "{report}");
+    // Differences must be resolved before the campaign completes.
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/stocktakes/{st_id}/complete"),
+        Value::Null,
+    );
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (409, Some("unresolved_differences")),
+        "{out}"
+    );
+    // Another unit's manager cannot see the campaign.
+    let (status, _) = call(
+        &w.k,
+        &w.manager_b,
+        "GET",
+        &format!("/stocktakes/{st_id}"),
+        Value::Null,
+    );
+    assert_eq!(status, 404);
+
+    // The public warehouse at the county: an idle card goes in, the keeper
+    // inspects it, and units below the county see it in the catalogue;
+    // a plan for the same category then needs a justification.
+    let keeper = person(
+        &w.k,
+        "keeper.a",
+        &w.unit_a,
+        &[("assets.keeper", &w.county_a)],
+    );
+    let wh = ok(
+        &w.k,
+        &keeper,
+        "POST",
+        "/warehouse/warehouses",
+        json!({"name": "天山区公物仓", "kind": "physical", "address": "天山区库房", "org": w.county_a}),
+        201,
+    );
+    let wh_id = wh["id"].as_str().unwrap();
+    let intake = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/warehouse/intake",
+        json!({"card_id": cards[3], "warehouse_id": wh_id, "condition": "good"}),
+        201,
+    );
+    let order = intake["id"].as_str().unwrap();
+    // A manager is not a keeper.
+    let (status, _) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/warehouse/orders/{order}/inspect"),
+        json!({"accept": true}),
+    );
+    assert_eq!(status, 403);
+    ok(
+        &w.k,
+        &keeper,
+        "POST",
+        &format!("/warehouse/orders/{order}/inspect"),
+        json!({"accept": true, "bin": "A-01"}),
+        200,
+    );
+    let catalogue = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/warehouse/items?status=in_stock",
+        Value::Null,
+        200,
+    );
+    assert_eq!(catalogue["total"], 1, "{catalogue}");
+    let card = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        &format!("/cards/{}", cards[3]),
+        Value::Null,
+        200,
+    );
+    assert_eq!(card["card"]["data"]["use_status"], "in_warehouse", "{card}");
+    // Another county's unit does not see this county's warehouse.
+    let other = ok(
+        &w.k,
+        &w.manager_b,
+        "GET",
+        "/warehouse/items",
+        Value::Null,
+        200,
+    );
+    assert_eq!(other["total"], 0, "{other}");
+    let check = ok(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/plan-check?category=A020101",
+        Value::Null,
+        200,
+    );
+    assert_eq!(check["warehouse_available"], 1, "{check}");
+    let plan = |justification: &str| {
+        call(
+            &w.k,
+            &w.manager_a,
+            "POST",
+            "/documents",
+            json!({"kind": "plan", "year": 2027, "headcount": 40, "lines": [
+                {"category": "A020101", "quantity": 2, "unit_price_yuan": "4800", "reason": "新进人员", "justification": justification}
+            ]}),
+        )
+    };
+    let (status, out) = plan("");
+    assert_eq!(status, 422, "{out}");
+    assert_eq!(out["error"]["code"], "warehouse_stock_available", "{out}");
+    assert_eq!(out["error"]["field"], "lines[0].justification", "{out}");
+    let (status, out) = plan("公物仓库存型号不满足涉密要求");
+    assert_eq!(status, 201, "{out}");
+    // Above the standard's price ceiling (¥5,000 for desktops) is refused.
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/documents",
+        json!({"kind": "plan", "year": 2027, "headcount": 40, "lines": [
+            {"category": "A020101", "quantity": 1, "unit_price_yuan": "9000", "justification": "x"}
+        ]}),
+    );
+    assert_eq!(
+        (status, out["error"]["field"].as_str()),
+        (422, Some("lines[0].unit_price_yuan")),
+        "{out}"
+    );
+}

@@ -241,10 +241,21 @@ fn seed(req: &Request) -> Result<Response> {
     // The demo start publishes last month's totals at once, so roll-ups
     // through the data center show the register without waiting for the
     // first monthly run.
+    let mut warehouse_items = 0;
     if !force {
         crate::depreciation::publish_totals(month - 1)?;
+        // The region's public warehouse, visible to every unit below it.
+        let region: Vec<String> = orgs
+            .iter()
+            .filter(|(_, level)| level == "region")
+            .map(|(id, _)| id.clone())
+            .collect();
+        warehouse_items = crate::warehouse::seed_demo(&region)?;
     }
-    Ok(Response::json(&json!({ "seeded": seeded, "orgs": targets.len() })).with_status(201))
+    Ok(Response::json(
+        &json!({ "seeded": seeded, "orgs": targets.len(), "warehouse_items": warehouse_items }),
+    )
+    .with_status(201))
 }
 
 #[cfg(test)]
