@@ -16,6 +16,7 @@ const P: &str = "/api/v1/p/assets";
 
 struct World {
     k: TestKernel,
+    county_a: String,
     unit_a: String,
     unit_b: String,
     manager_a: String,
@@ -41,6 +42,7 @@ fn world() -> World {
     let region_admin = login("region.admin", &unit_a, &[("org-admin", root)]);
     World {
         k,
+        county_a,
         unit_a,
         unit_b,
         manager_a,
