@@ -142,6 +142,13 @@
     return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
   }
 
+  function lastMonth() {
+    var d = new Date();
+    d.setDate(1);
+    d.setMonth(d.getMonth() - 1);
+    return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
+  }
+
   function query(params) {
     var parts = [];
     Object.keys(params).forEach(function (k) {
@@ -1403,7 +1410,7 @@
     var year = new Date().getFullYear();
     var from = input('month', { name: 'from', value: year + '-01' });
     var to = input('month', { name: 'to', value: thisMonth() });
-    var month = input('month', { name: 'month', value: thisMonth() });
+    var month = input('month', { name: 'month', value: lastMonth() });
     var dispYear = input('number', { name: 'year', value: String(year), min: '2000', max: '2999' });
 
     setView([
@@ -1413,16 +1420,21 @@
         function (b) {
           var rows = (b.rows || []).map(function (r) {
             var x = Object.assign({}, r);
-            x.label = r.name || r.key;
+            // By unit the key is the org id: show the org's name.
+            x.label = r.name && r.name !== r.key ? r.name : orgName(r.key);
             x.__props = { 'data-key': r.key };
             return x;
           });
           if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+          // By funding both rows count the same cards and carry no net value.
+          var funding = rows.every(function (r) { return r.net_value == null; });
+          var keys = funding ? ['original_value'] : ['count', 'original_value', 'net_value'];
           return [
-            barChart(rows.map(function (r) { return { label: r.label, values: [r.original_value, r.net_value] }; }),
-              [tr('col.original_value'), tr('col.net_value')], money),
-            table([{ label: tr('col.name'), key: 'label' }].concat(moneyColumns(['count', 'original_value', 'net_value'])),
-              rows.concat([sumRow(rows, ['count', 'original_value', 'net_value'], 'label')]), { id: 'totals-table' })
+            barChart(rows.map(function (r) {
+              return { label: r.label, values: funding ? [r.original_value] : [r.original_value, r.net_value] };
+            }), funding ? [tr('col.original_value')] : [tr('col.original_value'), tr('col.net_value')], money),
+            table([{ label: tr('col.name'), key: 'label' }].concat(moneyColumns(keys)),
+              rows.concat([sumRow(rows, keys, 'label')]), { id: 'totals-table' })
           ];
         }, live),
       reportPanel('changes', 'reports.changes', [
@@ -1438,8 +1450,13 @@
         ];
         var cats = b.by_category || [];
         if (cats.length) {
+          var cols = [{ label: tr('col.category'), render: function (r) { return (r.key || '') + ' ' + (r.name || ''); } }];
+          ['opening', 'additions', 'reductions', 'closing'].forEach(function (k) {
+            cols.push({ label: tr('reports.' + k) + ' · ' + tr('col.count'), key: k + '_count', num: true });
+            cols.push({ label: tr('reports.' + k) + ' · ' + tr('col.value'), key: k + '_value', money: true });
+          });
           nodes.push(h('h3', null, tr('reports.byCategory')));
-          nodes.push(genericTable(cats, 'changes-categories'));
+          nodes.push(table(cols, cats, { id: 'changes-categories' }));
         }
         return nodes;
       }, live),
@@ -1655,7 +1672,7 @@
   function scanView(live) {
     var code = input('text', { id: 'scan-code', name: 'code', autocomplete: 'off', autocapitalize: 'none', enterkeyhint: 'search' });
     var stocktake = h('select', { id: 'scan-stocktake', name: 'stocktake' }, h('option', { value: '' }, tr('scan.noStocktake')));
-    var task = input('text', { id: 'scan-task', name: 'task_id' });
+    var task = h('select', { id: 'scan-task', name: 'task_id' });
     var where = input('text', { id: 'scan-location', name: 'location', value: storage('localStorage', 'assets.scanLocation') || '' });
     var result = h('div', { id: 'scan-result', 'aria-live': 'polite' });
     var video = h('video', { class: 'scan-video', playsinline: true, muted: true, hidden: true });
@@ -1670,7 +1687,7 @@
       field('code', tr('scan.code'), code, true),
       h('div', { class: 'actions wide' }, [h('button', { type: 'submit', class: 'button primary' }, tr('scan.lookup')), cameraButton]),
       field('stocktake', tr('scan.stocktake'), stocktake),
-      field('task_id', tr('scan.task'), task),
+      field('task_id', tr('scan.task'), task, false),
       field('location', tr('scan.location'), where),
       stNote
     ]);
@@ -1682,13 +1699,27 @@
       result
     ]);
     code.focus();
-    api('GET', 'stocktakes?limit=100').then(function (res) {
+    // Scans go into a running stocktake's open task.
+    api('GET', 'stocktakes?status=in_progress&limit=100').then(function (res) {
       if (!live()) return;
       if (!ok(res)) { stNote.hidden = false; return; }
       ((res.body && res.body.records) || []).forEach(function (d) {
         var x = d.data || {};
-        if (x.status && ['completed', 'closed', 'cancelled'].indexOf(x.status) >= 0) return;
         stocktake.appendChild(h('option', { value: d.id }, [x.no, x.name || x.title].filter(Boolean).join(' ') || d.id));
+      });
+    });
+    task.closest('.field').hidden = true;
+    stocktake.addEventListener('change', function () {
+      task.textContent = '';
+      task.closest('.field').hidden = !stocktake.value;
+      if (!stocktake.value) return;
+      api('GET', 'stocktakes/' + encodeURIComponent(stocktake.value) + '/tasks?status=open&limit=50').then(function (res) {
+        if (!live()) return;
+        if (!ok(res)) return flash(errorText(res), true);
+        ((res.body && res.body.records) || []).forEach(function (t) {
+          var x = t.data || {};
+          task.appendChild(h('option', { value: t.id }, [x.no, x.label || x.key].filter(Boolean).join(' ')));
+        });
       });
     });
 
@@ -1755,14 +1786,21 @@
         if (!stocktake.value) { busyScan = false; return; }
         storage('localStorage', 'assets.scanLocation', where.value.trim());
         var body = { code: text };
-        if (task.value.trim()) body.task_id = task.value.trim();
+        if (!task.value) return result.appendChild(errorBox({ status: 422, body: { error: { field: 'task_id', message: tr('err.required') } } }));
+        body.task_id = task.value;
         if (where.value.trim()) body.location = where.value.trim();
         api('POST', 'stocktakes/' + encodeURIComponent(stocktake.value) + '/scan', body).then(function (r) {
           busyScan = false;
           if (!live()) return;
           if (!ok(r)) return result.appendChild(errorBox(r));
           var b = r.body || {};
-          var outcome = b.result || (b.data && b.data.result) || tr('common.done');
+          var rec = (b.result && b.result.data) || {};
+          var outcome = rec.result ? label('scan.result', rec.result) : tr('common.done');
+          if (rec.differences && rec.differences.length) {
+            outcome += ' — ' + rec.differences.map(function (d) {
+              return fieldName(d.field) + ': ' + (d.book || '—') + ' → ' + (d.found || '—');
+            }).join('；');
+          }
           result.appendChild(h('p', { class: 'success', role: 'status' }, tr('scan.recorded', { result: outcome })));
           code.value = '';
           code.focus();
@@ -1773,8 +1811,8 @@
 
   // ---- #/stocktakes, #/warehouse: minimal lists -----------------------------
 
-  var GENERIC_COLUMNS = ['no', 'name', 'title', 'status', 'category', 'warehouse_id', 'quantity',
-    'original_value', 'due_on', 'started_on', 'created_on'];
+  var GENERIC_COLUMNS = ['no', 'asset_no', 'name', 'title', 'status', 'category', 'warehouse_id', 'quantity',
+    'condition', 'original_value', 'net_value', 'planned_from', 'planned_to', 'due_on', 'created_on'];
 
   function genericListView(path, titleKey, live) {
     var cursors = [null];
