@@ -198,7 +198,8 @@ fn portal_todo_list_approve_with_comment() {
 }
 
 /// A headless Chromium behind its own chromedriver; both end on drop.
-struct Browser {
+/// Shared with the plugin UI tests (assets_ui).
+pub(crate) struct Browser {
     driver: Child,
     url: String,
     session: String,
@@ -207,7 +208,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn start() -> Browser {
+    pub(crate) fn start() -> Browser {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(binary).exists(),
@@ -345,7 +346,7 @@ impl Browser {
         format!("/session/{}{rest}", self.session)
     }
 
-    fn goto(&self, url: &str) {
+    pub(crate) fn goto(&self, url: &str) {
         self.command(
             "POST",
             &self.session_path("/url"),
@@ -358,7 +359,7 @@ impl Browser {
     }
 
     /// Runs `script` (a function body; a returned promise is awaited).
-    fn script(&self, script: &str, args: Value) -> Value {
+    pub(crate) fn script(&self, script: &str, args: Value) -> Value {
         self.command(
             "POST",
             &self.session_path("/execute/sync"),
@@ -386,7 +387,7 @@ impl Browser {
     }
 
     /// Polls `check` until it holds or WAIT passes; fails with what the page shows.
-    fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
+    pub(crate) fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + WAIT;
         loop {
             if check() {
@@ -422,7 +423,7 @@ impl Browser {
         .ok()
     }
 
-    fn wait_displayed(&self, css: &str) -> String {
+    pub(crate) fn wait_displayed(&self, css: &str) -> String {
         self.wait_until(&format!("{css} to be displayed"), || {
             self.element_get(css, "displayed") == Some(Value::Bool(true))
         });
@@ -430,7 +431,7 @@ impl Browser {
     }
 
     /// Waits until the text of `css` satisfies `check`; returns the text.
-    fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
         let mut text = String::new();
         self.wait_until(&format!("{what} in {css}"), || {
             match self.element_get(css, "text") {
@@ -444,7 +445,7 @@ impl Browser {
         text
     }
 
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let element = self.wait_displayed(css);
         self.command(
             "POST",
@@ -454,7 +455,7 @@ impl Browser {
     }
 
     /// Replaces the value of the input matching `css` with `text`.
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_displayed(css);
         let path = self.session_path(&format!("/element/{element}"));
         self.command("POST", &format!("{path}/clear"), Some(json!({})));
@@ -466,7 +467,7 @@ impl Browser {
     }
 
     /// Runs `f` inside `#plugin-frame`, then returns to the portal.
-    fn in_plugin_frame(&self, f: impl FnOnce()) {
+    pub(crate) fn in_plugin_frame(&self, f: impl FnOnce()) {
         let frame = self.wait_displayed("#plugin-frame");
         self.command(
             "POST",
@@ -478,7 +479,7 @@ impl Browser {
     }
 
     /// Saves a PNG of the window (for humans; CI may keep it as an artifact).
-    fn screenshot(&self, path: &Path) {
+    pub(crate) fn screenshot(&self, path: &Path) {
         let encoded = self.command("GET", &self.session_path("/screenshot"), None);
         let png = decode_base64(encoded.as_str().expect("screenshot is a base64 string"));
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");

@@ -1,0 +1,1942 @@
+// 资产管理: the assets plugin's single-page UI. Plain JavaScript, no build
+// step, no third-party files; charts are drawn as SVG here. Every text
+// comes from i18n/{lang}.json; the API is /api/v1/p/assets/…
+(function () {
+  'use strict';
+
+  var LANGS = ['zh-CN', 'en'];
+  var DEFAULT_LANG = 'zh-CN';
+  var LANG_KEY = 'tianshan.lang';
+  var ORG_KEY = 'tianshan.org';
+  var FILTER_KEY = 'assets.cardFilter';
+  var API = '/api/v1/p/assets/';
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+  var XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+  var STATES = ['draft', 'pending', 'booked', 'incoming', 'transferred', 'disposed'];
+  var USE_STATUSES = ['in_use', 'idle', 'rented', 'lent', 'in_warehouse', 'repairing', 'awaiting_disposal'];
+  var ACQUISITION = ['purchase', 'transfer_in', 'donation', 'swap', 'self_built', 'surplus', 'other'];
+  var VALUE_TYPES = ['cost', 'provisional', 'replacement', 'appraised', 'nominal'];
+  var KINDS = ['plan', 'registration', 'change', 'transfer', 'lease', 'repair', 'disposal'];
+  var DOC_STATUSES = ['draft', 'in_approval', 'approved', 'completed', 'rejected', 'withdrawn', 'void'];
+  var METHODS = ['transfer', 'sale', 'swap', 'scrap', 'write_off', 'donation'];
+  var CHANGEABLE = ['name', 'spec', 'brand', 'department', 'custodian', 'location', 'use_status',
+    'original_value', 'life_months', 'voucher_no', 'warranty_until'];
+  var MONEY_KEYS = /(^|_)(value|original_value|net_value|idle_value|accumulated|charge|income|amount|unit_price|total_value|funding_fiscal|funding_other)$/;
+
+  var state = {
+    lang: DEFAULT_LANG,
+    t: {},
+    me: null,
+    csrf: null,
+    org: null,
+    categories: null,  // [{code, parent, name, …}] once loaded
+    seq: 0,            // bumped per route; stale answers are dropped
+    cursors: [null],   // the card list's pages: cursor per page
+    stream: null,      // the scanner's camera stream
+    flashNext: null
+  };
+
+  // ---- small helpers --------------------------------------------------------
+
+  function $(id) { return document.getElementById(id); }
+
+  function storage(area, key, value) {
+    try {
+      if (value === undefined) return window[area].getItem(key);
+      if (value === null) window[area].removeItem(key);
+      else window[area].setItem(key, value);
+    } catch (e) { /* storage disabled */ }
+    return null;
+  }
+
+  function format(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (_, key) {
+      return values && values[key] != null ? String(values[key]) : '';
+    });
+  }
+
+  function tr(key, values) {
+    var s = state.t[key];
+    return format(s == null ? key : s, values);
+  }
+
+  // A vocabulary value's label, or the value itself when there is none.
+  function label(prefix, value) {
+    if (value == null || value === '') return '—';
+    var key = prefix + '.' + value;
+    return state.t[key] != null ? state.t[key] : String(value);
+  }
+
+  // h('div', {class: 'x', onclick: f}, [children or text])
+  function h(tag, props, children) {
+    var node = document.createElement(tag);
+    setProps(node, props);
+    append(node, children);
+    return node;
+  }
+
+  function s(tag, attrs, children) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    append(node, children);
+    return node;
+  }
+
+  function setProps(node, props) {
+    Object.keys(props || {}).forEach(function (k) {
+      var v = props[k];
+      if (v == null || v === false) return;
+      if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
+      else if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k === 'value') node.value = v;
+      else if (k === 'checked' || k === 'disabled' || k === 'hidden' || k === 'selected') node[k] = !!v;
+      else node.setAttribute(k, v === true ? '' : v);
+    });
+  }
+
+  function append(node, children) {
+    if (children == null) return;
+    if (!Array.isArray(children)) children = [children];
+    children.forEach(function (c) {
+      if (c == null || c === false) return;
+      node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    });
+  }
+
+  // Fen (integer hundredths of a yuan) as ¥1,234.56.
+  function money(fen) {
+    if (fen == null || fen === '' || isNaN(Number(fen))) return '—';
+    var n = Math.round(Number(fen));
+    var sign = n < 0 ? '-' : '';
+    n = Math.abs(n);
+    var whole = String(Math.floor(n / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    var cents = String(n % 100);
+    return sign + '¥' + whole + '.' + (cents.length < 2 ? '0' + cents : cents);
+  }
+
+  // "1,234.5" → 123450; null when it is not an amount with ≤ 2 decimals.
+  function yuanToFen(text) {
+    var t = String(text == null ? '' : text).replace(/[,，¥￥\s]/g, '');
+    var m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(t);
+    if (!m) return null;
+    return Number(m[1]) * 100 + Number(((m[2] || '') + '00').slice(0, 2));
+  }
+
+  function percent(rate) {
+    if (rate == null || isNaN(Number(rate))) return '—';
+    var r = Number(rate);
+    if (r <= 1) r *= 100;
+    return r.toFixed(1) + '%';
+  }
+
+  function when(seconds) {
+    if (!seconds) return '—';
+    var d = new Date(seconds * 1000);
+    try { return d.toLocaleString(state.lang); } catch (e) { return d.toISOString(); }
+  }
+
+  function thisMonth() {
+    var d = new Date();
+    return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
+  }
+
+  function lastMonth() {
+    var d = new Date();
+    d.setDate(1);
+    d.setMonth(d.getMonth() - 1);
+    return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
+  }
+
+  function query(params) {
+    var parts = [];
+    Object.keys(params).forEach(function (k) {
+      var v = params[k];
+      if (v != null && v !== '') parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v));
+    });
+    return parts.length ? '?' + parts.join('&') : '';
+  }
+
+  function withParam(path, key, value) {
+    return path + (path.indexOf('?') >= 0 ? '&' : '?') + encodeURIComponent(key) + '=' + encodeURIComponent(value);
+  }
+
+  function go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  }
+
+  // ---- the API --------------------------------------------------------------
+
+  function headers(extra) {
+    var out = { Accept: 'application/json', 'Accept-Language': state.lang };
+    if (state.org) out['X-Tianshan-Org'] = state.org;
+    Object.keys(extra || {}).forEach(function (k) { out[k] = extra[k]; });
+    return out;
+  }
+
+  // path: relative to the plugin's API, or absolute (/api/v1/…).
+  // body: an object (sent as JSON) or a Blob/File (sent as is).
+  function api(method, path, body) {
+    var url = path.charAt(0) === '/' ? path : API + path;
+    var extra = {};
+    var payload;
+    if (body instanceof Blob) {
+      extra['Content-Type'] = body.type || 'application/octet-stream';
+      payload = body;
+    } else if (body !== undefined) {
+      extra['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    if (method !== 'GET' && state.csrf) extra['X-CSRF-Token'] = state.csrf;
+    return fetch(url, {
+      method: method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: headers(extra),
+      body: payload
+    }).then(function (r) {
+      if (r.status === 204) return { status: 204, body: null };
+      return r.json().catch(function () { return null; }).then(function (b) {
+        return { status: r.status, body: b };
+      });
+    }, function () {
+      return { status: 0, body: null };
+    });
+  }
+
+  function ok(res) { return res.status >= 200 && res.status < 300; }
+
+  // What went wrong, for people: our words first, the server's detail after.
+  function errorText(res) {
+    var e = res && res.body && res.body.error;
+    var base = !res || res.status === 0 ? tr('err.network')
+      : res.status === 401 ? tr('err.signIn')
+      : res.status === 403 ? tr('err.forbidden')
+      : res.status === 404 && !(e && e.message) ? tr('err.notFound')
+      : tr('err.failed', { status: res.status });
+    if (e && e.message) {
+      var where = e.field ? fieldName(e.field) + ': ' : '';
+      return base + ' — ' + where + e.message;
+    }
+    return base;
+  }
+
+  function fieldName(field) {
+    var k = 'field.' + field;
+    if (state.t[k]) return state.t[k];
+    k = 'form.' + field;
+    return state.t[k] || field;
+  }
+
+  // Downloads a file the API answers (exports, templates) with the session's
+  // headers; a refusal shows as a message instead of a broken file.
+  function download(path, fallbackName) {
+    var url = path.charAt(0) === '/' ? path : API + path;
+    return fetch(url, { credentials: 'same-origin', headers: headers({ Accept: '*/*' }) }).then(function (r) {
+      if (!r.ok) {
+        return r.json().catch(function () { return null; }).then(function (b) {
+          flash(errorText({ status: r.status, body: b }), true);
+        });
+      }
+      var disposition = r.headers.get('Content-Disposition') || '';
+      var m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+      var name = m ? decodeURIComponent(m[1]) : fallbackName;
+      return r.blob().then(function (blob) {
+        var a = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      });
+    }, function () { flash(tr('err.network'), true); });
+  }
+
+  function exportButtons(pathFn, name) {
+    return h('span', { class: 'exports' }, [
+      h('button', { type: 'button', class: 'button', 'data-export': 'xlsx', onclick: function () {
+        download(withParam(pathFn(), 'format', 'xlsx'), name + '.xlsx');
+      } }, tr('common.exportXlsx')),
+      h('button', { type: 'button', class: 'button', 'data-export': 'csv', onclick: function () {
+        download(withParam(pathFn(), 'format', 'csv'), name + '.csv');
+      } }, tr('common.exportCsv'))
+    ]);
+  }
+
+  // {"zh-CN": …, "en": …} in the current language.
+  function localized(value) {
+    if (value == null) return '';
+    if (typeof value === 'string') return value;
+    return value[state.lang] || value[DEFAULT_LANG] || '';
+  }
+
+  // Org names: the caller's bindings and unit, and the org tree when the
+  // caller may read it (administrators); ids stay as they are otherwise.
+  function loadOrgs() {
+    var names = {};
+    var units = [];
+    var me = state.me || {};
+    (me.bindings || []).forEach(function (b) { if (b.org_name) names[b.org_id] = b.org_name; });
+    if (me.unit && me.unit.id) names[me.unit.id] = me.unit.name;
+    return api('GET', '/api/v1/orgs').then(function (res) {
+      var walk = function (nodes) {
+        (nodes || []).forEach(function (o) {
+          names[o.id] = o.name;
+          if (o.level === 'unit' && o.active !== false) units.push(o);
+          walk(o.children);
+        });
+      };
+      if (ok(res) && res.body) walk(res.body.orgs);
+      state.orgNames = names;
+      state.units = units;
+    });
+  }
+
+  function orgName(id) {
+    var n = state.orgNames && localized(state.orgNames[id]);
+    return n || id || '—';
+  }
+
+  function loadCategories() {
+    if (state.categories) return Promise.resolve(state.categories);
+    return api('GET', 'categories').then(function (res) {
+      if (ok(res) && res.body) state.categories = res.body.categories || [];
+      return state.categories || [];
+    });
+  }
+
+  function categoryName(code) {
+    var list = state.categories || [];
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].code === code) return (state.lang === 'en' ? list[i].name_en : list[i].name_zh) || list[i].name;
+    }
+    return '';
+  }
+
+  function categoryLevel(c) {
+    var depth = 0;
+    var p = c.parent;
+    var guard = 0;
+    while (p && guard++ < 8) {
+      depth++;
+      var parent = null;
+      for (var i = 0; i < state.categories.length; i++) {
+        if (state.categories[i].code === p) { parent = state.categories[i]; break; }
+      }
+      p = parent && parent.parent;
+    }
+    return depth;
+  }
+
+  function categoryOptions(selected, withAll, topOnly) {
+    var options = [];
+    if (withAll) options.push(h('option', { value: '' }, tr('common.all')));
+    else options.push(h('option', { value: '' }, '—'));
+    (state.categories || []).forEach(function (c) {
+      var depth = categoryLevel(c);
+      if (topOnly && depth > 1) return;
+      var name = state.lang === 'en' ? c.name_en : c.name_zh;
+      options.push(h('option', { value: c.code, selected: c.code === selected },
+        '\u00a0\u00a0'.repeat(depth) + c.code + ' ' + (name || c.name)));
+    });
+    return options;
+  }
+
+  // ---- page furniture -------------------------------------------------------
+
+  function flash(text, isError) {
+    var box = $('flash');
+    box.textContent = text || '';
+    box.hidden = !text;
+    box.classList.toggle('error', !!isError);
+    box.setAttribute('role', isError ? 'alert' : 'status');
+    if (text) box.scrollIntoView({ block: 'nearest' });
+  }
+
+  function setView(children) {
+    var view = $('view');
+    view.textContent = '';
+    append(view, children);
+  }
+
+  function loadingView() {
+    setView(h('p', { class: 'muted' }, tr('loading')));
+  }
+
+  function errorBox(res) {
+    return h('p', { class: 'error', role: 'alert' }, errorText(res));
+  }
+
+  function section(titleText, children, props) {
+    var p = props || {};
+    p.class = 'panel' + (p.class ? ' ' + p.class : '');
+    return h('section', p, [titleText ? h('h2', null, titleText) : null].concat(children));
+  }
+
+  function dl(pairs) {
+    var list = h('dl', { class: 'fields' });
+    pairs.forEach(function (p) {
+      if (!p) return;
+      list.appendChild(h('dt', null, p[0]));
+      list.appendChild(h('dd', p[2] || null, p[1] == null || p[1] === '' ? '—' : p[1]));
+    });
+    return list;
+  }
+
+  function badge(kind, value, text) {
+    return h('span', { class: 'badge badge-' + kind + '-' + value, 'data-value': value }, text);
+  }
+
+  // A table; columns [{key, label, render(row), money, num}]. Narrow screens
+  // show each row as a card, labelled by data-label.
+  function table(columns, rows, props) {
+    var head = h('tr', null, columns.map(function (c) {
+      return h('th', { class: c.money || c.num ? 'num' : null }, c.label);
+    }));
+    var body = h('tbody', null, rows.map(function (row) {
+      return h('tr', row.__props || null, columns.map(function (c) {
+        var v = c.render ? c.render(row) : row[c.key];
+        if (c.money && !c.render) v = money(v);
+        return h('td', { 'data-label': c.label, class: c.money || c.num ? 'num' : null },
+          v == null || v === '' ? '—' : v);
+      }));
+    }));
+    var t = h('table', props || null, [h('thead', null, head), body]);
+    return h('div', { class: 'table-wrap' }, t);
+  }
+
+  function pager(total, page, hasNext, onPrev, onNext) {
+    return h('div', { class: 'pager' }, [
+      h('span', { class: 'pager-total', 'data-total': total == null ? '' : total },
+        total == null ? '' : tr('common.total', { total: total })),
+      h('span', null, tr('common.page', { page: page })),
+      h('button', { type: 'button', class: 'button', disabled: page <= 1, onclick: onPrev }, tr('common.prev')),
+      h('button', { type: 'button', class: 'button', disabled: !hasNext, onclick: onNext }, tr('common.next'))
+    ]);
+  }
+
+  // ---- forms ----------------------------------------------------------------
+
+  function field(name, labelText, control, wide) {
+    control.id = control.id || 'f-' + name.replace(/\W/g, '-');
+    if (!control.name) control.name = name;
+    return h('div', { class: 'field' + (wide ? ' wide' : ''), 'data-field': name }, [
+      h('label', { for: control.id }, labelText),
+      control,
+      h('span', { class: 'field-error', 'data-error-for': name, role: 'alert' })
+    ]);
+  }
+
+  function input(type, props) {
+    // The type first: a value is kept or cleaned by the type it is set under.
+    var node = h('input', { type: type });
+    setProps(node, props);
+    return node;
+  }
+
+  function select(values, prefix, selected, withAll) {
+    var options = withAll ? [h('option', { value: '' }, tr('common.all'))] : [];
+    values.forEach(function (v) {
+      options.push(h('option', { value: v, selected: v === selected }, label(prefix, v)));
+    });
+    return h('select', null, options);
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll('.field-error').forEach(function (e) { e.textContent = ''; });
+    form.querySelectorAll('[aria-invalid]').forEach(function (e) { e.removeAttribute('aria-invalid'); });
+    var top = form.querySelector('.form-error');
+    if (top) top.textContent = '';
+  }
+
+  function setFieldError(form, name, text) {
+    var slot = form.querySelector('[data-error-for="' + name + '"]');
+    if (!slot) return false;
+    slot.textContent = text;
+    var control = form.querySelector('[name="' + name + '"]');
+    if (control) {
+      control.setAttribute('aria-invalid', 'true');
+      control.focus();
+    }
+    return true;
+  }
+
+  // Shows a structured error next to the field it names (the API may name
+  // `original_value` for what the form asks in yuan), else above the buttons.
+  function showError(form, res) {
+    var e = res && res.body && res.body.error;
+    var f = e && e.field;
+    if (f) {
+      var candidates = [f, f + '_yuan', f.replace(/^changes\./, ''), f.replace(/_yuan$/, '')];
+      if (f.indexOf('changes.') === 0) candidates.unshift('value');
+      for (var i = 0; i < candidates.length; i++) {
+        if (setFieldError(form, candidates[i], e.message)) {
+          var top0 = form.querySelector('.form-error');
+          if (top0) top0.textContent = errorText(res);
+          return;
+        }
+      }
+    }
+    var top = form.querySelector('.form-error');
+    if (top) top.textContent = errorText(res);
+    else flash(errorText(res), true);
+  }
+
+  function formError() {
+    return h('p', { class: 'form-error', role: 'alert' });
+  }
+
+  function busy(form, on) {
+    form.querySelectorAll('button').forEach(function (b) { b.disabled = on; });
+    form.setAttribute('aria-busy', String(on));
+  }
+
+  // ---- routing --------------------------------------------------------------
+
+  function parseHash() {
+    var raw = location.hash.replace(/^#\/?/, '');
+    var qi = raw.indexOf('?');
+    var path = qi >= 0 ? raw.slice(0, qi) : raw;
+    var params = new URLSearchParams(qi >= 0 ? raw.slice(qi + 1) : '');
+    var parts = path.split('/').filter(Boolean).map(function (p) {
+      try { return decodeURIComponent(p); } catch (e) { return p; }
+    });
+    return { parts: parts, params: params };
+  }
+
+  function route() {
+    var seq = ++state.seq;
+    stopCamera();
+    var r = parseHash();
+    var name = r.parts[0] || 'cards';
+    document.querySelectorAll('#nav a').forEach(function (a) {
+      var on = a.getAttribute('data-route') === name;
+      a.classList.toggle('active', on);
+      if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    });
+    if (state.flashNext) {
+      flash(state.flashNext.text, state.flashNext.error);
+      state.flashNext = null;
+    } else {
+      flash(null);
+    }
+    var live = function () { return seq === state.seq; };
+    var views = {
+      cards: r.parts[1] ? function () { cardView(r.parts[1], live); } : function () { cardsView(r.params, live); },
+      documents: r.parts[1] ? function () { documentView(r.parts[1], live); } : function () { documentsView(r.params, live); },
+      todos: function () { todosView(live); },
+      reports: function () { reportsView(live); },
+      'import': function () { importView(live); },
+      labels: function () { labelsView(live); },
+      scan: function () { scanView(live); },
+      stocktakes: function () { genericListView('stocktakes', 'stocktakes.title', live); },
+      warehouse: function () { genericListView('warehouse/items', 'warehouse.title', live); }
+    };
+    (views[name] || views.cards)();
+  }
+
+  function navigateWithFlash(hash, text) {
+    state.flashNext = { text: text, error: false };
+    go(hash);
+  }
+
+  // ---- #/cards --------------------------------------------------------------
+
+  var CARD_FILTERS = ['q', 'category', 'state', 'use_status', 'location'];
+
+  function cardsView(params, live) {
+    var filter = {};
+    CARD_FILTERS.forEach(function (k) { filter[k] = params.get(k) || ''; });
+    storage('sessionStorage', FILTER_KEY, JSON.stringify(filter));
+    var page = Math.max(1, parseInt(params.get('page') || '1', 10) || 1);
+    if (page > state.cursors.length) page = 1;
+
+    var q = input('search', { value: filter.q, placeholder: tr('cards.q'), id: 'cards-q', name: 'q' });
+    var category = h('select', { id: 'cards-category', name: 'category' });
+    var stateSel = select(STATES, 'state', filter.state, true);
+    stateSel.id = 'cards-state';
+    stateSel.name = 'state';
+    var useSel = select(USE_STATUSES, 'use', filter.use_status, true);
+    useSel.id = 'cards-use';
+    useSel.name = 'use_status';
+    var location_ = input('text', { value: filter.location, id: 'cards-location', name: 'location' });
+
+    function filterHash(extra) {
+      var f = {
+        q: q.value.trim(), category: category.value, state: stateSel.value,
+        use_status: useSel.value, location: location_.value.trim()
+      };
+      Object.keys(extra || {}).forEach(function (k) { f[k] = extra[k]; });
+      return '#/cards' + query(f);
+    }
+
+    var form = h('form', { class: 'filters', id: 'cards-filter', onsubmit: function (ev) {
+      ev.preventDefault();
+      state.cursors = [null];
+      go(filterHash());
+    } }, [
+      field('q', tr('common.search'), q),
+      field('category', tr('field.category'), category),
+      field('state', tr('field.state'), stateSel),
+      field('use_status', tr('field.use_status'), useSel),
+      field('location', tr('field.location'), location_),
+      h('div', { class: 'actions' }, [
+        h('button', { type: 'submit', class: 'button primary', id: 'cards-search' }, tr('common.search')),
+        h('button', { type: 'button', class: 'button', onclick: function () {
+          state.cursors = [null];
+          go('#/cards');
+        } }, tr('common.reset'))
+      ])
+    ]);
+
+    var listPath = function () {
+      var f = {};
+      CARD_FILTERS.forEach(function (k) { f[k] = filter[k]; });
+      return 'cards' + query(f);
+    };
+    var results = h('div', { id: 'cards-results' }, h('p', { class: 'muted' }, tr('loading')));
+    var newForm = h('div', { id: 'new-card-panel', hidden: true });
+
+    setView([
+      h('div', { class: 'head' }, [
+        h('h1', null, tr('cards.title')),
+        h('div', { class: 'tools' }, [
+          h('button', { type: 'button', class: 'button primary', id: 'new-card', onclick: function () {
+            newForm.hidden = !newForm.hidden;
+            if (!newForm.hidden) {
+              newForm.textContent = '';
+              newForm.appendChild(newCardForm());
+              newForm.querySelector('input').focus();
+            }
+          } }, tr('cards.new')),
+          exportButtons(listPath, 'cards'),
+          h('a', { class: 'button', href: '#/labels' }, tr('cards.toLabels'))
+        ])
+      ]),
+      newForm,
+      form,
+      results
+    ]);
+
+    loadCategories().then(function () {
+      if (!live()) return;
+      append(category, categoryOptions(filter.category, true, true));
+    });
+
+    var cursor = state.cursors[page - 1];
+    api('GET', withParam(listPath(), 'limit', '20') + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''))
+      .then(function (res) {
+        return loadCategories().then(function () { return res; });
+      })
+      .then(function (res) {
+        if (!live()) return;
+        results.textContent = '';
+        if (!ok(res)) return results.appendChild(errorBox(res));
+        var b = res.body || {};
+        var rows = (b.records || []).map(function (doc) {
+          var c = doc.data || {};
+          return {
+            __props: { 'data-card': doc.id, 'data-asset-no': c.asset_no },
+            id: doc.id, org: doc.org, c: c
+          };
+        });
+        state.cursors = state.cursors.slice(0, page);
+        if (b.next_cursor) state.cursors[page] = b.next_cursor;
+        results.appendChild(rows.length ? table([
+          { label: tr('field.asset_no'), render: function (r) {
+            return h('a', { href: '#/cards/' + encodeURIComponent(r.id) }, r.c.asset_no || r.id);
+          } },
+          { label: tr('field.name'), render: function (r) { return r.c.name; } },
+          { label: tr('field.category'), render: function (r) {
+            return (r.c.category || '') + ' ' + categoryName(r.c.category);
+          } },
+          { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+          { label: tr('field.location'), render: function (r) { return r.c.location; } },
+          { label: tr('field.original_value'), money: true, render: function (r) { return money(r.c.original_value); } },
+          { label: tr('field.net_value'), money: true, render: function (r) { return money(r.c.net_value); } },
+          { label: tr('field.use_status'), render: function (r) { return label('use', r.c.use_status); } },
+          { label: tr('field.state'), render: function (r) {
+            return badge('state', r.c.state, label('state', r.c.state));
+          } }
+        ], rows, { id: 'cards-table' }) : h('p', { class: 'muted empty' }, tr('common.empty')));
+        results.appendChild(pager(b.total, page, !!b.next_cursor,
+          function () { go(filterHash({ page: page - 1 })); },
+          function () { go(filterHash({ page: page + 1 })); }));
+      });
+  }
+
+  function newCardForm() {
+    var category = h('select', { name: 'category', required: true });
+    append(category, categoryOptions('', false, false));
+    loadCategories().then(function () {
+      if (category.options.length <= 1) {
+        category.textContent = '';
+        append(category, categoryOptions('', false, false));
+      }
+    });
+    var acq = select(ACQUISITION, 'acq', 'purchase');
+    var vt = select(VALUE_TYPES, 'vt', 'cost');
+    var use = select(['in_use', 'idle'], 'use', 'in_use');
+    var form = h('form', { id: 'card-form', class: 'grid-form', novalidate: true, onsubmit: onSubmit }, [
+      h('h2', { class: 'wide' }, tr('cards.newTitle')),
+      field('name', tr('field.name') + ' *', input('text', { maxlength: '100', required: true })),
+      field('category', tr('field.category') + ' *', category),
+      field('acquired_on', tr('field.acquired_on') + ' *', input('date', { required: true })),
+      field('original_value_yuan', tr('field.original_value_yuan') + ' *', input('text', { inputmode: 'decimal', required: true, placeholder: '0.00' })),
+      field('quantity', tr('field.quantity'), input('number', { min: '1', step: '1', value: '1' })),
+      field('spec', tr('field.spec'), input('text')),
+      field('brand', tr('field.brand'), input('text')),
+      field('acquisition_method', tr('field.acquisition_method'), acq),
+      field('value_type', tr('field.value_type'), vt),
+      field('department', tr('field.department'), input('text')),
+      field('custodian', tr('field.custodian'), input('text')),
+      field('location', tr('field.location'), input('text')),
+      field('use_status', tr('field.use_status'), use),
+      field('supplier', tr('field.supplier'), input('text')),
+      field('invoice_no', tr('field.invoice_no'), input('text')),
+      field('warranty_until', tr('field.warranty_until'), input('date')),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'submit', class: 'button primary', id: 'card-submit' }, tr('cards.create')),
+        h('button', { type: 'button', class: 'button', onclick: function () {
+          $('new-card-panel').hidden = true;
+        } }, tr('common.cancel'))
+      ])
+    ]);
+
+    function onSubmit(ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var v = function (n) { return form.elements[n].value.trim(); };
+      var missing = false;
+      ['name', 'category', 'acquired_on', 'original_value_yuan'].forEach(function (n) {
+        if (!v(n)) {
+          if (!missing) setFieldError(form, n, tr('err.required'));
+          else form.querySelector('[data-error-for="' + n + '"]').textContent = tr('err.required');
+          missing = true;
+        }
+      });
+      if (missing) return;
+      if (yuanToFen(v('original_value_yuan')) == null) {
+        setFieldError(form, 'original_value_yuan', tr('err.yuan'));
+        return;
+      }
+      var body = {};
+      ['name', 'category', 'acquired_on', 'original_value_yuan', 'spec', 'brand', 'acquisition_method',
+        'value_type', 'department', 'custodian', 'location', 'use_status', 'supplier', 'invoice_no',
+        'warranty_until'].forEach(function (n) { if (v(n)) body[n] = v(n); });
+      var qty = parseInt(v('quantity'), 10);
+      if (qty) body.quantity = qty;
+      busy(form, true);
+      api('POST', 'cards', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        navigateWithFlash('#/cards/' + encodeURIComponent(res.body.id),
+          tr('cards.created', { no: res.body.data.asset_no }));
+      });
+    }
+    return form;
+  }
+
+  // ---- #/cards/{id} ---------------------------------------------------------
+
+  function cardView(id, live) {
+    loadingView();
+    Promise.all([api('GET', 'cards/' + encodeURIComponent(id)), loadCategories()]).then(function (all) {
+      if (!live()) return;
+      var res = all[0];
+      if (!ok(res)) return setView([h('p', null, h('a', { href: '#/cards' }, tr('common.back'))), errorBox(res)]);
+      renderCard(res.body, live);
+    });
+  }
+
+  function renderCard(d, live) {
+    var doc = d.card;
+    var c = doc.data;
+    var cat = d.category || {};
+    var catName = (state.lang === 'en' ? cat.name_en : cat.name_zh) || categoryName(c.category);
+    var ext = c.ext || {};
+    var extPairs = Object.keys(ext).map(function (k) { return [k, String(ext[k])]; });
+
+    var actions = h('div', { id: 'card-actions', class: 'actions' });
+    var actionForm = h('div', { id: 'card-action-form' });
+
+    if (c.locked_by) {
+      actions.appendChild(h('p', { class: 'notice', id: 'card-locked' }, [
+        tr('card.lockedBy', { doc: '' }),
+        ' ',
+        h('a', { href: '#/documents/' + encodeURIComponent(c.locked_by) }, c.locked_by)
+      ]));
+    } else if (c.state === 'draft') {
+      actions.appendChild(h('p', { class: 'muted wide' }, tr('card.draftHint')));
+      actions.appendChild(h('button', { type: 'button', class: 'button primary', id: 'register', onclick: function (ev) {
+        ev.target.disabled = true;
+        api('POST', 'documents', { kind: 'registration', card_ids: [doc.id], submit: true }).then(function (res) {
+          ev.target.disabled = false;
+          if (!ok(res)) return flash(errorText(res), true);
+          state.flashNext = { text: tr('card.registered', { no: res.body.data.no }) };
+          route();
+        });
+      } }, tr('card.register')));
+      actions.appendChild(h('button', { type: 'button', class: 'button danger', id: 'delete-card', onclick: function () {
+        if (!window.confirm(tr('common.confirm'))) return;
+        api('DELETE', 'cards/' + encodeURIComponent(doc.id)).then(function (res) {
+          if (!ok(res)) return flash(errorText(res), true);
+          navigateWithFlash('#/cards', tr('card.deleted'));
+        });
+      } }, tr('card.delete')));
+    } else if (c.state === 'booked') {
+      ['change', 'transfer', 'lease', 'repair', 'disposal'].forEach(function (kind) {
+        actions.appendChild(h('button', { type: 'button', class: 'button', 'data-kind': kind, onclick: function () {
+          actionForm.textContent = '';
+          actionForm.appendChild(documentForm(kind, doc));
+          var first = actionForm.querySelector('input, select, textarea');
+          if (first) first.focus();
+        } }, tr('kind.' + kind)));
+      });
+    } else if (c.state === 'incoming') {
+      actions.appendChild(h('button', { type: 'button', class: 'button primary', id: 'receive-card', onclick: function () {
+        api('POST', 'receipts', { card_ids: [doc.id] }).then(function (res) {
+          if (!ok(res)) return flash(errorText(res), true);
+          state.flashNext = { text: tr('docs.received', { count: res.body.received }) };
+          route();
+        });
+      } }, tr('card.receive')));
+    }
+
+    var photoInput = input('file', { accept: 'image/*', capture: 'environment', id: 'photo-file' });
+    var photos = h('div', { class: 'photos' }, (c.photos || []).length ? c.photos.map(function (fid) {
+      var img = h('img', { src: '/api/v1/files/' + encodeURIComponent(fid), alt: fid, loading: 'lazy' });
+      img.addEventListener('error', function () { img.replaceWith(h('span', { class: 'muted' }, fid)); });
+      return img;
+    }) : h('span', { class: 'muted' }, tr('card.noPhotos')));
+
+    var activity = (d.activity || []).map(function (a) {
+      var x = a.data || {};
+      return { on: x.on, action: x.action, actor: x.actor, document: x.document_id };
+    });
+
+    setView([
+      h('p', null, h('a', { href: '#/cards' }, '← ' + tr('nav.cards'))),
+      h('div', { class: 'head' }, [
+        h('h1', { id: 'card-title' }, [c.name, ' ', h('small', { id: 'card-no' }, c.asset_no)]),
+        h('div', { class: 'tools' }, [
+          badge('state', c.state, label('state', c.state)),
+          badge('use', c.use_status, label('use', c.use_status))
+        ])
+      ]),
+      section(tr('card.actions'), [actions, actionForm], { id: 'card-actions-panel' }),
+      h('div', { class: 'columns' }, [
+        section(tr('card.basic'), dl([
+          [tr('field.asset_no'), c.asset_no],
+          [tr('field.name'), c.name],
+          [tr('field.category'), c.category + ' ' + catName],
+          [tr('field.spec'), c.spec],
+          [tr('field.brand'), c.brand],
+          [tr('field.quantity'), c.quantity + ' ' + (c.measure_unit || '')],
+          [tr('field.org'), orgName(doc.org)],
+          [tr('field.department'), c.department],
+          [tr('field.custodian'), c.custodian],
+          [tr('field.location'), c.location],
+          [tr('field.acquisition_method'), label('acq', c.acquisition_method)],
+          [tr('field.acquired_on'), c.acquired_on],
+          [tr('field.booked_on'), c.booked_on],
+          [tr('field.supplier'), c.supplier],
+          [tr('field.invoice_no'), c.invoice_no],
+          [tr('field.warranty_until'), c.warranty_until],
+          [tr('field.state'), label('state', c.state), { id: 'card-state' }],
+          [tr('field.use_status'), label('use', c.use_status)],
+          c.lease ? [tr('field.lease'), (c.lease.counterparty || '') + ' ' + (c.lease.from || '') + ' – ' + (c.lease.until || '')] : null,
+          c.disposal_method ? [tr('field.disposal_method'), label('method', c.disposal_method)] : null,
+          c.reduced_on ? [tr('field.reduced_on'), c.reduced_on] : null
+        ].concat(extPairs))),
+        section(tr('card.value'), dl([
+          [tr('field.value_type'), label('vt', c.value_type)],
+          [tr('field.original_value'), money(c.original_value), { id: 'card-original-value' }],
+          [tr('field.funding_fiscal'), money(c.funding_fiscal)],
+          [tr('field.funding_other'), money(c.funding_other)],
+          [tr('field.accumulated_depreciation'), money(c.accumulated_depreciation)],
+          [tr('field.net_value'), money(c.net_value)],
+          [tr('field.net_value_now'), money(d.net_value_now)],
+          [tr('field.life_months'), c.life_months],
+          [tr('field.depreciated_through'), c.depreciated_through]
+        ]))
+      ]),
+      section(tr('field.photos'), [photos, h('form', { class: 'inline-form', id: 'photo-form', onsubmit: function (ev) {
+        ev.preventDefault();
+        var file = photoInput.files && photoInput.files[0];
+        if (!file) return flash(tr('err.chooseFile'), true);
+        api('POST', 'cards/' + encodeURIComponent(doc.id) + '/files' + query({ name: file.name, kind: 'photo' }), file)
+          .then(function (res) {
+            if (!ok(res)) return flash(errorText(res), true);
+            state.flashNext = { text: tr('card.photoUploaded') };
+            route();
+          });
+      } }, [photoInput, h('button', { type: 'submit', class: 'button' }, tr('card.photo'))])]),
+      section(tr('card.activity'), activity.length ? table([
+        { label: tr('act.on'), key: 'on' },
+        { label: tr('act.action'), render: function (r) { return actionLabel(r.action); } },
+        { label: tr('act.actor'), key: 'actor' },
+        { label: tr('act.document'), render: function (r) {
+          return r.document ? h('a', { href: '#/documents/' + encodeURIComponent(r.document) }, r.document) : '—';
+        } }
+      ], activity, { id: 'card-activity' }) : h('p', { class: 'muted' }, tr('common.empty'))),
+      section(tr('card.approvals'), approvalsList(d.approvals || []))
+    ]);
+    void live;
+  }
+
+  function actionLabel(action) {
+    if (state.t['action.' + action]) return state.t['action.' + action];
+    var m = /^(\w+?)_(opened|approved|completed)$/.exec(action || '');
+    if (m && state.t['kind.' + m[1]]) return tr('kind.' + m[1]) + ' · ' + tr('action.suffix.' + m[2]);
+    return action || '—';
+  }
+
+  function approvalsList(list) {
+    if (!list.length) return h('p', { class: 'muted' }, tr('common.empty'));
+    return h('ul', { class: 'approvals' }, list.map(function (a) {
+      var step = a.current_step > 0 && a.steps && a.steps[a.current_step - 1];
+      return h('li', { 'data-approval': a.id, 'data-status': a.status }, [
+        h('strong', null, a.title || a.flow_title), ' ',
+        badge('approval', a.status, label('approval.status', a.status)), ' ',
+        step ? h('span', { class: 'muted' }, tr('approval.step', { step: step.name })) : null, ' ',
+        h('a', { href: '/#/approvals/' + encodeURIComponent(a.id), target: '_top' }, tr('doc.openApproval'))
+      ]);
+    }));
+  }
+
+  // A change / transfer / lease / repair / disposal form for one card.
+  function documentForm(kind, doc) {
+    var c = doc.data;
+    var fields = [];
+    var valueSlot = h('div', { class: 'field-slot' });
+    if (kind === 'change') {
+      var which = select(CHANGEABLE, 'field', 'location');
+      which.name = 'changes_field';
+      var renderValue = function () {
+        valueSlot.textContent = '';
+        var f = which.value;
+        var control;
+        if (f === 'use_status') control = select(['in_use', 'idle'], 'use', c.use_status);
+        else if (f === 'warranty_until') control = input('date', { value: c[f] || '' });
+        else if (f === 'life_months') control = input('number', { min: '1', step: '1', value: c[f] || '' });
+        else if (f === 'original_value') control = input('text', { inputmode: 'decimal', value: (c.original_value / 100).toFixed(2) });
+        else control = input('text', { value: c[f] || '' });
+        valueSlot.appendChild(field('value', tr('form.newValue') + (f === 'original_value' ? ' (¥)' : ''), control));
+      };
+      which.addEventListener('change', renderValue);
+      renderValue();
+      fields.push(field('changes_field', tr('form.changes'), which), valueSlot,
+        field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
+    } else if (kind === 'transfer') {
+      var others = (state.units || []).filter(function (u) { return u.id !== doc.org; });
+      var to = others.length
+        ? h('select', null, [h('option', { value: '' }, '—')].concat(others.map(function (u) {
+          return h('option', { value: u.id }, localized(u.name) + ' (' + u.code + ')');
+        })))
+        : input('text', { placeholder: 'org-…' });
+      fields.push(field('to_org', tr('form.to_org') + ' *', to),
+        field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
+    } else if (kind === 'lease') {
+      fields.push(field('mode', tr('form.mode'), select(['rent', 'lend'], 'mode', 'rent')),
+        field('counterparty', tr('form.counterparty') + ' *', input('text')),
+        field('from', tr('form.from') + ' *', input('date')),
+        field('until', tr('form.until') + ' *', input('date')),
+        field('income_yuan', tr('form.income_yuan'), input('text', { inputmode: 'decimal' })));
+    } else if (kind === 'repair') {
+      fields.push(field('description', tr('form.description') + ' *', h('textarea', { rows: '3' }), true));
+    } else if (kind === 'disposal') {
+      fields.push(field('method', tr('form.method'), select(METHODS, 'method', 'scrap')),
+        field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
+    }
+    var submitNow = input('checkbox', { checked: true, name: 'submit_now', id: 'f-submit-now' });
+    var form = h('form', { class: 'grid-form', id: 'doc-form', 'data-kind': kind, novalidate: true }, [
+      h('h3', { class: 'wide' }, tr('kind.' + kind))
+    ].concat(fields).concat([
+      h('label', { class: 'check wide' }, [submitNow, ' ', tr('common.submitNow')]),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'submit', class: 'button primary' }, tr('form.create')),
+        h('button', { type: 'button', class: 'button', onclick: function () { form.remove(); } }, tr('common.cancel'))
+      ])
+    ]));
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var val = function (n) { var e = form.elements[n]; return e ? e.value.trim() : ''; };
+      var body = { kind: kind, card_ids: [doc.id], submit: submitNow.checked };
+      var required = [];
+      if (kind === 'change') {
+        var f = val('changes_field');
+        var raw = val('value');
+        var value = raw;
+        if (f === 'original_value') {
+          value = yuanToFen(raw);
+          if (value == null) return setFieldError(form, 'value', tr('err.yuan'));
+        } else if (f === 'life_months') {
+          value = parseInt(raw, 10) || 0;
+        }
+        body.changes = {};
+        body.changes[f] = value;
+        body.reason = val('reason');
+        required = ['reason'];
+      } else if (kind === 'transfer') {
+        body.to_org = val('to_org');
+        body.reason = val('reason');
+        required = ['to_org', 'reason'];
+      } else if (kind === 'lease') {
+        body.mode = val('mode');
+        body.counterparty = val('counterparty');
+        body.from = val('from');
+        body.until = val('until');
+        if (val('income_yuan')) {
+          if (yuanToFen(val('income_yuan')) == null) return setFieldError(form, 'income_yuan', tr('err.yuan'));
+          body.income_yuan = val('income_yuan');
+        }
+        required = ['counterparty', 'from', 'until'];
+      } else if (kind === 'repair') {
+        body.description = val('description');
+        required = ['description'];
+      } else if (kind === 'disposal') {
+        body.method = val('method');
+        body.reason = val('reason');
+        required = ['reason'];
+      }
+      for (var i = 0; i < required.length; i++) {
+        if (!val(required[i])) return setFieldError(form, required[i], tr('err.required'));
+      }
+      busy(form, true);
+      api('POST', 'documents', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        navigateWithFlash('#/documents/' + encodeURIComponent(res.body.id), tr('form.created', { no: res.body.data.no }));
+      });
+    });
+    return form;
+  }
+
+  // ---- #/documents ----------------------------------------------------------
+
+  function documentsView(params, live) {
+    var kind = select(KINDS, 'kind', params.get('kind') || '', true);
+    kind.id = 'docs-kind';
+    var status = select(DOC_STATUSES, 'status', params.get('status') || '', true);
+    status.id = 'docs-status';
+    var page = Math.max(1, parseInt(params.get('page') || '1', 10) || 1);
+    var cursors = state.docCursors || [null];
+    if (page > cursors.length) page = 1;
+    var listPath = function () {
+      return 'documents' + query({ kind: params.get('kind') || '', status: params.get('status') || '' });
+    };
+    var hashFor = function (extra) {
+      var f = { kind: kind.value, status: status.value };
+      Object.keys(extra || {}).forEach(function (k) { f[k] = extra[k]; });
+      return '#/documents' + query(f);
+    };
+    var results = h('div', null, h('p', { class: 'muted' }, tr('loading')));
+    var incoming = h('div', { id: 'incoming' });
+    setView([
+      h('div', { class: 'head' }, [h('h1', null, tr('docs.title')), h('div', { class: 'tools' }, exportButtons(listPath, 'documents'))]),
+      incoming,
+      h('form', { class: 'filters', onsubmit: function (ev) {
+        ev.preventDefault();
+        state.docCursors = [null];
+        go(hashFor());
+      } }, [
+        field('kind', tr('docs.kind'), kind),
+        field('status', tr('docs.status'), status),
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary' }, tr('common.search')))
+      ]),
+      results
+    ]);
+    var cursor = cursors[page - 1];
+    api('GET', withParam(listPath(), 'limit', '20') + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '')).then(function (res) {
+      if (!live()) return;
+      results.textContent = '';
+      if (!ok(res)) return results.appendChild(errorBox(res));
+      var b = res.body || {};
+      state.docCursors = cursors.slice(0, page);
+      if (b.next_cursor) state.docCursors[page] = b.next_cursor;
+      var rows = (b.records || []).map(function (d) {
+        var x = d.data || {};
+        x.__props = { 'data-document': d.id };
+        x.id = d.id;
+        return x;
+      });
+      results.appendChild(rows.length ? table([
+        { label: tr('docs.no'), render: function (r) { return h('a', { href: '#/documents/' + encodeURIComponent(r.id) }, r.no || r.id); } },
+        { label: tr('docs.kind'), render: function (r) { return label('kind', r.kind); } },
+        { label: tr('docs.status'), render: function (r) { return badge('status', r.status, label('status', r.status)); } },
+        { label: tr('docs.cards'), num: true, render: function (r) { return (r.card_ids || []).length; } },
+        { label: tr('docs.total'), money: true, render: function (r) { return money(r.total_value); } },
+        { label: tr('docs.createdBy'), key: 'created_by' },
+        { label: tr('docs.createdOn'), key: 'created_on' }
+      ], rows, { id: 'documents-table' }) : h('p', { class: 'muted empty' }, tr('common.empty')));
+      results.appendChild(pager(b.total, page, !!b.next_cursor,
+        function () { go(hashFor({ page: page - 1 })); },
+        function () { go(hashFor({ page: page + 1 })); }));
+    });
+    // Cards a transfer sent here, waiting for this unit to confirm receipt.
+    api('GET', 'cards?state=incoming&limit=200&total=false').then(function (res) {
+      if (!live() || !ok(res) || !res.body || !(res.body.records || []).length) return;
+      var boxes = [];
+      var rows = res.body.records.map(function (d) {
+        var box = input('checkbox', { value: d.id, checked: true });
+        boxes.push(box);
+        return { box: box, id: d.id, c: d.data || {} };
+      });
+      var form = h('form', { onsubmit: function (ev) {
+        ev.preventDefault();
+        var ids = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+        if (!ids.length) return flash(tr('err.chooseCards'), true);
+        api('POST', 'receipts', { card_ids: ids }).then(function (r) {
+          if (!ok(r)) return flash(errorText(r), true);
+          state.flashNext = { text: tr('docs.received', { count: r.body.received }) };
+          route();
+        });
+      } }, [
+        table([
+          { label: '', render: function (r) { return r.box; } },
+          { label: tr('field.asset_no'), render: function (r) { return h('a', { href: '#/cards/' + encodeURIComponent(r.id) }, r.c.asset_no); } },
+          { label: tr('field.name'), render: function (r) { return r.c.name; } },
+          { label: tr('field.original_value'), money: true, render: function (r) { return money(r.c.original_value); } }
+        ], rows),
+        h('button', { type: 'submit', class: 'button primary', id: 'receive-selected' }, tr('docs.receive'))
+      ]);
+      incoming.appendChild(section(tr('docs.incoming'), form));
+    });
+  }
+
+  function documentView(id, live) {
+    loadingView();
+    api('GET', 'documents/' + encodeURIComponent(id)).then(function (res) {
+      if (!live()) return;
+      if (!ok(res)) return setView([h('p', null, h('a', { href: '#/documents' }, tr('common.back'))), errorBox(res)]);
+      var d = res.body.document;
+      var x = d.data || {};
+      var act = function (action, method) {
+        return function (ev) {
+          ev.target.disabled = true;
+          var path = 'documents/' + encodeURIComponent(d.id) + (action ? '/' + action : '');
+          api(method || 'POST', path, method === 'DELETE' ? undefined : {}).then(function (r) {
+            ev.target.disabled = false;
+            if (!ok(r)) return flash(errorText(r), true);
+            state.flashNext = { text: tr('common.done') };
+            if (method === 'DELETE') go('#/documents'); else route();
+          });
+        };
+      };
+      var buttons = [];
+      if (x.status === 'draft') {
+        buttons.push(h('button', { type: 'button', class: 'button primary', id: 'doc-submit', onclick: act('submit') }, tr('doc.submit')));
+        buttons.push(h('button', { type: 'button', class: 'button danger', id: 'doc-void', onclick: act('', 'DELETE') }, tr('doc.void')));
+      } else if (x.status === 'in_approval') {
+        buttons.push(h('button', { type: 'button', class: 'button', id: 'doc-withdraw', onclick: act('withdraw') }, tr('doc.withdraw')));
+      } else if (x.status === 'approved' && x.kind === 'lease') {
+        buttons.push(h('button', { type: 'button', class: 'button primary', id: 'doc-return', onclick: act('return') }, tr('doc.return')));
+      } else if (x.status === 'approved' && (x.kind === 'repair' || x.kind === 'transfer')) {
+        buttons.push(h('button', { type: 'button', class: 'button primary', id: 'doc-complete', onclick: act('complete') }, tr('doc.complete')));
+      }
+      var cards = (x.cards || []).map(function (c) { return c; });
+      var history = (x.history || []).map(function (e) {
+        var note = e.note && typeof e.note === 'object'
+          ? [e.note.by, e.note.comment, e.note.flow].filter(Boolean).join(' · ') : '';
+        return { on: e.on, actor: e.actor, action: e.action, note: note };
+      });
+      setView([
+        h('p', null, h('a', { href: '#/documents' }, '← ' + tr('nav.documents'))),
+        h('div', { class: 'head' }, [
+          h('h1', { id: 'doc-title' }, tr('doc.title', { kind: label('kind', x.kind), no: x.no })),
+          h('div', { class: 'tools' }, badge('status', x.status, label('status', x.status)))
+        ]),
+        buttons.length ? h('div', { class: 'actions', id: 'doc-actions' }, buttons) : null,
+        section(null, dl([
+          [tr('docs.no'), x.no],
+          [tr('docs.kind'), label('kind', x.kind)],
+          [tr('docs.status'), label('status', x.status), { id: 'doc-status' }],
+          [tr('field.org'), orgName(d.org)],
+          [tr('docs.total'), money(x.total_value)],
+          [tr('docs.createdBy'), x.created_by],
+          [tr('docs.createdOn'), x.created_on]
+        ])),
+        section(tr('doc.cards'), cards.length ? table([
+          { label: tr('field.asset_no'), render: function (r) { return h('a', { href: '#/cards/' + encodeURIComponent(r.id) }, r.asset_no); } },
+          { label: tr('field.name'), key: 'name' },
+          { label: tr('field.original_value'), money: true, key: 'original_value' },
+          { label: tr('field.net_value'), money: true, key: 'net_value' }
+        ], cards) : h('p', { class: 'muted' }, tr('common.empty'))),
+        section(tr('doc.payload'), payloadView(x.payload || {})),
+        section(tr('doc.history'), table([
+          { label: tr('act.on'), key: 'on' },
+          { label: tr('act.action'), render: function (r) { return actionLabel(r.action); } },
+          { label: tr('act.actor'), key: 'actor' },
+          { label: '', key: 'note' }
+        ], history, { id: 'doc-history' })),
+        section(tr('doc.approvals'), approvalsList(res.body.approvals || []))
+      ]);
+    });
+  }
+
+  function payloadValue(key, v) {
+    if (v == null || v === '') return '—';
+    if (key === 'method') return label('method', v);
+    if (key === 'mode') return label('mode', v);
+    if (MONEY_KEYS.test(key) && typeof v === 'number') return money(v);
+    if (key === 'changes' && typeof v === 'object') {
+      return Object.keys(v).map(function (f) {
+        var nv = v[f];
+        if (f === 'original_value') nv = money(nv);
+        else if (f === 'use_status') nv = label('use', nv);
+        return fieldName(f) + ' → ' + (typeof nv === 'object' ? JSON.stringify(nv) : nv);
+      }).join('；');
+    }
+    if (Array.isArray(v)) {
+      return v.map(function (line) {
+        if (line && typeof line === 'object') {
+          return [line.category, line.name, line.quantity, line.amount != null ? money(line.amount) : null]
+            .filter(function (p) { return p != null && p !== ''; }).join(' ');
+        }
+        return String(line);
+      }).join('；');
+    }
+    if (typeof v === 'object') return JSON.stringify(v);
+    return String(v);
+  }
+
+  function payloadView(p) {
+    var keys = Object.keys(p);
+    if (!keys.length) return h('p', { class: 'muted' }, tr('common.empty'));
+    return dl(keys.map(function (k) { return [fieldName(k), payloadValue(k, p[k])]; }));
+  }
+
+  // ---- #/todos: this plugin's approvals awaiting the caller -----------------
+
+  function todosView(live) {
+    var list = h('ul', { id: 'todo-list', class: 'todo-list' }, h('li', { class: 'muted' }, tr('loading')));
+    setView([
+      h('div', { class: 'head' }, [
+        h('h1', null, tr('todos.title')),
+        h('div', { class: 'tools' }, h('a', { class: 'button', href: '/#/todos', target: '_top' }, tr('todos.portal')))
+      ]),
+      h('p', { class: 'muted' }, tr('todos.hint')),
+      list
+    ]);
+    api('GET', '/api/v1/todos?kind=pending&limit=200').then(function (res) {
+      if (!live()) return;
+      list.textContent = '';
+      if (!ok(res)) return list.appendChild(h('li', null, errorBox(res)));
+      var items = ((res.body && res.body.items) || []).filter(function (i) {
+        return i.approval && i.approval.plugin === 'assets';
+      });
+      if (!items.length) return list.appendChild(h('li', { class: 'muted empty', id: 'todo-empty' }, tr('todos.empty')));
+      items.forEach(function (item) { list.appendChild(todoItem(item)); });
+    });
+  }
+
+  function todoItem(item) {
+    var a = item.approval;
+    var form = a.form || {};
+    var comment = h('textarea', { rows: '2', class: 'todo-comment', 'aria-label': tr('todos.comment'), placeholder: tr('todos.comment') });
+    var error = h('p', { class: 'form-error', role: 'alert' });
+    var li = h('li', { class: 'todo', 'data-approval': a.id }, [
+      h('div', { class: 'todo-head' }, [
+        h('strong', { class: 'todo-title' }, a.title),
+        h('span', { class: 'muted' }, [a.flow_title, item.step_name].filter(Boolean).join(' · '))
+      ]),
+      h('p', { class: 'todo-meta' }, [
+        form.kind ? label('kind', form.kind) + ' ' : '',
+        form.no ? h('a', { href: '#/documents/' + encodeURIComponent(a.subject_id) }, form.no) : null,
+        form.total_value_yuan != null ? ' · ' + money(yuanToFen(form.total_value_yuan)) : '',
+        ' · ' + tr('todos.since') + ' ' + when(item.since)
+      ]),
+      (form.cards || []).length ? h('ul', { class: 'todo-cards' }, form.cards.map(function (c) {
+        return h('li', null, [c.asset_no, ' ', c.name, ' ', money(c.original_value)]);
+      })) : null,
+      comment,
+      error,
+      h('div', { class: 'actions' }, [
+        h('button', { type: 'button', class: 'button primary approve', onclick: function () { decide('approve'); } }, tr('todos.approve')),
+        h('button', { type: 'button', class: 'button reject', onclick: function () { decide('reject'); } }, tr('todos.reject'))
+      ])
+    ]);
+    function decide(action) {
+      li.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
+      error.textContent = '';
+      var body = { comment: comment.value };
+      if (action === 'reject') body.to_step = 0;
+      api('POST', '/api/v1/approvals/' + encodeURIComponent(a.id) + '/' + action, body).then(function (res) {
+        if (!ok(res)) {
+          li.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
+          error.textContent = errorText(res);
+          return;
+        }
+        state.flashNext = { text: tr(action === 'approve' ? 'todos.approved' : 'todos.rejected') + '：' + a.title };
+        route();
+      });
+    }
+    return li;
+  }
+
+  // ---- #/reports ------------------------------------------------------------
+
+  var PALETTE = ['#0969da', '#1a7f37', '#bf8700', '#cf222e', '#8250df', '#1b7c83', '#bc4c00', '#57606a'];
+
+  function shortLabel(text, n) {
+    text = String(text == null ? '' : text);
+    return text.length > n ? text.slice(0, n - 1) + '…' : text;
+  }
+
+  // Horizontal bars, one group per row, one bar per series.
+  function barChart(rows, series, fmt) {
+    var max = 0;
+    rows.forEach(function (r) { r.values.forEach(function (v) { max = Math.max(max, Number(v) || 0); }); });
+    var barH = 14;
+    var groupH = series.length * barH + 10;
+    var left = 150;
+    var width = 640;
+    var plot = width - left - 110;
+    var height = Math.max(40, rows.length * groupH + 28);
+    var svg = s('svg', { viewBox: '0 0 ' + width + ' ' + height, class: 'chart', role: 'img',
+      'aria-label': series.join(', ') });
+    rows.forEach(function (r, i) {
+      var y = i * groupH + 4;
+      svg.appendChild(s('text', { x: left - 6, y: y + groupH / 2, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'chart-label' },
+        shortLabel(r.label, 14)));
+      r.values.forEach(function (v, j) {
+        var w = max > 0 ? Math.max(1, (Number(v) || 0) / max * plot) : 1;
+        var by = y + j * barH;
+        svg.appendChild(s('rect', { x: left, y: by, width: w.toFixed(1), height: barH - 3, fill: PALETTE[j % PALETTE.length], rx: 2 },
+          s('title', null, r.label + ' · ' + series[j] + ': ' + fmt(v))));
+        svg.appendChild(s('text', { x: left + w + 4, y: by + (barH - 3) / 2, 'dominant-baseline': 'middle', class: 'chart-value' }, fmt(v)));
+      });
+    });
+    var legendY = rows.length * groupH + 18;
+    series.forEach(function (name, j) {
+      var x = left + j * 150;
+      svg.appendChild(s('rect', { x: x, y: legendY - 8, width: 10, height: 10, fill: PALETTE[j % PALETTE.length] }));
+      svg.appendChild(s('text', { x: x + 14, y: legendY, class: 'chart-label' }, name));
+    });
+    return h('div', { class: 'chart-wrap' }, svg);
+  }
+
+  function pieChart(rows, fmt) {
+    var total = rows.reduce(function (t, r) { return t + (Number(r.value) || 0); }, 0);
+    var svg = s('svg', { viewBox: '0 0 420 220', class: 'chart pie', role: 'img' });
+    var cx = 110;
+    var cy = 110;
+    var rad = 100;
+    var angle = -Math.PI / 2;
+    if (total <= 0) {
+      svg.appendChild(s('circle', { cx: cx, cy: cy, r: rad, class: 'chart-empty' }));
+    }
+    rows.forEach(function (r, i) {
+      var v = Number(r.value) || 0;
+      var color = PALETTE[i % PALETTE.length];
+      if (total > 0 && v > 0) {
+        var frac = v / total;
+        if (frac >= 0.9999) {
+          svg.appendChild(s('circle', { cx: cx, cy: cy, r: rad, fill: color }, s('title', null, r.label + ': ' + fmt(v))));
+        } else {
+          var a2 = angle + frac * 2 * Math.PI;
+          var x1 = cx + rad * Math.cos(angle);
+          var y1 = cy + rad * Math.sin(angle);
+          var x2 = cx + rad * Math.cos(a2);
+          var y2 = cy + rad * Math.sin(a2);
+          var large = frac > 0.5 ? 1 : 0;
+          svg.appendChild(s('path', {
+            d: 'M' + cx + ',' + cy + ' L' + x1.toFixed(2) + ',' + y1.toFixed(2) + ' A' + rad + ',' + rad + ' 0 ' + large + ' 1 ' + x2.toFixed(2) + ',' + y2.toFixed(2) + ' Z',
+            fill: color
+          }, s('title', null, r.label + ': ' + fmt(v))));
+          angle = a2;
+        }
+      }
+      var ly = 20 + i * 22;
+      svg.appendChild(s('rect', { x: 230, y: ly - 10, width: 12, height: 12, fill: color }));
+      svg.appendChild(s('text', { x: 248, y: ly, class: 'chart-label' },
+        shortLabel(r.label, 10) + ' ' + (total > 0 ? Math.round(v / total * 100) : 0) + '%'));
+    });
+    return h('div', { class: 'chart-wrap' }, svg);
+  }
+
+  // One report panel: controls, export buttons, then chart and table from
+  // the answer. build(body) returns the nodes to show.
+  function reportPanel(id, titleKey, controls, pathFn, build, live) {
+    var out = h('div', { class: 'report-body', id: id + '-body' }, h('p', { class: 'muted' }, tr('loading')));
+    function load() {
+      out.textContent = '';
+      out.appendChild(h('p', { class: 'muted' }, tr('loading')));
+      api('GET', pathFn()).then(function (res) {
+        if (!live()) return;
+        out.textContent = '';
+        if (!ok(res)) {
+          out.appendChild(res.status === 404 && !(res.body && res.body.error && res.body.error.field)
+            ? h('p', { class: 'error' }, tr('err.notAvailable') + ' (' + errorText(res) + ')')
+            : errorBox(res));
+          return;
+        }
+        append(out, build(res.body || {}));
+      });
+    }
+    var form = h('form', { class: 'filters', onsubmit: function (ev) { ev.preventDefault(); load(); } },
+      controls.concat([h('div', { class: 'actions' }, [
+        h('button', { type: 'submit', class: 'button primary' }, tr('common.search')),
+        exportButtons(pathFn, id)
+      ])]));
+    load();
+    return section(tr(titleKey), [form, out], { id: id });
+  }
+
+  function moneyColumns(keys) {
+    return keys.map(function (k) {
+      return { label: tr('col.' + k), money: MONEY_KEYS.test(k), num: k === 'count' || /_count$/.test(k), key: k,
+        render: k === 'idle_rate' ? function (r) { return percent(r.idle_rate); } : null };
+    });
+  }
+
+  function sumRow(rows, keys, first) {
+    var total = { __props: { class: 'sum' } };
+    total[first] = tr('common.sum');
+    keys.forEach(function (k) {
+      total[k] = rows.reduce(function (t, r) { return t + (Number(r[k]) || 0); }, 0);
+    });
+    return total;
+  }
+
+  function reportsView(live) {
+    var by = h('select', { name: 'by', id: 'totals-by' }, ['unit', 'category', 'funding'].map(function (b) {
+      return h('option', { value: b }, tr('reports.by.' + b));
+    }));
+    var year = new Date().getFullYear();
+    var from = input('month', { name: 'from', value: year + '-01' });
+    var to = input('month', { name: 'to', value: thisMonth() });
+    var month = input('month', { name: 'month', value: lastMonth() });
+    var dispYear = input('number', { name: 'year', value: String(year), min: '2000', max: '2999' });
+
+    setView([
+      h('h1', null, tr('reports.title')),
+      reportPanel('totals', 'reports.totals', [field('by', tr('reports.by'), by)],
+        function () { return 'reports/totals' + query({ by: by.value }); },
+        function (b) {
+          var rows = (b.rows || []).map(function (r) {
+            var x = Object.assign({}, r);
+            // By unit the key is the org id: show the org's name.
+            x.label = r.name && r.name !== r.key ? r.name : orgName(r.key);
+            x.__props = { 'data-key': r.key };
+            return x;
+          });
+          if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+          // By funding both rows count the same cards and carry no net value.
+          var funding = rows.every(function (r) { return r.net_value == null; });
+          var keys = funding ? ['original_value'] : ['count', 'original_value', 'net_value'];
+          return [
+            barChart(rows.map(function (r) {
+              return { label: r.label, values: funding ? [r.original_value] : [r.original_value, r.net_value] };
+            }), funding ? [tr('col.original_value')] : [tr('col.original_value'), tr('col.net_value')], money),
+            table([{ label: tr('col.name'), key: 'label' }].concat(moneyColumns(keys)),
+              rows.concat([sumRow(rows, keys, 'label')]), { id: 'totals-table' })
+          ];
+        }, live),
+      reportPanel('changes', 'reports.changes', [
+        field('from', tr('reports.fromMonth'), from), field('to', tr('reports.toMonth'), to)
+      ], function () { return 'reports/changes' + query({ from: from.value, to: to.value }); }, function (b) {
+        var items = ['opening', 'additions', 'reductions', 'closing'].map(function (k) {
+          var v = b[k] || {};
+          return { item: tr('reports.' + k), count: v.count, value: v.value };
+        });
+        var nodes = [
+          barChart(items.map(function (r) { return { label: r.item, values: [r.value] }; }), [tr('col.value')], money),
+          table([{ label: tr('col.item'), key: 'item' }].concat(moneyColumns(['count', 'value'])), items, { id: 'changes-table' })
+        ];
+        var cats = b.by_category || [];
+        if (cats.length) {
+          var cols = [{ label: tr('col.category'), render: function (r) { return (r.key || '') + ' ' + (r.name || ''); } }];
+          ['opening', 'additions', 'reductions', 'closing'].forEach(function (k) {
+            cols.push({ label: tr('reports.' + k) + ' · ' + tr('col.count'), key: k + '_count', num: true });
+            cols.push({ label: tr('reports.' + k) + ' · ' + tr('col.value'), key: k + '_value', money: true });
+          });
+          nodes.push(h('h3', null, tr('reports.byCategory')));
+          nodes.push(table(cols, cats, { id: 'changes-categories' }));
+        }
+        return nodes;
+      }, live),
+      reportPanel('depreciation', 'reports.depreciation', [field('month', tr('reports.month'), month)],
+        function () { return 'reports/depreciation' + query({ month: month.value }); },
+        function (b) {
+          var rows = (b.rows || []).map(function (r) {
+            var x = Object.assign({}, r);
+            x.label = r.name || r.category;
+            return x;
+          });
+          if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+          return [
+            barChart(rows.map(function (r) { return { label: r.label, values: [r.charge, r.accumulated] }; }),
+              [tr('col.charge'), tr('col.accumulated')], money),
+            table([{ label: tr('col.category'), key: 'category' }, { label: tr('col.name'), key: 'name' }]
+              .concat(moneyColumns(['original_value', 'accumulated', 'net_value', 'charge'])),
+            rows.concat([sumRow(rows, ['original_value', 'accumulated', 'net_value', 'charge'], 'category')]), { id: 'depreciation-table' })
+          ];
+        }, live),
+      reportPanel('idle', 'reports.idle', [], function () { return 'reports/idle'; }, function (b) {
+        var rows = b.rows || [];
+        if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+        return [
+          barChart(rows.map(function (r) {
+            var rate = Number(r.idle_rate) || 0;
+            return { label: orgName(r.org), values: [rate <= 1 ? rate * 100 : rate] };
+          }), [tr('col.idle_rate')], function (v) { return (Number(v) || 0).toFixed(1) + '%'; }),
+          table([{ label: tr('col.org'), render: function (r) { return orgName(r.org); } }]
+            .concat(moneyColumns(['count', 'idle_count', 'idle_value', 'original_value', 'idle_rate'])), rows, { id: 'idle-table' })
+        ];
+      }, live),
+      reportPanel('disposals', 'reports.disposals', [field('year', tr('reports.year'), dispYear)],
+        function () { return 'reports/disposals' + query({ year: dispYear.value }); },
+        function (b) {
+          var rows = (b.rows || []).map(function (r) {
+            var x = Object.assign({}, r);
+            x.label = label('method', r.method);
+            return x;
+          });
+          if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+          var byValue = rows.some(function (r) { return Number(r.original_value) > 0; });
+          return [
+            pieChart(rows.map(function (r) { return { label: r.label, value: byValue ? r.original_value : r.count }; }),
+              byValue ? money : String),
+            table([{ label: tr('col.method'), key: 'label' }].concat(moneyColumns(['count', 'original_value', 'net_value'])),
+              rows, { id: 'disposals-table' })
+          ];
+        }, live)
+    ]);
+  }
+
+  // Rows of unknown shape: one column per key, nested objects flattened.
+  function genericTable(rows, id) {
+    var flat = rows.map(function (r) {
+      var out = {};
+      Object.keys(r || {}).forEach(function (k) {
+        var v = r[k];
+        if (v && typeof v === 'object' && !Array.isArray(v)) {
+          Object.keys(v).forEach(function (k2) { out[k + '.' + k2] = v[k2]; });
+        } else {
+          out[k] = v;
+        }
+      });
+      return out;
+    });
+    var keys = [];
+    flat.forEach(function (r) { Object.keys(r).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); }); });
+    return table(keys.map(function (k) {
+      var parts = k.split('.');
+      var text = parts.map(function (p) { return state.t['col.' + p] || state.t['generic.' + p] || p; }).join(' · ');
+      var isMoney = MONEY_KEYS.test(parts[parts.length - 1]);
+      return { label: text, money: isMoney, render: function (r) {
+        var v = r[k];
+        if (isMoney && typeof v === 'number') return money(v);
+        if (k === 'status' || parts[parts.length - 1] === 'status') return label('status', v);
+        return v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+      } };
+    }), flat, id ? { id: id } : null);
+  }
+
+  // ---- #/import -------------------------------------------------------------
+
+  function importView(live) {
+    var file = input('file', { accept: '.xlsx,' + XLSX_TYPE, id: 'import-file', name: 'file' });
+    var out = h('div', { id: 'import-result' });
+    var form = h('form', { class: 'grid-form', id: 'import-form', novalidate: true }, [
+      field('file', tr('import.file'), file, true),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'button', class: 'button', id: 'import-check', onclick: function () { run(true); } }, tr('import.check')),
+        h('button', { type: 'button', class: 'button primary', id: 'import-run', onclick: function () { run(false); } }, tr('import.run'))
+      ])
+    ]);
+    function run(dry) {
+      clearErrors(form);
+      out.textContent = '';
+      var f = file.files && file.files[0];
+      if (!f) return setFieldError(form, 'file', tr('err.chooseFile'));
+      var blob = f.type ? f : new Blob([f], { type: XLSX_TYPE });
+      busy(form, true);
+      api('POST', 'import' + query({ dry_run: dry ? 'true' : 'false' }), blob).then(function (res) {
+        busy(form, false);
+        if (!live()) return;
+        if (!ok(res) && !(res.body && res.body.errors)) return showError(form, res);
+        var b = res.body || {};
+        var errors = b.errors || [];
+        if (b.ok && !errors.length) {
+          out.appendChild(h('p', { class: 'success', role: 'status' },
+            tr(dry ? 'import.ok' : 'import.imported', { rows: b.rows })));
+        } else {
+          out.appendChild(h('p', { class: 'error', role: 'alert' }, tr('import.errors', { count: errors.length })));
+          out.appendChild(table([
+            { label: tr('import.row'), key: 'row', num: true },
+            { label: tr('import.column'), key: 'column' },
+            { label: tr('import.problem'), key: 'problem' }
+          ], errors, { id: 'import-errors' }));
+        }
+      });
+    }
+    setView([
+      h('div', { class: 'head' }, [
+        h('h1', null, tr('import.title')),
+        h('div', { class: 'tools' }, h('button', { type: 'button', class: 'button', id: 'import-template', onclick: function () {
+          download('import/template', 'template.xlsx');
+        } }, tr('import.template')))
+      ]),
+      h('p', { class: 'muted' }, tr('import.hint')),
+      section(null, [form, out])
+    ]);
+  }
+
+  // ---- #/labels -------------------------------------------------------------
+
+  function labelsView(live) {
+    var filter = {};
+    try { filter = JSON.parse(storage('sessionStorage', FILTER_KEY) || '{}') || {}; } catch (e) { filter = {}; }
+    var desc = CARD_FILTERS.filter(function (k) { return filter[k]; }).map(function (k) {
+      var v = filter[k];
+      if (k === 'state') v = label('state', v);
+      if (k === 'use_status') v = label('use', v);
+      return fieldName(k === 'q' ? 'name' : k) + '=' + v;
+    }).join('，');
+    var list = h('div', { id: 'labels-cards' }, h('p', { class: 'muted' }, tr('loading')));
+    var sheet = h('div', { id: 'labels-sheet', class: 'labels-sheet' });
+    var boxes = [];
+    setView([
+      h('div', { class: 'head' }, [h('h1', null, tr('labels.title')),
+        h('div', { class: 'tools' }, h('a', { class: 'button', href: '#/cards' + query(filter) }, '← ' + tr('nav.cards')))]),
+      h('p', { class: 'muted' }, tr('labels.hint')),
+      h('p', null, tr('labels.filter', { filter: desc || tr('labels.noFilter') })),
+      list,
+      sheet
+    ]);
+    var f = {};
+    CARD_FILTERS.forEach(function (k) { f[k] = filter[k]; });
+    f.limit = '200';
+    f.total = 'false';
+    api('GET', 'cards' + query(f)).then(function (res) {
+      if (!live()) return;
+      list.textContent = '';
+      if (!ok(res)) return list.appendChild(errorBox(res));
+      var rows = ((res.body && res.body.records) || []).map(function (d) {
+        var box = input('checkbox', { value: d.id, checked: true, 'aria-label': d.data.asset_no });
+        boxes.push(box);
+        return { box: box, c: d.data };
+      });
+      if (!rows.length) return list.appendChild(h('p', { class: 'muted' }, tr('common.empty')));
+      var all = input('checkbox', { checked: true, onchange: function () {
+        boxes.forEach(function (b) { b.checked = all.checked; });
+      } });
+      list.appendChild(h('label', { class: 'check' }, [all, ' ', tr('labels.selectAll')]));
+      list.appendChild(table([
+        { label: '', render: function (r) { return r.box; } },
+        { label: tr('field.asset_no'), render: function (r) { return r.c.asset_no; } },
+        { label: tr('field.name'), render: function (r) { return r.c.name; } },
+        { label: tr('field.location'), render: function (r) { return r.c.location; } }
+      ], rows));
+      list.appendChild(h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button primary', id: 'labels-make', onclick: make }, tr('labels.make'))));
+    });
+    function make() {
+      var ids = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+      sheet.textContent = '';
+      if (!ids.length) return flash(tr('err.chooseCards'), true);
+      var path = API + 'labels?ids=' + ids.map(encodeURIComponent).join(',');
+      fetch(path, { credentials: 'same-origin', headers: headers({ Accept: 'image/png' }) }).then(function (r) {
+        if (!r.ok) {
+          return r.json().catch(function () { return null; }).then(function (b) {
+            sheet.appendChild(errorBox({ status: r.status, body: b }));
+          });
+        }
+        return r.blob().then(function (blob) {
+          var reader = new FileReader();
+          reader.onload = function () {
+            sheet.appendChild(h('img', { src: reader.result, alt: tr('labels.title'), class: 'labels-image' }));
+            sheet.appendChild(h('p', null, h('a', { href: path, target: '_blank', rel: 'noopener' }, tr('labels.open'))));
+          };
+          reader.readAsDataURL(blob);
+        });
+      }, function () { flash(tr('err.network'), true); });
+    }
+  }
+
+  // ---- #/scan ---------------------------------------------------------------
+
+  function stopCamera() {
+    if (state.stream) {
+      state.stream.getTracks().forEach(function (t) { t.stop(); });
+      state.stream = null;
+    }
+  }
+
+  function scanView(live) {
+    var code = input('text', { id: 'scan-code', name: 'code', autocomplete: 'off', autocapitalize: 'none', enterkeyhint: 'search' });
+    var stocktake = h('select', { id: 'scan-stocktake', name: 'stocktake' }, h('option', { value: '' }, tr('scan.noStocktake')));
+    var task = h('select', { id: 'scan-task', name: 'task_id' });
+    var where = input('text', { id: 'scan-location', name: 'location', value: storage('localStorage', 'assets.scanLocation') || '' });
+    var result = h('div', { id: 'scan-result', 'aria-live': 'polite' });
+    var video = h('video', { class: 'scan-video', playsinline: true, muted: true, hidden: true });
+    var stNote = h('p', { class: 'muted', hidden: true }, tr('scan.noStocktakes'));
+    var hasDetector = typeof window.BarcodeDetector === 'function';
+    var cameraButton = h('button', { type: 'button', class: 'button', id: 'scan-camera', hidden: !hasDetector, onclick: toggleCamera },
+      tr('scan.camera'));
+    var form = h('form', { class: 'grid-form scan-form', novalidate: true, onsubmit: function (ev) {
+      ev.preventDefault();
+      resolve(code.value.trim());
+    } }, [
+      field('code', tr('scan.code'), code, true),
+      h('div', { class: 'actions wide' }, [h('button', { type: 'submit', class: 'button primary' }, tr('scan.lookup')), cameraButton]),
+      field('stocktake', tr('scan.stocktake'), stocktake),
+      field('task_id', tr('scan.task'), task, false),
+      field('location', tr('scan.location'), where),
+      stNote
+    ]);
+    setView([
+      h('h1', null, tr('scan.title')),
+      hasDetector ? null : h('p', { class: 'muted' }, tr('scan.noCamera')),
+      video,
+      form,
+      result
+    ]);
+    code.focus();
+    // Scans go into a running stocktake's open task.
+    api('GET', 'stocktakes?status=in_progress&limit=100').then(function (res) {
+      if (!live()) return;
+      if (!ok(res)) { stNote.hidden = false; return; }
+      ((res.body && res.body.records) || []).forEach(function (d) {
+        var x = d.data || {};
+        stocktake.appendChild(h('option', { value: d.id }, [x.no, x.name || x.title].filter(Boolean).join(' ') || d.id));
+      });
+    });
+    task.closest('.field').hidden = true;
+    stocktake.addEventListener('change', function () {
+      task.textContent = '';
+      task.closest('.field').hidden = !stocktake.value;
+      if (!stocktake.value) return;
+      api('GET', 'stocktakes/' + encodeURIComponent(stocktake.value) + '/tasks?status=open&limit=50').then(function (res) {
+        if (!live()) return;
+        if (!ok(res)) return flash(errorText(res), true);
+        ((res.body && res.body.records) || []).forEach(function (t) {
+          var x = t.data || {};
+          task.appendChild(h('option', { value: t.id }, [x.no, x.label || x.key].filter(Boolean).join(' ')));
+        });
+      });
+    });
+
+    var busyScan = false;
+    function toggleCamera() {
+      if (state.stream) {
+        stopCamera();
+        video.hidden = true;
+        cameraButton.textContent = tr('scan.camera');
+        return;
+      }
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return flash(tr('scan.noCamera'), true);
+      navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false }).then(function (stream) {
+        if (!live()) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
+        state.stream = stream;
+        video.srcObject = stream;
+        video.hidden = false;
+        video.play();
+        cameraButton.textContent = tr('scan.stop');
+        var detector = new window.BarcodeDetector({ formats: ['qr_code', 'code_128', 'ean_13'] });
+        var last = '';
+        var tick = function () {
+          if (!state.stream || !live()) return;
+          if (busyScan || video.readyState < 2) return setTimeout(tick, 300);
+          detector.detect(video).then(function (codes) {
+            var found = codes && codes[0] && codes[0].rawValue;
+            if (found && found !== last) {
+              last = found;
+              code.value = found;
+              resolve(found);
+            }
+          }).catch(function () { /* a frame the detector could not read */ }).then(function () { setTimeout(tick, 300); });
+        };
+        tick();
+      }, function (e) { flash(tr('scan.noCamera') + ' (' + (e && e.name) + ')', true); });
+    }
+
+    function resolve(text) {
+      if (!text) return setFieldError(form, 'code', tr('err.required'));
+      clearErrors(form);
+      busyScan = true;
+      result.textContent = '';
+      api('GET', 'lookup' + query({ code: text })).then(function (res) {
+        if (!live()) return;
+        if (!ok(res)) {
+          busyScan = false;
+          result.appendChild(errorBox(res));
+          return;
+        }
+        var d = res.body;
+        var c = d.data || {};
+        result.appendChild(section(null, [
+          h('h2', null, [c.name, ' ', h('small', null, c.asset_no)]),
+          dl([
+            [tr('field.category'), c.category],
+            [tr('field.location'), c.location],
+            [tr('field.custodian'), c.custodian],
+            [tr('field.state'), label('state', c.state)],
+            [tr('field.use_status'), label('use', c.use_status)],
+            [tr('field.original_value'), money(c.original_value)]
+          ]),
+          h('a', { href: '#/cards/' + encodeURIComponent(d.id) }, tr('common.details'))
+        ], { id: 'scan-card' }));
+        if (!stocktake.value) { busyScan = false; return; }
+        storage('localStorage', 'assets.scanLocation', where.value.trim());
+        var body = { code: text };
+        if (!task.value) return result.appendChild(errorBox({ status: 422, body: { error: { field: 'task_id', message: tr('err.required') } } }));
+        body.task_id = task.value;
+        if (where.value.trim()) body.location = where.value.trim();
+        api('POST', 'stocktakes/' + encodeURIComponent(stocktake.value) + '/scan', body).then(function (r) {
+          busyScan = false;
+          if (!live()) return;
+          if (!ok(r)) return result.appendChild(errorBox(r));
+          var b = r.body || {};
+          var rec = (b.result && b.result.data) || {};
+          var outcome = rec.result ? label('scan.result', rec.result) : tr('common.done');
+          if (rec.differences && rec.differences.length) {
+            outcome += ' — ' + rec.differences.map(function (d) {
+              return fieldName(d.field) + ': ' + (d.book || '—') + ' → ' + (d.found || '—');
+            }).join('；');
+          }
+          result.appendChild(h('p', { class: 'success', role: 'status' }, tr('scan.recorded', { result: outcome })));
+          code.value = '';
+          code.focus();
+        });
+      });
+    }
+  }
+
+  // ---- #/stocktakes, #/warehouse: minimal lists -----------------------------
+
+  var GENERIC_COLUMNS = ['no', 'asset_no', 'name', 'title', 'status', 'category', 'warehouse_id', 'quantity',
+    'condition', 'original_value', 'net_value', 'planned_from', 'planned_to', 'due_on', 'created_on'];
+
+  function genericListView(path, titleKey, live) {
+    var cursors = [null];
+    var page = 1;
+    var results = h('div', { id: 'list-results' }, h('p', { class: 'muted' }, tr('loading')));
+    setView([h('h1', null, tr(titleKey)), results]);
+    function load() {
+      var cursor = cursors[page - 1];
+      api('GET', path + query({ limit: '20', cursor: cursor || '' })).then(function (res) {
+        if (!live()) return;
+        results.textContent = '';
+        if (!ok(res)) {
+          results.appendChild(res.status === 404 && !(res.body && res.body.error && res.body.error.field)
+            ? h('p', { class: 'muted' }, tr('err.notAvailable'))
+            : errorBox(res));
+          return;
+        }
+        var b = res.body || {};
+        var records = b.records || [];
+        if (b.next_cursor) cursors[page] = b.next_cursor;
+        if (!records.length) {
+          results.appendChild(h('p', { class: 'muted empty' }, tr('common.empty')));
+        } else {
+          var keys = GENERIC_COLUMNS.filter(function (k) {
+            return records.some(function (d) { return d.data && d.data[k] != null && d.data[k] !== ''; });
+          });
+          if (!keys.length) {
+            keys = Object.keys(records[0].data || {}).filter(function (k) {
+              var v = records[0].data[k];
+              return v == null || typeof v !== 'object';
+            }).slice(0, 6);
+          }
+          var rows = records.map(function (d) {
+            var x = {};
+            keys.forEach(function (k) { x[k] = d.data[k]; });
+            x.id = d.id;
+            x.__props = { 'data-id': d.id };
+            return x;
+          });
+          results.appendChild(genericTable(rows));
+        }
+        results.appendChild(pager(b.total, page, !!b.next_cursor,
+          function () { page--; load(); }, function () { page++; load(); }));
+      });
+    }
+    load();
+  }
+
+  // ---- language and start-up ------------------------------------------------
+
+  function pickLang() {
+    var fromQuery = new URLSearchParams(location.search).get('lang');
+    if (fromQuery && LANGS.indexOf(fromQuery) >= 0) {
+      storage('localStorage', LANG_KEY, fromQuery);
+      return fromQuery;
+    }
+    var stored = storage('localStorage', LANG_KEY);
+    return stored && LANGS.indexOf(stored) >= 0 ? stored : DEFAULT_LANG;
+  }
+
+  function loadMessages(lang) {
+    return fetch('i18n/' + lang + '.json', { credentials: 'same-origin' }).then(function (r) {
+      if (!r.ok) throw new Error('i18n ' + r.status);
+      return r.json();
+    });
+  }
+
+  function applyStatic() {
+    document.documentElement.lang = state.lang;
+    document.querySelectorAll('[data-i18n]').forEach(function (el) {
+      var key = el.getAttribute('data-i18n');
+      if (state.t[key]) el.textContent = state.t[key];
+    });
+    $('nav').setAttribute('aria-label', tr('title'));
+    document.querySelectorAll('#lang-switch [data-lang]').forEach(function (b) {
+      b.setAttribute('aria-pressed', String(b.getAttribute('data-lang') === state.lang));
+    });
+  }
+
+  function setLang(lang) {
+    return loadMessages(lang).catch(function () {
+      return lang === DEFAULT_LANG ? {} : loadMessages(DEFAULT_LANG);
+    }).then(function (t) {
+      state.lang = lang;
+      state.t = t;
+      applyStatic();
+    });
+  }
+
+  function switchLang(lang) {
+    if (lang === state.lang || LANGS.indexOf(lang) < 0) return;
+    storage('localStorage', LANG_KEY, lang);
+    // Keep ?lang= (set by the portal) in step, so a reload stays in it.
+    var u = new URL(location.href);
+    if (u.searchParams.has('lang')) {
+      u.searchParams.set('lang', lang);
+      history.replaceState(null, '', u.pathname + u.search + u.hash);
+    }
+    setLang(lang).then(route);
+  }
+
+  function start() {
+    $('lang-switch').addEventListener('click', function (ev) {
+      var b = ev.target.closest && ev.target.closest('[data-lang]');
+      if (b) switchLang(b.getAttribute('data-lang'));
+    });
+    setLang(pickLang()).then(function () {
+      return api('GET', '/api/v1/me');
+    }).then(function (res) {
+      if (!ok(res) || !res.body) {
+        setView([errorBox(res), h('p', null, h('a', { href: '/', target: '_top' }, tr('err.signIn')))]);
+        return;
+      }
+      state.me = res.body;
+      state.csrf = res.body.csrf_token || null;
+      var chosen = storage('sessionStorage', ORG_KEY);
+      var reachable = (res.body.bindings || []).some(function (b) { return b.org_id === chosen; });
+      state.org = chosen && reachable ? chosen : null;
+      return loadOrgs().then(function () {
+        window.addEventListener('hashchange', route);
+        route();
+      });
+    });
+  }
+
+  start();
+})();
