@@ -40,13 +40,75 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FilesConfig {
-    /// `disk` (under `dir`) or `database` (in the kernel's database, which
-    /// several nodes share without a shared disk).
+    /// `disk` (under `dir`), `database` (in the kernel's database, which
+    /// several nodes share without a shared disk) or `s3` (an S3-compatible
+    /// object store, `[files.s3]`).
     pub backend: String,
     /// For `disk`; defaults to `files/` in the data dir.
     pub dir: Option<PathBuf>,
     /// Largest file accepted.
     pub max_bytes: usize,
+    pub s3: S3Config,
+}
+
+/// An S3-compatible object store for `files.backend = "s3"`. The access
+/// keys may also come from `TIANSHAN_S3_ACCESS_KEY_ID` and
+/// `TIANSHAN_S3_SECRET_ACCESS_KEY`, which take precedence.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct S3Config {
+    /// `https://host[:port][/path]` of the S3 API.
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    /// The region requests are signed for; MinIO and most on-premises
+    /// stores accept `us-east-1`.
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// `endpoint/bucket/key` (true) or `bucket.endpoint/key` (false).
+    pub path_style: bool,
+    /// Prepended to every object key, e.g. `tianshan/`.
+    pub prefix: String,
+    /// PEM file of the CAs to trust for `https` instead of the public web
+    /// roots (a private CA in front of an on-premises store).
+    pub ca_file: Option<PathBuf>,
+    /// Deadline of one request to the store.
+    pub timeout_secs: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            bucket: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+            prefix: String::new(),
+            ca_file: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("path_style", &self.path_style)
+            .field("prefix", &self.prefix)
+            .field("ca_file", &self.ca_file)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for FilesConfig {
@@ -55,6 +117,7 @@ impl Default for FilesConfig {
             backend: "disk".into(),
             dir: None,
             max_bytes: 20 << 20,
+            s3: S3Config::default(),
         }
     }
 }
@@ -224,6 +287,12 @@ mod tests {
         assert_eq!(parsed.events.retry_base_ms, defaults.events.retry_base_ms);
         assert_eq!(parsed.files.backend, defaults.files.backend);
         assert_eq!(parsed.files.max_bytes, defaults.files.max_bytes);
+        let (s3, default_s3) = (&parsed.files.s3, &defaults.files.s3);
+        assert_eq!(s3.region, default_s3.region);
+        assert_eq!(s3.path_style, default_s3.path_style);
+        assert_eq!(s3.prefix, default_s3.prefix);
+        assert_eq!(s3.timeout_secs, default_s3.timeout_secs);
+        assert!(s3.endpoint.is_none() && s3.secret_access_key.is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod package;
 pub mod plugins;
 pub mod runtime;
+pub mod s3;
 pub mod storage;
 pub mod tooling;
 pub mod users;
@@ -123,7 +124,7 @@ impl Kernel {
             &config.files,
             &config.data_dir,
             audit.clone(),
-        ));
+        )?);
         let datacenter = Arc::new(datacenter::DataCenter::new(db.clone(), audit.clone()));
         datacenter.seed_plan().await?;
         runtime.set_services(Arc::new(runtime::host::Services {
