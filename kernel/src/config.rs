@@ -16,9 +16,9 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; defaults to `tianshan.db` in the
     /// data dir. Several nodes share one PostgreSQL database.
     pub database_url: Option<String>,
-    /// `nats://host:port`: accepted for multi-node deployments; nodes
-    /// coordinate through the shared database either way (see
-    /// docs/operations.md).
+    /// `nats://host:port` for multi-node deployments: signals between nodes
+    /// and, with JetStream (`events.jetstream`), the stream that carries
+    /// events; the database stays the source of truth (docs/operations.md).
     pub nats_url: Option<String>,
     /// Name of this node in logs and job claims; defaults to host:pid.
     pub node_id: Option<String>,
@@ -122,14 +122,26 @@ impl Default for FilesConfig {
     }
 }
 
-/// Event delivery retries.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// Event delivery: retries, and the JetStream stream that carries events
+/// between nodes when `nats-url` is set.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EventsConfig {
     /// Attempts before a delivery goes to the dead-letter list.
     pub max_attempts: i64,
     /// First retry delay; each further retry doubles it, up to 10 minutes.
     pub retry_base_ms: i64,
+    /// With `nats-url`: carry events between nodes through a JetStream
+    /// stream. Off: NATS only signals, nodes poll the database.
+    pub jetstream: bool,
+    /// The stream's name; subjects are `STREAM.<topic>` and the nodes'
+    /// shared durable consumer is `STREAM_dispatch`. Deployments sharing a
+    /// NATS server need different names.
+    pub stream: String,
+    /// How long the stream keeps an event (the database keeps it for good).
+    pub stream_max_age_secs: u64,
+    /// Copies of the stream in a clustered NATS (1 on a single server).
+    pub stream_replicas: usize,
 }
 
 impl Default for EventsConfig {
@@ -137,7 +149,33 @@ impl Default for EventsConfig {
         EventsConfig {
             max_attempts: 8,
             retry_base_ms: 1000,
+            jetstream: true,
+            stream: "TIANSHAN_EVENTS".into(),
+            stream_max_age_secs: 7 * 24 * 3600,
+            stream_replicas: 1,
         }
+    }
+}
+
+impl EventsConfig {
+    /// A stream name NATS accepts and that leaves room for `_dispatch`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let valid = !self.stream.is_empty()
+            && self.stream.len() <= 64
+            && self
+                .stream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            anyhow::bail!("events.stream {:?}: 1-64 of A-Z a-z 0-9 _ -", self.stream);
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            anyhow::bail!("events.stream-replicas: 1 to 5");
+        }
+        if self.max_attempts < 1 || self.retry_base_ms < 1 {
+            anyhow::bail!("events.max-attempts and events.retry-base-ms must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -285,6 +323,17 @@ mod tests {
         assert_eq!(parsed.utc_offset_minutes, defaults.utc_offset_minutes);
         assert_eq!(parsed.events.max_attempts, defaults.events.max_attempts);
         assert_eq!(parsed.events.retry_base_ms, defaults.events.retry_base_ms);
+        assert_eq!(parsed.events.jetstream, defaults.events.jetstream);
+        assert_eq!(parsed.events.stream, defaults.events.stream);
+        assert_eq!(
+            parsed.events.stream_max_age_secs,
+            defaults.events.stream_max_age_secs
+        );
+        assert_eq!(
+            parsed.events.stream_replicas,
+            defaults.events.stream_replicas
+        );
+        parsed.events.check().unwrap();
         assert_eq!(parsed.files.backend, defaults.files.backend);
         assert_eq!(parsed.files.max_bytes, defaults.files.max_bytes);
         let (s3, default_s3) = (&parsed.files.s3, &defaults.files.s3);
@@ -302,6 +351,18 @@ mod tests {
         assert!(parsed.database_url.unwrap().starts_with("postgres://"));
         assert!(parsed.nats_url.is_some());
         assert_eq!(parsed.files.backend, "database");
+    }
+
+    #[test]
+    fn stream_names_are_checked() {
+        let named = |stream: &str| EventsConfig {
+            stream: stream.into(),
+            ..Default::default()
+        };
+        assert!(named("TIANSHAN_EVENTS").check().is_ok());
+        for bad in ["", "a.b", "a b", "a*", "a>"] {
+            assert!(named(bad).check().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

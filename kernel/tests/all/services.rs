@@ -966,6 +966,14 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), true);
+    // Its own JetStream stream: tests sharing the NATS server must not take
+    // each other's events.
+    let stream = format!("TS_TEST_{}", rand_suffix().to_uppercase());
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[events]\n",
+        &format!("[events]\nstream = \"{stream}\"\nstream-max-age-secs = 3600\n"),
+    );
+    std::fs::write(&config, text).unwrap();
     let args = |node: &'static str| {
         vec![
             "--config".to_string(),
@@ -975,7 +983,7 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
             "--node-id".to_string(),
             node.to_string(),
             "--nats-url".to_string(),
-            std::env::var("TIANSHAN_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            nats_url(),
         ]
     };
     let args_a = args("node-a");
@@ -1083,6 +1091,171 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
         assert_eq!(r["data"]["times"], 1, "{r}");
         assert_eq!(r["data"]["source"], "kernel");
     }
+    stream_contents(&stream, true);
+}
+
+fn nats_url() -> String {
+    std::env::var("TIANSHAN_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// What the JetStream stream `name` holds: its message count and every
+/// message's `Nats-Msg-Id` (the event id). Deletes the stream when `drop`.
+fn stream_contents(name: &str, drop: bool) -> (u64, BTreeSet<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = nats_url();
+        let client = async_nats::connect(&url).await.unwrap_or_else(|e| {
+            panic!("NATS with JetStream at {url} is needed for this test: {e}")
+        });
+        let context = async_nats::jetstream::new(client);
+        let mut stream = context
+            .get_stream(name)
+            .await
+            .unwrap_or_else(|e| panic!("stream {name}: {e}"));
+        let state = stream.info().await.unwrap().state.clone();
+        let mut ids = BTreeSet::new();
+        for seq in state.first_sequence..=state.last_sequence {
+            if let Ok(message) = stream.get_raw_message(seq).await
+                && let Some(id) = message.headers.get("Nats-Msg-Id")
+            {
+                ids.insert(id.to_string());
+            }
+        }
+        if drop {
+            context.delete_stream(name).await.unwrap();
+        }
+        (state.messages, ids)
+    })
+}
+
+/// With NATS, events cross nodes through a JetStream stream: the stream
+/// holds each published event once (by its id), the nodes take them from
+/// the shared consumer, and each is handled exactly once. A node whose NATS
+/// is down delivers by polling the database instead.
+#[test]
+fn events_cross_nodes_through_jetstream() {
+    let db = PgDatabase::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = format!("TS_TEST_{}", rand_suffix().to_uppercase());
+    let config = tmp.path().join("test.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[events]\nmax-attempts = 3\nretry-base-ms = 100\nstream = \"{stream}\"\n\
+             stream-max-age-secs = 3600\n\n[files]\nbackend = \"database\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let nats = nats_url();
+    let args = |node: &str, nats: &str| {
+        vec![
+            "--config".to_string(),
+            config.clone(),
+            "--database-url".to_string(),
+            db.url.clone(),
+            "--node-id".to_string(),
+            node.to_string(),
+            "--nats-url".to_string(),
+            nats.to_string(),
+        ]
+    };
+    let start = |dir: &str, args: Vec<String>| {
+        TestKernel::start_in(
+            &tmp.path().join(dir),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let a = start("a", args("node-a", &nats));
+    let b = start("b", args("node-b", &nats));
+    a.install_ok("notes");
+    ok(
+        &a,
+        "PUT",
+        "/api/v1/plugins/notes/subscriptions",
+        json!({"topics": ["notes.*"]}),
+        200,
+    );
+    eventually("the plugin on node B", Duration::from_secs(15), || {
+        (b.get(&format!("{NOTES}/notes")).0 == 200).then_some(())
+    });
+    let metric = |k: &TestKernel, name: &str| {
+        crate::support::metric_value(&k.metrics(), name).unwrap_or(0.0)
+    };
+    for k in [&a, &b] {
+        eventually(
+            "the node's JetStream consumer",
+            Duration::from_secs(20),
+            || (metric(k, "tianshan_events_stream_live") == 1.0).then_some(()),
+        );
+    }
+
+    // Published on both nodes, keyed (notes.created is keyed by the note).
+    let mut notes = Vec::new();
+    for i in 0..12 {
+        let node = if i % 3 == 0 { &b } else { &a };
+        let out = created(
+            node,
+            None,
+            json!({"title": format!("streamed {i}"), "topic": "js"}),
+        );
+        notes.push(out["id"].as_str().unwrap().to_string());
+    }
+    let records = eventually(
+        "all streamed events handled",
+        Duration::from_secs(30),
+        || {
+            let records: Vec<Value> = inbox(&a)
+                .into_iter()
+                .filter(|r| r["data"]["topic"] == "notes.created")
+                .collect();
+            (records.len() >= notes.len()).then_some(records)
+        },
+    );
+    assert_eq!(records.len(), notes.len(), "{records:?}");
+    for r in &records {
+        assert_eq!(r["data"]["times"], 1, "handled twice: {r}");
+    }
+    let event_ids: BTreeSet<String> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+
+    // The stream holds every one of them, once (the job's tick events may
+    // be there too).
+    let (count, in_stream) = stream_contents(&stream, false);
+    let missing: Vec<&String> = event_ids.difference(&in_stream).collect();
+    assert!(missing.is_empty(), "not in the stream: {missing:?}");
+    assert_eq!(
+        count as usize,
+        in_stream.len(),
+        "an event was streamed twice"
+    );
+    // …and the nodes took them from it: the relays published at least
+    // these, and the consumers received them (the poller holds back while
+    // the stream is live).
+    let published =
+        metric(&a, "tianshan_events_streamed_total") + metric(&b, "tianshan_events_streamed_total");
+    let received = metric(&a, "tianshan_events_stream_received_total")
+        + metric(&b, "tianshan_events_stream_received_total");
+    assert!(published >= notes.len() as f64, "published {published}");
+    assert!(received >= notes.len() as f64, "received {received}");
+
+    // A third node whose NATS is unreachable still delivers, by polling.
+    drop((a, b));
+    let c = start("c", args("node-c", "nats://127.0.0.1:1"));
+    assert_eq!(metric(&c, "tianshan_events_stream_live"), 0.0);
+    let out = created(&c, None, json!({"title": "no NATS", "topic": "js"}));
+    let id = out["id"].as_str().unwrap().to_string();
+    eventually("delivery without NATS", Duration::from_secs(20), || {
+        inbox(&c)
+            .into_iter()
+            .find(|r| r["data"]["payload"]["id"] == id.as_str())
+    });
+    stream_contents(&stream, true);
 }
 
 /// SIGKILL during a stream of acknowledged writes loses none of them, nor
