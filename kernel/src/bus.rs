@@ -56,6 +56,18 @@ impl Bus {
         self.client.is_some()
     }
 
+    /// The NATS client, when `nats-url` is configured.
+    pub fn client(&self) -> Option<&async_nats::Client> {
+        self.client.as_ref()
+    }
+
+    /// Connected to NATS right now (it may be configured but down).
+    pub fn is_up(&self) -> bool {
+        self.client
+            .as_ref()
+            .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
+    }
+
     /// Wakes this node's waiters on `subject` and tells the other nodes.
     pub fn signal(&self, subject: &'static str) {
         match subject {

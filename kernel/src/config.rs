@@ -16,9 +16,9 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; defaults to `tianshan.db` in the
     /// data dir. Several nodes share one PostgreSQL database.
     pub database_url: Option<String>,
-    /// `nats://host:port`: accepted for multi-node deployments; nodes
-    /// coordinate through the shared database either way (see
-    /// docs/operations.md).
+    /// `nats://host:port` for multi-node deployments: signals between nodes
+    /// and, with JetStream (`events.jetstream`), the stream that carries
+    /// events; the database stays the source of truth (docs/operations.md).
     pub nats_url: Option<String>,
     /// Name of this node in logs and job claims; defaults to host:pid.
     pub node_id: Option<String>,
@@ -40,13 +40,75 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FilesConfig {
-    /// `disk` (under `dir`) or `database` (in the kernel's database, which
-    /// several nodes share without a shared disk).
+    /// `disk` (under `dir`), `database` (in the kernel's database, which
+    /// several nodes share without a shared disk) or `s3` (an S3-compatible
+    /// object store, `[files.s3]`).
     pub backend: String,
     /// For `disk`; defaults to `files/` in the data dir.
     pub dir: Option<PathBuf>,
     /// Largest file accepted.
     pub max_bytes: usize,
+    pub s3: S3Config,
+}
+
+/// An S3-compatible object store for `files.backend = "s3"`. The access
+/// keys may also come from `TIANSHAN_S3_ACCESS_KEY_ID` and
+/// `TIANSHAN_S3_SECRET_ACCESS_KEY`, which take precedence.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct S3Config {
+    /// `https://host[:port][/path]` of the S3 API.
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    /// The region requests are signed for; MinIO and most on-premises
+    /// stores accept `us-east-1`.
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// `endpoint/bucket/key` (true) or `bucket.endpoint/key` (false).
+    pub path_style: bool,
+    /// Prepended to every object key, e.g. `tianshan/`.
+    pub prefix: String,
+    /// PEM file of the CAs to trust for `https` instead of the public web
+    /// roots (a private CA in front of an on-premises store).
+    pub ca_file: Option<PathBuf>,
+    /// Deadline of one request to the store.
+    pub timeout_secs: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            bucket: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+            prefix: String::new(),
+            ca_file: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("path_style", &self.path_style)
+            .field("prefix", &self.prefix)
+            .field("ca_file", &self.ca_file)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for FilesConfig {
@@ -55,18 +117,31 @@ impl Default for FilesConfig {
             backend: "disk".into(),
             dir: None,
             max_bytes: 20 << 20,
+            s3: S3Config::default(),
         }
     }
 }
 
-/// Event delivery retries.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// Event delivery: retries, and the JetStream stream that carries events
+/// between nodes when `nats-url` is set.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EventsConfig {
     /// Attempts before a delivery goes to the dead-letter list.
     pub max_attempts: i64,
     /// First retry delay; each further retry doubles it, up to 10 minutes.
     pub retry_base_ms: i64,
+    /// With `nats-url`: carry events between nodes through a JetStream
+    /// stream. Off: NATS only signals, nodes poll the database.
+    pub jetstream: bool,
+    /// The stream's name; subjects are `STREAM.<topic>` and the nodes'
+    /// shared durable consumer is `STREAM_dispatch`. Deployments sharing a
+    /// NATS server need different names.
+    pub stream: String,
+    /// How long the stream keeps an event (the database keeps it for good).
+    pub stream_max_age_secs: u64,
+    /// Copies of the stream in a clustered NATS (1 on a single server).
+    pub stream_replicas: usize,
 }
 
 impl Default for EventsConfig {
@@ -74,7 +149,33 @@ impl Default for EventsConfig {
         EventsConfig {
             max_attempts: 8,
             retry_base_ms: 1000,
+            jetstream: true,
+            stream: "TIANSHAN_EVENTS".into(),
+            stream_max_age_secs: 7 * 24 * 3600,
+            stream_replicas: 1,
         }
+    }
+}
+
+impl EventsConfig {
+    /// A stream name NATS accepts and that leaves room for `_dispatch`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let valid = !self.stream.is_empty()
+            && self.stream.len() <= 64
+            && self
+                .stream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            anyhow::bail!("events.stream {:?}: 1-64 of A-Z a-z 0-9 _ -", self.stream);
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            anyhow::bail!("events.stream-replicas: 1 to 5");
+        }
+        if self.max_attempts < 1 || self.retry_base_ms < 1 {
+            anyhow::bail!("events.max-attempts and events.retry-base-ms must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -222,8 +323,25 @@ mod tests {
         assert_eq!(parsed.utc_offset_minutes, defaults.utc_offset_minutes);
         assert_eq!(parsed.events.max_attempts, defaults.events.max_attempts);
         assert_eq!(parsed.events.retry_base_ms, defaults.events.retry_base_ms);
+        assert_eq!(parsed.events.jetstream, defaults.events.jetstream);
+        assert_eq!(parsed.events.stream, defaults.events.stream);
+        assert_eq!(
+            parsed.events.stream_max_age_secs,
+            defaults.events.stream_max_age_secs
+        );
+        assert_eq!(
+            parsed.events.stream_replicas,
+            defaults.events.stream_replicas
+        );
+        parsed.events.check().unwrap();
         assert_eq!(parsed.files.backend, defaults.files.backend);
         assert_eq!(parsed.files.max_bytes, defaults.files.max_bytes);
+        let (s3, default_s3) = (&parsed.files.s3, &defaults.files.s3);
+        assert_eq!(s3.region, default_s3.region);
+        assert_eq!(s3.path_style, default_s3.path_style);
+        assert_eq!(s3.prefix, default_s3.prefix);
+        assert_eq!(s3.timeout_secs, default_s3.timeout_secs);
+        assert!(s3.endpoint.is_none() && s3.secret_access_key.is_none());
     }
 
     #[test]
@@ -233,6 +351,18 @@ mod tests {
         assert!(parsed.database_url.unwrap().starts_with("postgres://"));
         assert!(parsed.nats_url.is_some());
         assert_eq!(parsed.files.backend, "database");
+    }
+
+    #[test]
+    fn stream_names_are_checked() {
+        let named = |stream: &str| EventsConfig {
+            stream: stream.into(),
+            ..Default::default()
+        };
+        assert!(named("TIANSHAN_EVENTS").check().is_ok());
+        for bad in ["", "a.b", "a b", "a*", "a>"] {
+            assert!(named(bad).check().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

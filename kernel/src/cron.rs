@@ -379,7 +379,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// The proleptic Gregorian `(year, month 1-12, day 1-31)` of a day counted
 /// from 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(DAYS_PER_GREGORIAN_CYCLE);
     let day_of_era = shifted.rem_euclid(DAYS_PER_GREGORIAN_CYCLE);

@@ -435,6 +435,18 @@ CREATE TABLE file_blobs (
 "#,
         ),
     ),
+    (
+        9,
+        Schema::Both(
+            r#"
+-- The events table as JetStream's outbox: 0 until the relay has published
+-- the event to the stream. Events from before, and all events when
+-- JetStream is not configured, are 1 (nothing to relay).
+ALTER TABLE events ADD COLUMN streamed BIGINT NOT NULL DEFAULT 1;
+CREATE INDEX events_unstreamed ON events(seq) WHERE streamed = 0;
+"#,
+        ),
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

@@ -2,8 +2,9 @@
 //!
 //! A file's metadata (org, name, type, size, SHA-256, who and when) is a
 //! row in `files`; its content is stored by hash in a [`BlobStore`]: the
-//! local disk by default, or the database itself (`files.backend =
-//! "database"`), which is what several nodes without shared disk use.
+//! local disk by default, the database itself (`files.backend =
+//! "database"`), which is what several nodes without shared disk use, or
+//! an S3-compatible object store (`"s3"`, `crate::s3`).
 //! Content is checked against an allowlist of types by its leading bytes,
 //! not by what the uploader claims, and must agree with the declared type.
 //! Reads and writes are limited to the orgs the caller reaches, like
@@ -299,24 +300,34 @@ pub struct Files {
 }
 
 impl Files {
+    /// Opens the configured blob store; an unknown backend or incomplete
+    /// S3 settings are refused at start.
     pub fn new(
         db: Db,
         config: &FilesConfig,
         data_dir: &std::path::Path,
         audit: Arc<Audit>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let blobs: Arc<dyn BlobStore> = match config.backend.as_str() {
             "database" => Arc::new(DatabaseStore { db: db.clone() }),
-            _ => Arc::new(DiskStore::new(
+            "disk" => Arc::new(DiskStore::new(
                 config.dir.clone().unwrap_or_else(|| data_dir.join("files")),
             )),
+            "s3" => Arc::new(crate::s3::S3Blobs(Arc::new(crate::s3::S3Store::new(
+                &config.s3,
+                config.max_bytes,
+                |name| std::env::var(name).ok(),
+            )?))),
+            other => {
+                anyhow::bail!("files.backend {other:?}: expected \"disk\", \"database\" or \"s3\"")
+            }
         };
-        Files {
+        Ok(Files {
             db,
             blobs,
             audit,
             max_bytes: config.max_bytes,
-        }
+        })
     }
 
     pub async fn put(

@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod files;
 pub mod gateway;
+pub mod jetstream;
 pub mod jobs;
 pub mod messaging;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod orgs;
 pub mod package;
 pub mod plugins;
 pub mod runtime;
+pub mod s3;
 pub mod storage;
 pub mod tooling;
 pub mod users;
@@ -67,6 +69,7 @@ impl Kernel {
     /// Opens the data dir: database (migrated), runtime, installed plugins,
     /// bootstrap admin.
     pub async fn open(config: Config) -> anyhow::Result<Opened> {
+        config.events.check()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", config.data_dir.display()))?;
         let db = db::connect(&config.database_url()).await?;
@@ -109,8 +112,9 @@ impl Kernel {
         let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
         let messaging = Arc::new(messaging::Messaging::new(
             db.clone(),
-            config.events,
+            config.events.clone(),
             bus.clone(),
+            bus.is_connected() && config.events.jetstream,
         ));
         let approvals = Arc::new(approvals::Approvals::new(
             db.clone(),
@@ -123,7 +127,7 @@ impl Kernel {
             &config.files,
             &config.data_dir,
             audit.clone(),
-        ));
+        )?);
         let datacenter = Arc::new(datacenter::DataCenter::new(db.clone(), audit.clone()));
         datacenter.seed_plan().await?;
         runtime.set_services(Arc::new(runtime::host::Services {
@@ -169,10 +173,20 @@ impl Kernel {
     }
 
     /// Starts what a serving node runs besides the gateway: the event
-    /// dispatcher, the job scheduler and the cluster watcher.
+    /// dispatcher (and, with NATS, the JetStream relay and consumer), the
+    /// job scheduler and the cluster watcher.
     pub fn start_background(self: &Arc<Self>) {
         let sink: Arc<dyn messaging::EventSink> = Arc::new(PluginEventSink(Arc::downgrade(self)));
-        tokio::spawn(self.messaging.clone().run(sink));
+        tokio::spawn(self.messaging.clone().run(sink.clone()));
+        if let Some(client) = self.bus.client().filter(|_| self.config.events.jetstream) {
+            tokio::spawn(jetstream::run(
+                client.clone(),
+                self.config.events.clone(),
+                self.messaging.clone(),
+                sink,
+                self.metrics.stream.clone(),
+            ));
+        }
         let weak = Arc::downgrade(self);
         tokio::spawn(jobs::run(
             self.db.clone(),

@@ -11,6 +11,16 @@
 //!
 //! Delivery is at least once: a node that dies mid-delivery loses its lease
 //! and another node delivers again, with the same event id.
+//!
+//! With NATS JetStream configured (`jetstream.rs`) the events table is also
+//! an outbox: a new event is marked `streamed = 0` in its publishing
+//! transaction, a relay publishes it to the stream and marks it, and the
+//! node that takes it from the stream's shared consumer claims and delivers
+//! that event's deliveries here (`dispatch_event`). The claim is what makes
+//! a delivery happen once, so both paths can run at the same time; while
+//! the stream is live the poller leaves first attempts younger than
+//! `STREAM_GRACE_MS` to it, and it keeps doing retries, deliveries held back
+//! for order, and everything when NATS is down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +35,11 @@ const LEASE_MS: i64 = 120_000;
 /// How often a dispatcher looks for work published on other nodes.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const CLAIM_BATCH: i64 = 16;
+/// While JetStream carries events, how long the poller leaves a new
+/// delivery to the node that takes it from the stream.
+pub const STREAM_GRACE_MS: i64 = 2_000;
+/// Events the relay publishes per database round.
+pub const RELAY_BATCH: i64 = 64;
 const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// The publisher id events from the kernel carry (scheduled jobs).
@@ -123,22 +138,79 @@ pub enum PublishError {
     Unavailable(#[from] sqlx::Error),
 }
 
+/// An event the relay has yet to publish to JetStream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub seq: i64,
+    pub id: String,
+    pub topic: String,
+    pub source: String,
+    pub key: Option<String>,
+}
+
+/// Where the relay sends events: JetStream (`jetstream.rs`). True once the
+/// stream has acknowledged the event.
+pub trait Publisher: Send + Sync {
+    fn publish<'a>(&'a self, event: &'a Outgoing) -> futures_util::future::BoxFuture<'a, bool>;
+}
+
+/// What one relay round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Relayed {
+    /// Events the stream acknowledged (and are now marked streamed).
+    pub published: usize,
+    /// A publish failed; the rest wait for the next round.
+    pub failed: bool,
+    /// The batch was full: more may be waiting.
+    pub more: bool,
+}
+
 pub struct Messaging {
     db: Db,
     dialect: Dialect,
     bus: Arc<crate::bus::Bus>,
     retries: crate::config::EventsConfig,
+    /// New events go through the JetStream outbox (`streamed = 0`).
+    streaming: bool,
+    /// This node's JetStream consumer is receiving (see `stream_live`).
+    stream_up: std::sync::atomic::AtomicBool,
+    /// Wakes this node's relay after a commit that added events.
+    pub outbox: tokio::sync::Notify,
 }
 
 impl Messaging {
-    pub fn new(db: Db, retries: crate::config::EventsConfig, bus: Arc<crate::bus::Bus>) -> Self {
+    /// `streaming`: JetStream is configured, so new events are queued for
+    /// the relay.
+    pub fn new(
+        db: Db,
+        retries: crate::config::EventsConfig,
+        bus: Arc<crate::bus::Bus>,
+        streaming: bool,
+    ) -> Self {
         let dialect = Dialect::of(&db);
         Messaging {
             db,
             dialect,
             bus,
             retries,
+            streaming,
+            stream_up: std::sync::atomic::AtomicBool::new(false),
+            outbox: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Whether JetStream is carrying events to this node right now: the
+    /// consumer receives and the connection is up. When not, the poller
+    /// takes every due delivery at once.
+    pub fn stream_live(&self) -> bool {
+        self.streaming
+            && self.stream_up.load(std::sync::atomic::Ordering::Relaxed)
+            && self.bus.is_up()
+    }
+
+    pub fn set_stream_up(&self, up: bool) {
+        self.stream_up
+            .store(up, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Publishes `message` from plugin `source` to every plugin granted a
@@ -177,7 +249,7 @@ impl Messaging {
     ) -> sqlx::Result<String> {
         let id = crate::storage::new_record_id();
         let seq = self
-            .insert_event(tx, &id, KERNEL_SOURCE, None, &message)
+            .insert_event(tx, &id, KERNEL_SOURCE, None, &message, self.streaming)
             .await?;
         self.insert_delivery(tx, seq, subscriber, message.key.as_deref())
             .await?;
@@ -187,6 +259,9 @@ impl Messaging {
     /// Nudges the dispatchers, this node's and (over NATS) the others',
     /// after a commit that added work.
     pub fn wake(&self) {
+        if self.streaming {
+            self.outbox.notify_one();
+        }
         self.bus.signal(crate::bus::EVENTS);
     }
 
@@ -228,7 +303,15 @@ impl Messaging {
         let id = crate::storage::new_record_id();
         let mut tx = crate::db::begin_write(&self.db).await?;
         let seq = match self
-            .insert_event(&mut tx, &id, source, Some(default_org), &message)
+            .insert_event(
+                &mut tx,
+                &id,
+                source,
+                Some(default_org),
+                &message,
+                // An event nobody subscribes to has nothing to carry.
+                self.streaming && !subscribers.is_empty(),
+            )
             .await
         {
             Ok(seq) => seq,
@@ -269,10 +352,12 @@ impl Messaging {
         source: &str,
         default_org: Option<&str>,
         message: &Message,
+        stream: bool,
     ) -> sqlx::Result<i64> {
         sqlx::query_scalar(
-            "INSERT INTO events (id, source, topic, event_key, org_id, payload, idempotency_key, published_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            "INSERT INTO events (id, source, topic, event_key, org_id, payload, idempotency_key,
+                                 published_at, streamed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
         )
         .bind(id)
         .bind(source)
@@ -282,6 +367,7 @@ impl Messaging {
         .bind(&message.payload)
         .bind(&message.idempotency_key)
         .bind(now())
+        .bind(if stream { 0_i64 } else { 1 })
         .fetch_one(&mut **tx)
         .await
     }
@@ -307,20 +393,34 @@ impl Messaging {
         Ok(())
     }
 
-    /// Claims up to a batch of due deliveries for this node.
-    pub async fn claim(&self) -> sqlx::Result<Vec<(String, Delivered)>> {
+    /// Claims up to a batch of due deliveries for this node: any (the
+    /// poller), or those of the event with id `only` (taken from JetStream).
+    pub async fn claim(&self, only: Option<&str>) -> sqlx::Result<Vec<(String, Delivered)>> {
         let now = now_ms();
+        // First attempts younger than the grace are the stream's while it
+        // is live; retries (attempts > 0) are always the poller's.
+        let fresh_until = if only.is_none() && self.stream_live() {
+            now - STREAM_GRACE_MS
+        } else {
+            now
+        };
+        let only_event = if only.is_some() {
+            " AND d.event_seq = (SELECT seq FROM events WHERE id = $6)"
+        } else {
+            ""
+        };
         let lock = match self.dialect {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         // Null keys are unordered; `IS` compares them in SQLite, so the
         // NOT EXISTS names the key explicitly.
-        let claimed = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1, updated_at = $2
              WHERE (subscriber, event_seq) IN (
                  SELECT d.subscriber, d.event_seq FROM deliveries d
                  WHERE d.status = 'pending' AND d.next_at_ms <= $3 AND d.lease_until_ms < $3
+                   AND (d.attempts > 0 OR d.next_at_ms <= $5){only_event}
                    AND NOT EXISTS (
                        SELECT 1 FROM deliveries e
                        WHERE e.subscriber = d.subscriber AND d.event_key IS NOT NULL
@@ -328,13 +428,17 @@ impl Messaging {
                          AND e.event_seq < d.event_seq)
                  ORDER BY d.event_seq LIMIT $4{lock})
              RETURNING subscriber, event_seq, attempts"
-        ))
-        .bind(now + LEASE_MS)
-        .bind(crate::db::now())
-        .bind(now)
-        .bind(CLAIM_BATCH)
-        .fetch_all(&self.db)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now + LEASE_MS)
+            .bind(crate::db::now())
+            .bind(now)
+            .bind(CLAIM_BATCH)
+            .bind(fresh_until);
+        if let Some(id) = only {
+            query = query.bind(id);
+        }
+        let claimed = query.fetch_all(&self.db).await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -426,9 +530,20 @@ impl Messaging {
 
     /// Claims and delivers until nothing is due; returns how many it handled.
     pub async fn dispatch_once(&self, sink: &dyn EventSink) -> sqlx::Result<usize> {
+        self.dispatch(None, sink).await
+    }
+
+    /// Delivers what is due of one event (its id from JetStream): each
+    /// delivery is claimed as the poller would, so one already taken, done,
+    /// or waiting behind an earlier one with its key is left alone.
+    pub async fn dispatch_event(&self, id: &str, sink: &dyn EventSink) -> sqlx::Result<usize> {
+        self.dispatch(Some(id), sink).await
+    }
+
+    async fn dispatch(&self, only: Option<&str>, sink: &dyn EventSink) -> sqlx::Result<usize> {
         let mut handled = 0;
         loop {
-            let batch = self.claim().await?;
+            let batch = self.claim(only).await?;
             if batch.is_empty() {
                 return Ok(handled);
             }
@@ -480,13 +595,15 @@ impl Messaging {
     }
 
     /// Puts a dead delivery back in line with a fresh set of attempts.
+    /// (The event is not sent through JetStream again: the replayed
+    /// delivery is due for the poller at once, past the stream's grace.)
     pub async fn replay(&self, subscriber: &str, event_seq: i64) -> sqlx::Result<bool> {
         let n = sqlx::query(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_at_ms = $1,
                  lease_until_ms = 0, updated_at = $2
              WHERE subscriber = $3 AND event_seq = $4 AND status = 'dead'",
         )
-        .bind(now_ms())
+        .bind(now_ms() - STREAM_GRACE_MS)
         .bind(now())
         .bind(subscriber)
         .bind(event_seq)
@@ -497,6 +614,87 @@ impl Messaging {
             self.wake();
         }
         Ok(n > 0)
+    }
+
+    /// One relay round: takes up to `RELAY_BATCH` events not yet streamed,
+    /// oldest first, hands each to `publish` (true once the stream has
+    /// acknowledged it) and marks those acknowledged. On PostgreSQL the rows
+    /// are locked (`SKIP LOCKED`) so two nodes' relays take different
+    /// events; were one to publish an event twice anyway (a crash between
+    /// publish and mark), JetStream drops the copy by its `Nats-Msg-Id`
+    /// within the stream's duplicate window, and a later copy only finds
+    /// its deliveries done.
+    pub async fn relay(&self, publisher: &dyn Publisher) -> sqlx::Result<Relayed> {
+        async fn take(conn: &mut sqlx::AnyConnection, lock: &str) -> sqlx::Result<Vec<Outgoing>> {
+            let rows = sqlx::query(&format!(
+                "SELECT seq, id, topic, source, event_key FROM events WHERE streamed = 0
+                 ORDER BY seq LIMIT $1{lock}"
+            ))
+            .bind(RELAY_BATCH)
+            .fetch_all(conn)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| Outgoing {
+                    seq: r.get(0),
+                    id: r.get(1),
+                    topic: r.get(2),
+                    source: r.get(3),
+                    key: r.get(4),
+                })
+                .collect())
+        }
+        async fn mark(conn: &mut sqlx::AnyConnection, seqs: &[i64]) -> sqlx::Result<()> {
+            if seqs.is_empty() {
+                return Ok(());
+            }
+            let placeholders: Vec<String> = (1..=seqs.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "UPDATE events SET streamed = 1 WHERE seq IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for seq in seqs {
+                query = query.bind(*seq);
+            }
+            query.execute(conn).await?;
+            Ok(())
+        }
+        async fn send(batch: &[Outgoing], publisher: &dyn Publisher) -> (Vec<i64>, bool) {
+            let mut sent = Vec::with_capacity(batch.len());
+            for event in batch {
+                if !publisher.publish(event).await {
+                    // Stop here: later events wait rather than overtake.
+                    return (sent, true);
+                }
+                sent.push(event.seq);
+            }
+            (sent, false)
+        }
+        let (sent, failed, full) = match self.dialect {
+            Dialect::Postgres => {
+                let mut tx = self.db.begin().await?;
+                let batch = take(&mut tx, " FOR UPDATE SKIP LOCKED").await?;
+                let (sent, failed) = send(&batch, publisher).await;
+                mark(&mut tx, &sent).await?;
+                tx.commit().await?;
+                (sent, failed, batch.len() as i64 == RELAY_BATCH)
+            }
+            // One node: no one to race, and no write lock held while
+            // waiting on NATS.
+            Dialect::Sqlite => {
+                let mut conn = self.db.acquire().await?;
+                let batch = take(&mut conn, "").await?;
+                let (sent, failed) = send(&batch, publisher).await;
+                mark(&mut conn, &sent).await?;
+                (sent, failed, batch.len() as i64 == RELAY_BATCH)
+            }
+        };
+        Ok(Relayed {
+            published: sent.len(),
+            failed,
+            more: full && !failed,
+        })
     }
 
     /// Grants `plugin` the subscriptions it asked for (`topics` ⊆ manifest).

@@ -38,6 +38,7 @@ pub struct Metrics {
     pub compilations: Counter,
     pub compile_cache_hits: Counter,
     pub bus_signals_received: Counter,
+    pub stream: crate::jetstream::StreamStats,
 }
 
 impl Default for Metrics {
@@ -94,8 +95,25 @@ impl Metrics {
             "Wake-up signals from other nodes received over NATS",
             bus_signals_received.clone(),
         );
+        let stream = crate::jetstream::StreamStats::default();
+        registry.register(
+            "events_streamed",
+            "Events this node published to the JetStream stream",
+            stream.published.clone(),
+        );
+        registry.register(
+            "events_stream_received",
+            "Events this node took from the JetStream stream to deliver",
+            stream.received.clone(),
+        );
+        registry.register(
+            "events_stream_live",
+            "1 while this node receives events from JetStream, 0 while it polls only",
+            stream.live.clone(),
+        );
         Metrics {
             bus_signals_received,
+            stream,
             registry: Mutex::new(registry),
             plugin_requests,
             plugin_errors,

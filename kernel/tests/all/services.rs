@@ -688,6 +688,169 @@ fn files(k: &TestKernel, token_a: &str, token_b: &str) {
     assert_eq!(status, 404);
 }
 
+/// The S3-compatible server the S3 file-store test runs against: moto's
+/// server in CI (`.ci/run` starts it and sets `TIANSHAN_TEST_S3`).
+fn s3_endpoint() -> String {
+    let url = std::env::var("TIANSHAN_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    if let Err(e) = std::net::TcpStream::connect(&authority) {
+        panic!(
+            "an S3-compatible server at {url} is needed for this test (set TIANSHAN_TEST_S3; \
+             .ci/run starts `moto_server -H 127.0.0.1 -p 9000`): {e}"
+        );
+    }
+    url.trim_end_matches('/').to_string()
+}
+
+/// A request to the test S3 server, signed with the kernel's SigV4 signer
+/// (moto refuses anonymous reads), for the path-style `path`.
+fn s3_request(endpoint: &str, method: &str, path: &str, query: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    use tianshan_kernel::s3::sigv4;
+    let host = endpoint.split("://").nth(1).unwrap();
+    let amz_date = sigv4::amz_date(tianshan_kernel::db::now());
+    let headers = [
+        ("host", host),
+        ("x-amz-content-sha256", sigv4::EMPTY_SHA256),
+        ("x-amz-date", amz_date.as_str()),
+    ];
+    let authorization = sigv4::authorization(
+        &sigv4::Credentials {
+            access_key_id: "tianshan-test".into(),
+            secret_access_key: "tianshan-test-secret".into(),
+        },
+        "us-east-1",
+        &amz_date,
+        &sigv4::Request {
+            method,
+            path,
+            query,
+            headers: &headers,
+            payload_sha256: sigv4::EMPTY_SHA256,
+        },
+    );
+    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{endpoint}{path}?{}", query.join("&")))
+        .header("x-amz-content-sha256", sigv4::EMPTY_SHA256)
+        .header("x-amz-date", &amz_date)
+        .header("authorization", authorization)
+        .body(())
+        .unwrap();
+    let mut response = crate::support::agent().run(request).unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_to_vec().unwrap(),
+    )
+}
+
+/// `files.backend = "s3"`: an upload through the kernel lands in the bucket
+/// under its hash, reads back byte for byte, and a lost object is answered
+/// as unavailable storage, not as a crash or wrong content.
+#[test]
+fn files_in_an_s3_bucket() {
+    use sha2::Digest;
+    let endpoint = s3_endpoint();
+    let bucket = format!("tianshan-test-{}", rand_suffix());
+    let prefix = "attachments/";
+    let s3_config = tianshan_kernel::config::S3Config {
+        endpoint: Some(endpoint.clone()),
+        bucket: Some(bucket.clone()),
+        access_key_id: Some("tianshan-test".into()),
+        secret_access_key: Some("tianshan-test-secret".into()),
+        prefix: prefix.into(),
+        ..Default::default()
+    };
+    // The kernel's own signed client creates the bucket.
+    tianshan_kernel::s3::S3Store::new(&s3_config, 1 << 20, |_| None)
+        .unwrap()
+        .create_bucket()
+        .unwrap_or_else(|e| panic!("creating bucket {bucket} at {endpoint}: {e}"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("test.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[files]\nbackend = \"s3\"\nmax-bytes = 65536\n\n[files.s3]\nendpoint = \"{endpoint}\"\n\
+             bucket = \"{bucket}\"\nprefix = \"{prefix}\"\naccess-key-id = \"tianshan-test\"\n\
+             secret-access-key = \"tianshan-test-secret\"\n"
+        ),
+    )
+    .unwrap();
+    let k = TestKernel::start_in(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let content = "编号,名称,数量\n1,办公桌,12\n2,公务用车,3\n".repeat(100);
+    let sha = hex::encode(sha2::Sha256::digest(content.as_bytes()));
+    let (status, out) = upload(&k, &k.token, "assets.csv", "text/csv", content.as_bytes());
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(out["file"]["sha256"], sha.as_str());
+    let id = out["file"]["id"].as_str().unwrap().to_string();
+    // The same content again is stored once, under the same key.
+    let (status, again) = upload(&k, &k.token, "copy.csv", "text/csv", content.as_bytes());
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["file"]["sha256"], sha.as_str());
+
+    let (status, bytes, _) = k.raw(
+        "GET",
+        &format!("/api/v1/files/{id}"),
+        Some(&k.token),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(bytes, content.as_bytes());
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sha);
+
+    // Seen from outside the kernel: the object is in the bucket under
+    // PREFIX + sha256 with exactly the uploaded bytes, and nothing else is.
+    let object = format!("/{bucket}/{prefix}{sha}");
+    let (status, body) = s3_request(&endpoint, "GET", &object, &[]);
+    assert_eq!(status, 200, "{object}");
+    assert_eq!(body, content.as_bytes());
+    let (status, listing) = s3_request(
+        &endpoint,
+        "GET",
+        &format!("/{bucket}"),
+        &[("list-type", "2")],
+    );
+    assert_eq!(status, 200);
+    let listing = String::from_utf8(listing).unwrap();
+    assert_eq!(listing.matches("<Key>").count(), 1, "{listing}");
+    assert!(
+        listing.contains(&format!("<Key>{prefix}{sha}</Key>")),
+        "{listing}"
+    );
+
+    // The object disappears behind the kernel's back: a structured 500,
+    // never other bytes.
+    let (status, _) = s3_request(&endpoint, "DELETE", &object, &[]);
+    assert_eq!(status, 204);
+    let (status, bytes, _) = k.raw(
+        "GET",
+        &format!("/api/v1/files/{id}"),
+        Some(&k.token),
+        None,
+        &[],
+    );
+    assert_eq!(status, 500);
+    let error: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(error["error"]["code"], "internal", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("file storage is unavailable")
+    );
+}
+
 fn inbox(k: &TestKernel) -> Vec<Value> {
     ok(k, "GET", &format!("{NOTES}/inbox"), Value::Null, 200)
         .as_array()
@@ -803,6 +966,14 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), true);
+    // Its own JetStream stream: tests sharing the NATS server must not take
+    // each other's events.
+    let stream = format!("TS_TEST_{}", rand_suffix().to_uppercase());
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[events]\n",
+        &format!("[events]\nstream = \"{stream}\"\nstream-max-age-secs = 3600\n"),
+    );
+    std::fs::write(&config, text).unwrap();
     let args = |node: &'static str| {
         vec![
             "--config".to_string(),
@@ -812,7 +983,7 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
             "--node-id".to_string(),
             node.to_string(),
             "--nats-url".to_string(),
-            std::env::var("TIANSHAN_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            nats_url(),
         ]
     };
     let args_a = args("node-a");
@@ -920,6 +1091,171 @@ fn two_nodes_share_plugins_records_events_and_jobs() {
         assert_eq!(r["data"]["times"], 1, "{r}");
         assert_eq!(r["data"]["source"], "kernel");
     }
+    stream_contents(&stream, true);
+}
+
+fn nats_url() -> String {
+    std::env::var("TIANSHAN_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// What the JetStream stream `name` holds: its message count and every
+/// message's `Nats-Msg-Id` (the event id). Deletes the stream when `drop`.
+fn stream_contents(name: &str, drop: bool) -> (u64, BTreeSet<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = nats_url();
+        let client = async_nats::connect(&url).await.unwrap_or_else(|e| {
+            panic!("NATS with JetStream at {url} is needed for this test: {e}")
+        });
+        let context = async_nats::jetstream::new(client);
+        let mut stream = context
+            .get_stream(name)
+            .await
+            .unwrap_or_else(|e| panic!("stream {name}: {e}"));
+        let state = stream.info().await.unwrap().state.clone();
+        let mut ids = BTreeSet::new();
+        for seq in state.first_sequence..=state.last_sequence {
+            if let Ok(message) = stream.get_raw_message(seq).await
+                && let Some(id) = message.headers.get("Nats-Msg-Id")
+            {
+                ids.insert(id.to_string());
+            }
+        }
+        if drop {
+            context.delete_stream(name).await.unwrap();
+        }
+        (state.messages, ids)
+    })
+}
+
+/// With NATS, events cross nodes through a JetStream stream: the stream
+/// holds each published event once (by its id), the nodes take them from
+/// the shared consumer, and each is handled exactly once. A node whose NATS
+/// is down delivers by polling the database instead.
+#[test]
+fn events_cross_nodes_through_jetstream() {
+    let db = PgDatabase::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = format!("TS_TEST_{}", rand_suffix().to_uppercase());
+    let config = tmp.path().join("test.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[events]\nmax-attempts = 3\nretry-base-ms = 100\nstream = \"{stream}\"\n\
+             stream-max-age-secs = 3600\n\n[files]\nbackend = \"database\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let nats = nats_url();
+    let args = |node: &str, nats: &str| {
+        vec![
+            "--config".to_string(),
+            config.clone(),
+            "--database-url".to_string(),
+            db.url.clone(),
+            "--node-id".to_string(),
+            node.to_string(),
+            "--nats-url".to_string(),
+            nats.to_string(),
+        ]
+    };
+    let start = |dir: &str, args: Vec<String>| {
+        TestKernel::start_in(
+            &tmp.path().join(dir),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let a = start("a", args("node-a", &nats));
+    let b = start("b", args("node-b", &nats));
+    a.install_ok("notes");
+    ok(
+        &a,
+        "PUT",
+        "/api/v1/plugins/notes/subscriptions",
+        json!({"topics": ["notes.*"]}),
+        200,
+    );
+    eventually("the plugin on node B", Duration::from_secs(15), || {
+        (b.get(&format!("{NOTES}/notes")).0 == 200).then_some(())
+    });
+    let metric = |k: &TestKernel, name: &str| {
+        crate::support::metric_value(&k.metrics(), name).unwrap_or(0.0)
+    };
+    for k in [&a, &b] {
+        eventually(
+            "the node's JetStream consumer",
+            Duration::from_secs(20),
+            || (metric(k, "tianshan_events_stream_live") == 1.0).then_some(()),
+        );
+    }
+
+    // Published on both nodes, keyed (notes.created is keyed by the note).
+    let mut notes = Vec::new();
+    for i in 0..12 {
+        let node = if i % 3 == 0 { &b } else { &a };
+        let out = created(
+            node,
+            None,
+            json!({"title": format!("streamed {i}"), "topic": "js"}),
+        );
+        notes.push(out["id"].as_str().unwrap().to_string());
+    }
+    let records = eventually(
+        "all streamed events handled",
+        Duration::from_secs(30),
+        || {
+            let records: Vec<Value> = inbox(&a)
+                .into_iter()
+                .filter(|r| r["data"]["topic"] == "notes.created")
+                .collect();
+            (records.len() >= notes.len()).then_some(records)
+        },
+    );
+    assert_eq!(records.len(), notes.len(), "{records:?}");
+    for r in &records {
+        assert_eq!(r["data"]["times"], 1, "handled twice: {r}");
+    }
+    let event_ids: BTreeSet<String> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+
+    // The stream holds every one of them, once (the job's tick events may
+    // be there too).
+    let (count, in_stream) = stream_contents(&stream, false);
+    let missing: Vec<&String> = event_ids.difference(&in_stream).collect();
+    assert!(missing.is_empty(), "not in the stream: {missing:?}");
+    assert_eq!(
+        count as usize,
+        in_stream.len(),
+        "an event was streamed twice"
+    );
+    // …and the nodes took them from it: the relays published at least
+    // these, and the consumers received them (the poller holds back while
+    // the stream is live).
+    let published =
+        metric(&a, "tianshan_events_streamed_total") + metric(&b, "tianshan_events_streamed_total");
+    let received = metric(&a, "tianshan_events_stream_received_total")
+        + metric(&b, "tianshan_events_stream_received_total");
+    assert!(published >= notes.len() as f64, "published {published}");
+    assert!(received >= notes.len() as f64, "received {received}");
+
+    // A third node whose NATS is unreachable still delivers, by polling.
+    drop((a, b));
+    let c = start("c", args("node-c", "nats://127.0.0.1:1"));
+    assert_eq!(metric(&c, "tianshan_events_stream_live"), 0.0);
+    let out = created(&c, None, json!({"title": "no NATS", "topic": "js"}));
+    let id = out["id"].as_str().unwrap().to_string();
+    eventually("delivery without NATS", Duration::from_secs(20), || {
+        inbox(&c)
+            .into_iter()
+            .find(|r| r["data"]["payload"]["id"] == id.as_str())
+    });
+    stream_contents(&stream, true);
 }
 
 /// SIGKILL during a stream of acknowledged writes loses none of them, nor
