@@ -1192,14 +1192,60 @@ fn the_demo_start_brings_the_real_tree_bundled_plugins_and_demo_accounts() {
     assert_eq!(roots, vec!["650100"]);
     let kashgar = k.login("demo.kashgar", crate::support::DEMO_PASSWORD);
     let (_, menu) = k.request("GET", "/api/v1/portal/menu", Some(&kashgar), None);
-    assert_eq!(
-        menu["entries"][0]["plugin"], "welcome",
-        "members hold welcome.view: {menu}"
+    let menu_plugins: Vec<&str> = menu["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["plugin"].as_str())
+        .collect();
+    assert!(
+        menu_plugins.contains(&"welcome") && menu_plugins.contains(&"assets"),
+        "members hold welcome.view and assets.view: {menu}"
     );
     assert_eq!(
         k.request("GET", "/api/v1/users", Some(&kashgar), None).0,
         403
     );
+
+    // The assets plugin seeded a living register: thousands of booked
+    // cards, totals in the data center, the region's public warehouse.
+    let (status, cards) = k.request(
+        "GET",
+        "/api/v1/p/assets/cards?state=booked&limit=1",
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{cards}");
+    assert!(
+        cards["total"].as_u64().unwrap() >= 3000,
+        "the demo register: {cards}"
+    );
+    let (status, rollup) = k.request("GET", "/api/v1/p/assets/reports/rollup", None, None);
+    assert_eq!(status, 200, "{rollup}");
+    assert!(
+        !rollup["rows"].as_array().unwrap().is_empty(),
+        "totals rolled up through the data center: {rollup}"
+    );
+    // Kashgar's staff see their own prefecture's cards only, and the
+    // region's warehouse catalogue.
+    let (_, theirs) = k.request(
+        "GET",
+        "/api/v1/p/assets/cards?limit=1",
+        Some(&kashgar),
+        None,
+    );
+    let theirs = theirs["total"].as_u64().unwrap();
+    assert!(
+        theirs > 0 && theirs < cards["total"].as_u64().unwrap(),
+        "{theirs}"
+    );
+    let (_, items) = k.request(
+        "GET",
+        "/api/v1/p/assets/warehouse/items",
+        Some(&kashgar),
+        None,
+    );
+    assert!(items["total"].as_u64().unwrap() > 0, "{items}");
 }
 
 #[test]
