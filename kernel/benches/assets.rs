@@ -134,7 +134,7 @@ fn main() -> anyhow::Result<()> {
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     anyhow::ensure!(response.status() == 200, "{path}: {body}");
                     if i == 0 {
-                        eprintln!("{path}: {}", &body[..body.len().min(160)]);
+                        eprintln!("{path}: {}", body.chars().take(160).collect::<String>());
                     }
                     if i >= 3 {
                         times.push(ms);

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::identity::{TwoCounties, person, two_counties};
+use crate::services::PgDatabase;
 use crate::support::TestKernel;
 
 const P: &str = "/api/v1/p/assets";
 
 struct World {
     k: TestKernel,
+    _database: Option<PgDatabase>,
     county_a: String,
     unit_a: String,
     unit_b: String,
@@ -26,7 +28,12 @@ struct World {
 }
 
 fn world() -> World {
-    let k = TestKernel::start();
+    world_on(TestKernel::start(), None)
+}
+
+/// The same world on a kernel of the caller's choosing (PostgreSQL); the
+/// database handle is kept so it is dropped after the kernel.
+fn world_on(k: TestKernel, database: Option<PgDatabase>) -> World {
     let root = "org-650000";
     let TwoCounties {
         unit_a,
@@ -42,6 +49,7 @@ fn world() -> World {
     let region_admin = login("region.admin", &unit_a, &[("org-admin", root)]);
     World {
         k,
+        _database: database,
         county_a,
         unit_a,
         unit_b,
@@ -173,8 +181,24 @@ fn xlsx(rows: &[Vec<Value>]) -> Vec<u8> {
 
 #[test]
 fn asset_lifecycle_through_the_gateway() {
-    let w = world();
+    lifecycle(world());
+}
 
+/// The whole lifecycle again with every record in PostgreSQL, as a
+/// several-node deployment runs it.
+#[test]
+fn asset_lifecycle_on_postgresql() {
+    let database = PgDatabase::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let k = TestKernel::start_in(
+        &tmp.path().join("data"),
+        &["--database-url", database.url.as_str()],
+    );
+    lifecycle(world_on(k, Some(database)));
+    drop(tmp);
+}
+
+fn lifecycle(w: World) {
     // Validation names the field; nothing is written.
     let (status, out) = call(
         &w.k,
