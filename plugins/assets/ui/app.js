@@ -178,9 +178,11 @@
 
   // path: relative to the plugin's API, or absolute (/api/v1/…).
   // body: an object (sent as JSON) or a Blob/File (sent as is).
-  function api(method, path, body) {
+  // org: act in this org for this call only (else the chosen one).
+  function api(method, path, body, org) {
     var url = path.charAt(0) === '/' ? path : API + path;
     var extra = {};
+    if (org) extra['X-Tianshan-Org'] = org;
     var payload;
     if (body instanceof Blob) {
       extra['Content-Type'] = body.type || 'application/octet-stream';
@@ -279,6 +281,14 @@
     (me.bindings || []).forEach(function (b) { if (b.org_name) names[b.org_id] = b.org_name; });
     if (me.unit && me.unit.id) names[me.unit.id] = me.unit.name;
     return api('GET', '/api/v1/orgs').then(function (res) {
+      // Acting where only a plugin role is held (a keeper at the
+      // prefecture), the tree is read where the caller is staff.
+      if (res.status !== 403) return res;
+      var reader = (me.bindings || []).filter(function (b) {
+        return ['member', 'auditor', 'org-admin'].indexOf(b.role) >= 0;
+      })[0];
+      return reader ? api('GET', '/api/v1/orgs', undefined, reader.org_id) : res;
+    }).then(function (res) {
       var walk = function (nodes) {
         (nodes || []).forEach(function (o) {
           names[o.id] = o.name;
@@ -469,8 +479,10 @@
     if (f) {
       var candidates = [f, f + '_yuan', f.replace(/^changes\./, ''), f.replace(/_yuan$/, '')];
       if (f.indexOf('changes.') === 0) candidates.unshift('value');
+      // Codes with words of our own (the server's message is in English).
+      var text = (e.code && state.t['code.' + e.code]) || e.message;
       for (var i = 0; i < candidates.length; i++) {
-        if (setFieldError(form, candidates[i], e.message)) {
+        if (setFieldError(form, candidates[i], text)) {
           var top0 = form.querySelector('.form-error');
           if (top0) top0.textContent = errorText(res);
           return;
@@ -528,9 +540,13 @@
       reports: function () { reportsView(live); },
       'import': function () { importView(live); },
       labels: function () { labelsView(live); },
-      scan: function () { scanView(live); },
-      stocktakes: function () { genericListView('stocktakes', 'stocktakes.title', live); },
-      warehouse: function () { genericListView('warehouse/items', 'warehouse.title', live); }
+      scan: function () { scanView(r.params, live); },
+      stocktakes: function () {
+        if (r.parts[1] && r.parts[2] === 'tasks' && r.parts[3]) taskView(r.parts[1], r.parts[3], live);
+        else if (r.parts[1]) stocktakeView(r.parts[1], live);
+        else stocktakesView(r.params, live);
+      },
+      warehouse: function () { warehouseRoute(r, live); }
     };
     (views[name] || views.cards)();
   }
@@ -762,10 +778,12 @@
     var actionForm = h('div', { id: 'card-action-form' });
 
     if (c.locked_by) {
+      var lockedHref = /^(rk|ck)\d/.test(c.locked_by) ? '#/warehouse/orders/'
+        : /^gwc\d/.test(c.locked_by) ? '#/warehouse/items/' : '#/documents/';
       actions.appendChild(h('p', { class: 'notice', id: 'card-locked' }, [
-        tr('card.lockedBy', { doc: '' }),
+        tr(lockedHref === '#/warehouse/items/' ? 'card.inWarehouse' : 'card.lockedBy', { doc: '' }),
         ' ',
-        h('a', { href: '#/documents/' + encodeURIComponent(c.locked_by) }, c.locked_by)
+        h('a', { href: lockedHref + encodeURIComponent(c.locked_by) }, c.locked_by.split('.')[0].toUpperCase())
       ]));
     } else if (c.state === 'draft') {
       actions.appendChild(h('p', { class: 'muted wide' }, tr('card.draftHint')));
@@ -794,6 +812,14 @@
           if (first) first.focus();
         } }, tr('kind.' + kind)));
       });
+      // An idle booked card may be offered to the public warehouse.
+      if (c.use_status === 'idle') {
+        actions.appendChild(h('button', { type: 'button', class: 'button', id: 'offer-warehouse', onclick: function () {
+          actionForm.textContent = '';
+          actionForm.appendChild(intakeForm(doc));
+          actionForm.querySelector('select').focus();
+        } }, tr('wh.offer')));
+      }
     } else if (c.state === 'incoming') {
       actions.appendChild(h('button', { type: 'button', class: 'button primary', id: 'receive-card', onclick: function () {
         api('POST', 'receipts', { card_ids: [doc.id] }).then(function (res) {
@@ -1036,8 +1062,21 @@
     };
     var results = h('div', null, h('p', { class: 'muted' }, tr('loading')));
     var incoming = h('div', { id: 'incoming' });
+    var planPanel = h('div', { id: 'plan-panel', hidden: true });
+    var togglePlan = function () {
+      planPanel.hidden = !planPanel.hidden;
+      if (!planPanel.hidden) {
+        planPanel.textContent = '';
+        planPanel.appendChild(planForm(function () { planPanel.hidden = true; }));
+        planPanel.querySelector('input').focus();
+      }
+    };
     setView([
-      h('div', { class: 'head' }, [h('h1', null, tr('docs.title')), h('div', { class: 'tools' }, exportButtons(listPath, 'documents'))]),
+      h('div', { class: 'head' }, [h('h1', null, tr('docs.title')), h('div', { class: 'tools' }, [
+        h('button', { type: 'button', class: 'button primary', id: 'new-plan', onclick: togglePlan }, tr('plan.new')),
+        exportButtons(listPath, 'documents')
+      ])]),
+      planPanel,
       incoming,
       h('form', { class: 'filters', onsubmit: function (ev) {
         ev.preventDefault();
@@ -1050,6 +1089,7 @@
       ]),
       results
     ]);
+    if (params.get('new') === 'plan') loadCategories().then(function () { if (live() && planPanel.hidden) togglePlan(); });
     var cursor = cursors[page - 1];
     api('GET', withParam(listPath(), 'limit', '20') + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '')).then(function (res) {
       if (!live()) return;
@@ -1509,35 +1549,6 @@
     ]);
   }
 
-  // Rows of unknown shape: one column per key, nested objects flattened.
-  function genericTable(rows, id) {
-    var flat = rows.map(function (r) {
-      var out = {};
-      Object.keys(r || {}).forEach(function (k) {
-        var v = r[k];
-        if (v && typeof v === 'object' && !Array.isArray(v)) {
-          Object.keys(v).forEach(function (k2) { out[k + '.' + k2] = v[k2]; });
-        } else {
-          out[k] = v;
-        }
-      });
-      return out;
-    });
-    var keys = [];
-    flat.forEach(function (r) { Object.keys(r).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); }); });
-    return table(keys.map(function (k) {
-      var parts = k.split('.');
-      var text = parts.map(function (p) { return state.t['col.' + p] || state.t['generic.' + p] || p; }).join(' · ');
-      var isMoney = MONEY_KEYS.test(parts[parts.length - 1]);
-      return { label: text, money: isMoney, render: function (r) {
-        var v = r[k];
-        if (isMoney && typeof v === 'number') return money(v);
-        if (k === 'status' || parts[parts.length - 1] === 'status') return label('status', v);
-        return v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-      } };
-    }), flat, id ? { id: id } : null);
-  }
-
   // ---- #/import -------------------------------------------------------------
 
   function importView(live) {
@@ -1669,7 +1680,7 @@
     }
   }
 
-  function scanView(live) {
+  function scanView(params, live) {
     var code = input('text', { id: 'scan-code', name: 'code', autocomplete: 'off', autocapitalize: 'none', enterkeyhint: 'search' });
     var stocktake = h('select', { id: 'scan-stocktake', name: 'stocktake' }, h('option', { value: '' }, tr('scan.noStocktake')));
     var task = h('select', { id: 'scan-task', name: 'task_id' });
@@ -1707,6 +1718,12 @@
         var x = d.data || {};
         stocktake.appendChild(h('option', { value: d.id }, [x.no, x.name || x.title].filter(Boolean).join(' ') || d.id));
       });
+      // Opened from a campaign (#/scan?stocktake=…&task=…): that one is chosen.
+      var wanted = params.get('stocktake');
+      if (wanted && Array.prototype.some.call(stocktake.options, function (o) { return o.value === wanted; })) {
+        stocktake.value = wanted;
+        stocktake.dispatchEvent(new Event('change'));
+      }
     });
     task.closest('.field').hidden = true;
     stocktake.addEventListener('change', function () {
@@ -1718,7 +1735,7 @@
         if (!ok(res)) return flash(errorText(res), true);
         ((res.body && res.body.records) || []).forEach(function (t) {
           var x = t.data || {};
-          task.appendChild(h('option', { value: t.id }, [x.no, x.label || x.key].filter(Boolean).join(' ')));
+          task.appendChild(h('option', { value: t.id, selected: t.id === params.get('task') }, [x.no, x.label || x.key].filter(Boolean).join(' ')));
         });
       });
     });
@@ -1809,56 +1826,1337 @@
     }
   }
 
-  // ---- #/stocktakes, #/warehouse: minimal lists -----------------------------
+  // ---- shared bits for the stocktake and warehouse pages ----------------------
 
-  var GENERIC_COLUMNS = ['no', 'asset_no', 'name', 'title', 'status', 'category', 'warehouse_id', 'quantity',
-    'condition', 'original_value', 'net_value', 'planned_from', 'planned_to', 'due_on', 'created_on'];
+  function today() {
+    var d = new Date();
+    return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2) + '-' + ('0' + d.getDate()).slice(-2);
+  }
 
-  function genericListView(path, titleKey, live) {
+  function monthsBack(n) {
+    var d = new Date();
+    d.setDate(1);
+    d.setMonth(d.getMonth() - n);
+    return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
+  }
+
+  // Keepers run the public warehouse; administrators may too.
+  function isKeeper() {
+    return ((state.me && state.me.bindings) || []).some(function (b) {
+      return b.role === 'assets.keeper' || b.role === 'org-admin';
+    });
+  }
+
+  function categoryText(code) {
+    if (!code) return '—';
+    var name = categoryName(code);
+    return name ? code + ' ' + name : code;
+  }
+
+  // A list that pages with next_cursor; pathFn() gives the path with its
+  // filters; columns are a table's, or a function(rows) that draws them.
+  // Answers {node, load(reset)}; deferLoad: the caller loads it first.
+  function pagedTable(pathFn, columns, props, live, mapRow, deferLoad) {
+    var node = h('div', { id: props.id + '-results' }, h('p', { class: 'muted' }, tr('loading')));
     var cursors = [null];
     var page = 1;
-    var results = h('div', { id: 'list-results' }, h('p', { class: 'muted' }, tr('loading')));
-    setView([h('h1', null, tr(titleKey)), results]);
-    function load() {
+    function load(reset) {
+      if (reset) { cursors = [null]; page = 1; }
       var cursor = cursors[page - 1];
-      api('GET', path + query({ limit: '20', cursor: cursor || '' })).then(function (res) {
+      api('GET', withParam(pathFn(), 'limit', '20') + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '')).then(function (res) {
         if (!live()) return;
-        results.textContent = '';
-        if (!ok(res)) {
-          results.appendChild(res.status === 404 && !(res.body && res.body.error && res.body.error.field)
-            ? h('p', { class: 'muted' }, tr('err.notAvailable'))
-            : errorBox(res));
-          return;
-        }
+        node.textContent = '';
+        if (!ok(res)) return node.appendChild(errorBox(res));
         var b = res.body || {};
-        var records = b.records || [];
+        cursors = cursors.slice(0, page);
         if (b.next_cursor) cursors[page] = b.next_cursor;
-        if (!records.length) {
-          results.appendChild(h('p', { class: 'muted empty' }, tr('common.empty')));
-        } else {
-          var keys = GENERIC_COLUMNS.filter(function (k) {
-            return records.some(function (d) { return d.data && d.data[k] != null && d.data[k] !== ''; });
-          });
-          if (!keys.length) {
-            keys = Object.keys(records[0].data || {}).filter(function (k) {
-              var v = records[0].data[k];
-              return v == null || typeof v !== 'object';
-            }).slice(0, 6);
-          }
-          var rows = records.map(function (d) {
-            var x = {};
-            keys.forEach(function (k) { x[k] = d.data[k]; });
-            x.id = d.id;
-            x.__props = { 'data-id': d.id };
-            return x;
-          });
-          results.appendChild(genericTable(rows));
-        }
-        results.appendChild(pager(b.total, page, !!b.next_cursor,
+        var rows = (b.records || []).map(mapRow);
+        var shown = typeof columns === 'function' ? columns(rows) : table(columns, rows, props);
+        node.appendChild(rows.length ? shown : h('p', { class: 'muted empty' }, tr('common.empty')));
+        node.appendChild(pager(b.total, page, !!b.next_cursor,
           function () { page--; load(); }, function () { page++; load(); }));
       });
     }
-    load();
+    if (!deferLoad) load();
+    return { node: node, load: load };
+  }
+
+  function recordRow(d) {
+    return { id: d.id, org: d.org, x: d.data || {}, __props: { 'data-id': d.id } };
+  }
+
+  function historyTable(list, id) {
+    var rows = (list || []).map(function (e) {
+      var note = e.note;
+      if (note && typeof note === 'object') {
+        note = Object.keys(note).map(function (k) { return note[k]; }).filter(function (v) {
+          return v != null && v !== '' && typeof v !== 'object';
+        }).join(' · ');
+      }
+      return { on: e.on, actor: e.actor, action: label('hist', e.action), note: note };
+    });
+    if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+    return table([
+      { label: tr('act.on'), key: 'on' },
+      { label: tr('act.action'), key: 'action' },
+      { label: tr('act.actor'), key: 'actor' },
+      { label: tr('common.note'), key: 'note' }
+    ], rows, id ? { id: id } : null);
+  }
+
+  function progressBar(done, total) {
+    var pct = total > 0 ? Math.min(100, Math.round(done / total * 100)) : 0;
+    return h('span', { class: 'progress-cell' }, [
+      h('span', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(total),
+        'aria-valuenow': String(done) }, h('span', { class: 'progress-fill', style: 'width:' + pct + '%' })),
+      ' ' + tr('st.progress', { done: done, total: total, pct: pct })
+    ]);
+  }
+
+  // A button that POSTs and re-renders the page when it succeeds.
+  function actionButton(id, text, path, body, cls, confirmText) {
+    return h('button', { type: 'button', class: 'button ' + (cls || ''), id: id, onclick: function (ev) {
+      if (confirmText && !window.confirm(confirmText)) return;
+      ev.target.disabled = true;
+      api('POST', path, body || {}).then(function (res) {
+        ev.target.disabled = false;
+        if (!ok(res)) return flash(errorText(res), true);
+        state.flashNext = { text: tr('common.done') };
+        route();
+      });
+    } }, text);
+  }
+
+  // ---- #/stocktakes ---------------------------------------------------------
+
+  var ST_STATUSES = ['plan', 'in_progress', 'reconciling', 'completed', 'archived'];
+  var ST_NEXT = { plan: 'start', in_progress: 'close', reconciling: 'complete', completed: 'archive' };
+  var ST_RESULTS = ['matched', 'mismatch', 'surplus', 'loss'];
+  var RESOLVE_FOR = { surplus: ['registration', 'accept'], loss: ['write_off', 'accept'], mismatch: ['change', 'accept'] };
+
+  function stocktakesView(params, live) {
+    var status = select(ST_STATUSES, 'st.status', params.get('status') || '', true);
+    status.id = 'st-filter-status';
+    var q = input('search', { id: 'st-q', value: params.get('q') || '', placeholder: tr('st.q') });
+    var newPanel = h('div', { id: 'new-stocktake-panel', hidden: true });
+    var list = pagedTable(function () {
+      return 'stocktakes' + query({ status: status.value, q: q.value.trim() });
+    }, [
+      { label: tr('st.no'), render: function (r) { return h('a', { href: '#/stocktakes/' + encodeURIComponent(r.id) }, r.x.no || r.id); } },
+      { label: tr('st.name'), render: function (r) { return r.x.name; } },
+      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('st.planned'), render: function (r) { return (r.x.planned_from || '') + ' – ' + (r.x.planned_to || ''); } },
+      { label: tr('st.groupBy'), render: function (r) { return label('st.group', r.x.group_by); } },
+      { label: tr('st.bookCards'), num: true, render: function (r) { return r.x.book_cards; } },
+      { label: tr('st.status'), render: function (r) { return badge('st', r.x.status, label('st.status', r.x.status)); } }
+    ], { id: 'stocktakes-table' }, live, recordRow);
+    setView([
+      h('div', { class: 'head' }, [
+        h('h1', null, tr('stocktakes.title')),
+        h('div', { class: 'tools' }, [
+          h('button', { type: 'button', class: 'button primary', id: 'new-stocktake', onclick: function () {
+            newPanel.hidden = !newPanel.hidden;
+            if (!newPanel.hidden) {
+              newPanel.textContent = '';
+              newPanel.appendChild(stocktakeForm(function () { newPanel.hidden = true; }));
+              newPanel.querySelector('input').focus();
+            }
+          } }, tr('st.new')),
+          h('a', { class: 'button', href: '#/scan' }, tr('nav.scan'))
+        ])
+      ]),
+      newPanel,
+      h('form', { class: 'filters', onsubmit: function (ev) { ev.preventDefault(); list.load(true); } }, [
+        field('status', tr('st.status'), status),
+        field('q', tr('st.no'), q),
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary', id: 'st-search' }, tr('common.search')))
+      ]),
+      list.node
+    ]);
+    loadCategories();
+  }
+
+  function stocktakeForm(onCancel) {
+    var category = h('select', null, categoryOptions('', false, false));
+    loadCategories().then(function () {
+      if (category.options.length <= 1) { category.textContent = ''; append(category, categoryOptions('', false, false)); }
+    });
+    var form = h('form', { id: 'stocktake-form', class: 'grid-form', novalidate: true }, [
+      h('h2', { class: 'wide' }, tr('st.newTitle')),
+      field('name', tr('st.name') + ' *', input('text', { maxlength: '100' }), true),
+      field('planned_from', tr('st.plannedFrom') + ' *', input('date', { value: today() })),
+      field('planned_to', tr('st.plannedTo') + ' *', input('date')),
+      field('group_by', tr('st.groupBy'), select(['location', 'custodian'], 'st.group', 'location')),
+      field('location', tr('st.scopeLocation'), input('text', { maxlength: '100' })),
+      field('category', tr('st.scopeCategory'), category),
+      h('p', { class: 'muted wide' }, tr('st.scopeHint')),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'submit', class: 'button primary', id: 'stocktake-submit' }, tr('st.create')),
+        h('button', { type: 'button', class: 'button', onclick: onCancel }, tr('common.cancel'))
+      ])
+    ]);
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var v = function (n) { return form.elements[n].value.trim(); };
+      var required = ['name', 'planned_from', 'planned_to'];
+      for (var i = 0; i < required.length; i++) {
+        if (!v(required[i])) return setFieldError(form, required[i], tr('err.required'));
+      }
+      var body = { name: v('name'), planned_from: v('planned_from'), planned_to: v('planned_to'), group_by: v('group_by') };
+      if (v('location')) body.location = v('location');
+      if (v('category')) body.category = v('category');
+      busy(form, true);
+      api('POST', 'stocktakes', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        navigateWithFlash('#/stocktakes/' + encodeURIComponent(res.body.id), tr('st.created', { no: res.body.data.no }));
+      });
+    });
+    return form;
+  }
+
+  function stocktakeView(id, live) {
+    loadingView();
+    var base = 'stocktakes/' + encodeURIComponent(id);
+    Promise.all([api('GET', base), api('GET', base + '/report'), loadCategories()]).then(function (all) {
+      if (!live()) return;
+      var res = all[0];
+      if (!ok(res)) return setView([h('p', null, h('a', { href: '#/stocktakes' }, '← ' + tr('nav.stocktakes'))), errorBox(res)]);
+      var doc = res.body.stocktake;
+      var x = doc.data || {};
+      var open = res.body.open_differences || 0;
+      var report = ok(all[1]) ? all[1].body : null;
+      var actions = [];
+      var next = ST_NEXT[x.status];
+      if (next) {
+        actions.push(actionButton('st-' + next, tr('st.action.' + next), base + '/' + next, {},
+          'primary', next === 'close' ? tr('st.confirmClose') : null));
+      }
+      if (x.status === 'in_progress') {
+        actions.push(h('a', { class: 'button', id: 'st-scan', href: '#/scan?stocktake=' + encodeURIComponent(doc.id) }, tr('st.toScan')));
+      }
+      if (x.status === 'plan') {
+        actions.push(h('button', { type: 'button', class: 'button danger', id: 'st-delete', onclick: function () {
+          if (!window.confirm(tr('common.confirm'))) return;
+          api('DELETE', base).then(function (r) {
+            if (!ok(r)) return flash(errorText(r), true);
+            navigateWithFlash('#/stocktakes', tr('common.done'));
+          });
+        } }, tr('st.delete')));
+      }
+      var nodes = [
+        h('p', null, h('a', { href: '#/stocktakes' }, '← ' + tr('nav.stocktakes'))),
+        h('div', { class: 'head' }, [
+          h('h1', { id: 'st-title' }, [x.name, ' ', h('small', null, x.no)]),
+          h('div', { class: 'tools' }, badge('st', x.status, label('st.status', x.status)))
+        ]),
+        actions.length ? h('div', { class: 'actions', id: 'st-actions' }, actions) : null,
+        section(null, dl([
+          [tr('st.status'), label('st.status', x.status), { id: 'st-status' }],
+          [tr('field.org'), orgName(doc.org)],
+          [tr('st.planned'), (x.planned_from || '') + ' – ' + (x.planned_to || '')],
+          [tr('st.groupBy'), label('st.group', x.group_by)],
+          [tr('st.scopeLocation'), x.location],
+          [tr('st.scopeCategory'), x.category ? categoryText(x.category) : null],
+          [tr('st.bookCards'), x.book_cards],
+          [tr('st.bookValue'), x.book_value != null ? money(x.book_value) : null],
+          [tr('st.openDifferences'), String(open), { id: 'st-open' }],
+          [tr('st.createdBy'), x.created_by],
+          x.started_on ? [tr('st.startedOn'), x.started_on] : null,
+          x.closed_on ? [tr('st.closedOn'), x.closed_on] : null,
+          x.completed_on ? [tr('st.completedOn'), x.completed_on] : null
+        ]))
+      ];
+      if (x.status === 'plan') {
+        nodes.push(section(tr('st.tasks'), h('p', { class: 'muted', id: 'st-tasks' }, tr('st.tasksAfterStart'))));
+      } else {
+        nodes.push(section(tr('st.tasks'), tasksTable(doc, report), { id: 'st-tasks-panel' }));
+        if (x.status === 'in_progress' || x.status === 'reconciling' || open > 0) {
+          nodes.push(differencesPanel(doc, live));
+        }
+        nodes.push(stocktakeReport(doc, report));
+      }
+      nodes.push(section(tr('doc.history'), historyTable(x.history, 'st-history')));
+      setView(nodes);
+    });
+  }
+
+  function tasksTable(st, report) {
+    var rows = ((report && report.tasks) || []).map(function (t) {
+      var scanned = (t.matched || 0) + (t.mismatch || 0);
+      t.scanned = scanned;
+      t.__props = { 'data-task': t.task_id };
+      return t;
+    });
+    if (!rows.length) return h('p', { class: 'muted', id: 'st-tasks' }, tr('common.empty'));
+    return table([
+      { label: tr('st.taskNo'), render: function (r) {
+        return h('a', { href: '#/stocktakes/' + encodeURIComponent(st.id) + '/tasks/' + encodeURIComponent(r.task_id) }, r.no);
+      } },
+      { label: tr('st.taskLabel'), render: function (r) { return r.label; } },
+      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('st.status'), render: function (r) { return badge('task', r.status, label('st.task', r.status)); } },
+      { label: tr('st.expected'), num: true, key: 'expected' },
+      { label: tr('st.scanned'), num: true, key: 'scanned' },
+      { label: tr('st.progressCol'), render: function (r) { return progressBar(r.scanned, r.expected || 0); } },
+      { label: label('scan.result', 'surplus'), num: true, key: 'surplus' },
+      { label: label('scan.result', 'loss'), num: true, key: 'loss' },
+      { label: tr('st.matchRate'), num: true, render: function (r) { return percent(r.match_rate); } }
+    ], rows, { id: 'st-tasks' });
+  }
+
+  function differencesPanel(st, live) {
+    var base = 'stocktakes/' + encodeURIComponent(st.id);
+    var canResolve = st.data.status === 'in_progress' || st.data.status === 'reconciling';
+    var result = select(['mismatch', 'surplus', 'loss'], 'scan.result', '', true);
+    result.id = 'diff-result';
+    var list = pagedTable(function () { return base + '/results' + query({ status: 'open', result: result.value }); }, [
+      { label: tr('field.asset_no'), render: function (r) {
+        return r.x.card_id ? h('a', { href: '#/cards/' + encodeURIComponent(r.x.card_id) }, r.x.asset_no || r.x.card_id) : (r.x.code || '—');
+      } },
+      { label: tr('field.name'), render: function (r) { return r.x.name; } },
+      { label: tr('st.result'), render: function (r) { return badge('result', r.x.result, label('scan.result', r.x.result)); } },
+      { label: tr('st.reason'), render: function (r) { return label('st.reason', r.x.reason); } },
+      { label: tr('st.booked'), render: function (r) { return [r.x.book_location, r.x.book_custodian].filter(Boolean).join(' · '); } },
+      { label: tr('st.found'), render: function (r) { return [r.x.location, r.x.custodian].filter(Boolean).join(' · '); } },
+      { label: tr('field.original_value'), money: true, render: function (r) { return money(r.x.original_value); } },
+      { label: '', render: function (r) {
+        if (!canResolve) return '';
+        var slot = h('div', { class: 'resolve-slot' });
+        var button = h('button', { type: 'button', class: 'button resolve-open', onclick: function () {
+          if (slot.firstChild) { slot.textContent = ''; return; }
+          slot.appendChild(resolveForm(st, r));
+        } }, tr('st.resolve'));
+        return h('div', null, [button, slot]);
+      } }
+    ], { id: 'st-differences' }, live, function (d) {
+      var r = recordRow(d);
+      r.__props['data-result'] = r.x.result;
+      return r;
+    });
+    return section(tr('st.differences'), [
+      h('form', { class: 'filters', onsubmit: function (ev) { ev.preventDefault(); list.load(true); } }, [
+        field('result', tr('st.result'), result),
+        h('div', { class: 'actions' }, [
+          h('button', { type: 'submit', class: 'button primary' }, tr('common.search')),
+          exportButtons(function () { return base + '/results' + query({ status: 'open', result: result.value }); }, 'differences')
+        ])
+      ]),
+      list.node
+    ], { id: 'st-differences-panel' });
+  }
+
+  // How one difference is resolved: the fields each action needs.
+  function resolveForm(st, r) {
+    var x = r.x;
+    var actions = RESOLVE_FOR[x.result] || ['accept'];
+    var action = select(actions, 'st.resolveAction', actions[0]);
+    action.id = 'f-action-' + r.id.replace(/\W/g, '-');
+    var slot = h('div', { class: 'field-slot' });
+    var form = h('form', { class: 'grid-form resolve-form', novalidate: true, 'data-result-id': r.id }, [
+      field('action', tr('st.resolveWith'), action),
+      slot,
+      formError(),
+      h('div', { class: 'actions wide' }, h('button', { type: 'submit', class: 'button primary resolve-submit' }, tr('st.resolveSubmit')))
+    ]);
+    function render() {
+      slot.textContent = '';
+      var a = action.value;
+      if (a === 'registration') {
+        var cat = h('select', null, categoryOptions('', false, false));
+        append(slot, [
+          field('card.name', tr('field.name') + ' *', input('text', { value: x.name || '' })),
+          field('card.category', tr('field.category') + ' *', cat),
+          field('card.acquired_on', tr('field.acquired_on') + ' *', input('date', { value: today() })),
+          field('card.original_value_yuan', tr('field.original_value_yuan') + ' *', input('text', { inputmode: 'decimal' })),
+          field('card.location', tr('field.location'), input('text', { value: x.location || '' }))
+        ]);
+      } else if (a === 'write_off') {
+        slot.appendChild(field('reason', tr('form.reason'), h('textarea', { rows: '2' }), true));
+      } else if (a === 'change') {
+        append(slot, [
+          field('changes.location', tr('field.location'), input('text', { value: x.location || '' })),
+          field('changes.custodian', tr('field.custodian'), input('text', { value: x.custodian || '' })),
+          field('reason', tr('form.reason'), h('textarea', { rows: '2' }), true)
+        ]);
+      } else {
+        slot.appendChild(field('note', tr('st.acceptNote') + ' *', h('textarea', { rows: '2' }), true));
+      }
+      // The same form's fields get unique ids per row.
+      slot.querySelectorAll('[id]').forEach(function (e) { e.id = e.id + '-' + r.id.replace(/\W/g, '-'); });
+      slot.querySelectorAll('label[for]').forEach(function (l) { l.setAttribute('for', l.getAttribute('for') + '-' + r.id.replace(/\W/g, '-')); });
+    }
+    action.addEventListener('change', render);
+    render();
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var val = function (n) { var e = form.elements[n]; return e ? e.value.trim() : ''; };
+      var a = action.value;
+      var body = { action: a };
+      if (a === 'registration') {
+        var need = ['card.name', 'card.category', 'card.acquired_on', 'card.original_value_yuan'];
+        for (var i = 0; i < need.length; i++) {
+          if (!val(need[i])) return setFieldError(form, need[i], tr('err.required'));
+        }
+        if (yuanToFen(val('card.original_value_yuan')) == null) return setFieldError(form, 'card.original_value_yuan', tr('err.yuan'));
+        body.card = { name: val('card.name'), category: val('card.category'), acquired_on: val('card.acquired_on'),
+          original_value_yuan: val('card.original_value_yuan') };
+        if (val('card.location')) body.card.location = val('card.location');
+      } else if (a === 'write_off') {
+        if (val('reason')) body.reason = val('reason');
+      } else if (a === 'change') {
+        var changes = {};
+        if (val('changes.location')) changes.location = val('changes.location');
+        if (val('changes.custodian')) changes.custodian = val('changes.custodian');
+        if (Object.keys(changes).length) body.changes = changes;
+        if (val('reason')) body.reason = val('reason');
+      } else {
+        if (!val('note')) return setFieldError(form, 'note', tr('err.required'));
+        body.note = val('note');
+      }
+      busy(form, true);
+      api('POST', 'stocktakes/' + encodeURIComponent(st.id) + '/results/' + encodeURIComponent(r.id) + '/resolve', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        var rs = (res.body && res.body.data && res.body.data.resolution) || {};
+        state.flashNext = { text: tr('st.resolved', { what: rs.document_no || rs.asset_no || label('st.resolveAction', a) }) };
+        route();
+      });
+    });
+    return form;
+  }
+
+  function stocktakeReport(st, report) {
+    var base = 'stocktakes/' + encodeURIComponent(st.id);
+    if (!report) return section(tr('st.report'), h('p', { class: 'muted' }, tr('err.notAvailable')), { id: 'st-report' });
+    var s = report.summary || {};
+    var rows = ST_RESULTS.map(function (k) {
+      var v = s[k] || {};
+      return { key: k, label: label('scan.result', k), count: v.count || 0, value: v.value || 0, __props: { 'data-result': k } };
+    });
+    return section(tr('st.report'), [
+      h('div', { class: 'actions' }, exportButtons(function () { return base + '/report'; }, 'stocktake-' + (st.data.no || 'report'))),
+      dl([
+        [tr('st.bookCards'), s.book_cards],
+        [tr('st.bookValue'), money(s.book_value)],
+        [tr('st.notYetFound'), s.not_yet_found],
+        [tr('st.matchRate'), percent(s.match_rate), { id: 'st-match-rate' }],
+        [tr('st.foundRate'), percent(s.found_rate)]
+      ]),
+      barChart(rows.map(function (r) { return { label: r.label, values: [r.count] }; }), [tr('col.count')], String),
+      table([
+        { label: tr('st.result'), key: 'label' },
+        { label: tr('col.count'), num: true, key: 'count' },
+        { label: tr('col.original_value'), money: true, key: 'value' }
+      ], rows, { id: 'st-summary' })
+    ], { id: 'st-report' });
+  }
+
+  function taskView(stId, taskId, live) {
+    loadingView();
+    var base = 'stocktakes/' + encodeURIComponent(stId);
+    Promise.all([api('GET', base), api('GET', base + '/tasks/' + encodeURIComponent(taskId))]).then(function (all) {
+      if (!live()) return;
+      var back = h('p', null, h('a', { href: '#/stocktakes/' + encodeURIComponent(stId) }, '← ' + tr('st.backToCampaign')));
+      if (!ok(all[0])) return setView([back, errorBox(all[0])]);
+      if (!ok(all[1])) return setView([back, errorBox(all[1])]);
+      var st = all[0].body.stocktake;
+      var b = all[1].body;
+      var t = (b.task && b.task.data) || {};
+      var actions = [];
+      if (st.data.status === 'in_progress' && t.status === 'open') {
+        actions.push(h('a', { class: 'button primary', id: 'task-scan', href: '#/scan?stocktake=' + encodeURIComponent(stId) + '&task=' + encodeURIComponent(taskId) }, tr('st.toScan')));
+        actions.push(actionButton('task-close', tr('st.closeTask'), base + '/tasks/' + encodeURIComponent(taskId) + '/close', {}, '', tr('st.confirmCloseTask')));
+      }
+      var cards = (b.cards || []).map(function (c) {
+        c.__props = { 'data-card': c.id, 'data-scan': c.scan ? c.scan.result : 'none' };
+        return c;
+      });
+      var surplus = (b.surplus || []).map(function (d) { return d.data || {}; });
+      setView([
+        back,
+        h('div', { class: 'head' }, [
+          h('h1', { id: 'task-title' }, [t.label || t.key, ' ', h('small', null, [st.data.no, ' ', t.no].join(' '))]),
+          h('div', { class: 'tools' }, badge('task', t.status, label('st.task', t.status)))
+        ]),
+        actions.length ? h('div', { class: 'actions', id: 'task-actions' }, actions) : null,
+        section(null, dl([
+          [tr('st.name'), st.data.name],
+          [tr('field.org'), orgName(b.task && b.task.org)],
+          [tr('st.groupBy'), label('st.group', t.group_by)],
+          [tr('st.expected'), t.expected],
+          [tr('st.remaining'), b.remaining, { id: 'task-remaining' }],
+          [tr('field.original_value'), money(t.book_value)]
+        ])),
+        section(tr('st.taskCards'), cards.length ? table([
+          { label: tr('field.asset_no'), render: function (c) { return h('a', { href: '#/cards/' + encodeURIComponent(c.id) }, c.asset_no); } },
+          { label: tr('field.name'), key: 'name' },
+          { label: tr('field.category'), render: function (c) { return categoryText(c.category); } },
+          { label: tr('field.location'), key: 'location' },
+          { label: tr('field.custodian'), key: 'custodian' },
+          { label: tr('field.original_value'), money: true, key: 'original_value' },
+          { label: tr('st.scanResult'), render: function (c) {
+            if (!c.scan) return badge('result', 'none', tr('st.notScanned'));
+            var text = label('scan.result', c.scan.result);
+            if (c.scan.status === 'open') text += ' · ' + tr('st.toResolve');
+            if (c.scan.status === 'resolved') text += ' · ' + tr('st.isResolved');
+            return badge('result', c.scan.result, text);
+          } }
+        ], cards, { id: 'task-cards' }) : h('p', { class: 'muted' }, tr('common.empty'))),
+        surplus.length ? section(tr('st.surplusHere'), table([
+          { label: tr('st.code'), key: 'code' },
+          { label: tr('st.reason'), render: function (r) { return label('st.reason', r.reason); } },
+          { label: tr('st.found'), render: function (r) { return [r.location, r.custodian].filter(Boolean).join(' · '); } },
+          { label: tr('st.on'), key: 'on' }
+        ], surplus, { id: 'task-surplus' })) : null
+      ]);
+    });
+  }
+
+  // ---- #/warehouse ----------------------------------------------------------
+
+  var ITEM_STATUSES = ['in_stock', 'reserved', 'on_loan', 'refurbishing', 'out'];
+  var WH_CONDITIONS = ['new', 'good', 'fair', 'poor'];
+  var WH_SOURCES = ['idle', 'over_standard', 'event', 'temporary_body', 'restructuring', 'donated', 'confiscated', 'other'];
+  var ORDER_KINDS = ['intake', 'reallocation', 'loan', 'lease', 'disposal', 'donation', 'withdrawal'];
+  var OUT_KINDS = ['reallocation', 'loan', 'lease', 'disposal', 'donation', 'withdrawal'];
+  var ORDER_STATUSES = ['requested', 'reserved', 'in_approval', 'on_loan', 'completed', 'rejected', 'cancelled'];
+  var WH_DISPOSAL_METHODS = ['sale', 'swap', 'scrap', 'write_off'];
+  var DEMAND_STATUSES = ['open', 'fulfilled', 'closed'];
+
+  function needsApproval(kind) { return kind === 'reallocation' || kind === 'disposal' || kind === 'donation'; }
+
+  function whNav(active) {
+    return h('nav', { class: 'subnav', id: 'wh-nav', 'aria-label': tr('nav.warehouse') }, [
+      ['catalogue', '#/warehouse'], ['orders', '#/warehouse/orders'], ['demands', '#/warehouse/demands'], ['report', '#/warehouse/report']
+    ].map(function (p) {
+      return h('a', { href: p[1], 'data-tab': p[0], class: p[0] === active ? 'active' : null,
+        'aria-current': p[0] === active ? 'page' : null }, tr('wh.tab.' + p[0]));
+    }));
+  }
+
+  function warehouseRoute(r, live) {
+    var p = r.parts;
+    if (p[1] === 'items' && p[2]) return itemView(p[2], r.params, live);
+    if (p[1] === 'orders') return p[2] ? orderView(p[2], live) : ordersView(live);
+    if (p[1] === 'demands') return p[2] ? demandView(p[2], live) : demandsView(live);
+    if (p[1] === 'report') return whReportView(live);
+    return catalogueView(r.params, live);
+  }
+
+  function loadWarehouses() {
+    return api('GET', 'warehouse/warehouses?limit=100').then(function (res) {
+      return ok(res) && res.body ? res.body.records || [] : [];
+    });
+  }
+
+  function isOverdue(x) {
+    return x.status === 'on_loan' && (x.overdue === true || (!!x.due_on && x.due_on < today()));
+  }
+
+  function dueCell(x) {
+    if (!x.due_on) return '—';
+    if (!isOverdue(x)) return x.due_on;
+    return h('span', { class: 'overdue-mark' }, [x.due_on, ' ', badge('due', 'overdue', tr('wh.overdue'))]);
+  }
+
+  function unitChooser(exclude, value) {
+    var others = (state.units || []).filter(function (u) { return exclude.indexOf(u.id) < 0; });
+    if (!others.length) return input('text', { placeholder: 'org-…', value: value || '' });
+    return h('select', null, [h('option', { value: '' }, '—')].concat(others.map(function (u) {
+      return h('option', { value: u.id, selected: u.id === value }, localized(u.name) + ' (' + u.code + ')');
+    })));
+  }
+
+  // The catalogue: every unit under the warehouse's administration sees it.
+  function catalogueView(params, live) {
+    var q = input('search', { id: 'wh-q', value: params.get('q') || '', placeholder: tr('wh.q') });
+    var category = h('select', { id: 'wh-category' });
+    var status = select(ITEM_STATUSES, 'wh.item', params.get('status') || '', true);
+    status.id = 'wh-status';
+    var warehouse = h('select', { id: 'wh-warehouse' }, h('option', { value: '' }, tr('common.all')));
+    var path = function () {
+      return 'warehouse/items' + query({ q: q.value.trim(), category: category.value, status: status.value, warehouse_id: warehouse.value });
+    };
+    var list = pagedTable(path, [
+      { label: tr('wh.itemNo'), render: function (r) { return h('a', { href: '#/warehouse/items/' + encodeURIComponent(r.id) }, r.x.no || r.id); } },
+      { label: tr('field.asset_no'), render: function (r) { return r.x.asset_no; } },
+      { label: tr('field.name'), render: function (r) { return r.x.name; } },
+      { label: tr('field.category'), render: function (r) { return categoryText(r.x.category); } },
+      { label: tr('wh.warehouse'), render: function (r) { return r.x.warehouse_name; } },
+      { label: tr('wh.bin'), render: function (r) { return r.x.bin; } },
+      { label: tr('wh.condition'), render: function (r) { return label('wh.cond', r.x.condition); } },
+      { label: tr('wh.owner'), render: function (r) { return orgName(r.x.card_org); } },
+      { label: tr('field.original_value'), money: true, render: function (r) { return money(r.x.original_value); } },
+      { label: tr('field.net_value'), money: true, render: function (r) { return money(r.x.net_value); } },
+      { label: tr('wh.inOn'), render: function (r) { return r.x.in_on; } },
+      { label: tr('wh.dueOn'), render: function (r) { return dueCell(r.x); } },
+      { label: tr('st.status'), render: function (r) { return badge('item', r.x.status, label('wh.item', r.x.status)); } }
+    ], { id: 'wh-items' }, live, function (d) {
+      var r = recordRow(d);
+      r.__props['data-asset-no'] = r.x.asset_no;
+      if (isOverdue(r.x)) r.__props.class = 'overdue';
+      return r;
+    }, true);
+    setView([
+      h('div', { class: 'head' }, [h('h1', null, tr('warehouse.title')), h('div', { class: 'tools' }, exportButtons(path, 'warehouse-items'))]),
+      whNav('catalogue'),
+      h('form', { class: 'filters', id: 'wh-filter', onsubmit: function (ev) { ev.preventDefault(); list.load(true); } }, [
+        field('q', tr('common.search'), q),
+        field('category', tr('field.category'), category),
+        field('status', tr('st.status'), status),
+        field('warehouse_id', tr('wh.warehouse'), warehouse),
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary', id: 'wh-search' }, tr('common.search')))
+      ]),
+      list.node
+    ]);
+    loadCategories().then(function () {
+      if (!live()) return;
+      append(category, categoryOptions(params.get('category') || '', true, false));
+      list.load();
+    });
+    loadWarehouses().then(function (list_) {
+      if (!live()) return;
+      list_.forEach(function (w) {
+        warehouse.appendChild(h('option', { value: w.id }, w.data.name + ' · ' + label('wh.kind', w.data.kind)));
+      });
+    });
+  }
+
+  function itemView(id, params, live) {
+    loadingView();
+    Promise.all([api('GET', 'warehouse/items/' + encodeURIComponent(id)), loadCategories()]).then(function (all) {
+      if (!live()) return;
+      var res = all[0];
+      var back = h('p', null, h('a', { href: '#/warehouse' }, '← ' + tr('wh.tab.catalogue')));
+      if (!ok(res)) return setView([back, errorBox(res)]);
+      var doc = res.body.item;
+      var x = doc.data || {};
+      var orders = (res.body.orders || []).map(recordRow);
+      var formSlot = h('div', { id: 'item-order-slot' });
+      if (x.status === 'in_stock') formSlot.appendChild(orderForm(doc, params));
+      var keeperActions = [];
+      if (isKeeper() && x.status === 'in_stock') {
+        keeperActions.push(actionButton('item-refurbish', tr('wh.refurbish'), 'warehouse/items/' + encodeURIComponent(doc.id) + '/refurbish', {}));
+      }
+      if (isKeeper() && x.status === 'refurbishing') {
+        keeperActions.push(actionButton('item-ready', tr('wh.ready'), 'warehouse/items/' + encodeURIComponent(doc.id) + '/ready', {}, 'primary'));
+      }
+      setView([
+        back,
+        h('div', { class: 'head' }, [
+          h('h1', { id: 'item-title' }, [x.name, ' ', h('small', null, x.no)]),
+          h('div', { class: 'tools' }, badge('item', x.status, label('wh.item', x.status)))
+        ]),
+        keeperActions.length ? h('div', { class: 'actions' }, keeperActions) : null,
+        h('div', { class: 'columns' }, [
+          section(tr('card.basic'), dl([
+            [tr('wh.itemNo'), x.no],
+            [tr('field.asset_no'), x.card_id ? h('a', { href: '#/cards/' + encodeURIComponent(x.card_id) }, x.asset_no) : x.asset_no],
+            [tr('field.name'), x.name],
+            [tr('field.category'), categoryText(x.category)],
+            [tr('field.spec'), x.spec],
+            [tr('field.brand'), x.brand],
+            [tr('field.quantity'), x.quantity],
+            [tr('wh.owner'), orgName(x.card_org)],
+            [tr('field.original_value'), money(x.original_value)],
+            [tr('field.net_value'), money(x.net_value)]
+          ])),
+          section(tr('wh.storage'), dl([
+            [tr('wh.warehouse'), x.warehouse_name],
+            [tr('wh.kindLabel'), label('wh.kind', x.warehouse_kind)],
+            [tr('wh.bin'), x.bin],
+            [tr('wh.condition'), label('wh.cond', x.condition)],
+            [tr('wh.source'), label('wh.src', x.source)],
+            [tr('wh.inOn'), x.in_on],
+            [tr('wh.availableFrom'), x.available_from],
+            [tr('st.status'), label('wh.item', x.status), { id: 'item-status' }],
+            x.due_on ? [tr('wh.dueOn'), dueCell(x)] : null
+          ]))
+        ]),
+        x.status === 'in_stock' ? section(tr('wh.newOrder'), formSlot, { id: 'item-order-panel' }) : null,
+        section(tr('wh.orders'), orders.length ? ordersTable(orders, 'item-orders') : h('p', { class: 'muted' }, tr('common.empty'))),
+        section(tr('doc.history'), historyTable(x.history, 'item-history'))
+      ]);
+    });
+  }
+
+  // An outflow order for one item; the fields follow the kind.
+  function orderForm(item, params) {
+    var x = item.data;
+    var keeper = isKeeper();
+    var kind = select(OUT_KINDS, 'wh.kind', params.get('demand') ? 'reallocation' : (keeper ? 'reallocation' : 'loan'));
+    var slot = h('div', { class: 'field-slot' });
+    var submitNow = input('checkbox', { checked: true, name: 'submit_now', id: 'f-order-submit-now' });
+    var submitLabel = h('label', { class: 'check wide' }, [submitNow, ' ', tr('wh.submitNow')]);
+    var form = h('form', { class: 'grid-form', id: 'order-form', novalidate: true }, [
+      h('p', { class: 'muted wide' }, tr(keeper ? 'wh.orderHintKeeper' : 'wh.orderHintUnit')),
+      field('kind', tr('wh.orderKind'), kind),
+      slot,
+      field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true),
+      submitLabel,
+      formError(),
+      h('div', { class: 'actions wide' }, h('button', { type: 'submit', class: 'button primary', id: 'order-submit' }, tr('wh.createOrder')))
+    ]);
+    function render() {
+      slot.textContent = '';
+      var k = kind.value;
+      submitLabel.hidden = !(keeper && needsApproval(k));
+      if (k === 'reallocation') {
+        slot.appendChild(field('to_org', tr('wh.toOrg') + (keeper ? ' *' : ''), unitChooser([x.card_org], params.get('to_org'))));
+        if (params.get('demand')) slot.appendChild(field('demand_id', tr('wh.demand'), input('text', { value: params.get('demand'), readonly: true })));
+      } else if (k === 'loan' || k === 'lease') {
+        if (k === 'loan') slot.appendChild(field('to_org', tr('wh.toOrg'), unitChooser([], '')));
+        slot.appendChild(field('counterparty', tr('form.counterparty') + (k === 'lease' ? ' *' : ''), input('text')));
+        slot.appendChild(field('due_on', tr('wh.dueOn') + ' *', input('date')));
+        if (k === 'lease') slot.appendChild(field('income_yuan', tr('form.income_yuan'), input('text', { inputmode: 'decimal' })));
+      } else if (k === 'disposal') {
+        slot.appendChild(field('method', tr('form.method'), select(WH_DISPOSAL_METHODS, 'method', 'scrap')));
+        slot.appendChild(field('appraisal', tr('wh.appraisal'), input('text')));
+      } else if (k === 'donation') {
+        slot.appendChild(field('counterparty', tr('wh.donee') + ' *', input('text')));
+      }
+    }
+    kind.addEventListener('change', render);
+    render();
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var val = function (n) { var e = form.elements[n]; return e ? e.value.trim() : ''; };
+      var k = kind.value;
+      var body = { kind: k, item_ids: [item.id], reason: val('reason') };
+      var required = ['reason'];
+      ['to_org', 'counterparty', 'due_on', 'method', 'appraisal', 'demand_id'].forEach(function (n) {
+        if (val(n)) body[n] = val(n);
+      });
+      if (k === 'loan' || k === 'lease') required.push('due_on');
+      if (k === 'lease' || k === 'donation') required.push('counterparty');
+      if (k === 'reallocation' && keeper) required.push('to_org');
+      if (val('income_yuan')) {
+        if (yuanToFen(val('income_yuan')) == null) return setFieldError(form, 'income_yuan', tr('err.yuan'));
+        body.income_yuan = val('income_yuan');
+      }
+      for (var i = 0; i < required.length; i++) {
+        if (!val(required[i])) return setFieldError(form, required[i], tr('err.required'));
+      }
+      if (keeper && needsApproval(k) && submitNow.checked) body.submit = true;
+      busy(form, true);
+      api('POST', 'warehouse/orders', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        navigateWithFlash('#/warehouse/orders/' + encodeURIComponent(res.body.id), tr('wh.orderCreated', { no: res.body.data.no }));
+      });
+    });
+    return form;
+  }
+
+  // The transitions an order allows now, as buttons; reject and return ask
+  // for a few words first, in a small form beside them.
+  function orderActions(d) {
+    var x = d.data || d.x || {};
+    var base = 'warehouse/orders/' + encodeURIComponent(d.id) + '/';
+    var keeper = isKeeper();
+    var box = h('div', { class: 'order-actions', 'data-order': d.id });
+    var formSlot = h('div', { class: 'order-action-form' });
+    var buttons = h('div', { class: 'actions' });
+    var add = function (action, cls, body) {
+      buttons.appendChild(actionButton(null, tr('wh.act.' + action), base + action, body || {}, (cls || '') + ' act-' + action));
+    };
+    var withForm = function (action, build) {
+      buttons.appendChild(h('button', { type: 'button', class: 'button act-' + action, onclick: function () {
+        formSlot.textContent = '';
+        formSlot.appendChild(build());
+      } }, tr('wh.act.' + action)));
+    };
+    var smallForm = function (action, fields, collect) {
+      var form = h('form', { class: 'inline-form order-form-' + action, novalidate: true }, fields.concat([
+        h('button', { type: 'submit', class: 'button primary' }, tr('wh.act.' + action)),
+        h('span', { class: 'form-error', role: 'alert' })
+      ]));
+      form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var body = collect(form);
+        if (!body) return;
+        busy(form, true);
+        api('POST', base + action, body).then(function (res) {
+          busy(form, false);
+          if (!ok(res)) { form.querySelector('.form-error').textContent = errorText(res); return; }
+          state.flashNext = { text: tr('common.done') };
+          route();
+        });
+      });
+      return form;
+    };
+    var s = x.status;
+    if (keeper && s === 'requested' && x.kind !== 'intake') {
+      add('accept', 'primary');
+      withForm('reject', function () {
+        var note = input('text', { name: 'note', placeholder: tr('wh.rejectNote'), 'aria-label': tr('wh.rejectNote') });
+        return smallForm('reject', [note], function () {
+          if (!note.value.trim()) { note.setAttribute('aria-invalid', 'true'); note.focus(); return null; }
+          return { note: note.value.trim() };
+        });
+      });
+    }
+    if (keeper && s === 'reserved' && needsApproval(x.kind)) add('submit', 'primary');
+    if (keeper && s === 'reserved' && (x.kind === 'loan' || x.kind === 'lease' || x.kind === 'withdrawal')) add('issue', 'primary');
+    if (keeper && s === 'on_loan') {
+      withForm('return', function () {
+        var cond = select(WH_CONDITIONS, 'wh.cond', 'good');
+        cond.name = 'condition';
+        cond.setAttribute('aria-label', tr('wh.condition'));
+        var refurbish = input('checkbox', { name: 'refurbish' });
+        var note = input('text', { name: 'note', placeholder: tr('common.note'), 'aria-label': tr('common.note') });
+        return smallForm('return', [cond, h('label', { class: 'check' }, [refurbish, ' ', tr('wh.toRefurbish')]), note], function () {
+          var b = { condition: cond.value, refurbish: refurbish.checked };
+          if (note.value.trim()) b.note = note.value.trim();
+          return b;
+        });
+      });
+    }
+    if (s === 'requested' || s === 'reserved' || (keeper && s === 'in_approval')) add('cancel', 'danger');
+    if (!buttons.childNodes.length) return '—';
+    box.appendChild(buttons);
+    box.appendChild(formSlot);
+    return box;
+  }
+
+  function ordersTable(rows, id, withActions) {
+    var cols = [
+      { label: tr('wh.orderNo'), render: function (r) { return h('a', { href: '#/warehouse/orders/' + encodeURIComponent(r.id) }, r.x.no || r.id); } },
+      { label: tr('wh.orderKind'), render: function (r) { return label('wh.kind', r.x.kind); } },
+      { label: tr('st.status'), render: function (r) { return badge('order', r.x.status, label('wh.order', r.x.status)); } },
+      { label: tr('wh.items'), render: function (r) {
+        return (r.x.items || []).map(function (i) { return [i.asset_no, i.name].filter(Boolean).join(' '); }).join('；');
+      } },
+      { label: tr('wh.party'), render: function (r) {
+        return r.x.kind === 'intake' ? orgName(r.org) : (r.x.to_org ? orgName(r.x.to_org) : (r.x.counterparty || '—'));
+      } },
+      { label: tr('wh.warehouse'), render: function (r) { return r.x.warehouse_name; } },
+      { label: tr('wh.dueOn'), render: function (r) { return dueCell(r.x); } },
+      { label: tr('docs.total'), money: true, render: function (r) { return money(r.x.total_value); } },
+      { label: tr('docs.createdOn'), render: function (r) { return r.x.created_on; } }
+    ];
+    if (withActions) cols.push({ label: '', render: function (r) { return orderActions(r); } });
+    return table(cols, rows, { id: id });
+  }
+
+  function orderRow(d) {
+    var r = recordRow(d);
+    r.__props['data-kind'] = r.x.kind;
+    r.__props['data-status'] = r.x.status;
+    if (isOverdue(r.x)) r.__props.class = 'overdue';
+    return r;
+  }
+
+  // Keepers: intakes waiting for inspection, then every order with what it allows.
+  function ordersView(live) {
+    var keeper = isKeeper();
+    var pending = h('div', { id: 'intake-pending' }, h('p', { class: 'muted' }, tr('loading')));
+    var kind = select(ORDER_KINDS, 'wh.kind', '', true);
+    kind.id = 'orders-kind';
+    var status = select(ORDER_STATUSES, 'wh.order', '', true);
+    status.id = 'orders-status';
+    var overdue = input('checkbox', { id: 'orders-overdue' });
+    var list = pagedTable(function () {
+      return 'warehouse/orders' + query({ kind: kind.value, status: status.value, overdue: overdue.checked ? 'true' : '' });
+    }, function (rows) { return ordersTable(rows, 'wh-orders', true); }, { id: 'wh-orders' }, live, orderRow);
+    setView([
+      h('div', { class: 'head' }, h('h1', null, tr('wh.ordersTitle'))),
+      whNav('orders'),
+      keeper ? section(tr('wh.pendingIntake'), pending, { id: 'intake-panel' }) : null,
+      section(tr('wh.orders'), [
+        h('form', { class: 'filters', onsubmit: function (ev) { ev.preventDefault(); list.load(true); } }, [
+          field('kind', tr('wh.orderKind'), kind),
+          field('status', tr('st.status'), status),
+          h('label', { class: 'check' }, [overdue, ' ', tr('wh.overdueOnly')]),
+          h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary', id: 'orders-search' }, tr('common.search')))
+        ]),
+        list.node
+      ])
+    ]);
+    if (!keeper) return;
+    Promise.all([api('GET', 'warehouse/orders?kind=intake&status=requested&limit=50'), loadWarehouses()]).then(function (all) {
+      if (!live()) return;
+      pending.textContent = '';
+      var res = all[0];
+      if (!ok(res)) return pending.appendChild(errorBox(res));
+      var zones = {};
+      all[1].forEach(function (w) { zones[w.id] = w.data.zones || []; });
+      var records = (res.body && res.body.records) || [];
+      if (!records.length) return pending.appendChild(h('p', { class: 'muted empty', id: 'intake-empty' }, tr('wh.noPendingIntake')));
+      records.forEach(function (d) { pending.appendChild(intakeInspection(d, zones[d.data.warehouse_id] || [])); });
+    });
+  }
+
+  function intakeInspection(d, zones) {
+    var x = d.data || {};
+    var item = (x.items || [])[0] || {};
+    var bin = zones.length
+      ? h('select', null, [h('option', { value: '' }, '—')].concat(zones.map(function (z) { return h('option', { value: z }, z); })))
+      : input('text', { maxlength: '50' });
+    var cond = select(WH_CONDITIONS, 'wh.cond', x.condition || 'good');
+    var refurbish = input('checkbox', { name: 'refurbish' });
+    var note = input('text', { maxlength: '200' });
+    var suffix = '-' + d.id.replace(/\W/g, '-');
+    bin.id = 'f-bin' + suffix;
+    cond.id = 'f-condition' + suffix;
+    note.id = 'f-note' + suffix;
+    var form = h('form', { class: 'grid-form intake-inspection', novalidate: true, 'data-order': d.id, 'data-asset-no': item.asset_no }, [
+      h('h3', { class: 'wide' }, [x.no, ' · ', item.asset_no, ' ', item.name]),
+      h('p', { class: 'muted wide' }, tr('wh.intakeFrom', {
+        org: orgName(d.org), warehouse: x.warehouse_name || '', value: money(x.total_value),
+        condition: label('wh.cond', x.condition), source: label('wh.src', x.source)
+      })),
+      field('bin', tr('wh.bin'), bin),
+      field('condition', tr('wh.condition'), cond),
+      field('note', tr('wh.inspectionNote'), note, true),
+      h('label', { class: 'check wide' }, [refurbish, ' ', tr('wh.toRefurbish')]),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'button', class: 'button primary inspect-accept', onclick: function () { inspect(true); } }, tr('wh.inspectAccept')),
+        h('button', { type: 'button', class: 'button danger inspect-refuse', onclick: function () { inspect(false); } }, tr('wh.inspectRefuse'))
+      ])
+    ]);
+    function inspect(accept) {
+      clearErrors(form);
+      var body = { accept: accept };
+      if (note.value.trim()) body.note = note.value.trim();
+      if (accept) {
+        body.condition = cond.value;
+        if (bin.value.trim()) body.bin = bin.value.trim();
+        if (refurbish.checked) body.refurbish = true;
+      } else if (!body.note) {
+        return setFieldError(form, 'note', tr('wh.refuseNeedsNote'));
+      }
+      busy(form, true);
+      api('POST', 'warehouse/orders/' + encodeURIComponent(d.id) + '/inspect', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        state.flashNext = { text: tr(accept ? 'wh.inspected' : 'wh.refused', { no: item.asset_no || x.no }) };
+        route();
+      });
+    }
+    return form;
+  }
+
+  function orderView(id, live) {
+    loadingView();
+    api('GET', 'warehouse/orders/' + encodeURIComponent(id)).then(function (res) {
+      if (!live()) return;
+      var back = h('p', null, h('a', { href: '#/warehouse/orders' }, '← ' + tr('wh.tab.orders')));
+      if (!ok(res)) return setView([back, errorBox(res)]);
+      var d = res.body.order;
+      var x = d.data || {};
+      var items = (x.items || []).map(function (i) { return i; });
+      setView([
+        back,
+        h('div', { class: 'head' }, [
+          h('h1', { id: 'order-title' }, tr('wh.orderTitle', { kind: label('wh.kind', x.kind), no: x.no })),
+          h('div', { class: 'tools' }, [badge('order', x.status, label('wh.order', x.status)),
+            isOverdue(x) ? badge('due', 'overdue', tr('wh.overdue')) : null])
+        ]),
+        h('div', { id: 'order-actions' }, orderActions(d)),
+        section(null, dl([
+          [tr('wh.orderKind'), label('wh.kind', x.kind)],
+          [tr('st.status'), label('wh.order', x.status), { id: 'order-status' }],
+          [tr('field.org'), orgName(d.org)],
+          [tr('wh.warehouse'), x.warehouse_name],
+          x.to_org ? [tr('wh.toOrg'), orgName(x.to_org)] : null,
+          x.counterparty ? [tr('form.counterparty'), x.counterparty] : null,
+          x.due_on ? [tr('wh.dueOn'), dueCell(x)] : null,
+          x.method ? [tr('form.method'), label('method', x.method)] : null,
+          x.condition ? [tr('wh.condition'), label('wh.cond', x.condition)] : null,
+          [tr('docs.total'), money(x.total_value)],
+          x.saving ? [tr('wh.saving'), money(x.saving)] : null,
+          x.reason ? [tr('form.reason'), x.reason] : null,
+          x.inspection_note ? [tr('wh.inspectionNote'), x.inspection_note] : null,
+          [tr('docs.createdBy'), x.created_by],
+          [tr('docs.createdOn'), x.created_on]
+        ])),
+        section(tr('wh.items'), table([
+          { label: tr('wh.itemNo'), render: function (i) {
+            var itemId = i.item_id || (x.item_ids || [])[0];
+            return itemId ? h('a', { href: '#/warehouse/items/' + encodeURIComponent(itemId) }, i.no || itemId) : '—';
+          } },
+          { label: tr('field.asset_no'), render: function (i) { return h('a', { href: '#/cards/' + encodeURIComponent(i.card_id) }, i.asset_no); } },
+          { label: tr('field.name'), key: 'name' },
+          { label: tr('field.category'), render: function (i) { return categoryText(i.category); } },
+          { label: tr('field.original_value'), money: true, key: 'original_value' }
+        ], items, { id: 'order-items' })),
+        section(tr('doc.history'), historyTable(x.history, 'order-history')),
+        section(tr('doc.approvals'), approvalsList(res.body.approvals || []))
+      ]);
+    });
+  }
+
+  function demandsView(live) {
+    var status = select(DEMAND_STATUSES, 'wh.demandStatus', 'open', true);
+    status.id = 'demands-status';
+    var newPanel = h('div', { id: 'new-demand-panel', hidden: true });
+    var list = pagedTable(function () { return 'warehouse/demands' + query({ status: status.value }); }, [
+      { label: tr('field.category'), render: function (r) { return h('a', { href: '#/warehouse/demands/' + encodeURIComponent(r.id) }, categoryText(r.x.category)); } },
+      { label: tr('wh.demandDescription'), render: function (r) { return r.x.description; } },
+      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.quantity'), num: true, render: function (r) { return (r.x.fulfilled || 0) + ' / ' + r.x.quantity; } },
+      { label: tr('wh.neededBy'), render: function (r) { return r.x.needed_by; } },
+      { label: tr('wh.unitBudget'), money: true, render: function (r) { return money(r.x.unit_budget); } },
+      { label: tr('st.status'), render: function (r) { return badge('demand', r.x.status, label('wh.demandStatus', r.x.status)); } },
+      { label: tr('docs.createdOn'), render: function (r) { return r.x.created_on; } }
+    ], { id: 'wh-demands' }, live, recordRow, true);
+    setView([
+      h('div', { class: 'head' }, [h('h1', null, tr('wh.demandsTitle')), h('div', { class: 'tools' },
+        h('button', { type: 'button', class: 'button primary', id: 'new-demand', onclick: function () {
+          newPanel.hidden = !newPanel.hidden;
+          if (!newPanel.hidden) { newPanel.textContent = ''; newPanel.appendChild(demandForm(function () { newPanel.hidden = true; })); }
+        } }, tr('wh.newDemand')))]),
+      whNav('demands'),
+      newPanel,
+      h('form', { class: 'filters', onsubmit: function (ev) { ev.preventDefault(); list.load(true); } }, [
+        field('status', tr('st.status'), status),
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary' }, tr('common.search')))
+      ]),
+      list.node
+    ]);
+    loadCategories().then(function () { if (live()) list.load(); });
+  }
+
+  function demandForm(onCancel) {
+    var category = h('select', null, categoryOptions('', false, false));
+    var form = h('form', { id: 'demand-form', class: 'grid-form', novalidate: true }, [
+      h('h2', { class: 'wide' }, tr('wh.newDemand')),
+      field('category', tr('field.category') + ' *', category),
+      field('quantity', tr('field.quantity') + ' *', input('number', { min: '1', max: '1000', step: '1', value: '1' })),
+      field('needed_by', tr('wh.neededBy'), input('date')),
+      field('unit_budget_yuan', tr('wh.unitBudgetYuan'), input('text', { inputmode: 'decimal' })),
+      field('description', tr('wh.demandDescription') + ' *', h('textarea', { rows: '2', maxlength: '500' }), true),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'submit', class: 'button primary', id: 'demand-submit' }, tr('wh.postDemand')),
+        h('button', { type: 'button', class: 'button', onclick: onCancel }, tr('common.cancel'))
+      ])
+    ]);
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var val = function (n) { return form.elements[n].value.trim(); };
+      var required = ['category', 'quantity', 'description'];
+      for (var i = 0; i < required.length; i++) {
+        if (!val(required[i])) return setFieldError(form, required[i], tr('err.required'));
+      }
+      var body = { category: val('category'), quantity: parseInt(val('quantity'), 10) || 0, description: val('description') };
+      if (val('needed_by')) body.needed_by = val('needed_by');
+      if (val('unit_budget_yuan')) {
+        if (yuanToFen(val('unit_budget_yuan')) == null) return setFieldError(form, 'unit_budget_yuan', tr('err.yuan'));
+        body.unit_budget_yuan = val('unit_budget_yuan');
+      }
+      busy(form, true);
+      api('POST', 'warehouse/demands', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        navigateWithFlash('#/warehouse/demands/' + encodeURIComponent(res.body.id), tr('wh.demandPosted'));
+      });
+    });
+    return form;
+  }
+
+  function demandView(id, live) {
+    loadingView();
+    Promise.all([api('GET', 'warehouse/demands/' + encodeURIComponent(id)), loadCategories()]).then(function (all) {
+      if (!live()) return;
+      var res = all[0];
+      var back = h('p', null, h('a', { href: '#/warehouse/demands' }, '← ' + tr('wh.tab.demands')));
+      if (!ok(res)) return setView([back, errorBox(res)]);
+      var d = res.body.demand;
+      var x = d.data || {};
+      var matches = res.body.matching_items || [];
+      var orders = (res.body.orders || []).map(orderRow);
+      setView([
+        back,
+        h('div', { class: 'head' }, [
+          h('h1', { id: 'demand-title' }, tr('wh.demandTitle', { category: categoryText(x.category) })),
+          h('div', { class: 'tools' }, badge('demand', x.status, label('wh.demandStatus', x.status)))
+        ]),
+        x.status === 'open' ? h('div', { class: 'actions' }, actionButton('demand-close', tr('wh.closeDemand'),
+          'warehouse/demands/' + encodeURIComponent(d.id) + '/close', {}, 'danger', tr('common.confirm'))) : null,
+        section(null, dl([
+          [tr('field.org'), orgName(d.org)],
+          [tr('field.category'), categoryText(x.category)],
+          [tr('field.quantity'), (x.fulfilled || 0) + ' / ' + x.quantity],
+          [tr('wh.neededBy'), x.needed_by],
+          [tr('wh.unitBudget'), money(x.unit_budget)],
+          [tr('wh.demandDescription'), x.description],
+          [tr('docs.createdBy'), x.created_by],
+          [tr('docs.createdOn'), x.created_on]
+        ])),
+        section(tr('wh.matching'), matches.length ? table([
+          { label: tr('wh.itemNo'), render: function (i) { return h('a', { href: '#/warehouse/items/' + encodeURIComponent(i.id) }, i.no); } },
+          { label: tr('field.name'), key: 'name' },
+          { label: tr('field.category'), render: function (i) { return categoryText(i.category); } },
+          { label: tr('wh.condition'), render: function (i) { return label('wh.cond', i.condition); } },
+          { label: tr('wh.warehouse'), key: 'warehouse_name' },
+          { label: tr('field.original_value'), money: true, key: 'original_value' },
+          { label: '', render: function (i) {
+            return x.status === 'open' ? h('a', { class: 'button', href: '#/warehouse/items/' + encodeURIComponent(i.id) +
+              query({ demand: d.id, to_org: d.org }) }, tr('wh.allocate')) : '';
+          } }
+        ], matches, { id: 'demand-matches' }) : h('p', { class: 'muted', id: 'demand-matches' }, tr('wh.noMatches'))),
+        section(tr('wh.orders'), orders.length ? ordersTable(orders, 'demand-orders') : h('p', { class: 'muted' }, tr('common.empty'))),
+        section(tr('doc.history'), historyTable(x.history))
+      ]);
+    });
+  }
+
+  function whReportView(live) {
+    var from = input('month', { name: 'from', value: monthsBack(11) });
+    var to = input('month', { name: 'to', value: thisMonth() });
+    var warehouse = h('select', { name: 'warehouse_id' }, h('option', { value: '' }, tr('common.all')));
+    loadWarehouses().then(function (list) {
+      list.forEach(function (w) { warehouse.appendChild(h('option', { value: w.id }, w.data.name)); });
+    });
+    setView([
+      h('h1', null, tr('wh.reportTitle')),
+      whNav('report'),
+      reportPanel('wh-report', 'wh.throughput', [
+        field('from', tr('reports.fromMonth'), from),
+        field('to', tr('reports.toMonth'), to),
+        field('warehouse_id', tr('wh.warehouse'), warehouse)
+      ], function () {
+        return 'warehouse/report' + query({ from: from.value, to: to.value, warehouse_id: warehouse.value });
+      }, function (b) {
+        var t = b.totals || {};
+        var months = (b.months || []).map(function (m) {
+          var out = 0;
+          Object.keys(m.items_out || {}).forEach(function (k) { out += m.items_out[k] || 0; });
+          var row = Object.assign({}, m, { items_out_total: out });
+          OUT_KINDS.forEach(function (k) { row['out_' + k] = (m.items_out || {})[k] || 0; });
+          return row;
+        });
+        var nodes = [dl([
+          [tr('wh.itemsIn'), t.items_in],
+          [tr('wh.itemsOut'), t.items_out],
+          [tr('wh.valueIn'), money(t.value_in)],
+          [tr('wh.valueOut'), money(t.value_out)],
+          [tr('wh.redeployed'), money(t.redeployed)],
+          [tr('wh.saving'), money(t.saving), { id: 'wh-saving' }]
+        ])];
+        if (months.length) {
+          nodes.push(barChart(months.map(function (m) { return { label: m.month, values: [m.value_in, m.value_out, m.saving] }; }),
+            [tr('wh.valueIn'), tr('wh.valueOut'), tr('wh.saving')], money));
+          var cols = [{ label: tr('reports.month'), key: 'month' }, { label: tr('wh.itemsIn'), num: true, key: 'items_in' },
+            { label: tr('wh.valueIn'), money: true, key: 'value_in' }];
+          OUT_KINDS.forEach(function (k) { cols.push({ label: label('wh.kind', k), num: true, key: 'out_' + k }); });
+          cols.push({ label: tr('wh.valueOut'), money: true, key: 'value_out' },
+            { label: tr('wh.redeployed'), money: true, key: 'redeployed' },
+            { label: tr('wh.saving'), money: true, key: 'saving' });
+          nodes.push(table(cols, months, { id: 'wh-report-table' }));
+        } else {
+          nodes.push(h('p', { class: 'muted' }, tr('common.empty')));
+        }
+        var stock = (b.stock || []).map(function (s_) { return { status: label('wh.item', s_.status), count: s_.count, original_value: s_.original_value }; });
+        nodes.push(h('h3', null, tr('wh.stockNow')));
+        nodes.push(stock.length ? table([
+          { label: tr('st.status'), key: 'status' },
+          { label: tr('col.count'), num: true, key: 'count' },
+          { label: tr('col.original_value'), money: true, key: 'original_value' }
+        ], stock, { id: 'wh-stock' }) : h('p', { class: 'muted' }, tr('common.empty')));
+        return nodes;
+      }, live)
+    ]);
+  }
+
+  // A booked idle card offered to a warehouse; the keeper inspects it.
+  function intakeForm(doc) {
+    var warehouse = h('select', null, h('option', { value: '' }, tr('loading')));
+    loadWarehouses().then(function (list) {
+      warehouse.textContent = '';
+      var active = list.filter(function (w) { return w.data.active !== false; });
+      warehouse.appendChild(h('option', { value: '' }, active.length ? '—' : tr('wh.noWarehouse')));
+      active.forEach(function (w) {
+        warehouse.appendChild(h('option', { value: w.id }, w.data.name + ' · ' + label('wh.kind', w.data.kind) + ' · ' + orgName(w.org)));
+      });
+    });
+    var form = h('form', { class: 'grid-form', id: 'intake-form', novalidate: true }, [
+      h('h3', { class: 'wide' }, tr('wh.offerTitle')),
+      h('p', { class: 'muted wide' }, tr('wh.offerHint')),
+      field('warehouse_id', tr('wh.warehouse') + ' *', warehouse),
+      field('condition', tr('wh.condition') + ' *', select(WH_CONDITIONS, 'wh.cond', 'good')),
+      field('source', tr('wh.source'), select(WH_SOURCES, 'wh.src', 'idle')),
+      field('available_from', tr('wh.availableFrom'), input('date')),
+      field('note', tr('common.note'), h('textarea', { rows: '2' }), true),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'submit', class: 'button primary', id: 'intake-submit' }, tr('wh.offer')),
+        h('button', { type: 'button', class: 'button', onclick: function () { form.remove(); } }, tr('common.cancel'))
+      ])
+    ]);
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var val = function (n) { return form.elements[n].value.trim(); };
+      if (!val('warehouse_id')) return setFieldError(form, 'warehouse_id', tr('err.required'));
+      var body = { card_id: doc.id, warehouse_id: val('warehouse_id'), condition: val('condition'), source: val('source') };
+      if (val('available_from')) body.available_from = val('available_from');
+      if (val('note')) body.note = val('note');
+      busy(form, true);
+      api('POST', 'warehouse/intake', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        state.flashNext = { text: tr('wh.offered', { no: res.body.data.no }) };
+        route();
+      });
+    });
+    return form;
+  }
+
+  // ---- the configuration plan form (#/documents, kind plan) -----------------
+
+  // Lines are named lines[i].field, as the API names its errors, so a
+  // refused line shows its message next to the right input.
+  function planForm(onCancel) {
+    var year = input('number', { min: '2000', max: '2999', step: '1', value: String(new Date().getFullYear() + 1) });
+    var headcount = input('number', { min: '1', step: '1' });
+    var lines = h('div', { id: 'plan-lines', class: 'plan-lines wide' });
+    var submitNow = input('checkbox', { checked: true, name: 'submit_now', id: 'f-plan-submit-now' });
+    var form = h('form', { id: 'plan-form', class: 'grid-form', novalidate: true }, [
+      h('h2', { class: 'wide' }, tr('plan.title')),
+      h('p', { class: 'muted wide' }, tr('plan.hint')),
+      field('year', tr('plan.year') + ' *', year),
+      field('headcount', tr('plan.headcount') + ' *', headcount),
+      field('lines', tr('plan.lines'), h('output', { class: 'muted' }, ''), true),
+      lines,
+      h('div', { class: 'actions wide' }, h('button', { type: 'button', class: 'button', id: 'plan-add-line', onclick: function () {
+        addLine();
+      } }, tr('plan.addLine'))),
+      field('note', tr('common.note'), h('textarea', { rows: '2' }), true),
+      h('label', { class: 'check wide' }, [submitNow, ' ', tr('common.submitNow')]),
+      formError(),
+      h('div', { class: 'actions wide' }, [
+        h('button', { type: 'submit', class: 'button primary', id: 'plan-submit' }, tr('plan.create')),
+        h('button', { type: 'button', class: 'button', onclick: onCancel }, tr('common.cancel'))
+      ])
+    ]);
+
+    function addLine() {
+      var i = lines.children.length;
+      var n = function (f) { return 'lines[' + i + '].' + f; };
+      var category = h('select', null, categoryOptions('', false, false));
+      var check = h('div', { class: 'plan-check wide', 'aria-live': 'polite' });
+      var justLabel = tr('plan.justification');
+      var line = h('fieldset', { class: 'plan-line', 'data-line': String(i) }, [
+        h('legend', null, tr('plan.line', { n: i + 1 })),
+        field(n('category'), tr('field.category') + ' *', category),
+        field(n('quantity'), tr('field.quantity') + ' *', input('number', { min: '1', step: '1', value: '1' })),
+        field(n('unit_price_yuan'), tr('plan.unitPrice') + ' *', input('text', { inputmode: 'decimal', placeholder: '0.00' })),
+        field(n('reason'), tr('plan.reason'), input('text', { maxlength: '200' })),
+        check,
+        field(n('justification'), justLabel, h('textarea', { rows: '2' }), true),
+        h('div', { class: 'actions wide' }, h('button', { type: 'button', class: 'button danger plan-remove', onclick: function () {
+          if (lines.children.length <= 1) return;
+          line.remove();
+          renumber();
+        } }, tr('plan.removeLine')))
+      ]);
+      var asked = 0;
+      category.addEventListener('change', function () {
+        var code = category.value;
+        var mine = ++asked;
+        check.textContent = '';
+        var jl = line.querySelector('.field[data-field$=".justification"] label');
+        jl.textContent = justLabel;
+        if (!code) return;
+        check.appendChild(h('p', { class: 'muted' }, tr('loading')));
+        api('GET', 'plan-check' + query({ category: code })).then(function (res) {
+          if (mine !== asked) return;
+          check.textContent = '';
+          if (!ok(res)) return check.appendChild(errorBox(res));
+          var b = res.body || {};
+          var st = b.standard;
+          check.appendChild(h('p', { class: 'plan-standard' }, st
+            ? tr('plan.standard', {
+              price: st.max_unit_price > 0 ? money(st.max_unit_price) : tr('plan.noLimit'),
+              perPerson: st.max_per_person > 0 ? String(st.max_per_person) : tr('plan.noLimit'),
+              years: st.min_use_years || '—'
+            })
+            : tr('plan.noStandard')));
+          if (b.warehouse_available > 0) {
+            jl.textContent = justLabel + ' *';
+            check.appendChild(h('div', { class: 'notice warn plan-stock', role: 'note' }, [
+              h('p', null, tr('plan.stock', { count: b.warehouse_available })),
+              h('ul', null, (b.warehouse_items || []).map(function (it) {
+                return h('li', null, [
+                  h('a', { href: '#/warehouse/items/' + encodeURIComponent(it.id) }, it.no), ' ',
+                  it.name, ' · ', label('wh.cond', it.condition), ' · ', it.warehouse_name || '', ' · ', money(it.original_value)
+                ]);
+              }))
+            ]));
+          }
+        });
+      });
+      lines.appendChild(line);
+      return line;
+    }
+
+    function renumber() {
+      Array.prototype.forEach.call(lines.children, function (line, j) {
+        line.setAttribute('data-line', String(j));
+        line.querySelector('legend').textContent = tr('plan.line', { n: j + 1 });
+        line.querySelectorAll('[name], [data-field], [data-error-for]').forEach(function (e) {
+          ['name', 'data-field', 'data-error-for'].forEach(function (a) {
+            var v = e.getAttribute(a);
+            if (v) e.setAttribute(a, v.replace(/^lines\[\d+\]/, 'lines[' + j + ']'));
+          });
+        });
+        line.querySelectorAll('[id], label[for]').forEach(function (e) {
+          if (e.id) e.id = e.id.replace(/^f-lines-\d+-/, 'f-lines-' + j + '-');
+          var f = e.getAttribute('for');
+          if (f) e.setAttribute('for', f.replace(/^f-lines-\d+-/, 'f-lines-' + j + '-'));
+        });
+      });
+    }
+
+    addLine();
+    loadCategories().then(function () {
+      lines.querySelectorAll('select').forEach(function (sel) {
+        if (sel.options.length <= 1) { sel.textContent = ''; append(sel, categoryOptions('', false, false)); }
+      });
+    });
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearErrors(form);
+      var val = function (n) { var e = form.elements[n]; return e ? e.value.trim() : ''; };
+      if (!val('year')) return setFieldError(form, 'year', tr('err.required'));
+      if (!val('headcount')) return setFieldError(form, 'headcount', tr('err.required'));
+      var body = { kind: 'plan', year: parseInt(val('year'), 10) || 0, headcount: parseInt(val('headcount'), 10) || 0,
+        lines: [], submit: submitNow.checked };
+      if (val('note')) body.note = val('note');
+      for (var i = 0; i < lines.children.length; i++) {
+        var n = function (f) { return 'lines[' + i + '].' + f; };
+        var required = [n('category'), n('quantity'), n('unit_price_yuan')];
+        for (var j = 0; j < required.length; j++) {
+          if (!val(required[j])) return setFieldError(form, required[j], tr('err.required'));
+        }
+        if (yuanToFen(val(n('unit_price_yuan'))) == null) return setFieldError(form, n('unit_price_yuan'), tr('err.yuan'));
+        body.lines.push({
+          category: val(n('category')),
+          quantity: parseInt(val(n('quantity')), 10) || 0,
+          unit_price_yuan: val(n('unit_price_yuan')),
+          reason: val(n('reason')),
+          justification: val(n('justification'))
+        });
+      }
+      busy(form, true);
+      api('POST', 'documents', body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        navigateWithFlash('#/documents/' + encodeURIComponent(res.body.id), tr('form.created', { no: res.body.data.no }));
+      });
+    });
+    return form;
   }
 
   // ---- language and start-up ------------------------------------------------
