@@ -261,6 +261,41 @@ fn lifecycle(w: World) {
     );
     assert_eq!(status, 403, "writing into another unit: {out}");
 
+    // Nobody approves for county B: create-and-submit fails as a whole,
+    // leaving the card free, so the same request fails the same way again
+    // instead of finding the card locked by a half-made draft.
+    let (status, card_b) = call(
+        &w.k,
+        &w.manager_b,
+        "POST",
+        "/cards",
+        json!({"name": "打印机", "category": "A020204", "acquired_on": "2024-01-01", "original_value_yuan": "900"}),
+    );
+    assert_eq!(status, 201, "{card_b}");
+    let card_b = card_b["id"].as_str().unwrap();
+    for _ in 0..2 {
+        let (status, out) = call(
+            &w.k,
+            &w.manager_b,
+            "POST",
+            "/documents",
+            json!({"kind": "registration", "card_ids": [card_b], "submit": true}),
+        );
+        assert!(
+            status >= 400 && out["error"]["code"] != "card_locked",
+            "{status} {out}"
+        );
+        let card = ok(
+            &w.k,
+            &w.manager_b,
+            "GET",
+            &format!("/cards/{card_b}"),
+            Value::Null,
+            200,
+        );
+        assert!(card["card"]["data"]["locked_by"].is_null(), "{card}");
+    }
+
     // A card in an open document is locked.
     let draft = ok(
         &w.k,

@@ -529,7 +529,17 @@ fn create(req: &Request) -> Result<Response> {
     }
     let doc = create_document(&kind, &input, text_field(&input, "org"))?;
     if input.get("submit").and_then(Value::as_bool) == Some(true) {
-        return Ok(Response::json(&submit_document(&doc.id)?).with_status(201));
+        return match submit_document(&doc.id) {
+            Ok(submitted) => Ok(Response::json(&submitted).with_status(201)),
+            Err(e) => {
+                // Create-and-submit is one action to the user: when the
+                // approval cannot start (no approver, say), the draft goes
+                // too and its cards are free again, so a retry is clean.
+                let draft = documents().fetch::<Value>(&doc.id)?;
+                close(&draft, "void", json!({ "reason": e.message() }))?;
+                Err(e)
+            }
+        };
     }
     Ok(Response::json(&doc).with_status(201))
 }
