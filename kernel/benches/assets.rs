@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench -p tianshan-kernel --bench assets`
 //! (env `BENCH_CARDS`, default 100000; `BENCH_RUNS` requests per figure,
-//! default 30). SQLite, as the zero-setup default deploys.
+//! default 30; `BENCH_DATA_DIR` to keep the database). SQLite, as the
+//! zero-setup default deploys.
 
 use std::time::Instant;
 
@@ -41,9 +42,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // BENCH_DATA_DIR keeps the database for a look at the query plans.
         let data = tempfile::tempdir()?;
+        let data_dir = std::env::var("BENCH_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| data.path().to_path_buf());
         let config = Config {
-            data_dir: data.path().to_path_buf(),
+            data_dir,
             ..Config::default()
         };
         let opened = Kernel::open(config).await?;

