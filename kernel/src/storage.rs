@@ -67,6 +67,15 @@ pub enum Reach {
     Orgs(Arc<Vec<String>>),
 }
 
+/// A group key as JSON text from SQLite's `typeof` and text of the value.
+fn sqlite_json_key(kind: &str, text: Option<String>) -> String {
+    match (kind, text) {
+        ("integer" | "real", Some(number)) => number,
+        ("text", Some(text)) => Value::String(text).to_string(),
+        _ => "null".to_string(),
+    }
+}
+
 /// Collections by name, each with its declared indexes (lists of fields).
 pub type CollectionIndexes = BTreeMap<String, Vec<Vec<String>>>;
 
@@ -843,13 +852,23 @@ impl Storage {
         }
         let mut sql = Sql::new(self.dialect);
         let mut select = Vec::new();
+        let mut grouped = Vec::new();
         for field in group_by {
             let expr = sql.expr(field)?;
-            select.push(match (self.dialect, column_of(field)?) {
-                (Dialect::Sqlite, _) => format!("json_quote({expr})"),
-                (Dialect::Postgres, Column::Json) => format!("COALESCE({expr}::text, 'null')"),
-                (Dialect::Postgres, _) => format!("to_jsonb({expr})::text"),
-            });
+            // SQLite: the value and its type, turned into JSON here, not
+            // with json_quote/json_type: SQLite does not answer functions
+            // that read JSON subtypes from an index, so those would read
+            // every record instead of a composite index alone.
+            match (self.dialect, column_of(field)?) {
+                (Dialect::Sqlite, _) => {
+                    select.push(format!("typeof({expr}), CAST({expr} AS TEXT)"));
+                }
+                (Dialect::Postgres, Column::Json) => {
+                    select.push(format!("COALESCE({expr}::text, 'null')"));
+                }
+                (Dialect::Postgres, _) => select.push(format!("to_jsonb({expr})::text")),
+            }
+            grouped.push(expr);
         }
         for m in measures {
             let number = match (&m.op, &m.field) {
@@ -858,8 +877,10 @@ impl Storage {
                     (_, Column::Id | Column::Org) => {
                         return Err(StorageError::Invalid(format!("{field} is not a number")));
                     }
+                    // JSON true/false read as 1/0 here (SQLite's JSON),
+                    // so they count as numbers on SQLite.
                     (Dialect::Sqlite, Column::Json) => format!(
-                        "CASE WHEN json_type(data, '$.{field}') IN ('integer', 'real') \
+                        "CASE WHEN typeof(json_extract(data, '$.{field}')) IN ('integer', 'real') \
                          THEN json_extract(data, '$.{field}') END"
                     ),
                     (Dialect::Postgres, Column::Json) => format!(
@@ -890,17 +911,28 @@ impl Storage {
         sql.push(&format!("SELECT {} FROM records WHERE ", select.join(", ")));
         sql.scope(scope, collection, within_org)?;
         sql.filter(filter)?;
-        if !group_by.is_empty() {
-            let positions: Vec<String> = (1..=group_by.len()).map(|i| i.to_string()).collect();
-            sql.push(&format!(" GROUP BY {0} ORDER BY {0}", positions.join(", ")));
+        if !grouped.is_empty() {
+            sql.push(&format!(" GROUP BY {0} ORDER BY {0}", grouped.join(", ")));
         }
         sql.push(" LIMIT ").bind(Param::Int(MAX_GROUPS));
         let rows = sql.query().fetch_all(&self.db).await?;
+        let key_columns = match self.dialect {
+            Dialect::Sqlite => 2 * group_by.len(),
+            Dialect::Postgres => group_by.len(),
+        };
         Ok(rows
             .iter()
             .map(|r| Group {
-                key: (0..group_by.len()).map(|i| r.get::<String, _>(i)).collect(),
-                values: (group_by.len()..group_by.len() + measures.len())
+                key: (0..group_by.len())
+                    .map(|i| match self.dialect {
+                        Dialect::Sqlite => sqlite_json_key(
+                            &r.get::<String, _>(2 * i),
+                            r.get::<Option<String>, _>(2 * i + 1),
+                        ),
+                        Dialect::Postgres => r.get::<String, _>(i),
+                    })
+                    .collect(),
+                values: (key_columns..key_columns + measures.len())
                     .map(|i| r.get::<Option<f64>, _>(i))
                     .collect(),
             })
