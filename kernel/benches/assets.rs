@@ -5,8 +5,9 @@
 //!
 //! Run: `cargo bench -p tianshan-kernel --bench assets`
 //! (env `BENCH_CARDS`, default 100000; `BENCH_RUNS` requests per figure,
-//! default 30; `BENCH_DATA_DIR` to keep the database). SQLite, as the
-//! zero-setup default deploys.
+//! default 30; `BENCH_DATA_DIR` to keep the database, and `BENCH_REUSE=1`
+//! to measure it again without seeding). SQLite, as the zero-setup default
+//! deploys.
 
 use std::time::Instant;
 
@@ -59,11 +60,13 @@ fn main() -> anyhow::Result<()> {
             .expect("the admin password: generated, or from TIANSHAN_ADMIN_PASSWORD");
         orgs::seed_demo_tree(&kernel.db).await?;
         kernel.authz.reload().await?;
-        kernel
-            .plugins
-            .install(&std::fs::read(&package)?, None)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        if kernel.plugins.get("assets").is_none() {
+            kernel
+                .plugins
+                .install(&std::fs::read(&package)?, None)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+        }
         let plugin = kernel.plugins.get("assets").expect("installed");
 
         // The seed goes straight to the plugin as the kernel, one org per
@@ -82,7 +85,9 @@ fn main() -> anyhow::Result<()> {
         let all: Vec<String> = units.into_iter().chain(counties).collect();
         let per_org = cards.div_ceil(all.len());
         let started = Instant::now();
-        for (i, org) in all.iter().enumerate() {
+        // BENCH_REUSE=1 with BENCH_DATA_DIR measures an existing register.
+        let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
+        for (i, org) in all.iter().enumerate().filter(|_| !reuse) {
             let body = serde_json::json!({
                 "orgs": [{ "id": org, "level": "unit" }],
                 "per_org": per_org,

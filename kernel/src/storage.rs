@@ -67,6 +67,15 @@ pub enum Reach {
     Orgs(Arc<Vec<String>>),
 }
 
+/// A record field on SQLite. `->>` rather than json_extract: the value is
+/// the same, but json_extract results carry a JSON subtype, and SQLite
+/// (3.45 on) never takes such a value from an index, so sorting or summing
+/// a json_extract read every record even with an index holding the field.
+/// Queries and indexes must spell it identically for SQLite to match them.
+fn sqlite_field(field: &str) -> String {
+    format!("(data ->> '$.{field}')")
+}
+
 /// A group key as JSON text from SQLite's `typeof` and text of the value.
 fn sqlite_json_key(kind: &str, text: Option<String>) -> String {
     match (kind, text) {
@@ -352,14 +361,14 @@ impl Sql {
             Column::CreatedAt => "created_at".into(),
             Column::UpdatedAt => "updated_at".into(),
             Column::Json => match self.dialect {
-                Dialect::Sqlite => format!("json_extract(data, '$.{field}')"),
+                Dialect::Sqlite => sqlite_field(field),
                 Dialect::Postgres => format!("(data->'{field}')"),
             },
         })
     }
 
     /// A value to compare with `field`'s expression: typed for columns and
-    /// SQLite's json_extract, JSON text cast to jsonb for PostgreSQL.
+    /// SQLite's `->>`, JSON text cast to jsonb for PostgreSQL.
     fn bind_value(&mut self, field: &str, value: &Value) -> Result<()> {
         match column_of(field)? {
             Column::Id | Column::Org => match value {
@@ -879,10 +888,10 @@ impl Storage {
                     }
                     // JSON true/false read as 1/0 here (SQLite's JSON),
                     // so they count as numbers on SQLite.
-                    (Dialect::Sqlite, Column::Json) => format!(
-                        "CASE WHEN typeof(json_extract(data, '$.{field}')) IN ('integer', 'real') \
-                         THEN json_extract(data, '$.{field}') END"
-                    ),
+                    (Dialect::Sqlite, Column::Json) => {
+                        let value = sqlite_field(field);
+                        format!("CASE WHEN typeof({value}) IN ('integer', 'real') THEN {value} END")
+                    }
                     (Dialect::Postgres, Column::Json) => format!(
                         "CASE WHEN jsonb_typeof(data->'{field}') = 'number' \
                          THEN (data->>'{field}')::float8 END"
@@ -1275,6 +1284,18 @@ pub async fn ensure_indexes(
             }
             let key = fields.join(",");
             let name = index_name(plugin, collection, &key);
+            // Indexes of the earlier expression (json_extract) go: nothing
+            // matches them any more.
+            if fields.len() == 1 {
+                let old = legacy_index_name(plugin, collection, &key);
+                sqlx::raw_sql(&format!("DROP INDEX IF EXISTS {old}"))
+                    .execute(db)
+                    .await?;
+                sqlx::query("DELETE FROM record_indexes WHERE name = $1")
+                    .bind(&old)
+                    .execute(db)
+                    .await?;
+            }
             let exists: Option<String> =
                 sqlx::query_scalar("SELECT name FROM record_indexes WHERE name = $1")
                     .bind(&name)
@@ -1288,7 +1309,7 @@ pub async fn ensure_indexes(
                 .iter()
                 .map(|field| match (field.as_str(), dialect) {
                     ("org", _) => "org_id".to_string(),
-                    (_, Dialect::Sqlite) => format!("json_extract(data, '$.{field}')"),
+                    (_, Dialect::Sqlite) => sqlite_field(field),
                     (_, Dialect::Postgres) => format!("(data->'{field}')"),
                 })
                 .collect();
@@ -1324,10 +1345,17 @@ pub async fn ensure_indexes(
 }
 
 /// A stable, valid SQL identifier for an index over fields (`a` or
-/// `a,b,c`); a single field's name is what it always was.
+/// `a,b,c`), in the current expression's generation.
 fn index_name(plugin: &str, collection: &str, fields: &str) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{plugin}\0{collection}\0{fields}").as_bytes());
+    let digest = sha2::Sha256::digest(format!("{plugin}\0{collection}\0{fields}\0v2").as_bytes());
+    format!("rx_{}", &hex::encode(digest)[..16])
+}
+
+/// The name single-field indexes had before `v2` (json_extract).
+fn legacy_index_name(plugin: &str, collection: &str, field: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{plugin}\0{collection}\0{field}").as_bytes());
     format!("rx_{}", &hex::encode(digest)[..16])
 }
 
