@@ -103,7 +103,7 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
     let topic_expr = if postgres {
         "(data->'topic') = $1::jsonb"
     } else {
-        "json_extract(data, '$.topic') = $1"
+        "(data ->> '$.topic') = $1"
     };
     let topic = "topic-7";
     let topic_param = if postgres {
