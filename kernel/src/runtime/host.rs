@@ -50,6 +50,14 @@ pub struct HostState {
     pub services: Option<Arc<Services>>,
     /// Built on the first storage or messaging call of the request.
     pub scope: Option<crate::storage::Scope>,
+    /// The connection storage reads of this request run on, kept from one
+    /// read to the next: a pool checkout per call (and the task sqlx spawns
+    /// to take each one back) cost more than the read itself on SQLite.
+    /// Every other host call that touches the database goes through
+    /// [`HostState::scope`], which gives it back first, so a request holds
+    /// at most one connection at a time and can never wait for a second
+    /// while holding one.
+    pub read_conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
 }
 
 /// The kernel services behind the storage and messaging imports.
@@ -67,6 +75,12 @@ impl HostState {
     /// Who and where for this call, decided from the authenticated caller
     /// (or, for kernel-made calls, the plugin's install scope).
     pub(crate) fn scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
+        self.read_conn = None;
+        self.read_scope()
+    }
+
+    /// The scope for a storage read, which keeps the read connection.
+    fn read_scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
         let services = self.services.clone()?;
         if let Some(scope) = &self.scope {
             return Some((scope.clone(), services));
@@ -99,6 +113,22 @@ impl HostState {
         };
         self.scope = Some(scope.clone());
         Some((scope, services))
+    }
+}
+
+impl HostState {
+    /// This request's read connection, checked out on first use.
+    async fn read_connection(
+        &mut self,
+        services: &Services,
+    ) -> Result<&mut sqlx::AnyConnection, storage::StorageError> {
+        if self.read_conn.is_none() {
+            self.read_conn = Some(services.storage.acquire().await.map_err(storage_error)?);
+        }
+        Ok(self
+            .read_conn
+            .as_deref_mut()
+            .expect("the read connection was just checked out"))
     }
 }
 
@@ -248,10 +278,11 @@ impl storage::Host for HostState {
         collection: String,
         id: String,
     ) -> Result<Option<storage::Record>, storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
+        let conn = self.read_connection(&services).await?;
         services
             .storage
-            .get(&scope, &collection, &id)
+            .get_on(conn, &scope, &collection, &id)
             .await
             .map(|r| r.map(to_record))
             .map_err(storage_error)
@@ -308,7 +339,7 @@ impl storage::Host for HostState {
         collection: String,
         query: storage::Query,
     ) -> Result<storage::Page, storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
         let query = crate::storage::Query {
             filter: conditions(query.filter),
             sort: query
@@ -324,9 +355,10 @@ impl storage::Host for HostState {
             within_org: query.within_org,
             with_total: query.with_total,
         };
+        let conn = self.read_connection(&services).await?;
         let page = services
             .storage
-            .query(&scope, &collection, &query)
+            .query_on(conn, &scope, &collection, &query)
             .await
             .map_err(storage_error)?;
         Ok(storage::Page {
@@ -342,10 +374,12 @@ impl storage::Host for HostState {
         filter: Vec<storage::Condition>,
         within_org: Option<String>,
     ) -> Result<u64, storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
+        let conn = self.read_connection(&services).await?;
         services
             .storage
-            .count(
+            .count_on(
+                conn,
                 &scope,
                 &collection,
                 &conditions(filter),
@@ -364,7 +398,7 @@ impl storage::Host for HostState {
         measures: Vec<storage::Measure>,
     ) -> Result<Vec<storage::Group>, storage::StorageError> {
         use crate::storage::AggregateOp as A;
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
         let measures: Vec<crate::storage::Measure> = measures
             .into_iter()
             .map(|m| crate::storage::Measure {
@@ -378,9 +412,11 @@ impl storage::Host for HostState {
                 field: m.field,
             })
             .collect();
+        let conn = self.read_connection(&services).await?;
         let groups = services
             .storage
-            .aggregate(
+            .aggregate_on(
+                conn,
                 &scope,
                 &collection,
                 &conditions(filter),
@@ -440,10 +476,11 @@ impl storage::Host for HostState {
         collection: String,
         id: String,
     ) -> Result<Vec<storage::RevisionEntry>, storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
+        let conn = self.read_connection(&services).await?;
         let entries = services
             .storage
-            .history(&scope, &collection, &id)
+            .history_on(conn, &scope, &collection, &id)
             .await
             .map_err(storage_error)?;
         Ok(entries

@@ -320,6 +320,7 @@ impl Runtime {
             access: self.access.get().cloned(),
             services: self.services.get().cloned(),
             scope: None,
+            read_conn: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
