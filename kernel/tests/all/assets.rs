@@ -830,6 +830,28 @@ fn stocktake_and_public_warehouse() {
         201,
     );
     let order = intake["id"].as_str().unwrap();
+    // Every list leaves as a file too.
+    let (status, csv, _) = w.k.raw(
+        "GET",
+        &format!("{P}/warehouse/orders?format=csv"),
+        Some(&w.manager_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    let csv = String::from_utf8_lossy(&csv);
+    assert!(
+        csv.contains(intake["data"]["no"].as_str().unwrap()),
+        "{csv}"
+    );
+    let (status, xlsx, _) = w.k.raw(
+        "GET",
+        &format!("{P}/stocktakes?format=xlsx"),
+        Some(&w.manager_a),
+        None,
+        &[],
+    );
+    assert_eq!((status, &xlsx[..2]), (200, &b"PK"[..]));
     // A manager is not a keeper.
     let (status, _) = call(
         &w.k,

@@ -246,13 +246,25 @@ fn run_now(req: &Request) -> Result<Response> {
     Ok(Response::json(&run(month, 20_000)?))
 }
 
-fn runs(_: &Request) -> Result<Response> {
+fn runs(req: &Request) -> Result<Response> {
     require("assets.view")?;
-    let page = collection("depreciation_runs")
-        .find()
-        .sort_desc("month")
-        .limit(60)
-        .page::<Value>()?;
+    let find = collection("depreciation_runs").find().sort_desc("month");
+    if let Some(format) = crate::export::wanted(req)? {
+        let table = crate::export::records(
+            &find,
+            "depreciation-runs",
+            &[
+                ("month", "/data/month"),
+                ("cards", "/data/cards"),
+                ("amount_fen", "/data/amount"),
+                ("finished", "/data/finished"),
+                ("started_on", "/data/started_on"),
+                ("finished_on", "/data/finished_on"),
+            ],
+        )?;
+        return crate::export::respond(&table, format);
+    }
+    let page = find.limit(60).page::<Value>()?;
     Ok(Response::json(&json!({ "runs": page.records })))
 }
 

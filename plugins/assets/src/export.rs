@@ -121,6 +121,51 @@ pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
     book.save_to_buffer().map_err(fail)
 }
 
+/// Every record `find` selects (at most [`crate::cards::EXPORT_LIMIT`]),
+/// one row each; `columns` are (header, JSON pointer into the record:
+/// `/id`, `/org`, `/data/no`).
+pub fn records(
+    find: &tianshan_sdk::storage::Find,
+    name: &str,
+    columns: &[(&str, &str)],
+) -> Result<Table> {
+    let headers: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let mut table = Table::new(name, &headers);
+    let mut cursor = None;
+    loop {
+        let page = find.clone().limit(1000).cursor(cursor).page::<Value>()?;
+        for doc in &page.records {
+            let record = serde_json::json!({ "id": doc.id, "org": doc.org, "data": doc.data });
+            table.push(
+                columns
+                    .iter()
+                    .map(|(_, pointer)| match record.pointer(pointer) {
+                        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                            v.clone()
+                        }
+                        Some(Value::Null) | None => Value::Null,
+                        Some(other) => Value::String(other.to_string()),
+                    })
+                    .collect(),
+            );
+        }
+        if table.rows.len() >= crate::cards::EXPORT_LIMIT {
+            return Err(Error::new(
+                422,
+                "export_too_large",
+                format!(
+                    "more than {} records match; narrow the filter",
+                    crate::cards::EXPORT_LIMIT
+                ),
+            ));
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(table),
+        }
+    }
+}
+
 /// The table as a download in `format`.
 pub fn respond(table: &Table, format: &str) -> Result<Response> {
     let (body, content_type) = match format {

@@ -307,10 +307,27 @@ fn list(req: &Request) -> Result<Response> {
     if let Some(q) = req.query_param("q").filter(|q| !q.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }
+    let find = find
+        .within(req.query_param("org").filter(|o| !o.is_empty()))
+        .sort_desc("no");
+    if let Some(format) = crate::export::wanted(req)? {
+        let table = crate::export::records(
+            &find,
+            "stocktakes",
+            &[
+                ("no", "/data/no"),
+                ("name", "/data/name"),
+                ("status", "/data/status"),
+                ("org", "/org"),
+                ("planned_from", "/data/planned_from"),
+                ("planned_to", "/data/planned_to"),
+                ("book_cards", "/data/book_cards"),
+            ],
+        )?;
+        return crate::export::respond(&table, format);
+    }
     let (limit, cursor) = paging(req)?;
     let page = find
-        .within(req.query_param("org").filter(|o| !o.is_empty()))
-        .sort_desc("no")
         .limit(limit)
         .cursor(cursor)
         .with_total()

@@ -383,10 +383,26 @@ fn list_warehouses(req: &Request) -> Result<Response> {
     if let Some(kind) = req.query_param("kind").filter(|k| !k.is_empty()) {
         find = find.eq("kind", kind);
     }
+    let find = find.sort("name");
+    if let Some(format) = crate::export::wanted(req)? {
+        let table = crate::export::records(
+            &find,
+            "warehouses",
+            &[
+                ("name", "/data/name"),
+                ("kind", "/data/kind"),
+                ("org", "/org"),
+                ("address", "/data/address"),
+                ("keeper", "/data/keeper"),
+                ("phone", "/data/phone"),
+                ("active", "/data/active"),
+            ],
+        )?;
+        return crate::export::respond(&table, format);
+    }
     let (limit, cursor) = paging(req)?;
     Ok(Response::json(
         &find
-            .sort("name")
             .limit(limit)
             .cursor(cursor)
             .with_total()
@@ -1035,11 +1051,31 @@ fn list_orders(req: &Request) -> Result<Response> {
     if req.query_param("overdue").as_deref() == Some("true") {
         find = find.eq("overdue", true);
     }
+    let find = find
+        .within(req.query_param("org").filter(|o| !o.is_empty()))
+        .sort_desc("no");
+    if let Some(format) = crate::export::wanted(req)? {
+        let table = crate::export::records(
+            &find,
+            "warehouse-orders",
+            &[
+                ("no", "/data/no"),
+                ("kind", "/data/kind"),
+                ("status", "/data/status"),
+                ("org", "/org"),
+                ("to_org", "/data/to_org"),
+                ("due_on", "/data/due_on"),
+                ("warehouse", "/data/warehouse_name"),
+                ("total_value_fen", "/data/total_value"),
+                ("saving_fen", "/data/saving"),
+                ("reason", "/data/reason"),
+            ],
+        )?;
+        return crate::export::respond(&table, format);
+    }
     let (limit, cursor) = paging(req)?;
     Ok(Response::json(
         &find
-            .within(req.query_param("org").filter(|o| !o.is_empty()))
-            .sort_desc("no")
             .limit(limit)
             .cursor(cursor)
             .with_total()
@@ -2027,11 +2063,28 @@ fn list_demands(req: &Request) -> Result<Response> {
             .ok_or_else(|| Error::validation("category", "a GB/T 14885 code or prefix"))?;
         find = find.prefix("category", &prefix);
     }
+    let find = find
+        .within(req.query_param("org").filter(|o| !o.is_empty()))
+        .sort_desc("created-at");
+    if let Some(format) = crate::export::wanted(req)? {
+        let table = crate::export::records(
+            &find,
+            "demands",
+            &[
+                ("no", "/data/no"),
+                ("category", "/data/category"),
+                ("quantity", "/data/quantity"),
+                ("status", "/data/status"),
+                ("org", "/org"),
+                ("needed_by", "/data/needed_by"),
+                ("description", "/data/description"),
+            ],
+        )?;
+        return crate::export::respond(&table, format);
+    }
     let (limit, cursor) = paging(req)?;
     Ok(Response::json(
         &find
-            .within(req.query_param("org").filter(|o| !o.is_empty()))
-            .sort_desc("created-at")
             .limit(limit)
             .cursor(cursor)
             .with_total()
