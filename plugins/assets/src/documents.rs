@@ -13,9 +13,9 @@ use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Write, collection, transact};
 
 use crate::cards::cards;
-use crate::common::{self, activity, actor, body, paging, require, required_text, text_field};
+use crate::common::{self, activity, actor, body, require, required_text, text_field};
 use crate::dates;
-use crate::export::{self, Table};
+use crate::export;
 use crate::model::{Card, USE_STATUSES, fen_to_yuan};
 
 pub const KINDS: &[&str] = &[
@@ -136,54 +136,21 @@ fn list(req: &Request) -> Result<Response> {
     find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("no");
-    if let Some(format) = export::wanted(req)? {
-        let mut table = Table::new(
-            "documents",
-            &[
-                "no",
-                "kind",
-                "status",
-                "org",
-                "cards",
-                "total_value",
-                "created_by",
-                "created_on",
-            ],
-        );
-        let mut cursor = None;
-        loop {
-            let page = find.clone().limit(1000).cursor(cursor).page::<Value>()?;
-            for d in &page.records {
-                table.push(vec![
-                    d.data["no"].clone(),
-                    d.data["kind"].clone(),
-                    d.data["status"].clone(),
-                    json!(d.org),
-                    json!(d.data["card_ids"].as_array().map_or(0, Vec::len)),
-                    json!(
-                        fen_to_yuan(d.data["total_value"].as_i64().unwrap_or(0))
-                            .parse::<f64>()
-                            .unwrap_or(0.0)
-                    ),
-                    d.data["created_by"].clone(),
-                    d.data["created_on"].clone(),
-                ]);
-            }
-            match page.next_cursor {
-                Some(c) if table.rows.len() < crate::cards::EXPORT_LIMIT => cursor = Some(c),
-                _ => break,
-            }
-        }
-        return export::respond(&table, format);
-    }
-    let (limit, cursor) = paging(req)?;
-    Ok(Response::json(
-        &find
-            .limit(limit)
-            .cursor(cursor)
-            .with_total()
-            .page::<Value>()?,
-    ))
+    export::list(
+        req,
+        &find,
+        "documents",
+        &[
+            ("no", "/data/no"),
+            ("kind", "/data/kind"),
+            ("status", "/data/status"),
+            ("org", "/org"),
+            ("cards", "#/data/card_ids"),
+            ("total_value", "¥/data/total_value"),
+            ("created_by", "/data/created_by"),
+            ("created_on", "/data/created_on"),
+        ],
+    )
 }
 
 fn card_ids(input: &Map<String, Value>) -> Result<Vec<String>> {

@@ -122,8 +122,9 @@ pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
 }
 
 /// Every record `find` selects (at most [`crate::cards::EXPORT_LIMIT`]),
-/// one row each; `columns` are (header, JSON pointer into the record:
-/// `/id`, `/org`, `/data/no`).
+/// one row each. Columns are (header, JSON pointer into the record: `/id`,
+/// `/org`, `/data/no`); a pointer starting `¥` turns fen into yuan, one
+/// starting `#` gives an array's length.
 pub fn records(
     find: &tianshan_sdk::storage::Find,
     name: &str,
@@ -139,13 +140,7 @@ pub fn records(
             table.push(
                 columns
                     .iter()
-                    .map(|(_, pointer)| match record.pointer(pointer) {
-                        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
-                            v.clone()
-                        }
-                        Some(Value::Null) | None => Value::Null,
-                        Some(other) => Value::String(other.to_string()),
-                    })
+                    .map(|(_, spec)| cell(&record, spec))
                     .collect(),
             );
         }
@@ -164,6 +159,47 @@ pub fn records(
             None => return Ok(table),
         }
     }
+}
+
+fn cell(record: &Value, spec: &str) -> Value {
+    if let Some(pointer) = spec.strip_prefix('¥') {
+        let fen = record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+        return serde_json::json!(crate::model::fen_to_yuan(fen).parse::<f64>().unwrap_or(0.0));
+    }
+    if let Some(pointer) = spec.strip_prefix('#') {
+        let len = record
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        return serde_json::json!(len);
+    }
+    match record.pointer(spec) {
+        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v.clone(),
+        Some(Value::Null) | None => Value::Null,
+        Some(other) => Value::String(other.to_string()),
+    }
+}
+
+/// A list endpoint's answer: the file when `?format=` asks for one, else a
+/// page (`?limit=`, `?cursor=`) with the total.
+pub fn list(
+    req: &Request,
+    find: &tianshan_sdk::storage::Find,
+    name: &str,
+    columns: &[(&str, &str)],
+) -> Result<Response> {
+    if let Some(format) = wanted(req)? {
+        return respond(&records(find, name, columns)?, format);
+    }
+    let (limit, cursor) = crate::common::paging(req)?;
+    Ok(Response::json(
+        &find
+            .clone()
+            .limit(limit)
+            .cursor(cursor)
+            .with_total()
+            .page::<Value>()?,
+    ))
 }
 
 /// The table as a download in `format`.

@@ -310,29 +310,20 @@ fn list(req: &Request) -> Result<Response> {
     let find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("no");
-    if let Some(format) = crate::export::wanted(req)? {
-        let table = crate::export::records(
-            &find,
-            "stocktakes",
-            &[
-                ("no", "/data/no"),
-                ("name", "/data/name"),
-                ("status", "/data/status"),
-                ("org", "/org"),
-                ("planned_from", "/data/planned_from"),
-                ("planned_to", "/data/planned_to"),
-                ("book_cards", "/data/book_cards"),
-            ],
-        )?;
-        return crate::export::respond(&table, format);
-    }
-    let (limit, cursor) = paging(req)?;
-    let page = find
-        .limit(limit)
-        .cursor(cursor)
-        .with_total()
-        .page::<Value>()?;
-    Ok(Response::json(&page))
+    crate::export::list(
+        req,
+        &find,
+        "stocktakes",
+        &[
+            ("no", "/data/no"),
+            ("name", "/data/name"),
+            ("status", "/data/status"),
+            ("org", "/org"),
+            ("planned_from", "/data/planned_from"),
+            ("planned_to", "/data/planned_to"),
+            ("book_cards", "/data/book_cards"),
+        ],
+    )
 }
 
 /// `POST /stocktakes`: a campaign in `plan`, at `org` (default: where the

@@ -32,9 +32,7 @@ use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Collection, Doc, Find, Write, collection, transact};
 
 use crate::cards::cards;
-use crate::common::{
-    self, activity, actor, body, lang, paging, require, required_text, text_field,
-};
+use crate::common::{self, activity, actor, body, lang, require, required_text, text_field};
 use crate::dates;
 use crate::export::{self, Table};
 use crate::model::{Card, fen_to_yuan, yuan_to_fen};
@@ -384,30 +382,20 @@ fn list_warehouses(req: &Request) -> Result<Response> {
         find = find.eq("kind", kind);
     }
     let find = find.sort("name");
-    if let Some(format) = crate::export::wanted(req)? {
-        let table = crate::export::records(
-            &find,
-            "warehouses",
-            &[
-                ("name", "/data/name"),
-                ("kind", "/data/kind"),
-                ("org", "/org"),
-                ("address", "/data/address"),
-                ("keeper", "/data/keeper"),
-                ("phone", "/data/phone"),
-                ("active", "/data/active"),
-            ],
-        )?;
-        return crate::export::respond(&table, format);
-    }
-    let (limit, cursor) = paging(req)?;
-    Ok(Response::json(
-        &find
-            .limit(limit)
-            .cursor(cursor)
-            .with_total()
-            .page::<Value>()?,
-    ))
+    crate::export::list(
+        req,
+        &find,
+        "warehouses",
+        &[
+            ("name", "/data/name"),
+            ("kind", "/data/kind"),
+            ("org", "/org"),
+            ("address", "/data/address"),
+            ("keeper", "/data/keeper"),
+            ("phone", "/data/phone"),
+            ("active", "/data/active"),
+        ],
+    )
 }
 
 fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool) -> Result<()> {
@@ -847,81 +835,31 @@ fn items_find(req: &Request) -> Result<Find> {
 fn list_items(req: &Request) -> Result<Response> {
     require("assets.view")?;
     let find = items_find(req)?.sort_desc("no");
-    if let Some(format) = export::wanted(req)? {
-        let en = lang(req).starts_with("en");
-        let headers: &[&str] = if en {
-            &[
-                "Item no.",
-                "Asset no.",
-                "Name",
-                "Category",
-                "Quantity",
-                "Warehouse",
-                "Bin",
-                "Condition",
-                "Status",
-                "Owner of record",
-                "Original value",
-                "Net value",
-                "In on",
-                "Due on",
-            ]
-        } else {
-            &[
-                "入仓编号",
-                "资产编号",
-                "资产名称",
-                "分类代码",
-                "数量",
-                "公物仓",
-                "库位",
-                "成色",
-                "状态",
-                "原权属单位",
-                "原值",
-                "净值",
-                "入仓日期",
-                "归还期限",
-            ]
-        };
-        let mut table = Table::new("warehouse-items", headers);
-        let mut cursor = None;
-        loop {
-            let page = find.clone().limit(1000).cursor(cursor).page::<Value>()?;
-            for d in &page.records {
-                let i = &d.data;
-                table.push(vec![
-                    i["no"].clone(),
-                    i["asset_no"].clone(),
-                    i["name"].clone(),
-                    i["category"].clone(),
-                    i["quantity"].clone(),
-                    i["warehouse_name"].clone(),
-                    i["bin"].clone(),
-                    i["condition"].clone(),
-                    i["status"].clone(),
-                    i["card_org"].clone(),
-                    yuan_cell(i["original_value"].as_i64().unwrap_or(0)),
-                    yuan_cell(i["net_value"].as_i64().unwrap_or(0)),
-                    i["in_on"].clone(),
-                    i["due_on"].clone(),
-                ]);
-            }
-            match page.next_cursor {
-                Some(c) if table.rows.len() < crate::cards::EXPORT_LIMIT => cursor = Some(c),
-                _ => break,
-            }
-        }
-        return export::respond(&table, format);
-    }
-    let (limit, cursor) = paging(req)?;
-    Ok(Response::json(
-        &find
-            .limit(limit)
-            .cursor(cursor)
-            .with_total()
-            .page::<Value>()?,
-    ))
+    let en = lang(req).starts_with("en");
+    let column = |zh: &'static str, en_name: &'static str, pointer: &'static str| {
+        (if en { en_name } else { zh }, pointer)
+    };
+    crate::export::list(
+        req,
+        &find,
+        "warehouse-items",
+        &[
+            column("入仓编号", "Item no.", "/data/no"),
+            column("资产编号", "Asset no.", "/data/asset_no"),
+            column("资产名称", "Name", "/data/name"),
+            column("分类代码", "Category", "/data/category"),
+            column("数量", "Quantity", "/data/quantity"),
+            column("公物仓", "Warehouse", "/data/warehouse_name"),
+            column("库位", "Bin", "/data/bin"),
+            column("成色", "Condition", "/data/condition"),
+            column("状态", "Status", "/data/status"),
+            column("原权属单位", "Owner of record", "/data/card_org"),
+            column("原值", "Original value", "¥/data/original_value"),
+            column("净值", "Net value", "¥/data/net_value"),
+            column("入仓日期", "In on", "/data/in_on"),
+            column("归还期限", "Due on", "/data/due_on"),
+        ],
+    )
 }
 
 fn show_item(req: &Request) -> Result<Response> {
@@ -1054,33 +992,23 @@ fn list_orders(req: &Request) -> Result<Response> {
     let find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("no");
-    if let Some(format) = crate::export::wanted(req)? {
-        let table = crate::export::records(
-            &find,
-            "warehouse-orders",
-            &[
-                ("no", "/data/no"),
-                ("kind", "/data/kind"),
-                ("status", "/data/status"),
-                ("org", "/org"),
-                ("to_org", "/data/to_org"),
-                ("due_on", "/data/due_on"),
-                ("warehouse", "/data/warehouse_name"),
-                ("total_value_fen", "/data/total_value"),
-                ("saving_fen", "/data/saving"),
-                ("reason", "/data/reason"),
-            ],
-        )?;
-        return crate::export::respond(&table, format);
-    }
-    let (limit, cursor) = paging(req)?;
-    Ok(Response::json(
-        &find
-            .limit(limit)
-            .cursor(cursor)
-            .with_total()
-            .page::<Value>()?,
-    ))
+    crate::export::list(
+        req,
+        &find,
+        "warehouse-orders",
+        &[
+            ("no", "/data/no"),
+            ("kind", "/data/kind"),
+            ("status", "/data/status"),
+            ("org", "/org"),
+            ("to_org", "/data/to_org"),
+            ("due_on", "/data/due_on"),
+            ("warehouse", "/data/warehouse_name"),
+            ("total_value_fen", "/data/total_value"),
+            ("saving_fen", "/data/saving"),
+            ("reason", "/data/reason"),
+        ],
+    )
 }
 
 fn show_order(req: &Request) -> Result<Response> {
@@ -2066,30 +1994,20 @@ fn list_demands(req: &Request) -> Result<Response> {
     let find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("created-at");
-    if let Some(format) = crate::export::wanted(req)? {
-        let table = crate::export::records(
-            &find,
-            "demands",
-            &[
-                ("no", "/data/no"),
-                ("category", "/data/category"),
-                ("quantity", "/data/quantity"),
-                ("status", "/data/status"),
-                ("org", "/org"),
-                ("needed_by", "/data/needed_by"),
-                ("description", "/data/description"),
-            ],
-        )?;
-        return crate::export::respond(&table, format);
-    }
-    let (limit, cursor) = paging(req)?;
-    Ok(Response::json(
-        &find
-            .limit(limit)
-            .cursor(cursor)
-            .with_total()
-            .page::<Value>()?,
-    ))
+    crate::export::list(
+        req,
+        &find,
+        "demands",
+        &[
+            ("no", "/data/no"),
+            ("category", "/data/category"),
+            ("quantity", "/data/quantity"),
+            ("status", "/data/status"),
+            ("org", "/org"),
+            ("needed_by", "/data/needed_by"),
+            ("description", "/data/description"),
+        ],
+    )
 }
 
 /// A demand with the in-stock items that would meet it.
