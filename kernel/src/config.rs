@@ -212,6 +212,10 @@ pub struct RuntimeConfig {
     pub max_concurrent_instances: u32,
     /// Granularity of deadlines and of yielding from busy plugins.
     pub epoch_tick_ms: u64,
+    /// Fresh, never-used instances kept ready per plugin version (made in
+    /// the background after a request takes one); 0 instantiates every
+    /// request inline.
+    pub prewarm_instances: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -223,6 +227,7 @@ impl Default for RuntimeConfig {
             max_timeout_ms: 60_000,
             max_concurrent_instances: 1_000,
             epoch_tick_ms: 10,
+            prewarm_instances: 2,
         }
     }
 }

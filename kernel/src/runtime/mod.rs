@@ -12,6 +12,7 @@ pub mod host;
 mod host_approvals;
 mod host_datacenter;
 mod limits;
+mod warm;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use crate::config::RuntimeConfig;
 use crate::error::{ApiError, ErrorCode};
 pub use host::{AccessPolicy, CallerContext, Principal};
 use limits::MemoryLimiter;
+use warm::Prepared;
 
 /// Bindings generated from `wit/plugin.wit`.
 #[allow(unsafe_code, clippy::all)]
@@ -140,6 +142,14 @@ pub struct LoadedComponent {
     pub identity: Arc<PluginIdentity>,
     pub limits: PluginLimits,
     pub contract: semver::Version,
+    /// Fresh instances of this version made ahead of calls.
+    warm: Arc<warm::WarmPool>,
+}
+
+impl Drop for LoadedComponent {
+    fn drop(&mut self) {
+        self.warm.retire();
+    }
 }
 
 /// Counters exposed on `/metrics` (shared handles into the registry).
@@ -158,6 +168,9 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
     access: std::sync::OnceLock<Arc<dyn AccessPolicy>>,
     services: std::sync::OnceLock<Arc<host::Services>>,
+    warm: Arc<warm::WarmShared>,
+    /// To the thread that drops used stores and prepares instances.
+    helper: std::sync::mpsc::SyncSender<warm::Job>,
 }
 
 impl Drop for Runtime {
@@ -195,6 +208,8 @@ impl Runtime {
                 })?;
         }
 
+        // Prepared instances hold pool slots: at most an eighth of them.
+        let warm = warm::WarmShared::new((config.max_concurrent_instances as usize / 8).max(1));
         Ok(Runtime {
             cache: cache::CompiledCache::new(cache_dir, &engine)?,
             engine,
@@ -204,6 +219,8 @@ impl Runtime {
             ticker_stop,
             access: std::sync::OnceLock::new(),
             services: std::sync::OnceLock::new(),
+            warm,
+            helper: warm::start_helper()?,
         })
     }
 
@@ -289,53 +306,99 @@ impl Runtime {
                 format!("the component does not export the plugin world: {e:#}"),
             )
         })?;
+        let identity = Arc::new(identity);
+        let recipe = (self.engine.clone(), pre.clone(), identity.clone());
+        let make: warm::Prepare = Box::new(move || {
+            let (engine, pre, identity) = recipe.clone();
+            Box::pin(async move { prepare(&engine, &pre, identity, limits).await.ok() })
+        });
+        let warm = warm::WarmPool::new(self.config.prewarm_instances, &self.warm, make);
         Ok(LoadedComponent {
             pre,
-            identity: Arc::new(identity),
+            identity,
             limits,
             contract,
+            warm,
         })
     }
 
-    fn new_store(
+    /// Hands a prepared instance to one call: the caller, the kernel's
+    /// services and a fresh deadline are set now, never before.
+    fn arm(
         &self,
-        plugin: &LoadedComponent,
+        store: &mut Store<host::HostState>,
         caller: Option<CallerContext>,
-    ) -> (Store<host::HostState>, MemoryOutputPipe) {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        if !plugin.identity.wall_clock {
-            wasi.wall_clock(host::FrozenWallClock);
+        plugin: &LoadedComponent,
+    ) {
+        let state = store.data_mut();
+        debug_assert!(state.caller.is_none() && state.scope.is_none() && state.read_conn.is_none());
+        state.caller = caller;
+        state.access = self.access.get().cloned();
+        state.services = self.services.get().cloned();
+        set_deadline(store, plugin.limits.timeout);
+    }
+
+    /// Hands a used store to the helper thread, to be dropped (its slot
+    /// reset) with a refill of the pool if it is short. The hand-over (a
+    /// thread wake-up) happens in a task that runs once the answer is on
+    /// its way; if the helper is behind, the store is dropped here.
+    fn recycle(&self, mut used: Store<host::HostState>, plugin: &LoadedComponent) {
+        // The request's database connection goes back to its pool now, on
+        // this runtime thread: sqlx returns it with a task of this runtime,
+        // and other requests may be waiting for it.
+        used.data_mut().read_conn = None;
+        if self.config.prewarm_instances == 0 {
+            // No helper work wanted: drop here, as before prewarming.
+            drop(used);
+            return;
         }
-        let state = host::HostState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(plugin.limits.memory_bytes),
-            plugin: plugin.identity.clone(),
-            caller,
-            access: self.access.get().cloned(),
-            services: self.services.get().cloned(),
-            scope: None,
-            read_conn: None,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let deadline = Instant::now() + plugin.limits.timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(DeadlineExceeded.into())
-            } else {
-                // Yield so a busy plugin never holds a runtime thread for
-                // longer than one tick.
-                Ok(UpdateDeadline::Yield(1))
+        let refill = plugin.warm.wants_more().then(|| plugin.warm.clone());
+        let job = warm::Job { used, refill };
+        let hand_over = |helper: &std::sync::mpsc::SyncSender<warm::Job>, job| {
+            if let Err(
+                std::sync::mpsc::TrySendError::Full(job)
+                | std::sync::mpsc::TrySendError::Disconnected(job),
+            ) = helper.try_send(job)
+            {
+                drop(job);
             }
-        });
-        (store, stderr)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let helper = self.helper.clone();
+                runtime.spawn(async move { hand_over(&helper, job) });
+            }
+            Err(_) => hand_over(&self.helper, job),
+        }
+    }
+
+    /// A fresh instance made for this call, when none is prepared. When the
+    /// instance pool is exhausted, prepared instances of every plugin give
+    /// their slots back first.
+    async fn prepare_inline(&self, plugin: &LoadedComponent) -> Result<Prepared, PluginFailure> {
+        let attempt = prepare(
+            &self.engine,
+            &plugin.pre,
+            plugin.identity.clone(),
+            plugin.limits,
+        );
+        match attempt.await {
+            Ok(prepared) => Ok(prepared),
+            Err((store, _, e))
+                if e.is::<wasmtime::PoolConcurrencyLimitError>() && self.warm.evict_all() > 0 =>
+            {
+                drop(store);
+                prepare(
+                    &self.engine,
+                    &plugin.pre,
+                    plugin.identity.clone(),
+                    plugin.limits,
+                )
+                .await
+                .map_err(|(store, stderr, e)| classify(&store, &stderr, e, plugin))
+            }
+            Err((store, stderr, e)) => Err(classify(&store, &stderr, e, plugin)),
+        }
     }
 
     /// Runs one HTTP request in a fresh instance.
@@ -390,11 +453,15 @@ impl Runtime {
     /// Creates a store and instantiates the plugin without calling it: the
     /// fixed cost every request pays (used by the gateway benchmark).
     pub async fn instantiate_only(&self, plugin: &LoadedComponent) -> Result<(), PluginFailure> {
-        let (mut store, stderr) = self.new_store(plugin, None);
-        match plugin.pre.instantiate_async(&mut store).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(classify(&store, &stderr, e, plugin)),
-        }
+        prepare(
+            &self.engine,
+            &plugin.pre,
+            plugin.identity.clone(),
+            plugin.limits,
+        )
+        .await
+        .map(drop)
+        .map_err(|(store, stderr, e)| classify(&store, &stderr, e, plugin))
     }
 
     async fn call<R>(
@@ -403,15 +470,19 @@ impl Runtime {
         caller: Option<CallerContext>,
         body: impl AsyncFnOnce(&mut Store<host::HostState>, &Plugin) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
-        let (mut store, stderr) = self.new_store(plugin, caller);
-        let instance = match plugin.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            Err(e) => return Err(classify(&store, &stderr, e, plugin)),
+        let Prepared {
+            mut store,
+            instance,
+            stderr,
+        } = match plugin.warm.take() {
+            Some(prepared) => prepared,
+            None => self.prepare_inline(plugin).await?,
         };
+        self.arm(&mut store, caller, plugin);
         // The epoch callback enforces the deadline inside wasm; this outer
         // timeout also covers time spent in host calls.
         let grace = plugin.limits.timeout + Duration::from_millis(250);
-        match tokio::time::timeout(grace, body(&mut store, &instance)).await {
+        let outcome = match tokio::time::timeout(grace, body(&mut store, &instance)).await {
             Ok(Ok(value)) => {
                 forward_stderr(&stderr, plugin);
                 Ok(value)
@@ -421,12 +492,84 @@ impl Runtime {
                 ErrorCode::PluginTimeout,
                 "deadline exceeded in a host call",
             )),
-        }
+        };
+        self.recycle(store, plugin);
+        outcome
+    }
+
+    /// Calls that took a prepared instance and calls that instantiated
+    /// inline since start (while prewarming is on).
+    pub fn prewarm_stats(&self) -> (u64, u64) {
+        (
+            self.warm.hits.load(Ordering::Relaxed),
+            self.warm.misses.load(Ordering::Relaxed),
+        )
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// A fresh store for one call of a plugin version with the component
+/// instantiated in it, under the plugin's memory cap and a deadline; no
+/// caller yet (see [`Runtime::arm`]). On failure, the store and its stderr
+/// for classifying the error.
+async fn prepare(
+    engine: &Engine,
+    pre: &PluginPre<host::HostState>,
+    identity: Arc<PluginIdentity>,
+    limits: PluginLimits,
+) -> Result<Prepared, (Store<host::HostState>, MemoryOutputPipe, wasmtime::Error)> {
+    let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+    let mut wasi = WasiCtx::builder();
+    wasi.stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    if !identity.wall_clock {
+        wasi.wall_clock(host::FrozenWallClock);
+    }
+    let state = host::HostState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.memory_bytes),
+        plugin: identity,
+        caller: None,
+        access: None,
+        services: None,
+        scope: None,
+        read_conn: None,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Instantiation runs start functions, if a component has any: under
+    // the same deadline as a call.
+    set_deadline(&mut store, limits.timeout);
+    match pre.instantiate_async(&mut store).await {
+        Ok(instance) => Ok(Prepared {
+            store,
+            instance,
+            stderr,
+        }),
+        Err(e) => Err((store, stderr, e)),
+    }
+}
+
+/// Traps the store's wasm at `timeout` from now; until then a busy plugin
+/// yields its thread every epoch tick.
+fn set_deadline(store: &mut Store<host::HostState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(DeadlineExceeded.into())
+        } else {
+            // Yield so a busy plugin never holds a runtime thread for
+            // longer than one tick.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
 }
 
 /// wasmtime has its own error type; at the kernel's edges it becomes anyhow.
