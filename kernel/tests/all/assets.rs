@@ -569,6 +569,25 @@ fn lifecycle(w: World) {
     assert_eq!(status, 403);
     let rules = ok(&w.k, &w.manager_a, "GET", "/rules", Value::Null, 200);
     assert_eq!(rules["disposal_region_threshold"], 20_000_000);
+    // Nor can an administrator below the region place them first; the
+    // platform administrator does, and every unit then reads them.
+    let lower = json!({"disposal_region_threshold": 10_000_000, "standards": []});
+    let (status, _) = call(&w.k, &w.county_admin, "PUT", "/rules", lower.clone());
+    assert_eq!(status, 403);
+    let (status, out) = w.k.request(
+        "PUT",
+        &format!("{P}/rules"),
+        None,
+        Some(lower.to_string().into_bytes()),
+    );
+    assert_eq!(status, 201, "{out}");
+    let rules = ok(&w.k, &w.manager_b, "GET", "/rules", Value::Null, 200);
+    assert_eq!(rules["disposal_region_threshold"], 10_000_000);
+    let (status, _) = call(&w.k, &w.county_admin, "PUT", "/rules", lower);
+    assert_eq!(
+        status, 403,
+        "the region's record is not the county's to change"
+    );
 
     // Transfer to another county's unit: the sender books the reduction on
     // approval; the receiver confirms its incoming card onto its books.

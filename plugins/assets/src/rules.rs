@@ -119,8 +119,9 @@ fn show(_: &Request) -> Result<Response> {
     Ok(Response::json(&current()?))
 }
 
-/// Sets the region's rules: only an administrator at the region (the org
-/// without a parent) may, so units cannot loosen their own standards.
+/// Sets the region's rules, so units cannot loosen their own standards:
+/// the platform administrator places them; afterwards the administration
+/// at their org may change them too.
 fn save(req: &Request) -> Result<Response> {
     require("assets.configure")?;
     let caller = identity::caller().ok_or_else(|| Error::unauthorized("login required"))?;
@@ -129,27 +130,27 @@ fn save(req: &Request) -> Result<Response> {
         .map_err(|e| Error::validation("body", format!("rules do not fit: {e}")))?;
     rules.validate()?;
     let rules_coll = collection("rules");
+    // Who first places the region's record decides where it lives; only
+    // the platform administrator may, so no prefecture can take the
+    // region's place. After that, the administration at the record's org
+    // (or the platform administrator) keeps it current.
+    let platform_admin = caller.roles.iter().any(|r| r == "platform-admin");
     match rules_coll.get::<Rules>(RULES_ID)? {
-        Some(doc) if doc.org == caller.org_id => Ok(Response::json(&rules_coll.update(
-            RULES_ID,
-            doc.revision,
-            &rules,
-        )?)),
+        Some(doc) if doc.org == caller.org_id || platform_admin => Ok(Response::json(
+            &rules_coll.update(RULES_ID, doc.revision, &rules)?,
+        )),
         Some(_) => Err(Error::forbidden(
             "the region's rules are set by the region's administration",
         )),
-        None => {
-            let page = collection("rules").find().limit(1).page::<Rules>()?;
-            if !page.records.is_empty() {
-                return Err(Error::forbidden(
-                    "the region's rules are set by the region's administration",
-                ));
-            }
+        None if platform_admin => {
             Ok(
                 Response::json(&rules_coll.insert_with(Some(RULES_ID), None, &rules)?)
                     .with_status(201),
             )
         }
+        None => Err(Error::forbidden(
+            "the region's rules are first set by the platform administrator, at the region",
+        )),
     }
 }
 
