@@ -209,6 +209,19 @@ fn lifecycle(w: World) {
     );
     assert_eq!(status, 422, "{out}");
     assert_eq!(out["error"]["field"], "category", "{out}");
+    // So do list filters outside their vocabulary.
+    for (path, field) in [
+        ("/cards?state=lost", "state"),
+        ("/documents?status=maybe", "status"),
+        ("/warehouse/orders?kind=gift", "kind"),
+    ] {
+        let (status, out) = call(&w.k, &w.manager_a, "GET", path, Value::Null);
+        assert_eq!(
+            (status, out["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{path}: {out}"
+        );
+    }
 
     // Create → register → the parent administration approves → booked.
     let laptop = new_card(&w, "便携式计算机", "A020102", "6500");

@@ -83,7 +83,9 @@ pub fn filtered(req: &Request) -> Result<Find> {
             find.prefix("category", code)
         };
     }
-    for field in ["state", "use_status", "location", "department", "custodian"] {
+    find = common::filter_one_of(find, req, "state", crate::model::STATES)?;
+    find = common::filter_one_of(find, req, "use_status", crate::model::USE_STATUSES)?;
+    for field in ["location", "department", "custodian"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
         }

@@ -119,6 +119,24 @@ pub fn paging(req: &Request) -> Result<(u32, Option<String>)> {
     Ok((limit, req.query_param("cursor").filter(|c| !c.is_empty())))
 }
 
+/// `find` narrowed to `?{field}=` when the request gives one, refused with
+/// a validation error naming `field` unless it is one of `allowed`.
+pub fn filter_one_of(
+    find: tianshan_sdk::storage::Find,
+    req: &Request,
+    field: &str,
+    allowed: &[&str],
+) -> Result<tianshan_sdk::storage::Find> {
+    match req.query_param(field).filter(|v| !v.is_empty()) {
+        None => Ok(find),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(find.eq(field, v)),
+        Some(_) => Err(Error::validation(
+            field,
+            format!("{field} is one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
 /// A JSON body that must be an object.
 pub fn body(req: &Request) -> Result<serde_json::Map<String, Value>> {
     match req.json::<Value>()? {

@@ -28,6 +28,17 @@ pub const KINDS: &[&str] = &[
     "disposal",
 ];
 
+/// Where a document stands (see the module comment).
+pub const STATUSES: &[&str] = &[
+    "draft",
+    "in_approval",
+    "approved",
+    "completed",
+    "rejected",
+    "withdrawn",
+    "void",
+];
+
 /// The six disposal methods: free transfer, sale, swap, scrap, write-off
 /// of losses, donation.
 pub const DISPOSAL_METHODS: &[&str] =
@@ -125,11 +136,8 @@ pub fn routes(router: Router) -> Router {
 fn list(req: &Request) -> Result<Response> {
     require("assets.view")?;
     let mut find = documents().find();
-    for field in ["kind", "status"] {
-        if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
-            find = find.eq(field, v);
-        }
-    }
+    find = common::filter_one_of(find, req, "kind", KINDS)?;
+    find = common::filter_one_of(find, req, "status", STATUSES)?;
     if let Some(q) = req.query_param("q").filter(|v| !v.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }

@@ -295,15 +295,7 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
 fn list(req: &Request) -> Result<Response> {
     require("assets.view")?;
     let mut find = stocktakes().find();
-    if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(Error::validation(
-                "status",
-                format!("status is one of {}", STATUSES.join(", ")),
-            ));
-        }
-        find = find.eq("status", status);
-    }
+    find = crate::common::filter_one_of(find, req, "status", STATUSES)?;
     if let Some(q) = req.query_param("q").filter(|q| !q.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }
@@ -1048,15 +1040,7 @@ fn scan(req: &Request) -> Result<Response> {
 
 fn results_find(req: &Request, st: &Doc<Value>) -> Result<Find> {
     let mut find = results().find().eq("stocktake_id", st.id.as_str());
-    if let Some(r) = req.query_param("result").filter(|r| !r.is_empty()) {
-        if !RESULTS.contains(&r.as_str()) {
-            return Err(Error::validation(
-                "result",
-                format!("result is one of {}", RESULTS.join(", ")),
-            ));
-        }
-        find = find.eq("result", r);
-    }
+    find = crate::common::filter_one_of(find, req, "result", RESULTS)?;
     for field in ["task_id", "status"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);

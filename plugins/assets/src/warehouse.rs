@@ -795,15 +795,7 @@ fn items_find(req: &Request) -> Result<Find> {
             .ok_or_else(|| Error::validation("category", "a GB/T 14885 code or prefix"))?;
         find = find.prefix("category", &prefix);
     }
-    if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
-        if !ITEM_STATUSES.contains(&status.as_str()) {
-            return Err(Error::validation(
-                "status",
-                format!("status is one of {}", ITEM_STATUSES.join(", ")),
-            ));
-        }
-        find = find.eq("status", status);
-    }
+    find = crate::common::filter_one_of(find, req, "status", ITEM_STATUSES)?;
     for field in ["warehouse_id", "condition", "card_org"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
@@ -963,24 +955,8 @@ pub fn available_items(category: &str, limit: u32) -> Result<Vec<Value>> {
 fn list_orders(req: &Request) -> Result<Response> {
     require("assets.view")?;
     let mut find = orders().find();
-    if let Some(kind) = req.query_param("kind").filter(|k| !k.is_empty()) {
-        if !ORDER_KINDS.contains(&kind.as_str()) {
-            return Err(Error::validation(
-                "kind",
-                format!("kind is one of {}", ORDER_KINDS.join(", ")),
-            ));
-        }
-        find = find.eq("kind", kind);
-    }
-    if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
-        if !ORDER_STATUSES.contains(&status.as_str()) {
-            return Err(Error::validation(
-                "status",
-                format!("status is one of {}", ORDER_STATUSES.join(", ")),
-            ));
-        }
-        find = find.eq("status", status);
-    }
+    find = crate::common::filter_one_of(find, req, "kind", ORDER_KINDS)?;
+    find = crate::common::filter_one_of(find, req, "status", ORDER_STATUSES)?;
     for field in ["item_id", "warehouse_id", "demand_id"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
