@@ -1353,8 +1353,17 @@ pub async fn ensure_indexes(
             }
             let key = fields.join(",");
             let name = index_name(plugin, collection, &key);
-            // Indexes of the earlier expression (json_extract) go: nothing
-            // matches them any more.
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT name FROM record_indexes WHERE name = $1")
+                    .bind(&name)
+                    .fetch_optional(db)
+                    .await?;
+            if exists.is_some() {
+                continue;
+            }
+            // Only when an index is (re)made: its json_extract predecessor
+            // goes, since no query matches it any more. Once made, a start
+            // costs one lookup per index, as before.
             if fields.len() == 1 {
                 let old = legacy_index_name(plugin, collection, &key);
                 sqlx::raw_sql(&format!("DROP INDEX IF EXISTS {old}"))
@@ -1364,14 +1373,6 @@ pub async fn ensure_indexes(
                     .bind(&old)
                     .execute(db)
                     .await?;
-            }
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT name FROM record_indexes WHERE name = $1")
-                    .bind(&name)
-                    .fetch_optional(db)
-                    .await?;
-            if exists.is_some() {
-                continue;
             }
             let dialect = Dialect::of(db);
             let mut columns: Vec<String> = fields

@@ -80,16 +80,23 @@ fn wait_after_refreshes(
     }
 }
 
-#[test]
-fn assets_ui_card_registration_approval_and_report() {
+/// region ─ prefecture 650100 ─┬ unit: the prefecture's administration
+///                             └ unit: a school (the manager's unit)
+struct Tree {
+    prefecture: String,
+    administration: String,
+    school: String,
+}
+
+/// A kernel with the assets plugin and the tree; none when
+/// `TIANSHAN_SKIP_BROWSER=1` skips the browser tests.
+fn start() -> Option<(Instant, TestKernel, Tree)> {
     if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
         eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the assets UI browser test");
-        return;
+        return None;
     }
     let started = Instant::now();
     let k = TestKernel::start();
-    // region ─ prefecture 650100 ─┬ unit: the prefecture's administration (approver's home)
-    //                             └ unit: a school (the manager's unit)
     let prefecture = org(&k, "org-650000", "prefecture", "650100", "乌鲁木齐市");
     let administration = org(
         &k,
@@ -106,6 +113,31 @@ fn assets_ui_card_registration_approval_and_report() {
         "乌鲁木齐市第一中学",
     );
     k.install_ok("assets");
+    Some((
+        started,
+        k,
+        Tree {
+            prefecture,
+            administration,
+            school,
+        },
+    ))
+}
+
+#[test]
+fn assets_ui_card_registration_approval_and_report() {
+    let Some((
+        started,
+        k,
+        Tree {
+            prefecture,
+            administration,
+            school,
+        },
+    )) = start()
+    else {
+        return;
+    };
     let manager = user(&k, "manager", &school);
     bind(&k, &manager, "assets.manager", &school);
     // Registrations are approved by org-admin at the unit's parent.
@@ -326,30 +358,18 @@ fn import_cards(
 
 #[test]
 fn assets_ui_warehouse_plan_and_stocktake() {
-    if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the assets UI browser test");
+    let Some((
+        started,
+        k,
+        Tree {
+            prefecture,
+            administration,
+            school,
+        },
+    )) = start()
+    else {
         return;
-    }
-    let started = Instant::now();
-    let k = TestKernel::start();
-    // region ─ prefecture 650100 (the warehouse's administration) ─┬ unit: the administration (keeper's home)
-    //                                                              └ unit: a school (the manager's unit)
-    let prefecture = org(&k, "org-650000", "prefecture", "650100", "乌鲁木齐市");
-    let administration = org(
-        &k,
-        &prefecture,
-        "unit",
-        &unified_social_credit_code("650100", 1),
-        "乌鲁木齐市机关事务管理局",
-    );
-    let school = org(
-        &k,
-        &prefecture,
-        "unit",
-        &unified_social_credit_code("650100", 2),
-        "乌鲁木齐市第一中学",
-    );
-    k.install_ok("assets");
+    };
     let manager = user(&k, "manager", &school);
     bind(&k, &manager, "assets.manager", &school);
     let keeper = user(&k, "keeper", &administration);
