@@ -8,7 +8,7 @@ use tianshan_sdk::storage::{Doc, Find, Write, collection};
 
 use crate::common::{self, activity, body, lang, paging, require};
 use crate::export::{self, Table};
-use crate::model::{Card, fen_to_yuan};
+use crate::model::{Card, fen_to_yuan_number};
 use crate::{categories, dates};
 
 pub fn routes(router: Router) -> Router {
@@ -205,13 +205,9 @@ fn card_table(find: Find, lang: &str) -> Result<Table> {
                 json!(c.custodian),
                 json!(c.location),
                 json!(c.acquired_on),
-                json!(fen_to_yuan(c.original_value).parse::<f64>().unwrap_or(0.0)),
-                json!(
-                    fen_to_yuan(c.accumulated_depreciation)
-                        .parse::<f64>()
-                        .unwrap_or(0.0)
-                ),
-                json!(fen_to_yuan(c.net_value).parse::<f64>().unwrap_or(0.0)),
+                json!(fen_to_yuan_number(c.original_value)),
+                json!(fen_to_yuan_number(c.accumulated_depreciation)),
+                json!(fen_to_yuan_number(c.net_value)),
                 json!(c.use_status),
                 json!(c.state),
             ]);

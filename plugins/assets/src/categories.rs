@@ -52,15 +52,14 @@ pub fn find(code: &str) -> Option<&'static Category> {
     all().iter().find(|c| c.code == code)
 }
 
-/// The name of a code in the language asked for, or the code itself.
+/// The name of a code, or of a top-level group by its three-character
+/// prefix (`A02`, what `category_top` holds), in the language asked for;
+/// else the code itself.
 pub fn name(code: &str, lang: &str) -> String {
-    match all().iter().find(|c| {
-        c.code == code
-            || c.code.starts_with(code)
-                && c.code.len() == 7
-                && code.len() == 3
-                && c.parent.is_none()
-    }) {
+    let found = all().iter().find(|c| {
+        c.code == code || (code.len() == 3 && c.parent.is_none() && c.code.starts_with(code))
+    });
+    match found {
         Some(c) if lang.starts_with("en") => c.name_en.to_string(),
         Some(c) => c.name_zh.to_string(),
         None => code.to_string(),

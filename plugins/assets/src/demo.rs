@@ -9,7 +9,7 @@ use tianshan_sdk::prelude::*;
 use crate::cards::{cards, insert_cards};
 use crate::common::body;
 use crate::dates;
-use crate::depreciation::schedule;
+use crate::depreciation::book_through;
 use crate::model::Card;
 
 pub fn routes(router: Router) -> Router {
@@ -165,11 +165,7 @@ pub fn generate(seed: u64, count: usize, this_month: i64) -> Vec<Card> {
                 card.category = "A020101".into();
                 let _ = card.normalise();
             }
-            let through = this_month - 1;
-            let (accumulated, net) = schedule(&card, through);
-            card.accumulated_depreciation = accumulated;
-            card.net_value = net;
-            card.depreciated_through = dates::month_text(through);
+            book_through(&mut card, this_month - 1);
             card
         })
         .collect()

@@ -37,6 +37,17 @@ pub fn schedule(card: &Card, month: i64) -> (i64, i64) {
     (accumulated, card.original_value - accumulated)
 }
 
+/// Books `card`'s depreciation through `month` onto it; returns the
+/// amount charged since what it carried.
+pub fn book_through(card: &mut Card, month: i64) -> i64 {
+    let (accumulated, net) = schedule(card, month);
+    let charged = accumulated - card.accumulated_depreciation;
+    card.accumulated_depreciation = accumulated;
+    card.net_value = net;
+    card.depreciated_through = dates::month_text(month);
+    charged
+}
+
 /// The charge for one month (what the summary reports per month).
 pub fn monthly_charge(card: &Card, month: i64) -> i64 {
     schedule(card, month).0 - schedule(card, month - 1).0
@@ -109,14 +120,8 @@ pub fn book(
         let mut batch_charges: Vec<(String, i64)> = Vec::with_capacity(page.records.len());
         for doc in &page.records {
             let mut card = doc.data.clone();
-            let (accumulated, net) = schedule(&card, month);
-            batch_charges.push((
-                card.category_top.clone(),
-                accumulated - card.accumulated_depreciation,
-            ));
-            card.accumulated_depreciation = accumulated;
-            card.net_value = net;
-            card.depreciated_through = through.clone();
+            let charge = book_through(&mut card, month);
+            batch_charges.push((card.category_top.clone(), charge));
             writes.push(Write::Update {
                 collection: "cards".into(),
                 id: doc.id.clone(),

@@ -164,7 +164,7 @@ pub fn records(
 fn cell(record: &Value, spec: &str) -> Value {
     if let Some(pointer) = spec.strip_prefix('¥') {
         let fen = record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
-        return serde_json::json!(crate::model::fen_to_yuan(fen).parse::<f64>().unwrap_or(0.0));
+        return serde_json::json!(crate::model::fen_to_yuan_number(fen));
     }
     if let Some(pointer) = spec.strip_prefix('#') {
         let len = record

@@ -14,7 +14,7 @@ use tianshan_sdk::storage::Write;
 use crate::cards::{card_from, cards, insert_cards};
 use crate::common::require;
 use crate::dates;
-use crate::depreciation::schedule;
+use crate::depreciation::book_through;
 use crate::export::{self, Table};
 use crate::model::Card;
 
@@ -208,10 +208,7 @@ fn import(req: &Request) -> Result<Response> {
     let import_id = format!("import-{}-{}", dates::today(), cards().find().count()?);
     let mut by_org: std::collections::BTreeMap<Option<String>, Vec<Card>> = Default::default();
     for (mut card, org) in parsed {
-        let (accumulated, net) = schedule(&card, month);
-        card.accumulated_depreciation = accumulated;
-        card.net_value = net;
-        card.depreciated_through = dates::month_text(month);
+        book_through(&mut card, month);
         card.import_id = Some(import_id.clone());
         by_org.entry(org).or_default().push(card);
     }

@@ -355,6 +355,11 @@ pub fn yuan_to_fen(value: &Value) -> Option<i64> {
     Some(if negative { -cents } else { cents })
 }
 
+/// Fen as a yuan number, for spreadsheets and charts.
+pub fn fen_to_yuan_number(fen: i64) -> f64 {
+    fen as f64 / 100.0
+}
+
 /// Fen as yuan text with two decimals.
 pub fn fen_to_yuan(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };

@@ -47,7 +47,7 @@ fn key_text(v: &Value) -> String {
 }
 
 fn yuan(fen: f64) -> f64 {
-    (fen / 100.0 * 100.0).round() / 100.0
+    crate::model::fen_to_yuan_number(fen.round() as i64)
 }
 
 /// Answers `rows` as JSON (money in fen) or as a table (money in yuan).

@@ -33,7 +33,7 @@ use crate::common::{
 };
 use crate::dates;
 use crate::export::{self, Table};
-use crate::model::{Card, fen_to_yuan};
+use crate::model::Card;
 
 pub const STATUSES: &[&str] = &[
     "plan",
@@ -1147,7 +1147,7 @@ fn result_label(result: &str, en: bool) -> &str {
 }
 
 fn yuan_cell(fen: i64) -> Value {
-    json!(fen_to_yuan(fen).parse::<f64>().unwrap_or(0.0))
+    json!(crate::model::fen_to_yuan_number(fen))
 }
 
 /// `POST /stocktakes/{id}/results/{rid}/resolve` `{"action", …}`:

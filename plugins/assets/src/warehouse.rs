@@ -335,7 +335,7 @@ fn reachable(org: &str) -> Result<bool> {
 }
 
 fn yuan_cell(fen: i64) -> Value {
-    json!(fen_to_yuan(fen).parse::<f64>().unwrap_or(0.0))
+    json!(crate::model::fen_to_yuan_number(fen))
 }
 
 fn date_field(input: &Map<String, Value>, field: &str) -> Result<Option<String>> {
