@@ -659,14 +659,10 @@ impl Storage {
         Storage { db, dialect, audit }
     }
 
-    /// A connection for a run of reads ([`Storage::get_on`] and friends).
+    /// A connection for a run of reads ([`Storage::get_on`] and friends);
+    /// plugin requests keep one in `HostState::read_conn`.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
         Ok(self.db.acquire().await?)
-    }
-
-    pub async fn get(&self, scope: &Scope, collection: &str, id: &str) -> Result<Option<Record>> {
-        self.get_on(&mut *self.acquire().await?, scope, collection, id)
-            .await
     }
 
     pub async fn get_on(
@@ -689,11 +685,6 @@ impl Storage {
         // ~4 ms per get on loopback against ~0.4 ms this way.
         let rows = sql.query().fetch_all(&mut *conn).await?;
         Ok(rows.first().map(row_to_record))
-    }
-
-    pub async fn query(&self, scope: &Scope, collection: &str, query: &Query) -> Result<Page> {
-        self.query_on(&mut *self.acquire().await?, scope, collection, query)
-            .await
     }
 
     pub async fn query_on(
@@ -855,18 +846,6 @@ impl Storage {
         Ok(())
     }
 
-    pub async fn count(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        filter: &[Condition],
-        within_org: Option<&str>,
-    ) -> Result<u64> {
-        let mut conn = self.acquire().await?;
-        self.count_on(&mut conn, scope, collection, filter, within_org)
-            .await
-    }
-
     pub async fn count_on(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -882,22 +861,6 @@ impl Storage {
         sql.filter(filter)?;
         let n: i64 = sql.query().fetch_one(&mut *conn).await?.get(0);
         Ok(n as u64)
-    }
-
-    pub async fn aggregate(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        filter: &[Condition],
-        within_org: Option<&str>,
-        group_by: &[String],
-        measures: &[Measure],
-    ) -> Result<Vec<Group>> {
-        let mut conn = self.acquire().await?;
-        self.aggregate_on(
-            &mut conn, scope, collection, filter, within_org, group_by, measures,
-        )
-        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1004,16 +967,6 @@ impl Storage {
                     .collect(),
             })
             .collect())
-    }
-
-    pub async fn history(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        id: &str,
-    ) -> Result<Vec<RevisionEntry>> {
-        let mut conn = self.acquire().await?;
-        self.history_on(&mut conn, scope, collection, id).await
     }
 
     pub async fn history_on(
