@@ -111,6 +111,7 @@ pub struct BuildOptions {
 /// Runs cargo for wasm32-wasip2 in `dir` and returns the built components,
 /// one per cdylib, in build order.
 pub fn build(dir: &Path, options: &BuildOptions) -> anyhow::Result<Vec<PathBuf>> {
+    ensure_wasm_target(dir)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(dir)
@@ -186,6 +187,71 @@ pub fn build(dir: &Path, options: &BuildOptions) -> anyhow::Result<Vec<PathBuf>>
         bail!("cargo built no WebAssembly component: is the crate a cdylib?");
     }
     Ok(wasm)
+}
+
+/// Makes sure the toolchain that builds `dir` has the standard library for
+/// [`WASM_TARGET`]. rustup installs a `rust-toolchain.toml`'s targets only
+/// when it installs the toolchain itself, so a machine that already had the
+/// pinned toolchain lacks the target; install it through rustup (saying so)
+/// or, without rustup, say exactly what is missing.
+pub fn ensure_wasm_target(dir: &Path) -> anyhow::Result<()> {
+    if wasm_target_installed(dir) {
+        return Ok(());
+    }
+    let rustup = Command::new("rustup")
+        .current_dir(dir)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !rustup {
+        bail!(
+            "the Rust standard library for {WASM_TARGET} is not installed, and rustup is not \
+             on PATH to install it. Install rustup (https://rustup.rs) and run \
+             `rustup target add {WASM_TARGET}`, or add the target to your Rust installation \
+             another way"
+        );
+    }
+    eprintln!(
+        "The {WASM_TARGET} target that plugins are built for is missing; installing it with \
+         `rustup target add {WASM_TARGET}` (once)…"
+    );
+    let status = Command::new("rustup")
+        .current_dir(dir)
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .context("running rustup")?;
+    if !status.success() || !wasm_target_installed(dir) {
+        bail!(
+            "`rustup target add {WASM_TARGET}` failed ({status}); run it yourself in {} and \
+             try again",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the rustc that cargo uses in `dir` has a `core` for the target.
+fn wasm_target_installed(dir: &Path) -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc)
+        .current_dir(dir)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    out.status.success()
+        && std::fs::read_dir(&libdir).is_ok_and(|entries| {
+            entries.filter_map(|e| e.ok()).any(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("libcore-") && n.ends_with(".rlib"))
+            })
+        })
 }
 
 /// Packs the plugin in `dir` (its `plugin.toml` and `ui/`) with the

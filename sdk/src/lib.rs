@@ -195,6 +195,16 @@ macro_rules! export_plugin {
             }
         }
 
+        // Component exports exist only in the WebAssembly build: a host
+        // build of a plugin crate (`cargo build` at the workspace root, unit
+        // tests) would otherwise ask the host linker for export names such
+        // as `cabi_post_tianshan:plugin/event-handler@1.2.0#handle`, which
+        // it refuses.
+        #[cfg(target_family = "wasm")]
         $crate::bindings::export!(__TianshanPluginExports with_types_in $crate::bindings);
+        // On the host the exports above are all that would use the plugin
+        // type; keep it (and so the author's handlers) live for the lints.
+        #[cfg(not(target_family = "wasm"))]
+        const _: __TianshanPluginExports = __TianshanPluginExports;
     };
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::identity::{PASSWORD, TwoCounties, org, person, two_counties, user};
 use crate::services::PgDatabase;
+use crate::support;
 use crate::support::TestKernel;
 use tianshan_kernel::orgs::unified_social_credit_code;
 
@@ -264,6 +265,9 @@ fn approvals_happy_path_on_sqlite() {
 
 #[test]
 fn approvals_happy_path_on_postgres() {
+    if !support::have(support::Service::Postgres) {
+        return;
+    }
     let db = PgDatabase::create();
     let (w, _tmp) = start(Some(&db.url));
     happy_path(&w);

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::identity::{TwoCounties, person, two_counties};
 use crate::services::PgDatabase;
+use crate::support;
 use crate::support::TestKernel;
 
 const P: &str = "/api/v1/p/assets";
@@ -188,6 +189,9 @@ fn asset_lifecycle_through_the_gateway() {
 /// several-node deployment runs it.
 #[test]
 fn asset_lifecycle_on_postgresql() {
+    if !support::have(support::Service::Postgres) {
+        return;
+    }
     let database = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
     let k = TestKernel::start_in(

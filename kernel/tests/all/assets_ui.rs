@@ -16,6 +16,7 @@ use tianshan_kernel::orgs::unified_social_credit_code;
 
 use crate::identity::{PASSWORD, bind, org, user};
 use crate::portal::Browser;
+use crate::support;
 use crate::support::TestKernel;
 
 const CARDS_ENTRY: &str = r#"#menu .menu-entry[data-plugin="assets"][data-entry="cards"]"#;
@@ -91,8 +92,7 @@ struct Tree {
 /// A kernel with the assets plugin and the tree; none when
 /// `TIANSHAN_SKIP_BROWSER=1` skips the browser tests.
 fn start() -> Option<(Instant, TestKernel, Tree)> {
-    if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the assets UI browser test");
+    if !support::have(support::Service::Browser) {
         return None;
     }
     let started = Instant::now();

@@ -9,6 +9,7 @@ use tianshan_kernel::orgs::unified_social_credit_code;
 
 use crate::identity::{PASSWORD, bind, ok, org, user};
 use crate::services::PgDatabase;
+use crate::support;
 use crate::support::{TestKernel, packages};
 
 const PROBE: &str = "/api/v1/p/dcprobe";
@@ -725,6 +726,9 @@ fn data_center_on_sqlite() {
 
 #[test]
 fn data_center_on_postgres() {
+    if !support::have(support::Service::Postgres) {
+        return;
+    }
     let db = PgDatabase::create();
     let (k, _tmp) = start(Some(&db.url));
     scenario(&k);

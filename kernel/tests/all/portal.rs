@@ -22,8 +22,7 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 #[test]
 fn portal_login_menu_plugin_page_logout() {
-    if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the portal browser test");
+    if !support::have(support::Service::Browser) {
         return;
     }
     let k = TestKernel::start();
@@ -115,8 +114,7 @@ fn portal_login_menu_plugin_page_logout() {
 #[test]
 fn portal_todo_list_approve_with_comment() {
     use crate::identity::{PASSWORD, bind, org, user};
-    if std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the portal browser test");
+    if !support::have(support::Service::Browser) {
         return;
     }
     let k = TestKernel::start();

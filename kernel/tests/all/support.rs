@@ -279,3 +279,125 @@ pub fn with_manifest(
 pub fn with_version(package: &[u8], version: &str) -> Vec<u8> {
     with_manifest(package, |m| m.version = version.parse().unwrap())
 }
+
+/// A service on this machine that some tests need beyond the kernel itself.
+#[derive(Debug, Clone, Copy)]
+pub enum Service {
+    /// Debian's headless Chromium and chromedriver.
+    Browser,
+    /// PostgreSQL at `TIANSHAN_TEST_POSTGRES` (default 127.0.0.1:5432).
+    Postgres,
+    /// NATS with JetStream at `TIANSHAN_TEST_NATS` (default 127.0.0.1:4222).
+    Nats,
+    /// An S3-compatible server at `TIANSHAN_TEST_S3` (default 127.0.0.1:9000);
+    /// started here from moto's `moto_server` when it is installed.
+    S3,
+}
+
+/// Whether the tests run under CI, where every service is mandatory.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether `service` is there for the calling test. Outside CI a missing
+/// service skips the test with a message saying how to get it (a plain
+/// `cargo test` on a newcomer's machine still runs everything else); under
+/// CI (`CI=true`) it fails the test instead, so nothing is skipped silently.
+pub fn have(service: Service) -> bool {
+    let (ready, how) = match service {
+        Service::Browser => (
+            !browser_skipped_on_purpose()
+                && ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+                    .iter()
+                    .all(|b| Path::new(b).exists()),
+            "install Debian's chromium and chromium-driver (`apt-get install chromium \
+             chromium-driver fonts-wqy-microhei`); TIANSHAN_SKIP_BROWSER=1 skips it on purpose",
+        ),
+        Service::Postgres => (
+            reachable(
+                &std::env::var("TIANSHAN_TEST_POSTGRES")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+                5432,
+            ),
+            "start PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres, or point \
+             TIANSHAN_TEST_POSTGRES at one",
+        ),
+        Service::Nats => (
+            reachable(
+                &std::env::var("TIANSHAN_TEST_NATS")
+                    .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+                4222,
+            ),
+            "start `nats-server -js -a 127.0.0.1 -p 4222`, or point TIANSHAN_TEST_NATS at one",
+        ),
+        Service::S3 => (
+            s3_ready(),
+            "install moto's server (`pip install 'moto[server]'`) so the test can start it, or \
+             point TIANSHAN_TEST_S3 at an S3-compatible server",
+        ),
+    };
+    if ready {
+        return true;
+    }
+    if matches!(service, Service::Browser) && browser_skipped_on_purpose() {
+        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping this browser test");
+        return false;
+    }
+    assert!(
+        !under_ci(),
+        "{service:?} is needed by this test and CI=true makes it mandatory: {how}"
+    );
+    eprintln!("skipping: {service:?} is not available on this machine ({how})");
+    false
+}
+
+fn browser_skipped_on_purpose() -> bool {
+    std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1")
+}
+
+/// Whether the host:port of `url` (or `default_port`) accepts a TCP connection.
+fn reachable(url: &str, default_port: u16) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host_port = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:{default_port}")
+    };
+    use std::net::ToSocketAddrs;
+    host_port.to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+    })
+}
+
+/// The S3 test server: reachable already, or started once from `moto_server`.
+fn s3_ready() -> bool {
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    let url = std::env::var("TIANSHAN_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    if reachable(&url, 9000) {
+        return true;
+    }
+    if std::env::var_os("TIANSHAN_TEST_S3").is_some() {
+        return false; // someone else's server, not ours to start
+    }
+    *STARTED.get_or_init(|| {
+        let started = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", "9000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if started.is_err() {
+            return false;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reachable(&url, 9000) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    })
+}
