@@ -30,6 +30,7 @@ pub struct Config {
     /// Largest plugin package accepted, compressed and unpacked.
     pub max_package_bytes: usize,
     pub runtime: RuntimeConfig,
+    pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub events: EventsConfig,
@@ -191,6 +192,7 @@ impl Default for Config {
             max_body_bytes: 8 << 20,
             max_package_bytes: 64 << 20,
             runtime: RuntimeConfig::default(),
+            database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             log: LogConfig::default(),
             events: EventsConfig::default(),
@@ -216,6 +218,26 @@ pub struct RuntimeConfig {
     /// the background after a request takes one); 0 instantiates every
     /// request inline.
     pub prewarm_instances: usize,
+    /// Calls of one plugin running at once (requests, events and jobs);
+    /// past it a call waits up to `busy-wait-ms`, then gets `plugin_busy`.
+    pub max_concurrent_per_plugin: u32,
+    pub busy_wait_ms: u64,
+    /// A call that has run this long counts as heavy: from then on it runs
+    /// one epoch tick at a time, taking turns with the other heavy calls
+    /// for `heavy-slots`, so long runners cannot take every core from
+    /// short requests.
+    pub heavy_after_ms: u64,
+    /// Heavy calls running at once; 0: half the cores (at least 1).
+    pub heavy_slots: u32,
+    /// Linear memory all plugin instances together may hold (MiB); past
+    /// it, growth is refused and new calls get `memory_budget_exhausted`.
+    /// 0: half of the machine's memory.
+    pub memory_budget_mib: u64,
+    /// Log lines (host log calls and stderr) one plugin may write per
+    /// second, with bursts up to `log-burst`; the rest are dropped and
+    /// counted in a summary line.
+    pub log_lines_per_sec: u32,
+    pub log_burst: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -228,6 +250,38 @@ impl Default for RuntimeConfig {
             max_concurrent_instances: 1_000,
             epoch_tick_ms: 10,
             prewarm_instances: 2,
+            max_concurrent_per_plugin: 32,
+            busy_wait_ms: 1_000,
+            heavy_after_ms: 20,
+            heavy_slots: 0,
+            memory_budget_mib: 0,
+            log_lines_per_sec: 100,
+            log_burst: 1_000,
+        }
+    }
+}
+
+/// The kernel's database connections and the share plugins get.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DatabaseConfig {
+    /// Connections for plugins' storage reads, apart from the kernel's own
+    /// pool (which login, approvals and audit use); 0: 4 on SQLite, 8 on
+    /// PostgreSQL.
+    pub plugin_read_connections: usize,
+    /// How many of those one plugin may hold at once; 0: half.
+    pub plugin_read_connections_each: usize,
+    /// How long a plugin read waits for a connection before failing as
+    /// unavailable.
+    pub plugin_read_wait_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            plugin_read_connections: 0,
+            plugin_read_connections_each: 0,
+            plugin_read_wait_ms: 5_000,
         }
     }
 }

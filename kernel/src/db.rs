@@ -453,17 +453,30 @@ CREATE INDEX events_unstreamed ON events(seq) WHERE streamed = 0;
 pub const LOCK_MIGRATIONS: i64 = 0x7473_0001;
 pub const LOCK_AUDIT: i64 = 0x7473_0002;
 
+/// The URL connections are opened with: SQLite files are created if missing.
+fn open_url(url: &str) -> String {
+    match Dialect::of_url(url) {
+        Dialect::Sqlite if !url.contains("mode=") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Per-connection SQLite settings (synchronous is per connection; WAL
+/// sticks to the file).
+const SQLITE_SETUP: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                            PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+
 /// Opens (creating if needed) the database and brings the schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
     let dialect = Dialect::of_url(url);
-    let (url, max_connections) = match dialect {
-        Dialect::Sqlite if !url.contains("mode=") => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            (format!("{url}{sep}mode=rwc"), 8)
-        }
-        Dialect::Sqlite => (url.to_string(), 8),
-        Dialect::Postgres => (url.to_string(), 16),
+    let url = open_url(url);
+    let max_connections = match dialect {
+        Dialect::Sqlite => 8,
+        Dialect::Postgres => 16,
     };
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -472,15 +485,18 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         // query; a broken connection fails its query instead and the pool
         // replaces it.
         .test_before_acquire(false)
+        // A connection must never change hands inside a transaction: a
+        // future dropped within `BEGIN` leaves one open with no guard to roll
+        // it back, and every later writer would then see "database is
+        // locked". Closing the connection rolls it back; the pool opens a
+        // fresh one. Checked on the way in too, because on SQLite a BEGIN
+        // queued just before the drop may only run after the release.
+        .after_release(|conn, _| Box::pin(async move { Ok(outside_transaction(conn, "released")) }))
+        .before_acquire(|conn, _| Box::pin(async move { Ok(outside_transaction(conn, "idle")) }))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if dialect == Dialect::Sqlite {
-                    // synchronous is per connection; WAL sticks to the file.
-                    conn.execute(sqlx::raw_sql(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                         PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-                    ))
-                    .await?;
+                    conn.execute(sqlx::raw_sql(SQLITE_SETUP)).await?;
                 }
                 Ok(())
             })
@@ -493,6 +509,167 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
     }
     migrate(&pool, dialect).await?;
     Ok(pool)
+}
+
+/// The connections plugins' storage reads run on, apart from the kernel's
+/// pool: however many plugin requests read at once, login, approvals and
+/// audit keep the kernel's own connections. Each plugin gets at most
+/// `each` of the `total`, so one plugin cannot starve the others either.
+///
+/// A read checks a connection out for one host call and gives it back when
+/// the call returns, never across guest execution: a request that reads
+/// once and then computes (or loops) holds nothing. Checkout and return are
+/// a semaphore permit and a push onto a list, cheaper than a sqlx pool
+/// round trip (which spawns a task to take each connection back), so a
+/// checkout per read costs about what keeping one per request did.
+pub struct PluginReads {
+    url: String,
+    dialect: Dialect,
+    idle: std::sync::Mutex<Vec<sqlx::AnyConnection>>,
+    total: std::sync::Arc<tokio::sync::Semaphore>,
+    per_plugin:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    each: usize,
+    wait: Duration,
+}
+
+/// One plugin read connection, back to [`PluginReads`] on drop.
+pub struct ReadConn {
+    conn: Option<sqlx::AnyConnection>,
+    reads: std::sync::Arc<PluginReads>,
+    _plugin: tokio::sync::OwnedSemaphorePermit,
+    _total: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl PluginReads {
+    /// `total` connections at most (0: 4 on SQLite, 8 on PostgreSQL), `each`
+    /// per plugin (0: half of `total`); a read waits up to `wait` for one.
+    pub fn new(
+        url: &str,
+        total: usize,
+        each: usize,
+        wait: Duration,
+    ) -> std::sync::Arc<PluginReads> {
+        let dialect = Dialect::of_url(url);
+        let total = match (total, dialect) {
+            (0, Dialect::Sqlite) => 4,
+            (0, Dialect::Postgres) => 8,
+            (n, _) => n,
+        };
+        let each = if each == 0 {
+            total.div_ceil(2)
+        } else {
+            each.min(total)
+        };
+        std::sync::Arc::new(PluginReads {
+            url: open_url(url),
+            dialect,
+            idle: Default::default(),
+            total: std::sync::Arc::new(tokio::sync::Semaphore::new(total)),
+            per_plugin: Default::default(),
+            each,
+            wait,
+        })
+    }
+
+    /// A connection for one read by `plugin`; an error message when the
+    /// plugin's share (or all plugin connections) stayed busy past the wait.
+    pub async fn acquire(self: &std::sync::Arc<Self>, plugin: &str) -> Result<ReadConn, String> {
+        let mine = {
+            let mut map = self.per_plugin.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(plugin.to_string())
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(self.each)))
+                .clone()
+        };
+        let busy = || {
+            format!(
+                "database connections for plugin reads stayed busy for {} ms; retry",
+                self.wait.as_millis()
+            )
+        };
+        let _plugin = permit(mine, self.wait).await.ok_or_else(busy)?;
+        let _total = permit(self.total.clone(), self.wait)
+            .await
+            .ok_or_else(busy)?;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self
+                .open()
+                .await
+                .map_err(|e| format!("opening a database connection: {e}"))?,
+        };
+        Ok(ReadConn {
+            conn: Some(conn),
+            reads: self.clone(),
+            _plugin,
+            _total,
+        })
+    }
+
+    async fn open(&self) -> sqlx::Result<sqlx::AnyConnection> {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url).await?;
+        if self.dialect == Dialect::Sqlite {
+            conn.execute(sqlx::raw_sql(SQLITE_SETUP)).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Connections opened and idle now (for tests and metrics).
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A permit now if one is free, else within `wait`.
+async fn permit(
+    semaphore: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    match semaphore.clone().try_acquire_owned() {
+        Ok(permit) => Some(permit),
+        Err(_) => tokio::time::timeout(wait, semaphore.acquire_owned())
+            .await
+            .ok()?
+            .ok(),
+    }
+}
+
+impl ReadConn {
+    /// Closes the connection instead of reusing it when the read failed in
+    /// the database (it may be broken, e.g. after a server restart).
+    pub fn settle<T>(mut self, result: &Result<T, crate::storage::StorageError>) {
+        if matches!(result, Err(crate::storage::StorageError::Unavailable(_))) {
+            self.conn = None;
+        }
+    }
+}
+
+impl std::ops::Deref for ReadConn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        self.conn.as_ref().expect("a read connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for ReadConn {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        self.conn.as_mut().expect("a read connection until dropped")
+    }
+}
+
+impl Drop for ReadConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && !sqlx::Connection::is_in_transaction(&conn)
+        {
+            self.reads
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+    }
 }
 
 /// A database URL without its password, for messages.
@@ -578,15 +755,39 @@ async fn migrate_locked(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> any
     Ok(())
 }
 
+/// `false` (and a warning) when `conn` is inside a transaction, so the pool
+/// closes it instead of handing it on.
+fn outside_transaction(conn: &mut sqlx::AnyConnection, state: &str) -> bool {
+    let open = sqlx::Connection::is_in_transaction(&*conn);
+    if open {
+        tracing::warn!(
+            state,
+            "closing a pooled database connection left inside a transaction"
+        );
+    }
+    !open
+}
+
 /// Begins a transaction that will write. On SQLite it takes the write lock
 /// up front (`BEGIN IMMEDIATE`): a transaction that reads first and writes
 /// later would otherwise fail with SQLITE_BUSY when another connection
 /// wrote in between, which no busy timeout can wait out.
+///
+/// Cancellation-safe: `begin_with` has an await between running BEGIN and
+/// handing out the guard that rolls back on drop, so the BEGIN runs on its
+/// own task. If the caller is dropped meanwhile, the task still finishes
+/// and drops the transaction, which rolls it back.
 pub async fn begin_write(db: &Db) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
-    match Dialect::of(db) {
-        Dialect::Sqlite => db.begin_with("BEGIN IMMEDIATE").await,
-        Dialect::Postgres => db.begin().await,
-    }
+    let db = db.clone();
+    let begin = tokio::spawn(async move {
+        match Dialect::of(&db) {
+            Dialect::Sqlite => db.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => db.begin().await,
+        }
+    });
+    begin
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("beginning a transaction: {e}")))?
 }
 
 /// Bumps a cluster generation so other nodes reload (see `cluster`).

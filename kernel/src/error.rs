@@ -36,6 +36,7 @@ pub enum ErrorCode {
     PluginBadResponse,
     PluginHookFailed,
     Internal,
+    MemoryBudgetExhausted,
 }
 
 impl ErrorCode {
@@ -54,6 +55,7 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             PluginDisabled | PluginBusy => StatusCode::SERVICE_UNAVAILABLE,
+            MemoryBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
             PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             PluginBadResponse => StatusCode::BAD_GATEWAY,
             PluginTrapped | PluginPanicked | PluginMemoryExceeded | Internal => {
@@ -88,6 +90,7 @@ impl ErrorCode {
             PluginBadResponse => "plugin_bad_response",
             PluginHookFailed => "plugin_hook_failed",
             Internal => "internal",
+            MemoryBudgetExhausted => "memory_budget_exhausted",
         }
     }
 }

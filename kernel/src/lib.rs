@@ -12,6 +12,7 @@ pub mod config;
 pub mod cron;
 pub mod datacenter;
 pub mod db;
+pub mod detach;
 pub mod error;
 pub mod files;
 pub mod gateway;
@@ -85,6 +86,7 @@ impl Kernel {
         let stats = RuntimeStats {
             compilations: metrics.compilations.clone(),
             cache_hits: metrics.compile_cache_hits.clone(),
+            log_dropped: metrics.plugin_log_dropped.clone(),
         };
         let runtime = Arc::new(Runtime::new(
             config.runtime.clone(),
@@ -138,6 +140,12 @@ impl Kernel {
             datacenter: datacenter.clone(),
             authz: authz.clone(),
             root_org: root_org.clone(),
+            reads: db::PluginReads::new(
+                &config.database_url(),
+                config.database.plugin_read_connections,
+                config.database.plugin_read_connections_each,
+                std::time::Duration::from_millis(config.database.plugin_read_wait_ms),
+            ),
         }));
         let plugins = plugins::Plugins::new(
             db.clone(),
@@ -226,7 +234,9 @@ impl Kernel {
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        gateway::router(self.clone())
+        // Every request on its own task, so a client hanging up cannot cut
+        // a handler short (see `detach`).
+        gateway::router(self.clone()).layer(axum::middleware::from_fn(detach::run_detached))
     }
 
     /// Serves the gateway on `listener` until `shutdown` resolves; in-flight

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub plugins_installed: Gauge,
     pub compilations: Counter,
     pub compile_cache_hits: Counter,
+    pub plugin_log_dropped: Family<PluginLabels, Counter>,
     pub bus_signals_received: Counter,
     pub stream: crate::jetstream::StreamStats,
 }
@@ -89,6 +90,12 @@ impl Metrics {
             "Plugin components loaded from the compiled-code cache",
             compile_cache_hits.clone(),
         );
+        let plugin_log_dropped = Family::<PluginLabels, Counter>::default();
+        registry.register(
+            "plugin_log_lines_dropped",
+            "Plugin log lines dropped over the per-plugin log rate limit",
+            plugin_log_dropped.clone(),
+        );
         let bus_signals_received = Counter::default();
         registry.register(
             "bus_signals_received",
@@ -121,6 +128,7 @@ impl Metrics {
             plugins_installed,
             compilations,
             compile_cache_hits,
+            plugin_log_dropped,
         }
     }
 

@@ -44,20 +44,14 @@ pub struct HostState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
+    /// The plugin's log rate (host log calls and forwarded stderr).
+    pub log_limit: Arc<super::limits::LogLimiter>,
     pub plugin: Arc<PluginIdentity>,
     pub caller: Option<CallerContext>,
     pub access: Option<Arc<dyn AccessPolicy>>,
     pub services: Option<Arc<Services>>,
     /// Built on the first storage or messaging call of the request.
     pub scope: Option<crate::storage::Scope>,
-    /// The connection storage reads of this request run on, kept from one
-    /// read to the next: a pool checkout per call (and the task sqlx spawns
-    /// to take each one back) cost more than the read itself on SQLite.
-    /// Every other host call that touches the database goes through
-    /// [`HostState::scope`], which gives it back first, so a request holds
-    /// at most one connection at a time and can never wait for a second
-    /// while holding one.
-    pub read_conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
 }
 
 /// The kernel services behind the storage and messaging imports.
@@ -69,17 +63,18 @@ pub struct Services {
     pub datacenter: Arc<crate::datacenter::DataCenter>,
     pub authz: Arc<crate::authz::Authz>,
     pub root_org: String,
+    /// Where storage reads get their connection, one host call at a time.
+    pub reads: Arc<crate::db::PluginReads>,
 }
 
 impl HostState {
     /// Who and where for this call, decided from the authenticated caller
     /// (or, for kernel-made calls, the plugin's install scope).
     pub(crate) fn scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
-        self.read_conn = None;
         self.read_scope()
     }
 
-    /// The scope for a storage read, which keeps the read connection.
+    /// The scope for a storage read.
     fn read_scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
         let services = self.services.clone()?;
         if let Some(scope) = &self.scope {
@@ -116,20 +111,17 @@ impl HostState {
     }
 }
 
-impl HostState {
-    /// This request's read connection, checked out on first use.
-    async fn read_connection(
-        &mut self,
-        services: &Services,
-    ) -> Result<&mut sqlx::AnyConnection, storage::StorageError> {
-        if self.read_conn.is_none() {
-            self.read_conn = Some(services.storage.acquire().await.map_err(storage_error)?);
-        }
-        Ok(self
-            .read_conn
-            .as_deref_mut()
-            .expect("the read connection was just checked out"))
-    }
+/// A connection for one storage read, from `plugin`'s share; it goes back
+/// when the host call returns, so guest code never runs holding it.
+async fn read_connection(
+    services: &Services,
+    plugin: &str,
+) -> Result<crate::db::ReadConn, storage::StorageError> {
+    services
+        .reads
+        .acquire(plugin)
+        .await
+        .map_err(storage::StorageError::Unavailable)
 }
 
 impl WasiView for HostState {
@@ -171,13 +163,14 @@ impl log::Host for HostState {
         }
         let plugin = &self.plugin.id;
         let version = &self.plugin.version;
-        match level {
+        // A plugin logging in a loop must not fill the kernel's disk.
+        super::limits::rate_limited(&self.log_limit, plugin, || match level {
             log::Level::Trace => tracing::trace!(target: "plugin", %plugin, %version, "{message}"),
             log::Level::Debug => tracing::debug!(target: "plugin", %plugin, %version, "{message}"),
             log::Level::Info => tracing::info!(target: "plugin", %plugin, %version, "{message}"),
             log::Level::Warn => tracing::warn!(target: "plugin", %plugin, %version, "{message}"),
             log::Level::Error => tracing::error!(target: "plugin", %plugin, %version, "{message}"),
-        }
+        });
     }
 }
 
@@ -279,13 +272,13 @@ impl storage::Host for HostState {
         id: String,
     ) -> Result<Option<storage::Record>, storage::StorageError> {
         let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let conn = self.read_connection(&services).await?;
-        services
+        let mut conn = read_connection(&services, &self.plugin.id).await?;
+        let found = services
             .storage
-            .get_on(conn, &scope, &collection, &id)
-            .await
-            .map(|r| r.map(to_record))
-            .map_err(storage_error)
+            .get_on(&mut conn, &scope, &collection, &id)
+            .await;
+        conn.settle(&found);
+        found.map(|r| r.map(to_record)).map_err(storage_error)
     }
 
     async fn insert(
@@ -355,12 +348,13 @@ impl storage::Host for HostState {
             within_org: query.within_org,
             with_total: query.with_total,
         };
-        let conn = self.read_connection(&services).await?;
+        let mut conn = read_connection(&services, &self.plugin.id).await?;
         let page = services
             .storage
-            .query_on(conn, &scope, &collection, &query)
-            .await
-            .map_err(storage_error)?;
+            .query_on(&mut conn, &scope, &collection, &query)
+            .await;
+        conn.settle(&page);
+        let page = page.map_err(storage_error)?;
         Ok(storage::Page {
             records: page.records.into_iter().map(to_record).collect(),
             next_cursor: page.next_cursor,
@@ -375,18 +369,19 @@ impl storage::Host for HostState {
         within_org: Option<String>,
     ) -> Result<u64, storage::StorageError> {
         let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let conn = self.read_connection(&services).await?;
-        services
+        let mut conn = read_connection(&services, &self.plugin.id).await?;
+        let count = services
             .storage
             .count_on(
-                conn,
+                &mut conn,
                 &scope,
                 &collection,
                 &conditions(filter),
                 within_org.as_deref(),
             )
-            .await
-            .map_err(storage_error)
+            .await;
+        conn.settle(&count);
+        count.map_err(storage_error)
     }
 
     async fn aggregate(
@@ -412,11 +407,11 @@ impl storage::Host for HostState {
                 field: m.field,
             })
             .collect();
-        let conn = self.read_connection(&services).await?;
+        let mut conn = read_connection(&services, &self.plugin.id).await?;
         let groups = services
             .storage
             .aggregate_on(
-                conn,
+                &mut conn,
                 &scope,
                 &collection,
                 &conditions(filter),
@@ -424,8 +419,9 @@ impl storage::Host for HostState {
                 &group_by,
                 &measures,
             )
-            .await
-            .map_err(storage_error)?;
+            .await;
+        conn.settle(&groups);
+        let groups = groups.map_err(storage_error)?;
         Ok(groups
             .into_iter()
             .map(|g| storage::Group {
@@ -477,12 +473,13 @@ impl storage::Host for HostState {
         id: String,
     ) -> Result<Vec<storage::RevisionEntry>, storage::StorageError> {
         let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let conn = self.read_connection(&services).await?;
+        let mut conn = read_connection(&services, &self.plugin.id).await?;
         let entries = services
             .storage
-            .history_on(conn, &scope, &collection, &id)
-            .await
-            .map_err(storage_error)?;
+            .history_on(&mut conn, &scope, &collection, &id)
+            .await;
+        conn.settle(&entries);
+        let entries = entries.map_err(storage_error)?;
         Ok(entries
             .into_iter()
             .map(|e| storage::RevisionEntry {

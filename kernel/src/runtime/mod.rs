@@ -31,7 +31,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, ErrorCode};
 pub use host::{AccessPolicy, CallerContext, Principal};
-use limits::MemoryLimiter;
+use limits::{CpuShare, LogLimiter, MemoryBudget, MemoryLimiter, Turn};
 use warm::Prepared;
 
 /// Bindings generated from `wit/plugin.wit`.
@@ -96,6 +96,9 @@ impl PluginFailure {
             }
             ErrorCode::PluginPanicked => format!("plugin {plugin} panicked"),
             ErrorCode::PluginBusy => format!("plugin {plugin} is at its concurrency limit; retry"),
+            ErrorCode::MemoryBudgetExhausted => format!(
+                "the kernel's memory for plugins is in use; plugin {plugin} could not run; retry"
+            ),
             ErrorCode::PluginBadResponse => {
                 format!("plugin {plugin} gave an invalid response: {}", self.detail)
             }
@@ -105,7 +108,10 @@ impl PluginFailure {
             _ => format!("plugin {plugin} failed while handling the request"),
         };
         let mut error = ApiError::new(self.code, message);
-        if self.code == ErrorCode::PluginBusy {
+        if matches!(
+            self.code,
+            ErrorCode::PluginBusy | ErrorCode::MemoryBudgetExhausted
+        ) {
             error.retry_after = Some(1);
         }
         error
@@ -144,6 +150,11 @@ pub struct LoadedComponent {
     pub contract: semver::Version,
     /// Fresh instances of this version made ahead of calls.
     warm: Arc<warm::WarmPool>,
+    /// Calls of this version running at once (its share of the instance
+    /// pool, and so of the database, which a call uses one connection of
+    /// at a time).
+    slots: tokio::sync::Semaphore,
+    log: Arc<LogLimiter>,
 }
 
 impl Drop for LoadedComponent {
@@ -157,6 +168,10 @@ impl Drop for LoadedComponent {
 pub struct RuntimeStats {
     pub compilations: prometheus_client::metrics::counter::Counter,
     pub cache_hits: prometheus_client::metrics::counter::Counter,
+    pub log_dropped: prometheus_client::metrics::family::Family<
+        crate::metrics::PluginLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
 }
 
 pub struct Runtime {
@@ -169,6 +184,8 @@ pub struct Runtime {
     access: std::sync::OnceLock<Arc<dyn AccessPolicy>>,
     services: std::sync::OnceLock<Arc<host::Services>>,
     warm: Arc<warm::WarmShared>,
+    budget: Arc<MemoryBudget>,
+    cpu: Arc<CpuShare>,
     /// To the thread that drops used stores and prepares instances.
     helper: std::sync::mpsc::SyncSender<warm::Job>,
 }
@@ -210,6 +227,11 @@ impl Runtime {
 
         // Prepared instances hold pool slots: at most an eighth of them.
         let warm = warm::WarmShared::new((config.max_concurrent_instances as usize / 8).max(1));
+        let budget = MemoryBudget::configured(config.memory_budget_mib);
+        let cpu = CpuShare::new(
+            config.heavy_slots,
+            Duration::from_millis(config.heavy_after_ms),
+        );
         Ok(Runtime {
             cache: cache::CompiledCache::new(cache_dir, &engine)?,
             engine,
@@ -220,6 +242,8 @@ impl Runtime {
             access: std::sync::OnceLock::new(),
             services: std::sync::OnceLock::new(),
             warm,
+            budget,
+            cpu,
             helper: warm::start_helper()?,
         })
     }
@@ -307,10 +331,24 @@ impl Runtime {
             )
         })?;
         let identity = Arc::new(identity);
-        let recipe = (self.engine.clone(), pre.clone(), identity.clone());
+        let log = LogLimiter::new(
+            self.config.log_lines_per_sec,
+            self.config.log_burst,
+            self.stats
+                .log_dropped
+                .get_or_create(&crate::metrics::PluginLabels {
+                    plugin: identity.id.clone(),
+                })
+                .clone(),
+        );
+        let guards = Guards {
+            budget: self.budget.clone(),
+            log: log.clone(),
+        };
+        let recipe = (self.engine.clone(), pre.clone(), identity.clone(), guards);
         let make: warm::Prepare = Box::new(move || {
-            let (engine, pre, identity) = recipe.clone();
-            Box::pin(async move { prepare(&engine, &pre, identity, limits).await.ok() })
+            let (engine, pre, identity, guards) = recipe.clone();
+            Box::pin(async move { prepare(&engine, &pre, identity, limits, &guards).await.ok() })
         });
         let warm = warm::WarmPool::new(self.config.prewarm_instances, &self.warm, make);
         Ok(LoadedComponent {
@@ -319,6 +357,10 @@ impl Runtime {
             limits,
             contract,
             warm,
+            slots: tokio::sync::Semaphore::new(
+                self.config.max_concurrent_per_plugin.max(1) as usize
+            ),
+            log,
         })
     }
 
@@ -329,24 +371,20 @@ impl Runtime {
         store: &mut Store<host::HostState>,
         caller: Option<CallerContext>,
         plugin: &LoadedComponent,
-    ) {
+    ) -> Turn {
         let state = store.data_mut();
-        debug_assert!(state.caller.is_none() && state.scope.is_none() && state.read_conn.is_none());
+        debug_assert!(state.caller.is_none() && state.scope.is_none());
         state.caller = caller;
         state.access = self.access.get().cloned();
         state.services = self.services.get().cloned();
-        set_deadline(store, plugin.limits.timeout);
+        set_deadline(store, plugin.limits.timeout, Some(&self.cpu))
     }
 
     /// Hands a used store to the helper thread, to be dropped (its slot
     /// reset) with a refill of the pool if it is short. The hand-over (a
     /// thread wake-up) happens in a task that runs once the answer is on
     /// its way; if the helper is behind, the store is dropped here.
-    fn recycle(&self, mut used: Store<host::HostState>, plugin: &LoadedComponent) {
-        // The request's database connection goes back to its pool now, on
-        // this runtime thread: sqlx returns it with a task of this runtime,
-        // and other requests may be waiting for it.
-        used.data_mut().read_conn = None;
+    fn recycle(&self, used: Store<host::HostState>, plugin: &LoadedComponent) {
         if self.config.prewarm_instances == 0 {
             // No helper work wanted: drop here, as before prewarming.
             drop(used);
@@ -376,11 +414,13 @@ impl Runtime {
     /// instance pool is exhausted, prepared instances of every plugin give
     /// their slots back first.
     async fn prepare_inline(&self, plugin: &LoadedComponent) -> Result<Prepared, PluginFailure> {
+        let guards = self.guards(plugin);
         let attempt = prepare(
             &self.engine,
             &plugin.pre,
             plugin.identity.clone(),
             plugin.limits,
+            &guards,
         );
         match attempt.await {
             Ok(prepared) => Ok(prepared),
@@ -393,6 +433,7 @@ impl Runtime {
                     &plugin.pre,
                     plugin.identity.clone(),
                     plugin.limits,
+                    &guards,
                 )
                 .await
                 .map_err(|(store, stderr, e)| classify(&store, &stderr, e, plugin))
@@ -458,6 +499,7 @@ impl Runtime {
             &plugin.pre,
             plugin.identity.clone(),
             plugin.limits,
+            &self.guards(plugin),
         )
         .await
         .map(drop)
@@ -470,6 +512,33 @@ impl Runtime {
         caller: Option<CallerContext>,
         body: impl AsyncFnOnce(&mut Store<host::HostState>, &Plugin) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
+        // The plugin's share first: past it, a bounded wait, then busy.
+        let _slot = match plugin.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let wait = Duration::from_millis(self.config.busy_wait_ms);
+                match tokio::time::timeout(wait, plugin.slots.acquire()).await {
+                    Ok(Ok(slot)) => slot,
+                    _ => {
+                        return Err(PluginFailure::new(
+                            ErrorCode::PluginBusy,
+                            "at its concurrency limit",
+                        ));
+                    }
+                }
+            }
+        };
+        // A new instance needs at least its initial memory; refuse it up
+        // front rather than let it fail part-way.
+        if self.budget.exhausted(1 << 20) {
+            return Err(PluginFailure::new(
+                ErrorCode::MemoryBudgetExhausted,
+                format!(
+                    "plugin memory budget of {} MiB in use",
+                    self.budget.limit() >> 20
+                ),
+            ));
+        }
         let Prepared {
             mut store,
             instance,
@@ -478,7 +547,7 @@ impl Runtime {
             Some(prepared) => prepared,
             None => self.prepare_inline(plugin).await?,
         };
-        self.arm(&mut store, caller, plugin);
+        let turn = self.arm(&mut store, caller, plugin);
         // The epoch callback enforces the deadline inside wasm; this outer
         // timeout also covers time spent in host calls.
         let grace = plugin.limits.timeout + Duration::from_millis(250);
@@ -493,6 +562,9 @@ impl Runtime {
                 "deadline exceeded in a host call",
             )),
         };
+        // A heavy call gives its turn back now, not when its store is
+        // dropped on the helper thread.
+        drop(turn.lock().unwrap_or_else(|e| e.into_inner()).take());
         self.recycle(store, plugin);
         outcome
     }
@@ -509,6 +581,25 @@ impl Runtime {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    /// Plugin linear memory held now and the budget, in bytes.
+    pub fn memory_budget(&self) -> (usize, usize) {
+        (self.budget.used(), self.budget.limit())
+    }
+
+    fn guards(&self, plugin: &LoadedComponent) -> Guards {
+        Guards {
+            budget: self.budget.clone(),
+            log: plugin.log.clone(),
+        }
+    }
+}
+
+/// What every store of a plugin version shares with the kernel.
+#[derive(Clone)]
+struct Guards {
+    budget: Arc<MemoryBudget>,
+    log: Arc<LogLimiter>,
 }
 
 /// A fresh store for one call of a plugin version with the component
@@ -520,6 +611,7 @@ async fn prepare(
     pre: &PluginPre<host::HostState>,
     identity: Arc<PluginIdentity>,
     limits: PluginLimits,
+    guards: &Guards,
 ) -> Result<Prepared, (Store<host::HostState>, MemoryOutputPipe, wasmtime::Error)> {
     let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
     let mut wasi = WasiCtx::builder();
@@ -533,19 +625,19 @@ async fn prepare(
     let state = host::HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
-        limiter: MemoryLimiter::new(limits.memory_bytes),
+        limiter: MemoryLimiter::new(limits.memory_bytes, guards.budget.clone()),
+        log_limit: guards.log.clone(),
         plugin: identity,
         caller: None,
         access: None,
         services: None,
         scope: None,
-        read_conn: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     // Instantiation runs start functions, if a component has any: under
     // the same deadline as a call.
-    set_deadline(&mut store, limits.timeout);
+    set_deadline(&mut store, limits.timeout, None);
     match pre.instantiate_async(&mut store).await {
         Ok(instance) => Ok(Prepared {
             store,
@@ -557,19 +649,37 @@ async fn prepare(
 }
 
 /// Traps the store's wasm at `timeout` from now; until then a busy plugin
-/// yields its thread every epoch tick.
-fn set_deadline(store: &mut Store<host::HostState>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
+/// yields its thread every epoch tick. With `share`, a call running past
+/// its heavy threshold also waits for a heavy turn at each tick; the turn
+/// it holds is returned for the caller to give back when the call ends.
+fn set_deadline(
+    store: &mut Store<host::HostState>,
+    timeout: Duration,
+    share: Option<&Arc<CpuShare>>,
+) -> Turn {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let turn = Turn::default();
+    let share = share.cloned();
+    let held = turn.clone();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(DeadlineExceeded.into())
-        } else {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(DeadlineExceeded.into());
+        }
+        match &share {
+            // Over its share of time: queue behind the other heavy calls.
+            Some(share) if now - started >= share.heavy_after() => Ok(UpdateDeadline::YieldCustom(
+                1,
+                share.next_turn(&held, deadline),
+            )),
             // Yield so a busy plugin never holds a runtime thread for
             // longer than one tick.
-            Ok(UpdateDeadline::Yield(1))
+            _ => Ok(UpdateDeadline::Yield(1)),
         }
     });
+    turn
 }
 
 /// wasmtime has its own error type; at the kernel's edges it becomes anyhow.
@@ -694,7 +804,12 @@ fn classify(
     plugin: &LoadedComponent,
 ) -> PluginFailure {
     let output = String::from_utf8_lossy(&stderr.contents()).into_owned();
-    let failure = if store.data().limiter.exceeded() {
+    let failure = if store.data().limiter.over_budget() {
+        PluginFailure::new(
+            ErrorCode::MemoryBudgetExhausted,
+            "memory growth refused: the kernel's plugin memory budget is in use",
+        )
+    } else if store.data().limiter.exceeded() {
         PluginFailure::new(
             ErrorCode::PluginMemoryExceeded,
             format!(
@@ -729,7 +844,10 @@ fn classify(
 fn forward_stderr(stderr: &MemoryOutputPipe, plugin: &LoadedComponent) {
     let bytes = stderr.contents();
     if !bytes.is_empty() {
-        tracing::info!(plugin = %plugin.identity.id, stderr = %String::from_utf8_lossy(&bytes).trim(), "plugin stderr");
+        let id = &plugin.identity.id;
+        limits::rate_limited(&plugin.log, id, || {
+            tracing::info!(plugin = %id, stderr = %String::from_utf8_lossy(&bytes).trim(), "plugin stderr");
+        });
     }
 }
 

@@ -10,6 +10,7 @@ mod identity;
 mod packages;
 mod portal;
 mod sandbox;
+mod seams;
 mod services;
 mod support;
 mod tooling;
