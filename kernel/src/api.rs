@@ -78,6 +78,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/approvals/{id}/copy-to"),
     ("POST", "/api/v1/approvals/{id}/comment"),
     ("POST", "/api/v1/approvals/{id}/attach"),
+    ("GET", "/api/v1/approval-flows"),
+    ("PUT", "/api/v1/approval-flows/{plugin}/{name}"),
     ("GET", "/api/v1/datacenter/indicators"),
     ("GET", "/api/v1/datacenter/indicators/{code}"),
     ("GET", "/api/v1/datacenter/indicators/{code}/values"),
@@ -1113,7 +1115,17 @@ async fn install_plugin(
     let at = scope.clone().unwrap_or_else(|| k.root_org.clone());
     session.require(&k, &at, "kernel.plugins.manage").await?;
     let bytes = read_body(body, k.config.max_package_bytes).await?;
-    let result = k.plugins.install(&bytes, scope.as_deref()).await;
+    // Reserved and already-claimed ids are the platform administrator's
+    // to give (plugins.rs `install_as`), not whoever installs first.
+    let installer = if session.may(&k, &k.root_org, crate::plugins::PLATFORM_DECISION) {
+        crate::plugins::Installer::Platform
+    } else {
+        crate::plugins::Installer::Local
+    };
+    let result = k
+        .plugins
+        .install_as(&bytes, scope.as_deref(), installer)
+        .await;
     let entry = match &result {
         Ok(o) => Entry::new(session.user_id(), "plugin.install", "ok")
             .target(&o.id)
@@ -1132,6 +1144,13 @@ async fn upgrade_plugin(
     body: Body,
 ) -> ApiResult<Json<crate::plugins::ChangeOutcome>> {
     require_plugin_admin(&k, &session, &id).await?;
+    // New code under a reserved id is as much the platform's decision as
+    // installing it, wherever the plugin is installed.
+    if crate::package::is_reserved_id(&id) {
+        session
+            .require(&k, &k.root_org, crate::plugins::PLATFORM_DECISION)
+            .await?;
+    }
     let bytes = read_body(body, k.config.max_package_bytes).await?;
     let result = k.plugins.upgrade(Some(&id), &bytes).await;
     let entry = match &result {
@@ -1217,11 +1236,14 @@ async fn list_subscriptions(
         .filter(|p| plugin_visible(&k, &session, p))
         .ok_or_else(|| crate::plugins::not_installed(&id))?;
     let granted = k.messaging.granted(&id).await?;
+    let beyond = k.messaging.granted_beyond(&id).await?;
     let list: Vec<Value> = plugin
         .manifest
         .subscribes
         .iter()
-        .map(|t| json!({ "topic": t, "granted": granted.contains(t) }))
+        .map(|t| {
+            json!({ "topic": t, "granted": granted.contains(t), "beyond_subtree": beyond.contains(t) })
+        })
         .collect();
     Ok(Json(json!({ "subscriptions": list })))
 }
@@ -1230,6 +1252,10 @@ async fn list_subscriptions(
 struct GrantRequest {
     /// The granted set after the call; each must be in the manifest.
     topics: Vec<String>,
+    /// For a plugin installed for a subtree: also receive these topics'
+    /// events stamped outside it. Only the platform administrator sets it.
+    #[serde(default)]
+    beyond_subtree: bool,
 }
 
 /// Sets which of its requested subscriptions a plugin receives.
@@ -1255,19 +1281,29 @@ async fn grant_subscriptions(
             format!("plugin {id} does not ask for {t:?} in its manifest"),
         ));
     }
+    // A local module's grants carry its own subtree's events; the region's
+    // (or another prefecture's) are the platform administrator's to open.
+    let beyond = req.beyond_subtree && plugin.org_id.is_some();
+    if beyond {
+        session
+            .require(&k, &k.root_org, crate::plugins::PLATFORM_DECISION)
+            .await?;
+    }
     k.messaging.revoke(&id, None).await?;
     k.messaging
-        .grant(&id, &req.topics, session.user_id())
+        .grant_with(&id, &req.topics, session.user_id(), beyond)
         .await?;
     k.audit
         .record(
             Entry::new(session.user_id(), "plugin.subscriptions", "ok")
                 .org(&k.root_org)
                 .target(&id)
-                .detail(json!({ "topics": req.topics })),
+                .detail(json!({ "topics": req.topics, "beyond_subtree": beyond })),
         )
         .await;
-    Ok(Json(json!({ "plugin": id, "granted": req.topics })))
+    Ok(Json(
+        json!({ "plugin": id, "granted": req.topics, "beyond_subtree": beyond }),
+    ))
 }
 
 #[derive(Deserialize)]

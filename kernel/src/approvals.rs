@@ -197,6 +197,9 @@ pub enum ApprovalError {
         field: &'static str,
         message: String,
     },
+    /// The applicant would approve their own application (issue 10.8).
+    #[error("{0}")]
+    ApplicantOnly(String),
     #[error("database: {0}")]
     Unavailable(#[from] sqlx::Error),
 }
@@ -215,6 +218,9 @@ impl From<ApprovalError> for ApiError {
             ApprovalError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
             ApprovalError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
             ApprovalError::Invalid { field, message } => ApiError::validation(field, message),
+            ApprovalError::ApplicantOnly(m) => {
+                ApiError::new(ErrorCode::ApprovalApplicantOnly, m).with_field("flow")
+            }
             ApprovalError::Unavailable(e) => ApiError::internal(format!("database: {e}")),
         }
     }
@@ -516,6 +522,7 @@ impl Approvals {
             json!({}),
         )
         .await?;
+        self.refuse_self_only_steps(&mut tx, &instance).await?;
         self.enter_step(&mut tx, &mut instance, 1).await?;
         audit::append(
             &mut tx,
@@ -614,7 +621,23 @@ impl Approvals {
     async fn enter_step(&self, tx: &mut Tx, inst: &mut Instance, step: i64) -> Result<()> {
         let def = inst.steps[(step - 1) as usize].clone();
         let at = self.target_org(tx, &inst.org, def.level).await?;
-        let approvers = self.holders(tx, &def.role, &at).await?;
+        let mut approvers = self.holders(tx, &def.role, &at).await?;
+        // Separation of duties: the applicant is never an approver of their
+        // own instance, unless the platform administrator allowed it for
+        // this flow (a one-person unit). A step only they could approve
+        // refuses, rather than letting them sign off their own request.
+        if approvers.contains(&inst.applicant)
+            && !self.self_approval_allowed(tx, inst).await?
+        {
+            approvers.retain(|u| *u != inst.applicant);
+            if approvers.is_empty() {
+                return Err(ApprovalError::ApplicantOnly(format!(
+                    "step {step} ({}) has no approver but the applicant: only they hold {} at org {at}; \
+                     another person must approve, or the platform administrator must allow self-approval for flow {}",
+                    def.name, def.role, inst.flow
+                )));
+            }
+        }
         if approvers.is_empty() {
             return Err(invalid(
                 "flow",
@@ -642,6 +665,118 @@ impl Approvals {
             self.add_task(tx, inst, user, "resolved").await?;
         }
         Ok(())
+    }
+
+    /// Refuses at start a flow with a step only the applicant could
+    /// approve, so it never stalls at that step after others approved.
+    /// (Approvers are resolved again when each step is entered.)
+    async fn refuse_self_only_steps(&self, tx: &mut Tx, inst: &Instance) -> Result<()> {
+        if self.self_approval_allowed(tx, inst).await? {
+            return Ok(());
+        }
+        for (i, def) in inst.steps.iter().enumerate() {
+            let Ok(at) = self.target_org(tx, &inst.org, def.level).await else {
+                continue;
+            };
+            let holders = self.holders(tx, &def.role, &at).await?;
+            if !holders.is_empty() && holders.iter().all(|u| *u == inst.applicant) {
+                return Err(ApprovalError::ApplicantOnly(format!(
+                    "step {} ({}) has no approver but the applicant: only they hold {} at org {at}; \
+                     another person must approve, or the platform administrator must allow self-approval for flow {}",
+                    i + 1,
+                    def.name,
+                    def.role,
+                    inst.flow
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the platform administrator allowed the applicant to approve
+    /// their own instances of this flow.
+    async fn self_approval_allowed(&self, tx: &mut Tx, inst: &Instance) -> Result<bool> {
+        let allowed: Option<i64> = sqlx::query_scalar(
+            "SELECT allow_self_approval FROM approval_flows WHERE plugin_id = $1 AND name = $2",
+        )
+        .bind(&inst.plugin)
+        .bind(&inst.flow)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(allowed.unwrap_or(0) != 0)
+    }
+
+    /// Refuses to hand the applicant a task on their own instance.
+    async fn ensure_not_applicant(
+        &self,
+        tx: &mut Tx,
+        inst: &Instance,
+        user: &str,
+        field: &'static str,
+    ) -> Result<()> {
+        if user == inst.applicant && !self.self_approval_allowed(tx, inst).await? {
+            return Err(ApprovalError::ApplicantOnly(format!(
+                "{field}: the applicant cannot approve their own application"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets whether applicants may approve their own instances of
+    /// `plugin`'s flow `name`; the caller has checked that the platform
+    /// administrator asks. Plugins cannot: `define_flow` leaves it alone.
+    pub async fn set_self_approval(
+        &self,
+        plugin: &str,
+        name: &str,
+        allowed: bool,
+        actor: &str,
+    ) -> Result<()> {
+        let _guard = self.audit.lock().await;
+        let mut tx = crate::db::begin_write(&self.db).await?;
+        let n = sqlx::query(
+            "UPDATE approval_flows SET allow_self_approval = $1 WHERE plugin_id = $2 AND name = $3",
+        )
+        .bind(i64::from(allowed))
+        .bind(plugin)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(ApprovalError::NotFound);
+        }
+        audit::append(
+            &mut tx,
+            &Entry::new(actor, "approval.flow.self_approval", "ok")
+                .target(format!("{plugin}/{name}"))
+                .detail(json!({ "allowed": allowed })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every flow, with its separation-of-duties setting, for the
+    /// platform administrator.
+    pub async fn flows(&self) -> Result<Vec<Value>> {
+        let rows = sqlx::query(
+            "SELECT plugin_id, name, title, allow_self_approval FROM approval_flows
+             ORDER BY plugin_id, name",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "plugin": r.get::<String, _>(0),
+                    "name": r.get::<String, _>(1),
+                    "title": r.get::<String, _>(2),
+                    "allow_self_approval": r.get::<i64, _>(3) != 0,
+                })
+            })
+            .collect())
     }
 
     async fn add_task(&self, tx: &mut Tx, inst: &Instance, user: &str, origin: &str) -> Result<()> {
@@ -953,6 +1088,7 @@ impl Approvals {
                 let comment = clean_comment(comment)?;
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
                 let to = self.active_user(&mut tx, &to, "to").await?;
+                self.ensure_not_applicant(&mut tx, &inst, &to, "to").await?;
                 self.ensure_not_pending(&mut tx, &inst, &to, "to").await?;
                 self.close_task(&mut tx, &task, "reassigned", comment.as_deref())
                     .await?;
@@ -976,6 +1112,8 @@ impl Approvals {
                 let comment = clean_comment(comment)?;
                 self.own_pending_task(&mut tx, &inst, user).await?;
                 let added = self.active_user(&mut tx, &added, "user").await?;
+                self.ensure_not_applicant(&mut tx, &inst, &added, "user")
+                    .await?;
                 self.ensure_not_pending(&mut tx, &inst, &added, "user")
                     .await?;
                 self.add_task(&mut tx, &inst, &added, "added").await?;
@@ -1299,6 +1437,60 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/todos", get(todos))
         .route("/api/v1/approvals/{id}", get(show))
         .route("/api/v1/approvals/{id}/{action}", post(act))
+        .route("/api/v1/approval-flows", get(list_flows))
+        .route(
+            "/api/v1/approval-flows/{plugin}/{name}",
+            axum::routing::put(set_flow_policy),
+        )
+}
+
+/// Every plugin's flows with their separation-of-duties setting: the
+/// platform administrator's view, since only they may change it.
+async fn list_flows(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, &k.root_org, crate::plugins::PLATFORM_DECISION)
+        .await?;
+    Ok(Json(json!({ "flows": k.approvals.flows().await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowPolicy {
+    /// Let an applicant approve their own instances of this flow (a unit
+    /// of one person); off by default.
+    allow_self_approval: bool,
+}
+
+async fn set_flow_policy(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path((plugin, name)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, &k.root_org, crate::plugins::PLATFORM_DECISION)
+        .await?;
+    let bytes = read_body(body, 4096).await?;
+    let policy: FlowPolicy = parse_json(&bytes)?;
+    k.approvals
+        .set_self_approval(
+            &plugin,
+            &name,
+            policy.allow_self_approval,
+            session.user_id(),
+        )
+        .await
+        .map_err(|e| match e {
+            ApprovalError::NotFound => {
+                ApiError::not_found(format!("{plugin} has no flow {name:?}"))
+            }
+            e => e.into(),
+        })?;
+    Ok(Json(json!({
+        "plugin": plugin,
+        "name": name,
+        "allow_self_approval": policy.allow_self_approval,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -447,6 +447,27 @@ CREATE INDEX events_unstreamed ON events(seq) WHERE streamed = 0;
 "#,
         ),
     ),
+    (
+        10,
+        Schema::Both(
+            r#"
+-- Lanes (issue 10.3): a grant of a plugin installed for a subtree carries
+-- only events stamped inside it unless the platform administrator set this.
+ALTER TABLE subscription_grants ADD COLUMN beyond_subtree BIGINT NOT NULL DEFAULT 0;
+-- Every plugin id ever installed and the org it belongs to (NULL: the
+-- platform), kept after an uninstall: the id's records stay keyed by it.
+CREATE TABLE plugin_ids (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT,
+    claimed_at  BIGINT NOT NULL
+);
+INSERT INTO plugin_ids (id, org_id, claimed_at) SELECT id, org_id, installed_at FROM plugins;
+-- Separation of duties (issue 10.8): an applicant never approves their
+-- own instance unless the platform administrator allowed it for the flow.
+ALTER TABLE approval_flows ADD COLUMN allow_self_approval BIGINT NOT NULL DEFAULT 0;
+"#,
+        ),
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

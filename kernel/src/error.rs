@@ -26,6 +26,10 @@ pub enum ErrorCode {
     InvalidPackage,
     ContractUnsupported,
     PluginNotFound,
+    /// A plugin id only the platform administrator may give.
+    PluginIdReserved,
+    /// The applicant would be the only approver of their own application.
+    ApprovalApplicantOnly,
     // 5xx: a plugin or the kernel failed
     PluginDisabled,
     PluginTrapped,
@@ -44,11 +48,13 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             BadRequest | InvalidJson => StatusCode::BAD_REQUEST,
-            ValidationFailed | InvalidPackage | ContractUnsupported | PluginHookFailed => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ValidationFailed
+            | InvalidPackage
+            | ContractUnsupported
+            | PluginHookFailed
+            | ApprovalApplicantOnly => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Forbidden => StatusCode::FORBIDDEN,
+            Forbidden | PluginIdReserved => StatusCode::FORBIDDEN,
             NotFound | PluginNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict => StatusCode::CONFLICT,
@@ -81,6 +87,8 @@ impl ErrorCode {
             InvalidPackage => "invalid_package",
             ContractUnsupported => "contract_unsupported",
             PluginNotFound => "plugin_not_found",
+            PluginIdReserved => "plugin_id_reserved",
+            ApprovalApplicantOnly => "approval_applicant_only",
             PluginDisabled => "plugin_disabled",
             PluginTrapped => "plugin_trapped",
             PluginPanicked => "plugin_panicked",

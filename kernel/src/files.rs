@@ -438,9 +438,21 @@ impl Files {
         Ok((info, content))
     }
 
-    /// Marks a file deleted; its content stays for the audit trail.
+    /// Marks a file deleted; its content stays for the audit trail. A
+    /// plugin deletes the files it stored, and a user's upload only once it
+    /// is attached to one of the plugin's records in reach (a record's data
+    /// names the file id): seeing an upload is not owning it, and without
+    /// this any plugin could delete every upload in the caller's reach.
     pub async fn delete(&self, who: &Requester<'_>, id: &str) -> Result<(), FileError> {
         let info = self.info(who, id).await?;
+        if let Some(plugin) = who.plugin
+            && info.plugin_id.is_none()
+            && !self.attached(who.scope, plugin, id).await?
+        {
+            return Err(FileError::Refused(format!(
+                "file {id} is a user's upload not attached to any of {plugin}'s records;                  a plugin deletes only its own files and those attached to its records"
+            )));
+        }
         let _guard = self.audit.lock().await;
         let mut tx = crate::db::begin_write(&self.db).await?;
         sqlx::query("UPDATE files SET deleted_at = $1 WHERE id = $2")
@@ -457,6 +469,27 @@ impl Files {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Files {
+    /// Whether a record of `plugin` that `scope` reaches names file `id`
+    /// as a JSON string. Ids are 26 characters of Crockford base32, so the
+    /// quoted id matches nothing but a reference to it (LIKE needs no
+    /// escaping for them; `info` has already found the id real).
+    async fn attached(&self, scope: &Scope, plugin: &str, id: &str) -> Result<bool, FileError> {
+        if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(false);
+        }
+        let orgs: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT org_id FROM records WHERE plugin_id = $1 AND CAST(data AS TEXT) LIKE $2
+             LIMIT 100",
+        )
+        .bind(plugin)
+        .bind(format!("%\"{id}\"%"))
+        .fetch_all(&self.db)
+        .await?;
+        Ok(orgs.iter().any(|org| scope.reaches(org)))
     }
 }
 

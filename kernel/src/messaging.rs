@@ -107,6 +107,15 @@ pub fn valid_topic(topic: &str) -> bool {
         })
 }
 
+/// First topic segments no plugin publishes under: the kernel's own events
+/// (`kernel.job.…`, `kernel.approval.…`) and names the platform keeps.
+/// Plugin ids cannot be these either (`package::is_reserved_name`), so the
+/// own-prefix rule already covers them; this keeps it so if that changes.
+pub fn is_reserved_prefix(topic: &str) -> bool {
+    let first = topic.split('.').next().unwrap_or_default();
+    crate::package::KERNEL_NAMES.contains(&first)
+}
+
 /// A subscription: a topic, or a prefix ending in `.*` (`vehicles.*`).
 pub fn valid_pattern(pattern: &str) -> bool {
     match pattern.strip_suffix(".*") {
@@ -214,13 +223,20 @@ impl Messaging {
     }
 
     /// Publishes `message` from plugin `source` to every plugin granted a
-    /// matching subscription. Returns the event id (the earlier event's id
-    /// when the idempotency key was used before).
+    /// matching subscription whose lane the event is in. `stamped_org` is
+    /// the org the publishing call acted at, as the kernel decided it (the
+    /// caller checked it is in the publisher's reach); it is stored as the
+    /// event's org whatever the payload says, and a subscriber installed for
+    /// a subtree gets the event only when that org lies in its subtree,
+    /// unless the platform administrator granted it events beyond. Returns
+    /// the event id (the earlier event's id when the idempotency key was
+    /// used before).
     pub async fn publish(
         &self,
         source: &str,
-        default_org: &str,
+        stamped_org: &str,
         message: Message,
+        orgs: &crate::authz::OrgIndex,
     ) -> Result<String, PublishError> {
         if !valid_topic(&message.topic)
             || !message
@@ -234,8 +250,20 @@ impl Messaging {
                 message.topic
             )));
         }
-        let subscribers = self.subscribers_of(&message.topic).await?;
-        self.insert(source, default_org, message, &subscribers)
+        if is_reserved_prefix(&message.topic) {
+            return Err(PublishError::Invalid(format!(
+                "topic {:?}: that prefix is the kernel's",
+                message.topic
+            )));
+        }
+        let subscribers = self
+            .subscribers_of(&message.topic, stamped_org, orgs)
+            .await?;
+        let message = Message {
+            org: Some(stamped_org.to_string()),
+            ..message
+        };
+        self.insert(source, stamped_org, message, &subscribers)
             .await
     }
 
@@ -265,13 +293,30 @@ impl Messaging {
         self.bus.signal(crate::bus::EVENTS);
     }
 
-    async fn subscribers_of(&self, topic: &str) -> sqlx::Result<Vec<String>> {
-        let rows = sqlx::query("SELECT plugin_id, topic FROM subscription_grants")
-            .fetch_all(&self.db)
-            .await?;
+    /// The plugins that receive an event on `topic` stamped at `org`: a
+    /// matching grant, and the org inside the subscriber's install subtree
+    /// (a platform-wide plugin's subtree is everything) unless its grant
+    /// reaches beyond it.
+    async fn subscribers_of(
+        &self,
+        topic: &str,
+        org: &str,
+        orgs: &crate::authz::OrgIndex,
+    ) -> sqlx::Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT g.plugin_id, g.topic, g.beyond_subtree, p.org_id
+             FROM subscription_grants g JOIN plugins p ON p.id = g.plugin_id",
+        )
+        .fetch_all(&self.db)
+        .await?;
         let mut out: Vec<String> = rows
             .iter()
             .filter(|r| pattern_matches(&r.get::<String, _>(1), topic))
+            .filter(|r| {
+                let beyond = r.get::<i64, _>(2) != 0;
+                let install: Option<String> = r.get(3);
+                beyond || install.is_none_or(|at| orgs.is_within(org, &at))
+            })
             .map(|r| r.get::<String, _>(0))
             .collect();
         out.sort();
@@ -697,21 +742,49 @@ impl Messaging {
         })
     }
 
-    /// Grants `plugin` the subscriptions it asked for (`topics` ⊆ manifest).
+    /// Grants `plugin` the subscriptions it asked for (`topics` ⊆ manifest),
+    /// for events of its own subtree.
     pub async fn grant(&self, plugin: &str, topics: &[String], by: &str) -> sqlx::Result<()> {
+        self.grant_with(plugin, topics, by, false).await
+    }
+
+    /// As [`Messaging::grant`]; `beyond_subtree` also lets a plugin
+    /// installed for a subtree receive events stamped outside it, which
+    /// only the platform administrator decides (the caller checks).
+    pub async fn grant_with(
+        &self,
+        plugin: &str,
+        topics: &[String],
+        by: &str,
+        beyond_subtree: bool,
+    ) -> sqlx::Result<()> {
         for topic in topics {
             sqlx::query(
-                "INSERT INTO subscription_grants (plugin_id, topic, granted_by, granted_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (plugin_id, topic) DO NOTHING",
+                "INSERT INTO subscription_grants (plugin_id, topic, granted_by, granted_at, beyond_subtree)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (plugin_id, topic) DO UPDATE SET beyond_subtree = excluded.beyond_subtree,
+                     granted_by = excluded.granted_by, granted_at = excluded.granted_at",
             )
             .bind(plugin)
             .bind(topic)
             .bind(by)
             .bind(now())
+            .bind(i64::from(beyond_subtree))
             .execute(&self.db)
             .await?;
         }
         Ok(())
+    }
+
+    /// The granted topics of `plugin` that reach beyond its subtree.
+    pub async fn granted_beyond(&self, plugin: &str) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT topic FROM subscription_grants WHERE plugin_id = $1 AND beyond_subtree <> 0
+             ORDER BY topic",
+        )
+        .bind(plugin)
+        .fetch_all(&self.db)
+        .await
     }
 
     pub async fn revoke(&self, plugin: &str, topic: Option<&str>) -> sqlx::Result<u64> {

@@ -198,6 +198,12 @@ impl Manifest {
                 ),
             ));
         }
+        if KERNEL_NAMES.contains(&self.id.as_str()) {
+            return Err(invalid(
+                "id",
+                format!("id {:?} is a name the kernel uses itself", self.id),
+            ));
+        }
         if self.publisher.trim().is_empty() {
             return Err(invalid("publisher", "publisher must not be empty".into()));
         }
@@ -417,6 +423,59 @@ fn toml_error_field(e: &toml::de::Error) -> String {
         .nth(1)
         .map(str::to_string)
         .unwrap_or_else(|| "plugin.toml".into())
+}
+
+/// Names the kernel itself answers to — the source of its own events
+/// (`kernel`), the actor of its own changes (`system`), segments of its
+/// routes (`/api`, `/ui`, `/portal`, `/api/v1/p`) — which no plugin may
+/// take as its id, so none can publish as the kernel or shadow a route.
+pub const KERNEL_NAMES: &[&str] = &[
+    "kernel",
+    "system",
+    "admin",
+    "api",
+    "ui",
+    "wall",
+    "portal",
+    "platform",
+    "plugin",
+    "plugins",
+    "root",
+    "auth",
+    "me",
+    "metrics",
+    "healthz",
+    "open",
+    "static",
+    "approvals",
+    "files",
+    "events",
+    "datacenter",
+    "todos",
+    "orgs",
+    "users",
+];
+
+/// Ids of the region's own business systems (the bundled `plugins/*` and
+/// those planned). Only the platform administrator installs a plugin under
+/// one of them, so a prefecture's module cannot pose as the region's
+/// system to the systems that trust its events.
+pub const BUNDLED_SYSTEM_IDS: &[&str] = &[
+    "assets",
+    "property",
+    "vehicles",
+    "energy",
+    "office",
+    "cost",
+    "logistics",
+    "reception",
+    "canteen",
+    "welcome",
+];
+
+/// Whether only the platform administrator may install a plugin with `id`.
+pub fn is_reserved_id(id: &str) -> bool {
+    BUNDLED_SYSTEM_IDS.contains(&id) || KERNEL_NAMES.contains(&id)
 }
 
 pub fn is_valid_id(id: &str) -> bool {

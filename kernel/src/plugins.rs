@@ -277,10 +277,24 @@ impl Plugins {
         Ok((package, hex::encode(Sha256::digest(bytes))))
     }
 
-    /// Installs a plugin that is not installed yet.
     /// Installs a plugin that is not installed yet, usable in `org`'s
-    /// subtree (`None`: everywhere).
+    /// subtree (`None`: everywhere), as the platform (the CLI, `up`).
     pub async fn install(&self, bytes: &[u8], org: Option<&str>) -> ApiResult<ChangeOutcome> {
+        self.install_as(bytes, org, Installer::Platform).await
+    }
+
+    /// Installs a plugin for `installer`. An id is one plugin platform-wide
+    /// and over time: the bundled systems' ids are the platform
+    /// administrator's to give, and an id once installed stays its org's
+    /// (its records, files, flows and grants are keyed by it), so nobody
+    /// else takes it over by installing after an uninstall; only the
+    /// platform administrator reassigns it.
+    pub async fn install_as(
+        &self,
+        bytes: &[u8],
+        org: Option<&str>,
+        installer: Installer,
+    ) -> ApiResult<ChangeOutcome> {
         let (package, sha256) = self.parse(bytes)?;
         let _guard = self.change_lock.lock().await;
         let id = package.manifest.id.clone();
@@ -292,6 +306,33 @@ impl Plugins {
                     existing.manifest.version
                 ),
             ));
+        }
+        if installer == Installer::Local {
+            if crate::package::is_reserved_id(&id) {
+                return Err(ApiError::new(
+                    ErrorCode::PluginIdReserved,
+                    format!(
+                        "plugin id {id} is reserved for the platform's own system; only the platform administrator installs it"
+                    ),
+                )
+                .with_field("id"));
+            }
+            let claim: Option<Option<String>> =
+                sqlx::query_scalar("SELECT org_id FROM plugin_ids WHERE id = $1")
+                    .bind(&id)
+                    .fetch_optional(&self.db)
+                    .await?;
+            if let Some(claimed) = claim
+                && claimed.as_deref() != org
+            {
+                return Err(ApiError::new(
+                    ErrorCode::PluginIdReserved,
+                    format!(
+                        "plugin id {id} belongs to a plugin installed elsewhere before; only the platform administrator gives it to another org"
+                    ),
+                )
+                .with_field("id"));
+            }
         }
         let ts = now();
         let plugin = self
@@ -313,6 +354,15 @@ impl Plugins {
         .bind(ts)
         .bind(ts)
         .bind(&plugin.org_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO plugin_ids (id, org_id, claimed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, claimed_at = excluded.claimed_at",
+        )
+        .bind(&id)
+        .bind(&plugin.org_id)
+        .bind(ts)
         .execute(&mut *tx)
         .await?;
         crate::db::bump_generation(&mut *tx, "plugins").await?;
@@ -473,6 +523,20 @@ impl Plugins {
         Ok(versions.iter().rev().map(|v| v.to_string()).collect())
     }
 }
+
+/// Who installs: decides which ids may be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installer {
+    /// The platform administrator (or the operator's CLI).
+    Platform,
+    /// An administrator below the root: a prefecture's local module.
+    Local,
+}
+
+/// The permission only the platform administrator holds (`*` at the
+/// root): what decides ids, lanes beyond a subtree and flow exceptions.
+/// An org admin at the root holds `kernel.plugins.*` but not this.
+pub const PLATFORM_DECISION: &str = "kernel.platform.decide";
 
 pub fn not_installed(id: &str) -> ApiError {
     ApiError::new(

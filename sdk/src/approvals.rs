@@ -77,7 +77,11 @@ pub fn to_error(e: wit::ApprovalError) -> Error {
         wit::ApprovalError::NotFound => Error::not_found("approval not found"),
         wit::ApprovalError::Forbidden(m) => Error::forbidden(m),
         wit::ApprovalError::Conflict(m) => Error::conflict(m),
-        wit::ApprovalError::Invalid(m) => Error::new(422, "validation_failed", m),
+        // The kernel leads a refusal that has its own stable code with it.
+        wit::ApprovalError::Invalid(m) => match m.strip_prefix("approval_applicant_only: ") {
+            Some(rest) => Error::new(422, "approval_applicant_only", rest),
+            None => Error::new(422, "validation_failed", m),
+        },
         wit::ApprovalError::Unavailable(m) => Error::new(503, "unavailable", m),
     }
 }

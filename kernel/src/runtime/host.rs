@@ -96,18 +96,67 @@ impl HostState {
                 format!("plugin:{}", self.plugin.id),
             ),
         };
-        let scope = crate::storage::Scope {
+        let reach = crate::storage::Scope::reach_of(&orgs, &acting_org);
+        let scope = self.build_scope(orgs, acting_org, reach, actor, actor_name);
+        self.scope = Some(scope.clone());
+        Some((scope, services))
+    }
+
+    fn build_scope(
+        &self,
+        orgs: Arc<crate::authz::OrgIndex>,
+        acting_org: String,
+        reach: crate::storage::Reach,
+        actor: Option<String>,
+        actor_name: String,
+    ) -> crate::storage::Scope {
+        crate::storage::Scope {
             plugin: self.plugin.id.clone(),
             collections: self.plugin.collections.clone(),
             read_below: self.plugin.read_below.clone(),
-            reach: crate::storage::Scope::reach_of(&orgs, &acting_org),
+            reach,
             acting_org,
             orgs,
             actor,
             actor_name,
+        }
+    }
+
+    /// Sets the scope of an event handler call before it runs: for an
+    /// event another plugin published, the intersection of this plugin's
+    /// install subtree and the subtree of the org the kernel stamped on the
+    /// event (where the publishing call acted), so what a payload names
+    /// cannot carry a handler outside the publisher's lane: an event from a
+    /// prefecture's module lets the region's system act in that prefecture
+    /// only. Disjoint lanes (a grant beyond the subtree) reach nothing.
+    /// The kernel's own events (jobs, approval outcomes about the plugin's
+    /// own records) keep the install scope: the kernel decided them.
+    pub(crate) fn limit_to_event(&mut self, source: &str, stamped: Option<&str>) {
+        if source == crate::messaging::KERNEL_SOURCE {
+            return;
+        }
+        let Some(services) = self.services.clone() else {
+            return;
         };
-        self.scope = Some(scope.clone());
-        Some((scope, services))
+        let orgs = services.authz.orgs();
+        let install = self
+            .plugin
+            .install_org
+            .clone()
+            .unwrap_or_else(|| services.root_org.clone());
+        let (acting_org, reach) = match stamped.filter(|org| orgs.exists(org)) {
+            Some(org) if orgs.is_within(org, &install) => {
+                (org.to_string(), crate::storage::Scope::reach_of(&orgs, org))
+            }
+            Some(org) if orgs.is_within(&install, org) => {
+                let reach = crate::storage::Scope::reach_of(&orgs, &install);
+                (install, reach)
+            }
+            _ => (install, crate::storage::Reach::Orgs(Arc::new(Vec::new()))),
+        };
+        let actor_name = format!("plugin:{}", self.plugin.id);
+        self.read_conn = None;
+        self.scope = Some(self.build_scope(orgs, acting_org, reach, None, actor_name));
     }
 }
 
@@ -498,23 +547,34 @@ impl messaging::Host for HostState {
         let (scope, services) = self
             .scope()
             .ok_or("messaging is not available in this kernel")?;
-        if let Some(org) = &message.org
-            && !scope.reaches(org)
-        {
-            return Err(format!("org {org} is outside the caller's reach"));
+        // The event's org is the kernel's stamp of where this call acts (or
+        // an org it reaches), never more than the plugin's install subtree:
+        // subscribers act on it within that lane only.
+        let stamped = message
+            .org
+            .clone()
+            .unwrap_or_else(|| scope.acting_org.clone());
+        let in_lane = self
+            .plugin
+            .install_org
+            .as_deref()
+            .is_none_or(|install| scope.orgs.is_within(&stamped, install));
+        if !scope.reaches(&stamped) || !in_lane {
+            return Err(format!("org {stamped} is outside the caller's reach"));
         }
         services
             .messaging
             .publish(
                 &scope.plugin,
-                &scope.acting_org,
+                &stamped,
                 crate::messaging::Message {
                     topic: message.topic,
                     key: message.key,
-                    org: message.org,
+                    org: Some(stamped.clone()),
                     payload: message.payload,
                     idempotency_key: message.idempotency_key,
                 },
+                &scope.orgs,
             )
             .await
             .map_err(|e| e.to_string())

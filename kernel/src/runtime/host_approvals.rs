@@ -20,6 +20,10 @@ fn to_wit_error(e: ApprovalError) -> approvals::ApprovalError {
         ApprovalError::Invalid { field, message } => {
             approvals::ApprovalError::Invalid(format!("{field}: {message}"))
         }
+        // The stable code leads, so the plugin can tell the applicant why.
+        ApprovalError::ApplicantOnly(m) => {
+            approvals::ApprovalError::Invalid(format!("approval_applicant_only: {m}"))
+        }
         ApprovalError::Unavailable(e) => approvals::ApprovalError::Unavailable(e.to_string()),
     }
 }

@@ -483,6 +483,11 @@ impl Runtime {
         event: PluginEvent,
     ) -> Result<Result<(), String>, PluginFailure> {
         self.call(plugin, None, async |store, instance| {
+            // The handler acts in the event's lane, not the plugin's whole
+            // install scope (host.rs `limit_to_event`).
+            store
+                .data_mut()
+                .limit_to_event(&event.source, event.org.as_deref());
             instance
                 .tianshan_plugin_event_handler()
                 .call_handle(store, &event)

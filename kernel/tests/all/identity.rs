@@ -494,6 +494,21 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             json!({"ref": "f-1", "name": "a.pdf"}),
             [401, 404, 404, 403, 403],
         ),
+        // Separation of duties per flow: the platform administrator's alone.
+        (
+            "GET",
+            "/api/v1/approval-flows",
+            "/api/v1/approval-flows".into(),
+            Value::Null,
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/approval-flows/{plugin}/{name}",
+            "/api/v1/approval-flows/ghost/none".into(),
+            json!({"allow_self_approval": true}),
+            [401, 403, 403, 403, 404],
+        ),
         // No Content-Type of an accepted kind: writers get 422, the auditor
         // (no write permission at the root) 403.
         (

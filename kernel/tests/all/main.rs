@@ -7,6 +7,7 @@ mod assets_ui;
 mod datacenter;
 mod gateway;
 mod identity;
+mod lanes;
 mod packages;
 mod portal;
 mod sandbox;

@@ -24,6 +24,7 @@ impl Plugin for Notes {
             .post("/undeclared", undeclared)
             .post("/files", store_file)
             .get("/files/{id}", read_file)
+            .delete("/files/{id}", delete_file)
             .get("/bench/get", bench_get)
             .get("/bench/query", bench_query)
             .post("/bench/insert", bench_insert)
@@ -232,6 +233,16 @@ fn read_file(req: &Request) -> Result<Response> {
     let id = req.param("id")?;
     let info = files::info(id)?;
     Ok(Response::bytes(info.content_type, files::read(id)?))
+}
+
+/// 204 when deleted, 404 when there was nothing the plugin could delete;
+/// a refusal comes back as the kernel's error.
+fn delete_file(req: &Request) -> Result<Response> {
+    if files::delete(req.param("id")?)? {
+        Ok(Response::empty(204))
+    } else {
+        Err(Error::not_found("no such file"))
+    }
 }
 
 fn undeclared(_: &Request) -> Result<Response> {
