@@ -447,6 +447,7 @@ CREATE INDEX events_unstreamed ON events(seq) WHERE streamed = 0;
 "#,
         ),
     ),
+    (11, Schema::Both(crate::users::SCHEMA)),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.
