@@ -1,6 +1,7 @@
 //! End-to-end tests: real `tianshan` processes, real plugin components built
 //! from tests/plugins/ and plugins/. One test binary keeps link time down.
 
+mod admin_console;
 mod approvals;
 mod assets;
 mod assets_ui;
