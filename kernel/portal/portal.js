@@ -438,15 +438,31 @@
   }
 
   function showSection(name) {
+    var admin = $('admin-view');
+    if (admin) admin.hidden = name !== 'admin';
     $('home').hidden = name !== 'home';
     $('plugin-view').hidden = name !== 'plugin';
     $('not-found').hidden = name !== 'not-found';
     $('todos').hidden = name !== 'todos';
   }
 
+  // What the admin console (admin.js) needs from the shell.
+  function shellContext() {
+    return { api: api, tr: tr, localized: localized, lang: state.lang, me: state.me,
+      csrf: state.csrf, org: state.org, sessionExpired: sessionExpired };
+  }
+
   function route() {
     if (!state.me) return;
     closeMenu();
+    // #/account and #/admin/… are the admin console's (admin.js).
+    var admin = window.TianshanAdmin;
+    if (admin && admin.owns(location.hash)) {
+      setFrame(null);
+      showSection('admin');
+      markActive('admin');
+    }
+    if (admin && admin.route(location.hash, shellContext())) return;
     var todo = parseTodoHash();
     if (todo) {
       setFrame(null);
@@ -710,6 +726,16 @@
       if (res.status === 429) {
         var after = parseInt(res.response.headers.get('Retry-After'), 10);
         startThrottle(after > 0 ? after : 60);
+      } else if (errorCode(res) === 'password_change_required' && window.TianshanAdmin) {
+        // The right password, but an administrator chose it: pick a new one.
+        var shell = shellContext();
+        shell.username = username;
+        shell.password = password;
+        shell.done = function (newPassword) {
+          $('login-password').value = newPassword;
+          $('login-form').requestSubmit();
+        };
+        window.TianshanAdmin.forcedChange(shell);
       } else if (errorCode(res) === 'invalid_credentials') {
         setLoginError({ key: 'login.invalid' });
       } else {

@@ -33,6 +33,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/logout"),
     ("POST", "/api/v1/auth/password"),
+    ("GET", "/api/v1/auth/sessions"),
+    ("DELETE", "/api/v1/auth/sessions/{id}"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/orgs"),
     ("POST", "/api/v1/orgs"),
@@ -44,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/users/{id}"),
     ("PATCH", "/api/v1/users/{id}"),
     ("POST", "/api/v1/users/{id}/password"),
+    ("POST", "/api/v1/users/{id}/unlock"),
     ("GET", "/api/v1/bindings"),
     ("POST", "/api/v1/bindings"),
     ("DELETE", "/api/v1/bindings/{id}"),
@@ -68,6 +71,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/files/{id}/meta"),
     ("DELETE", "/api/v1/files/{id}"),
     ("GET", "/api/v1/portal/menu"),
+    ("GET", "/api/v1/system"),
     ("GET", "/api/v1/todos"),
     ("GET", "/api/v1/approvals/{id}"),
     ("POST", "/api/v1/approvals/{id}/approve"),
@@ -95,6 +99,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/password", post(change_own_password))
+        .route("/api/v1/auth/sessions", get(list_own_sessions))
+        .route(
+            "/api/v1/auth/sessions/{id}",
+            axum::routing::delete(end_own_session),
+        )
         .route("/api/v1/me", get(me))
         .route("/api/v1/orgs", get(list_orgs).post(create_org))
         .route(
@@ -104,6 +113,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/users/{id}", get(show_user).patch(update_user))
         .route("/api/v1/users/{id}/password", post(reset_password))
+        .route("/api/v1/users/{id}/unlock", post(unlock_user))
         .route("/api/v1/bindings", get(list_bindings).post(create_binding))
         .route(
             "/api/v1/bindings/{id}",
@@ -135,6 +145,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/files/{id}", get(download_file).delete(delete_file))
         .route("/api/v1/files/{id}/meta", get(file_meta))
         .route("/api/v1/portal/menu", get(portal_menu))
+        .route("/api/v1/system", get(system_status))
         .merge(crate::approvals::routes())
         .merge(crate::datacenter::routes())
 }
@@ -210,7 +221,7 @@ impl axum::extract::FromRequestParts<AppState> for PeerAddr {
 
 async fn login(
     State(k): State<AppState>,
-    PeerAddr(addr): PeerAddr,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -222,30 +233,15 @@ async fn login(
             "username must not be empty",
         ));
     }
-    k.throttle.check(&username, addr)?;
-    let outcome = match k.auth.login(&username, &req.password).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            k.throttle.failed(&username, addr);
-            k.audit
-                .record(
-                    Entry::new("anonymous", "auth.login", "failed").detail(json!({
-                        "username": username,
-                        "address": addr.map(|a| a.to_string()),
-                    })),
-                )
-                .await;
-            return Err(e);
-        }
-    };
-    k.throttle.succeeded(&username);
-    k.audit
-        .record(
-            Entry::new(&outcome.identity.user_id, "auth.login", "ok")
-                .org(&outcome.identity.home_org)
-                .detail(json!({ "address": addr.map(|a| a.to_string()) })),
-        )
-        .await;
+    let addr = k.throttle.client_of(peer, &headers);
+    // The reservation, the check and the count finish even when the client
+    // hangs up: a dropped request must neither escape the count nor leave
+    // a reservation behind.
+    let kernel = k.clone();
+    let outcome =
+        tokio::spawn(async move { checked_login(&kernel, &username, &req.password, addr).await })
+            .await
+            .map_err(ApiError::internal)??;
     let secure = headers
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes() == b"https");
@@ -276,6 +272,57 @@ async fn login(
     Ok(response)
 }
 
+async fn checked_login(
+    k: &Kernel,
+    username: &str,
+    password: &str,
+    addr: Option<std::net::IpAddr>,
+) -> ApiResult<crate::auth::LoginOutcome> {
+    let attempt = k.throttle.begin(username, addr).await?;
+    let address = addr.map(|a| a.to_string());
+    let verified = match k.auth.verify_credentials(username, password).await {
+        Ok(verified) => verified,
+        Err(e) => {
+            k.throttle.failed(attempt).await?;
+            k.audit
+                .record(
+                    Entry::new("anonymous", "auth.login", "failed")
+                        .detail(json!({ "username": username, "address": address })),
+                )
+                .await;
+            return Err(e);
+        }
+    };
+    k.throttle
+        .succeeded(attempt, Some(&verified.user_id))
+        .await?;
+    if verified.must_change_password {
+        k.audit
+            .record(
+                Entry::new(&verified.user_id, "auth.login", "password_change_required")
+                    .detail(json!({ "address": address })),
+            )
+            .await;
+        return Err(ApiError::new(
+            ErrorCode::PasswordChangeRequired,
+            "an administrator set this password: choose your own before logging in",
+        )
+        .with_field("password"));
+    }
+    let outcome = k
+        .auth
+        .start_session(&verified.user_id, address.clone())
+        .await?;
+    k.audit
+        .record(
+            Entry::new(&outcome.identity.user_id, "auth.login", "ok")
+                .org(&outcome.identity.home_org)
+                .detail(json!({ "address": address })),
+        )
+        .await;
+    Ok(outcome)
+}
+
 async fn logout(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Response> {
     k.auth.logout(&session.identity).await?;
     k.audit
@@ -292,45 +339,110 @@ async fn logout(State(k): State<AppState>, Caller(session): Caller) -> ApiResult
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
+    /// Without a session: whose password (a login that answered
+    /// `password_change_required` continues here).
+    username: Option<String>,
     current_password: String,
     new_password: String,
 }
 
 /// Changing one's password ends every session, this one included. Guesses
-/// at the current password are throttled like logins.
+/// at the current password are throttled like logins. Without a session the
+/// body names the account: knowing its current password is what a login
+/// would ask anyway.
 async fn change_own_password(
     State(k): State<AppState>,
-    PeerAddr(addr): PeerAddr,
-    Caller(session): Caller,
+    PeerAddr(peer): PeerAddr,
+    method: axum::http::Method,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
+    let session = crate::gateway::authenticate(&k, &method, &headers).await?;
     let req: PasswordChange = json_body(body).await?;
-    let username = &session.identity.username;
-    k.throttle.check(username, addr)?;
-    if k.auth
-        .verify_credentials(username, &req.current_password)
-        .await
-        .is_err()
-    {
-        k.throttle.failed(username, addr);
-        k.audit
-            .record(Entry::new(
-                session.user_id(),
-                "auth.password_change",
-                "failed",
-            ))
-            .await;
+    let username = match (&session, &req.username) {
+        (Some(s), _) => s.identity.username.clone(),
+        (None, Some(name)) if !name.trim().is_empty() => name.trim().to_string(),
+        (None, _) => {
+            return Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "log in first, or name the account in `username`",
+            ));
+        }
+    };
+    users::check_password(&req.new_password, &username)?;
+    if req.new_password == req.current_password {
         return Err(ApiError::validation(
-            "current_password",
-            "the current password is wrong",
+            "new_password",
+            "the new password must differ from the current one",
         ));
     }
-    users::check_password(&req.new_password, &session.identity.username)?;
-    users::set_password(&k.db, session.user_id(), &req.new_password).await?;
-    users::end_sessions(&k.db, session.user_id()).await?;
+    let addr = k.throttle.client_of(peer, &headers);
+    let kernel = k.clone();
+    tokio::spawn(async move {
+        let k = &*kernel;
+        let attempt = k.throttle.begin(&username, addr).await?;
+        let verified = match k
+            .auth
+            .verify_credentials(&username, &req.current_password)
+            .await
+        {
+            Ok(verified) => verified,
+            Err(_) => {
+                k.throttle.failed(attempt).await?;
+                let actor = session.as_ref().map_or("anonymous", |s| s.user_id());
+                k.audit
+                    .record(
+                        Entry::new(actor, "auth.password_change", "failed")
+                            .detail(json!({ "username": username })),
+                    )
+                    .await;
+                return Err(ApiError::validation(
+                    "current_password",
+                    "the current password is wrong",
+                ));
+            }
+        };
+        k.throttle.succeeded(attempt, None).await?;
+        users::set_password(&k.db, &verified.user_id, &req.new_password, false).await?;
+        users::end_sessions(&k.db, &verified.user_id).await?;
+        k.audit
+            .record(
+                Entry::new(&verified.user_id, "auth.password_change", "ok")
+                    .target(&verified.user_id),
+            )
+            .await;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// The caller's own live sessions (self-service: see where you are logged in).
+async fn list_own_sessions(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    let sessions = k
+        .auth
+        .sessions_of(session.user_id(), session.identity.session_hash.as_deref())
+        .await?;
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// Ends one of the caller's own sessions (a phone left logged in).
+async fn end_own_session(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !k.auth.end_session(session.user_id(), &id).await? {
+        return Err(ApiError::not_found(format!("session {id} not found")));
+    }
     k.audit
         .record(
-            Entry::new(session.user_id(), "auth.password_change", "ok").target(session.user_id()),
+            Entry::new(session.user_id(), "auth.session_end", "ok")
+                .org(session.org())
+                .target(&id),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
@@ -480,12 +592,13 @@ async fn list_users(
     session.require(&k, &org, "kernel.users.read").await?;
     let index = k.authz.orgs();
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let rows = sqlx::query(
-        "SELECT id, username, display_name, org_id, disabled, created_at FROM users
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM users
          WHERE ($1 IS NULL OR username > $1)
            AND ($2 IS NULL OR username LIKE '%' || $2 || '%' OR display_name LIKE '%' || $2 || '%')
          ORDER BY username",
-    )
+        users::USER_COLUMNS
+    ))
     .bind(&query.cursor)
     .bind(&query.q)
     .fetch_all(&k.db)
@@ -510,6 +623,10 @@ struct NewUser {
     /// The user's unit: an org id or its code.
     #[serde(alias = "org", alias = "unit")]
     org_id: String,
+    /// The administrator chose the password: the user replaces it at their
+    /// first login.
+    #[serde(default)]
+    must_change_password: bool,
 }
 
 async fn create_user(
@@ -552,6 +669,7 @@ async fn create_user(
         req.display_name.trim(),
         &req.password,
         &req.org_id,
+        req.must_change_password,
     )
     .await?;
     k.authz.reload().await.map_err(ApiError::internal)?;
@@ -586,6 +704,44 @@ async fn visible_user(
     }
 }
 
+/// Whether the caller could grant `role` at `org`: they hold every
+/// permission the role carries there. Nobody hands out more than they have.
+fn may_grant(k: &Kernel, session: &Session, role: &str, org: &str) -> bool {
+    k.authz
+        .role_permissions(role)
+        .iter()
+        .all(|p| session.may(k, org, p.trim_end_matches('*')))
+}
+
+/// Power over a user reaches only as far as the actor does: every role the
+/// target holds must be one the actor manages users at and could grant
+/// there. Otherwise a prefecture admin could reset the password of a
+/// platform administrator homed in one of its units and become them.
+/// Answers 403: the target is visible (`visible_user` passed), only out of
+/// reach.
+async fn require_power_over(k: &Kernel, session: &Session, target: &users::User) -> ApiResult<()> {
+    let beyond = k.authz.bindings_of(&target.id).into_iter().find(|b| {
+        !session.may(k, &b.org_id, "kernel.users.write")
+            || !may_grant(k, session, &b.role, &b.org_id)
+    });
+    let Some(b) = beyond else { return Ok(()) };
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "access.denied", "denied")
+                .org(&target.org_id)
+                .target(&target.id)
+                .detail(json!({ "reason": "target_beyond_reach", "role": b.role, "at": b.org_id })),
+        )
+        .await;
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        format!(
+            "{} holds the role {} at {}, beyond what you manage",
+            target.username, b.role, b.org_id
+        ),
+    ))
+}
+
 async fn show_user(
     State(k): State<AppState>,
     Caller(session): Caller,
@@ -593,7 +749,30 @@ async fn show_user(
 ) -> ApiResult<Json<Value>> {
     let user = visible_user(&k, &session, &id, "kernel.users.read").await?;
     let bindings = k.authz.bindings_of(&id);
-    Ok(Json(json!({ "user": user, "bindings": bindings })))
+    let locked_until = k.throttle.locked_until(&user.username).await?;
+    Ok(Json(
+        json!({ "user": user, "bindings": bindings, "locked_until": locked_until }),
+    ))
+}
+
+/// Lifts the login block on an account (after someone else's guesses).
+async fn unlock_user(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user = visible_user(&k, &session, &id, "kernel.users.write").await?;
+    require_power_over(&k, &session, &user).await?;
+    let cleared = k.throttle.unlock(&user.username).await?;
+    k.audit
+        .record(
+            Entry::new(session.user_id(), "user.unlock", "ok")
+                .org(&user.org_id)
+                .target(&id)
+                .detail(json!({ "cleared": cleared })),
+        )
+        .await;
+    Ok(Json(json!({ "unlocked": true, "cleared": cleared })))
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -612,6 +791,7 @@ async fn update_user(
 ) -> ApiResult<Json<Value>> {
     let req: UserUpdate = json_body(body).await?;
     let user = visible_user(&k, &session, &id, "kernel.users.write").await?;
+    require_power_over(&k, &session, &user).await?;
     if let Some(name) = &req.display_name
         && name.trim().is_empty()
     {
@@ -662,6 +842,14 @@ async fn update_user(
 #[serde(deny_unknown_fields)]
 struct PasswordReset {
     password: String,
+    /// Whether the user must replace it at their next login (they should:
+    /// the administrator knows it).
+    #[serde(default = "yes")]
+    must_change_password: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An administrator sets a new password; the user's sessions end.
@@ -673,14 +861,16 @@ async fn reset_password(
 ) -> ApiResult<StatusCode> {
     let req: PasswordReset = json_body(body).await?;
     let user = visible_user(&k, &session, &id, "kernel.users.write").await?;
+    require_power_over(&k, &session, &user).await?;
     users::check_password(&req.password, &user.username)?;
-    users::set_password(&k.db, &id, &req.password).await?;
+    users::set_password(&k.db, &id, &req.password, req.must_change_password).await?;
     users::end_sessions(&k.db, &id).await?;
     k.audit
         .record(
             Entry::new(session.user_id(), "user.password_reset", "ok")
                 .org(&user.org_id)
-                .target(&id),
+                .target(&id)
+                .detail(json!({ "must_change_password": req.must_change_password })),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
@@ -730,17 +920,32 @@ async fn create_binding(
     session
         .require(&k, &req.org, "kernel.bindings.write")
         .await?;
-    visible_user(&k, &session, &req.user, "kernel.users.read").await?;
+    let target = visible_user(&k, &session, &req.user, "kernel.users.read").await?;
     if !authz::is_kernel_role(&req.role) && !k.plugins.declares_role(&req.role) {
         return Err(ApiError::validation(
             "role",
             format!("unknown role {}", req.role),
         ));
     }
-    // Nobody grants more than they hold: the platform role only by its holders.
-    if req.role == authz::PLATFORM_ADMIN && !session.is_platform_admin() {
-        session.require(&k, &req.org, "*").await?;
+    // Nobody grants more than they hold where they grant it.
+    if !may_grant(&k, &session, &req.role, &req.org) {
+        k.audit
+            .record(
+                Entry::new(session.user_id(), "access.denied", "denied")
+                    .org(&req.org)
+                    .detail(json!({ "reason": "role_above_own", "role": req.role })),
+            )
+            .await;
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "you cannot grant {} here: it carries permissions you do not hold",
+                req.role
+            ),
+        )
+        .with_field("role"));
     }
+    require_power_over(&k, &session, &target).await?;
     let id = format!("bind-{}", random_token(12));
     let inserted = sqlx::query(
         "INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -792,6 +997,15 @@ async fn delete_binding(
         return Err(ApiError::not_found(format!("binding {id} not found")));
     }
     session.require(&k, &org, "kernel.bindings.write").await?;
+    if !may_grant(&k, &session, &role, &org) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("you cannot take away {role}: it carries permissions you do not hold"),
+        ));
+    }
+    if let Some(target) = users::get(&k.db, &user).await? {
+        require_power_over(&k, &session, &target).await?;
+    }
     sqlx::query("DELETE FROM bindings WHERE id = $1")
         .bind(&id)
         .execute(&k.db)
@@ -1522,4 +1736,48 @@ async fn portal_menu(State(k): State<AppState>, Caller(session): Caller) -> Json
         }
     }
     Json(json!({ "entries": entries }))
+}
+
+/// What the admin console's system page shows the platform administrator:
+/// the kernel's version, its database, NATS, plugins and the delivery queue.
+async fn system_status(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, &k.root_org, "kernel.system.read")
+        .await?;
+    let started = std::time::Instant::now();
+    let schema: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(&k.db)
+        .await?;
+    let db_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let dialect = match crate::db::Dialect::of(&k.db) {
+        crate::db::Dialect::Sqlite => "sqlite",
+        crate::db::Dialect::Postgres => "postgres",
+    };
+    let plugins: Vec<Value> = k
+        .plugins
+        .list()
+        .iter()
+        .map(|p| {
+            let s = p.summary();
+            json!({"id": s.id, "version": s.version, "state": s.state, "org_id": s.org_id})
+        })
+        .collect();
+    let deliveries: serde_json::Map<String, Value> = k
+        .messaging
+        .counts()
+        .await?
+        .into_iter()
+        .map(|(status, n)| (status, json!(n)))
+        .collect();
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "node": k.node_id,
+        "database": {"kind": dialect, "schema_version": schema, "round_trip_ms": db_ms},
+        "nats": {"configured": k.config.nats_url.is_some(), "connected": k.bus.is_connected()},
+        "plugins": plugins,
+        "deliveries": deliveries,
+    })))
 }

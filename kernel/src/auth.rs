@@ -60,6 +60,20 @@ impl TokenScope {
 /// found by secret scanners).
 pub const API_TOKEN_PREFIX: &str = "tsk_";
 
+/// Credentials that checked out.
+pub struct Verified {
+    pub user_id: String,
+    pub must_change_password: bool,
+}
+
+/// A session's public id: a prefix of its token's hash, which names it to
+/// its owner without being usable as a credential.
+const SESSION_ID_LEN: usize = 16;
+
+pub fn session_id(token_hash: &str) -> String {
+    token_hash[..SESSION_ID_LEN.min(token_hash.len())].to_string()
+}
+
 pub struct LoginOutcome {
     pub token: String,
     pub csrf_token: String,
@@ -193,20 +207,23 @@ impl Auth {
         Ok(Some(generated.then_some(password)))
     }
 
-    /// Checks a username and password without starting a session; returns
-    /// the user id. Unknown users cost what a wrong password does.
-    pub async fn verify_credentials(&self, username: &str, password: &str) -> ApiResult<String> {
-        let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.db)
-            .await?;
-        let (user_id, hash, disabled) = match &row {
+    /// Checks a username and password without starting a session.
+    /// Unknown users cost what a wrong password does.
+    pub async fn verify_credentials(&self, username: &str, password: &str) -> ApiResult<Verified> {
+        let row = sqlx::query(
+            "SELECT id, password_hash, disabled, must_change_password FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.db)
+        .await?;
+        let (user_id, hash, disabled, must_change) = match &row {
             Some(r) => (
                 r.get::<String, _>(0),
                 r.get::<String, _>(1),
                 crate::db::flag(r, 2),
+                crate::db::flag(r, 3),
             ),
-            None => (String::new(), self.dummy_hash.clone(), true),
+            None => (String::new(), self.dummy_hash.clone(), true, false),
         };
         // Always verify, so an unknown user costs what a wrong password does.
         let password_ok = {
@@ -222,38 +239,91 @@ impl Auth {
                 "unknown username or wrong password",
             ));
         }
-        Ok(user_id)
+        Ok(Verified {
+            user_id,
+            must_change_password: must_change,
+        })
     }
 
-    pub async fn login(&self, username: &str, password: &str) -> ApiResult<LoginOutcome> {
-        let user_id = self.verify_credentials(username, password).await?;
+    /// Opens a session for a user whose credentials were verified.
+    pub async fn start_session(
+        &self,
+        user_id: &str,
+        address: Option<String>,
+    ) -> ApiResult<LoginOutcome> {
         let token = random_token(43);
         let csrf_token = random_token(32);
         let created = now();
         let expires_at = created + self.config.session_absolute_secs as i64;
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, csrf_token, last_seen_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (token_hash, user_id, created_at, csrf_token, last_seen_at, expires_at, address)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token_hash(&token))
-        .bind(&user_id)
+        .bind(user_id)
         .bind(created)
         .bind(&csrf_token)
         .bind(created)
         .bind(expires_at)
+        .bind(address)
         .execute(&self.db)
         .await?;
-        tracing::info!(%username, "login ok");
         let identity = self
             .authenticate(&token, false)
             .await?
             .ok_or_else(|| ApiError::internal("session vanished right after login"))?;
+        tracing::info!(username = %identity.username, "login ok");
         Ok(LoginOutcome {
             token,
             csrf_token,
             expires_at,
             identity,
         })
+    }
+
+    /// A user's live sessions, newest first; `current` marks the caller's.
+    pub async fn sessions_of(
+        &self,
+        user_id: &str,
+        current: Option<&str>,
+    ) -> ApiResult<Vec<serde_json::Value>> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, last_seen_at, expires_at, address FROM sessions
+             WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .bind(now())
+        .bind(now() - self.config.session_idle_secs as i64)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let hash: String = r.get(0);
+                serde_json::json!({
+                    "id": session_id(&hash),
+                    "created_at": r.get::<i64, _>(1),
+                    "last_seen_at": r.get::<i64, _>(2),
+                    "expires_at": r.get::<i64, _>(3),
+                    "address": r.get::<Option<String>, _>(4),
+                    "current": current == Some(hash.as_str()),
+                })
+            })
+            .collect())
+    }
+
+    /// Ends one of the user's own sessions; `false` when there is none by
+    /// that id.
+    pub async fn end_session(&self, user_id: &str, id: &str) -> ApiResult<bool> {
+        if id.len() != SESSION_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash LIKE $2")
+            .bind(user_id)
+            .bind(format!("{id}%"))
+            .execute(&self.db)
+            .await?;
+        Ok(ended.rows_affected() > 0)
     }
 
     /// Resolves a bearer token, API token or session cookie. `Ok(None)`: not

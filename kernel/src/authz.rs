@@ -333,6 +333,22 @@ impl Authz {
         !self.roles_at(user, org).is_empty()
     }
 
+    /// The permissions `role` carries: the kernel's table, or what plugin
+    /// manifests declare for it.
+    pub fn role_permissions(&self, role: &str) -> Vec<String> {
+        if let Some((_, perms)) = KERNEL_ROLES.iter().find(|(r, _)| *r == role) {
+            return perms.iter().map(|p| p.to_string()).collect();
+        }
+        self.plugin_policies
+            .read()
+            .expect("policy lock")
+            .values()
+            .flatten()
+            .filter(|(r, _)| r == role)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
     /// A user's bindings, oldest first.
     pub fn bindings_of(&self, user: &str) -> Vec<Binding> {
         self.bindings

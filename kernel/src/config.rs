@@ -303,6 +303,11 @@ pub struct AuthConfig {
     pub session_absolute_secs: u64,
     /// A session unused this long ends.
     pub session_idle_secs: u64,
+    /// Addresses (or `addr/prefix` blocks) of the reverse proxies in front
+    /// of this node: only their `X-Forwarded-For` names the client, for
+    /// login throttling and the audit trail. Empty: the TCP peer is the
+    /// client.
+    pub trusted_proxies: Vec<crate::users::IpNet>,
 }
 
 impl Default for AuthConfig {
@@ -310,6 +315,7 @@ impl Default for AuthConfig {
         AuthConfig {
             session_absolute_secs: 12 * 3600,
             session_idle_secs: 30 * 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }

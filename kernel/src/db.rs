@@ -468,6 +468,7 @@ ALTER TABLE approval_flows ADD COLUMN allow_self_approval BIGINT NOT NULL DEFAUL
 "#,
         ),
     ),
+    (11, Schema::Both(crate::users::SCHEMA)),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

@@ -23,6 +23,9 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     TooManyAttempts,
+    /// The password was right but an administrator set it: choose a new
+    /// one (`POST /api/v1/auth/password` with the username) before logging in.
+    PasswordChangeRequired,
     InvalidPackage,
     ContractUnsupported,
     PluginNotFound,
@@ -54,7 +57,7 @@ impl ErrorCode {
             | PluginHookFailed
             | ApprovalApplicantOnly => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Forbidden | PluginIdReserved => StatusCode::FORBIDDEN,
+            Forbidden | PluginIdReserved | PasswordChangeRequired => StatusCode::FORBIDDEN,
             NotFound | PluginNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict => StatusCode::CONFLICT,
@@ -84,6 +87,7 @@ impl ErrorCode {
             Conflict => "conflict",
             PayloadTooLarge => "payload_too_large",
             TooManyAttempts => "too_many_attempts",
+            PasswordChangeRequired => "password_change_required",
             InvalidPackage => "invalid_package",
             ContractUnsupported => "contract_unsupported",
             PluginNotFound => "plugin_not_found",

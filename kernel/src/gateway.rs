@@ -462,6 +462,16 @@ const PORTAL: &[(&str, &str)] = &[
     ("portal.css", include_str!("../portal/portal.css")),
     ("i18n/zh-CN.json", include_str!("../portal/i18n/zh-CN.json")),
     ("i18n/en.json", include_str!("../portal/i18n/en.json")),
+    ("admin.js", include_str!("../portal/admin.js")),
+    ("admin.css", include_str!("../portal/admin.css")),
+    (
+        "i18n/admin.zh-CN.json",
+        include_str!("../portal/i18n/admin.zh-CN.json"),
+    ),
+    (
+        "i18n/admin.en.json",
+        include_str!("../portal/i18n/admin.en.json"),
+    ),
 ];
 
 const PORTAL_CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'";

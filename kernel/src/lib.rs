@@ -156,6 +156,7 @@ impl Kernel {
         plugins.set_bus(bus.clone());
         let loaded = plugins.load_installed().await?;
         tracing::info!(plugins = loaded, data_dir = %config.data_dir.display(), "kernel opened");
+        let throttle = users::Throttle::new(db.clone(), config.auth.trusted_proxies.clone());
         Ok(Opened {
             kernel: Arc::new(Kernel {
                 audit,
@@ -165,7 +166,7 @@ impl Kernel {
                 plugins,
                 auth,
                 authz,
-                throttle: users::Throttle::default(),
+                throttle,
                 metrics,
                 root_org,
                 storage,

@@ -469,7 +469,7 @@ pub async fn seed_demo_users(db: &Db) -> crate::error::ApiResult<Option<String>>
         .unwrap_or_else(|| crate::auth::random_token(16));
     for (username, display, division, role) in DEMO_USERS {
         let unit = org_id(&unified_social_credit_code(division, 1));
-        let id = crate::users::create(db, username, display, &password, &unit).await?;
+        let id = crate::users::create(db, username, display, &password, &unit, false).await?;
         if *role != crate::authz::MEMBER {
             sqlx::query("INSERT INTO bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(format!("bind-{}", crate::auth::random_token(12)))

@@ -4,10 +4,7 @@
 //! allowed (we allow 128), a blocklist of common passwords, and no
 //! composition rules.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::Row;
@@ -59,7 +56,13 @@ pub struct User {
     pub org_id: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// The next login must choose a new password first.
+    pub must_change_password: bool,
 }
+
+/// The columns [`row_to_user`] reads.
+pub const USER_COLUMNS: &str =
+    "id, username, display_name, org_id, disabled, created_at, must_change_password";
 
 pub fn row_to_user(r: &sqlx::any::AnyRow) -> User {
     User {
@@ -69,16 +72,15 @@ pub fn row_to_user(r: &sqlx::any::AnyRow) -> User {
         org_id: r.get("org_id"),
         disabled: crate::db::flag(r, "disabled"),
         created_at: r.get("created_at"),
+        must_change_password: crate::db::flag(r, "must_change_password"),
     }
 }
 
 pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query(
-        "SELECT id, username, display_name, org_id, disabled, created_at FROM users WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
     Ok(row.as_ref().map(row_to_user))
 }
 
@@ -90,13 +92,14 @@ pub async fn create(
     display_name: &str,
     password: &str,
     unit: &str,
+    must_change: bool,
 ) -> ApiResult<String> {
     let id = format!("user-{}", crate::auth::random_token(12));
     let hash = crate::auth::hash_password_off_thread(password).await;
     let mut tx = crate::db::begin_write(db).await?;
     let inserted = sqlx::query(
-        "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING",
+        "INSERT INTO users (id, username, display_name, password_hash, org_id, created_at, updated_at, must_change_password)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (username) DO NOTHING",
     )
     .bind(&id)
     .bind(username)
@@ -105,6 +108,7 @@ pub async fn create(
     .bind(unit)
     .bind(now())
     .bind(now())
+    .bind(i64::from(must_change))
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -137,113 +141,397 @@ pub async fn end_sessions(db: &Db, user_id: &str) -> sqlx::Result<u64> {
         .rows_affected())
 }
 
-pub async fn set_password(db: &Db, user_id: &str, password: &str) -> sqlx::Result<()> {
+/// Sets a password; `must_change` when an administrator chose it, so the
+/// user replaces it at their next login.
+pub async fn set_password(
+    db: &Db,
+    user_id: &str,
+    password: &str,
+    must_change: bool,
+) -> sqlx::Result<()> {
     let hash = crate::auth::hash_password_off_thread(password).await;
-    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now())
-        .bind(user_id)
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(hash)
+    .bind(i64::from(must_change))
+    .bind(now())
+    .bind(user_id)
         .execute(db)
         .await?;
     Ok(())
 }
 
-/// Failed-login throttling per account and per source address. In memory:
-/// per node, which is what matters against online guessing.
-pub struct Throttle {
-    state: Mutex<HashMap<String, Failures>>,
-}
-
-struct Failures {
-    count: u32,
-    window_start: Instant,
-    blocked_until: Option<Instant>,
-}
+/// Migration 11: the forced password change, where sessions come from,
+/// and login throttling in the database (so every node shares it and a
+/// restart keeps it).
+pub const SCHEMA: &str = r#"
+-- Set by an administrator's reset: the next login must choose a new
+-- password first.
+ALTER TABLE users ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0;
+-- The client address a session was opened from, for its owner's list.
+ALTER TABLE sessions ADD COLUMN address TEXT;
+-- One row per throttled key (an account, an account at a known address, an
+-- address). `pending` counts attempts being checked right now, so that
+-- simultaneous guesses are counted before their verdict.
+CREATE TABLE login_throttle (
+    key           TEXT PRIMARY KEY,
+    failures      BIGINT NOT NULL DEFAULT 0,
+    pending       BIGINT NOT NULL DEFAULT 0,
+    pending_at    BIGINT NOT NULL DEFAULT 0,
+    window_start  BIGINT NOT NULL,
+    blocked_until BIGINT NOT NULL DEFAULT 0
+);
+-- Addresses an account logged in from: failures elsewhere do not lock the
+-- account there.
+CREATE TABLE login_addresses (
+    user_id    TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    last_ok_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, address)
+);
+"#;
 
 /// Failures allowed in a window before blocking.
-const ACCOUNT_FREE_FAILURES: u32 = 5;
-const ADDRESS_FREE_FAILURES: u32 = 20;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_BLOCK: Duration = Duration::from_secs(15 * 60);
+const ACCOUNT_FREE_FAILURES: i64 = 5;
+const ADDRESS_FREE_FAILURES: i64 = 20;
+const WINDOW_SECS: i64 = 15 * 60;
+/// The first block, doubling with each failure past the free ones: long
+/// enough that a lock outlives a node's restart, short enough for a typo.
+const FIRST_BLOCK_SECS: i64 = 30;
+const MAX_BLOCK_SECS: i64 = 15 * 60;
+/// A reservation older than this belongs to an attempt that died (a node
+/// stopped mid-check); it no longer counts.
+const STALE_PENDING_SECS: i64 = 60;
+/// An address stays "usual" for an account this long after a good login.
+const KNOWN_ADDRESS_SECS: i64 = 90 * 86_400;
 
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle {
-            state: Mutex::new(HashMap::new()),
-        }
-    }
+/// Failed-login throttling, in the database. Each attempt first reserves a
+/// slot under every key it falls under, in one conditional `UPDATE` per key,
+/// so fifty simultaneous guesses cannot all pass a check that none of them
+/// has counted yet. Keys: the address (any account), and the account — or,
+/// from an address the account logged in from before, the account at that
+/// address, so a stranger's guesses do not lock the owner out of their
+/// usual desk.
+pub struct Throttle {
+    db: Db,
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// An attempt holding reservations; hand it back to [`Throttle::failed`]
+/// or [`Throttle::succeeded`].
+pub struct Attempt {
+    keys: Vec<(String, i64)>,
+    account_key: String,
+    address: Option<IpAddr>,
+}
+
+fn account_name(username: &str) -> String {
+    username.to_lowercase()
 }
 
 impl Throttle {
-    fn keys(username: &str, addr: Option<IpAddr>) -> Vec<(String, u32)> {
-        let mut keys = vec![(
-            format!("user:{}", username.to_lowercase()),
-            ACCOUNT_FREE_FAILURES,
-        )];
-        if let Some(addr) = addr {
-            keys.push((format!("addr:{addr}"), ADDRESS_FREE_FAILURES));
+    pub fn new(db: Db, trusted_proxies: Vec<IpNet>) -> Self {
+        Throttle {
+            db,
+            trusted_proxies,
         }
-        keys
     }
 
-    /// Refuses with 429 and Retry-After while the account or address is
-    /// blocked.
-    pub fn check(&self, username: &str, addr: Option<IpAddr>) -> ApiResult<()> {
-        let state = self.state.lock().expect("throttle lock");
-        let now = Instant::now();
-        let wait = Self::keys(username, addr)
+    /// The client's address for this request (see [`client_address`]).
+    pub fn client_of(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        client_address(peer, forwarded, &self.trusted_proxies)
+    }
+
+    async fn is_known_address(&self, username: &str, addr: IpAddr) -> sqlx::Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT a.last_ok_at FROM login_addresses a JOIN users u ON u.id = a.user_id
+             WHERE u.username = $1 AND a.address = $2",
+        )
+        .bind(username)
+        .bind(addr.to_string())
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(found.is_some_and(|at| at > now() - KNOWN_ADDRESS_SECS))
+    }
+
+    /// Reserves one try under `key`; `false` when the key is blocked or
+    /// its free tries are all taken by attempts still being checked.
+    async fn reserve(&self, key: &str, free: i64) -> sqlx::Result<bool> {
+        let t = now();
+        sqlx::query(
+            "INSERT INTO login_throttle (key, window_start) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(t)
+        .execute(&self.db)
+        .await?;
+        // Old values on the right of SET and in WHERE: an expired window
+        // counts as no failures, stale reservations as none. Past the free
+        // tries, one try at a time once the block ends.
+        let reserved = sqlx::query(
+            "UPDATE login_throttle SET
+                failures = CASE WHEN window_start < $2 THEN 0 ELSE failures END,
+                window_start = CASE WHEN window_start < $2 THEN $3 ELSE window_start END,
+                pending = CASE WHEN pending_at < $4 THEN 0 ELSE pending END + 1,
+                pending_at = $3
+             WHERE key = $1 AND blocked_until <= $3
+               AND ((CASE WHEN window_start < $2 THEN 0 ELSE failures END)
+                    + (CASE WHEN pending_at < $4 THEN 0 ELSE pending END) < $5
+                 OR ((CASE WHEN window_start < $2 THEN 0 ELSE failures END) >= $5
+                    AND (CASE WHEN pending_at < $4 THEN 0 ELSE pending END) = 0))",
+        )
+        .bind(key)
+        .bind(t - WINDOW_SECS)
+        .bind(t)
+        .bind(t - STALE_PENDING_SECS)
+        .bind(free)
+        .execute(&self.db)
+        .await?;
+        Ok(reserved.rows_affected() == 1)
+    }
+
+    async fn release(&self, key: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE login_throttle SET pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END
+             WHERE key = $1",
+        )
+        .bind(key)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn refusal(&self, key: &str) -> sqlx::Result<ApiError> {
+        let until: Option<i64> =
+            sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.db)
+                .await?;
+        let wait = (until.unwrap_or(0) - now()).max(1) as u64;
+        let mut e = ApiError::new(
+            ErrorCode::TooManyAttempts,
+            format!("too many failed logins; try again in {wait} s"),
+        );
+        e.retry_after = Some(wait);
+        Ok(e)
+    }
+
+    /// Reserves a try for `username` from `addr`, or answers 429 with
+    /// Retry-After. Run it, the check and the verdict on a task a dropped
+    /// request does not cancel (a lost reservation goes stale after a
+    /// minute, it never locks anyone for good).
+    pub async fn begin(&self, username: &str, addr: Option<IpAddr>) -> ApiResult<Attempt> {
+        let name = account_name(username);
+        let account_key = match addr {
+            Some(a) if self.is_known_address(username, a).await? => format!("acct:{name}@{a}"),
+            _ => format!("acct:{name}"),
+        };
+        let mut wanted = vec![(account_key.clone(), ACCOUNT_FREE_FAILURES)];
+        if let Some(a) = addr {
+            wanted.push((format!("addr:{a}"), ADDRESS_FREE_FAILURES));
+        }
+        let mut held: Vec<(String, i64)> = Vec::new();
+        for (key, free) in wanted {
+            if !self.reserve(&key, free).await? {
+                for (k, _) in &held {
+                    self.release(k).await?;
+                }
+                return Err(self.refusal(&key).await?);
+            }
+            held.push((key, free));
+        }
+        Ok(Attempt {
+            keys: held,
+            account_key,
+            address: addr,
+        })
+    }
+
+    /// Counts the failure; past the free tries each one blocks the key for
+    /// 30 s, 60 s, 120 s … up to 15 minutes.
+    pub async fn failed(&self, attempt: Attempt) -> sqlx::Result<()> {
+        let t = now();
+        for (key, free) in &attempt.keys {
+            let failures: Option<i64> = sqlx::query_scalar(
+                "UPDATE login_throttle SET failures = failures + 1,
+                    pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END
+                 WHERE key = $1 RETURNING failures",
+            )
+            .bind(key)
+            .fetch_optional(&self.db)
+            .await?;
+            if let Some(failures) = failures
+                && failures >= *free
+            {
+                let exponent = (failures - free).min(10) as u32;
+                let until = t + (FIRST_BLOCK_SECS << exponent).min(MAX_BLOCK_SECS);
+                sqlx::query(
+                    "UPDATE login_throttle SET blocked_until = $2
+                     WHERE key = $1 AND blocked_until < $2",
+                )
+                .bind(key)
+                .bind(until)
+                .execute(&self.db)
+                .await?;
+            }
+        }
+        // Forget keys whose window and block are long over, now and then.
+        if rand::random::<u8>() < 4 {
+            sqlx::query(
+                "DELETE FROM login_throttle WHERE window_start < $1 AND blocked_until < $2 AND pending = 0",
+            )
+            .bind(t - WINDOW_SECS)
+            .bind(t)
+            .execute(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Clears the account's failures and remembers the address as one the
+    /// account logs in from (`user_id` given: a real login, not a password
+    /// check).
+    pub async fn succeeded(&self, attempt: Attempt, user_id: Option<&str>) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+            .bind(&attempt.account_key)
+            .execute(&self.db)
+            .await?;
+        for (key, _) in attempt
+            .keys
             .iter()
-            .filter_map(|(k, _)| state.get(k)?.blocked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        match wait {
-            Some(wait) => {
-                let mut e = ApiError::new(
-                    ErrorCode::TooManyAttempts,
-                    format!(
-                        "too many failed logins; try again in {} s",
-                        wait.as_secs().max(1)
-                    ),
-                );
-                e.retry_after = Some(wait.as_secs().max(1));
-                Err(e)
-            }
-            None => Ok(()),
+            .filter(|(k, _)| *k != attempt.account_key)
+        {
+            self.release(key).await?;
         }
+        if let (Some(user_id), Some(addr)) = (user_id, attempt.address) {
+            sqlx::query(
+                "INSERT INTO login_addresses (user_id, address, last_ok_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, address) DO UPDATE SET last_ok_at = $3",
+            )
+            .bind(user_id)
+            .bind(addr.to_string())
+            .bind(now())
+            .execute(&self.db)
+            .await?;
+        }
+        Ok(())
     }
 
-    pub fn failed(&self, username: &str, addr: Option<IpAddr>) {
-        let mut state = self.state.lock().expect("throttle lock");
-        let now = Instant::now();
-        for (key, free) in Self::keys(username, addr) {
-            let f = state.entry(key).or_insert(Failures {
-                count: 0,
-                window_start: now,
-                blocked_until: None,
-            });
-            if now - f.window_start > WINDOW {
-                f.count = 0;
-                f.window_start = now;
-            }
-            f.count += 1;
-            if f.count >= free {
-                // 1 s, 2 s, 4 s … per failure past the free ones, capped.
-                let exponent = (f.count - free).min(10);
-                let block = Duration::from_secs(1 << exponent).min(MAX_BLOCK);
-                f.blocked_until = Some(now + block);
-            }
-        }
-        if state.len() > 100_000 {
-            state.retain(|_, f| now - f.window_start <= WINDOW);
-        }
+    /// Lifts every block on an account (an administrator's unlock); answers
+    /// how many keys were blocked.
+    pub async fn unlock(&self, username: &str) -> sqlx::Result<u64> {
+        let name = account_name(username);
+        let blocked = sqlx::query("DELETE FROM login_throttle WHERE key = $1 OR key LIKE $2")
+            .bind(format!("acct:{name}"))
+            .bind(format!("acct:{name}@%"))
+            .execute(&self.db)
+            .await?;
+        Ok(blocked.rows_affected())
     }
 
-    pub fn succeeded(&self, username: &str) {
-        self.state
-            .lock()
-            .expect("throttle lock")
-            .remove(&format!("user:{}", username.to_lowercase()));
+    /// Until when the account is blocked for strangers, if it is.
+    pub async fn locked_until(&self, username: &str) -> sqlx::Result<Option<i64>> {
+        let until: Option<i64> =
+            sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
+                .bind(format!("acct:{}", account_name(username)))
+                .fetch_optional(&self.db)
+                .await?;
+        Ok(until.filter(|u| *u > now()))
+    }
+}
+
+/// The client's address: the TCP peer, or — only when the peer is a
+/// trusted proxy — the nearest address in `X-Forwarded-For` that is not
+/// itself a trusted proxy. Anyone else's `X-Forwarded-For` is ignored, so a
+/// client cannot pick the address its guesses are counted under.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|n| n.contains(a));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let Some(header) = forwarded_for else {
+        return Some(peer);
+    };
+    let mut nearest = peer;
+    for hop in header.rsplit(',') {
+        let Ok(addr) = hop.trim().parse::<IpAddr>() else {
+            // A garbled hop: trust nothing left of it.
+            break;
+        };
+        nearest = addr;
+        if !is_trusted(&addr) {
+            break;
+        }
+    }
+    Some(nearest)
+}
+
+/// An address block (`10.0.0.0/8`, `::1`, `192.168.1.7`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an address or address/prefix");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl IpNet {
+    pub fn contains(&self, other: &IpAddr) -> bool {
+        let bits = |a: &IpAddr| -> u128 {
+            match a {
+                IpAddr::V4(v4) => u32::from(*v4) as u128,
+                IpAddr::V6(v6) => u128::from(*v6),
+            }
+        };
+        let width = if self.addr.is_ipv4() { 32 } else { 128 };
+        let other = match (self.addr, other) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => return false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+            _ => *other,
+        };
+        if self.prefix == 0 {
+            return true;
+        }
+        let shift = width - self.prefix as u32;
+        bits(&self.addr) >> shift == bits(&other) >> shift
     }
 }
 
@@ -275,19 +563,43 @@ mod tests {
     }
 
     #[test]
-    fn throttling_blocks_after_repeated_failures_and_says_when() {
-        let t = Throttle::default();
-        let addr: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..ACCOUNT_FREE_FAILURES - 1 {
-            t.failed("alice", Some(addr));
-            assert!(t.check("alice", Some(addr)).is_ok());
-        }
-        t.failed("alice", Some(addr));
-        let e = t.check("alice", Some(addr)).unwrap_err();
-        assert_eq!(e.code, ErrorCode::TooManyAttempts);
-        assert!(e.retry_after.unwrap() >= 1);
-        // Another account from another address is unaffected.
-        assert!(t.check("bob", Some("10.0.0.1".parse().unwrap())).is_ok());
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = ["10.0.0.0/24", "::1"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A client that is not a proxy cannot choose its address.
+        assert_eq!(
+            client_address(Some(ip("203.0.113.9")), Some("1.2.3.4"), &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // Behind nginx: the address nginx saw.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.5")), Some("198.51.100.7"), &trusted),
+            Some(ip("198.51.100.7"))
+        );
+        // A forged hop left of the proxy's own entry is not believed.
+        assert_eq!(
+            client_address(
+                Some(ip("10.0.0.5")),
+                Some("6.6.6.6, 198.51.100.7, 10.0.0.9"),
+                &trusted
+            ),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.5")), Some("garbage"), &trusted),
+            Some(ip("10.0.0.5"))
+        );
+        assert!(
+            !"10.0.0.0/24"
+                .parse::<IpNet>()
+                .unwrap()
+                .contains(&ip("10.0.1.1"))
+        );
+        assert!("::1".parse::<IpNet>().unwrap().contains(&ip("::1")));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
     }
 
     #[test]

@@ -209,6 +209,20 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "GET",
+            "/api/v1/auth/sessions",
+            "/api/v1/auth/sessions".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/auth/sessions/{id}",
+            "/api/v1/auth/sessions/00000000deadbeef".into(),
+            Value::Null,
+            [401, 404, 404, 404, 404],
+        ),
+        (
+            "GET",
             "/api/v1/me",
             "/api/v1/me".into(),
             Value::Null,
@@ -283,6 +297,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             format!("/api/v1/users/{}/password", w.user_b),
             json!({"password": "a brand new passphrase"}),
             [401, 404, 404, 403, 204],
+        ),
+        (
+            "POST",
+            "/api/v1/users/{id}/unlock",
+            format!("/api/v1/users/{}/unlock", w.user_b),
+            json!({}),
+            [401, 404, 404, 403, 200],
         ),
         (
             "GET",
@@ -423,6 +444,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             "/api/v1/portal/menu".into(),
             Value::Null,
             [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system",
+            "/api/v1/system".into(),
+            Value::Null,
+            [401, 403, 403, 403, 200],
         ),
         (
             "GET",

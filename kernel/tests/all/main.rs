@@ -1,6 +1,7 @@
 //! End-to-end tests: real `tianshan` processes, real plugin components built
 //! from tests/plugins/ and plugins/. One test binary keeps link time down.
 
+mod admin_console;
 mod approvals;
 mod assets;
 mod assets_ui;
@@ -8,8 +9,10 @@ mod datacenter;
 mod gateway;
 mod identity;
 mod lanes;
+mod login;
 mod packages;
 mod portal;
+mod reach;
 mod sandbox;
 mod seams;
 mod services;

@@ -1,0 +1,857 @@
+// The admin console and self-service pages of the portal: users, the org
+// tree, role bindings, plugins, the audit trail, dead letters, the system
+// page (for the platform administrator and for administrators of an org
+// subtree, who see and change only their subtree: the kernel decides every
+// call), and "my account" for every user (password, sessions, API tokens).
+// Plain JavaScript like portal.js; the shell hands over #/admin/… and
+// #/account through window.TianshanAdmin.route and the login's forced
+// password change through window.TianshanAdmin.forcedChange.
+(function () {
+  'use strict';
+
+  var messages = {};      // lang → the admin dictionary
+  var ctx = null;         // the shell's context at the last route
+  var view = null;        // the <section> this file draws into
+  var renderSeq = 0;      // drops answers for a page that is no longer shown
+  var orgCache = null;    // the visible org tree, flattened (reset per route)
+
+  var KERNEL_ROLES = ['member', 'org-admin', 'auditor', 'platform-admin'];
+
+  // ---- small helpers ----------------------------------------------------------
+
+  function t(key, values) {
+    var dict = (ctx && messages[ctx.lang]) || {};
+    var s = dict[key];
+    if (s == null && ctx) s = ctx.tr(key, values);
+    return String(s == null ? key : s).replace(/\{(\w+)\}/g, function (_, k) {
+      return values && values[k] != null ? String(values[k]) : '';
+    });
+  }
+
+  // h('tag.class', {attr: …, on: {click: fn}}, [children or text])
+  function h(spec, attrs, children) {
+    var parts = spec.split('.');
+    var node = document.createElement(parts[0]);
+    if (parts.length > 1) node.className = parts.slice(1).join(' ');
+    attrs = attrs || {};
+    Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v == null || v === false) return;
+      if (k === 'on') {
+        Object.keys(v).forEach(function (ev) { node.addEventListener(ev, v[ev]); });
+      } else if (k === 'text') {
+        node.textContent = v;
+      } else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'hidden') {
+        node[k] = v;
+      } else {
+        node.setAttribute(k, v === true ? '' : String(v));
+      }
+    });
+    [].concat(children == null ? [] : children).forEach(function (c) {
+      if (c == null || c === false) return;
+      node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    });
+    return node;
+  }
+
+  function when(seconds) {
+    if (!seconds) return '—';
+    try {
+      return new Date(seconds * 1000).toLocaleString(ctx.lang);
+    } catch (e) {
+      return new Date(seconds * 1000).toISOString();
+    }
+  }
+
+  function orgLabel(org) {
+    if (!org) return '';
+    return (ctx.localized(org.name) || org.id) + ' (' + org.code + ')';
+  }
+
+  // An API error in the reader's language: the kernel's stable code picks
+  // the sentence; its own (English) message is the fallback.
+  function errorText(res) {
+    var e = res && res.body && res.body.error;
+    if (!e) return t('admin.error.generic', { status: res ? res.status : '—' });
+    var dict = messages[ctx.lang] || {};
+    var key = 'admin.error.' + e.code;
+    if (dict[key] == null) return e.message;
+    var text = t(key);
+    if (e.field) {
+      var hint = dict['admin.fieldHint.' + e.field];
+      text += ' ' + (hint != null ? hint : t('admin.field', { field: e.field }));
+    }
+    // The kernel's own sentence is English: it adds detail for English readers.
+    if (ctx.lang === 'en' && e.message) text += ' (' + e.message + ')';
+    return text;
+  }
+
+  function call(method, path, body) {
+    return ctx.api(method, path, body).then(function (res) {
+      if (res.status === 401 && path !== '/api/v1/auth/password') ctx.sessionExpired();
+      return res;
+    });
+  }
+
+  // Raw bytes (a plugin package), with the credentials ctx.api would send.
+  function upload(method, path, file) {
+    var headers = { Accept: 'application/json', 'Content-Type': 'application/octet-stream' };
+    if (ctx.org) headers['X-Tianshan-Org'] = ctx.org;
+    if (ctx.csrf) headers['X-CSRF-Token'] = ctx.csrf;
+    return fetch(path, { method: method, credentials: 'same-origin', cache: 'no-store', headers: headers, body: file })
+      .then(function (r) {
+        return r.json().catch(function () { return null; }).then(function (b) { return { status: r.status, body: b }; });
+      });
+  }
+
+  function banner(box, kind, text) {
+    box.textContent = text || '';
+    box.className = 'admin-banner ' + (text ? 'admin-' + kind : '');
+    box.hidden = !text;
+  }
+
+  function roles() {
+    return ((ctx.me && ctx.me.bindings) || []).map(function (b) { return b.role; });
+  }
+
+  function has(role) { return roles().indexOf(role) >= 0; }
+
+  function isAdmin() { return has('platform-admin') || has('org-admin'); }
+
+  function mayAudit() { return isAdmin() || has('auditor'); }
+
+  function isPlatformAdmin() { return !!(ctx.me && ctx.me.is_platform_admin) || has('platform-admin'); }
+
+  // ---- menu -------------------------------------------------------------------
+
+  var NAV = [
+    { id: 'account', hash: '#/account', icon: '◉', show: function () { return true; } },
+    { id: 'users', hash: '#/admin/users', icon: '☺', show: isAdmin },
+    { id: 'orgs', hash: '#/admin/orgs', icon: '⌬', show: isAdmin },
+    { id: 'plugins', hash: '#/admin/plugins', icon: '▦', show: isAdmin },
+    { id: 'audit', hash: '#/admin/audit', icon: '☰', show: mayAudit },
+    { id: 'dead', hash: '#/admin/dead', icon: '⚠', show: isPlatformAdmin },
+    { id: 'system', hash: '#/admin/system', icon: '⚙', show: isPlatformAdmin }
+  ];
+
+  function renderMenu(active) {
+    var menu = document.getElementById('menu');
+    if (!menu) return;
+    var box = document.getElementById('admin-menu');
+    if (!box) {
+      box = h('div.admin-menu', { id: 'admin-menu' });
+      menu.appendChild(box);
+    }
+    box.textContent = '';
+    var items = NAV.filter(function (n) { return n.show(); });
+    var adminItems = items.filter(function (n) { return n.id !== 'account'; });
+    box.appendChild(h('p.menu-heading', { text: t(adminItems.length ? 'admin.menu.heading' : 'admin.menu.mine') }));
+    items.forEach(function (n) {
+      var a = h('a.menu-entry' + (n.id === active ? '.active' : ''), {
+        href: n.hash, 'data-admin': n.id, 'aria-current': n.id === active ? 'page' : null
+      }, [h('span.menu-icon', { 'aria-hidden': 'true', text: n.icon }), h('span.menu-label', { text: t('admin.nav.' + n.id) })]);
+      box.appendChild(a);
+    });
+  }
+
+  // ---- routing ----------------------------------------------------------------
+
+  function parse(hash) {
+    var m = /^#\/account$/.exec(hash || '');
+    if (m) return { page: 'account' };
+    m = /^#\/admin\/(users|orgs|plugins|audit|dead|system)(?:\/([^/]+))?$/.exec(hash || '');
+    if (!m) return null;
+    var arg = null;
+    try { arg = m[2] ? decodeURIComponent(m[2]) : null; } catch (e) { return null; }
+    return { page: m[1], arg: arg };
+  }
+
+  function loadMessages(lang) {
+    if (messages[lang]) return Promise.resolve();
+    return fetch('/portal/i18n/admin.' + lang + '.json', { credentials: 'same-origin' }).then(function (r) {
+      if (!r.ok) throw new Error('admin i18n ' + r.status);
+      return r.json();
+    }).then(function (dict) { messages[lang] = dict; }, function () { messages[lang] = messages[lang] || {}; });
+  }
+
+  function ensureView() {
+    if (view && view.isConnected) return view;
+    view = h('section.admin', { id: 'admin-view', hidden: true });
+    var main = document.getElementById('main');
+    if (main) main.insertBefore(view, main.firstChild);
+    return view;
+  }
+
+  function owns(hash) { return parse(hash) !== null; }
+
+  // Called by the shell on every route; answers whether the page is ours.
+  function route(hash, shell) {
+    ctx = shell;
+    ensureView();
+    var target = parse(hash);
+    var lang = shell.lang;
+    var seq = ++renderSeq;
+    loadMessages(lang).then(function () {
+      if (seq !== renderSeq) return;
+      renderMenu(target ? target.page : null);
+      if (!target) return;
+      orgCache = null;
+      document.title = t('admin.nav.' + target.page) + ' · ' + ctx.tr('platform.name');
+      view.textContent = '';
+      PAGES[target.page](target.arg, seq);
+    });
+    return !!target;
+  }
+
+  function page(titleKey, intro) {
+    var box = h('div.admin-page');
+    box.appendChild(h('h1.section-title', { text: t(titleKey) }));
+    if (intro) box.appendChild(h('p.admin-intro', { text: intro }));
+    var note = h('p.admin-banner', { role: 'alert', hidden: true });
+    box.appendChild(note);
+    view.appendChild(box);
+    return { box: box, note: note };
+  }
+
+  function card(titleKey, children) {
+    return h('div.admin-card', null, [titleKey ? h('h2', { text: t(titleKey) }) : null].concat(children));
+  }
+
+  function field(labelKey, input, hint) {
+    var id = 'admin-f-' + Math.random().toString(36).slice(2, 9);
+    input.id = input.id || id;
+    return h('div.field', null, [h('label', { for: input.id, text: t(labelKey) }), input, hint ? h('small.admin-hint', { text: hint }) : null]);
+  }
+
+  function input(name, type, value) {
+    return h('input', { name: name, type: type || 'text', value: value == null ? '' : value, autocomplete: 'off' });
+  }
+
+  function button(key, onClick, kind) {
+    return h('button.button.' + (kind || 'button-secondary'), { type: 'button', text: t(key), on: { click: onClick } });
+  }
+
+  function table(headKeys, rows) {
+    var thead = h('thead', null, h('tr', null, headKeys.map(function (k) { return h('th', { text: t(k) }); })));
+    var tbody = h('tbody', null, rows);
+    return h('div.admin-table-wrap', null, h('table.admin-table', null, [thead, tbody]));
+  }
+
+  function td(content) { return h('td', null, content); }
+
+  // Busy while a call runs, then the note says how it went.
+  function act(note, el, promise, okKey, after) {
+    if (el) el.disabled = true;
+    return promise.then(function (res) {
+      if (el) el.disabled = false;
+      if (res.status >= 200 && res.status < 300) {
+        banner(note, 'ok', okKey ? t(okKey) : '');
+        if (after) after(res);
+      } else {
+        banner(note, 'error', errorText(res));
+      }
+      return res;
+    }, function () {
+      if (el) el.disabled = false;
+      banner(note, 'error', ctx.tr('error.network'));
+    });
+  }
+
+  // The visible org tree, flattened with depth, in tree order.
+  function loadOrgs() {
+    if (orgCache) return Promise.resolve(orgCache);
+    return call('GET', '/api/v1/orgs').then(function (res) {
+      var flat = [];
+      function walk(list, depth) {
+        (list || []).forEach(function (o) {
+          flat.push({ org: o, depth: depth });
+          walk(o.children, depth + 1);
+        });
+      }
+      if (res.status === 200 && res.body) walk(res.body.orgs, 0);
+      orgCache = flat;
+      return flat;
+    });
+  }
+
+  function orgSelect(flat, filter, selected) {
+    var select = h('select', { name: 'org' });
+    flat.filter(function (x) { return !filter || filter(x.org); }).forEach(function (x) {
+      var o = h('option', { value: x.org.id, text: '\u00a0\u00a0'.repeat(x.depth) + orgLabel(x.org) });
+      if (x.org.id === selected) o.selected = true;
+      select.appendChild(o);
+    });
+    return select;
+  }
+
+  // ---- my account (every user) -----------------------------------------------
+
+  function accountPage(_, seq) {
+    var p = page('admin.nav.account');
+    var current = input('current_password', 'password');
+    current.setAttribute('autocomplete', 'current-password');
+    var next = input('new_password', 'password');
+    next.setAttribute('autocomplete', 'new-password');
+    var again = input('new_password_again', 'password');
+    again.setAttribute('autocomplete', 'new-password');
+    var change = button('admin.account.change', function () {
+      if (next.value !== again.value) {
+        banner(p.note, 'error', t('admin.account.mismatch'));
+        return;
+      }
+      act(p.note, change, call('POST', '/api/v1/auth/password', {
+        current_password: current.value, new_password: next.value
+      }), null, function () {
+        // Every session ended, this one too: sign in with the new password.
+        ctx.sessionExpired();
+      });
+    }, 'button-primary');
+    change.id = 'admin-password-change';
+    p.box.appendChild(card('admin.account.password', [
+      h('p.admin-intro', { text: t('admin.account.passwordIntro') }),
+      field('admin.account.current', current), field('admin.account.new', next), field('admin.account.again', again), change
+    ]));
+
+    var sessions = h('div', { id: 'admin-sessions' });
+    p.box.appendChild(card('admin.account.sessions', [sessions]));
+    function loadSessions() {
+      call('GET', '/api/v1/auth/sessions').then(function (res) {
+        if (seq !== renderSeq) return;
+        sessions.textContent = '';
+        if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+        sessions.appendChild(table(['admin.col.opened', 'admin.col.lastSeen', 'admin.col.address', 'admin.col.actions'],
+          res.body.sessions.map(function (s) {
+            var end = s.current ? h('span.admin-tag', { text: t('admin.account.thisSession') }) :
+              button('admin.account.end', function () {
+                act(p.note, end, call('DELETE', '/api/v1/auth/sessions/' + encodeURIComponent(s.id)), 'admin.done', loadSessions);
+              });
+            return h('tr', { 'data-session': s.id }, [td(when(s.created_at)), td(when(s.last_seen_at)), td(s.address || '—'), td(end)]);
+          })));
+      });
+    }
+    loadSessions();
+
+    var tokens = h('div', { id: 'admin-tokens' });
+    var tname = input('name');
+    var tperms = input('permissions', 'text', 'kernel.orgs.read');
+    var tdays = input('expires_in_days', 'number', '30');
+    var secret = h('p.admin-secret', { hidden: true });
+    var create = button('admin.tokens.create', function () {
+      act(p.note, create, call('POST', '/api/v1/tokens', {
+        name: tname.value,
+        permissions: tperms.value.split(/[\s,]+/).filter(Boolean),
+        expires_in_days: Number(tdays.value)
+      }), 'admin.tokens.created', function (res) {
+        secret.hidden = false;
+        secret.textContent = t('admin.tokens.secret', { token: res.body.token });
+        loadTokens();
+      });
+    }, 'button-primary');
+    p.box.appendChild(card('admin.account.tokens', [
+      tokens,
+      h('div.admin-row', null, [field('admin.tokens.name', tname), field('admin.tokens.permissions', tperms), field('admin.tokens.days', tdays)]),
+      create, secret
+    ]));
+    function loadTokens() {
+      call('GET', '/api/v1/tokens').then(function (res) {
+        if (seq !== renderSeq) return;
+        tokens.textContent = '';
+        if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+        tokens.appendChild(table(['admin.tokens.name', 'admin.tokens.permissions', 'admin.col.expires', 'admin.col.lastUsed', 'admin.col.actions'],
+          res.body.tokens.map(function (tok) {
+            var revoke = tok.revoked_at ? h('span.admin-tag', { text: t('admin.tokens.revoked') }) :
+              button('admin.tokens.revoke', function () {
+                act(p.note, revoke, call('DELETE', '/api/v1/tokens/' + encodeURIComponent(tok.id)), 'admin.done', loadTokens);
+              });
+            return h('tr', null, [td(tok.name), td((tok.permissions || []).join(', ')), td(when(tok.expires_at)), td(when(tok.last_used_at)), td(revoke)]);
+          })));
+      });
+    }
+    loadTokens();
+  }
+
+  // ---- users --------------------------------------------------------------------
+
+  function usersPage(userId, seq) {
+    if (userId) return userPage(userId, seq);
+    var p = page('admin.nav.users', t('admin.users.intro'));
+    loadOrgs().then(function (flat) {
+      if (seq !== renderSeq) return;
+      if (!flat.length) return banner(p.note, 'error', t('admin.noOrgs'));
+      var scope = orgSelect(flat, null, flat[0].org.id);
+      scope.id = 'admin-users-org';
+      var q = input('q', 'search');
+      var list = h('div', { id: 'admin-users' });
+      function load() {
+        var path = '/api/v1/users?limit=200&org=' + encodeURIComponent(scope.value) +
+          (q.value ? '&q=' + encodeURIComponent(q.value) : '');
+        call('GET', path).then(function (res) {
+          if (seq !== renderSeq) return;
+          list.textContent = '';
+          if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+          var byId = {};
+          flat.forEach(function (x) { byId[x.org.id] = x.org; });
+          list.appendChild(table(['admin.col.username', 'admin.col.name', 'admin.col.unit', 'admin.col.status', 'admin.col.actions'],
+            res.body.users.map(function (u) { return userRow(u, byId, p.note, load); })));
+        });
+      }
+      scope.addEventListener('change', load);
+      q.addEventListener('input', function () { clearTimeout(q._timer); q._timer = setTimeout(load, 250); });
+      p.box.appendChild(card(null, [h('div.admin-row', null, [field('admin.users.scope', scope), field('admin.users.search', q)]), list]));
+      p.box.appendChild(newUserCard(flat, p.note, load));
+      load();
+    });
+  }
+
+  function statusText(u) {
+    var parts = [];
+    parts.push(t(u.disabled ? 'admin.users.disabled' : 'admin.users.active'));
+    if (u.must_change_password) parts.push(t('admin.users.mustChange'));
+    return parts.join(' · ');
+  }
+
+  function userRow(u, byId, note, reload) {
+    var open = h('a', { href: '#/admin/users/' + encodeURIComponent(u.id), text: u.username });
+    var toggle = button(u.disabled ? 'admin.users.enable' : 'admin.users.disable', function () {
+      act(note, toggle, call('PATCH', '/api/v1/users/' + encodeURIComponent(u.id), { disabled: !u.disabled }), 'admin.done', reload);
+    });
+    var reset = button('admin.users.reset', function () { location.hash = '#/admin/users/' + encodeURIComponent(u.id); });
+    return h('tr', { 'data-user': u.username }, [
+      td(open), td(u.display_name), td(orgLabel(byId[u.org_id]) || u.org_id), td(statusText(u)),
+      td(h('div.admin-actions', null, [reset, toggle]))
+    ]);
+  }
+
+  function newUserCard(flat, note, reload) {
+    var username = input('username');
+    username.id = 'admin-new-username';
+    var name = input('display_name');
+    name.id = 'admin-new-name';
+    var unit = orgSelect(flat, function (o) { return o.level === 'unit' && o.active; });
+    unit.id = 'admin-new-unit';
+    var password = input('password', 'password');
+    password.id = 'admin-new-password';
+    password.setAttribute('autocomplete', 'new-password');
+    var must = h('input', { type: 'checkbox', checked: true, id: 'admin-new-must-change' });
+    var create = button('admin.users.create', function () {
+      act(note, create, call('POST', '/api/v1/users', {
+        username: username.value.trim(), display_name: name.value.trim(), password: password.value,
+        org_id: unit.value, must_change_password: must.checked
+      }), 'admin.users.created', function () {
+        username.value = ''; name.value = ''; password.value = '';
+        reload();
+      });
+    }, 'button-primary');
+    create.id = 'admin-new-create';
+    return card('admin.users.new', [
+      h('div.admin-row', null, [field('admin.col.username', username), field('admin.col.name', name)]),
+      h('div.admin-row', null, [field('admin.col.unit', unit), field('admin.users.initialPassword', password, t('admin.users.passwordRule'))]),
+      h('label.admin-check', null, [must, ' ', t('admin.users.mustChangeBox')]),
+      create
+    ]);
+  }
+
+  function userPage(id, seq) {
+    var p = page('admin.users.one');
+    p.box.insertBefore(h('p', null, h('a', { href: '#/admin/users', text: '← ' + t('admin.nav.users') })), p.box.firstChild);
+    Promise.all([call('GET', '/api/v1/users/' + encodeURIComponent(id)), loadOrgs()]).then(function (r) {
+      if (seq !== renderSeq) return;
+      var res = r[0];
+      var flat = r[1];
+      if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+      var u = res.body.user;
+      var byId = {};
+      flat.forEach(function (x) { byId[x.org.id] = x.org; });
+      function reload() { if (seq === renderSeq) { view.textContent = ''; userPage(id, ++renderSeq); } }
+
+      var name = input('display_name', 'text', u.display_name);
+      var save = button('admin.save', function () {
+        act(p.note, save, call('PATCH', '/api/v1/users/' + encodeURIComponent(id), { display_name: name.value }), 'admin.done');
+      });
+      var toggle = button(u.disabled ? 'admin.users.enable' : 'admin.users.disable', function () {
+        act(p.note, toggle, call('PATCH', '/api/v1/users/' + encodeURIComponent(id), { disabled: !u.disabled }), 'admin.done', reload);
+      });
+      var locked = res.body.locked_until;
+      var unlock = button('admin.users.unlock', function () {
+        act(p.note, unlock, call('POST', '/api/v1/users/' + encodeURIComponent(id) + '/unlock', {}), 'admin.users.unlocked', reload);
+      });
+      unlock.id = 'admin-unlock';
+      p.box.appendChild(card(null, [
+        h('dl.admin-facts', null, [
+          h('dt', { text: t('admin.col.username') }), h('dd', { id: 'admin-user-username', text: u.username }),
+          h('dt', { text: t('admin.col.unit') }), h('dd', { text: orgLabel(byId[u.org_id]) || u.org_id }),
+          h('dt', { text: t('admin.col.status') }), h('dd', { id: 'admin-user-status', text: statusText(u) }),
+          h('dt', { text: t('admin.users.lock') }), h('dd', { text: locked ? t('admin.users.lockedUntil', { at: when(locked) }) : t('admin.users.notLocked') })
+        ]),
+        h('div.admin-row', null, [field('admin.col.name', name)]),
+        h('div.admin-actions', null, [save, toggle, unlock])
+      ]));
+
+      var password = input('password', 'password');
+      password.id = 'admin-reset-password';
+      password.setAttribute('autocomplete', 'new-password');
+      var must = h('input', { type: 'checkbox', checked: true });
+      var reset = button('admin.users.reset', function () {
+        act(p.note, reset, call('POST', '/api/v1/users/' + encodeURIComponent(id) + '/password', {
+          password: password.value, must_change_password: must.checked
+        }), 'admin.users.resetDone', function () { password.value = ''; reload(); });
+      }, 'button-primary');
+      reset.id = 'admin-reset-submit';
+      p.box.appendChild(card('admin.users.reset', [
+        field('admin.users.newPassword', password, t('admin.users.passwordRule')),
+        h('label.admin-check', null, [must, ' ', t('admin.users.mustChangeBox')]),
+        reset
+      ]));
+
+      var bindings = res.body.bindings || [];
+      var rows = bindings.map(function (b) {
+        var remove = button('admin.bindings.remove', function () {
+          act(p.note, remove, call('DELETE', '/api/v1/bindings/' + encodeURIComponent(b.id)), 'admin.done', reload);
+        });
+        return h('tr', null, [td(b.role), td(orgLabel(byId[b.org_id]) || b.org_id), td(remove)]);
+      });
+      var role = h('input', { list: 'admin-roles', name: 'role', value: 'member' });
+      var roleList = h('datalist', { id: 'admin-roles' }, KERNEL_ROLES.map(function (r) { return h('option', { value: r }); }));
+      var at = orgSelect(flat, function (o) { return o.active; });
+      var grant = button('admin.bindings.grant', function () {
+        act(p.note, grant, call('POST', '/api/v1/bindings', { user: id, role: role.value.trim(), org: at.value }), 'admin.done', reload);
+      }, 'button-primary');
+      p.box.appendChild(card('admin.bindings.title', [
+        table(['admin.col.role', 'admin.col.org', 'admin.col.actions'], rows),
+        h('div.admin-row', null, [field('admin.col.role', role), roleList, field('admin.col.org', at)]),
+        grant
+      ]));
+    });
+  }
+
+  // ---- the org tree ----------------------------------------------------------
+
+  function orgsPage(_, seq) {
+    var p = page('admin.nav.orgs', t('admin.orgs.intro'));
+    loadOrgs().then(function (flat) {
+      if (seq !== renderSeq) return;
+      if (!flat.length) return banner(p.note, 'error', t('admin.noOrgs'));
+      function reload() { if (seq === renderSeq) { view.textContent = ''; orgsPage(null, ++renderSeq); } }
+      var rows = flat.map(function (x) {
+        var o = x.org;
+        var pick = h('a', { href: '#', text: ctx.localized(o.name), on: { click: function (ev) { ev.preventDefault(); edit(o); } } });
+        return h('tr', { 'data-org': o.id, class: o.active ? null : 'admin-muted' }, [
+          h('td', { style: 'padding-left:' + (0.5 + x.depth * 1.2) + 'rem' }, pick),
+          td(o.code), td(t('admin.level.' + o.level)),
+          td(o.headcount_actual + ' / ' + o.headcount_authorized),
+          td(t(o.active ? 'admin.orgs.active' : 'admin.orgs.inactive'))
+        ]);
+      });
+      var editor = h('div', { id: 'admin-org-editor' });
+      p.box.appendChild(card(null, [table(['admin.col.name', 'admin.col.code', 'admin.col.level', 'admin.orgs.headcount', 'admin.col.status'], rows)]));
+      p.box.appendChild(editor);
+
+      function edit(o) {
+        editor.textContent = '';
+        var zh = input('name_zh', 'text', o.name['zh-CN']);
+        var en = input('name_en', 'text', o.name.en);
+        var authorized = input('headcount_authorized', 'number', o.headcount_authorized);
+        var actual = input('headcount_actual', 'number', o.headcount_actual);
+        var parent = orgSelect(flat, function (x) { return x.id !== o.id && x.level !== 'unit'; }, o.parent_id);
+        var save = button('admin.save', function () {
+          var body = { name: { 'zh-CN': zh.value, en: en.value },
+            headcount_authorized: Number(authorized.value), headcount_actual: Number(actual.value) };
+          act(p.note, save, call('PATCH', '/api/v1/orgs/' + encodeURIComponent(o.id), body), 'admin.done', reload);
+        }, 'button-primary');
+        var move = button('admin.orgs.move', function () {
+          act(p.note, move, call('PATCH', '/api/v1/orgs/' + encodeURIComponent(o.id), { parent_id: parent.value }), 'admin.done', reload);
+        });
+        var toggle = button(o.active ? 'admin.orgs.deactivate' : 'admin.orgs.activate', function () {
+          act(p.note, toggle, call('PATCH', '/api/v1/orgs/' + encodeURIComponent(o.id), { active: !o.active }), 'admin.done', reload);
+        });
+        var cLevel = h('select', null, ['prefecture', 'county', 'unit'].map(function (l) {
+          return h('option', { value: l, text: t('admin.level.' + l) });
+        }));
+        var cCode = input('code');
+        var cZh = input('name_zh');
+        var cEn = input('name_en');
+        var create = button('admin.orgs.create', function () {
+          act(p.note, create, call('POST', '/api/v1/orgs', {
+            parent_id: o.id, level: cLevel.value, code: cCode.value.trim(),
+            name: { 'zh-CN': cZh.value, en: cEn.value }
+          }), 'admin.done', reload);
+        }, 'button-primary');
+        editor.appendChild(card(null, [
+          h('h2', { text: orgLabel(o) }),
+          h('div.admin-row', null, [field('admin.orgs.nameZh', zh), field('admin.orgs.nameEn', en)]),
+          h('div.admin-row', null, [field('admin.orgs.authorized', authorized), field('admin.orgs.actual', actual)]),
+          save,
+          h('div.admin-row', null, [field('admin.orgs.parent', parent)]),
+          h('div.admin-actions', null, [move, toggle])
+        ]));
+        editor.appendChild(card('admin.orgs.child', [
+          h('div.admin-row', null, [field('admin.col.level', cLevel), field('admin.col.code', cCode, t('admin.orgs.codeRule'))]),
+          h('div.admin-row', null, [field('admin.orgs.nameZh', cZh), field('admin.orgs.nameEn', cEn)]),
+          create
+        ]));
+        editor.scrollIntoView({ block: 'nearest' });
+      }
+    });
+  }
+
+  // ---- plugins ------------------------------------------------------------------
+
+  function pluginsPage(id, seq) {
+    if (id) return pluginPage(id, seq);
+    var p = page('admin.nav.plugins', t('admin.plugins.intro'));
+    var list = h('div', { id: 'admin-plugins' });
+    function load() {
+      call('GET', '/api/v1/plugins').then(function (res) {
+        if (seq !== renderSeq) return;
+        list.textContent = '';
+        if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+        list.appendChild(table(['admin.col.plugin', 'admin.col.version', 'admin.col.org', 'admin.col.status', 'admin.col.actions'],
+          res.body.plugins.map(function (pl) {
+            var enabled = pl.state === 'enabled';
+            var toggle = button(enabled ? 'admin.plugins.disable' : 'admin.plugins.enable', function () {
+              act(p.note, toggle, call('POST', '/api/v1/plugins/' + encodeURIComponent(pl.id) + (enabled ? '/disable' : '/enable')), 'admin.done', load);
+            });
+            var remove = button('admin.plugins.uninstall', function () {
+              if (!window.confirm(t('admin.plugins.confirmUninstall', { id: pl.id }))) return;
+              act(p.note, remove, call('DELETE', '/api/v1/plugins/' + encodeURIComponent(pl.id)), 'admin.done', load);
+            });
+            return h('tr', { 'data-plugin': pl.id }, [
+              td(h('a', { href: '#/admin/plugins/' + encodeURIComponent(pl.id), text: ctx.localized(pl.name) + ' (' + pl.id + ')' })),
+              td(pl.version), td(pl.org_id || t('admin.plugins.platformWide')),
+              td(t('admin.plugins.state.' + pl.state)), td(h('div.admin-actions', null, [toggle, remove]))
+            ]);
+          })));
+      });
+    }
+    var file = h('input', { type: 'file', accept: '.tspkg' });
+    var scope = h('input', { name: 'org', placeholder: t('admin.plugins.scopeHint') });
+    var install = button('admin.plugins.install', function () {
+      if (!file.files || !file.files[0]) return banner(p.note, 'error', t('admin.plugins.pickFile'));
+      var path = '/api/v1/plugins' + (scope.value.trim() ? '?org=' + encodeURIComponent(scope.value.trim()) : '');
+      act(p.note, install, upload('POST', path, file.files[0]), 'admin.plugins.installed', load);
+    }, 'button-primary');
+    p.box.appendChild(card(null, [list]));
+    p.box.appendChild(card('admin.plugins.upload', [h('p.admin-intro', { text: t('admin.plugins.uploadIntro') }),
+      h('div.admin-row', null, [field('admin.plugins.package', file), field('admin.plugins.scope', scope)]), install]));
+    load();
+  }
+
+  function pluginPage(id, seq) {
+    var p = page('admin.plugins.one');
+    p.box.insertBefore(h('p', null, h('a', { href: '#/admin/plugins', text: '← ' + t('admin.nav.plugins') })), p.box.firstChild);
+    Promise.all([
+      call('GET', '/api/v1/plugins/' + encodeURIComponent(id)),
+      call('GET', '/api/v1/plugins/' + encodeURIComponent(id) + '/subscriptions')
+    ]).then(function (r) {
+      if (seq !== renderSeq) return;
+      var res = r[0];
+      if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+      function reload() { if (seq === renderSeq) { view.textContent = ''; pluginPage(id, ++renderSeq); } }
+      var d = res.body;
+      var m = d.manifest || {};
+      p.box.appendChild(card(null, [h('dl.admin-facts', null, [
+        h('dt', { text: t('admin.col.plugin') }), h('dd', { text: ctx.localized(d.plugin.name) + ' (' + id + ')' }),
+        h('dt', { text: t('admin.col.version') }), h('dd', { text: d.plugin.version }),
+        h('dt', { text: t('admin.plugins.publisher') }), h('dd', { text: d.plugin.publisher }),
+        h('dt', { text: t('admin.plugins.contract') }), h('dd', { text: d.plugin.contract }),
+        h('dt', { text: t('admin.plugins.limits') }), h('dd', { text: d.limits.memory_mib + ' MiB · ' + d.limits.timeout_ms + ' ms' }),
+        h('dt', { text: t('admin.plugins.history') }), h('dd', { id: 'admin-plugin-versions', text: (d.stored_versions || []).join(', ') }),
+        h('dt', { text: 'SHA-256' }), h('dd.admin-mono', { text: d.plugin.sha256 })
+      ])]));
+      var perms = (m.permissions || []).map(function (perm) {
+        return h('tr', null, [td(perm.id), td(ctx.localized(perm.label)), td((perm.roles || []).join(', '))]);
+      });
+      p.box.appendChild(card('admin.plugins.permissions', [table(['admin.col.permission', 'admin.col.name', 'admin.col.role'], perms)]));
+      var subs = (r[1].status === 200 && r[1].body.subscriptions) || [];
+      var boxes = subs.map(function (s) {
+        var cb = h('input', { type: 'checkbox', checked: s.granted, value: s.topic });
+        return h('label.admin-check', null, [cb, ' ', s.topic]);
+      });
+      var grant = button('admin.plugins.grant', function () {
+        var topics = boxes.map(function (l) { return l.firstChild; }).filter(function (c) { return c.checked; }).map(function (c) { return c.value; });
+        act(p.note, grant, call('PUT', '/api/v1/plugins/' + encodeURIComponent(id) + '/subscriptions', { topics: topics }), 'admin.done', reload);
+      }, 'button-primary');
+      p.box.appendChild(card('admin.plugins.subscriptions', subs.length ? boxes.concat([grant]) : [h('p.admin-intro', { text: t('admin.plugins.noSubscriptions') })]));
+      var file = h('input', { type: 'file', accept: '.tspkg' });
+      var upgrade = button('admin.plugins.upgrade', function () {
+        if (!file.files || !file.files[0]) return banner(p.note, 'error', t('admin.plugins.pickFile'));
+        act(p.note, upgrade, upload('PUT', '/api/v1/plugins/' + encodeURIComponent(id), file.files[0]), 'admin.plugins.upgraded', reload);
+      }, 'button-primary');
+      p.box.appendChild(card('admin.plugins.upgrade', [field('admin.plugins.package', file), upgrade]));
+    });
+  }
+
+  // ---- the audit trail ------------------------------------------------------------
+
+  function auditPage(_, seq) {
+    var p = page('admin.nav.audit', t('admin.audit.intro'));
+    var actor = input('actor');
+    var action = input('action');
+    action.id = 'admin-audit-action';
+    var outcome = h('select', { name: 'outcome' }, ['', 'ok', 'denied', 'failed'].map(function (o) {
+      return h('option', { value: o, text: o ? t('admin.audit.outcome.' + o) : t('admin.audit.any') });
+    }));
+    var since = input('since', 'date');
+    var until = input('until', 'date');
+    var list = h('div', { id: 'admin-audit' });
+    var more = button('admin.audit.more', function () { load(true); });
+    var exportLink = h('a.button.button-secondary', { href: '#', id: 'admin-audit-export', text: t('admin.audit.export') });
+    var before = null;
+    var rows = [];
+    function query() {
+      var q = [];
+      if (actor.value.trim()) q.push('actor=' + encodeURIComponent(actor.value.trim()));
+      if (action.value.trim()) q.push('action=' + encodeURIComponent(action.value.trim()));
+      if (outcome.value) q.push('outcome=' + encodeURIComponent(outcome.value));
+      if (since.value) q.push('since=' + Math.floor(new Date(since.value + 'T00:00:00').getTime() / 1000));
+      if (until.value) q.push('until=' + Math.floor(new Date(until.value + 'T23:59:59').getTime() / 1000));
+      return q;
+    }
+    function load(append) {
+      var q = query();
+      q.push('limit=100');
+      if (append && before) q.push('before=' + before);
+      exportLink.href = '/api/v1/audit/export?' + query().join('&');
+      call('GET', '/api/v1/audit?' + q.join('&')).then(function (res) {
+        if (seq !== renderSeq) return;
+        if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+        if (!append) rows = [];
+        rows = rows.concat(res.body.records);
+        before = res.body.next_before;
+        more.hidden = !before;
+        list.textContent = '';
+        list.appendChild(table(['admin.col.seq', 'admin.col.at', 'admin.col.actor', 'admin.col.action', 'admin.col.outcome', 'admin.col.org', 'admin.col.target'],
+          rows.map(function (r) {
+            return h('tr', { 'data-action': r.action }, [td(String(r.seq)), td(when(r.at)), td(r.actor), td(r.action),
+              td(r.outcome), td(r.org_id || '—'), td(r.target || '—')]);
+          })));
+      });
+    }
+    var apply = button('admin.audit.apply', function () { load(false); }, 'button-primary');
+    apply.id = 'admin-audit-apply';
+    p.box.appendChild(card(null, [
+      h('div.admin-row', null, [field('admin.col.actor', actor), field('admin.col.action', action), field('admin.col.outcome', outcome),
+        field('admin.audit.since', since), field('admin.audit.until', until)]),
+      h('div.admin-actions', null, [apply, exportLink]),
+      h('p.admin-hint', { text: t('admin.audit.verifyHint') })
+    ]));
+    p.box.appendChild(card(null, [list, more]));
+    load(false);
+  }
+
+  // ---- dead letters -----------------------------------------------------------------
+
+  function deadPage(_, seq) {
+    var p = page('admin.nav.dead', t('admin.dead.intro'));
+    var list = h('div', { id: 'admin-dead' });
+    var counts = h('p.admin-intro');
+    function load() {
+      call('GET', '/api/v1/events/dead').then(function (res) {
+        if (seq !== renderSeq) return;
+        list.textContent = '';
+        if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+        counts.textContent = Object.keys(res.body.counts || {}).map(function (k) {
+          return t('admin.dead.count', { status: k, n: res.body.counts[k] });
+        }).join(' · ');
+        list.appendChild(table(['admin.dead.subscriber', 'admin.dead.topic', 'admin.col.org', 'admin.dead.attempts', 'admin.dead.error', 'admin.col.at', 'admin.col.actions'],
+          res.body.dead.map(function (d) {
+            var replay = button('admin.dead.replay', function () {
+              act(p.note, replay, call('POST', '/api/v1/events/dead/' + encodeURIComponent(d.subscriber) + '/' + d.event_seq + '/replay'), 'admin.dead.replayed', load);
+            });
+            var payload = h('details', null, [h('summary', { text: t('admin.dead.payload') }), h('pre.admin-mono', { text: d.payload || '' })]);
+            return h('tr', null, [td(d.subscriber), td([d.topic, payload]), td(d.org_id || '—'), td(String(d.attempts)),
+              td(d.last_error || ''), td(when(d.failed_at)), td(replay)]);
+          })));
+      });
+    }
+    p.box.appendChild(card(null, [counts, list]));
+    load();
+  }
+
+  // ---- the system page -------------------------------------------------------------
+
+  function systemPage(_, seq) {
+    var p = page('admin.nav.system');
+    call('GET', '/api/v1/system').then(function (res) {
+      if (seq !== renderSeq) return;
+      if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+      var s = res.body;
+      p.box.appendChild(card(null, [h('dl.admin-facts', { id: 'admin-system' }, [
+        h('dt', { text: t('admin.system.version') }), h('dd', { text: s.version }),
+        h('dt', { text: t('admin.system.node') }), h('dd', { text: s.node }),
+        h('dt', { text: t('admin.system.database') }), h('dd', { text: t('admin.system.databaseLine', {
+          kind: s.database.kind, schema: s.database.schema_version, ms: s.database.round_trip_ms.toFixed(1) }) }),
+        h('dt', { text: 'NATS' }), h('dd', { text: t(!s.nats.configured ? 'admin.system.natsOff' : s.nats.connected ? 'admin.system.natsUp' : 'admin.system.natsDown') }),
+        h('dt', { text: t('admin.system.queue') }), h('dd', { text: Object.keys(s.deliveries).map(function (k) { return k + ': ' + s.deliveries[k]; }).join(' · ') || '0' })
+      ])]));
+      p.box.appendChild(card('admin.nav.plugins', [table(['admin.col.plugin', 'admin.col.version', 'admin.col.org', 'admin.col.status'],
+        s.plugins.map(function (pl) {
+          return h('tr', null, [td(pl.id), td(pl.version), td(pl.org_id || t('admin.plugins.platformWide')), td(t('admin.plugins.state.' + pl.state))]);
+        }))]));
+    });
+  }
+
+  var PAGES = {
+    account: accountPage, users: usersPage, orgs: orgsPage, plugins: pluginsPage,
+    audit: auditPage, dead: deadPage, system: systemPage
+  };
+
+  // ---- the forced password change at login ------------------------------------------
+
+  // The login answered password_change_required: the password was right
+  // but an administrator chose it. Ask for a new one in the login card,
+  // change it without a session, then sign in with it.
+  function forcedChange(shell) {
+    ctx = shell;
+    loadMessages(shell.lang).then(function () {
+      var form = document.getElementById('login-form');
+      if (!form) return;
+      var old = document.getElementById('admin-forced');
+      if (old) old.remove();
+      form.hidden = true;
+      var next = input('new_password', 'password');
+      next.id = 'admin-forced-new';
+      next.setAttribute('autocomplete', 'new-password');
+      var again = input('new_password_again', 'password');
+      again.id = 'admin-forced-again';
+      again.setAttribute('autocomplete', 'new-password');
+      var note = h('p.form-error', { id: 'admin-forced-error', role: 'alert' });
+      var submit = h('button.button.button-primary.button-block', { type: 'submit', id: 'admin-forced-submit', text: t('admin.forced.submit') });
+      var box = h('form.admin-forced', { id: 'admin-forced', novalidate: true }, [
+        h('p.admin-forced-intro', { id: 'admin-forced-intro', text: t('admin.forced.intro', { username: shell.username }) }),
+        field('admin.account.new', next, t('admin.users.passwordRule')), field('admin.account.again', again), note, submit
+      ]);
+      box.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        note.classList.remove('visible');
+        if (next.value !== again.value) {
+          note.textContent = t('admin.account.mismatch');
+          note.classList.add('visible');
+          return;
+        }
+        submit.disabled = true;
+        shell.api('POST', '/api/v1/auth/password', {
+          username: shell.username, current_password: shell.password, new_password: next.value
+        }).then(function (res) {
+          submit.disabled = false;
+          if (res.status === 204) {
+            box.remove();
+            form.hidden = false;
+            shell.done(next.value);
+            return;
+          }
+          note.textContent = errorText(res);
+          note.classList.add('visible');
+        }, function () {
+          submit.disabled = false;
+          note.textContent = shell.tr('error.network');
+          note.classList.add('visible');
+        });
+      });
+      form.parentNode.insertBefore(box, form.nextSibling);
+      next.focus();
+    });
+  }
+
+  window.TianshanAdmin = { route: route, owns: owns, forcedChange: forcedChange };
+})();

@@ -1,0 +1,178 @@
+//! The admin console in a real browser: a prefecture admin creates a user
+//! in its subtree and resets their password, the user meets the forced
+//! change at login, the platform admin reads the audit trail. Plus the
+//! console's dictionaries (key parity, every key the script uses).
+
+use serde_json::json;
+
+use crate::identity::{PASSWORD, person, two_counties};
+use crate::portal::Browser;
+use crate::support::TestKernel;
+
+fn skip_browser() -> bool {
+    let skip = std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the admin console browser test");
+    }
+    skip
+}
+
+fn sign_in(b: &Browser, username: &str, password: &str) {
+    b.wait_displayed("#login-username");
+    b.type_into("#login-username", username);
+    b.type_into("#login-password", password);
+    b.click("#login-submit");
+}
+
+#[test]
+fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit() {
+    if skip_browser() {
+        return;
+    }
+    let k = TestKernel::start();
+    let t = two_counties(&k);
+    person(&k, "pref.admin", &t.unit_a, &[("org-admin", &t.prefecture)]);
+    let b = Browser::start();
+    b.goto(&format!("{}/", k.base));
+    sign_in(&b, "pref.admin", PASSWORD);
+    b.wait_displayed("#admin-menu a[data-admin=\"users\"]");
+    // Administrators of a subtree get no platform pages.
+    assert_eq!(
+        b.script(
+            "return document.querySelectorAll('#admin-menu a[data-admin=\"system\"]').length",
+            json!([])
+        ),
+        0
+    );
+    b.click("#admin-menu a[data-admin=\"users\"]");
+    b.wait_displayed("#admin-new-username");
+    // The user list covers the prefecture's subtree only.
+    b.wait_displayed("#admin-users [data-user=\"pref.admin\"]");
+    assert_eq!(
+        b.script(
+            "return document.querySelectorAll('#admin-users [data-user=\"admin\"]').length",
+            json!([])
+        ),
+        0,
+        "the platform admin is outside the prefecture"
+    );
+    b.type_into("#admin-new-username", "new.clerk");
+    b.type_into("#admin-new-name", "新来的职员");
+    b.script(
+        "document.getElementById('admin-new-unit').value = arguments[0]",
+        json!([t.unit_b]),
+    );
+    b.type_into("#admin-new-password", "first one from the admin");
+    b.click("#admin-new-create");
+    let row = "#admin-users [data-user=\"new.clerk\"]";
+    b.wait_text(row, "the new user in the list", |t| {
+        t.contains("新来的职员")
+    });
+    b.click(&format!("{row} a"));
+    b.wait_text("#admin-user-username", "the user's page", |t| {
+        t == "new.clerk"
+    });
+    b.type_into("#admin-reset-password", "reset by the prefecture");
+    b.click("#admin-reset-submit");
+    b.wait_text("#admin-user-status", "the forced change flag", |t| {
+        t.contains("下次登录须改密码")
+    });
+    b.click("#logout");
+
+    // The user meets the forced change at login, in the login card.
+    sign_in(&b, "new.clerk", "reset by the prefecture");
+    b.wait_text("#admin-forced-intro", "the forced change prompt", |t| {
+        t.contains("new.clerk") && t.contains("管理员")
+    });
+    b.type_into("#admin-forced-new", "my own clerk passphrase");
+    b.type_into("#admin-forced-again", "my own clerk passphrase");
+    b.click("#admin-forced-submit");
+    b.wait_text("#user-name", "the clerk signed in", |t| t == "新来的职员");
+    // Self-service: the account page lists this session.
+    b.click("#admin-menu a[data-admin=\"account\"]");
+    b.wait_text("#admin-sessions", "the own session", |t| {
+        t.contains("当前会话")
+    });
+    b.click("#logout");
+
+    // The platform admin sees the whole trail, with filters, in English too.
+    sign_in(&b, "admin", crate::support::ADMIN_PASSWORD);
+    b.wait_displayed("#admin-menu a[data-admin=\"audit\"]");
+    b.click("#admin-menu a[data-admin=\"audit\"]");
+    b.wait_displayed("#admin-audit [data-action=\"user.password_reset\"]");
+    b.type_into("#admin-audit-action", "user.create");
+    b.click("#admin-audit-apply");
+    b.wait_until("only user.create records", || {
+        b.script(
+            "var rows = document.querySelectorAll('#admin-audit tbody tr'); \
+             return rows.length > 0 && Array.prototype.every.call(rows, function (r) { \
+               return r.getAttribute('data-action') === 'user.create'; })",
+            json!([]),
+        ) == true
+    });
+    let export = b.script(
+        "return document.getElementById('admin-audit-export').getAttribute('href')",
+        json!([]),
+    );
+    assert!(
+        export.as_str().unwrap().contains("action=user.create"),
+        "{export}"
+    );
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text(
+        "#admin-menu a[data-admin=\"audit\"]",
+        "the English label",
+        |t| t.contains("Audit trail"),
+    );
+    b.click("#admin-menu a[data-admin=\"system\"]");
+    b.wait_text("#admin-system", "the system page", |t| {
+        t.contains("sqlite") && t.contains("Not configured")
+    });
+}
+
+#[test]
+fn the_console_dictionaries_match_and_cover_the_script() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("portal");
+    let read = |lang: &str| -> serde_json::Map<String, serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join(format!("i18n/admin.{lang}.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let zh = read("zh-CN");
+    let en = read("en");
+    let zh_keys: Vec<&String> = zh.keys().collect();
+    let en_keys: Vec<&String> = en.keys().collect();
+    assert_eq!(zh_keys, en_keys, "zh-CN and en have the same keys");
+    for (key, value) in zh.iter().chain(en.iter()) {
+        assert!(
+            value.as_str().is_some_and(|s| !s.trim().is_empty()),
+            "{key} is empty"
+        );
+    }
+    // Every literal key the script asks for exists.
+    let script = std::fs::read_to_string(dir.join("admin.js")).unwrap();
+    let mut missing = Vec::new();
+    for (start, _) in script.match_indices("'admin.") {
+        let rest = &script[start + 1..];
+        let key = &rest[..rest.find('\'').unwrap()];
+        // Keys ending in '.' are prefixes completed at run time.
+        if !key.ends_with('.') && !zh.contains_key(key) {
+            missing.push(key.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys missing from the dictionaries: {missing:?}"
+    );
+    // Every error code the kernel answers a person with has a sentence.
+    for code in [
+        "validation_failed",
+        "forbidden",
+        "not_found",
+        "conflict",
+        "too_many_attempts",
+        "password_change_required",
+        "invalid_credentials",
+    ] {
+        assert!(zh.contains_key(&format!("admin.error.{code}")), "{code}");
+    }
+}
