@@ -36,6 +36,8 @@ pub enum ErrorCode {
     PluginBadResponse,
     PluginHookFailed,
     Internal,
+    /// A plugin answered with a body past the gateway's cap.
+    PluginResponseTooLarge,
 }
 
 impl ErrorCode {
@@ -55,7 +57,7 @@ impl ErrorCode {
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             PluginDisabled | PluginBusy => StatusCode::SERVICE_UNAVAILABLE,
             PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
-            PluginBadResponse => StatusCode::BAD_GATEWAY,
+            PluginBadResponse | PluginResponseTooLarge => StatusCode::BAD_GATEWAY,
             PluginTrapped | PluginPanicked | PluginMemoryExceeded | Internal => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -88,6 +90,7 @@ impl ErrorCode {
             PluginBadResponse => "plugin_bad_response",
             PluginHookFailed => "plugin_hook_failed",
             Internal => "internal",
+            PluginResponseTooLarge => "plugin_response_too_large",
         }
     }
 }
@@ -195,6 +198,7 @@ mod tests {
             ErrorCode::PluginTimeout,
             ErrorCode::PluginMemoryExceeded,
             ErrorCode::PluginBusy,
+            ErrorCode::PluginResponseTooLarge,
         ] {
             assert!(code.status().is_server_error(), "{code:?}");
         }

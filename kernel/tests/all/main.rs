@@ -8,6 +8,7 @@ mod datacenter;
 mod gateway;
 mod identity;
 mod packages;
+mod pages;
 mod portal;
 mod sandbox;
 mod services;
