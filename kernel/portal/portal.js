@@ -22,6 +22,7 @@
     menuLoaded: false,
     menuSeq: 0,
     frameSrc: null,
+    bridge: null,      // {plugin, nonce} of the page in the frame; see bridge below
     loginError: null,  // {key, values} or {text}
     throttledUntil: 0,
     throttleTimer: null,
@@ -224,7 +225,13 @@
   function checkSession() {
     return api('GET', '/api/v1/me').then(function (res) {
       if (res.status === 200 && res.body && res.body.user) {
-        enterShell(res.body);
+        if (state.csrf) return enterShell(res.body);
+        // After a reload the login answer is gone: the token comes from an
+        // endpoint only the shell can read (plugin pages are sandboxed).
+        return api('GET', '/api/v1/auth/csrf').then(function (c) {
+          state.csrf = (c.body && c.body.csrf_token) || null;
+          enterShell(res.body);
+        });
       } else if (res.status === 401) {
         showLogin(null);
       } else {
@@ -237,7 +244,6 @@
 
   function enterShell(me) {
     state.me = me;
-    if (me.csrf_token) state.csrf = me.csrf_token;
     setupOrgs();
     showView('shell');
     renderShell();
@@ -369,8 +375,10 @@
   }
 
   function validEntry(e) {
-    return e && typeof e.plugin === 'string' && e.plugin &&
-      typeof e.id === 'string' && e.id && sameOriginUrl(e.url) !== null;
+    if (!e || typeof e.plugin !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(e.plugin) ||
+        typeof e.id !== 'string' || !e.id) return false;
+    var u = sameOriginUrl(e.url);
+    return u !== null && u.pathname.indexOf('/ui/' + e.plugin + '/') === 0;
   }
 
   function loadMenu() {
@@ -412,14 +420,33 @@
     }
   }
 
-  function setFrame(src, title) {
+  // src: the page (null: none); plugin: whose page it is, which is what
+  // the bridge lets the page reach. Each load gets a fresh nonce in its URL:
+  // only the document loaded with it knows it, so a page that navigates its
+  // frame elsewhere (or is still there while another loads) cannot speak
+  // for the next one.
+  function setFrame(src, title, plugin) {
     var frame = $('plugin-frame');
     if (src === state.frameSrc) return;
     state.frameSrc = src;
+    state.bridge = null;
     frame.title = title || '';
+    var url = src || 'about:blank';
+    if (src && plugin) {
+      state.bridge = { plugin: plugin, nonce: randomNonce() };
+      var u = new URL(src, location.origin);
+      u.searchParams.set('bridge', state.bridge.nonce);
+      url = u.pathname + u.search + u.hash;
+    }
     // Replace rather than navigate, so the portal's history holds only hashes.
-    if (frame.contentWindow) frame.contentWindow.location.replace(src || 'about:blank');
-    else frame.src = src || 'about:blank';
+    if (frame.contentWindow) frame.contentWindow.location.replace(url);
+    else frame.src = url;
+  }
+
+  function randomNonce() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
   }
 
   function markActive(entry) {
@@ -500,7 +527,7 @@
       u.searchParams.set('lang', state.lang);
       $('plugin-title').textContent = label;
       showSection('plugin');
-      setFrame(u.pathname + u.search + u.hash, label);
+      setFrame(u.pathname + u.search + u.hash, label, entry.plugin);
       markActive(entry);
       document.title = label + ' · ' + tr('platform.name');
     } else if (state.menuLoaded) {
@@ -664,6 +691,190 @@
     });
   }
 
+  // ---- the bridge: what a plugin page may ask the portal to do ------------
+  //
+  // A plugin page is sandboxed (CSP `sandbox` without allow-same-origin), so
+  // it has no session and cannot read kernel answers. The kit posts requests
+  // here; a request counts only when it comes from the frame's window with
+  // the nonce of the page the portal loaded, and it reaches only:
+  //   - any method on /api/v1/p/{that plugin}/…;
+  //   - GET /api/v1/orgs and /api/v1/orgs/{id} (the org tree);
+  //   - GET /api/v1/todos, filtered to that plugin's approvals;
+  //   - GET /api/v1/approvals/{id} and POST …/{approve|reject|withdraw}, for
+  //     that plugin's approvals only;
+  //   - GET /api/v1/files/{id} and …/meta, for files that plugin stored;
+  //   - the caller (`context`: /api/v1/me's answer, which has no secrets, the
+  //     language and the acting org) and portal navigation to the to-dos,
+  //     an approval or that plugin's own menu entries.
+  // Everything else answers 403 `forbidden` without reaching the kernel.
+
+  var BRIDGE_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+  function bridgeReply(source, b, id, payload) {
+    // A reply for a page that has since been replaced is dropped.
+    if (state.bridge !== b) return;
+    payload.tianshan = 'bridge-reply';
+    payload.id = id;
+    payload.nonce = b.nonce;
+    // The page's origin is opaque, so no target origin can name it; the
+    // nonce check above is what keeps the answer with that page.
+    source.postMessage(payload, '*');
+  }
+
+  function refused(message) {
+    return Promise.resolve({ status: 403, body: { error: { code: 'forbidden', message: message } } });
+  }
+
+  function notFound() {
+    return Promise.resolve({ status: 404, body: { error: { code: 'not_found', message: 'not found' } } });
+  }
+
+  function onBridgeMessage(ev) {
+    var frame = $('plugin-frame');
+    var b = state.bridge;
+    if (!b || !frame.contentWindow || ev.source !== frame.contentWindow) return;
+    var d = ev.data;
+    if (!d || d.tianshan !== 'bridge' || d.nonce !== b.nonce || typeof d.id !== 'number') return;
+    var work;
+    if (d.op === 'context') work = Promise.resolve({ status: 200, body: bridgeContext(b.plugin) });
+    else if (d.op === 'request') work = bridgeRequest(b.plugin, d);
+    else if (d.op === 'navigate') work = bridgeNavigate(b.plugin, d.hash);
+    else work = refused('unknown bridge operation');
+    work.then(function (payload) {
+      bridgeReply(ev.source, b, d.id, payload);
+    }, function () {
+      bridgeReply(ev.source, b, d.id, { status: 0, body: null });
+    });
+  }
+
+  function bridgeContext(plugin) {
+    var me = state.me || {};
+    return {
+      plugin: plugin,
+      lang: state.lang,
+      org: state.org || (me.user && me.user.org_id) || null,
+      user: me.user || null,
+      unit: me.unit || null,
+      home_org: me.home_org || null,
+      is_platform_admin: !!me.is_platform_admin,
+      bindings: me.bindings || []
+    };
+  }
+
+  function bridgeNavigate(plugin, hash) {
+    if (typeof hash !== 'string') return refused('no hash');
+    var ok = /^#\/(todos(\/(pending|copied|started))?|approvals\/[0-9A-Za-z]+)?$/.test(hash);
+    var m = /^#\/p\/([^/]+)\/([^/]+)$/.exec(hash);
+    if (m && m[1] === encodeURIComponent(plugin)) ok = true;
+    if (!ok) return refused('the portal opens only to-dos, approvals and this plugin\'s pages');
+    location.hash = hash;
+    return Promise.resolve({ status: 204, body: null });
+  }
+
+  // What a path is, for the plugin asking; null when it may not reach it.
+  function bridgeTarget(plugin, method, path) {
+    if (typeof path !== 'string' || path.charAt(0) !== '/' || path.charAt(1) === '/' || path.charAt(1) === '\\') return null;
+    var u;
+    try { u = new URL(path, location.origin); } catch (e) { return null; }
+    if (u.origin !== location.origin) return null;
+    var p = u.pathname;
+    var own = '/api/v1/p/' + plugin;
+    if (p === own || p.indexOf(own + '/') === 0) return { kind: 'plugin', url: u };
+    if (method === 'GET' && (p === '/api/v1/orgs' || /^\/api\/v1\/orgs\/[^/]+$/.test(p))) return { kind: 'plain', url: u };
+    if (method === 'GET' && p === '/api/v1/todos') return { kind: 'todos', url: u };
+    var m = /^\/api\/v1\/approvals\/([0-9A-Za-z]+)(?:\/(approve|reject|withdraw))?$/.exec(p);
+    if (m && (m[2] ? method === 'POST' : method === 'GET')) return { kind: 'approval', id: m[1], url: u };
+    m = /^\/api\/v1\/files\/([0-9A-Za-z_-]+)(\/meta)?$/.exec(p);
+    if (m && method === 'GET') return { kind: 'file', id: m[1], url: u };
+    if (method === 'GET' && p === '/api/v1/me') return { kind: 'me', url: u };
+    return null;
+  }
+
+  function bridgeRequest(plugin, d) {
+    var method = typeof d.method === 'string' ? d.method.toUpperCase() : '';
+    if (BRIDGE_METHODS.indexOf(method) < 0) return refused('method not allowed through the portal');
+    var target = bridgeTarget(plugin, method, d.path);
+    if (!target) return refused('a plugin page reaches only its own plugin\'s API through the portal');
+    if (target.kind === 'me') return Promise.resolve({ status: 200, body: bridgeContext(plugin) });
+    var send = function () { return sessionFetch(method, target.url, d); };
+    if (target.kind === 'approval') {
+      return sessionFetch('GET', new URL('/api/v1/approvals/' + target.id, location.origin), {}).then(function (res) {
+        var a = res.body && res.body.approval;
+        if (res.status !== 200 || !a) return res;
+        if (a.plugin !== plugin) return notFound();
+        return method === 'GET' ? res : send();
+      });
+    }
+    if (target.kind === 'file') {
+      return sessionFetch('GET', new URL('/api/v1/files/' + target.id + '/meta', location.origin), {}).then(function (res) {
+        var f = res.body && res.body.file;
+        if (res.status !== 200 || !f) return res;
+        if (f.plugin_id !== plugin) return notFound();
+        return /\/meta$/.test(target.url.pathname) ? res : send();
+      });
+    }
+    if (target.kind === 'todos') {
+      return send().then(function (res) {
+        if (res.status === 200 && res.body && Array.isArray(res.body.items)) {
+          var items = res.body.items.filter(function (i) { return i && i.approval && i.approval.plugin === plugin; });
+          res.body = { items: items, total: items.length };
+        }
+        return res;
+      });
+    }
+    return send();
+  }
+
+  // Performs a bridged request with the session: the page chooses the
+  // method, path, body and its type, what to accept and the org to act in
+  // (which the kernel checks); never any other header.
+  function sessionFetch(method, url, d) {
+    var headers = { 'Accept-Language': state.lang };
+    headers.Accept = typeof d.accept === 'string' && /^[\w*+.\/-]+(\s*,\s*[\w*+.\/-]+)*$/.test(d.accept) ? d.accept : 'application/json';
+    var org = typeof d.org === 'string' && d.org ? d.org : state.org;
+    if (org) headers[ORG_HEADER] = org;
+    if (method !== 'GET' && method !== 'HEAD' && state.csrf) headers[CSRF_HEADER] = state.csrf;
+    var body;
+    if (d.body !== undefined && d.body !== null && method !== 'GET') {
+      if (typeof d.body !== 'string' && !(d.body instanceof Blob)) return Promise.resolve({ status: 400, body: null });
+      body = d.body;
+      var type = typeof d.contentType === 'string' && /^[\w.+-]+\/[\w.+-]+(;\s*[\w-]+=[\w.-]+)?$/.test(d.contentType)
+        ? d.contentType : 'application/octet-stream';
+      headers['Content-Type'] = type;
+    }
+    return fetch(url.pathname + url.search, {
+      method: method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      redirect: 'manual',
+      headers: headers,
+      body: body
+    }).then(function (r) {
+      if (r.status === 401) sessionExpiredSoon();
+      var ok = r.status >= 200 && r.status < 300;
+      if (d.as === 'blob' && ok) {
+        var disposition = r.headers.get('Content-Disposition') || '';
+        var m = /filename\*=UTF-8''([^;]+)/i.exec(disposition) || /filename="?([^";]+)"?/i.exec(disposition);
+        var name = null;
+        if (m) { try { name = decodeURIComponent(m[1]); } catch (e) { name = m[1]; } }
+        return r.blob().then(function (blob) {
+          return { status: r.status, body: null, blob: blob, type: blob.type, filename: name };
+        });
+      }
+      if (r.status === 204) return { status: 204, body: null };
+      return r.json().catch(function () { return null; }).then(function (b) {
+        return { status: r.status, body: b };
+      });
+    }, function () {
+      return { status: 0, body: null };
+    });
+  }
+
+  // A page's call found the session gone: the shell says so once.
+  function sessionExpiredSoon() {
+    if (state.me) api('GET', '/api/v1/me').then(function (res) { if (res.status === 401 && state.me) sessionExpired(); });
+  }
+
   // ---- the mobile menu ------------------------------------------------------
 
   function openMenu(open) {
@@ -807,6 +1018,7 @@
     });
     window.addEventListener('hashchange', route);
     window.addEventListener('popstate', route);
+    window.addEventListener('message', onBridgeMessage);
     setLang(pickLang()).then(checkSession);
   }
 

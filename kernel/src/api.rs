@@ -465,7 +465,8 @@ async fn me(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<Jso
         "unit": unit,
         "home_org": session.identity.home_org,
         "is_platform_admin": session.is_platform_admin(),
-        "csrf_token": session.identity.cookie_csrf,
+        // No CSRF token here: this answer is shown to plugin pages through
+        // the portal's bridge. The shell reads it from `GET /api/v1/auth/csrf`.
         "bindings": bindings,
     })))
 }

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     PluginHookFailed,
     Internal,
     MemoryBudgetExhausted,
+    /// A plugin answered with a body past the gateway's cap.
+    PluginResponseTooLarge,
 }
 
 impl ErrorCode {
@@ -66,7 +68,7 @@ impl ErrorCode {
             PluginDisabled | PluginBusy => StatusCode::SERVICE_UNAVAILABLE,
             MemoryBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
             PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
-            PluginBadResponse => StatusCode::BAD_GATEWAY,
+            PluginBadResponse | PluginResponseTooLarge => StatusCode::BAD_GATEWAY,
             PluginTrapped | PluginPanicked | PluginMemoryExceeded | Internal => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -103,6 +105,7 @@ impl ErrorCode {
             PluginHookFailed => "plugin_hook_failed",
             Internal => "internal",
             MemoryBudgetExhausted => "memory_budget_exhausted",
+            PluginResponseTooLarge => "plugin_response_too_large",
         }
     }
 }
@@ -210,6 +213,7 @@ mod tests {
             ErrorCode::PluginTimeout,
             ErrorCode::PluginMemoryExceeded,
             ErrorCode::PluginBusy,
+            ErrorCode::PluginResponseTooLarge,
         ] {
             assert!(code.status().is_server_error(), "{code:?}");
         }

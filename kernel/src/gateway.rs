@@ -42,6 +42,7 @@ pub fn router(kernel: Arc<Kernel>) -> Router {
         .route("/api/v1/p/{plugin}", any(plugin_call))
         .route("/api/v1/p/{plugin}/", any(plugin_call))
         .route("/api/v1/p/{plugin}/{*path}", any(plugin_call))
+        .route("/api/v1/auth/csrf", get(csrf_token))
         .route("/ui/{plugin}", get(plugin_ui))
         .route("/ui/{plugin}/", get(plugin_ui))
         .route("/ui/{plugin}/{*path}", get(plugin_ui))
@@ -307,23 +308,78 @@ fn is_credential_header(name: &HeaderName) -> bool {
     name == header::AUTHORIZATION || name == header::COOKIE || name.as_str() == CSRF_HEADER
 }
 
-/// Headers a plugin may not set: framing is the gateway's, and cookies on
-/// the kernel's origin are the kernel's.
-fn is_reserved_response_header(name: &str) -> bool {
-    matches!(
-        name,
-        "connection"
-            | "keep-alive"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-            | "proxy-authenticate"
-            | "proxy-connection"
-            | "content-length"
-            | "set-cookie"
-    )
+/// Response headers a plugin may set, besides `x-…` ones
+/// ([`plugin_may_set`]). An allowlist rather than a blocklist: a plugin
+/// answers on the kernel's own origin, so any header a browser acts on
+/// (`strict-transport-security`, `clear-site-data`, `refresh`,
+/// `access-control-allow-*`, `alt-svc`, `set-cookie`, a CSP of its own,
+/// framing) would be the plugin speaking for the kernel.
+const PLUGIN_RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "expires",
+    "vary",
+    "retry-after",
+    "allow",
+];
+
+/// `x-…` headers that browsers act on, or that the kernel sets itself.
+const RESERVED_X_HEADERS: &[&str] = &[
+    "x-content-type-options",
+    "x-frame-options",
+    "x-xss-protection",
+    "x-permitted-cross-domain-policies",
+    "x-dns-prefetch-control",
+    "x-download-options",
+];
+
+/// Whether a plugin may set the (lower-case) response header `name`.
+/// `location` is decided separately ([`allowed_location`]).
+fn plugin_may_set(name: &str) -> bool {
+    PLUGIN_RESPONSE_HEADERS.contains(&name)
+        || (name.starts_with("x-")
+            && !name.starts_with("x-tianshan-")
+            && !RESERVED_X_HEADERS.contains(&name))
 }
+
+/// A redirect a plugin may answer: a 3xx to a path of its own API or UI.
+/// Anything else (another origin, another plugin, the kernel's API) would
+/// let a plugin send the viewer where the kernel did not mean to.
+fn allowed_location(plugin_id: &str, status: StatusCode, value: &str) -> bool {
+    if !status.is_redirection() || value.contains("..") || value.contains('\\') {
+        return false;
+    }
+    let lower = value.to_ascii_lowercase();
+    if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") {
+        return false;
+    }
+    [format!("/api/v1/p/{plugin_id}"), format!("/ui/{plugin_id}")]
+        .iter()
+        .any(|base| {
+            value
+                .strip_prefix(base.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+        })
+}
+
+/// At most this many headers in a plugin's answer; hyper's header map
+/// panics past 32,768, and no honest answer needs more than a handful.
+pub const MAX_PLUGIN_HEADERS: usize = 100;
+/// At most this many bytes of header names and values in all.
+pub const MAX_PLUGIN_HEADER_BYTES: usize = 64 << 10;
+/// At most this many bytes of body; past it the answer is refused as
+/// `plugin_response_too_large` rather than buffered and sent.
+pub const MAX_PLUGIN_BODY_BYTES: usize = 64 << 20;
+
+/// The policy of every plugin API answer: nothing loads, nothing frames
+/// it, and `sandbox` gives a document (an HTML answer opened directly) an
+/// opaque origin, so it can never act as the kernel's origin.
+const PLUGIN_API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox";
 
 async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
@@ -384,7 +440,7 @@ async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request)
                     .inc();
                 failure.to_api_error(plugin_id)
             })?;
-        into_http_response(response)
+        into_http_response(plugin_id, response)
     }
     .instrument(tracing::info_span!("plugin_request", plugin = %plugin_id, version = %version, method = %parts.method, path = %path))
     .await;
@@ -425,32 +481,83 @@ fn check_plugin_scope(
     }
 }
 
-fn into_http_response(response: crate::runtime::PluginResponse) -> ApiResult<Response> {
-    let bad = |detail: String| crate::runtime::PluginFailure {
-        code: ErrorCode::PluginBadResponse,
-        detail,
+/// Turns a plugin's answer into the HTTP answer: the status checked, the
+/// headers capped and filtered ([`plugin_may_set`]), the body capped, and
+/// the kernel's own CSP and `nosniff` added.
+fn into_http_response(
+    plugin_id: &str,
+    response: crate::runtime::PluginResponse,
+) -> ApiResult<Response> {
+    let bad = |detail: String| {
+        crate::runtime::PluginFailure {
+            code: ErrorCode::PluginBadResponse,
+            detail,
+        }
+        .to_api_error(plugin_id)
     };
     let status = StatusCode::from_u16(response.status)
         .ok()
         .filter(|s| (200..=599).contains(&s.as_u16()))
-        .ok_or_else(|| {
-            bad(format!("status {} out of range", response.status)).to_api_error("plugin")
-        })?;
+        .ok_or_else(|| bad(format!("status {} out of range", response.status)))?;
+    if response.headers.len() > MAX_PLUGIN_HEADERS {
+        return Err(bad(format!(
+            "{} headers, more than the {MAX_PLUGIN_HEADERS} allowed",
+            response.headers.len()
+        )));
+    }
+    let header_bytes: usize = response
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len())
+        .sum();
+    if header_bytes > MAX_PLUGIN_HEADER_BYTES {
+        return Err(bad(format!(
+            "{header_bytes} bytes of headers, more than the {MAX_PLUGIN_HEADER_BYTES} allowed"
+        )));
+    }
+    if response.body.len() > MAX_PLUGIN_BODY_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PluginResponseTooLarge,
+            format!(
+                "plugin {plugin_id} answered {} bytes, more than the {} MiB a response may carry",
+                response.body.len(),
+                MAX_PLUGIN_BODY_BYTES >> 20
+            ),
+        ));
+    }
     let mut out = Response::new(Body::from(response.body));
     *out.status_mut() = status;
     for (name, value) in response.headers {
         let name_lower = name.to_ascii_lowercase();
-        if is_reserved_response_header(&name_lower) {
-            continue;
-        }
-        let (Ok(name), Ok(value)) = (
+        let (Ok(header_name), Ok(header_value)) = (
             HeaderName::from_bytes(name_lower.as_bytes()),
             HeaderValue::from_str(&value),
         ) else {
-            return Err(bad(format!("invalid header {name:?}")).to_api_error("plugin"));
+            return Err(bad(format!("invalid header {name:?}")));
         };
-        out.headers_mut().append(name, value);
+        let keep = if name_lower == "location" {
+            allowed_location(plugin_id, status, &value)
+        } else {
+            plugin_may_set(&name_lower)
+        };
+        // One content type: a second one is how a browser is talked into
+        // sniffing or picking the one the kernel did not check.
+        let repeated = name_lower == "content-type" && out.headers().contains_key(&header_name);
+        if !keep || repeated {
+            tracing::debug!(plugin = %plugin_id, header = %name_lower, "plugin response header dropped");
+            continue;
+        }
+        out.headers_mut().append(header_name, header_value);
     }
+    let h = out.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PLUGIN_API_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(out)
 }
 
@@ -505,14 +612,86 @@ async fn portal_asset(uri: Uri) -> ApiResult<Response> {
     portal_file(uri.path().trim_start_matches("/portal/"))
 }
 
+/// The UI kit (`/ui/kit/…`): plain ES modules every plugin page imports,
+/// compiled into the kernel like the portal.
+const KIT: &[(&str, &str)] = &[
+    ("kit.js", include_str!("../portal/kit/kit.js")),
+    ("kit.css", include_str!("../portal/kit/kit.css")),
+    (
+        "i18n/zh-CN.json",
+        include_str!("../portal/kit/i18n/zh-CN.json"),
+    ),
+    ("i18n/en.json", include_str!("../portal/kit/i18n/en.json")),
+];
+
+/// The id under `/ui/` that is the kit, not a plugin.
+pub const KIT_ID: &str = "kit";
+
+/// The policy of every plugin page. `sandbox` without `allow-same-origin`
+/// gives the page an opaque origin: no cookie, no session, no CSRF token,
+/// no reading of kernel answers, no access to the portal's DOM or storage.
+/// The page reaches the API only through the portal's bridge, which lets it
+/// reach its own plugin and little else (`kernel/portal/portal.js`,
+/// `bridge`). Scripts come only from the kernel (its own and the kit's
+/// files), never inline.
+pub const PLUGIN_UI_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-downloads; \
+default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
+connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
+frame-ancestors 'self'";
+
+fn ui_mime(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let text = mime.type_() == "text" || mime.subtype() == "javascript" || mime.subtype() == "json";
+    mime.essence_str().to_string() + if text { "; charset=utf-8" } else { "" }
+}
+
+/// A static file of a plugin page or the kit. A sandboxed page has an
+/// opaque origin, so its module scripts and `fetch`es of its own files are
+/// cross-origin requests without credentials: `Access-Control-Allow-Origin:
+/// *` lets it read these static files (and nothing else of the kernel's).
+fn ui_file(path: &str, bytes: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, ui_mime(path)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::CONTENT_SECURITY_POLICY, PLUGIN_UI_CSP.to_string()),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn kit_file(path: &str) -> ApiResult<Response> {
+    let (_, text) = KIT
+        .iter()
+        .find(|(p, _)| *p == path)
+        .ok_or_else(|| ApiError::not_found(format!("no UI kit file {path}")))?;
+    Ok(ui_file(path, Body::from(*text)))
+}
+
 async fn plugin_ui(State(k): State<AppState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
     let rest = uri.path().strip_prefix("/ui/").unwrap_or_default();
     let (plugin_id, asset) = rest.split_once('/').unwrap_or((rest, ""));
+    if plugin_id == KIT_ID {
+        return kit_file(asset);
+    }
     let plugin = k
         .plugins
         .get(plugin_id)
         .ok_or_else(|| crate::plugins::not_installed(plugin_id))?;
-    if plugin.org_id.is_some() {
+    let asset = if asset.is_empty() || asset.ends_with('/') {
+        format!("{asset}index.html")
+    } else {
+        asset.to_string()
+    };
+    // A plugin installed for one org shows its pages only to callers acting
+    // in that subtree. Only documents are checked: the page's own scripts,
+    // styles and texts are fetched from its opaque origin without the
+    // session cookie, and they are code the package ships, not records.
+    let document = asset.ends_with(".html") || asset.ends_with(".htm");
+    if plugin.org_id.is_some() && document {
         let session = authenticate(&k, &Method::GET, &headers).await?;
         check_plugin_scope(&k, &plugin, session.as_ref())?;
     }
@@ -522,26 +701,32 @@ async fn plugin_ui(State(k): State<AppState>, uri: Uri, headers: HeaderMap) -> A
             format!("plugin {plugin_id} is disabled"),
         ));
     }
-    let asset = if asset.is_empty() || asset.ends_with('/') {
-        format!("{asset}index.html")
-    } else {
-        asset.to_string()
-    };
     let bytes = plugin.ui.get(&asset).ok_or_else(|| {
         ApiError::not_found(format!("plugin {plugin_id} has no UI asset {asset}"))
     })?;
-    let mime = mime_guess::from_path(&asset).first_or_octet_stream();
+    Ok(ui_file(&asset, Body::from(bytes.clone())))
+}
+
+/// `GET /api/v1/auth/csrf`: the CSRF token of the caller's cookie session,
+/// for the portal shell after a reload (the login answer carries it too).
+/// `/api/v1/me` does not: it is the shell's alone. A plugin page cannot
+/// read this either way (its opaque origin sends no cookie and may not read
+/// kernel answers); a request the browser marks as coming from another
+/// site is refused outright all the same.
+async fn csrf_token(State(k): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the CSRF token is given to the portal only",
+        ));
+    }
+    let session = authenticate(&k, &Method::GET, &headers)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "log in first"))?;
     Ok((
-        [
-            (header::CONTENT_TYPE, mime.essence_str().to_string() + if mime.type_() == "text" || mime.subtype() == "javascript" || mime.subtype() == "json" { "; charset=utf-8" } else { "" }),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CACHE_CONTROL, "no-cache".to_string()),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'".to_string(),
-            ),
-        ],
-        bytes.clone(),
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "csrf_token": session.identity.cookie_csrf })),
     )
         .into_response())
 }
@@ -565,9 +750,96 @@ mod tests {
     fn credentials_never_reach_plugins_and_plugins_cannot_set_cookies() {
         assert!(is_credential_header(&header::AUTHORIZATION));
         assert!(is_credential_header(&header::COOKIE));
-        assert!(is_reserved_response_header("set-cookie"));
-        assert!(is_reserved_response_header("transfer-encoding"));
-        assert!(!is_reserved_response_header("content-type"));
+        for name in [
+            "set-cookie",
+            "transfer-encoding",
+            "content-length",
+            "strict-transport-security",
+            "clear-site-data",
+            "www-authenticate",
+            "refresh",
+            "content-security-policy",
+            "content-security-policy-report-only",
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "alt-svc",
+            "x-frame-options",
+            "x-content-type-options",
+            "x-tianshan-org",
+            "service-worker-allowed",
+            "location",
+        ] {
+            assert!(!plugin_may_set(name), "{name}");
+        }
+        for name in [
+            "content-type",
+            "content-disposition",
+            "cache-control",
+            "x-total",
+        ] {
+            assert!(plugin_may_set(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn plugins_redirect_only_within_their_own_paths() {
+        let found = StatusCode::FOUND;
+        assert!(allowed_location("a", found, "/api/v1/p/a/x?y=1"));
+        assert!(allowed_location("a", found, "/ui/a/"));
+        assert!(allowed_location("a", found, "/ui/a"));
+        assert!(!allowed_location("a", StatusCode::OK, "/ui/a/"));
+        for away in [
+            "https://evil.example/",
+            "//evil.example/ui/a/",
+            "/ui/ab/",
+            "/ui/a/../b/",
+            "/ui/a/%2e%2e/b/",
+            "/ui/a/..%2fb",
+            "/ui/a\\..\\b",
+            "/api/v1/bindings",
+        ] {
+            assert!(!allowed_location("a", found, away), "{away}");
+        }
+    }
+
+    fn keys(json: &str) -> std::collections::BTreeSet<String> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).unwrap();
+        map.keys().cloned().collect()
+    }
+
+    /// Every text of the kit and of the portal exists in both languages,
+    /// and every error code the kernel answers has words in the kit.
+    #[test]
+    fn kit_and_portal_texts_have_the_same_keys_in_both_languages() {
+        let lookup = |files: &[(&str, &str)], name: &str| {
+            files
+                .iter()
+                .find(|(p, _)| *p == name)
+                .unwrap()
+                .1
+                .to_string()
+        };
+        for files in [KIT, PORTAL] {
+            let zh = keys(&lookup(files, "i18n/zh-CN.json"));
+            let en = keys(&lookup(files, "i18n/en.json"));
+            assert_eq!(
+                zh.symmetric_difference(&en).collect::<Vec<_>>(),
+                Vec::<&String>::new()
+            );
+        }
+        let kit = keys(&lookup(KIT, "i18n/en.json"));
+        let codes: Vec<&str> = include_str!("error.rs")
+            .lines()
+            .filter_map(|l| l.trim().split_once(" => \""))
+            .filter_map(|(_, code)| code.strip_suffix("\","))
+            .collect();
+        assert!(codes.len() > 20, "{codes:?}");
+        for code in codes {
+            assert!(
+                kit.contains(&format!("code.{code}")),
+                "no kit text for {code}"
+            );
+        }
     }
 
     #[test]

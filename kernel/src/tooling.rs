@@ -60,6 +60,10 @@ const TEMPLATE: &[(&str, &str)] = &[
         include_str!("../../sdk/template/ui/index.html.tmpl"),
     ),
     (
+        "ui/app.js",
+        include_str!("../../sdk/template/ui/app.js.tmpl"),
+    ),
+    (
         ".gitignore",
         include_str!("../../sdk/template/.gitignore.tmpl"),
     ),

@@ -11,6 +11,7 @@ mod identity;
 mod lanes;
 mod login;
 mod packages;
+mod pages;
 mod portal;
 mod reach;
 mod sandbox;

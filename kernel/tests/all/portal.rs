@@ -256,6 +256,8 @@ impl Browser {
 
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // The console, for tests that a page loads without errors.
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -352,7 +354,7 @@ impl Browser {
         );
     }
 
-    fn refresh(&self) {
+    pub(crate) fn refresh(&self) {
         self.command("POST", &self.session_path("/refresh"), Some(json!({})));
     }
 
@@ -474,6 +476,23 @@ impl Browser {
         );
         f();
         self.command("POST", &self.session_path("/frame/parent"), Some(json!({})));
+    }
+
+    /// The browser console's errors (every frame's, CSP refusals included)
+    /// since the last call.
+    pub(crate) fn console_errors(&self) -> Vec<String> {
+        let body = Some(json!({"type": "browser"}));
+        let entries = self
+            .try_command("POST", &self.session_path("/se/log"), body.clone())
+            .or_else(|_| self.try_command("POST", &self.session_path("/log"), body))
+            .unwrap_or_else(|(e, m)| panic!("reading the browser console: {e}: {m}"));
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or("").to_string())
+            .collect()
     }
 
     /// Saves a PNG of the window (for humans; CI may keep it as an artifact).

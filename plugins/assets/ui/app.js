@@ -1,16 +1,14 @@
-// 资产管理: the assets plugin's single-page UI. Plain JavaScript, no build
-// step, no third-party files; charts are drawn as SVG here. Every text
-// comes from i18n/{lang}.json; the API is /api/v1/p/assets/…
+// 资产管理: the assets plugin's pages on the Tianshan UI kit (/ui/kit/kit.js:
+// element builder, the bridge-backed API client, texts, tables, paging,
+// form fields, hash routing). Charts are drawn as SVG here. Every text comes
+// from i18n/{lang}.json or the kit's; the API is /api/v1/p/assets/…
+import * as kit from '/ui/kit/kit.js';
+
 (function () {
   'use strict';
 
-  var LANGS = ['zh-CN', 'en'];
-  var DEFAULT_LANG = 'zh-CN';
-  var LANG_KEY = 'tianshan.lang';
-  var ORG_KEY = 'tianshan.org';
   var FILTER_KEY = 'assets.cardFilter';
   var API = '/api/v1/p/assets/';
-  var SVG_NS = 'http://www.w3.org/2000/svg';
   var XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
   var STATES = ['draft', 'pending', 'booked', 'incoming', 'transferred', 'disposed'];
@@ -25,11 +23,8 @@
   var MONEY_KEYS = /(^|_)(value|original_value|net_value|idle_value|accumulated|charge|income|amount|unit_price|total_value|funding_fiscal|funding_other)$/;
 
   var state = {
-    lang: DEFAULT_LANG,
-    t: {},
-    me: null,
-    csrf: null,
-    org: null,
+    lang: 'zh-CN',     // kit.lang(), kept here for the many places that read it
+    me: null,          // kit.context(): the caller, from the portal
     categories: null,  // [{code, parent, name, …}] once loaded
     seq: 0,            // bumped per route; stale answers are dropped
     cursors: [null],   // the card list's pages: cursor per page
@@ -37,10 +32,30 @@
     flashNext: null
   };
 
-  // ---- small helpers --------------------------------------------------------
+  // ---- the kit's building blocks, under the names this file uses ------------
 
-  function $(id) { return document.getElementById(id); }
+  var $ = function (id) { return document.getElementById(id); };
+  var h = kit.h;
+  var s = kit.svg;
+  var setProps = kit.setProps;
+  var append = kit.append;
+  var format = kit.format;
+  var tr = kit.tr;
+  var ok = kit.ok;
+  var errorText = kit.errorText;
+  var localized = kit.localized;
+  var query = kit.query;
+  var parseHash = kit.parseHash;
+  var pager = kit.pager;
+  var field = kit.field;
+  var input = kit.input;
+  var select = kit.select;
+  var clearErrors = kit.clearErrors;
+  var setFieldError = kit.setFieldError;
+  var formError = kit.formError;
+  var busy = kit.busy;
 
+  // Storage is unavailable to a sandboxed page: choices last for the page.
   function storage(area, key, value) {
     try {
       if (value === undefined) return window[area].getItem(key);
@@ -50,59 +65,43 @@
     return null;
   }
 
-  function format(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (_, key) {
-      return values && values[key] != null ? String(values[key]) : '';
-    });
-  }
-
-  function tr(key, values) {
-    var s = state.t[key];
-    return format(s == null ? key : s, values);
-  }
-
   // A vocabulary value's label, or the value itself when there is none.
   function label(prefix, value) {
     if (value == null || value === '') return '—';
-    var key = prefix + '.' + value;
-    return state.t[key] != null ? state.t[key] : String(value);
+    var t = kit.text(prefix + '.' + value);
+    return t != null ? t : String(value);
   }
 
-  // h('div', {class: 'x', onclick: f}, [children or text])
-  function h(tag, props, children) {
-    var node = document.createElement(tag);
-    setProps(node, props);
-    append(node, children);
-    return node;
+  // path: relative to the plugin's API, or absolute (/api/v1/…).
+  // body: an object (sent as JSON) or a Blob/File (sent as is).
+  // org: act in this org for this call only (else the portal's).
+  function api(method, path, body, org) {
+    return kit.api(method, path, body, org ? { org: org } : undefined);
   }
 
-  function s(tag, attrs, children) {
-    var node = document.createElementNS(SVG_NS, tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    append(node, children);
-    return node;
+  function table(columns, rows, props) {
+    var o = { money: money };
+    Object.keys(props || {}).forEach(function (k) { o[k] = props[k]; });
+    return kit.table(columns, rows, o);
   }
 
-  function setProps(node, props) {
-    Object.keys(props || {}).forEach(function (k) {
-      var v = props[k];
-      if (v == null || v === false) return;
-      if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
-      else if (k === 'class') node.className = v;
-      else if (k === 'text') node.textContent = v;
-      else if (k === 'value') node.value = v;
-      else if (k === 'checked' || k === 'disabled' || k === 'hidden' || k === 'selected') node[k] = !!v;
-      else node.setAttribute(k, v === true ? '' : v);
+  // Downloads a file the API answers (exports, templates); a refusal shows
+  // as a message instead of a broken file.
+  function download(path, fallbackName) {
+    return kit.download(path, fallbackName).then(function (res) {
+      if (!ok(res)) flash(errorText(res), true);
     });
   }
 
-  function append(node, children) {
-    if (children == null) return;
-    if (!Array.isArray(children)) children = [children];
-    children.forEach(function (c) {
-      if (c == null || c === false) return;
-      node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
-    });
+  function exportButtons(pathFn, name) {
+    return h('span', { class: 'exports' }, [
+      h('button', { type: 'button', class: 'button', 'data-export': 'xlsx', onclick: function () {
+        download(withParam(pathFn(), 'format', 'xlsx'), name + '.xlsx');
+      } }, tr('common.exportXlsx')),
+      h('button', { type: 'button', class: 'button', 'data-export': 'csv', onclick: function () {
+        download(withParam(pathFn(), 'format', 'csv'), name + '.csv');
+      } }, tr('common.exportCsv'))
+    ]);
   }
 
   // Fen (integer hundredths of a yuan) as ¥1,234.56.
@@ -149,15 +148,6 @@
     return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
   }
 
-  function query(params) {
-    var parts = [];
-    Object.keys(params).forEach(function (k) {
-      var v = params[k];
-      if (v != null && v !== '') parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v));
-    });
-    return parts.length ? '?' + parts.join('&') : '';
-  }
-
   function withParam(path, key, value) {
     return path + (path.indexOf('?') >= 0 ? '&' : '?') + encodeURIComponent(key) + '=' + encodeURIComponent(value);
   }
@@ -167,117 +157,12 @@
     else location.hash = hash;
   }
 
-  // ---- the API --------------------------------------------------------------
-
-  function headers(extra) {
-    var out = { Accept: 'application/json', 'Accept-Language': state.lang };
-    if (state.org) out['X-Tianshan-Org'] = state.org;
-    Object.keys(extra || {}).forEach(function (k) { out[k] = extra[k]; });
-    return out;
-  }
-
-  // path: relative to the plugin's API, or absolute (/api/v1/…).
-  // body: an object (sent as JSON) or a Blob/File (sent as is).
-  // org: act in this org for this call only (else the chosen one).
-  function api(method, path, body, org) {
-    var url = path.charAt(0) === '/' ? path : API + path;
-    var extra = {};
-    if (org) extra['X-Tianshan-Org'] = org;
-    var payload;
-    if (body instanceof Blob) {
-      extra['Content-Type'] = body.type || 'application/octet-stream';
-      payload = body;
-    } else if (body !== undefined) {
-      extra['Content-Type'] = 'application/json';
-      payload = JSON.stringify(body);
-    }
-    if (method !== 'GET' && state.csrf) extra['X-CSRF-Token'] = state.csrf;
-    return fetch(url, {
-      method: method,
-      credentials: 'same-origin',
-      cache: 'no-store',
-      headers: headers(extra),
-      body: payload
-    }).then(function (r) {
-      if (r.status === 204) return { status: 204, body: null };
-      return r.json().catch(function () { return null; }).then(function (b) {
-        return { status: r.status, body: b };
-      });
-    }, function () {
-      return { status: 0, body: null };
-    });
-  }
-
-  function ok(res) { return res.status >= 200 && res.status < 300; }
-
-  // What went wrong, for people: our words first, the server's detail after.
-  function errorText(res) {
-    var e = res && res.body && res.body.error;
-    var base = !res || res.status === 0 ? tr('err.network')
-      : res.status === 401 ? tr('err.signIn')
-      : res.status === 403 ? tr('err.forbidden')
-      : res.status === 404 && !(e && e.message) ? tr('err.notFound')
-      : tr('err.failed', { status: res.status });
-    if (e && e.message) {
-      var where = e.field ? fieldName(e.field) + ': ' : '';
-      return base + ' — ' + where + e.message;
-    }
-    return base;
-  }
-
-  function fieldName(field) {
-    var k = 'field.' + field;
-    if (state.t[k]) return state.t[k];
-    k = 'form.' + field;
-    return state.t[k] || field;
-  }
-
-  // Downloads a file the API answers (exports, templates) with the session's
-  // headers; a refusal shows as a message instead of a broken file.
-  function download(path, fallbackName) {
-    var url = path.charAt(0) === '/' ? path : API + path;
-    return fetch(url, { credentials: 'same-origin', headers: headers({ Accept: '*/*' }) }).then(function (r) {
-      if (!r.ok) {
-        return r.json().catch(function () { return null; }).then(function (b) {
-          flash(errorText({ status: r.status, body: b }), true);
-        });
-      }
-      var disposition = r.headers.get('Content-Disposition') || '';
-      var m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
-      var name = m ? decodeURIComponent(m[1]) : fallbackName;
-      return r.blob().then(function (blob) {
-        var a = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
-        document.body.appendChild(a);
-        a.click();
-        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-      });
-    }, function () { flash(tr('err.network'), true); });
-  }
-
-  function exportButtons(pathFn, name) {
-    return h('span', { class: 'exports' }, [
-      h('button', { type: 'button', class: 'button', 'data-export': 'xlsx', onclick: function () {
-        download(withParam(pathFn(), 'format', 'xlsx'), name + '.xlsx');
-      } }, tr('common.exportXlsx')),
-      h('button', { type: 'button', class: 'button', 'data-export': 'csv', onclick: function () {
-        download(withParam(pathFn(), 'format', 'csv'), name + '.csv');
-      } }, tr('common.exportCsv'))
-    ]);
-  }
-
-  // {"zh-CN": …, "en": …} in the current language.
-  function localized(value) {
-    if (value == null) return '';
-    if (typeof value === 'string') return value;
-    return value[state.lang] || value[DEFAULT_LANG] || '';
-  }
-
   // Org names: the caller's bindings and unit, and the org tree when the
   // caller may read it (administrators); ids stay as they are otherwise.
   function loadOrgs() {
     var names = {};
     var units = [];
-    var me = state.me || {};
+    var me = kit.context() || {};
     (me.bindings || []).forEach(function (b) { if (b.org_name) names[b.org_id] = b.org_name; });
     if (me.unit && me.unit.id) names[me.unit.id] = me.unit.name;
     return api('GET', '/api/v1/orgs').then(function (res) {
@@ -397,124 +282,20 @@
     return h('span', { class: 'badge badge-' + kind + '-' + value, 'data-value': value }, text);
   }
 
-  // A table; columns [{key, label, render(row), money, num}]. Narrow screens
-  // show each row as a card, labelled by data-label.
-  function table(columns, rows, props) {
-    var head = h('tr', null, columns.map(function (c) {
-      return h('th', { class: c.money || c.num ? 'num' : null }, c.label);
-    }));
-    var body = h('tbody', null, rows.map(function (row) {
-      return h('tr', row.__props || null, columns.map(function (c) {
-        var v = c.render ? c.render(row) : row[c.key];
-        if (c.money && !c.render) v = money(v);
-        return h('td', { 'data-label': c.label, class: c.money || c.num ? 'num' : null },
-          v == null || v === '' ? '—' : v);
-      }));
-    }));
-    var t = h('table', props || null, [h('thead', null, head), body]);
-    return h('div', { class: 'table-wrap' }, t);
-  }
-
-  function pager(total, page, hasNext, onPrev, onNext) {
-    return h('div', { class: 'pager' }, [
-      h('span', { class: 'pager-total', 'data-total': total == null ? '' : total },
-        total == null ? '' : tr('common.total', { total: total })),
-      h('span', null, tr('common.page', { page: page })),
-      h('button', { type: 'button', class: 'button', disabled: page <= 1, onclick: onPrev }, tr('common.prev')),
-      h('button', { type: 'button', class: 'button', disabled: !hasNext, onclick: onNext }, tr('common.next'))
-    ]);
-  }
-
   // ---- forms ----------------------------------------------------------------
-
-  function field(name, labelText, control, wide) {
-    control.id = control.id || 'f-' + name.replace(/\W/g, '-');
-    if (!control.name) control.name = name;
-    return h('div', { class: 'field' + (wide ? ' wide' : ''), 'data-field': name }, [
-      h('label', { for: control.id }, labelText),
-      control,
-      h('span', { class: 'field-error', 'data-error-for': name, role: 'alert' })
-    ]);
-  }
-
-  function input(type, props) {
-    // The type first: a value is kept or cleaned by the type it is set under.
-    var node = h('input', { type: type });
-    setProps(node, props);
-    return node;
-  }
-
-  function select(values, prefix, selected, withAll) {
-    var options = withAll ? [h('option', { value: '' }, tr('common.all'))] : [];
-    values.forEach(function (v) {
-      options.push(h('option', { value: v, selected: v === selected }, label(prefix, v)));
-    });
-    return h('select', null, options);
-  }
-
-  function clearErrors(form) {
-    form.querySelectorAll('.field-error').forEach(function (e) { e.textContent = ''; });
-    form.querySelectorAll('[aria-invalid]').forEach(function (e) { e.removeAttribute('aria-invalid'); });
-    var top = form.querySelector('.form-error');
-    if (top) top.textContent = '';
-  }
-
-  function setFieldError(form, name, text) {
-    var slot = form.querySelector('[data-error-for="' + name + '"]');
-    if (!slot) return false;
-    slot.textContent = text;
-    var control = form.querySelector('[name="' + name + '"]');
-    if (control) {
-      control.setAttribute('aria-invalid', 'true');
-      control.focus();
-    }
-    return true;
-  }
 
   // Shows a structured error next to the field it names (the API may name
   // `original_value` for what the form asks in yuan), else above the buttons.
   function showError(form, res) {
-    var e = res && res.body && res.body.error;
-    var f = e && e.field;
-    if (f) {
+    var took = kit.showError(form, res, function (f) {
       var candidates = [f, f + '_yuan', f.replace(/^changes\./, ''), f.replace(/_yuan$/, '')];
       if (f.indexOf('changes.') === 0) candidates.unshift('value');
-      // Codes with words of our own (the server's message is in English).
-      var text = (e.code && state.t['code.' + e.code]) || e.message;
-      for (var i = 0; i < candidates.length; i++) {
-        if (setFieldError(form, candidates[i], text)) {
-          var top0 = form.querySelector('.form-error');
-          if (top0) top0.textContent = errorText(res);
-          return;
-        }
-      }
-    }
-    var top = form.querySelector('.form-error');
-    if (top) top.textContent = errorText(res);
-    else flash(errorText(res), true);
-  }
-
-  function formError() {
-    return h('p', { class: 'form-error', role: 'alert' });
-  }
-
-  function busy(form, on) {
-    form.querySelectorAll('button').forEach(function (b) { b.disabled = on; });
-    form.setAttribute('aria-busy', String(on));
+      return candidates;
+    });
+    if (!took && !form.querySelector('.form-error')) flash(errorText(res), true);
   }
 
   // ---- routing --------------------------------------------------------------
-
-  function parseHash() {
-    var raw = location.hash.replace(/^#\/?/, '');
-    var qi = raw.indexOf('?');
-    var path = qi >= 0 ? raw.slice(0, qi) : raw;
-    var params = new URLSearchParams(qi >= 0 ? raw.slice(qi + 1) : '');
-    var parts = path.split('/').filter(Boolean).map(function (p) {
-      try { return decodeURIComponent(p); } catch (e) { return p; }
-    });
-    return { parts: parts, params: params };
-  }
 
   function route() {
     var seq = ++state.seq;
@@ -797,10 +578,12 @@
         });
       } }, tr('card.register')));
       actions.appendChild(h('button', { type: 'button', class: 'button danger', id: 'delete-card', onclick: function () {
-        if (!window.confirm(tr('common.confirm'))) return;
-        api('DELETE', 'cards/' + encodeURIComponent(doc.id)).then(function (res) {
-          if (!ok(res)) return flash(errorText(res), true);
-          navigateWithFlash('#/cards', tr('card.deleted'));
+        kit.confirm(tr('common.confirm')).then(function (yes) {
+          if (!yes) return;
+          api('DELETE', 'cards/' + encodeURIComponent(doc.id)).then(function (res) {
+            if (!ok(res)) return flash(errorText(res), true);
+            navigateWithFlash('#/cards', tr('card.deleted'));
+          });
         });
       } }, tr('card.delete')));
     } else if (c.state === 'booked') {
@@ -832,7 +615,7 @@
 
     var photoInput = input('file', { accept: 'image/*', capture: 'environment', id: 'photo-file' });
     var photos = h('div', { class: 'photos' }, (c.photos || []).length ? c.photos.map(function (fid) {
-      var img = h('img', { src: '/api/v1/files/' + encodeURIComponent(fid), alt: fid, loading: 'lazy' });
+      var img = kit.fileImage(fid, { alt: fid, loading: 'lazy' });
       img.addEventListener('error', function () { img.replaceWith(h('span', { class: 'muted' }, fid)); });
       return img;
     }) : h('span', { class: 'muted' }, tr('card.noPhotos')));
@@ -913,9 +696,9 @@
   }
 
   function actionLabel(action) {
-    if (state.t['action.' + action]) return state.t['action.' + action];
+    if (kit.text('action.' + action) != null) return kit.text('action.' + action);
     var m = /^(\w+?)_(opened|approved|completed)$/.exec(action || '');
-    if (m && state.t['kind.' + m[1]]) return tr('kind.' + m[1]) + ' · ' + tr('action.suffix.' + m[2]);
+    if (m && kit.text('kind.' + m[1])) return tr('kind.' + m[1]) + ' · ' + tr('action.suffix.' + m[2]);
     return action || '—';
   }
 
@@ -927,7 +710,7 @@
         h('strong', null, a.title || a.flow_title), ' ',
         badge('approval', a.status, label('approval.status', a.status)), ' ',
         step ? h('span', { class: 'muted' }, tr('approval.step', { step: step.name })) : null, ' ',
-        h('a', { href: '/#/approvals/' + encodeURIComponent(a.id), target: '_top' }, tr('doc.openApproval'))
+        h('a', { href: '#', onclick: function (ev) { ev.preventDefault(); kit.navigate('#/approvals/' + encodeURIComponent(a.id)); } }, tr('doc.openApproval'))
       ]);
     }));
   }
@@ -1228,7 +1011,7 @@
         var nv = v[f];
         if (f === 'original_value') nv = money(nv);
         else if (f === 'use_status') nv = label('use', nv);
-        return fieldName(f) + ' → ' + (typeof nv === 'object' ? JSON.stringify(nv) : nv);
+        return kit.fieldName(f) + ' → ' + (typeof nv === 'object' ? JSON.stringify(nv) : nv);
       }).join('；');
     }
     if (Array.isArray(v)) {
@@ -1247,7 +1030,7 @@
   function payloadView(p) {
     var keys = Object.keys(p);
     if (!keys.length) return h('p', { class: 'muted' }, tr('common.empty'));
-    return dl(keys.map(function (k) { return [fieldName(k), payloadValue(k, p[k])]; }));
+    return dl(keys.map(function (k) { return [kit.fieldName(k), payloadValue(k, p[k])]; }));
   }
 
   // ---- #/todos: this plugin's approvals awaiting the caller -----------------
@@ -1257,7 +1040,7 @@
     setView([
       h('div', { class: 'head' }, [
         h('h1', null, tr('todos.title')),
-        h('div', { class: 'tools' }, h('a', { class: 'button', href: '/#/todos', target: '_top' }, tr('todos.portal')))
+        h('div', { class: 'tools' }, h('button', { type: 'button', class: 'button', onclick: function () { kit.navigate('#/todos'); } }, tr('todos.portal')))
       ]),
       h('p', { class: 'muted' }, tr('todos.hint')),
       list
@@ -1609,7 +1392,7 @@
       var v = filter[k];
       if (k === 'state') v = label('state', v);
       if (k === 'use_status') v = label('use', v);
-      return fieldName(k === 'q' ? 'name' : k) + '=' + v;
+      return kit.fieldName(k === 'q' ? 'name' : k) + '=' + v;
     }).join('，');
     var list = h('div', { id: 'labels-cards' }, h('p', { class: 'muted' }, tr('loading')));
     var sheet = h('div', { id: 'labels-sheet', class: 'labels-sheet' });
@@ -1653,21 +1436,15 @@
       sheet.textContent = '';
       if (!ids.length) return flash(tr('err.chooseCards'), true);
       var path = API + 'labels?ids=' + ids.map(encodeURIComponent).join(',');
-      fetch(path, { credentials: 'same-origin', headers: headers({ Accept: 'image/png' }) }).then(function (r) {
-        if (!r.ok) {
-          return r.json().catch(function () { return null; }).then(function (b) {
-            sheet.appendChild(errorBox({ status: r.status, body: b }));
-          });
-        }
-        return r.blob().then(function (blob) {
-          var reader = new FileReader();
-          reader.onload = function () {
-            sheet.appendChild(h('img', { src: reader.result, alt: tr('labels.title'), class: 'labels-image' }));
-            sheet.appendChild(h('p', null, h('a', { href: path, target: '_blank', rel: 'noopener' }, tr('labels.open'))));
-          };
-          reader.readAsDataURL(blob);
-        });
-      }, function () { flash(tr('err.network'), true); });
+      kit.fetchBlob('GET', path, undefined, { accept: 'image/png' }).then(function (res) {
+        if (!ok(res) || !res.blob) return sheet.appendChild(errorBox(res));
+        var reader = new FileReader();
+        reader.onload = function () {
+          sheet.appendChild(h('img', { src: reader.result, alt: tr('labels.title'), class: 'labels-image' }));
+          sheet.appendChild(h('p', null, h('a', { href: URL.createObjectURL(res.blob), target: '_blank', rel: 'noopener' }, tr('labels.open'))));
+        };
+        reader.readAsDataURL(res.blob);
+      });
     }
   }
 
@@ -1815,7 +1592,7 @@
           var outcome = rec.result ? label('scan.result', rec.result) : tr('common.done');
           if (rec.differences && rec.differences.length) {
             outcome += ' — ' + rec.differences.map(function (d) {
-              return fieldName(d.field) + ': ' + (d.book || '—') + ' → ' + (d.found || '—');
+              return kit.fieldName(d.field) + ': ' + (d.book || '—') + ' → ' + (d.found || '—');
             }).join('；');
           }
           result.appendChild(h('p', { class: 'success', role: 'status' }, tr('scan.recorded', { result: outcome })));
@@ -1916,13 +1693,16 @@
   // A button that POSTs and re-renders the page when it succeeds.
   function actionButton(id, text, path, body, cls, confirmText) {
     return h('button', { type: 'button', class: 'button ' + (cls || ''), id: id, onclick: function (ev) {
-      if (confirmText && !window.confirm(confirmText)) return;
-      ev.target.disabled = true;
-      api('POST', path, body || {}).then(function (res) {
-        ev.target.disabled = false;
-        if (!ok(res)) return flash(errorText(res), true);
-        state.flashNext = { text: tr('common.done') };
-        route();
+      var button = ev.target;
+      (confirmText ? kit.confirm(confirmText) : Promise.resolve(true)).then(function (yes) {
+        if (!yes) return;
+        button.disabled = true;
+        api('POST', path, body || {}).then(function (res) {
+          button.disabled = false;
+          if (!ok(res)) return flash(errorText(res), true);
+          state.flashNext = { text: tr('common.done') };
+          route();
+        });
       });
     } }, text);
   }
@@ -2039,10 +1819,12 @@
       }
       if (x.status === 'plan') {
         actions.push(h('button', { type: 'button', class: 'button danger', id: 'st-delete', onclick: function () {
-          if (!window.confirm(tr('common.confirm'))) return;
-          api('DELETE', base).then(function (r) {
-            if (!ok(r)) return flash(errorText(r), true);
-            navigateWithFlash('#/stocktakes', tr('common.done'));
+          kit.confirm(tr('common.confirm')).then(function (yes) {
+            if (!yes) return;
+            api('DELETE', base).then(function (r) {
+              if (!ok(r)) return flash(errorText(r), true);
+              navigateWithFlash('#/stocktakes', tr('common.done'));
+            });
           });
         } }, tr('st.delete')));
       }
@@ -3161,55 +2943,22 @@
 
   // ---- language and start-up ------------------------------------------------
 
-  function pickLang() {
-    var fromQuery = new URLSearchParams(location.search).get('lang');
-    if (fromQuery && LANGS.indexOf(fromQuery) >= 0) {
-      storage('localStorage', LANG_KEY, fromQuery);
-      return fromQuery;
-    }
-    var stored = storage('localStorage', LANG_KEY);
-    return stored && LANGS.indexOf(stored) >= 0 ? stored : DEFAULT_LANG;
-  }
-
-  function loadMessages(lang) {
-    return fetch('i18n/' + lang + '.json', { credentials: 'same-origin' }).then(function (r) {
-      if (!r.ok) throw new Error('i18n ' + r.status);
-      return r.json();
-    });
-  }
-
   function applyStatic() {
-    document.documentElement.lang = state.lang;
-    document.querySelectorAll('[data-i18n]').forEach(function (el) {
-      var key = el.getAttribute('data-i18n');
-      if (state.t[key]) el.textContent = state.t[key];
-    });
+    state.lang = kit.lang();
+    kit.applyTexts(document);
     $('nav').setAttribute('aria-label', tr('title'));
     document.querySelectorAll('#lang-switch [data-lang]').forEach(function (b) {
       b.setAttribute('aria-pressed', String(b.getAttribute('data-lang') === state.lang));
     });
   }
 
-  function setLang(lang) {
-    return loadMessages(lang).catch(function () {
-      return lang === DEFAULT_LANG ? {} : loadMessages(DEFAULT_LANG);
-    }).then(function (t) {
-      state.lang = lang;
-      state.t = t;
-      applyStatic();
-    });
-  }
-
+  // The page's own switch changes this page only; the portal's reloads it.
   function switchLang(lang) {
-    if (lang === state.lang || LANGS.indexOf(lang) < 0) return;
-    storage('localStorage', LANG_KEY, lang);
-    // Keep ?lang= (set by the portal) in step, so a reload stays in it.
-    var u = new URL(location.href);
-    if (u.searchParams.has('lang')) {
-      u.searchParams.set('lang', lang);
-      history.replaceState(null, '', u.pathname + u.search + u.hash);
-    }
-    setLang(lang).then(route);
+    if (lang === state.lang) return;
+    kit.setLang(lang).then(function () {
+      applyStatic();
+      route();
+    });
   }
 
   function start() {
@@ -3217,18 +2966,13 @@
       var b = ev.target.closest && ev.target.closest('[data-lang]');
       if (b) switchLang(b.getAttribute('data-lang'));
     });
-    setLang(pickLang()).then(function () {
-      return api('GET', '/api/v1/me');
-    }).then(function (res) {
-      if (!ok(res) || !res.body) {
-        setView([errorBox(res), h('p', null, h('a', { href: '/', target: '_top' }, tr('err.signIn')))]);
+    kit.start({ plugin: 'assets', texts: true }).then(function (me) {
+      applyStatic();
+      if (!me) {
+        setView(errorBox({ status: 401, body: null }));
         return;
       }
-      state.me = res.body;
-      state.csrf = res.body.csrf_token || null;
-      var chosen = storage('sessionStorage', ORG_KEY);
-      var reachable = (res.body.bindings || []).some(function (b) { return b.org_id === chosen; });
-      state.org = chosen && reachable ? chosen : null;
+      state.me = me;
       return loadOrgs().then(function () {
         window.addEventListener('hashchange', route);
         route();

@@ -1,0 +1,510 @@
+// The Tianshan UI kit: what every plugin page needs, written once. Plain ES
+// module served by the kernel at /ui/kit/kit.js, so a plugin author needs no
+// build step:
+//
+//   <script type="module" src="app.js"></script>
+//   // app.js
+//   import * as kit from '/ui/kit/kit.js';
+//   await kit.start({ plugin: 'my-module' });
+//   kit.api('GET', 'items').then(function (res) { … });
+//
+// A plugin page runs sandboxed (an opaque origin: no cookie, no session, no
+// CSRF token). Every API call goes through the portal's bridge: the kit
+// posts the request to the portal, which checks that it comes from this
+// plugin's frame and reaches only this plugin's API and the few kernel calls
+// a page needs (the org tree, this plugin's to-dos, approvals and files),
+// then performs it with the session. See docs/plugin-guide.md, "The UI kit".
+
+var LANGS = ['zh-CN', 'en'];
+var DEFAULT_LANG = 'zh-CN';
+var SVG_NS = 'http://www.w3.org/2000/svg';
+
+var state = {
+  plugin: null,      // this page's plugin id
+  lang: DEFAULT_LANG,
+  kitT: {},          // the kit's own texts
+  pluginT: {},       // the plugin's texts (win over the kit's)
+  context: null,     // the caller as the portal describes them (no secrets)
+  org: null,         // the acting org for this page, when chosen here
+  seq: 0,
+  pending: {},
+  nonce: null,
+  base: null         // the plugin's page base (/ui/{plugin}/)
+};
+
+// ---- the bridge --------------------------------------------------------------
+
+function bridged() {
+  return window.parent !== window && !!state.nonce;
+}
+
+window.addEventListener('message', function (ev) {
+  // Only the portal (the parent frame) answers; its answers carry our nonce.
+  if (ev.source !== window.parent) return;
+  var d = ev.data;
+  if (!d || d.tianshan !== 'bridge-reply' || d.nonce !== state.nonce) return;
+  var resolve = state.pending[d.id];
+  if (!resolve) return;
+  delete state.pending[d.id];
+  resolve(d);
+});
+
+function call(op, args) {
+  if (!bridged()) {
+    return Promise.resolve({
+      status: 0,
+      body: { error: { code: 'bridge_unavailable', message: 'open this page in the portal' } }
+    });
+  }
+  return new Promise(function (resolve) {
+    var id = ++state.seq;
+    state.pending[id] = resolve;
+    var message = { tianshan: 'bridge', nonce: state.nonce, id: id, op: op };
+    Object.keys(args || {}).forEach(function (k) { message[k] = args[k]; });
+    // location.origin is the kernel's even in the sandbox: the message goes
+    // to the portal and nowhere else.
+    window.parent.postMessage(message, location.origin);
+  });
+}
+
+// ---- texts -------------------------------------------------------------------
+
+export function format(template, values) {
+  return String(template).replace(/\{(\w+)\}/g, function (_, key) {
+    return values && values[key] != null ? String(values[key]) : '';
+  });
+}
+
+// The text for `key` in the page's language: the plugin's, else the kit's,
+// else the key itself (so a missing text shows, rather than vanishing).
+export function tr(key, values) {
+  var s = state.pluginT[key];
+  if (s == null) s = state.kitT[key];
+  return format(s == null ? key : s, values);
+}
+
+// The raw text for `key` (placeholders kept), or undefined.
+export function text(key) {
+  var s = state.pluginT[key];
+  return s == null ? state.kitT[key] : s;
+}
+
+export function has(key) {
+  return state.pluginT[key] != null || state.kitT[key] != null;
+}
+
+export function lang() { return state.lang; }
+
+// A {"zh-CN": …, "en": …} value in the page's language.
+export function localized(value) {
+  if (value == null) return '';
+  if (typeof value === 'string') return value;
+  if (value[state.lang]) return value[state.lang];
+  if (value[DEFAULT_LANG]) return value[DEFAULT_LANG];
+  for (var k in value) {
+    if (Object.prototype.hasOwnProperty.call(value, k) && value[k]) return String(value[k]);
+  }
+  return '';
+}
+
+function loadJson(url) {
+  return fetch(url, { credentials: 'omit' }).then(function (r) {
+    if (!r.ok) throw new Error(url + ' ' + r.status);
+    return r.json();
+  });
+}
+
+// Loads the kit's and the plugin's texts for `next` (the plugin's from its
+// own ui/i18n/{lang}.json) and fills every [data-i18n] element.
+export function setLang(next) {
+  if (LANGS.indexOf(next) < 0) next = DEFAULT_LANG;
+  var kitT = loadJson('/ui/kit/i18n/' + next + '.json').catch(function () { return {}; });
+  var own = state.base ? loadJson(state.base + 'i18n/' + next + '.json').catch(function () { return null; }) : Promise.resolve({});
+  return Promise.all([kitT, own]).then(function (both) {
+    state.lang = next;
+    state.kitT = both[0] || {};
+    state.pluginT = both[1] || {};
+    applyTexts(document);
+  });
+}
+
+export function applyTexts(root) {
+  document.documentElement.lang = state.lang;
+  (root || document).querySelectorAll('[data-i18n]').forEach(function (node) {
+    var key = node.getAttribute('data-i18n');
+    if (has(key)) node.textContent = tr(key);
+  });
+}
+
+// ---- start -------------------------------------------------------------------
+
+// Starts the page: learns who is looking (from the portal), picks the
+// language (the portal's, or ?lang=) and loads the texts.
+// options: { plugin: id (default: the first path segment after /ui/),
+//            texts: true to load the page's own ui/i18n/{lang}.json }.
+export function start(options) {
+  var o = options || {};
+  var params = new URLSearchParams(location.search);
+  state.nonce = params.get('bridge');
+  var m = /^\/ui\/([^/]+)\//.exec(location.pathname);
+  state.plugin = o.plugin || (m ? m[1] : null);
+  state.base = m && o.texts ? '/ui/' + m[1] + '/' : null;
+  return call('context').then(function (res) {
+    state.context = res.status === 200 ? res.body : null;
+    var fromQuery = params.get('lang');
+    var chosen = state.context && state.context.lang ? state.context.lang : fromQuery;
+    return setLang(chosen || DEFAULT_LANG);
+  }).then(function () { return state.context; });
+}
+
+// The caller: { user: {user_id, username, display_name, org_id, roles}, unit,
+// home_org, is_platform_admin, bindings, org (the acting org), lang, plugin },
+// or null outside the portal or signed out. Never a token or a secret.
+export function context() { return state.context; }
+
+// Acts in `org` for the calls that follow (null: the portal's choice).
+export function actAs(org) { state.org = org || null; }
+
+export function actingOrg() {
+  return state.org || (state.context && state.context.org) || null;
+}
+
+// Opens a portal page: '#/todos', '#/approvals/{id}' or this plugin's
+// menu entries ('#/p/{plugin}/{entry}'); the portal refuses anything else.
+export function navigate(hash) {
+  return call('navigate', { hash: hash });
+}
+
+// ---- the API -----------------------------------------------------------------
+
+// path: relative to this plugin's API (`items?page=2`), or absolute
+// (`/api/v1/p/{plugin}/…`, `/api/v1/orgs`, `/api/v1/todos`, …).
+// body: an object (sent as JSON), a Blob or File (sent as is), or undefined.
+// opts.org: act in this org for this call only. Answers {status, body}:
+// the parsed JSON (null when none); status 0 when the call did not happen.
+export function api(method, path, body, opts) {
+  return request(method, path, body, opts, 'json');
+}
+
+// As api(), answering {status, body (the error, when not 2xx), blob,
+// type, filename} for files, exports and images.
+export function fetchBlob(method, path, body, opts) {
+  return request(method, path, body, opts, 'blob');
+}
+
+export function apiUrl(path) {
+  return path.charAt(0) === '/' ? path : '/api/v1/p/' + state.plugin + '/' + path;
+}
+
+function request(method, path, body, opts, as) {
+  var o = opts || {};
+  var args = { method: method, path: apiUrl(path), as: as, org: o.org || state.org || null, accept: o.accept || null };
+  if (body instanceof Blob) {
+    args.body = body;
+    args.contentType = body.type || 'application/octet-stream';
+  } else if (body !== undefined) {
+    args.body = JSON.stringify(body);
+    args.contentType = 'application/json';
+  }
+  return call('request', args).then(function (res) {
+    return res;
+  }, function () {
+    return { status: 0, body: null };
+  });
+}
+
+export function ok(res) { return res && res.status >= 200 && res.status < 300; }
+
+// Downloads what the API answers (an export, a template, a file) under the
+// name the server gives; a refusal comes back as {status, body} instead.
+export function download(path, fallbackName) {
+  return fetchBlob('GET', path, undefined, { accept: '*/*' }).then(function (res) {
+    if (!ok(res) || !res.blob) return res;
+    saveBlob(res.blob, res.filename || fallbackName);
+    return res;
+  });
+}
+
+export function saveBlob(blob, name) {
+  var a = h('a', { href: URL.createObjectURL(blob), download: name || 'download', hidden: true });
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+// An <img> of a file the plugin stored (a photo), fetched through the bridge.
+export function fileImage(fileId, props) {
+  var img = h('img', props || { alt: fileId });
+  fetchBlob('GET', '/api/v1/files/' + encodeURIComponent(fileId)).then(function (res) {
+    if (ok(res) && res.blob) img.src = URL.createObjectURL(res.blob);
+    else img.dispatchEvent(new Event('error'));
+  });
+  return img;
+}
+
+// What went wrong, for people: the kit's words for the status or the error
+// code first, the server's detail after.
+export function errorText(res) {
+  var e = res && res.body && res.body.error;
+  var base = !res || res.status === 0 ? tr('err.network')
+    : res.status === 401 ? tr('err.signIn')
+    : res.status === 403 ? tr('err.forbidden')
+    : res.status === 404 && !(e && e.message) ? tr('err.notFound')
+    : e && e.code && has('code.' + e.code) ? tr('code.' + e.code)
+    : tr('err.failed', { status: res.status });
+  if (e && e.message) {
+    var where = e.field ? fieldName(e.field) + ': ' : '';
+    return base + ' — ' + where + e.message;
+  }
+  return base;
+}
+
+// A field's name as the page calls it: `field.{name}` or `form.{name}`.
+export function fieldName(field) {
+  if (has('field.' + field)) return tr('field.' + field);
+  if (has('form.' + field)) return tr('form.' + field);
+  return field;
+}
+
+// ---- building elements -------------------------------------------------------
+
+// h('div', {class: 'x', onclick: f}, [children or text])
+export function h(tag, props, children) {
+  var node = document.createElement(tag);
+  setProps(node, props);
+  append(node, children);
+  return node;
+}
+
+// The same for SVG elements (attributes only).
+export function svg(tag, attrs, children) {
+  var node = document.createElementNS(SVG_NS, tag);
+  Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+  append(node, children);
+  return node;
+}
+
+export function setProps(node, props) {
+  Object.keys(props || {}).forEach(function (k) {
+    var v = props[k];
+    if (v == null || v === false) return;
+    if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
+    else if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k === 'value') node.value = v;
+    else if (k === 'checked' || k === 'disabled' || k === 'hidden' || k === 'selected') node[k] = !!v;
+    else node.setAttribute(k, v === true ? '' : v);
+  });
+}
+
+export function append(node, children) {
+  if (children == null) return;
+  if (!Array.isArray(children)) children = [children];
+  children.forEach(function (c) {
+    if (c == null || c === false) return;
+    node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  });
+}
+
+// ---- dialogs ----------------------------------------------------------------
+
+// Asks the user to confirm `text`; resolves true or false. A sandboxed page
+// may not use window.confirm (the sandbox has no allow-modals, so a page
+// cannot pose as the browser or the portal), hence a dialog in the page.
+export function confirm(text) {
+  return new Promise(function (resolve) {
+    var dialog = h('dialog', { class: 'kit-confirm', id: 'kit-confirm', 'aria-modal': 'true' }, [
+      h('p', null, text),
+      h('div', { class: 'actions' }, [
+        h('button', { type: 'button', class: 'button', id: 'kit-confirm-cancel', onclick: function () { done(false); } }, tr('common.cancel')),
+        h('button', { type: 'button', class: 'button primary', id: 'kit-confirm-ok', onclick: function () { done(true); } }, tr('common.ok'))
+      ])
+    ]);
+    function done(value) {
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      resolve(value);
+    }
+    dialog.addEventListener('cancel', function (ev) { ev.preventDefault(); done(false); });
+    document.body.appendChild(dialog);
+    try { dialog.showModal(); } catch (e) { dialog.setAttribute('open', ''); }
+  });
+}
+
+// ---- tables ------------------------------------------------------------------
+
+// A table; columns [{key, label, render(row), money, num, sort}]. With
+// opts.sort = {key, desc} and opts.onSort(key, desc), columns with `sort`
+// are clickable (the page re-queries the API with its sort allowlist).
+// opts.money formats money columns; opts.empty (true or a text) shows a
+// line when there are no rows; other opts are the <table>'s attributes.
+// Narrow screens show each row as a card,
+// labelled by data-label.
+export function table(columns, rows, opts) {
+  var o = opts || {};
+  var sort = o.sort || null;
+  var head = h('tr', null, columns.map(function (c) {
+    var cls = c.money || c.num ? 'num' : null;
+    if (!c.sort || !o.onSort) return h('th', { class: cls }, c.label);
+    var key = c.sort === true ? c.key : c.sort;
+    var active = sort && sort.key === key;
+    var th = h('th', { class: (cls ? cls + ' ' : '') + 'sortable', 'aria-sort': active ? (sort.desc ? 'descending' : 'ascending') : 'none' },
+      h('button', { type: 'button', class: 'sort', 'data-sort': key, onclick: function () {
+        o.onSort(key, active ? !sort.desc : false);
+      } }, [c.label, active ? (sort.desc ? ' ↓' : ' ↑') : '']));
+    return th;
+  }));
+  var body = h('tbody', null, rows.map(function (row) {
+    return h('tr', row.__props || null, columns.map(function (c) {
+      var v = c.render ? c.render(row) : row[c.key];
+      if (c.money && !c.render && o.money) v = o.money(v);
+      return h('td', { 'data-label': c.label, class: c.money || c.num ? 'num' : null },
+        v == null || v === '' ? '—' : v);
+    }));
+  }));
+  var props = {};
+  Object.keys(o).forEach(function (k) {
+    if (k !== 'sort' && k !== 'onSort' && k !== 'money' && k !== 'empty') props[k] = o[k];
+  });
+  var t = h('table', props, [h('thead', null, head), body]);
+  if (!rows.length && o.empty) {
+    return h('div', { class: 'table-wrap' }, [t, h('p', { class: 'muted empty' }, o.empty === true ? tr('common.empty') : o.empty)]);
+  }
+  return h('div', { class: 'table-wrap' }, t);
+}
+
+// Paging by cursor: a total, the page number, previous and next.
+export function pager(total, page, hasNext, onPrev, onNext) {
+  return h('div', { class: 'pager' }, [
+    h('span', { class: 'pager-total', 'data-total': total == null ? '' : total },
+      total == null ? '' : tr('common.total', { total: total })),
+    h('span', null, tr('common.page', { page: page })),
+    h('button', { type: 'button', class: 'button', disabled: page <= 1, onclick: onPrev }, tr('common.prev')),
+    h('button', { type: 'button', class: 'button', disabled: !hasNext, onclick: onNext }, tr('common.next'))
+  ]);
+}
+
+// ---- forms -------------------------------------------------------------------
+
+// A labelled control with a slot for the API's error about it.
+export function field(name, labelText, control, wide) {
+  control.id = control.id || 'f-' + name.replace(/\W/g, '-');
+  if (!control.name) control.name = name;
+  return h('div', { class: 'field' + (wide ? ' wide' : ''), 'data-field': name }, [
+    h('label', { for: control.id }, labelText),
+    control,
+    h('span', { class: 'field-error', 'data-error-for': name, role: 'alert' })
+  ]);
+}
+
+export function input(type, props) {
+  // The type first: a value is kept or cleaned by the type it is set under.
+  var node = h('input', { type: type });
+  setProps(node, props);
+  return node;
+}
+
+// A <select> of vocabulary values labelled `{prefix}.{value}`.
+export function select(values, prefix, selected, withAll) {
+  var options = withAll ? [h('option', { value: '' }, tr('common.all'))] : [];
+  values.forEach(function (v) {
+    var key = prefix + '.' + v;
+    options.push(h('option', { value: v, selected: v === selected }, has(key) ? tr(key) : v));
+  });
+  return h('select', null, options);
+}
+
+export function formError() {
+  return h('p', { class: 'form-error', role: 'alert' });
+}
+
+export function clearErrors(form) {
+  form.querySelectorAll('.field-error').forEach(function (e) { e.textContent = ''; });
+  form.querySelectorAll('[aria-invalid]').forEach(function (e) { e.removeAttribute('aria-invalid'); });
+  var top = form.querySelector('.form-error');
+  if (top) top.textContent = '';
+}
+
+export function setFieldError(form, name, text) {
+  var slot = form.querySelector('[data-error-for="' + name + '"]');
+  if (!slot) return false;
+  slot.textContent = text;
+  var control = form.querySelector('[name="' + name + '"]');
+  if (control) {
+    control.setAttribute('aria-invalid', 'true');
+    control.focus();
+  }
+  return true;
+}
+
+// Shows an API error next to the field it names (or the first of
+// `aliases(field)` the form has), else above the buttons. Answers whether
+// a field took it.
+export function showError(form, res, aliases) {
+  var e = res && res.body && res.body.error;
+  var f = e && e.field;
+  if (f) {
+    var candidates = aliases ? aliases(f) : [f];
+    var text = (e.code && has('code.' + e.code)) ? tr('code.' + e.code) : e.message;
+    for (var i = 0; i < candidates.length; i++) {
+      if (setFieldError(form, candidates[i], text)) {
+        var top0 = form.querySelector('.form-error');
+        if (top0) top0.textContent = errorText(res);
+        return true;
+      }
+    }
+  }
+  var top = form.querySelector('.form-error');
+  if (top) top.textContent = errorText(res);
+  return false;
+}
+
+export function busy(form, on) {
+  form.querySelectorAll('button').forEach(function (b) { b.disabled = on; });
+  form.setAttribute('aria-busy', String(on));
+}
+
+// ---- routing -----------------------------------------------------------------
+
+// '#/cards/12?page=2' → {parts: ['cards', '12'], params: URLSearchParams}.
+export function parseHash() {
+  var raw = location.hash.replace(/^#\/?/, '');
+  var qi = raw.indexOf('?');
+  var path = qi >= 0 ? raw.slice(0, qi) : raw;
+  var params = new URLSearchParams(qi >= 0 ? raw.slice(qi + 1) : '');
+  var parts = path.split('/').filter(Boolean).map(function (p) {
+    try { return decodeURIComponent(p); } catch (e) { return p; }
+  });
+  return { parts: parts, params: params };
+}
+
+export function query(params) {
+  var parts = [];
+  Object.keys(params).forEach(function (k) {
+    var v = params[k];
+    if (v != null && v !== '') parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v));
+  });
+  return parts.length ? '?' + parts.join('&') : '';
+}
+
+// A hash router: routes {name: function (parts, params, live)}; the first
+// path segment picks the route (`fallback` when none matches). `live()`
+// turns false once the user has moved on, so late answers are dropped.
+export function router(routes, fallback) {
+  var seq = 0;
+  function run() {
+    var mine = ++seq;
+    var r = parseHash();
+    var name = r.parts[0] || fallback;
+    var view = routes[name] || routes[fallback];
+    if (view) view(r.parts, r.params, function () { return mine === seq; });
+  }
+  window.addEventListener('hashchange', run);
+  return {
+    run: run,
+    go: function (hash) {
+      if (location.hash === hash) run();
+      else location.hash = hash;
+    }
+  };
+}

@@ -1,0 +1,346 @@
+//! Plugin pages are isolated from the viewer's session: sandboxed pages (an
+//! opaque origin) that reach the API only through the portal's bridge, and
+//! plugin answers that cannot speak for the kernel's origin. A hostile page
+//! (tests/plugins/intruder/ui) opened by the platform administrator, and a
+//! freshly generated plugin's page, in headless Chromium against a real
+//! kernel; the answers' headers over plain HTTP.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::identity::{org, user};
+use crate::portal::Browser;
+use crate::support::{self, TestKernel};
+
+fn skip_browser() -> bool {
+    let skip = std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping a browser test");
+    }
+    skip
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+fn sign_in_as_admin(b: &Browser, k: &TestKernel) {
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#login-username");
+    b.type_into("#login-username", "admin");
+    b.type_into("#login-password", support::ADMIN_PASSWORD);
+    b.click("#login-submit");
+    b.wait_text("#user-name", "the admin's display name", |t| !t.is_empty());
+}
+
+/// Logs in with a cookie the way the portal does; the cookie pair and the
+/// login answer.
+fn cookie_login(k: &TestKernel) -> (String, Value) {
+    let body = json!({"username": "admin", "password": support::ADMIN_PASSWORD});
+    let (status, bytes, headers) = k.raw(
+        "POST",
+        "/api/v1/auth/login",
+        Some(""),
+        Some(body.to_string().into_bytes()),
+        &[],
+    );
+    assert_eq!(status, 200);
+    let cookie = header(&headers, "set-cookie")[0]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, serde_json::from_slice(&bytes).unwrap())
+}
+
+/// The attack of issue 10: a plugin's page, opened by the platform
+/// administrator, reads the session and grants a binding. Now the page has
+/// an opaque origin and the portal's bridge refuses whatever is not its own
+/// plugin's: it achieves nothing, and no binding is made.
+#[test]
+fn a_hostile_plugin_page_cannot_act_as_the_viewer() {
+    if skip_browser() {
+        return;
+    }
+    let k = TestKernel::start();
+    k.install_ok("intruder");
+    k.install_ok("hello");
+    let prefecture = org(&k, "org-650000", "prefecture", "650100", "乌鲁木齐市");
+    let county = org(&k, &prefecture, "county", "650102", "天山区");
+    let unit = org(
+        &k,
+        &county,
+        "unit",
+        &tianshan_kernel::orgs::unified_social_credit_code("650102", 1),
+        "天山区机关事务服务中心",
+    );
+    user(&k, "target", &unit);
+
+    let b = Browser::start();
+    sign_in_as_admin(&b, &k);
+    b.click(r#"#menu .menu-entry[data-plugin="intruder"]"#);
+    let mut report = Value::Null;
+    b.in_plugin_frame(|| {
+        b.wait_displayed(r#"#report[data-done="true"]"#);
+        let text = b.script(
+            "return document.getElementById('report').textContent",
+            json!([]),
+        );
+        report = serde_json::from_str(text.as_str().unwrap()).unwrap();
+    });
+    eprintln!("the hostile page reports: {report:#}");
+
+    assert_eq!(
+        report["own_api"]["ok"], true,
+        "the bridge serves the page's own plugin: {report}"
+    );
+    let cookie = &report["cookie"];
+    assert!(
+        cookie["ok"] == false || cookie["value"] == "",
+        "the page read a cookie: {cookie}"
+    );
+    for attack in [
+        "parent_document",
+        "top_storage",
+        "local_storage",
+        "fetch_me",
+        "fetch_csrf",
+        "post_binding_cors",
+        "bridge_binding",
+        "bridge_users",
+        "bridge_other_plugin",
+        "bridge_traversal",
+        "bridge_encoded_traversal",
+        "bridge_absolute",
+        "bridge_me_secret",
+        "forged_nonce",
+    ] {
+        assert_eq!(
+            report[attack]["ok"], false,
+            "the hostile page achieved {attack}: {}",
+            report[attack]
+        );
+    }
+    // The one attack the page cannot observe (an opaque no-cors POST): the
+    // kernel says what happened.
+    let (status, out) = k.get("/api/v1/bindings?user=target");
+    assert_eq!(status, 200, "{out}");
+    let granted: Vec<&Value> = out["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["role"] == "platform-admin")
+        .collect();
+    assert!(granted.is_empty(), "the page granted a binding: {out}");
+}
+
+/// `tianshan plugin new`, build, pack, install: the template's page shows in
+/// the portal, answers through the kit, shows the API's field error next
+/// to the field, and the console stays clean (issue 16: it used to be an
+/// inline script that the CSP blocked).
+#[test]
+fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
+    if skip_browser() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let tianshan = |dir: &std::path::Path, args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_tianshan"))
+            .current_dir(dir)
+            .args(args)
+            .env(
+                "CARGO_TARGET_DIR",
+                tianshan_kernel::tooling::target_dir().join("template-plugins"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tianshan {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    tianshan(work.path(), &["plugin", "new", "fresh-page"]);
+    let dir = work.path().join("fresh-page");
+    tianshan(&dir, &["plugin", "build"]);
+    tianshan(&dir, &["plugin", "pack"]);
+    let k = TestKernel::start();
+    let (status, body) = k.install(std::fs::read(dir.join("fresh-page-0.1.0.tspkg")).unwrap());
+    assert_eq!(status, 201, "{body}");
+
+    let b = Browser::start();
+    sign_in_as_admin(&b, &k);
+    b.click(r#"#menu .menu-entry[data-plugin="fresh-page"]"#);
+    b.in_plugin_frame(|| {
+        b.wait_text("#message", "the plugin's greeting", |t| {
+            t.starts_with("Hello, ") && t.ends_with('!')
+        });
+        // Saved empty: the API's error shows next to the field.
+        b.click("#item-form button[type=submit]");
+        b.wait_text(
+            r#"#item-form [data-error-for="name"]"#,
+            "the API's field error",
+            |t| t.contains("must not be empty"),
+        );
+        b.type_into("#item-name", "第一项");
+        b.click("#item-form button[type=submit]");
+        b.wait_text("#created", "the item created", |t| t.contains("第一项"));
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+/// Issue 10 item 2 and item 9: a plugin's answer gets the kernel's CSP and
+/// `nosniff`, loses every header that would speak for the kernel's origin,
+/// and a flood of headers or a huge body is a named error, not a panic.
+#[test]
+fn plugin_answers_cannot_speak_for_the_kernels_origin() {
+    let k = TestKernel::start();
+    k.install_ok("intruder");
+
+    let (status, _, headers) = k.raw("GET", "/api/v1/p/intruder/headers", None, None, &[]);
+    assert_eq!(status, 200);
+    for name in [
+        "strict-transport-security",
+        "clear-site-data",
+        "www-authenticate",
+        "location",
+        "refresh",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "set-cookie",
+        "alt-svc",
+        "x-frame-options",
+    ] {
+        assert!(
+            header(&headers, name).is_empty(),
+            "{name} passed: {headers:?}"
+        );
+    }
+    assert_eq!(
+        header(&headers, "content-type"),
+        ["application/json"],
+        "one content type, the plugin's first"
+    );
+    let csp = header(&headers, "content-security-policy");
+    assert_eq!(csp.len(), 1, "{headers:?}");
+    assert!(csp[0].contains("sandbox") && csp[0].contains("default-src 'none'"));
+    assert_eq!(header(&headers, "x-content-type-options"), ["nosniff"]);
+    assert_eq!(header(&headers, "x-intruder"), ["kept"]);
+    assert_eq!(header(&headers, "cache-control"), ["no-store"]);
+
+    // HTML from a plugin's API is sandboxed too.
+    let (status, _, headers) = k.raw("GET", "/api/v1/p/intruder/html", None, None, &[]);
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-security-policy")[0].contains("sandbox"));
+
+    // A redirect stays within the plugin's own paths.
+    let (status, _, headers) = k.raw(
+        "GET",
+        "/api/v1/p/intruder/redirect?to=/ui/intruder/",
+        None,
+        None,
+        &[],
+    );
+    assert_eq!(status, 302);
+    assert_eq!(header(&headers, "location"), ["/ui/intruder/"]);
+    for away in [
+        "https://evil.example/",
+        "/api/v1/bindings",
+        "/ui/intruder/../hello/",
+        "/api/v1/p/intruder-x/",
+    ] {
+        let path = format!("/api/v1/p/intruder/redirect?to={}", urlencode(away));
+        let (_, _, headers) = k.raw("GET", &path, None, None, &[]);
+        assert!(header(&headers, "location").is_empty(), "{away} kept");
+    }
+
+    // 40,000 headers panicked a worker; now it is a clear refusal, and the
+    // kernel serves on.
+    let (status, body) = k.get("/api/v1/p/intruder/many-headers?n=40000");
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_bad_response", "{body}");
+    let (status, body) = k.get("/api/v1/p/intruder/many-headers?n=20");
+    assert_eq!(status, 200, "{body}");
+
+    // A body past the cap is named as such.
+    let (status, body) = k.get("/api/v1/p/intruder/big?mib=80");
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_response_too_large", "{body}");
+    let (status, _, _) = k.raw("GET", "/api/v1/p/intruder/big?mib=1", None, None, &[]);
+    assert_eq!(status, 200);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Plugin pages are sandboxed and the kit is served beside them; the shell
+/// alone gets the CSRF token, and `/api/v1/me` never carries it.
+#[test]
+fn pages_are_sandboxed_and_only_the_shell_gets_the_csrf_token() {
+    let k = TestKernel::start();
+    k.install_ok("intruder");
+    let (status, _, headers) = k.raw("GET", "/ui/intruder/", Some(""), None, &[]);
+    assert_eq!(status, 200);
+    let csp = header(&headers, "content-security-policy")[0];
+    assert!(
+        csp.starts_with("sandbox allow-scripts") && !csp.contains("allow-same-origin"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("script-src 'self';"),
+        "no inline scripts: {csp}"
+    );
+    let (status, bytes, headers) = k.raw("GET", "/ui/kit/kit.js", Some(""), None, &[]);
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")[0].contains("javascript"));
+    assert_eq!(header(&headers, "access-control-allow-origin"), ["*"]);
+    assert!(String::from_utf8_lossy(&bytes).contains("export function api("));
+    assert_eq!(k.raw("GET", "/ui/kit/nope.js", Some(""), None, &[]).0, 404);
+
+    let (cookie, login) = cookie_login(&k);
+    let csrf = login["csrf_token"].as_str().unwrap();
+    let (status, bytes, _) = k.raw("GET", "/api/v1/me", Some(""), None, &[("cookie", &cookie)]);
+    assert_eq!(status, 200);
+    let me: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(me.get("csrf_token").is_none(), "{me}");
+    assert!(!String::from_utf8_lossy(&bytes).contains(csrf));
+
+    let (status, bytes, headers) = k.raw(
+        "GET",
+        "/api/v1/auth/csrf",
+        Some(""),
+        None,
+        &[("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "cache-control"), ["no-store"]);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(answer["csrf_token"], csrf);
+    // What a sandboxed page's request would be marked as.
+    let (status, _, _) = k.raw(
+        "GET",
+        "/api/v1/auth/csrf",
+        Some(""),
+        None,
+        &[("cookie", &cookie), ("sec-fetch-site", "cross-site")],
+    );
+    assert_eq!(status, 403);
+    assert_eq!(
+        k.raw("GET", "/api/v1/auth/csrf", Some(""), None, &[]).0,
+        401
+    );
+}
