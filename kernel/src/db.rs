@@ -447,6 +447,17 @@ CREATE INDEX events_unstreamed ON events(seq) WHERE streamed = 0;
 "#,
         ),
     ),
+    (
+        14,
+        Schema::Both(
+            r#"
+-- Keyed audit records: the algorithm and the id of the key that signed
+-- each record (audit.rs). Records from before stay NULL: plain SHA-256.
+ALTER TABLE audit ADD COLUMN alg TEXT;
+ALTER TABLE audit ADD COLUMN key_id TEXT;
+"#,
+        ),
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

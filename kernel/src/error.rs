@@ -35,6 +35,9 @@ pub enum ErrorCode {
     PluginBusy,
     PluginBadResponse,
     PluginHookFailed,
+    /// `/readyz`: a part this node needs (database, NATS, plugins) is not
+    /// working; `field` names it.
+    NotReady,
     Internal,
 }
 
@@ -53,7 +56,7 @@ impl ErrorCode {
             Conflict => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            PluginDisabled | PluginBusy => StatusCode::SERVICE_UNAVAILABLE,
+            PluginDisabled | PluginBusy | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             PluginBadResponse => StatusCode::BAD_GATEWAY,
             PluginTrapped | PluginPanicked | PluginMemoryExceeded | Internal => {
@@ -87,6 +90,7 @@ impl ErrorCode {
             PluginBusy => "plugin_busy",
             PluginBadResponse => "plugin_bad_response",
             PluginHookFailed => "plugin_hook_failed",
+            NotReady => "not_ready",
             Internal => "internal",
         }
     }

@@ -4,9 +4,12 @@
 mod approvals;
 mod assets;
 mod assets_ui;
+mod audit_chain;
+mod backup;
 mod datacenter;
 mod gateway;
 mod identity;
+mod operations;
 mod packages;
 mod portal;
 mod sandbox;
