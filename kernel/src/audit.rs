@@ -4,8 +4,26 @@
 //! at that point, and `tianshan audit verify` names the first bad record.
 //! Secrets never enter a record: callers pass ids and outcomes, not
 //! passwords or tokens.
+//!
+//! A bare SHA-256 chain only proves that nobody edited a record *without
+//! recomputing the hashes after it*; anyone who can write to the database
+//! can do exactly that. So records are keyed: their hash is an HMAC-SHA256
+//! under a key kept outside the database ([`AuditKey`], a file created
+//! 0600 at first start), and the record names the key's id and algorithm
+//! (migration 14). Without the key nobody can forge a record that verifies.
+//! Cutting the tail off a keyed chain still leaves a valid chain, so the
+//! kernel also writes the chain head periodically to the log and to an
+//! anchor file ([`run_anchors`]) operators ship elsewhere; verification
+//! against the anchors finds a cut tail. Records from before keying keep
+//! their plain SHA-256 and still verify; the first keyed record chains from
+//! the last plain one, so rewriting the old part is detected as well.
 
-use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -69,10 +87,136 @@ pub struct Record {
     pub hash: String,
 }
 
-fn record_hash(seq: i64, at: i64, entry: &Entry, prev_hash: &str) -> String {
+/// The algorithm of keyed records (the `alg` column); plain SHA-256
+/// records from before keying have none.
+pub const ALG_HMAC_SHA256: &str = "hmac-sha256";
+
+/// The secret that keys the chain. Kept outside the database: whoever holds
+/// it can forge records, whoever lacks it cannot.
+#[derive(Clone)]
+pub struct AuditKey {
+    /// Public name of the key, stored in each record it signed: the first
+    /// 16 hex digits of a hash of the secret, so a verifier can tell which
+    /// key a record needs without the secret appearing anywhere.
+    pub id: String,
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditKey {
+    pub fn from_secret(secret: [u8; 32]) -> AuditKey {
+        let mut h = Sha256::new();
+        h.update(b"tianshan-audit-key-id:");
+        h.update(secret);
+        let id = hex::encode(h.finalize())[..16].to_string();
+        AuditKey { id, secret }
+    }
+
+    pub fn generate() -> AuditKey {
+        use rand::Rng;
+        Self::from_secret(rand::rng().random())
+    }
+
+    /// Reads a key file: 64 hex digits (whitespace around them ignored).
+    pub fn load(path: &Path) -> anyhow::Result<AuditKey> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading audit key {}: {e}", path.display()))?;
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "audit key {}: expected 64 hex digits (32 bytes)",
+                    path.display()
+                )
+            })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(path = %path.display(),
+                    "the audit key is readable by others than its owner: chmod 600 it");
+            }
+        }
+        Ok(Self::from_secret(bytes))
+    }
+
+    /// Loads the key file, or creates it (mode 0600) when it does not exist
+    /// yet. Creation is atomic (write a temporary file, then hard-link it
+    /// into place, which fails if another process got there first), so two
+    /// kernels starting at once end up with the same key.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<(AuditKey, bool)> {
+        if path.exists() {
+            return Ok((Self::load(path)?, false));
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating {} for the audit key: {e}", dir.display()))?;
+        let key = Self::generate();
+        let tmp = dir.join(format!(".audit-key-{}", std::process::id()));
+        let written = (|| -> std::io::Result<()> {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            writeln!(file, "{}", hex::encode(key.secret))?;
+            file.sync_all()?;
+            std::fs::hard_link(&tmp, path)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        match written {
+            Ok(()) => Ok((key, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok((Self::load(path)?, false))
+            }
+            Err(e) => anyhow::bail!(
+                "creating the audit key {}: {e} (set audit.key-file or \
+                 TIANSHAN_AUDIT_KEY_FILE to a writable place outside the data dir)",
+                path.display()
+            ),
+        }
+    }
+
+    fn mac(&self, input: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key");
+        mac.update(input);
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The key the modules that append inside their own transactions
+/// (storage, files, approvals, the data center: they call the free
+/// [`append`]) sign with. One kernel process serves one database, so the
+/// key is the process's; [`Audit::keyed`] installs it.
+static PROCESS_KEY: RwLock<Option<AuditKey>> = RwLock::new(None);
+
+fn process_key() -> Option<AuditKey> {
+    PROCESS_KEY.read().ok().and_then(|k| k.clone())
+}
+
+fn record_hash(
+    seq: i64,
+    at: i64,
+    entry: &Entry,
+    prev_hash: &str,
+    key: Option<&AuditKey>,
+) -> String {
     // A fixed field order and JSON encoding of each field make the input
     // unambiguous.
-    let canonical = serde_json::json!([
+    let mut canonical = serde_json::json!([
         seq,
         at,
         entry.actor,
@@ -83,19 +227,47 @@ fn record_hash(seq: i64, at: i64, entry: &Entry, prev_hash: &str) -> String {
         entry.detail.to_string(),
         prev_hash
     ]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    match key {
+        None => hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+        Some(key) => {
+            // The key id is part of what is signed, so a record cannot be
+            // moved under another key's name.
+            if let Some(fields) = canonical.as_array_mut() {
+                fields.push(ALG_HMAC_SHA256.into());
+                fields.push(key.id.clone().into());
+            }
+            key.mac(canonical.to_string().as_bytes())
+        }
+    }
 }
 
 pub struct Audit {
     db: Db,
+    key: Option<AuditKey>,
     /// Appends are serialised so each record chains from the one before.
     append_lock: tokio::sync::Mutex<()>,
 }
 
 impl Audit {
+    /// An unkeyed trail (plain SHA-256 chain): for tests and tools that
+    /// only read.
     pub fn new(db: Db) -> Self {
         Audit {
             db,
+            key: None,
+            append_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The kernel's trail: every record from now on is signed with `key`,
+    /// also those other modules append inside their transactions.
+    pub fn keyed(db: Db, key: AuditKey) -> Self {
+        if let Ok(mut slot) = PROCESS_KEY.write() {
+            *slot = Some(key.clone());
+        }
+        Audit {
+            db,
+            key: Some(key),
             append_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -111,8 +283,9 @@ impl Audit {
     pub async fn try_record(&self, entry: &Entry) -> sqlx::Result<i64> {
         let _guard = self.append_lock.lock().await;
         let mut tx = crate::db::begin_write(&self.db).await?;
-        let seq = append(&mut tx, entry).await?;
+        let seq = append_with(&mut tx, entry, self.key.as_ref()).await?;
         tx.commit().await?;
+        crate::health::note_audit(&entry.action, &entry.outcome);
         Ok(seq)
     }
 
@@ -164,6 +337,14 @@ pub struct Filter {
 /// lock serialises appends across nodes; on one node the caller holds
 /// [`Audit::lock`].
 pub async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, entry: &Entry) -> sqlx::Result<i64> {
+    append_with(tx, entry, process_key().as_ref()).await
+}
+
+async fn append_with(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    entry: &Entry,
+    key: Option<&AuditKey>,
+) -> sqlx::Result<i64> {
     if tx.backend_name() == "PostgreSQL" {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(crate::db::LOCK_AUDIT)
@@ -178,10 +359,10 @@ pub async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, entry: &Entry) ->
         None => (1, GENESIS.to_string()),
     };
     let at = now();
-    let hash = record_hash(seq, at, entry, &prev_hash);
+    let hash = record_hash(seq, at, entry, &prev_hash, key);
     sqlx::query(
-        "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash, alg, key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(seq)
     .bind(at)
@@ -193,6 +374,8 @@ pub async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, entry: &Entry) ->
     .bind(entry.detail.to_string())
     .bind(&prev_hash)
     .bind(&hash)
+    .bind(key.map(|_| ALG_HMAC_SHA256))
+    .bind(key.map(|k| k.id.clone()))
     .execute(&mut **tx)
     .await?;
     Ok(seq)
@@ -218,50 +401,215 @@ fn row_to_record(r: &sqlx::any::AnyRow) -> Record {
 /// What verification found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Intact { records: i64 },
-    Broken { seq: i64, reason: String },
+    Intact {
+        records: i64,
+        /// Of them, signed with a key (the rest predate keying).
+        keyed: i64,
+        /// Anchors the chain was checked against.
+        anchors: usize,
+    },
+    Broken {
+        seq: i64,
+        reason: String,
+    },
 }
 
-/// Walks the whole chain in order.
-pub async fn verify(db: &Db) -> sqlx::Result<Verdict> {
+/// One chain head written to the anchor file: the database must still hold
+/// record `seq` with exactly this `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// Unix seconds when it was written.
+    pub at: i64,
+    pub seq: i64,
+    pub hash: String,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+/// Reads an anchor file (one JSON object a line; blank lines skipped).
+pub fn read_anchors(path: &Path) -> anyhow::Result<Vec<Anchor>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading anchors {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Walks the whole chain in order, checking each keyed record against
+/// `keys` (by key id) and the chain against `anchors`.
+pub async fn verify(db: &Db, keys: &[AuditKey], anchors: &[Anchor]) -> sqlx::Result<Verdict> {
     let rows = sqlx::query(
-        "SELECT seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
+        "SELECT seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash, alg, key_id
+         FROM audit ORDER BY seq",
     )
     .fetch_all(db)
     .await?;
+    let mut anchors = anchors.to_vec();
+    anchors.sort_by_key(|a| a.seq);
+    let mut pending = anchors.iter().peekable();
     let mut expected_prev = GENESIS.to_string();
+    let mut keyed = 0i64;
+    let broken = |seq: i64, reason: String| Ok(Verdict::Broken { seq, reason });
     for (expected_seq, row) in (1..).zip(rows.iter()) {
         let record = row_to_record(row);
         // The stored detail text is hashed as stored.
         let detail_text: String = row.get(7);
+        let alg: Option<String> = row.get(10);
+        let key_id: Option<String> = row.get(11);
         if record.seq != expected_seq {
-            return Ok(Verdict::Broken {
-                seq: expected_seq,
-                reason: format!("record {expected_seq} is missing (next is {})", record.seq),
-            });
+            return broken(
+                expected_seq,
+                format!("record {expected_seq} is missing (next is {})", record.seq),
+            );
         }
         if record.prev_hash != expected_prev {
-            return Ok(Verdict::Broken {
-                seq: record.seq,
-                reason:
-                    "does not chain from the record before it (a record was removed or altered)"
-                        .into(),
-            });
+            return broken(
+                record.seq,
+                "does not chain from the record before it (a record was removed or altered)".into(),
+            );
         }
+        let key = match (alg.as_deref(), key_id.as_deref()) {
+            (None, None) if keyed > 0 => {
+                // Once the chain is keyed, a plain record is a forgery by
+                // someone without the key.
+                return broken(
+                    record.seq,
+                    "is not keyed although records before it are (forged without the key)".into(),
+                );
+            }
+            (None, None) => None,
+            (Some(ALG_HMAC_SHA256), Some(id)) => match keys.iter().find(|k| k.id == id) {
+                Some(key) => Some(key),
+                None => {
+                    return broken(
+                        record.seq,
+                        format!(
+                            "is signed with audit key {id}, which was not given \
+                             (--audit-key-file or audit.key-file)"
+                        ),
+                    );
+                }
+            },
+            (alg, _) => {
+                return broken(
+                    record.seq,
+                    format!("has an unknown signature algorithm {alg:?}"),
+                );
+            }
+        };
         let mut entry = record.entry.clone();
         entry.detail =
             serde_json::from_str(&detail_text).unwrap_or(serde_json::Value::String(detail_text));
-        if record_hash(record.seq, record.at, &entry, &record.prev_hash) != record.hash {
-            return Ok(Verdict::Broken {
-                seq: record.seq,
-                reason: "its content does not match its hash (the record was edited)".into(),
-            });
+        if record_hash(record.seq, record.at, &entry, &record.prev_hash, key) != record.hash {
+            return broken(
+                record.seq,
+                "its content does not match its hash (the record was edited)".into(),
+            );
+        }
+        if key.is_some() {
+            keyed += 1;
+        }
+        while let Some(anchor) = pending.next_if(|a| a.seq <= record.seq) {
+            if anchor.seq == record.seq && anchor.hash != record.hash {
+                return broken(
+                    record.seq,
+                    format!(
+                        "differs from the chain head anchored at {} (the chain was rewritten)",
+                        anchor.at
+                    ),
+                );
+            }
         }
         expected_prev = record.hash;
     }
+    let records = rows.len() as i64;
+    if let Some(anchor) = anchors.last().filter(|a| a.seq > records) {
+        return broken(
+            records + 1,
+            format!(
+                "is missing: the chain ends at record {records}, but an anchor written at {} \
+                 saw it reach record {} (the tail was cut)",
+                anchor.at, anchor.seq
+            ),
+        );
+    }
     Ok(Verdict::Intact {
-        records: rows.len() as i64,
+        records,
+        keyed,
+        anchors: anchors.len(),
     })
+}
+
+/// The newest record's (seq, hash, key id), if any.
+pub async fn head(db: &Db) -> sqlx::Result<Option<(i64, String, Option<String>)>> {
+    let row = sqlx::query("SELECT seq, hash, key_id FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Appends the current head to the anchor file (and the log) unless it is
+/// the one `last` already anchored; returns what it anchored.
+pub async fn anchor_once(
+    db: &Db,
+    path: &Path,
+    node: &str,
+    last: Option<&Anchor>,
+) -> anyhow::Result<Option<Anchor>> {
+    let Some((seq, hash, key_id)) = head(db).await? else {
+        return Ok(None);
+    };
+    if last.is_some_and(|a| a.seq == seq && a.hash == hash) {
+        return Ok(None);
+    }
+    let anchor = Anchor {
+        at: crate::db::now(),
+        seq,
+        hash,
+        key_id,
+        node: Some(node.to_string()),
+    };
+    let line = serde_json::to_string(&anchor)? + "\n";
+    let path_owned: PathBuf = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        if let Some(dir) = path_owned.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path_owned)?;
+        file.write_all(line.as_bytes())?;
+        file.sync_all()
+    })
+    .await??;
+    // The log is the second copy: log shippers carry it off the machine.
+    tracing::info!(seq = anchor.seq, hash = %anchor.hash, key_id = ?anchor.key_id,
+        file = %path.display(), "audit anchor");
+    Ok(Some(anchor))
+}
+
+/// Anchors the chain head every `interval` while the kernel serves.
+pub async fn run_anchors(db: Db, path: PathBuf, interval: std::time::Duration, node: String) {
+    let mut last: Option<Anchor> = None;
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        match anchor_once(&db, &path, &node, last.as_ref()).await {
+            Ok(Some(anchor)) => last = Some(anchor),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, file = %path.display(),
+                "could not write the audit anchor"),
+        }
+    }
 }
 
 /// CSV of records for auditors; fields quoted per RFC 4180.
@@ -321,13 +669,20 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(verify(&db).await.unwrap(), Verdict::Intact { records: 5 });
+        assert_eq!(
+            verify(&db, &[], &[]).await.unwrap(),
+            Verdict::Intact {
+                records: 5,
+                keyed: 0,
+                anchors: 0
+            }
+        );
 
         sqlx::query("UPDATE audit SET outcome = 'denied' WHERE seq = 3")
             .execute(&db)
             .await
             .unwrap();
-        match verify(&db).await.unwrap() {
+        match verify(&db, &[], &[]).await.unwrap() {
             Verdict::Broken { seq, reason } => {
                 assert_eq!(seq, 3);
                 assert!(reason.contains("edited"), "{reason}");
@@ -351,9 +706,177 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            verify(&db).await.unwrap(),
+            verify(&db, &[], &[]).await.unwrap(),
             Verdict::Broken { seq: 2, .. }
         ));
+    }
+
+    async fn keyed_chain(db: &Db, key: &AuditKey, n: usize) {
+        let audit = Audit {
+            db: db.clone(),
+            key: Some(key.clone()),
+            append_lock: tokio::sync::Mutex::new(()),
+        };
+        for i in 0..n {
+            audit
+                .try_record(&Entry::new("u1", "user.update", "ok").target(format!("u-{i}")))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The attack: someone with write access to the database edits a
+    /// record and recomputes every hash after it, as the plain chain
+    /// allowed. Without the key the recomputed hashes are not HMACs.
+    #[tokio::test]
+    async fn a_rewritten_keyed_chain_is_found() {
+        let (_dir, db) = db().await;
+        let key = AuditKey::generate();
+        // Two old plain records, then keyed ones chaining from them.
+        let plain = Audit::new(db.clone());
+        for _ in 0..2 {
+            plain
+                .try_record(&Entry::new("u1", "auth.login", "ok"))
+                .await
+                .unwrap();
+        }
+        keyed_chain(&db, &key, 4).await;
+        let intact = verify(&db, std::slice::from_ref(&key), &[]).await.unwrap();
+        assert_eq!(
+            intact,
+            Verdict::Intact {
+                records: 6,
+                keyed: 4,
+                anchors: 0
+            }
+        );
+        // Without the key the keyed part cannot be checked: that fails too.
+        assert!(matches!(
+            verify(&db, &[], &[]).await.unwrap(),
+            Verdict::Broken { seq: 3, .. }
+        ));
+
+        // Rewrite record 4 and re-chain everything after it the way the
+        // plain chain would have accepted.
+        sqlx::query("UPDATE audit SET outcome = 'denied' WHERE seq = 4")
+            .execute(&db)
+            .await
+            .unwrap();
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash FROM audit WHERE seq >= 4 ORDER BY seq",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        let mut prev: String = sqlx::query_scalar("SELECT hash FROM audit WHERE seq = 3")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        for row in &rows {
+            let r = row_to_record(row);
+            let forged = record_hash(r.seq, r.at, &r.entry, &prev, None);
+            sqlx::query("UPDATE audit SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(&prev)
+                .bind(&forged)
+                .bind(r.seq)
+                .execute(&db)
+                .await
+                .unwrap();
+            prev = forged;
+        }
+        match verify(&db, std::slice::from_ref(&key), &[]).await.unwrap() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 4);
+                assert!(reason.contains("edited"), "{reason}");
+            }
+            other => panic!("rewrite not detected: {other:?}"),
+        }
+        // Nor can the forger drop the key columns to pass as plain records.
+        sqlx::query("UPDATE audit SET alg = NULL, key_id = NULL WHERE seq >= 4")
+            .execute(&db)
+            .await
+            .unwrap();
+        match verify(&db, std::slice::from_ref(&key), &[]).await.unwrap() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 4);
+                assert!(reason.contains("not keyed"), "{reason}");
+            }
+            other => panic!("downgrade not detected: {other:?}"),
+        }
+    }
+
+    /// The attack: delete the newest records. The rest is still a valid
+    /// keyed chain; only an anchor written before the cut shows it.
+    #[tokio::test]
+    async fn a_cut_tail_is_found_against_the_anchors() {
+        let (dir, db) = db().await;
+        let key = AuditKey::generate();
+        keyed_chain(&db, &key, 3).await;
+        let anchors = dir.path().join("anchors");
+        let first = anchor_once(&db, &anchors, "n1", None).await.unwrap();
+        assert!(first.is_some());
+        // Nothing new: no second line.
+        assert!(
+            anchor_once(&db, &anchors, "n1", first.as_ref())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        keyed_chain(&db, &key, 3).await;
+        anchor_once(&db, &anchors, "n1", first.as_ref())
+            .await
+            .unwrap();
+        let read = read_anchors(&anchors).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(
+            verify(&db, std::slice::from_ref(&key), &read)
+                .await
+                .unwrap(),
+            Verdict::Intact {
+                records: 6,
+                keyed: 6,
+                anchors: 2
+            }
+        );
+
+        sqlx::query("DELETE FROM audit WHERE seq > 4")
+            .execute(&db)
+            .await
+            .unwrap();
+        // The chain alone still verifies: that is why anchors exist.
+        assert!(matches!(
+            verify(&db, std::slice::from_ref(&key), &[]).await.unwrap(),
+            Verdict::Intact { records: 4, .. }
+        ));
+        match verify(&db, std::slice::from_ref(&key), &read)
+            .await
+            .unwrap()
+        {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 5);
+                assert!(reason.contains("tail was cut"), "{reason}");
+            }
+            other => panic!("cut tail not detected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_file_is_created_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("audit.key");
+        let (created, fresh) = AuditKey::load_or_create(&path).unwrap();
+        assert!(fresh);
+        let (again, fresh) = AuditKey::load_or_create(&path).unwrap();
+        assert!(!fresh);
+        assert_eq!(created.id, again.id);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The secret never shows in debug output.
+        assert!(!format!("{created:?}").contains(&hex::encode(created.secret)));
     }
 
     #[test]

@@ -35,6 +35,55 @@ pub struct Config {
     pub log: LogConfig,
     pub events: EventsConfig,
     pub files: FilesConfig,
+    pub audit: AuditConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Where the audit chain's key and anchors live: outside the data dir, so
+/// that whoever can write the database cannot also forge or cut the chain
+/// unseen (docs/operations.md "The audit key and anchors").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditConfig {
+    /// The HMAC key file, created (0600) at first start when missing;
+    /// `TIANSHAN_AUDIT_KEY_FILE` overrides. Default:
+    /// `tianshan-audit.key` beside the data dir (in its parent).
+    pub key_file: Option<PathBuf>,
+    /// Where the chain head is appended every `anchor-interval-secs`.
+    /// Default: `DATA_DIR_NAME.audit-anchors` in the key file's folder.
+    pub anchor_file: Option<PathBuf>,
+    pub anchor_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            key_file: None,
+            anchor_file: None,
+            anchor_interval_secs: 60,
+        }
+    }
+}
+
+/// Who may read `/metrics`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only `Authorization: Bearer TOKEN`;
+    /// `TIANSHAN_METRICS_TOKEN` overrides.
+    pub token: Option<String>,
+    /// When set, `/metrics` is served only on this address (e.g. a
+    /// management network) and no longer on `listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 /// Attachments.
@@ -197,6 +246,8 @@ impl Default for Config {
             log: LogConfig::default(),
             events: EventsConfig::default(),
             files: FilesConfig::default(),
+            audit: AuditConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -354,6 +405,50 @@ impl Config {
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache").join("compiled")
     }
+
+    /// The folder the data dir is in: where the audit key and anchors go by
+    /// default, so they are not inside what a backup or a database copy
+    /// carries.
+    fn beside_data_dir(&self, name: &str) -> PathBuf {
+        match self.data_dir.parent() {
+            Some(parent) => parent.join(name),
+            None => self.data_dir.join(name),
+        }
+    }
+
+    pub fn audit_key_file(&self) -> PathBuf {
+        if let Some(path) = std::env::var_os("TIANSHAN_AUDIT_KEY_FILE").filter(|p| !p.is_empty()) {
+            return PathBuf::from(path);
+        }
+        self.audit
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.beside_data_dir("tianshan-audit.key"))
+    }
+
+    pub fn audit_anchor_file(&self) -> PathBuf {
+        self.audit.anchor_file.clone().unwrap_or_else(|| {
+            let name = self
+                .data_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "tianshan".into());
+            // Beside the key: the one place kept apart from the data dir.
+            let file = format!("{name}.audit-anchors");
+            match self.audit_key_file().parent() {
+                Some(dir) => dir.join(file),
+                None => PathBuf::from(file),
+            }
+        })
+    }
+
+    /// The bearer token `/metrics` requires, if any.
+    pub fn metrics_token(&self) -> Option<String> {
+        std::env::var("TIANSHAN_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.metrics.token.clone())
+    }
 }
 
 #[cfg(test)]
@@ -407,6 +502,12 @@ mod tests {
         assert_eq!(s3.prefix, default_s3.prefix);
         assert_eq!(s3.timeout_secs, default_s3.timeout_secs);
         assert!(s3.endpoint.is_none() && s3.secret_access_key.is_none());
+        assert_eq!(
+            parsed.audit.anchor_interval_secs,
+            defaults.audit.anchor_interval_secs
+        );
+        assert!(parsed.audit.key_file.is_none() && parsed.metrics.token.is_none());
+        assert!(parsed.metrics.listen.is_none());
     }
 
     #[test]

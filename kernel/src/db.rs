@@ -469,6 +469,17 @@ ALTER TABLE approval_flows ADD COLUMN allow_self_approval BIGINT NOT NULL DEFAUL
         ),
     ),
     (11, Schema::Both(crate::users::SCHEMA)),
+    (
+        14,
+        Schema::Both(
+            r#"
+-- Keyed audit records: the algorithm and the id of the key that signed
+-- each record (audit.rs). Records from before stay NULL: plain SHA-256.
+ALTER TABLE audit ADD COLUMN alg TEXT;
+ALTER TABLE audit ADD COLUMN key_id TEXT;
+"#,
+        ),
+    ),
 ];
 
 /// Advisory-lock keys, so nodes sharing a PostgreSQL database take turns.

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     PluginBusy,
     PluginBadResponse,
     PluginHookFailed,
+    /// `/readyz`: a part this node needs (database, NATS, plugins) is not
+    /// working; `field` names it.
+    NotReady,
     Internal,
     MemoryBudgetExhausted,
     /// A plugin answered with a body past the gateway's cap.
@@ -65,8 +68,9 @@ impl ErrorCode {
             Conflict => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            PluginDisabled | PluginBusy => StatusCode::SERVICE_UNAVAILABLE,
-            MemoryBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
+            PluginDisabled | PluginBusy | NotReady | MemoryBudgetExhausted => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             PluginTimeout => StatusCode::GATEWAY_TIMEOUT,
             PluginBadResponse | PluginResponseTooLarge => StatusCode::BAD_GATEWAY,
             PluginTrapped | PluginPanicked | PluginMemoryExceeded | Internal => {
@@ -103,6 +107,7 @@ impl ErrorCode {
             PluginBusy => "plugin_busy",
             PluginBadResponse => "plugin_bad_response",
             PluginHookFailed => "plugin_hook_failed",
+            NotReady => "not_ready",
             Internal => "internal",
             MemoryBudgetExhausted => "memory_budget_exhausted",
             PluginResponseTooLarge => "plugin_response_too_large",

@@ -35,8 +35,11 @@ type AppState = Arc<Kernel>;
 pub fn router(kernel: Arc<Kernel>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .merge(crate::api::routes())
+        .merge(crate::health::routes(&kernel))
+        .merge(crate::openapi::routes())
+        .merge(
+            crate::api::routes().route_layer(axum::middleware::from_fn(crate::health::track_api)),
+        )
         .route("/", get(portal_index))
         .route("/portal/{*path}", get(portal_asset))
         .route("/api/v1/p/{plugin}", any(plugin_call))
@@ -53,20 +56,6 @@ pub fn router(kernel: Arc<Kernel>) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn metrics(State(k): State<AppState>) -> Response {
-    k.metrics
-        .plugins_installed
-        .set(k.plugins.list().len() as i64);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        k.metrics.render(),
-    )
-        .into_response()
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod bus;
 pub mod cluster;
 pub mod config;
@@ -16,10 +17,12 @@ pub mod detach;
 pub mod error;
 pub mod files;
 pub mod gateway;
+pub mod health;
 pub mod jetstream;
 pub mod jobs;
 pub mod messaging;
 pub mod metrics;
+pub mod openapi;
 pub mod orgs;
 pub mod package;
 pub mod plugins;
@@ -96,7 +99,13 @@ impl Kernel {
         let root_org = orgs::ensure_root(&db).await?;
         let auth = auth::Auth::new(db.clone(), config.auth.clone());
         let bootstrap = auth.ensure_bootstrap_admin(&root_org).await?;
-        let audit = Arc::new(audit::Audit::new(db.clone()));
+        let audit_key_file = config.audit_key_file();
+        let (audit_key, created) = audit::AuditKey::load_or_create(&audit_key_file)?;
+        if created {
+            tracing::warn!(file = %audit_key_file.display(), key_id = %audit_key.id,
+                "created the audit key: keep a copy apart from the data dir's backups");
+        }
+        let audit = Arc::new(audit::Audit::keyed(db.clone(), audit_key));
         if bootstrap.is_some() {
             audit
                 .record(
@@ -209,6 +218,12 @@ impl Kernel {
             self.node_id.clone(),
         ));
         tokio::spawn(cluster::watch(self.clone()));
+        tokio::spawn(audit::run_anchors(
+            self.db.clone(),
+            self.config.audit_anchor_file(),
+            std::time::Duration::from_secs(self.config.audit.anchor_interval_secs.max(1)),
+            self.node_id.clone(),
+        ));
         tokio::spawn(
             self.bus
                 .clone()
@@ -247,6 +262,7 @@ impl Kernel {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        health::serve_metrics(self.clone()).await?;
         let app = self
             .router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -32,14 +32,37 @@ enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent backup of a data dir (database, file content,
+    /// installed packages) to one archive, while the kernel serves.
+    Backup {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The archive to write (must not exist), e.g. tianshan-2026-12-01.tar.gz.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty data dir (and, for a PostgreSQL
+    /// backup, into the empty database given by --database-url).
+    Restore {
+        /// The archive `tianshan backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; exits non-zero naming the first bad record.
+    /// Check the keyed hash chain (and, given anchors, that its tail was not
+    /// cut); exits non-zero naming the first bad record.
     Verify {
         #[command(flatten)]
         common: CommonArgs,
+        /// Anchor file to check against [default: the configured anchor
+        /// file, when it exists].
+        #[arg(long)]
+        anchors: Option<PathBuf>,
     },
 }
 
@@ -69,6 +92,10 @@ struct CommonArgs {
     /// This node's name in logs and job claims [default: HOST:PID].
     #[arg(long, env = "TIANSHAN_NODE_ID")]
     node_id: Option<String>,
+    /// The audit chain's HMAC key file [default: tianshan-audit.key beside
+    /// the data dir; created at first start].
+    #[arg(long, env = "TIANSHAN_AUDIT_KEY_FILE")]
+    audit_key_file: Option<PathBuf>,
 }
 
 impl CommonArgs {
@@ -88,6 +115,9 @@ impl CommonArgs {
         }
         if let Some(node) = &self.node_id {
             config.node_id = Some(node.clone());
+        }
+        if let Some(key) = &self.audit_key_file {
+            config.audit.key_file = Some(key.clone());
         }
         Ok(config)
     }
@@ -182,7 +212,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args, false).await,
         Command::Up(args) => serve(args, true).await,
         Command::Plugin(command) => plugin(command).await,
-        Command::Audit(AuditCommand::Verify { common }) => audit_verify(&common).await,
+        Command::Audit(AuditCommand::Verify { common, anchors }) => {
+            audit_verify(&common, anchors).await
+        }
+        Command::Backup { common, out } => {
+            let config = common.config()?;
+            let manifest = tianshan_kernel::backup::backup(&config, &out).await?;
+            let bytes: u64 = manifest.entries.iter().map(|e| e.size).sum();
+            println!(
+                "Backed up {} ({} database, schema {}, {} audit records, {} file(s), {} KiB before compression) to {}",
+                config.data_dir.display(),
+                manifest.database,
+                manifest.schema_version,
+                manifest.audit_records,
+                manifest.entries.len() - 1,
+                bytes / 1024,
+                out.display()
+            );
+            if manifest.files_backend == "s3" {
+                println!(
+                    "File content is in the S3 bucket, not in this backup: back the bucket up."
+                );
+            }
+            Ok(())
+        }
+        Command::Restore { from, common } => {
+            let config = common.config()?;
+            let manifest = tianshan_kernel::backup::restore(&from, &config).await?;
+            println!(
+                "Restored {} (taken {} by tianshan {}, {} audit records, {} file(s)) into {}; every checksum matched",
+                from.display(),
+                manifest.created_at,
+                manifest.kernel_version,
+                manifest.audit_records,
+                manifest.entries.len() - 1,
+                config.data_dir.display()
+            );
+            println!(
+                "The audit key is not in backups: verify with the original key, e.g. \
+                 tianshan audit verify --data-dir {} --audit-key-file {}",
+                config.data_dir.display(),
+                config.audit_key_file().display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -482,15 +555,41 @@ async fn set_enabled(id: &str, common: &CommonArgs, enable: bool) -> anyhow::Res
     Ok(())
 }
 
-async fn audit_verify(common: &CommonArgs) -> anyhow::Result<()> {
+async fn audit_verify(common: &CommonArgs, anchors: Option<PathBuf>) -> anyhow::Result<()> {
+    use tianshan_kernel::audit;
     let config = common.config()?;
     let db = tianshan_kernel::db::connect(&config.database_url()).await?;
-    match tianshan_kernel::audit::verify(&db).await? {
-        tianshan_kernel::audit::Verdict::Intact { records } => {
-            println!("audit chain intact: {records} records");
+    // Verification never creates a key: a missing key fails keyed records.
+    let key_file = config.audit_key_file();
+    let keys = if key_file.exists() {
+        vec![audit::AuditKey::load(&key_file)?]
+    } else {
+        eprintln!("note: no audit key at {}", key_file.display());
+        Vec::new()
+    };
+    let anchor_file = anchors.or_else(|| {
+        let default = config.audit_anchor_file();
+        default.exists().then_some(default)
+    });
+    let anchors = match &anchor_file {
+        Some(path) => audit::read_anchors(path)?,
+        None => Vec::new(),
+    };
+    match audit::verify(&db, &keys, &anchors).await? {
+        audit::Verdict::Intact {
+            records,
+            keyed,
+            anchors,
+        } => {
+            println!(
+                "audit chain intact: {records} records ({keyed} keyed), checked against {anchors} anchor(s){}",
+                anchor_file
+                    .map(|p| format!(" from {}", p.display()))
+                    .unwrap_or_default()
+            );
             Ok(())
         }
-        tianshan_kernel::audit::Verdict::Broken { seq, reason } => {
+        audit::Verdict::Broken { seq, reason } => {
             eprintln!("audit chain broken at record {seq}: {reason}");
             std::process::exit(1);
         }
