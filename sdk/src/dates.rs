@@ -1,6 +1,14 @@
-//! Calendar arithmetic without a date crate: days since the epoch, months
-//! as `year * 12 + month - 1`, and today's date from the wall clock the
-//! `clock` capability grants, in the region's time zone.
+//! Dates without a date crate: `YYYY-MM-DD` text, days since the epoch,
+//! months as `year * 12 + month - 1`, today and the current period in the
+//! region's time zone (the wall clock needs the `clock` capability), and
+//! the forms dates take in Chinese spreadsheets ([`parse_loose`]).
+//!
+//! ```ignore
+//! use tianshan_sdk::dates;
+//! let today = dates::today();                                  // "2026-03-05"
+//! let month = dates::current_period(Granularity::Month);       // "2026-03"
+//! assert_eq!(dates::parse_loose("2021年3月5日"), Ok((2021, 3, 5)));
+//! ```
 
 /// `YYYY-MM-DD` → (year, month, day), checked against the calendar.
 pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
@@ -14,6 +22,66 @@ pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
         return None;
     }
     Some((y, m, d))
+}
+
+/// Why a date text is not a date: unreadable, or a date the calendar does
+/// not have (`2021-02-30`), which users fix differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateProblem {
+    /// Not a date form this module reads.
+    Unrecognised,
+    /// Reads as a date, but the month or day does not exist.
+    Impossible,
+}
+
+impl DateProblem {
+    /// A stable code for error payloads: `date_unrecognised`, `date_impossible`.
+    pub fn code(self) -> &'static str {
+        match self {
+            DateProblem::Unrecognised => "date_unrecognised",
+            DateProblem::Impossible => "date_impossible",
+        }
+    }
+}
+
+/// A date in the forms registers use: `2021-03-05`, `2021-3-5`, `2021/3/5`,
+/// `2021.3.5`, `2021年3月5日`, `20210305`. Excel serial numbers are cells,
+/// not text: see [`from_excel_serial`].
+pub fn parse_loose(text: &str) -> Result<(i32, u32, u32), DateProblem> {
+    let text = text.trim();
+    let parts: Vec<&str> = if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+        vec![&text[..4], &text[4..6], &text[6..]]
+    } else {
+        text.trim_end_matches('日')
+            .split(['-', '/', '.', '年', '月'])
+            .map(str::trim)
+            .collect()
+    };
+    let [y, m, d] = parts[..] else {
+        return Err(DateProblem::Unrecognised);
+    };
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if y.len() != 4 || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
+        return Err(DateProblem::Unrecognised);
+    }
+    let (y, m, d): (i32, u32, u32) = (
+        y.parse().map_err(|_| DateProblem::Unrecognised)?,
+        m.parse().map_err(|_| DateProblem::Unrecognised)?,
+        d.parse().map_err(|_| DateProblem::Unrecognised)?,
+    );
+    if !(1900..=2999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return Err(DateProblem::Impossible);
+    }
+    Ok((y, m, d))
+}
+
+/// An Excel serial day number (days since 1899-12-30, the 1900 system
+/// with its leap-year bug absorbed) as `YYYY-MM-DD`.
+pub fn from_excel_serial(serial: f64) -> String {
+    let days = serial.floor() as i64 - 25_569;
+    date_text(civil_from_days(days))
 }
 
 /// `YYYY-MM` → month index.
@@ -88,7 +156,7 @@ pub fn date_text((y, m, d): (i32, u32, u32)) -> String {
 /// Without the clock capability the wall clock reads the epoch, so tests
 /// that forget it see 1970 rather than a silently wrong "today".
 pub fn today() -> String {
-    let offset_minutes: i64 = tianshan_sdk::config::get("tz-offset-minutes")
+    let offset_minutes: i64 = crate::config::get("tz-offset-minutes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(480);
     let secs = std::time::SystemTime::now()
@@ -102,6 +170,23 @@ pub fn today() -> String {
 
 pub fn this_month() -> i64 {
     month_of(&today()).unwrap_or(0)
+}
+
+/// The period of `granularity` containing today in the region, in the
+/// data center's forms: `YYYY-MM`, `YYYY-Qn`, `YYYY`.
+pub fn current_period(granularity: crate::datacenter::Granularity) -> String {
+    period_of(&today(), granularity).unwrap_or_default()
+}
+
+/// The period of `granularity` a `YYYY-MM-DD` date falls in.
+pub fn period_of(date: &str, granularity: crate::datacenter::Granularity) -> Option<String> {
+    use crate::datacenter::Granularity;
+    let (y, m, _) = parse_date(date)?;
+    Some(match granularity {
+        Granularity::Month => format!("{y:04}-{m:02}"),
+        Granularity::Quarter => format!("{y:04}-Q{}", (m - 1) / 3 + 1),
+        Granularity::Year => format!("{y:04}"),
+    })
 }
 
 /// Days from `a` to `b` (both `YYYY-MM-DD`).
@@ -124,6 +209,42 @@ mod tests {
         assert_eq!(month_of("2024-03-15"), Some(2024 * 12 + 2));
         assert_eq!(month_text(2024 * 12 + 2), "2024-03");
         assert_eq!(parse_month("2024-03"), Some(2024 * 12 + 2));
+    }
+
+    #[test]
+    fn register_date_forms_and_impossible_dates() {
+        for text in [
+            "2021-03-05",
+            "2021-3-5",
+            "2021/3/5",
+            "2021.3.5",
+            "2021年3月5日",
+            "20210305",
+        ] {
+            assert_eq!(parse_loose(text), Ok((2021, 3, 5)), "{text}");
+        }
+        assert_eq!(parse_loose("2021-02-30"), Err(DateProblem::Impossible));
+        assert_eq!(parse_loose("2021年13月1日"), Err(DateProblem::Impossible));
+        assert_eq!(parse_loose("三月五日"), Err(DateProblem::Unrecognised));
+        assert_eq!(parse_loose("2021-03"), Err(DateProblem::Unrecognised));
+        assert_eq!(from_excel_serial(45_366.0), "2024-03-15");
+    }
+
+    #[test]
+    fn periods_of_each_granularity() {
+        use crate::datacenter::Granularity;
+        assert_eq!(
+            period_of("2026-11-03", Granularity::Month).as_deref(),
+            Some("2026-11")
+        );
+        assert_eq!(
+            period_of("2026-11-03", Granularity::Quarter).as_deref(),
+            Some("2026-Q4")
+        );
+        assert_eq!(
+            period_of("2026-11-03", Granularity::Year).as_deref(),
+            Some("2026")
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod assets;
+mod assets_import;
 mod assets_ui;
 mod datacenter;
 mod gateway;
