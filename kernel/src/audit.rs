@@ -381,6 +381,64 @@ async fn append_with(
     Ok(seq)
 }
 
+/// Appends `entries` in order inside the caller's transaction, as
+/// [`append`] one by one would (same chain, same rows), with one
+/// statement per hundred records: bulk writes audit every record without
+/// paying a round trip per record.
+pub async fn append_all(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    entries: &[Entry],
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::db::LOCK_AUDIT)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (mut seq, mut prev) = match last {
+        Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
+        None => (1, GENESIS.to_string()),
+    };
+    let at = now();
+    for chunk in entries.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash) VALUES ",
+        );
+        for n in 0..chunk.len() {
+            let b = 10 * n;
+            let marks: Vec<String> = (1..=10).map(|k| format!("${}", b + k)).collect();
+            sql.push_str(if n > 0 { ", (" } else { "(" });
+            sql.push_str(&marks.join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for entry in chunk {
+            let hash = record_hash(seq, at, entry, &prev);
+            q = q
+                .bind(seq)
+                .bind(at)
+                .bind(entry.actor.clone())
+                .bind(entry.org_id.clone())
+                .bind(entry.action.clone())
+                .bind(entry.target.clone())
+                .bind(entry.outcome.clone())
+                .bind(entry.detail.to_string())
+                .bind(prev.clone())
+                .bind(hash.clone());
+            prev = hash;
+            seq += 1;
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 fn row_to_record(r: &sqlx::any::AnyRow) -> Record {
     Record {
         seq: r.get(0),

@@ -120,3 +120,73 @@ pub fn for_subject(subject_id: &str) -> Result<Vec<Instance>> {
 pub fn withdraw(id: &str) -> Result<Instance> {
     wit::withdraw(id).map_err(to_error)
 }
+
+/// How an approval ended, from a `kernel.approval.<outcome>` event. The
+/// match over it is exhaustive, so a new outcome cannot fall through to a
+/// default branch unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approved,
+    Rejected,
+    /// Sent back to the applicant to amend and resubmit.
+    Returned,
+    Withdrawn,
+}
+
+/// The payload of a `kernel.approval.<outcome>` event, typed.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Outcome {
+    pub instance_id: String,
+    pub flow: String,
+    /// The record the plugin started the approval for.
+    pub subject_id: String,
+    #[serde(rename = "outcome")]
+    pub decision: Decision,
+    /// Who decided (a user id; `system` when the kernel did).
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl crate::Event {
+    /// The payload decoded from JSON; a payload that does not fit `T` is
+    /// an error naming the event (returning it asks for a redelivery).
+    ///
+    /// ```ignore
+    /// #[derive(serde::Deserialize)]
+    /// struct Registered { card_id: String }
+    /// let r: Registered = event.json()?;
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.payload).map_err(|e| {
+            Error::new(
+                400,
+                "invalid_event",
+                format!(
+                    "event {} ({}) does not fit its type: {e}",
+                    self.id, self.topic
+                ),
+            )
+        })
+    }
+
+    /// The approval outcome, when this is a `kernel.approval.*` event.
+    ///
+    /// ```ignore
+    /// if let Some(outcome) = event.approval()? {
+    ///     match outcome.decision {
+    ///         Decision::Approved => book(&outcome.subject_id)?,
+    ///         Decision::Rejected | Decision::Withdrawn => release(&outcome.subject_id)?,
+    ///         Decision::Returned => reopen(&outcome.subject_id)?,
+    ///     }
+    /// }
+    /// ```
+    pub fn approval(&self) -> Result<Option<Outcome>> {
+        if !self.topic.starts_with("kernel.approval.") {
+            return Ok(None);
+        }
+        self.json().map(Some)
+    }
+}

@@ -25,3 +25,20 @@ pub fn require(permission: &str) -> crate::Result<()> {
         )))
     }
 }
+
+/// `Ok(())` when the caller may use `permission` at `org` (say, the org of
+/// the record a handler is about to change), else 403.
+///
+/// ```ignore
+/// let doc = collection("rooms").fetch::<Room>(id)?;
+/// authz::require_at("rooms.manage", &doc.org)?;
+/// ```
+pub fn require_at(permission: &str, org: &str) -> crate::Result<()> {
+    if allowed_at(permission, org) {
+        Ok(())
+    } else {
+        Err(crate::Error::forbidden(format!(
+            "you lack the permission {permission} at {org}"
+        )))
+    }
+}

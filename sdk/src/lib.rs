@@ -48,6 +48,16 @@ pub mod log;
 pub mod messaging;
 pub mod storage;
 
+// Building blocks every business system needs (the plugin kit).
+pub mod dates;
+pub mod document;
+pub mod export;
+#[cfg(feature = "import")]
+pub mod import;
+pub mod list;
+pub mod money;
+pub mod vocab;
+
 /// Bindings generated from `wit/plugin.wit`; use the wrappers instead.
 #[doc(hidden)]
 #[allow(unsafe_code, clippy::all, missing_docs, rustdoc::all)]
@@ -112,7 +122,8 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::{
         Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
-        config, datacenter, files, identity, json, log, messaging, storage,
+        config, datacenter, dates, export, files, identity, json, list, log, messaging, money,
+        storage, vocab,
     };
 }
 

@@ -120,10 +120,31 @@ impl Request {
     }
 
     /// The body parsed as JSON; otherwise 400 `invalid_json` with serde's
-    /// message.
+    /// message, naming the field when serde says which (a missing or
+    /// unknown field), so a form can show the error under it.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error::bad_request("invalid_json", e.to_string()))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let message = e.to_string();
+            let error = Error::bad_request("invalid_json", message.clone());
+            match field_in(&message) {
+                Some(field) => error.with_field(field),
+                None => error,
+            }
+        })
+    }
+
+    /// The caller's language: `?lang=`, else `Accept-Language`; `en` or
+    /// `zh-CN` (the default), the two the platform speaks.
+    pub fn lang(&self) -> &'static str {
+        let asked = self
+            .query_param("lang")
+            .or_else(|| self.header("accept-language").map(str::to_string))
+            .unwrap_or_default();
+        if asked.trim_start().starts_with("en") {
+            "en"
+        } else {
+            "zh-CN"
+        }
     }
 
     /// The percent-decoded value of the path parameter `{name}` (or
@@ -184,6 +205,17 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     }
 }
 
+/// The field serde's message names: "missing field `number`", "unknown
+/// field `x`, expected …", "duplicate field `y`".
+fn field_in(message: &str) -> Option<String> {
+    for lead in ["missing field `", "unknown field `", "duplicate field `"] {
+        if let Some(rest) = message.split(lead).nth(1) {
+            return rest.split('`').next().map(str::to_string);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +244,24 @@ mod tests {
         assert_eq!(req.query_param("missing"), None);
         assert_eq!(req.query_params().count(), 5);
         assert_eq!(Request::new("GET", "/").query_param("q"), None);
+    }
+
+    #[test]
+    fn a_body_missing_a_field_names_it() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Form {
+            number: u32,
+        }
+        let req = Request::from_parts(
+            "POST".into(),
+            "/".into(),
+            String::new(),
+            Vec::new(),
+            b"{}".to_vec(),
+        );
+        let e = req.json::<Form>().unwrap_err();
+        assert_eq!((e.code(), e.field()), ("invalid_json", Some("number")));
     }
 
     #[test]

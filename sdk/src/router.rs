@@ -9,6 +9,8 @@ struct Route {
     method: &'static str,
     pattern: &'static str,
     handler: Handler,
+    /// Checked before the handler runs: a route cannot forget it.
+    permission: Option<&'static str>,
 }
 
 /// Routes requests by method and path.
@@ -44,8 +46,33 @@ impl Router {
             method,
             pattern,
             handler: Box::new(handler),
+            permission: None,
         });
         self
+    }
+
+    /// The route added last needs `permission` (at the acting org); the
+    /// router checks it before the handler runs, answering 403 otherwise.
+    ///
+    /// ```ignore
+    /// Router::new()
+    ///     .get("/rooms", list).requires("rooms.view")
+    ///     .post("/rooms", create).requires("rooms.manage")
+    /// ```
+    pub fn requires(mut self, permission: &'static str) -> Self {
+        if let Some(route) = self.routes.last_mut() {
+            route.permission = Some(permission);
+        }
+        self
+    }
+
+    /// The permissions routes declare, as (method, pattern, permission).
+    pub fn permissions(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &'static str, &'static str)> + '_ {
+        self.routes
+            .iter()
+            .filter_map(|r| r.permission.map(|p| (r.method, r.pattern, p)))
     }
 
     /// Route `GET pattern`.
@@ -118,11 +145,17 @@ impl Router {
                 continue;
             }
             if route.method.eq_ignore_ascii_case(request.method()) {
+                if let Some(permission) = route.permission {
+                    crate::authz::require(permission)?;
+                }
                 request.set_params(params);
                 return (route.handler)(&request);
             }
             // HEAD is GET without the body.
             if route.method == "GET" && request.method() == "HEAD" {
+                if let Some(permission) = route.permission {
+                    crate::authz::require(permission)?;
+                }
                 request.set_params(params);
                 return (route.handler)(&request).map(Response::without_body);
             }

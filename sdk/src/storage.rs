@@ -330,7 +330,10 @@ impl Find {
     }
 }
 
-/// One write of a [`transact`] call.
+/// One write of a [`transact`] call; build them with [`Write::insert`],
+/// [`Write::update`] and [`Write::delete`] for typed data. Consecutive
+/// inserts are written in bulk by the kernel (history and audit
+/// included), so a batch of up to 500 inserts is one fast call.
 pub enum Write {
     Insert {
         collection: String,
@@ -349,6 +352,52 @@ pub enum Write {
         id: String,
         expected_revision: Option<u64>,
     },
+}
+
+impl Write {
+    /// An insert of typed data with a kernel-assigned id in the acting org.
+    pub fn insert(collection: &str, data: &impl Serialize) -> Result<Write> {
+        Ok(Write::Insert {
+            collection: collection.to_string(),
+            id: None,
+            org: None,
+            data: to_object(data)?,
+        })
+    }
+
+    /// An update of `doc` (at the revision it was read at) to `data`.
+    ///
+    /// ```ignore
+    /// let mut room = rooms.fetch::<Room>(id)?;
+    /// let changed = Room { status: "booked".into(), ..room.data.clone() };
+    /// storage::transact(vec![Write::update("rooms", &room, &changed)?, log_entry])?;
+    /// ```
+    pub fn update<T>(collection: &str, doc: &Doc<T>, data: &impl Serialize) -> Result<Write> {
+        Ok(Write::Update {
+            collection: collection.to_string(),
+            id: doc.id.clone(),
+            expected_revision: doc.revision,
+            data: to_object(data)?,
+        })
+    }
+
+    /// A delete of `doc` at the revision it was read at.
+    pub fn delete<T>(collection: &str, doc: &Doc<T>) -> Write {
+        Write::Delete {
+            collection: collection.to_string(),
+            id: doc.id.clone(),
+            expected_revision: Some(doc.revision),
+        }
+    }
+}
+
+fn to_object(data: &impl Serialize) -> Result<Value> {
+    let value = serde_json::to_value(data)
+        .map_err(|e| Error::internal(format!("cannot encode record: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::internal("a record must serialise to a JSON object"));
+    }
+    Ok(value)
 }
 
 /// Applies every write or none. On failure the error says which write (by

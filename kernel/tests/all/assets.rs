@@ -421,6 +421,8 @@ fn lifecycle(w: World) {
         Some(good),
     );
     assert_eq!((status, out["imported"].as_u64()), (201, Some(2)), "{out}");
+    // Imported cards are registered like entered ones: the county approves.
+    assert_eq!(approve_all(&w, &w.county_admin), 1);
     let hvac = ok(
         &w.k,
         &w.manager_a,
@@ -431,7 +433,7 @@ fn lifecycle(w: World) {
     );
     assert_eq!(hvac["total"], 1, "{hvac}");
     let hvac_id = hvac["records"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(hvac["records"][0]["data"]["state"], "booked");
+    card_becomes(&w, &hvac_id, "state", "booked");
     // Depreciation booked through last month at import: 8 years for HVAC.
     assert!(hvac["records"][0]["data"]["net_value"].as_i64().unwrap() < 35_000_000);
 
@@ -697,6 +699,8 @@ fn import_cards(w: &World, rows: &[(&str, &str, &str, &str)]) -> Vec<String> {
         Some(book.save_to_buffer().unwrap()),
     );
     assert_eq!(status, 201, "{out}");
+    // They go to the county for registration before they are booked.
+    assert_eq!(approve_all(w, &w.county_admin), 1);
     rows.iter()
         .map(|(name, ..)| {
             let found = ok(
@@ -707,7 +711,9 @@ fn import_cards(w: &World, rows: &[(&str, &str, &str, &str)]) -> Vec<String> {
                 Value::Null,
                 200,
             );
-            found["records"][0]["id"].as_str().unwrap().to_string()
+            let id = found["records"][0]["id"].as_str().unwrap().to_string();
+            card_becomes(w, &id, "state", "booked");
+            id
         })
         .collect()
 }

@@ -299,11 +299,13 @@ fn call(k: &TestKernel, token: &str, method: &str, path: &str, body: Value, expe
     out
 }
 
-/// Imports booked cards (name, category, location, use status) as the
-/// manager; answers each card's (id, asset number).
+/// Imports cards (name, category, location, use status) as the manager and
+/// has `approver` approve their registration, so they are booked; answers
+/// each card's (id, asset number).
 fn import_cards(
     k: &TestKernel,
     token: &str,
+    approver: &str,
     rows: &[(&str, &str, &str, &str)],
 ) -> Vec<(String, String)> {
     let mut book = rust_xlsxwriter::Workbook::new();
@@ -337,6 +339,35 @@ fn import_cards(
         Some(book.save_to_buffer().unwrap()),
     );
     assert_eq!(status, 201, "{out}");
+    for document in out["documents"].as_array().unwrap() {
+        let doc = call(
+            k,
+            token,
+            "GET",
+            &format!("/documents/{}", document.as_str().unwrap()),
+            Value::Null,
+            200,
+        );
+        let approval = doc["document"]["data"]["approval_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, out) = k.request(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/approve"),
+            Some(approver),
+            Some(json!({"comment": "同意"}).to_string().into_bytes()),
+        );
+        assert_eq!(status, 200, "{out}");
+    }
+    // The outcome reaches the plugin as an event: wait until booked.
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while call(k, token, "GET", "/cards?state=booked", Value::Null, 200)["total"].as_u64()
+        < Some(rows.len() as u64)
+    {
+        assert!(Instant::now() < deadline, "imported cards never booked");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     rows.iter()
         .map(|(name, ..)| {
             let found = call(
@@ -376,6 +407,9 @@ fn assets_ui_warehouse_plan_and_stocktake() {
     bind(&k, &keeper, "assets.keeper", &prefecture);
     let manager_token = k.login("manager", PASSWORD);
     let keeper_token = k.login("keeper", PASSWORD);
+    let approver = user(&k, "approver", &administration);
+    bind(&k, &approver, "org-admin", &prefecture);
+    let approver_token = k.login("approver", PASSWORD);
 
     // Setup through the API: the prefecture's warehouse, and two booked
     // desktops at the school, one of them idle.
@@ -392,6 +426,7 @@ fn assets_ui_warehouse_plan_and_stocktake() {
     let cards = import_cards(
         &k,
         &manager_token,
+        &approver_token,
         &[
             ("闲置台式计算机", "A020101", "行政楼库房", "idle"),
             ("在用台式计算机", "A020101", "行政楼201", "in_use"),

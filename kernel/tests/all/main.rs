@@ -4,6 +4,7 @@
 mod admin_console;
 mod approvals;
 mod assets;
+mod assets_import;
 mod assets_ui;
 mod audit_chain;
 mod backup;

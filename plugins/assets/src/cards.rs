@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Find, Write, collection};
 
-use crate::common::{self, activity, body, lang, paging, require};
+use crate::common::{self, activity, body, lang, require};
 use crate::export::{self, Table};
 use crate::model::{Card, fen_to_yuan_number};
 use crate::{categories, dates};
@@ -14,14 +14,21 @@ use crate::{categories, dates};
 pub fn routes(router: Router) -> Router {
     router
         .get("/categories", list_categories)
+        .requires("assets.view")
         .get("/cards", list)
+        .requires("assets.view")
         .post("/cards", create)
+        .requires("assets.manage")
         .get("/cards/{id}", show)
+        .requires("assets.view")
         .put("/cards/{id}", edit)
+        .requires("assets.manage")
         .delete("/cards/{id}", remove)
         .get("/cards/{id}/history", history)
         .post("/cards/{id}/files", attach)
+        .requires("assets.manage")
         .get("/lookup", lookup)
+        .requires("assets.view")
 }
 
 pub fn cards() -> tianshan_sdk::storage::Collection {
@@ -29,7 +36,6 @@ pub fn cards() -> tianshan_sdk::storage::Collection {
 }
 
 fn list_categories(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let lang = lang(req);
     let rows: Vec<Value> = categories::all()
         .iter()
@@ -83,8 +89,8 @@ pub fn filtered(req: &Request) -> Result<Find> {
             find.prefix("category", code)
         };
     }
-    find = common::filter_one_of(find, req, "state", crate::model::STATES)?;
-    find = common::filter_one_of(find, req, "use_status", crate::model::USE_STATUSES)?;
+    find = tianshan_sdk::list::filter_vocab(find, req, "state", &crate::model::STATE)?;
+    find = tianshan_sdk::list::filter_vocab(find, req, "use_status", &crate::model::USE_STATUS)?;
     for field in ["location", "department", "custodian"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
@@ -108,7 +114,6 @@ const SORTABLE: &[&str] = &[
 ];
 
 fn list(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let mut find = filtered(req)?;
     let sort = req
         .query_param("sort")
@@ -131,7 +136,7 @@ fn list(req: &Request) -> Result<Response> {
     if let Some(format) = export::wanted(req)? {
         return export::respond(&card_table(find, &lang(req))?, format);
     }
-    let (limit, cursor) = paging(req)?;
+    let tianshan_sdk::list::Paging { limit, cursor } = tianshan_sdk::list::Paging::of(req)?;
     let mut find = find.limit(limit).cursor(cursor);
     if req.query_param("total").as_deref() != Some("false") {
         find = find.with_total();
@@ -269,13 +274,27 @@ pub fn card_from(input: &Map<String, Value>) -> Result<Card> {
     Ok(card)
 }
 
+/// A card a person enters has been acquired by today and has a value; the
+/// first failure, in the caller's language, names its field.
+fn plausible(card: &Card, lang: &str) -> Result<()> {
+    match crate::model::plausibility(card, &dates::today())
+        .into_iter()
+        .next()
+    {
+        Some((field, code, zh, en)) => {
+            Err(Error::new(422, code, if lang == "en" { en } else { zh }).with_field(field))
+        }
+        None => Ok(()),
+    }
+}
+
 /// New draft cards; `org` in the body puts them in another org the caller
 /// reaches (a unit under the caller's administration).
 fn create(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let input = body(req)?;
     let org = common::text_field(&input, "org");
     let mut card = card_from(&input)?;
+    plausible(&card, req.lang())?;
     let doc = insert_cards(
         std::slice::from_mut(&mut card),
         org.as_deref(),
@@ -360,7 +379,6 @@ fn new_id(asset_no: &str, org: &str) -> String {
 }
 
 fn show(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let id = req.param("id")?;
     let card = cards().fetch::<Card>(id)?;
     let activity = collection("activity")
@@ -382,7 +400,6 @@ fn show(req: &Request) -> Result<Response> {
 
 /// Edits a draft (with its revision); booked cards change by document.
 fn edit(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let id = req.param("id")?;
     let input = body(req)?;
     let revision = input
@@ -399,6 +416,7 @@ fn edit(req: &Request) -> Result<Response> {
     }
     current.data.ensure_free(id)?;
     let mut card = card_from(&input)?;
+    plausible(&card, req.lang())?;
     card.asset_no = current.data.asset_no.clone();
     card.photos = current.data.photos.clone();
     card.attachments = current.data.attachments.clone();
@@ -455,7 +473,6 @@ fn history(req: &Request) -> Result<Response> {
 /// Adds a photo or attachment: the body is the file, `?name=` its name,
 /// `?kind=photo|attachment`.
 fn attach(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let id = req.param("id")?;
     let name = req
         .query_param("name")
@@ -492,7 +509,6 @@ fn attach(req: &Request) -> Result<Response> {
 
 /// What a scanned QR label resolves to: the label carries `ts:assets:<id>`.
 fn lookup(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let code = req
         .query_param("code")
         .filter(|c| !c.is_empty())

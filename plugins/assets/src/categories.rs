@@ -52,6 +52,36 @@ pub fn find(code: &str) -> Option<&'static Category> {
     all().iter().find(|c| c.code == code)
 }
 
+/// A category as a register gives it: its code, or its exact zh-CN or
+/// en name (`会议桌` is A050105).
+pub fn resolve(text: &str) -> Option<&'static Category> {
+    let text = text.trim();
+    find(text).or_else(|| {
+        all()
+            .iter()
+            .find(|c| c.name_zh == text || c.name_en.eq_ignore_ascii_case(text))
+    })
+}
+
+/// The likeliest category for a name that is not one: the most specific
+/// whose name is contained in it or contains it (`台式电脑` → 台式计算机 is
+/// not found this way, but `木质会议桌` → 会议桌 is).
+pub fn suggest(text: &str) -> Option<&'static Category> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    all()
+        .iter()
+        .filter(|c| text.contains(c.name_zh) || c.name_zh.contains(text))
+        .max_by_key(|c| {
+            (
+                c.name_zh.chars().count(),
+                c.code.trim_end_matches('0').len(),
+            )
+        })
+}
+
 /// The name of a code, or of a top-level group by its three-character
 /// prefix (`A02`, what `category_top` holds), in the language asked for;
 /// else the code itself.
@@ -86,5 +116,8 @@ mod tests {
         assert!(!find("A010300").unwrap().depreciable);
         assert_eq!(name("A02", "zh-CN"), "设备");
         assert_eq!(name("A020101", "en"), "Desktop computers");
+        assert_eq!(resolve("会议桌").map(|c| c.code), Some("A050105"));
+        assert_eq!(resolve("A050105").map(|c| c.code), Some("A050105"));
+        assert_eq!(suggest("木质会议桌").map(|c| c.code), Some("A050105"));
     }
 }

@@ -1,20 +1,14 @@
 //! Helpers every part of the plugin uses: permissions, numbering, the
-//! activity log, events, paging and the caller's language.
+//! activity log, events and the caller's language.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use tianshan_sdk::prelude::*;
-use tianshan_sdk::storage::{Write, collection};
+use tianshan_sdk::storage::Write;
 
-/// The caller's language: `?lang=`, else Accept-Language, else zh-CN.
+/// The caller's language (`en` or `zh-CN`).
 pub fn lang(req: &Request) -> String {
-    if let Some(lang) = req.query_param("lang") {
-        return lang;
-    }
-    match req.header("accept-language") {
-        Some(h) if h.trim_start().starts_with("en") => "en".into(),
-        _ => "zh-CN".into(),
-    }
+    req.lang().to_string()
 }
 
 pub fn require(permission: &str) -> Result<()> {
@@ -34,31 +28,9 @@ pub fn acting_org() -> Option<String> {
 }
 
 /// Reserves `count` consecutive numbers of series `series` in `org` and
-/// returns the first. Concurrent callers retry on the counter's revision,
-/// so no number is handed out twice.
+/// returns the first (the SDK's document numbering, on `counters`).
 pub fn reserve_numbers(series: &str, org: &str, count: i64) -> Result<i64> {
-    let counters = collection("counters");
-    let id = format!("{series}.{}", org.trim_start_matches("org-"));
-    for _ in 0..8 {
-        match counters.get::<Value>(&id)? {
-            Some(doc) => {
-                let next = doc.data["next"].as_i64().unwrap_or(1);
-                match counters.update(&id, doc.revision, &json!({ "next": next + count })) {
-                    Ok(_) => return Ok(next),
-                    Err(e) if e.status() == 409 => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            None => {
-                match counters.insert_with(Some(&id), Some(org), &json!({ "next": 1 + count })) {
-                    Ok(_) => return Ok(1),
-                    Err(e) if e.status() == 409 => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
-    Err(Error::new(503, "busy", "numbering is contended; try again"))
+    tianshan_sdk::document::reserve("counters", series, org, count)
 }
 
 /// A document or card number: `PREFIX` + year + six digits.
@@ -104,37 +76,6 @@ pub fn publish(
         .idempotency_key(once)
         .publish()
         .map(|_| ())
-}
-
-/// `?limit=` (1–200, default 20) and `?cursor=`.
-pub fn paging(req: &Request) -> Result<(u32, Option<String>)> {
-    let limit = match req.query_param("limit") {
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=200).contains(l))
-            .ok_or_else(|| Error::validation("limit", "limit must be 1-200"))?,
-        None => 20,
-    };
-    Ok((limit, req.query_param("cursor").filter(|c| !c.is_empty())))
-}
-
-/// `find` narrowed to `?{field}=` when the request gives one, refused with
-/// a validation error naming `field` unless it is one of `allowed`.
-pub fn filter_one_of(
-    find: tianshan_sdk::storage::Find,
-    req: &Request,
-    field: &str,
-    allowed: &[&str],
-) -> Result<tianshan_sdk::storage::Find> {
-    match req.query_param(field).filter(|v| !v.is_empty()) {
-        None => Ok(find),
-        Some(v) if allowed.contains(&v.as_str()) => Ok(find.eq(field, v)),
-        Some(_) => Err(Error::validation(
-            field,
-            format!("{field} is one of {}", allowed.join(", ")),
-        )),
-    }
 }
 
 /// A JSON body that must be an object.

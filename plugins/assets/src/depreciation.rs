@@ -11,7 +11,6 @@ use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Write, collection};
 
 use crate::cards::cards;
-use crate::common::require;
 use crate::dates;
 use crate::model::Card;
 
@@ -56,7 +55,9 @@ pub fn monthly_charge(card: &Card, month: i64) -> i64 {
 pub fn routes(router: Router) -> Router {
     router
         .post("/depreciation/run", run_now)
+        .requires("assets.configure")
         .get("/depreciation/runs", runs)
+        .requires("assets.view")
 }
 
 /// Indicators the plugin publishes to the data center (per unit, monthly;
@@ -236,7 +237,6 @@ pub fn publish_totals(month: i64) -> Result<()> {
 
 /// Manual run: `?month=YYYY-MM` (default: this month).
 fn run_now(req: &Request) -> Result<Response> {
-    require("assets.configure")?;
     let month = match req.query_param("month") {
         Some(m) => dates::parse_month(&m)
             .ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?,
@@ -252,7 +252,6 @@ fn run_now(req: &Request) -> Result<Response> {
 }
 
 fn runs(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let find = collection("depreciation_runs").find().sort_desc("month");
     if let Some(format) = crate::export::wanted(req)? {
         let table = crate::export::records(

@@ -15,8 +15,7 @@ use tianshan_sdk::storage::{Doc, Write, collection, transact};
 use crate::cards::cards;
 use crate::common::{self, activity, actor, body, require, required_text, text_field};
 use crate::dates;
-use crate::export;
-use crate::model::{Card, USE_STATUSES, fen_to_yuan};
+use crate::model::{Card, USE_STATUS, fen_to_yuan};
 
 pub const KINDS: &[&str] = &[
     "plan",
@@ -122,29 +121,37 @@ pub fn define_flows() -> Result<()> {
 pub fn routes(router: Router) -> Router {
     router
         .get("/documents", list)
+        .requires("assets.view")
         .post("/documents", create)
+        .requires("assets.manage")
         .get("/documents/{id}", show)
+        .requires("assets.view")
         .delete("/documents/{id}", void)
+        .requires("assets.manage")
         .post("/documents/{id}/submit", submit)
+        .requires("assets.manage")
         .post("/documents/{id}/withdraw", withdraw)
         .post("/documents/{id}/return", lease_returned)
+        .requires("assets.manage")
         .post("/documents/{id}/complete", complete)
+        .requires("assets.manage")
         .post("/receipts", receive)
+        .requires("assets.manage")
         .get("/plan-check", plan_check)
+        .requires("assets.view")
 }
 
 fn list(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let mut find = documents().find();
-    find = common::filter_one_of(find, req, "kind", KINDS)?;
-    find = common::filter_one_of(find, req, "status", STATUSES)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "kind", KINDS)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "status", STATUSES)?;
     if let Some(q) = req.query_param("q").filter(|v| !v.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }
     find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("no");
-    export::list(
+    tianshan_sdk::list::respond(
         req,
         &find,
         "documents",
@@ -478,7 +485,6 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
 /// What the warehouse holds for a category, shown before a plan line is
 /// proposed: `?category=`.
 fn plan_check(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let category = req
         .query_param("category")
         .filter(|c| !c.is_empty())
@@ -493,7 +499,6 @@ fn plan_check(req: &Request) -> Result<Response> {
 }
 
 fn create(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let input = body(req)?;
     let kind = required_text(&input, "kind")?;
     if !KINDS.contains(&kind.as_str()) {
@@ -608,7 +613,6 @@ fn card_update(card: &Doc<Card>, data: &Card) -> Result<Write> {
 }
 
 fn show(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let id = req.param("id")?;
     let doc = documents().fetch::<Value>(id)?;
     let approvals = approvals::for_subject(id).unwrap_or_default();
@@ -624,7 +628,6 @@ fn push_history(data: &mut Value, action: &str, note: Value) {
 }
 
 fn submit(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     Ok(Response::json(&submit_document(req.param("id")?)?))
 }
 
@@ -690,7 +693,6 @@ fn withdraw(req: &Request) -> Result<Response> {
 
 /// Deletes a draft and frees its cards.
 fn void(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let doc = documents().fetch::<Value>(req.param("id")?)?;
     if doc.data["status"] != "draft" {
         return Err(Error::new(409, "not_a_draft", "only drafts are voided"));
@@ -856,7 +858,7 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
             }
             _ => {}
         }
-        debug_assert!(USE_STATUSES.contains(&c.use_status.as_str()));
+        debug_assert!(USE_STATUS.contains(&c.use_status));
         writes.push(card_update(&card, &c)?);
         writes.push(activity(&card.id, &card.org, &format!("{kind}_approved"), Some(&doc.id), json!({ "before": summary(&before), "after": summary(&serde_json::to_value(&c).unwrap_or(Value::Null)) })));
     }
@@ -895,7 +897,6 @@ fn summary(card: &Value) -> Value {
 /// The receiving unit confirms a transfer's incoming cards:
 /// `{"card_ids": [...]}`; they go on its books.
 fn receive(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let input = body(req)?;
     let ids = card_ids(&input)?;
     let mut writes = Vec::new();
@@ -937,7 +938,6 @@ fn receive(req: &Request) -> Result<Response> {
 
 /// A rented or lent card comes back.
 fn lease_returned(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     finish(req.param("id")?, "lease", |c, _| {
         c.use_status = "in_use".into();
         c.lease = None;
@@ -946,7 +946,6 @@ fn lease_returned(req: &Request) -> Result<Response> {
 
 /// A repair is done (`{"cost_yuan": …}`), or a transfer's sender closes it.
 fn complete(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let id = req.param("id")?;
     let doc = documents().fetch::<Value>(id)?;
     match doc.data["kind"].as_str() {

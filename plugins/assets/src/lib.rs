@@ -11,17 +11,16 @@
 //!   approvals; [`depreciation`]: the monthly run.
 //! - [`stocktake`]: campaigns, tasks, scans, differences.
 //! - [`warehouse`]: the public asset warehouse.
-//! - [`reports`], [`export`], [`import`], [`labels`]: what leaves and enters.
+//! - [`reports`], [`import`], [`labels`]: what leaves and enters (export,
+//!   import, dates and money are the SDK's building blocks).
 //! - [`demo`]: the register `tianshan up` seeds.
 
 pub mod cards;
 pub mod categories;
 pub mod common;
-pub mod dates;
 pub mod demo;
 pub mod depreciation;
 pub mod documents;
-pub mod export;
 pub mod import;
 pub mod labels;
 pub mod model;
@@ -31,12 +30,16 @@ pub mod stocktake;
 pub mod warehouse;
 
 use tianshan_sdk::prelude::*;
+// The SDK's building blocks, under the names the modules use.
+pub use tianshan_sdk::{dates, export};
 
 struct Assets;
 
 impl Plugin for Assets {
     fn routes() -> Router {
-        let router = Router::new();
+        let router = Router::new()
+            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
+            .requires("assets.view");
         let router = cards::routes(router);
         let router = documents::routes(router);
         let router = depreciation::routes(router);

@@ -5,55 +5,94 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tianshan_sdk::vocab::{Term, Vocab};
 use tianshan_sdk::{Error, Result};
 
 use crate::categories;
 use crate::dates;
 
 /// How the unit came to hold the asset (取得方式).
-pub const ACQUISITION_METHODS: &[&str] = &[
-    "purchase",
-    "transfer_in",
-    "donation",
-    "swap",
-    "self_built",
-    "surplus",
-    "other",
-];
+pub const ACQUISITION_METHOD: Vocab = Vocab::new(
+    "acquisition_method",
+    &[
+        Term::new("purchase", "购置", "Purchase"),
+        Term::new("transfer_in", "调入", "Transfer in"),
+        Term::new("donation", "接受捐赠", "Donation"),
+        Term::new("swap", "置换", "Swap"),
+        Term::new("self_built", "自建", "Self-built"),
+        Term::new("surplus", "盘盈", "Surplus"),
+        Term::new("other", "其他", "Other"),
+    ],
+);
 
 /// 价值类型.
-pub const VALUE_TYPES: &[&str] = &["cost", "provisional", "replacement", "appraised", "nominal"];
+pub const VALUE_TYPE: Vocab = Vocab::new(
+    "value_type",
+    &[
+        Term::new("cost", "原值", "Cost"),
+        Term::new("provisional", "暂估值", "Provisional"),
+        Term::new("replacement", "重置值", "Replacement"),
+        Term::new("appraised", "评估值", "Appraised"),
+        Term::new("nominal", "名义金额", "Nominal"),
+    ],
+);
 
 /// 采购组织形式.
-pub const PROCUREMENT_MODES: &[&str] = &[
-    "government_centralised",
-    "department_centralised",
-    "decentralised",
-    "none",
-];
+pub const PROCUREMENT_MODE: Vocab = Vocab::new(
+    "procurement_mode",
+    &[
+        Term::new(
+            "government_centralised",
+            "政府集中采购",
+            "Government centralised",
+        ),
+        Term::new(
+            "department_centralised",
+            "部门集中采购",
+            "Department centralised",
+        ),
+        Term::new("decentralised", "分散采购", "Decentralised"),
+        Term::new("none", "非政府采购", "Not procured"),
+    ],
+);
 
 /// 使用状况.
-pub const USE_STATUSES: &[&str] = &[
-    "in_use",
-    "idle",
-    "rented",
-    "lent",
-    "in_warehouse",
-    "repairing",
-    "awaiting_disposal",
-];
+pub const USE_STATUS: Vocab = Vocab::new(
+    "use_status",
+    &[
+        Term::new("in_use", "在用", "In use"),
+        Term::new("idle", "闲置", "Idle"),
+        Term::new("rented", "出租", "Rented"),
+        Term::new("lent", "出借", "Lent"),
+        Term::new("in_warehouse", "在公物仓", "In the warehouse"),
+        Term::new("repairing", "维修中", "Under repair"),
+        Term::new("awaiting_disposal", "待处置", "Awaiting disposal"),
+    ],
+);
 
 /// Lifecycle states of a card: a draft becomes `pending` while its
 /// registration is approved, then `booked` (在账); `incoming` is a card a
 /// transfer created at the receiving unit until it confirms receipt;
 /// `transferred` and `disposed` are the reductions (terminal).
-pub const STATES: &[&str] = &[
-    "draft",
-    "pending",
-    "booked",
-    "incoming",
-    "transferred",
-    "disposed",
+pub const STATE: Vocab = Vocab::new(
+    "state",
+    &[
+        Term::new("draft", "草稿", "Draft"),
+        Term::new("pending", "登记审批中", "Pending"),
+        Term::new("booked", "在账", "Booked"),
+        Term::new("incoming", "待接收", "Incoming"),
+        Term::new("transferred", "已调出", "Transferred"),
+        Term::new("disposed", "已处置", "Disposed"),
+    ],
+);
+
+/// Every vocabulary of a card, as `GET /vocab` serves them to the UI.
+pub const VOCABS: &[&Vocab] = &[
+    &ACQUISITION_METHOD,
+    &VALUE_TYPE,
+    &PROCUREMENT_MODE,
+    &USE_STATUS,
+    &STATE,
 ];
 
 /// An asset card (资产卡片).
@@ -119,6 +158,11 @@ pub struct Card {
     pub transferred_from: Option<String>,
     /// The Excel import that brought the card in, if one did.
     pub import_id: Option<String>,
+    /// 备注.
+    pub note: String,
+    /// What identifies an imported row without an asset number of the
+    /// unit's own, so the same file imported twice is recognised.
+    pub import_key: Option<String>,
 }
 
 /// Fields a template asks for, beyond the common card.
@@ -142,17 +186,6 @@ pub fn template_fields(template: &str) -> &'static [&'static str] {
         "land" => &["certificate", "address", "land_area", "land_use"],
         "software" => &["licences", "licence_until", "version"],
         _ => &[],
-    }
-}
-
-fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::validation(
-            field,
-            format!("{field} must be one of {}", allowed.join(", ")),
-        ))
     }
 }
 
@@ -199,23 +232,15 @@ impl Card {
         if self.acquisition_method.is_empty() {
             self.acquisition_method = "purchase".into();
         }
-        one_of(
-            "acquisition_method",
-            &self.acquisition_method,
-            ACQUISITION_METHODS,
-        )?;
+        ACQUISITION_METHOD.check("acquisition_method", &self.acquisition_method)?;
         if self.value_type.is_empty() {
             self.value_type = "cost".into();
         }
-        one_of("value_type", &self.value_type, VALUE_TYPES)?;
+        VALUE_TYPE.check("value_type", &self.value_type)?;
         if self.procurement_mode.is_empty() {
             self.procurement_mode = "none".into();
         }
-        one_of(
-            "procurement_mode",
-            &self.procurement_mode,
-            PROCUREMENT_MODES,
-        )?;
+        PROCUREMENT_MODE.check("procurement_mode", &self.procurement_mode)?;
         dates::parse_date(&self.acquired_on)
             .ok_or_else(|| Error::validation("acquired_on", "acquired_on must be YYYY-MM-DD"))?;
         if self.booked_on.is_empty() {
@@ -256,11 +281,11 @@ impl Card {
         if self.use_status.is_empty() {
             self.use_status = "in_use".into();
         }
-        one_of("use_status", &self.use_status, USE_STATUSES)?;
+        USE_STATUS.check("use_status", &self.use_status)?;
         if self.state.is_empty() {
             self.state = "draft".into();
         }
-        one_of("state", &self.state, STATES)?;
+        STATE.check("state", &self.state)?;
         // Government accounting: no depreciation for land, relics, books,
         // special animals and plants, or assets at nominal value.
         self.depreciable = category.depreciable && self.value_type != "nominal";
@@ -323,47 +348,33 @@ impl Card {
     }
 }
 
-/// Parses an amount in yuan (`"5200.50"`, `5200.5`) into fen.
-pub fn yuan_to_fen(value: &Value) -> Option<i64> {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().replace([',', '，', '¥', '￥'], ""),
-        _ => return None,
-    };
-    let (whole, frac) = match text.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (text.as_str(), ""),
-    };
-    if frac.len() > 2 || whole.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let negative = whole.starts_with('-');
-    let whole: i64 = whole
-        .trim_start_matches('-')
-        .parse()
-        .ok()
-        .or(if whole.is_empty() { Some(0) } else { None })?;
-    let mut cents: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<2}").parse().ok()?
-    };
-    if !frac.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    cents += whole.checked_mul(100)?;
-    Some(if negative { -cents } else { cents })
-}
+pub use tianshan_sdk::money::{fen_to_yuan_number, yuan_text as fen_to_yuan, yuan_to_fen};
 
-/// Fen as a yuan number, for spreadsheets and charts.
-pub fn fen_to_yuan_number(fen: i64) -> f64 {
-    fen as f64 / 100.0
-}
-
-/// Fen as yuan text with two decimals.
-pub fn fen_to_yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+/// What a new card's values must be beyond their form (issue 15.2): an
+/// acquisition is not in the future, and a card has a value (an asset
+/// without a known cost is booked at the nominal ¥1). Answers (field,
+/// code, zh-CN, en) for each failure, so a form and an import can both
+/// show every one.
+pub fn plausibility(card: &Card, today: &str) -> Vec<(&'static str, &'static str, String, String)> {
+    let mut out = Vec::new();
+    if !today.is_empty() && card.acquired_on.as_str() > today {
+        out.push((
+            "acquired_on",
+            "date_in_future",
+            format!("取得日期 {} 晚于今天（{today}）", card.acquired_on),
+            format!("acquired_on {} is after today ({today})", card.acquired_on),
+        ));
+    }
+    if card.original_value == 0 {
+        out.push((
+            "original_value",
+            "value_zero",
+            "原值不能为 0；成本不详的资产按名义金额 1 元入账".to_string(),
+            "the original value cannot be ¥0; an asset of unknown cost is booked at the nominal ¥1"
+                .to_string(),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -450,14 +461,17 @@ mod tests {
     }
 
     #[test]
-    fn yuan_parses_exactly() {
-        assert_eq!(yuan_to_fen(&json!("5200.5")), Some(520_050));
-        assert_eq!(yuan_to_fen(&json!("¥1,200.05")), Some(120_005));
-        assert_eq!(yuan_to_fen(&json!(3)), Some(300));
-        assert_eq!(yuan_to_fen(&json!("0.1")), Some(10));
-        assert_eq!(yuan_to_fen(&json!("1.234")), None);
-        assert_eq!(yuan_to_fen(&json!("abc")), None);
-        assert_eq!(fen_to_yuan(520_050), "5200.50");
-        assert_eq!(fen_to_yuan(-5), "-0.05");
+    fn future_dates_and_zero_values_are_implausible() {
+        let card = Card {
+            acquired_on: "2030-01-01".into(),
+            original_value: 0,
+            ..laptop()
+        };
+        let fields: Vec<&str> = plausibility(&card, "2026-12-01")
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(fields, vec!["acquired_on", "original_value"]);
+        assert!(plausibility(&laptop(), "2026-12-01").is_empty());
     }
 }

@@ -12,18 +12,24 @@ use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Find, Group};
 
 use crate::cards::cards;
-use crate::common::{lang, require};
+use crate::common::lang;
 use crate::export::{self, Table};
 use crate::{categories, dates};
 
 pub fn routes(router: Router) -> Router {
     router
         .get("/reports/totals", totals)
+        .requires("assets.view")
         .get("/reports/changes", changes)
+        .requires("assets.view")
         .get("/reports/depreciation", depreciation)
+        .requires("assets.view")
         .get("/reports/idle", idle)
+        .requires("assets.view")
         .get("/reports/disposals", disposals)
+        .requires("assets.view")
         .get("/reports/rollup", rollup)
+        .requires("assets.view")
 }
 
 /// Cards on the books, within `?org=` when given.
@@ -78,7 +84,6 @@ fn answer(
 
 /// `?by=unit|category|funding` (default category).
 fn totals(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let lang = lang(req);
     let en = lang.starts_with("en");
     let by = req.query_param("by").unwrap_or_else(|| "category".into());
@@ -201,7 +206,6 @@ const EVER_BOOKED: [&str; 3] = ["booked", "transferred", "disposed"];
 /// left (transfer out, disposal) in it; opening and closing follow from
 /// everything before, so the statement always balances.
 fn changes(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let this_month = dates::this_month();
     let month = |field: &str, default: i64| -> Result<i64> {
         match req.query_param(field).filter(|m| !m.is_empty()) {
@@ -339,7 +343,6 @@ fn changes(req: &Request) -> Result<Response> {
 /// Depreciation summary by category for `?month=` (default: last month):
 /// original, accumulated, net, and the month's charge from its run.
 fn depreciation(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let month = match req.query_param("month").filter(|m| !m.is_empty()) {
         Some(m) => dates::parse_month(&m)
             .ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?,
@@ -419,7 +422,6 @@ fn depreciation(req: &Request) -> Result<Response> {
 
 /// Idle rate per unit: idle original value over all original value.
 fn idle(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let groups = cards().aggregate(
         &booked(req),
         &["org", "use_status"],
@@ -477,7 +479,6 @@ fn idle(req: &Request) -> Result<Response> {
 
 /// Disposals by method in `?year=` (default this year).
 fn disposals(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let year = match req.query_param("year").filter(|y| !y.is_empty()) {
         Some(y) => y
             .parse::<i64>()
@@ -527,7 +528,6 @@ fn disposals(req: &Request) -> Result<Response> {
 /// (assets.original_value by default), `?org=`, `?period=YYYY-MM`; one row
 /// per child org.
 fn rollup(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let code = req
         .query_param("indicator")
         .unwrap_or_else(|| "assets.original_value".into());

@@ -28,9 +28,7 @@ use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Collection, Doc, Find, Write, collection, transact};
 
 use crate::cards::cards;
-use crate::common::{
-    self, activity, actor, body, lang, paging, require, required_text, text_field,
-};
+use crate::common::{self, activity, actor, body, lang, require, required_text, text_field};
 use crate::dates;
 use crate::export::{self, Table};
 use crate::model::Card;
@@ -166,21 +164,36 @@ fn results() -> Collection {
 pub fn routes(router: Router) -> Router {
     router
         .get("/stocktakes", list)
+        .requires("assets.view")
         .post("/stocktakes", create)
+        .requires("assets.manage")
         .get("/stocktakes/{id}", show)
+        .requires("assets.view")
         .put("/stocktakes/{id}", edit)
+        .requires("assets.manage")
         .delete("/stocktakes/{id}", remove)
         .post("/stocktakes/{id}/start", start)
+        .requires("assets.manage")
         .post("/stocktakes/{id}/close", close)
+        .requires("assets.manage")
         .post("/stocktakes/{id}/complete", complete)
+        .requires("assets.manage")
         .post("/stocktakes/{id}/archive", archive)
+        .requires("assets.manage")
         .get("/stocktakes/{id}/tasks", list_tasks)
+        .requires("assets.view")
         .get("/stocktakes/{id}/tasks/{tid}", show_task)
+        .requires("assets.view")
         .post("/stocktakes/{id}/tasks/{tid}/close", close_task)
+        .requires("assets.manage")
         .post("/stocktakes/{id}/scan", scan)
+        .requires("assets.manage")
         .get("/stocktakes/{id}/results", list_results)
+        .requires("assets.view")
         .post("/stocktakes/{id}/results/{rid}/resolve", resolve)
+        .requires("assets.manage")
         .get("/stocktakes/{id}/report", report)
+        .requires("assets.view")
 }
 
 /// Every record a query matches, up to `cap` (then 422).
@@ -293,16 +306,15 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
 }
 
 fn list(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let mut find = stocktakes().find();
-    find = crate::common::filter_one_of(find, req, "status", STATUSES)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "status", STATUSES)?;
     if let Some(q) = req.query_param("q").filter(|q| !q.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }
     let find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("no");
-    crate::export::list(
+    tianshan_sdk::list::respond(
         req,
         &find,
         "stocktakes",
@@ -321,7 +333,6 @@ fn list(req: &Request) -> Result<Response> {
 /// `POST /stocktakes`: a campaign in `plan`, at `org` (default: where the
 /// request acts) covering that org's subtree.
 fn create(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let input = body(req)?;
     let mut data = plan_from(&input)?;
     let org = text_field(&input, "org")
@@ -344,7 +355,6 @@ fn create(req: &Request) -> Result<Response> {
 }
 
 fn show(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let st = fetch_stocktake(req)?;
     let open = results()
         .find()
@@ -358,7 +368,6 @@ fn show(req: &Request) -> Result<Response> {
 
 /// `PUT /stocktakes/{id}`: a plan's fields change until it starts.
 fn edit(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     if status_of(&st) != "plan" {
         return Err(Error::new(
@@ -415,7 +424,6 @@ fn snapshot_entry(card: &Doc<Card>) -> Value {
 /// `POST /stocktakes/{id}/start`: snapshots the booked cards in scope into
 /// tasks and opens scanning, in one transaction.
 fn start(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     let to = next_status(status_of(&st), "start")?;
     let group_by = st.data["group_by"]
@@ -547,7 +555,6 @@ fn start(req: &Request) -> Result<Response> {
 /// and records its losses, then the campaign is reconciling. A failure
 /// part way leaves closed tasks closed; calling again finishes the rest.
 fn close(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     let to = next_status(status_of(&st), "close")?;
     let open = collect_all(
@@ -582,7 +589,6 @@ fn close(req: &Request) -> Result<Response> {
 /// `POST /stocktakes/{id}/complete`: once no difference is open; the
 /// report's figures are kept on the campaign.
 fn complete(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     let to = next_status(status_of(&st), "complete")?;
     let open = results()
@@ -615,7 +621,6 @@ fn complete(req: &Request) -> Result<Response> {
 }
 
 fn archive(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     let to = next_status(status_of(&st), "archive")?;
     let mut data = st.data.clone();
@@ -652,13 +657,12 @@ fn task_summary(task: &Doc<Value>) -> Value {
 }
 
 fn list_tasks(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let st = fetch_stocktake(req)?;
     let mut find = tasks().find().eq("stocktake_id", st.id.as_str());
     if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
         find = find.eq("status", status);
     }
-    let (limit, cursor) = paging(req)?;
+    let tianshan_sdk::list::Paging { limit, cursor } = tianshan_sdk::list::Paging::of(req)?;
     let page = find
         .sort("no")
         .limit(limit.min(50))
@@ -687,7 +691,6 @@ fn booked_results(st: &Doc<Value>, task: &Doc<Value>) -> Result<Vec<Doc<Value>>>
 /// `GET /stocktakes/{id}/tasks/{tid}`: the task's cards, each with what
 /// its scan found (none yet: still to find), and the surpluses scanned in it.
 fn show_task(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let st = fetch_stocktake(req)?;
     let task = fetch_task(&st, req.param("tid")?)?;
     let found: BTreeMap<String, Value> = booked_results(&st, &task)?
@@ -807,7 +810,6 @@ fn close_one_task(st: &Doc<Value>, task: &Doc<Value>) -> Result<u64> {
 /// `POST /stocktakes/{id}/tasks/{tid}/close`: one task is done (its
 /// losses are recorded); scanning goes on in the others.
 fn close_task(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     if status_of(&st) != "in_progress" {
         return Err(Error::new(
@@ -903,7 +905,6 @@ fn booking_task(
 /// "custodian"?, "condition"?, "note"?, "photo"?}`: one label scanned.
 /// A repeated scan answers the first result with `duplicate: true`.
 fn scan(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     if status_of(&st) != "in_progress" {
         return Err(Error::new(
@@ -1040,7 +1041,7 @@ fn scan(req: &Request) -> Result<Response> {
 
 fn results_find(req: &Request, st: &Doc<Value>) -> Result<Find> {
     let mut find = results().find().eq("stocktake_id", st.id.as_str());
-    find = crate::common::filter_one_of(find, req, "result", RESULTS)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "result", RESULTS)?;
     for field in ["task_id", "status"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
@@ -1052,7 +1053,6 @@ fn results_find(req: &Request, st: &Doc<Value>) -> Result<Find> {
 /// `GET /stocktakes/{id}/results`: `?result=`, `?task_id=`, `?status=
 /// open|resolved|none`; `?format=csv|xlsx` for the whole list.
 fn list_results(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let st = fetch_stocktake(req)?;
     let find = results_find(req, &st)?;
     if let Some(format) = export::wanted(req)? {
@@ -1122,7 +1122,7 @@ fn list_results(req: &Request) -> Result<Response> {
         }
         return export::respond(&table, format);
     }
-    let (limit, cursor) = paging(req)?;
+    let tianshan_sdk::list::Paging { limit, cursor } = tianshan_sdk::list::Paging::of(req)?;
     Ok(Response::json(
         &find
             .sort_desc("on")
@@ -1158,7 +1158,6 @@ fn yuan_cell(fen: i64) -> Value {
 ///   (default: the location and custodian found);
 /// - `accept` (any difference): `{"note"}` → recorded, nothing else.
 fn resolve(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let st = fetch_stocktake(req)?;
     if !["in_progress", "reconciling"].contains(&status_of(&st)) {
         return Err(Error::new(
@@ -1344,7 +1343,6 @@ fn summary_of(st: &Doc<Value>) -> Result<Value> {
 /// `GET /stocktakes/{id}/report`: the summary and one row per task;
 /// `?format=csv|xlsx` exports the task rows with a total line.
 fn report(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let st = fetch_stocktake(req)?;
     let summary = summary_of(&st)?;
     let groups = results().aggregate(

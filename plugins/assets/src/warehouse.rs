@@ -256,17 +256,25 @@ pub fn define_flows() -> Result<()> {
 pub fn routes(router: Router) -> Router {
     router
         .get("/warehouse/warehouses", list_warehouses)
+        .requires("assets.view")
         .post("/warehouse/warehouses", create_warehouse)
         .get("/warehouse/warehouses/{id}", show_warehouse)
+        .requires("assets.view")
         .put("/warehouse/warehouses/{id}", edit_warehouse)
         .post("/warehouse/intake", intake)
+        .requires("assets.manage")
         .get("/warehouse/items", list_items)
+        .requires("assets.view")
         .get("/warehouse/items/{id}", show_item)
+        .requires("assets.view")
         .post("/warehouse/items/{id}/refurbish", refurbish)
         .post("/warehouse/items/{id}/ready", ready)
         .get("/warehouse/orders", list_orders)
+        .requires("assets.view")
         .post("/warehouse/orders", create_order)
+        .requires("assets.view")
         .get("/warehouse/orders/{id}", show_order)
+        .requires("assets.view")
         .post("/warehouse/orders/{id}/inspect", inspect)
         .post("/warehouse/orders/{id}/accept", accept)
         .post("/warehouse/orders/{id}/submit", submit)
@@ -275,10 +283,15 @@ pub fn routes(router: Router) -> Router {
         .post("/warehouse/orders/{id}/reject", reject)
         .post("/warehouse/orders/{id}/cancel", cancel)
         .get("/warehouse/demands", list_demands)
+        .requires("assets.view")
         .post("/warehouse/demands", create_demand)
+        .requires("assets.manage")
         .get("/warehouse/demands/{id}", show_demand)
+        .requires("assets.view")
         .post("/warehouse/demands/{id}/close", close_demand)
+        .requires("assets.manage")
         .get("/warehouse/report", report)
+        .requires("assets.view")
 }
 
 // ----- shared helpers --------------------------------------------------
@@ -376,13 +389,12 @@ fn new_number(series: &str, prefix: &str, org: &str) -> Result<(String, String)>
 // ----- warehouses ------------------------------------------------------
 
 fn list_warehouses(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let mut find = warehouses().find();
     if let Some(kind) = req.query_param("kind").filter(|k| !k.is_empty()) {
         find = find.eq("kind", kind);
     }
     let find = find.sort("name");
-    crate::export::list(
+    tianshan_sdk::list::respond(
         req,
         &find,
         "warehouses",
@@ -465,7 +477,6 @@ fn create_warehouse(req: &Request) -> Result<Response> {
 }
 
 fn show_warehouse(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let wh = warehouses().fetch::<Value>(req.param("id")?)?;
     let stock = items().aggregate(
         &items().find().eq("warehouse_id", wh.id.as_str()),
@@ -515,7 +526,6 @@ fn item_summary(card: &Doc<Card>) -> Value {
 /// note?, available_from?}`: a unit offers a booked idle card; the order
 /// waits for the keeper's inspection and the card is locked to it.
 fn intake(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let input = body(req)?;
     let card_id = required_text(&input, "card_id")?;
     let wh = warehouses()
@@ -795,7 +805,7 @@ fn items_find(req: &Request) -> Result<Find> {
             .ok_or_else(|| Error::validation("category", "a GB/T 14885 code or prefix"))?;
         find = find.prefix("category", &prefix);
     }
-    find = crate::common::filter_one_of(find, req, "status", ITEM_STATUSES)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "status", ITEM_STATUSES)?;
     for field in ["warehouse_id", "condition", "card_org"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
@@ -825,13 +835,12 @@ fn items_find(req: &Request) -> Result<Find> {
 /// sees; `?category= &status= &warehouse_id= &condition= &q=`, paging,
 /// `?format=csv|xlsx`.
 fn list_items(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let find = items_find(req)?.sort_desc("no");
     let en = lang(req).starts_with("en");
     let column = |zh: &'static str, en_name: &'static str, pointer: &'static str| {
         (if en { en_name } else { zh }, pointer)
     };
-    crate::export::list(
+    tianshan_sdk::list::respond(
         req,
         &find,
         "warehouse-items",
@@ -855,7 +864,6 @@ fn list_items(req: &Request) -> Result<Response> {
 }
 
 fn show_item(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let item = items().fetch::<Value>(req.param("id")?)?;
     // Orders the caller reaches (a unit sees its own).
     let related = orders()
@@ -953,10 +961,9 @@ pub fn available_items(category: &str, limit: u32) -> Result<Vec<Value>> {
 // ----- outflow orders --------------------------------------------------
 
 fn list_orders(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let mut find = orders().find();
-    find = crate::common::filter_one_of(find, req, "kind", ORDER_KINDS)?;
-    find = crate::common::filter_one_of(find, req, "status", ORDER_STATUSES)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "kind", ORDER_KINDS)?;
+    find = tianshan_sdk::list::filter_one_of(find, req, "status", ORDER_STATUSES)?;
     for field in ["item_id", "warehouse_id", "demand_id"] {
         if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
             find = find.eq(field, v);
@@ -968,7 +975,7 @@ fn list_orders(req: &Request) -> Result<Response> {
     let find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("no");
-    crate::export::list(
+    tianshan_sdk::list::respond(
         req,
         &find,
         "warehouse-orders",
@@ -988,7 +995,6 @@ fn list_orders(req: &Request) -> Result<Response> {
 }
 
 fn show_order(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let order = orders().fetch::<Value>(req.param("id")?)?;
     let approvals = approvals::for_subject(&order.id).unwrap_or_default();
     Ok(Response::json(
@@ -1100,7 +1106,6 @@ fn saving_cap(
 /// (assets.warehouse at the warehouse) may open any kind: the items are
 /// reserved at once, and with `submit: true` an approval starts.
 fn create_order(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let input = body(req)?;
     let kind = required_text(&input, "kind")?;
     if kind == "intake" || !ORDER_KINDS.contains(&kind.as_str()) {
@@ -1915,7 +1920,6 @@ pub fn on_job(name: &str) -> Result<()> {
 /// needed_by?, unit_budget_yuan?, org?}`: a unit's need, matched against
 /// the catalogue.
 fn create_demand(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let input = body(req)?;
     let category = required_text(&input, "category")?;
     let prefix = category_prefix(&category)
@@ -1957,7 +1961,6 @@ fn create_demand(req: &Request) -> Result<Response> {
 }
 
 fn list_demands(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let mut find = demands().find();
     if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
         find = find.eq("status", status);
@@ -1970,7 +1973,7 @@ fn list_demands(req: &Request) -> Result<Response> {
     let find = find
         .within(req.query_param("org").filter(|o| !o.is_empty()))
         .sort_desc("created-at");
-    crate::export::list(
+    tianshan_sdk::list::respond(
         req,
         &find,
         "demands",
@@ -1988,7 +1991,6 @@ fn list_demands(req: &Request) -> Result<Response> {
 
 /// A demand with the in-stock items that would meet it.
 fn show_demand(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let demand = demands().fetch::<Value>(req.param("id")?)?;
     let prefix = demand.data["category_prefix"].as_str().unwrap_or_default();
     let matches = available_items(prefix, 50)?;
@@ -2004,7 +2006,6 @@ fn show_demand(req: &Request) -> Result<Response> {
 
 /// `POST /warehouse/demands/{id}/close` `{note?}`: the unit withdraws it.
 fn close_demand(req: &Request) -> Result<Response> {
-    require("assets.manage")?;
     let demand = demands().fetch::<Value>(req.param("id")?)?;
     if demand.data["status"] != "open" {
         return Err(Error::new(409, "not_open", "the demand is not open"));
@@ -2029,7 +2030,6 @@ fn close_demand(req: &Request) -> Result<Response> {
 /// twelve months) `&warehouse_id=`, `?format=csv|xlsx`: items in and out
 /// per month, value redeployed, purchases saved, and the stock now.
 fn report(req: &Request) -> Result<Response> {
-    require("assets.view")?;
     let now = dates::this_month();
     let month = |field: &str, default: i64| -> Result<String> {
         match req.query_param(field).filter(|v| !v.is_empty()) {

@@ -1,8 +1,21 @@
-//! Every list and report leaves as CSV or XLSX: one [`Table`], two writers.
+//! Lists and reports leave as CSV or XLSX: one [`Table`], two writers.
+//! CSV carries a UTF-8 byte-order mark so Excel on Chinese Windows reads
+//! it as UTF-8, and cells that a spreadsheet would run as formulas are
+//! defused. XLSX needs the `xlsx` feature (it adds ~300 KiB of code).
+//!
+//! ```ignore
+//! use tianshan_sdk::export::{self, Table};
+//! let mut t = Table::new("rooms", &["名称", "面积"]);
+//! t.push(vec![json!("301"), json!(24.5)]);
+//! export::respond(&t, "csv")
+//! ```
 
-use rust_xlsxwriter::{Format, Workbook};
 use serde_json::Value;
-use tianshan_sdk::{Error, Request, Response, Result};
+
+use crate::{Error, Request, Response, Result};
+
+/// At most this many rows in one export, so one request stays bounded.
+pub const EXPORT_LIMIT: usize = 50_000;
 
 /// Rows with a header; cells are JSON strings or numbers.
 pub struct Table {
@@ -25,15 +38,21 @@ impl Table {
     }
 }
 
+#[cfg(feature = "xlsx")]
+const FORMATS: &[&str] = &["json", "csv", "xlsx"];
+#[cfg(not(feature = "xlsx"))]
+const FORMATS: &[&str] = &["json", "csv"];
+
 /// `?format=csv|xlsx`, if the request asks for a file.
 pub fn wanted(req: &Request) -> Result<Option<&'static str>> {
     match req.query_param("format").as_deref() {
         None | Some("json") => Ok(None),
         Some("csv") => Ok(Some("csv")),
+        #[cfg(feature = "xlsx")]
         Some("xlsx") => Ok(Some("xlsx")),
         Some(other) => Err(Error::validation(
             "format",
-            format!("format {other:?} is not one of json, csv, xlsx"),
+            format!("format {other:?} is not one of {}", FORMATS.join(", ")),
         )),
     }
 }
@@ -48,7 +67,7 @@ fn cell_text(v: &Value) -> String {
 
 fn csv_field(text: &str) -> String {
     // A leading = + - @ would make a spreadsheet run the cell as a formula.
-    let text = if text.starts_with(['=', '+', '@'])
+    let text = if text.starts_with(['=', '+', '@', '\t', '\r'])
         || (text.starts_with('-') && text.parse::<f64>().is_err())
     {
         format!("'{text}")
@@ -81,7 +100,9 @@ pub fn to_csv(table: &Table) -> Vec<u8> {
     out.into_bytes()
 }
 
+#[cfg(feature = "xlsx")]
 pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| Error::internal(format!("writing XLSX: {e}"));
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
@@ -121,15 +142,11 @@ pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
     book.save_to_buffer().map_err(fail)
 }
 
-/// Every record `find` selects (at most [`crate::cards::EXPORT_LIMIT`]),
+/// Every record `find` selects (at most [`EXPORT_LIMIT`]),
 /// one row each. Columns are (header, JSON pointer into the record: `/id`,
 /// `/org`, `/data/no`); a pointer starting `¥` turns fen into yuan, one
 /// starting `#` gives an array's length.
-pub fn records(
-    find: &tianshan_sdk::storage::Find,
-    name: &str,
-    columns: &[(&str, &str)],
-) -> Result<Table> {
+pub fn records(find: &crate::storage::Find, name: &str, columns: &[(&str, &str)]) -> Result<Table> {
     let headers: Vec<&str> = columns.iter().map(|c| c.0).collect();
     let mut table = Table::new(name, &headers);
     let mut cursor = None;
@@ -144,15 +161,8 @@ pub fn records(
                     .collect(),
             );
         }
-        if table.rows.len() >= crate::cards::EXPORT_LIMIT {
-            return Err(Error::new(
-                422,
-                "export_too_large",
-                format!(
-                    "more than {} records match; narrow the filter",
-                    crate::cards::EXPORT_LIMIT
-                ),
-            ));
+        if table.rows.len() >= EXPORT_LIMIT {
+            return Err(too_large());
         }
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -161,10 +171,19 @@ pub fn records(
     }
 }
 
+/// 422 `export_too_large`: more rows than one export holds.
+pub fn too_large() -> Error {
+    Error::new(
+        422,
+        "export_too_large",
+        format!("more than {EXPORT_LIMIT} records match; narrow the filter"),
+    )
+}
+
 fn cell(record: &Value, spec: &str) -> Value {
     if let Some(pointer) = spec.strip_prefix('¥') {
         let fen = record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
-        return serde_json::json!(crate::model::fen_to_yuan_number(fen));
+        return serde_json::json!(crate::money::fen_to_yuan_number(fen));
     }
     if let Some(pointer) = spec.strip_prefix('#') {
         let len = record
@@ -180,31 +199,10 @@ fn cell(record: &Value, spec: &str) -> Value {
     }
 }
 
-/// A list endpoint's answer: the file when `?format=` asks for one, else a
-/// page (`?limit=`, `?cursor=`) with the total.
-pub fn list(
-    req: &Request,
-    find: &tianshan_sdk::storage::Find,
-    name: &str,
-    columns: &[(&str, &str)],
-) -> Result<Response> {
-    if let Some(format) = wanted(req)? {
-        return respond(&records(find, name, columns)?, format);
-    }
-    let (limit, cursor) = crate::common::paging(req)?;
-    Ok(Response::json(
-        &find
-            .clone()
-            .limit(limit)
-            .cursor(cursor)
-            .with_total()
-            .page::<Value>()?,
-    ))
-}
-
 /// The table as a download in `format`.
 pub fn respond(table: &Table, format: &str) -> Result<Response> {
     let (body, content_type) = match format {
+        #[cfg(feature = "xlsx")]
         "xlsx" => (
             to_xlsx(table)?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -245,6 +243,7 @@ mod tests {
         assert!(text.contains(",-3\r\n"));
     }
 
+    #[cfg(feature = "xlsx")]
     #[test]
     fn xlsx_is_a_zip_workbook() {
         let mut t = Table::new("cards", &["no"]);
