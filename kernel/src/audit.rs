@@ -406,20 +406,22 @@ pub async fn append_all(
         None => (1, GENESIS.to_string()),
     };
     let at = now();
+    let key = process_key();
+    let key = key.as_ref();
     for chunk in entries.chunks(100) {
         let mut sql = String::from(
-            "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash) VALUES ",
+            "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash, alg, key_id) VALUES ",
         );
         for n in 0..chunk.len() {
-            let b = 10 * n;
-            let marks: Vec<String> = (1..=10).map(|k| format!("${}", b + k)).collect();
+            let b = 12 * n;
+            let marks: Vec<String> = (1..=12).map(|k| format!("${}", b + k)).collect();
             sql.push_str(if n > 0 { ", (" } else { "(" });
             sql.push_str(&marks.join(", "));
             sql.push(')');
         }
         let mut q = sqlx::query(&sql);
         for entry in chunk {
-            let hash = record_hash(seq, at, entry, &prev);
+            let hash = record_hash(seq, at, entry, &prev, key);
             q = q
                 .bind(seq)
                 .bind(at)
@@ -430,7 +432,9 @@ pub async fn append_all(
                 .bind(entry.outcome.clone())
                 .bind(entry.detail.to_string())
                 .bind(prev.clone())
-                .bind(hash.clone());
+                .bind(hash.clone())
+                .bind(key.map(|_| ALG_HMAC_SHA256))
+                .bind(key.map(|k| k.id.clone()));
             prev = hash;
             seq += 1;
         }

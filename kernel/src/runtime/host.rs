@@ -155,7 +155,6 @@ impl HostState {
             _ => (install, crate::storage::Reach::Orgs(Arc::new(Vec::new()))),
         };
         let actor_name = format!("plugin:{}", self.plugin.id);
-        self.read_conn = None;
         self.scope = Some(self.build_scope(orgs, acting_org, reach, None, actor_name));
     }
 }
