@@ -660,7 +660,7 @@ impl Storage {
     }
 
     /// A connection for a run of reads ([`Storage::get_on`] and friends);
-    /// plugin requests keep one in `HostState::read_conn`.
+    /// plugin requests take theirs from `db::PluginReads`, one per host call.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
         Ok(self.db.acquire().await?)
     }
