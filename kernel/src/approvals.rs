@@ -626,9 +626,7 @@ impl Approvals {
         // own instance, unless the platform administrator allowed it for
         // this flow (a one-person unit). A step only they could approve
         // refuses, rather than letting them sign off their own request.
-        if approvers.contains(&inst.applicant)
-            && !self.self_approval_allowed(tx, inst).await?
-        {
+        if approvers.contains(&inst.applicant) && !self.self_approval_allowed(tx, inst).await? {
             approvers.retain(|u| *u != inst.applicant);
             if approvers.is_empty() {
                 return Err(ApprovalError::ApplicantOnly(format!(
