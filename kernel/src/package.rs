@@ -637,6 +637,30 @@ impl Package {
 pub(crate) mod tests {
     use super::*;
 
+    #[test]
+    fn every_bundled_plugin_and_kernel_name_is_reserved() {
+        // A new system under plugins/ must be added to the reserved ids,
+        // or a prefecture could install a module under its name first.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        for entry in std::fs::read_dir(root).unwrap() {
+            let dir = entry.unwrap().path();
+            if dir.join("plugin.toml").exists() {
+                let text = std::fs::read_to_string(dir.join("plugin.toml")).unwrap();
+                let id = Manifest::parse(&text).unwrap().id;
+                assert!(is_reserved_id(&id), "bundled plugin {id} is not reserved");
+            }
+        }
+        for name in ["kernel", "system", "admin", "api", "ui"] {
+            assert!(is_reserved_id(name));
+            let text = tests::MANIFEST.replace("id = \"demo\"", &format!("id = \"{name}\""));
+            let e = Manifest::parse(&text).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("id"), "{name}");
+        }
+        assert!(!is_reserved_id("parking"));
+        assert!(crate::messaging::is_reserved_prefix("kernel.job.tick"));
+        assert!(!crate::messaging::is_reserved_prefix("kernels.x"));
+    }
+
     pub const MANIFEST: &str = r#"
 id = "demo"
 version = "0.1.0"

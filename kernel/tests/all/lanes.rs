@@ -180,7 +180,7 @@ fn a_prefecture_module_stays_in_its_prefecture() {
     // while an honest purchase lands at Ürümqi.
     let purchase = |name: &str, org: Option<&str>| {
         let mut payload = json!({
-            "name": name, "category": "A020102", "acquired_on": "2024-03-15",
+            "name": name, "category": "A020301", "acquired_on": "2024-03-15",
             "original_value_yuan": "999999", "plate": "新A·12345",
         });
         if let Some(org) = org {

@@ -111,9 +111,12 @@ impl TestKernel {
                 }
             }
         });
+        // `up` builds the bundled plugins and seeds the demo register
+        // first: minutes on a loaded machine.
+        let wait = if command == "up" { 360 } else { 120 };
         let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("kernel did not start serving within 120 s");
+            .recv_timeout(Duration::from_secs(wait))
+            .unwrap_or_else(|e| panic!("kernel did not start serving within {wait} s: {e}"));
         let mut kernel = TestKernel {
             child: Some(child),
             base: format!("http://{addr}"),
