@@ -163,7 +163,7 @@ fn metrics_can_need_a_token_or_their_own_address() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let text = response.body_mut().read_to_string().unwrap();
-    assert!(text.contains("tianshan_plugin_requests"), "{text}");
+    assert!(text.contains("tianshan_plugins_installed"), "{text}");
 }
 
 /// Every `.route("/api/v1/…", get(…).post(…))` in the kernel's source,
@@ -243,10 +243,21 @@ fn every_kernel_route_is_in_the_openapi_document() {
         routes.len() > 40,
         "the source scan found too little: {routes:?}"
     );
+    // A route with a parameter where the table names each value (the
+    // approvals' `{action}`) is covered by the documented values.
+    let covers = |route: &str, documented: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (route.split('/').collect(), documented.split('/').collect());
+        a.len() == b.len() && a.iter().zip(&b).all(|(r, d)| r == d || r.starts_with('{'))
+    };
+    let paths = doc["paths"].as_object().unwrap();
     let mut missing = Vec::new();
-    for (method, path) in &routes {
-        if !doc["paths"][path][method.to_lowercase()].is_object() {
-            missing.push(format!("{method} {path}"));
+    for (method, route) in &routes {
+        let documented = paths
+            .iter()
+            .any(|(path, item)| covers(route, path) && item[method.to_lowercase()].is_object());
+        if !documented {
+            missing.push(format!("{method} {route}"));
         }
     }
     assert!(
