@@ -350,10 +350,20 @@ pub fn insert_writes(
         None => common::acting_org().ok_or_else(|| Error::validation("org", "org is required"))?,
     };
     let year = dates::today()[..4].to_string();
-    let first = common::reserve_numbers(&format!("card{year}"), &org, new_cards.len() as i64)?;
+    // A unit's own asset numbers (an import) are kept; the others get the
+    // next numbers of the unit's series.
+    let fresh = new_cards.iter().filter(|c| c.asset_no.is_empty()).count() as i64;
+    let mut next = if fresh > 0 {
+        common::reserve_numbers(&format!("card{year}"), &org, fresh)?
+    } else {
+        0
+    };
     let mut writes = Vec::with_capacity(new_cards.len() * 2);
-    for (i, card) in new_cards.iter_mut().enumerate() {
-        card.asset_no = common::number("ZC", &year, first + i as i64);
+    for card in new_cards.iter_mut() {
+        if card.asset_no.is_empty() {
+            card.asset_no = common::number("ZC", &year, next);
+            next += 1;
+        }
         let id = new_id(&card.asset_no, &org);
         writes.push(Write::Insert {
             collection: "cards".into(),
@@ -375,7 +385,18 @@ pub fn insert_writes(
 /// Card ids are unique across units: the asset number is unique within
 /// its unit, so the pair is; readable ids make logs and labels legible.
 fn new_id(asset_no: &str, org: &str) -> String {
-    format!("{}.{}", asset_no, org).to_ascii_lowercase()
+    // Imported numbers may hold characters a record id cannot.
+    let no: String = asset_no
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{no}.{org}").to_ascii_lowercase()
 }
 
 fn show(req: &Request) -> Result<Response> {

@@ -823,6 +823,8 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
                 incoming.state = "incoming".into();
                 incoming.acquisition_method = "transfer_in".into();
                 incoming.transferred_from = Some(card.id.clone());
+                // The receiving unit numbers it in its own series.
+                incoming.asset_no = String::new();
                 incoming.locked_by = None;
                 incoming.reduced_on = String::new();
                 incoming.department = String::new();
