@@ -445,7 +445,9 @@ export function showError(form, res, aliases) {
   var f = e && e.field;
   if (f) {
     var candidates = aliases ? aliases(f) : [f];
-    var text = (e.code && has('code.' + e.code)) ? tr('code.' + e.code) : e.message;
+    // Next to the field, the server's own words about it, unless the page
+    // has words of its own for the code (the kit's are too general here).
+    var text = (e.code && state.pluginT['code.' + e.code] != null) ? tr('code.' + e.code) : e.message;
     for (var i = 0; i < candidates.length; i++) {
       if (setFieldError(form, candidates[i], text)) {
         var top0 = form.querySelector('.form-error');
