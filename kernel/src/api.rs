@@ -35,6 +35,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/password"),
     ("GET", "/api/v1/auth/sessions"),
     ("DELETE", "/api/v1/auth/sessions/{id}"),
+    ("GET", "/api/v1/auth/csrf"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/orgs"),
     ("POST", "/api/v1/orgs"),

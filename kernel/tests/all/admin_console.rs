@@ -10,11 +10,7 @@ use crate::portal::Browser;
 use crate::support::TestKernel;
 
 fn skip_browser() -> bool {
-    let skip = std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping the admin console browser test");
-    }
-    skip
+    !crate::support::have(crate::support::Service::Browser)
 }
 
 fn sign_in(b: &Browser, username: &str, password: &str) {

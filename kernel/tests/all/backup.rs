@@ -245,6 +245,9 @@ fn backup_under_load_restores_into_a_new_database_on_postgres() {
         eprintln!("skipped: pg_dump not installed (apt-get install postgresql-client)");
         return;
     }
+    if !crate::support::have(crate::support::Service::Postgres) {
+        return;
+    }
     let source = PgDatabase::create();
     let target = PgDatabase::create();
     round_trip(Some((&source.url, &target.url)));

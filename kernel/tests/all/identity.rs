@@ -223,6 +223,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "GET",
+            "/api/v1/auth/csrf",
+            "/api/v1/auth/csrf".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
             "/api/v1/me",
             "/api/v1/me".into(),
             Value::Null,

@@ -54,6 +54,9 @@ fn readyz_answers_ready_and_names_what_is_not() {
     drop(k);
 
     // The database goes away under a running node (PostgreSQL dropped).
+    if !crate::support::have(crate::support::Service::Postgres) {
+        return;
+    }
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();
     let k = TestKernel::start_in(&tmp.path().join("data"), &["--database-url", &db.url]);

@@ -14,11 +14,7 @@ use crate::portal::Browser;
 use crate::support::{self, TestKernel};
 
 fn skip_browser() -> bool {
-    let skip = std::env::var("TIANSHAN_SKIP_BROWSER").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("TIANSHAN_SKIP_BROWSER=1: skipping a browser test");
-    }
-    skip
+    !crate::support::have(crate::support::Service::Browser)
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
