@@ -182,16 +182,33 @@ fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.in_plugin_frame(|| {
-        // Saved empty: the API's error shows next to the field.
+        // Saved empty: the API's error shows next to the field it names.
         b.click("#item-form button[type=submit]");
         b.wait_text(
-            r#"#item-form [data-error-for="name"]"#,
+            r#"#item-form [data-error-for="title"]"#,
             "the API's field error",
-            |t| t.contains("must not be empty"),
+            |t| t.contains("title is required"),
         );
-        b.type_into("#item-name", "第一项");
+        b.type_into("#item-title", "第一项");
+        b.type_into("#item-amount", "1,200.50");
         b.click("#item-form button[type=submit]");
-        b.wait_text("#created", "the item created", |t| t.contains("第一项"));
+        b.wait_text(
+            r#"#item-form [data-error-for="needed_on"]"#,
+            "the date the API wants",
+            |t| t.contains("needed_on"),
+        );
+        b.script(
+            "document.getElementById('item-needed-on').value = '2099-12-31'; return true;",
+            json!([]),
+        );
+        b.click("#item-form button[type=submit]");
+        // A numbered draft, and the list shows it with its status label.
+        b.wait_text("#created", "the application created", |t| {
+            t.contains("第一项") && t.contains("申〔")
+        });
+        b.wait_text("#list", "the list with the new draft", |t| {
+            t.contains("第一项") && t.contains("草稿")
+        });
     });
 }
 
