@@ -729,11 +729,26 @@
     }
     var apply = button('admin.audit.apply', function () { load(false); }, 'button-primary');
     apply.id = 'admin-audit-apply';
+    // The whole chain, checked by the kernel with its key and anchors; only
+    // an auditor at the root may ask (others see the refusal's words).
+    var verdict = h('span', { id: 'admin-audit-verdict', role: 'status' });
+    var verify = button('admin.audit.verify', function () {
+      verdict.textContent = t('admin.audit.verifying');
+      call('GET', '/api/v1/audit/verify').then(function (res) {
+        if (res.status !== 200) { verdict.textContent = errorText(res); return; }
+        var v = res.body;
+        verdict.textContent = v.intact
+          ? t('admin.audit.intact', { records: v.records, keyed: v.keyed, anchors: v.anchors })
+          : t('admin.audit.broken', { seq: v.seq, reason: v.reason });
+        verdict.className = v.intact ? 'ok' : 'error';
+      });
+    });
+    verify.id = 'admin-audit-verify';
     p.box.appendChild(card(null, [
       h('div.admin-row', null, [field('admin.col.actor', actor), field('admin.col.action', action), field('admin.col.outcome', outcome),
         field('admin.audit.since', since), field('admin.audit.until', until)]),
       h('div.admin-actions', null, [apply, exportLink]),
-      h('p.admin-hint', { text: t('admin.audit.verifyHint') })
+      h('div.admin-actions', null, [verify, verdict])
     ]));
     p.box.appendChild(card(null, [list, more]));
     load(false);

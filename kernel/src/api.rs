@@ -56,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/tokens/{id}"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/export"),
+    ("GET", "/api/v1/audit/verify"),
     ("GET", "/api/v1/plugins"),
     ("POST", "/api/v1/plugins"),
     ("GET", "/api/v1/plugins/{id}"),
@@ -124,6 +125,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/audit/export", get(export_audit))
+        .route("/api/v1/audit/verify", get(verify_audit))
         .route("/api/v1/plugins", get(list_plugins).post(install_plugin))
         .route(
             "/api/v1/plugins/{id}",
@@ -1210,6 +1212,44 @@ async fn list_audit(
         .then(|| records.last().map(|r| r.seq))
         .flatten();
     Ok(Json(json!({ "records": records, "next_before": next })))
+}
+
+/// `GET /api/v1/audit/verify`: walks the whole chain, as `tianshan audit
+/// verify` does, with this node's key and its anchor file (when there is
+/// one). The chain spans every org, so only an auditor at the root may ask.
+async fn verify_audit(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    let root = k.root_org.clone();
+    visible_org(&k, &session, &root)?;
+    session.require(&k, &root, "kernel.audit.read").await?;
+    let anchor_file = k.config.audit_anchor_file();
+    let anchors = if anchor_file.exists() {
+        audit::read_anchors(&anchor_file).map_err(|e| {
+            tracing::error!(error = %e, "reading the audit anchors");
+            ApiError::new(
+                ErrorCode::Internal,
+                "the audit anchor file could not be read",
+            )
+        })?
+    } else {
+        Vec::new()
+    };
+    let keys: Vec<audit::AuditKey> = k.audit.key().cloned().into_iter().collect();
+    let verdict = audit::verify(&k.db, &keys, &anchors)
+        .await
+        .map_err(|e| ApiError::internal(format!("verifying the audit chain: {e}")))?;
+    Ok(Json(match verdict {
+        audit::Verdict::Intact {
+            records,
+            keyed,
+            anchors,
+        } => json!({"intact": true, "records": records, "keyed": keyed, "anchors": anchors}),
+        audit::Verdict::Broken { seq, reason } => {
+            json!({"intact": false, "seq": seq, "reason": reason})
+        }
+    }))
 }
 
 async fn export_audit(

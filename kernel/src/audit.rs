@@ -249,6 +249,11 @@ pub struct Audit {
 }
 
 impl Audit {
+    /// The key this trail signs with (none for an unkeyed trail).
+    pub fn key(&self) -> Option<&AuditKey> {
+        self.key.as_ref()
+    }
+
     /// An unkeyed trail (plain SHA-256 chain): for tests and tools that
     /// only read.
     pub fn new(db: Db) -> Self {

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, ErrorCode};
 
 pub const MANIFEST_FILE: &str = "plugin.toml";
+/// The largest `plugin.toml` a package may carry. A real manifest is a few
+/// KiB (the assets system's, with every role, menu entry, index and job, is
+/// under 10 KiB); the kernel parses and keeps it for every installed
+/// version, so a 44 MB one is an attack on memory, not a plugin.
+pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024;
 pub const COMPONENT_FILE: &str = "plugin.wasm";
 pub const UI_DIR: &str = "ui/";
 
@@ -566,6 +571,12 @@ impl Package {
                     ErrorCode::PayloadTooLarge,
                     format!("package unpacks to more than {max_bytes} bytes"),
                 ));
+            }
+            if path == MANIFEST_FILE && declared > MAX_MANIFEST_BYTES {
+                return Err(invalid(format!(
+                    "plugin.toml is {declared} bytes; a manifest is at most {MAX_MANIFEST_BYTES}"
+                ))
+                .with_field("plugin.toml"));
             }
             let mut data = Vec::new();
             entry

@@ -114,6 +114,11 @@ fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit
         export.as_str().unwrap().contains("action=user.create"),
         "{export}"
     );
+    // The chain, verified by the kernel from the console.
+    b.click("#admin-audit-verify");
+    b.wait_text("#admin-audit-verdict", "the chain's verdict", |t| {
+        t.contains("完整") && t.contains("已签名")
+    });
     b.click(r#"#lang-switch [data-lang="en"]"#);
     b.wait_text(
         "#admin-menu a[data-admin=\"audit\"]",

@@ -79,6 +79,11 @@ fn a_rewritten_record_and_a_cut_tail_are_found() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The console's check: the kernel walks the chain with its key.
+    let (status, verdict) = k.get("/api/v1/audit/verify");
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["intact"], true, "{verdict}");
+    assert!(verdict["keyed"].as_i64().unwrap() >= 5, "{verdict}");
     drop(k);
     let data_s = data.to_str().unwrap();
     let out = succeeded(
@@ -105,6 +110,13 @@ fn a_rewritten_record_and_a_cut_tail_are_found() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("record 3"), "{stderr}");
+    // And the kernel says so too, naming the record.
+    let k = TestKernel::start_in(&data, &["--config", config.to_str().unwrap()]);
+    let (status, verdict) = k.get("/api/v1/audit/verify");
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["intact"], false, "{verdict}");
+    assert!(verdict["seq"].as_i64().unwrap() <= 3, "{verdict}");
+    drop(k);
 
     // Without the key a keyed chain cannot be vouched for.
     let out = tianshan(&[

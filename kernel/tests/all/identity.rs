@@ -370,6 +370,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "GET",
+            "/api/v1/audit/verify",
+            "/api/v1/audit/verify".into(),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "GET",
             "/api/v1/plugins",
             "/api/v1/plugins".into(),
             Value::Null,

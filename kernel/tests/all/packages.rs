@@ -45,6 +45,18 @@ fn bad_packages_are_refused_whole_with_the_problem_named() {
             "plugin.toml",
         ),
         (
+            "a 44 MB manifest",
+            {
+                let p = Package::from_bytes(&packages().bytes("hello"), usize::MAX).unwrap();
+                let padding = format!("# {}\n", "x".repeat(1 << 20)).repeat(44);
+                p.to_bytes(&format!("id = \"hello\"\nversion = \"0.2.0\"\n{padding}"))
+                    .unwrap()
+            },
+            422,
+            "invalid_package",
+            "a manifest is at most",
+        ),
+        (
             "core module",
             repack("hello", |_| {}, Some(not_a_component)),
             422,
