@@ -203,6 +203,9 @@ fn asset_lifecycle_on_postgresql() {
 }
 
 fn lifecycle(w: World) {
+    // The system answers at its root, so operators can tell it serves.
+    let about = ok(&w.k, &w.manager_a, "GET", "/", Value::Null, 200);
+    assert_eq!(about["plugin"], "assets", "{about}");
     // Validation names the field; nothing is written.
     let (status, out) = call(
         &w.k,

@@ -38,6 +38,8 @@ struct Assets;
 impl Plugin for Assets {
     fn routes() -> Router {
         let router = Router::new()
+            .get("/", about)
+            .requires("assets.view")
             .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
             .requires("assets.view");
         let router = cards::routes(router);
@@ -67,6 +69,15 @@ impl Plugin for Assets {
 
 /// Flows and indicators are (re)defined on install and every upgrade;
 /// defining is idempotent.
+/// `GET /`: what answers here, so an operator (and CI's smoke test) can
+/// tell the system is installed and serving without knowing its routes.
+fn about(_: &Request) -> Result<Response> {
+    Ok(Response::json(&json!({
+        "plugin": identity::plugin_id(),
+        "version": identity::plugin_version(),
+    })))
+}
+
 fn setup() -> Result<()> {
     documents::define_flows()?;
     warehouse::define_flows()?;
