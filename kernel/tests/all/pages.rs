@@ -5,8 +5,6 @@
 //! freshly generated plugin's page, in headless Chromium against a real
 //! kernel; the answers' headers over plain HTTP.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::identity::{org, user};
@@ -145,22 +143,7 @@ fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let tianshan = |dir: &std::path::Path, args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_tianshan"))
-            .current_dir(dir)
-            .args(args)
-            .env(
-                "CARGO_TARGET_DIR",
-                tianshan_kernel::tooling::target_dir().join("template-plugins"),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "tianshan {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
+    let tianshan = crate::tooling::tianshan;
     tianshan(work.path(), &["plugin", "new", "fresh-page"]);
     let dir = work.path().join("fresh-page");
     tianshan(&dir, &["plugin", "build"]);

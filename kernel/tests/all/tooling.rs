@@ -5,7 +5,9 @@ use std::process::Command;
 
 use crate::support::TestKernel;
 
-fn tianshan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+/// Runs the `tianshan` CLI in `dir`, sharing compiled dependencies between
+/// the tests that build a template plugin; fails the test when it fails.
+pub(crate) fn tianshan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     let output = Command::new(env!("CARGO_BIN_EXE_tianshan"))
         .current_dir(dir)
         .args(args)
