@@ -11,9 +11,11 @@
 
 use std::time::Instant;
 
-use tianshan_kernel::config::Config;
+use tianshan_kernel::Kernel;
+use tianshan_kernel::core::config::Config;
+use tianshan_kernel::identity::orgs;
+use tianshan_kernel::plugins::tooling;
 use tianshan_kernel::runtime::PluginRequest;
-use tianshan_kernel::{Kernel, orgs, tooling};
 
 fn p50(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -19,8 +19,9 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use tianshan_kernel::config::Config;
-use tianshan_kernel::{Kernel, tooling};
+use tianshan_kernel::Kernel;
+use tianshan_kernel::core::config::Config;
+use tianshan_kernel::plugins::tooling;
 
 const PAYLOAD: &str = r#"{"id":42,"name":"天山","tags":["a","b","c"]}"#;
 

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::Connection;
-use tianshan_kernel::config::Config;
+use tianshan_kernel::Kernel;
+use tianshan_kernel::core::config::Config;
+use tianshan_kernel::plugins::tooling;
 use tianshan_kernel::runtime::PluginRequest;
-use tianshan_kernel::{Kernel, tooling};
 
 const TOPICS: usize = 50;
 const SEED_RECORDS: usize = 20_000;
@@ -182,7 +183,7 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
 
         let started = Instant::now();
         for i in 0..insert_ops {
-            let id = tianshan_kernel::storage::new_record_id();
+            let id = tianshan_kernel::core::ids::new_record_id();
             let data = serde_json::json!({"title": format!("direct {i}"), "topic": "bench", "priority": i});
             sqlx::query(&insert_sql)
                 .bind(&id)

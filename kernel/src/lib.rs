@@ -1,258 +1,109 @@
 //! The Tianshan kernel. See `docs/architecture.md` for the path of one
-//! request through these modules.
+//! request through these modules and the layer each folder sits at.
+//!
+//! Layers, lowest first; a module imports only modules at its own layer or
+//! below (`tests/all/layers.rs` checks it):
+//! 1. `core` — ids, calendar, localized text, the caller's scope, the error
+//!    type, configuration;
+//! 2. `db`, `metrics`, `cluster` — the database, counters, node signals;
+//! 3. `audit` — the chain and the one audited write;
+//! 4. `identity` — users, orgs, roles, sessions;
+//! 5. `services` — storage, messaging, files, approvals, data center, jobs;
+//! 6. `plugins`, `runtime` — packages and the registry; the wasm engine;
+//!    each service's `host.rs` (its WIT face) sits here too;
+//! 7. `node` — the [`Kernel`] one process holds and its background loops;
+//! 8. `http` — the router, sessions, the plugin proxy, the kernel API; each
+//!    service's `http.rs` (its kernel routes) sits here too.
 
-pub mod api;
-pub mod approvals;
 pub mod audit;
-pub mod auth;
-pub mod authz;
-pub mod backup;
-pub mod bus;
 pub mod cluster;
-pub mod config;
-pub mod cron;
-pub mod datacenter;
+pub mod core;
 pub mod db;
-pub mod detach;
-pub mod error;
-pub mod files;
-pub mod gateway;
-pub mod health;
-pub mod jetstream;
-pub mod jobs;
-pub mod messaging;
+pub mod http;
+pub mod identity;
 pub mod metrics;
-pub mod openapi;
-pub mod orgs;
-pub mod package;
+pub mod node;
 pub mod plugins;
 pub mod runtime;
-pub mod s3;
-pub mod storage;
-pub mod tooling;
-pub mod users;
+pub mod services;
+
+pub use node::{Kernel, Opened};
 
 use std::sync::Arc;
 
-use crate::config::Config;
-use crate::db::Db;
-use crate::metrics::Metrics;
-use crate::runtime::{Runtime, RuntimeStats};
+use crate::core::config::Config;
+use crate::http::routes::Routes;
 
-/// Everything one kernel process holds. Cheap to share (`Arc<Kernel>`).
-pub struct Kernel {
-    pub config: Config,
-    pub db: Db,
-    pub runtime: Arc<Runtime>,
-    pub plugins: plugins::Plugins,
-    pub auth: auth::Auth,
-    pub authz: Arc<authz::Authz>,
-    pub audit: Arc<audit::Audit>,
-    pub storage: Arc<storage::Storage>,
-    pub messaging: Arc<messaging::Messaging>,
-    pub files: Arc<files::Files>,
-    pub approvals: Arc<approvals::Approvals>,
-    pub datacenter: Arc<datacenter::DataCenter>,
-    /// This node's name in logs and job claims.
-    pub node_id: String,
-    /// Signals to and from other nodes (NATS when configured).
-    pub bus: Arc<bus::Bus>,
-    pub throttle: users::Throttle,
-    pub metrics: Arc<Metrics>,
-    pub root_org: String,
+/// One host service as the kernel assembles it: the kernel routes people
+/// use it through (its `http.rs`, if it has any) and the import plugins
+/// use it through (its `host.rs`). Adding a host service is a folder under
+/// `services/`, its interface in `wit/plugin.wit`, and one line below
+/// (`docs/architecture.md`, "Adding a host service").
+pub struct HostService {
+    pub name: &'static str,
+    pub routes: Option<fn() -> Routes>,
+    pub link: runtime::LinkHostService,
 }
 
-/// What opening a kernel found or created.
-pub struct Opened {
-    pub kernel: Arc<Kernel>,
-    /// Set on first start when the admin password was generated: print it once.
-    pub generated_admin_password: Option<String>,
+/// Every host service, in the order their routes and imports are added.
+pub const HOST_SERVICES: &[HostService] = &[
+    HostService {
+        name: "storage",
+        routes: None,
+        link: services::storage::host::add_to_linker,
+    },
+    HostService {
+        name: "messaging",
+        routes: None,
+        link: services::messaging::host::add_to_linker,
+    },
+    HostService {
+        name: "files",
+        routes: None,
+        link: services::files::host::add_to_linker,
+    },
+    HostService {
+        name: "approvals",
+        routes: Some(services::approvals::http::routes),
+        link: services::approvals::host::add_to_linker,
+    },
+    HostService {
+        name: "datacenter",
+        routes: Some(services::datacenter::http::routes),
+        link: services::datacenter::host::add_to_linker,
+    },
+];
+
+/// The kernel API: its own routes and every host service's.
+pub fn kernel_routes() -> Routes {
+    HOST_SERVICES
+        .iter()
+        .filter_map(|service| service.routes)
+        .fold(http::api::routes(), |routes, service| {
+            routes.merge(service())
+        })
+}
+
+/// Every kernel API route as (method, path template), read off the routes
+/// themselves: what the OpenAPI document lists and the access-table test
+/// walks.
+pub fn route_table() -> Vec<(&'static str, String)> {
+    kernel_routes().table()
 }
 
 impl Kernel {
-    /// Opens the data dir: database (migrated), runtime, installed plugins,
-    /// bootstrap admin.
+    /// Opens the data dir: database (migrated), runtime with every host
+    /// service linked, installed plugins, bootstrap admin.
     pub async fn open(config: Config) -> anyhow::Result<Opened> {
-        config.events.check()?;
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| anyhow::anyhow!("creating data dir {}: {e}", config.data_dir.display()))?;
-        let db = db::connect(&config.database_url()).await?;
-        let node_id = config.node_id.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-            format!("{}:{}", host.trim(), std::process::id())
-        });
-        let bus = Arc::new(match &config.nats_url {
-            Some(url) => bus::Bus::connect(url, &node_id).await?,
-            None => bus::Bus::local(&node_id),
-        });
-        let metrics = Arc::new(Metrics::new());
-        let stats = RuntimeStats {
-            compilations: metrics.compilations.clone(),
-            cache_hits: metrics.compile_cache_hits.clone(),
-            log_dropped: metrics.plugin_log_dropped.clone(),
-        };
-        let runtime = Arc::new(Runtime::new(
-            config.runtime.clone(),
-            config.cache_dir(),
-            stats,
-        )?);
-        let root_org = orgs::ensure_root(&db).await?;
-        let auth = auth::Auth::new(db.clone(), config.auth.clone());
-        let bootstrap = auth.ensure_bootstrap_admin(&root_org).await?;
-        let audit_key_file = config.audit_key_file();
-        let (audit_key, created) = audit::AuditKey::load_or_create(&audit_key_file)?;
-        if created {
-            tracing::warn!(file = %audit_key_file.display(), key_id = %audit_key.id,
-                "created the audit key: keep a copy apart from the data dir's backups");
-        }
-        let audit = Arc::new(audit::Audit::keyed(db.clone(), audit_key));
-        if bootstrap.is_some() {
-            audit
-                .record(
-                    audit::Entry::new("system", "user.bootstrap", "ok")
-                        .org(&root_org)
-                        .target("admin")
-                        .detail(serde_json::json!({ "role": authz::PLATFORM_ADMIN })),
-                )
-                .await;
-        }
-        let generated_admin_password = bootstrap.flatten();
-        let authz = Arc::new(authz::Authz::new(db.clone()).await?);
-        runtime.set_access_policy(Arc::new(authz::PluginAccess(authz.clone())));
-        authz.set_bus(bus.clone());
-        let storage = Arc::new(storage::Storage::new(db.clone(), audit.clone()));
-        let messaging = Arc::new(messaging::Messaging::new(
-            db.clone(),
-            config.events.clone(),
-            bus.clone(),
-            bus.is_connected() && config.events.jetstream,
-        ));
-        let approvals = Arc::new(approvals::Approvals::new(
-            db.clone(),
-            audit.clone(),
-            messaging.clone(),
-            authz.clone(),
-        ));
-        let files = Arc::new(files::Files::new(
-            db.clone(),
-            &config.files,
-            &config.data_dir,
-            audit.clone(),
-        )?);
-        let datacenter = Arc::new(datacenter::DataCenter::new(db.clone(), audit.clone()));
-        datacenter.seed_plan().await?;
-        runtime.set_services(Arc::new(runtime::host::Services {
-            files: files.clone(),
-            storage: storage.clone(),
-            messaging: messaging.clone(),
-            approvals: approvals.clone(),
-            datacenter: datacenter.clone(),
-            authz: authz.clone(),
-            root_org: root_org.clone(),
-            reads: db::PluginReads::new(
-                &config.database_url(),
-                config.database.plugin_read_connections,
-                config.database.plugin_read_connections_each,
-                std::time::Duration::from_millis(config.database.plugin_read_wait_ms),
-            ),
-        }));
-        let plugins = plugins::Plugins::new(
-            db.clone(),
-            runtime.clone(),
-            authz.clone(),
-            config.max_package_bytes,
-        );
-        plugins.set_bus(bus.clone());
-        let loaded = plugins.load_installed().await?;
-        tracing::info!(plugins = loaded, data_dir = %config.data_dir.display(), "kernel opened");
-        let throttle = users::Throttle::new(db.clone(), config.auth.trusted_proxies.clone());
-        Ok(Opened {
-            kernel: Arc::new(Kernel {
-                audit,
-                config,
-                db,
-                runtime,
-                plugins,
-                auth,
-                authz,
-                throttle,
-                metrics,
-                root_org,
-                storage,
-                messaging,
-                files,
-                approvals,
-                datacenter,
-                node_id,
-                bus,
-            }),
-            generated_admin_password,
-        })
-    }
-
-    /// Starts what a serving node runs besides the gateway: the event
-    /// dispatcher (and, with NATS, the JetStream relay and consumer), the
-    /// job scheduler and the cluster watcher.
-    pub fn start_background(self: &Arc<Self>) {
-        let sink: Arc<dyn messaging::EventSink> = Arc::new(PluginEventSink(Arc::downgrade(self)));
-        tokio::spawn(self.messaging.clone().run(sink.clone()));
-        if let Some(client) = self.bus.client().filter(|_| self.config.events.jetstream) {
-            tokio::spawn(jetstream::run(
-                client.clone(),
-                self.config.events.clone(),
-                self.messaging.clone(),
-                sink,
-                self.metrics.stream.clone(),
-            ));
-        }
-        let weak = Arc::downgrade(self);
-        tokio::spawn(jobs::run(
-            self.db.clone(),
-            self.messaging.clone(),
-            move || {
-                weak.upgrade()
-                    .map(|k| k.scheduled_jobs())
-                    .unwrap_or_default()
-            },
-            self.config.utc_offset_minutes,
-            self.node_id.clone(),
-        ));
-        tokio::spawn(cluster::watch(self.clone()));
-        tokio::spawn(audit::run_anchors(
-            self.db.clone(),
-            self.config.audit_anchor_file(),
-            std::time::Duration::from_secs(self.config.audit.anchor_interval_secs.max(1)),
-            self.node_id.clone(),
-        ));
-        tokio::spawn(
-            self.bus
-                .clone()
-                .listen(self.metrics.bus_signals_received.clone()),
-        );
-    }
-
-    /// The jobs of every enabled plugin.
-    pub fn scheduled_jobs(&self) -> Vec<jobs::Job> {
-        self.plugins
-            .list()
-            .iter()
-            .filter(|p| p.enabled())
-            .flat_map(|p| {
-                p.manifest.jobs.iter().filter_map(|j| {
-                    Some(jobs::Job {
-                        plugin: p.manifest.id.clone(),
-                        name: j.name.clone(),
-                        schedule: j.schedule.parse().ok()?,
-                    })
-                })
-            })
-            .collect()
+        let links: Vec<runtime::LinkHostService> = HOST_SERVICES.iter().map(|s| s.link).collect();
+        Kernel::assemble(config, &links).await
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         // Every request on its own task, so a client hanging up cannot cut
-        // a handler short (see `detach`).
-        gateway::router(self.clone()).layer(axum::middleware::from_fn(detach::run_detached))
+        // a handler short (see `http::detach`).
+        http::gateway::router(self.clone(), kernel_routes())
+            .layer(axum::middleware::from_fn(http::detach::run_detached))
     }
 
     /// Serves the gateway on `listener` until `shutdown` resolves; in-flight
@@ -262,7 +113,7 @@ impl Kernel {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        health::serve_metrics(self.clone()).await?;
+        http::health::serve_metrics(self.clone()).await?;
         let app = self
             .router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -270,48 +121,5 @@ impl Kernel {
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
-    }
-}
-
-/// Hands dispatched events to the subscribing plugin's event handler.
-struct PluginEventSink(std::sync::Weak<Kernel>);
-
-impl messaging::EventSink for PluginEventSink {
-    fn deliver(
-        &self,
-        subscriber: &str,
-        event: messaging::Delivered,
-    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
-        let subscriber = subscriber.to_string();
-        Box::pin(async move {
-            let kernel = self.0.upgrade().ok_or("the kernel is shutting down")?;
-            let plugin = kernel
-                .plugins
-                .get(&subscriber)
-                .filter(|p| p.enabled())
-                .ok_or_else(|| format!("plugin {subscriber} is not installed or is disabled"))?;
-            let started = std::time::Instant::now();
-            let outcome = kernel
-                .runtime
-                .deliver_event(
-                    &plugin.component,
-                    runtime::PluginEvent {
-                        id: event.id,
-                        topic: event.topic.clone(),
-                        key: event.key,
-                        org: event.org,
-                        source: event.source,
-                        payload: event.payload,
-                    },
-                )
-                .await;
-            let outcome = match outcome {
-                Ok(inner) => inner,
-                Err(failure) => Err(failure.to_api_error(&subscriber).message),
-            };
-            tracing::debug!(plugin = %subscriber, topic = %event.topic,
-                ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "delivered event");
-            outcome
-        })
     }
 }

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tianshan_kernel::config::Config;
-use tianshan_kernel::{Kernel, orgs, tooling};
+use tianshan_kernel::Kernel;
+use tianshan_kernel::core::config::Config;
+use tianshan_kernel::identity::orgs;
+use tianshan_kernel::plugins::tooling;
 
 #[derive(Parser)]
 #[command(
@@ -217,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup { common, out } => {
             let config = common.config()?;
-            let manifest = tianshan_kernel::backup::backup(&config, &out).await?;
+            let manifest = tianshan_kernel::node::backup::backup(&config, &out).await?;
             let bytes: u64 = manifest.entries.iter().map(|e| e.size).sum();
             println!(
                 "Backed up {} ({} database, schema {}, {} audit records, {} file(s), {} KiB before compression) to {}",
@@ -238,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { from, common } => {
             let config = common.config()?;
-            let manifest = tianshan_kernel::backup::restore(&from, &config).await?;
+            let manifest = tianshan_kernel::node::backup::restore(&from, &config).await?;
             println!(
                 "Restored {} (taken {} by tianshan {}, {} audit records, {} file(s)) into {}; every checksum matched",
                 from.display(),
@@ -325,7 +327,7 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
             .await??;
     for path in packages {
         let bytes = std::fs::read(&path)?;
-        let package = tianshan_kernel::package::Package::from_bytes(&bytes, usize::MAX)
+        let package = tianshan_kernel::plugins::package::Package::from_bytes(&bytes, usize::MAX)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
         let id = package.manifest.id.clone();
         let result = match kernel.plugins.get(&id) {
@@ -336,7 +338,12 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
                 .map(|o| format!("installed {id} {}", o.version)),
             Some(current) if current.manifest.version < package.manifest.version => kernel
                 .plugins
-                .upgrade(Some(&id), &bytes)
+                .upgrade(
+                    Some(&id),
+                    &bytes,
+                    tianshan_kernel::audit::Entry::new("system", "plugin.upgrade", "ok")
+                        .org(&kernel.root_org),
+                )
                 .await
                 .map(|o| format!("upgraded {id} to {}", o.version)),
             Some(current) => Ok(format!(
@@ -434,7 +441,7 @@ async fn shutdown_signal() {
 async fn open_offline(common: &CommonArgs) -> anyhow::Result<std::sync::Arc<Kernel>> {
     let config = common.config()?;
     init_tracing(&Config {
-        log: tianshan_kernel::config::LogConfig {
+        log: tianshan_kernel::core::config::LogConfig {
             filter: "warn".into(),
             ..config.log.clone()
         },
@@ -476,16 +483,14 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", package.display()))?;
             let outcome = kernel
                 .plugins
-                .install(&bytes, None)
+                .install_as(
+                    &bytes,
+                    None,
+                    tianshan_kernel::plugins::Installer::Platform,
+                    cli_record(&kernel, "plugin.install"),
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            audit_cli(
-                &kernel,
-                "plugin.install",
-                &outcome.id,
-                serde_json::json!({"version": outcome.version}),
-            )
-            .await;
             println!("Installed {} {}", outcome.id, outcome.version);
         }
         PluginCommand::Upgrade { package, common } => {
@@ -494,16 +499,9 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", package.display()))?;
             let outcome = kernel
                 .plugins
-                .upgrade(None, &bytes)
+                .upgrade(None, &bytes, cli_record(&kernel, "plugin.upgrade"))
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            audit_cli(
-                &kernel,
-                "plugin.upgrade",
-                &outcome.id,
-                serde_json::json!({"from": outcome.previous_version, "to": outcome.version}),
-            )
-            .await;
             println!(
                 "Upgraded {} from {} to {}",
                 outcome.id,
@@ -528,10 +526,9 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             let kernel = open_offline(&common).await?;
             kernel
                 .plugins
-                .uninstall(&id)
+                .uninstall(&id, cli_record(&kernel, "plugin.uninstall"))
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            audit_cli(&kernel, "plugin.uninstall", &id, serde_json::Value::Null).await;
             println!("Uninstalled {id}");
         }
     }
@@ -540,17 +537,16 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
 
 async fn set_enabled(id: &str, common: &CommonArgs, enable: bool) -> anyhow::Result<()> {
     let kernel = open_offline(common).await?;
-    let s = kernel
-        .plugins
-        .set_enabled(id, enable)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let action = if enable {
         "plugin.enable"
     } else {
         "plugin.disable"
     };
-    audit_cli(&kernel, action, id, serde_json::Value::Null).await;
+    let s = kernel
+        .plugins
+        .set_enabled(id, enable, cli_record(&kernel, action))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     println!("{} is now {}", s.id, s.state);
     Ok(())
 }
@@ -597,16 +593,8 @@ async fn audit_verify(common: &CommonArgs, anchors: Option<PathBuf>) -> anyhow::
 }
 
 /// Offline changes are audited like API ones, with the operator's OS user
-/// as the actor.
-async fn audit_cli(kernel: &Kernel, action: &str, target: &str, detail: serde_json::Value) {
+/// as the actor; the change commits with this record.
+fn cli_record(kernel: &Kernel, action: &str) -> tianshan_kernel::audit::Entry {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    kernel
-        .audit
-        .record(
-            tianshan_kernel::audit::Entry::new(&format!("cli:{who}"), action, "ok")
-                .org(&kernel.root_org)
-                .target(target)
-                .detail(detail),
-        )
-        .await;
+    tianshan_kernel::audit::Entry::new(&format!("cli:{who}"), action, "ok").org(&kernel.root_org)
 }

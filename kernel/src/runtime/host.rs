@@ -10,9 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginIdentity;
-use super::bindings::tianshan::plugin::{
-    authz, config, files, identity, log, messaging, storage, types,
-};
+use super::bindings::tianshan::plugin::{authz, config, identity, log, types};
 use super::limits::MemoryLimiter;
 
 /// The caller as the kernel established it (session or token), handed to
@@ -31,7 +29,7 @@ pub struct Principal {
 pub struct CallerContext {
     pub principal: Principal,
     /// For API tokens: the token's own, narrower permissions.
-    pub scope: Option<crate::auth::TokenScope>,
+    pub scope: Option<crate::identity::auth::TokenScope>,
 }
 
 /// The kernel's access decisions, as plugins may ask for them.
@@ -51,17 +49,17 @@ pub struct HostState {
     pub access: Option<Arc<dyn AccessPolicy>>,
     pub services: Option<Arc<Services>>,
     /// Built on the first storage or messaging call of the request.
-    pub scope: Option<crate::storage::Scope>,
+    pub scope: Option<crate::core::scope::Scope>,
 }
 
 /// The kernel services behind the storage and messaging imports.
 pub struct Services {
-    pub storage: Arc<crate::storage::Storage>,
-    pub messaging: Arc<crate::messaging::Messaging>,
-    pub files: Arc<crate::files::Files>,
-    pub approvals: Arc<crate::approvals::Approvals>,
-    pub datacenter: Arc<crate::datacenter::DataCenter>,
-    pub authz: Arc<crate::authz::Authz>,
+    pub storage: Arc<crate::services::storage::Storage>,
+    pub messaging: Arc<crate::services::messaging::Messaging>,
+    pub files: Arc<crate::services::files::Files>,
+    pub approvals: Arc<crate::services::approvals::Approvals>,
+    pub datacenter: Arc<crate::services::datacenter::DataCenter>,
+    pub authz: Arc<crate::identity::authz::Authz>,
     pub root_org: String,
     /// Where storage reads get their connection, one host call at a time.
     pub reads: Arc<crate::db::PluginReads>,
@@ -70,12 +68,12 @@ pub struct Services {
 impl HostState {
     /// Who and where for this call, decided from the authenticated caller
     /// (or, for kernel-made calls, the plugin's install scope).
-    pub(crate) fn scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
+    pub(crate) fn scope(&mut self) -> Option<(crate::core::scope::Scope, Arc<Services>)> {
         self.read_scope()
     }
 
     /// The scope for a storage read.
-    fn read_scope(&mut self) -> Option<(crate::storage::Scope, Arc<Services>)> {
+    pub(crate) fn read_scope(&mut self) -> Option<(crate::core::scope::Scope, Arc<Services>)> {
         let services = self.services.clone()?;
         if let Some(scope) = &self.scope {
             return Some((scope.clone(), services));
@@ -96,7 +94,7 @@ impl HostState {
                 format!("plugin:{}", self.plugin.id),
             ),
         };
-        let reach = crate::storage::Scope::reach_of(&orgs, &acting_org);
+        let reach = crate::core::scope::Scope::reach_of(&orgs, &acting_org);
         let scope = self.build_scope(orgs, acting_org, reach, actor, actor_name);
         self.scope = Some(scope.clone());
         Some((scope, services))
@@ -104,13 +102,13 @@ impl HostState {
 
     fn build_scope(
         &self,
-        orgs: Arc<crate::authz::OrgIndex>,
+        orgs: Arc<crate::core::scope::OrgIndex>,
         acting_org: String,
-        reach: crate::storage::Reach,
+        reach: crate::core::scope::Reach,
         actor: Option<String>,
         actor_name: String,
-    ) -> crate::storage::Scope {
-        crate::storage::Scope {
+    ) -> crate::core::scope::Scope {
+        crate::core::scope::Scope {
             plugin: self.plugin.id.clone(),
             collections: self.plugin.collections.clone(),
             read_below: self.plugin.read_below.clone(),
@@ -132,7 +130,7 @@ impl HostState {
     /// The kernel's own events (jobs, approval outcomes about the plugin's
     /// own records) keep the install scope: the kernel decided them.
     pub(crate) fn limit_to_event(&mut self, source: &str, stamped: Option<&str>) {
-        if source == crate::messaging::KERNEL_SOURCE {
+        if source == crate::services::messaging::KERNEL_SOURCE {
             return;
         }
         let Some(services) = self.services.clone() else {
@@ -145,31 +143,34 @@ impl HostState {
             .clone()
             .unwrap_or_else(|| services.root_org.clone());
         let (acting_org, reach) = match stamped.filter(|org| orgs.exists(org)) {
-            Some(org) if orgs.is_within(org, &install) => {
-                (org.to_string(), crate::storage::Scope::reach_of(&orgs, org))
-            }
+            Some(org) if orgs.is_within(org, &install) => (
+                org.to_string(),
+                crate::core::scope::Scope::reach_of(&orgs, org),
+            ),
             Some(org) if orgs.is_within(&install, org) => {
-                let reach = crate::storage::Scope::reach_of(&orgs, &install);
+                let reach = crate::core::scope::Scope::reach_of(&orgs, &install);
                 (install, reach)
             }
-            _ => (install, crate::storage::Reach::Orgs(Arc::new(Vec::new()))),
+            _ => (
+                install,
+                crate::core::scope::Reach::Orgs(Arc::new(Vec::new())),
+            ),
         };
         let actor_name = format!("plugin:{}", self.plugin.id);
         self.scope = Some(self.build_scope(orgs, acting_org, reach, None, actor_name));
     }
 }
 
-/// A connection for one storage read, from `plugin`'s share; it goes back
-/// when the host call returns, so guest code never runs holding it.
-async fn read_connection(
-    services: &Services,
-    plugin: &str,
-) -> Result<crate::db::ReadConn, storage::StorageError> {
-    services
-        .reads
-        .acquire(plugin)
-        .await
-        .map_err(storage::StorageError::Unavailable)
+/// Adds the imports the runtime answers itself — `types`, `log`,
+/// `config`, `identity`, `authz` — to the plugins' linker; the host
+/// services add theirs (`LinkHostService`).
+pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime::component::HasSelf;
+    types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    config::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    identity::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    authz::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
 }
 
 impl WasiView for HostState {
@@ -263,392 +264,14 @@ impl authz::Host for HostState {
 
 impl types::Host for HostState {}
 
-fn storage_error(e: crate::storage::StorageError) -> storage::StorageError {
-    use crate::storage::StorageError as E;
-    match e {
-        E::NotFound => storage::StorageError::NotFound,
-        E::Conflict(r) => storage::StorageError::Conflict(r),
-        E::AlreadyExists => storage::StorageError::AlreadyExists,
-        E::ForbiddenOrg(o) => storage::StorageError::ForbiddenOrg(o),
-        E::UnknownCollection(c) => storage::StorageError::UnknownCollection(c),
-        E::Invalid(m) => storage::StorageError::Invalid(m),
-        E::Unavailable(m) => storage::StorageError::Unavailable(m),
-    }
-}
-
-fn unavailable() -> storage::StorageError {
-    storage::StorageError::Unavailable("storage is not available in this kernel".into())
-}
-
-fn to_record(r: crate::storage::Record) -> storage::Record {
-    storage::Record {
-        id: r.id,
-        org: r.org,
-        revision: r.revision,
-        data: r.data,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
-}
-
-fn conditions(filter: Vec<storage::Condition>) -> Vec<crate::storage::Condition> {
-    use crate::storage::Op;
-    filter
-        .into_iter()
-        .map(|c| crate::storage::Condition {
-            field: c.field,
-            op: match c.op {
-                storage::Op::Eq => Op::Eq,
-                storage::Op::Ne => Op::Ne,
-                storage::Op::In => Op::In,
-                storage::Op::Gt => Op::Gt,
-                storage::Op::Gte => Op::Gte,
-                storage::Op::Lt => Op::Lt,
-                storage::Op::Lte => Op::Lte,
-                storage::Op::Prefix => Op::Prefix,
-                storage::Op::Contains => Op::Contains,
-            },
-            value: c.value,
-        })
-        .collect()
-}
-
-impl storage::Host for HostState {
-    async fn get(
-        &mut self,
-        collection: String,
-        id: String,
-    ) -> Result<Option<storage::Record>, storage::StorageError> {
-        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let mut conn = read_connection(&services, &self.plugin.id).await?;
-        let found = services
-            .storage
-            .get_on(&mut conn, &scope, &collection, &id)
-            .await;
-        conn.settle(&found);
-        found.map(|r| r.map(to_record)).map_err(storage_error)
-    }
-
-    async fn insert(
-        &mut self,
-        collection: String,
-        id: Option<String>,
-        org: Option<String>,
-        data: String,
-    ) -> Result<storage::Record, storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
-        services
-            .storage
-            .insert(&scope, &collection, id, org, &data)
-            .await
-            .map(to_record)
-            .map_err(storage_error)
-    }
-
-    async fn update(
-        &mut self,
-        collection: String,
-        id: String,
-        expected_revision: u64,
-        data: String,
-    ) -> Result<storage::Record, storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
-        services
-            .storage
-            .update(&scope, &collection, &id, expected_revision, &data)
-            .await
-            .map(to_record)
-            .map_err(storage_error)
-    }
-
-    async fn delete(
-        &mut self,
-        collection: String,
-        id: String,
-        expected_revision: Option<u64>,
-    ) -> Result<(), storage::StorageError> {
-        let (scope, services) = self.scope().ok_or_else(unavailable)?;
-        services
-            .storage
-            .delete(&scope, &collection, &id, expected_revision)
-            .await
-            .map_err(storage_error)
-    }
-
-    async fn find(
-        &mut self,
-        collection: String,
-        query: storage::Query,
-    ) -> Result<storage::Page, storage::StorageError> {
-        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let query = crate::storage::Query {
-            filter: conditions(query.filter),
-            sort: query
-                .sort
-                .into_iter()
-                .map(|k| crate::storage::SortKey {
-                    field: k.field,
-                    descending: k.descending,
-                })
-                .collect(),
-            limit: query.limit,
-            cursor: query.cursor,
-            within_org: query.within_org,
-            with_total: query.with_total,
-        };
-        let mut conn = read_connection(&services, &self.plugin.id).await?;
-        let page = services
-            .storage
-            .query_on(&mut conn, &scope, &collection, &query)
-            .await;
-        conn.settle(&page);
-        let page = page.map_err(storage_error)?;
-        Ok(storage::Page {
-            records: page.records.into_iter().map(to_record).collect(),
-            next_cursor: page.next_cursor,
-            total: page.total,
-        })
-    }
-
-    async fn count(
-        &mut self,
-        collection: String,
-        filter: Vec<storage::Condition>,
-        within_org: Option<String>,
-    ) -> Result<u64, storage::StorageError> {
-        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let mut conn = read_connection(&services, &self.plugin.id).await?;
-        let count = services
-            .storage
-            .count_on(
-                &mut conn,
-                &scope,
-                &collection,
-                &conditions(filter),
-                within_org.as_deref(),
-            )
-            .await;
-        conn.settle(&count);
-        count.map_err(storage_error)
-    }
-
-    async fn aggregate(
-        &mut self,
-        collection: String,
-        filter: Vec<storage::Condition>,
-        within_org: Option<String>,
-        group_by: Vec<String>,
-        measures: Vec<storage::Measure>,
-    ) -> Result<Vec<storage::Group>, storage::StorageError> {
-        use crate::storage::AggregateOp as A;
-        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let measures: Vec<crate::storage::Measure> = measures
-            .into_iter()
-            .map(|m| crate::storage::Measure {
-                op: match m.op {
-                    storage::AggregateOp::Count => A::Count,
-                    storage::AggregateOp::Sum => A::Sum,
-                    storage::AggregateOp::Avg => A::Avg,
-                    storage::AggregateOp::Min => A::Min,
-                    storage::AggregateOp::Max => A::Max,
-                },
-                field: m.field,
-            })
-            .collect();
-        let mut conn = read_connection(&services, &self.plugin.id).await?;
-        let groups = services
-            .storage
-            .aggregate_on(
-                &mut conn,
-                &scope,
-                &collection,
-                &conditions(filter),
-                within_org.as_deref(),
-                &group_by,
-                &measures,
-            )
-            .await;
-        conn.settle(&groups);
-        let groups = groups.map_err(storage_error)?;
-        Ok(groups
-            .into_iter()
-            .map(|g| storage::Group {
-                key: g.key,
-                values: g.values,
-            })
-            .collect())
-    }
-
-    async fn transact(
-        &mut self,
-        writes: Vec<storage::Write>,
-    ) -> Result<Vec<Option<storage::Record>>, (u32, storage::StorageError)> {
-        use crate::storage::Write as W;
-        let (scope, services) = self.scope().ok_or_else(|| (0, unavailable()))?;
-        let writes = writes
-            .into_iter()
-            .map(|w| match w {
-                storage::Write::Insert((collection, id, org, data)) => W::Insert {
-                    collection,
-                    id,
-                    org,
-                    data,
-                },
-                storage::Write::Update((collection, id, expected_revision, data)) => W::Update {
-                    collection,
-                    id,
-                    expected_revision,
-                    data,
-                },
-                storage::Write::Delete((collection, id, expected_revision)) => W::Delete {
-                    collection,
-                    id,
-                    expected_revision,
-                },
-            })
-            .collect();
-        services
-            .storage
-            .transact(&scope, writes)
-            .await
-            .map(|out| out.into_iter().map(|r| r.map(to_record)).collect())
-            .map_err(|(i, e)| (i, storage_error(e)))
-    }
-
-    async fn history(
-        &mut self,
-        collection: String,
-        id: String,
-    ) -> Result<Vec<storage::RevisionEntry>, storage::StorageError> {
-        let (scope, services) = self.read_scope().ok_or_else(unavailable)?;
-        let mut conn = read_connection(&services, &self.plugin.id).await?;
-        let entries = services
-            .storage
-            .history_on(&mut conn, &scope, &collection, &id)
-            .await;
-        conn.settle(&entries);
-        let entries = entries.map_err(storage_error)?;
-        Ok(entries
-            .into_iter()
-            .map(|e| storage::RevisionEntry {
-                revision: e.revision,
-                op: e.op,
-                data: e.data,
-                at: e.at,
-                actor: e.actor,
-            })
-            .collect())
-    }
-}
-
-impl messaging::Host for HostState {
-    async fn publish(&mut self, message: messaging::Message) -> Result<String, String> {
-        let (scope, services) = self
-            .scope()
-            .ok_or("messaging is not available in this kernel")?;
-        // The event's org is the kernel's stamp of where this call acts (or
-        // an org it reaches), never more than the plugin's install subtree:
-        // subscribers act on it within that lane only.
-        let stamped = message
-            .org
-            .clone()
-            .unwrap_or_else(|| scope.acting_org.clone());
-        let in_lane = self
-            .plugin
-            .install_org
-            .as_deref()
-            .is_none_or(|install| scope.orgs.is_within(&stamped, install));
-        if !scope.reaches(&stamped) || !in_lane {
-            return Err(format!("org {stamped} is outside the caller's reach"));
-        }
-        services
-            .messaging
-            .publish(
-                &scope.plugin,
-                &stamped,
-                crate::messaging::Message {
-                    topic: message.topic,
-                    key: message.key,
-                    org: Some(stamped.clone()),
-                    payload: message.payload,
-                    idempotency_key: message.idempotency_key,
-                },
-                &scope.orgs,
-            )
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-fn to_file_info(f: crate::files::FileInfo) -> files::FileInfo {
-    files::FileInfo {
-        id: f.id,
-        org: f.org_id,
-        name: f.name,
-        content_type: f.content_type,
-        size: f.size as u64,
-        sha256: f.sha256,
-        created_at: f.created_at,
-    }
-}
-
-impl files::Host for HostState {
-    async fn put(
-        &mut self,
-        name: String,
-        content_type: String,
-        content: Vec<u8>,
-        org: Option<String>,
-    ) -> Result<files::FileInfo, String> {
-        let (scope, services) = self.scope().ok_or("files are not available")?;
-        let who = crate::files::Requester {
-            scope: &scope,
-            plugin: Some(&scope.plugin),
-        };
-        services
-            .files
-            .put(&who, &name, &content_type, &content, org.as_deref())
-            .await
-            .map(to_file_info)
-            .map_err(|e| e.to_string())
-    }
-
-    async fn info(&mut self, id: String) -> Result<Option<files::FileInfo>, String> {
-        let (scope, services) = self.scope().ok_or("files are not available")?;
-        let who = crate::files::Requester {
-            scope: &scope,
-            plugin: Some(&scope.plugin),
-        };
-        match services.files.info(&who, &id).await {
-            Ok(info) => Ok(Some(to_file_info(info))),
-            Err(crate::files::FileError::NotFound) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    async fn read(&mut self, id: String) -> Result<Option<Vec<u8>>, String> {
-        let (scope, services) = self.scope().ok_or("files are not available")?;
-        let who = crate::files::Requester {
-            scope: &scope,
-            plugin: Some(&scope.plugin),
-        };
-        match services.files.read(&who, &id).await {
-            Ok((_, content)) => Ok(Some(content)),
-            Err(crate::files::FileError::NotFound) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    async fn delete(&mut self, id: String) -> Result<bool, String> {
-        let (scope, services) = self.scope().ok_or("files are not available")?;
-        let who = crate::files::Requester {
-            scope: &scope,
-            plugin: Some(&scope.plugin),
-        };
-        match services.files.delete(&who, &id).await {
-            Ok(()) => Ok(true),
-            Err(crate::files::FileError::NotFound) => Ok(false),
-            Err(e) => Err(e.to_string()),
-        }
+/// The kernel's roles and bindings answer the plugin's permission checks;
+/// an API token narrows them to its own permissions and org.
+impl AccessPolicy for crate::identity::authz::PluginAccess {
+    fn allowed(&self, caller: &CallerContext, org: &str, permission: &str) -> bool {
+        let scoped = caller
+            .scope
+            .as_ref()
+            .is_none_or(|s| s.permits(permission) && self.0.orgs().is_within(org, &s.org_id));
+        scoped && self.0.allowed(&caller.principal.user_id, org, permission)
     }
 }

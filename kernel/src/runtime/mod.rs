@@ -9,8 +9,6 @@
 
 mod cache;
 pub mod host;
-mod host_approvals;
-mod host_datacenter;
 mod limits;
 mod warm;
 
@@ -28,8 +26,8 @@ use wasmtime::{
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use crate::config::RuntimeConfig;
-use crate::error::{ApiError, ErrorCode};
+use crate::core::config::RuntimeConfig;
+use crate::core::error::{ApiError, ErrorCode};
 pub use host::{AccessPolicy, CallerContext, Principal};
 use limits::{CpuShare, LogLimiter, MemoryBudget, MemoryLimiter, Turn};
 use warm::Prepared;
@@ -56,6 +54,10 @@ pub use bindings::exports::tianshan::plugin::http_handler::{
 };
 pub use bindings::tianshan::plugin::types::Event as PluginEvent;
 use bindings::{Plugin, PluginPre};
+
+/// Adds one host service's import to the plugins' linker (each service's
+/// `host.rs`; the list is `HOST_SERVICES` in `lib.rs`).
+pub type LinkHostService = fn(&mut Linker<host::HostState>) -> wasmtime::Result<()>;
 
 /// The contract versions this kernel serves: every released minor of the
 /// majors listed here. A plugin built against another major is refused.
@@ -134,7 +136,7 @@ pub struct PluginIdentity {
     /// Capabilities the manifest asked for and the installer granted.
     pub wall_clock: bool,
     /// Storage collections the manifest declares, with indexed fields.
-    pub collections: Arc<crate::storage::CollectionIndexes>,
+    pub collections: Arc<crate::core::scope::CollectionIndexes>,
     /// Collections whose records orgs below the record's org may read.
     pub read_below: Arc<std::collections::BTreeSet<String>>,
     /// Where the plugin is installed (`None`: everywhere); the reach of
@@ -203,12 +205,15 @@ impl Runtime {
         config: RuntimeConfig,
         cache_dir: PathBuf,
         stats: RuntimeStats,
+        host_services: &[LinkHostService],
     ) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&config)).map_err(wasm_err)?;
         let mut linker = Linker::<host::HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
-        Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(wasm_err)?;
+        host::add_to_linker(&mut linker).map_err(wasm_err)?;
+        for link in host_services {
+            link(&mut linker).map_err(wasm_err)?;
+        }
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -890,6 +895,7 @@ mod tests {
             RuntimeConfig::for_tests(),
             std::env::temp_dir(),
             RuntimeStats::default(),
+            &[],
         )
         .unwrap();
         let limits = runtime.limits_for(Some(100_000), Some(10_000_000));
@@ -912,6 +918,7 @@ mod tests {
             RuntimeConfig::for_tests(),
             std::env::temp_dir(),
             RuntimeStats::default(),
+            &[],
         )
         .unwrap();
         let identity = || PluginIdentity {

@@ -11,7 +11,7 @@ use crate::identity::{PASSWORD, TwoCounties, org, person, two_counties, user};
 use crate::services::PgDatabase;
 use crate::support;
 use crate::support::TestKernel;
-use tianshan_kernel::orgs::unified_social_credit_code;
+use tianshan_kernel::identity::orgs::unified_social_credit_code;
 
 const PLUGIN: &str = "/api/v1/p/approver";
 

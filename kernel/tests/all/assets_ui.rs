@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tianshan_kernel::orgs::unified_social_credit_code;
+use tianshan_kernel::identity::orgs::unified_social_credit_code;
 
 use crate::identity::{PASSWORD, bind, org, user};
 use crate::portal::Browser;
@@ -284,7 +284,7 @@ fn assets_ui_card_registration_approval_and_report() {
             t.contains("原值")
         });
     });
-    b.screenshot(&tianshan_kernel::tooling::target_dir().join("assets-ui-screenshot.png"));
+    b.screenshot(&tianshan_kernel::plugins::tooling::target_dir().join("assets-ui-screenshot.png"));
     eprintln!(
         "assets UI browser test ran in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -691,7 +691,7 @@ fn assets_ui_warehouse_plan_and_stocktake() {
         );
     });
     b.screenshot(
-        &tianshan_kernel::tooling::target_dir().join("assets-ui-warehouse-screenshot.png"),
+        &tianshan_kernel::plugins::tooling::target_dir().join("assets-ui-warehouse-screenshot.png"),
     );
     eprintln!(
         "assets UI warehouse/plan/stocktake browser test ran in {:.1} s",

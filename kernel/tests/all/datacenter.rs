@@ -5,7 +5,7 @@
 //! The same scenario runs on SQLite and PostgreSQL.
 
 use serde_json::{Value, json};
-use tianshan_kernel::orgs::unified_social_credit_code;
+use tianshan_kernel::identity::orgs::unified_social_credit_code;
 
 use crate::identity::{PASSWORD, bind, ok, org, user};
 use crate::services::PgDatabase;
@@ -584,7 +584,7 @@ fn plan(k: &TestKernel, w: &World) {
             .find(|i| i["code"] == code)
             .unwrap_or_else(|| panic!("{code} missing"))
     };
-    for code in tianshan_kernel::datacenter::plan_codes() {
+    for code in tianshan_kernel::services::datacenter::plan_codes() {
         let i = find(code);
         assert!(i["unit"].is_string() && i["target"].is_object(), "{i}");
         assert_eq!(i["owner"], "kernel");

@@ -3,7 +3,7 @@
 //! and the audit chain.
 
 use serde_json::{Value, json};
-use tianshan_kernel::orgs::unified_social_credit_code;
+use tianshan_kernel::identity::orgs::unified_social_credit_code;
 
 use crate::support::TestKernel;
 
@@ -641,12 +641,14 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             [200, 200, 200, 200, 200],
         ),
     ];
-    for (method, template) in tianshan_kernel::api::ROUTES {
+    for (method, template) in tianshan_kernel::route_table() {
         assert!(
-            rows.iter().any(|(m, t, ..)| m == method && t == template),
+            rows.iter()
+                .any(|(m, t, ..)| *m == method && *t == template.as_str()),
             "route {method} {template} has no row in the access table"
         );
     }
+    let mut audited_writes = std::collections::BTreeSet::new();
     let users = [
         ("member.a", &w.member),
         ("admin.a", &w.county_admin),
@@ -672,13 +674,41 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
                 n => users[n - 1].1,
             };
             let body = (!body.is_null()).then(|| body.to_string().into_bytes());
+            let audited_before = (*method != "GET").then(|| newest_audit_seq(k));
             let (status, out) = k.request(method, path, Some(token), body);
             assert_eq!(status, *want, "{method} {path} as caller #{i}: {out}");
+            // Every change a kernel write route makes commits with its
+            // audit record (issue 11.4): the trail grew, and its newest
+            // record says it succeeded.
+            if let Some(before) = audited_before
+                && (200..300).contains(&status)
+            {
+                let (after, outcome) = newest_audit(k);
+                assert!(
+                    after > before && outcome == "ok",
+                    "{method} {path} as caller #{i} changed something without an ok audit record \
+                     (newest {after} {outcome}, before {before})"
+                );
+                audited_writes.insert((*method, *template));
+            }
             if status >= 400 {
                 assert!(out["error"]["code"].is_string(), "{method} {path}: {out}");
             }
         }
     }
+    // Every kernel write route was seen writing with its audit record.
+    let writes: Vec<_> = tianshan_kernel::route_table()
+        .into_iter()
+        .filter(|(method, _)| *method != "GET")
+        .collect();
+    let unaudited: Vec<_> = writes
+        .iter()
+        .filter(|(method, template)| !audited_writes.contains(&(*method, template.as_str())))
+        .collect();
+    assert!(
+        unaudited.len() * 10 <= writes.len(),
+        "write routes never seen succeeding with an audit record: {unaudited:?}"
+    );
 }
 
 #[test]
@@ -1362,4 +1392,24 @@ fn count(k: &TestKernel, query: &str) -> i64 {
     })
     .join()
     .unwrap()
+}
+
+/// The newest audit record's sequence number (0 for none), read as the
+/// platform administrator.
+fn newest_audit_seq(k: &TestKernel) -> i64 {
+    newest_audit(k).0
+}
+
+fn newest_audit(k: &TestKernel) -> (i64, String) {
+    let (status, out) = k.get("/api/v1/audit?limit=1");
+    assert_eq!(status, 200, "{out}");
+    let newest = &out["records"][0];
+    (
+        newest["seq"].as_i64().unwrap_or(0),
+        newest["entry"]["outcome"]
+            .as_str()
+            .or(newest["outcome"].as_str())
+            .unwrap_or_default()
+            .to_string(),
+    )
 }

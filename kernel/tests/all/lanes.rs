@@ -397,7 +397,7 @@ fn an_applicant_never_approves_their_own_application() {
         &k,
         &w.prefecture,
         "unit",
-        &tianshan_kernel::orgs::unified_social_credit_code("650100", 1),
+        &tianshan_kernel::identity::orgs::unified_social_credit_code("650100", 1),
         "乌鲁木齐市机关事务管理局",
     );
     k.install_ok("approver");

@@ -12,6 +12,7 @@ mod datacenter;
 mod gateway;
 mod identity;
 mod lanes;
+mod layers;
 mod login;
 mod operations;
 mod packages;

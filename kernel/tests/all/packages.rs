@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::{TestKernel, metric_value, packages, with_version};
-use tianshan_kernel::package::{Manifest, Package};
+use tianshan_kernel::plugins::package::{Manifest, Package};
 
 fn repack(
     id: &str,

@@ -70,7 +70,7 @@ fn a_hostile_plugin_page_cannot_act_as_the_viewer() {
         &k,
         &county,
         "unit",
-        &tianshan_kernel::orgs::unified_social_credit_code("650102", 1),
+        &tianshan_kernel::identity::orgs::unified_social_credit_code("650102", 1),
         "天山区机关事务服务中心",
     );
     let target = user(&k, "target", &unit);

@@ -54,7 +54,7 @@ fn portal_login_menu_plugin_page_logout() {
     let entry = r#"#menu .menu-entry[data-plugin="welcome"]"#;
     b.wait_displayed(entry);
     b.wait_displayed(r#"#home-entries [data-plugin="welcome"]"#);
-    b.screenshot(&tianshan_kernel::tooling::target_dir().join("portal-screenshot.png"));
+    b.screenshot(&tianshan_kernel::plugins::tooling::target_dir().join("portal-screenshot.png"));
 
     // The welcome entry opens the plugin's page in the frame.
     b.click(entry);
@@ -124,7 +124,7 @@ fn portal_todo_list_approve_with_comment() {
         &k,
         &county,
         "unit",
-        &tianshan_kernel::orgs::unified_social_credit_code("650102", 1),
+        &tianshan_kernel::identity::orgs::unified_social_credit_code("650102", 1),
         "天山区机关事务服务中心",
     );
     k.install_ok("approver");

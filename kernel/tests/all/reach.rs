@@ -5,7 +5,7 @@
 //! as them).
 
 use serde_json::{Value, json};
-use tianshan_kernel::orgs::unified_social_credit_code;
+use tianshan_kernel::identity::orgs::unified_social_credit_code;
 
 use crate::identity::{PASSWORD, bind, org, person, two_counties, user};
 use crate::support::TestKernel;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::identity::{PASSWORD, bind, ok, org, user};
 use crate::support;
 use crate::support::{TestKernel, packages, with_manifest};
-use tianshan_kernel::orgs::unified_social_credit_code;
+use tianshan_kernel::identity::orgs::unified_social_credit_code;
 
 const NOTES: &str = "/api/v1/p/notes";
 
@@ -47,7 +47,7 @@ impl Drop for PgDatabase {
 }
 
 fn rand_suffix() -> String {
-    tianshan_kernel::storage::new_record_id()[16..].to_lowercase()
+    tianshan_kernel::core::ids::new_record_id()[16..].to_lowercase()
 }
 
 fn run_pg(url: &str, sql: &str) {
@@ -711,7 +711,7 @@ fn s3_endpoint() -> String {
 /// A request to the test S3 server, signed with the kernel's SigV4 signer
 /// (moto refuses anonymous reads), for the path-style `path`.
 fn s3_request(endpoint: &str, method: &str, path: &str, query: &[(&str, &str)]) -> (u16, Vec<u8>) {
-    use tianshan_kernel::s3::sigv4;
+    use tianshan_kernel::services::files::s3::sigv4;
     let host = endpoint.split("://").nth(1).unwrap();
     let amz_date = sigv4::amz_date(tianshan_kernel::db::now());
     let headers = [
@@ -762,7 +762,7 @@ fn files_in_an_s3_bucket() {
     let endpoint = s3_endpoint();
     let bucket = format!("tianshan-test-{}", rand_suffix());
     let prefix = "attachments/";
-    let s3_config = tianshan_kernel::config::S3Config {
+    let s3_config = tianshan_kernel::core::config::S3Config {
         endpoint: Some(endpoint.clone()),
         bucket: Some(bucket.clone()),
         access_key_id: Some("tianshan-test".into()),
@@ -771,7 +771,7 @@ fn files_in_an_s3_bucket() {
         ..Default::default()
     };
     // The kernel's own signed client creates the bucket.
-    tianshan_kernel::s3::S3Store::new(&s3_config, 1 << 20, |_| None)
+    tianshan_kernel::services::files::s3::S3Store::new(&s3_config, 1 << 20, |_| None)
         .unwrap()
         .create_bucket()
         .unwrap_or_else(|e| panic!("creating bucket {bucket} at {endpoint}: {e}"));

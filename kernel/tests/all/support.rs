@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tianshan_kernel::tooling;
+use tianshan_kernel::plugins::tooling;
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
 pub const DEMO_PASSWORD: &str = "test-demo-password-1";
@@ -273,9 +273,10 @@ pub fn metric_value(text: &str, series_prefix: &str) -> Option<f64> {
 /// Repacks a package with a changed manifest (another id, version, …).
 pub fn with_manifest(
     package: &[u8],
-    change: impl FnOnce(&mut tianshan_kernel::package::Manifest),
+    change: impl FnOnce(&mut tianshan_kernel::plugins::package::Manifest),
 ) -> Vec<u8> {
-    let parsed = tianshan_kernel::package::Package::from_bytes(package, usize::MAX).unwrap();
+    let parsed =
+        tianshan_kernel::plugins::package::Package::from_bytes(package, usize::MAX).unwrap();
     let mut manifest = parsed.manifest.clone();
     change(&mut manifest);
     parsed

@@ -14,7 +14,7 @@ pub(crate) fn tianshan(dir: &std::path::Path, args: &[&str]) -> std::process::Ou
         // Share compiled dependencies between runs of this test.
         .env(
             "CARGO_TARGET_DIR",
-            tianshan_kernel::tooling::target_dir().join("template-plugins"),
+            tianshan_kernel::plugins::tooling::target_dir().join("template-plugins"),
         )
         .output()
         .unwrap();

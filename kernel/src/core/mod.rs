@@ -1,0 +1,11 @@
+//! What every layer shares: ids, the calendar, localized text, the caller's
+//! scope, the one error type, configuration.
+
+pub mod calendar;
+pub mod config;
+pub mod csv;
+pub mod error;
+pub mod ids;
+pub mod net;
+pub mod scope;
+pub mod text;

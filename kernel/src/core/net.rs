@@ -1,0 +1,61 @@
+//! Address blocks, for the trusted proxies a client address is taken from.
+
+use std::net::IpAddr;
+
+/// An address block (`10.0.0.0/8`, `::1`, `192.168.1.7`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an address or address/prefix");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl IpNet {
+    pub fn contains(&self, other: &IpAddr) -> bool {
+        let bits = |a: &IpAddr| -> u128 {
+            match a {
+                IpAddr::V4(v4) => u32::from(*v4) as u128,
+                IpAddr::V6(v6) => u128::from(*v6),
+            }
+        };
+        let width = if self.addr.is_ipv4() { 32 } else { 128 };
+        let other = match (self.addr, other) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => return false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+            _ => *other,
+        };
+        if self.prefix == 0 {
+            return true;
+        }
+        let shift = width - self.prefix as u32;
+        bits(&self.addr) >> shift == bits(&other) >> shift
+    }
+}

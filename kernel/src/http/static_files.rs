@@ -1,0 +1,170 @@
+//! Files the kernel serves as they are: the portal shell, the UI kit
+//! (`/ui/kit/`), and each plugin's UI pages from its package, sandboxed.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::Kernel;
+use crate::core::error::{ApiError, ApiResult, ErrorCode};
+
+use crate::http::session::{authenticate, check_plugin_scope};
+
+type AppState = Arc<Kernel>;
+
+pub(crate) const PORTAL: &[(&str, &str)] = &[
+    ("index.html", include_str!("../../portal/index.html")),
+    ("portal.js", include_str!("../../portal/portal.js")),
+    ("portal.css", include_str!("../../portal/portal.css")),
+    (
+        "i18n/zh-CN.json",
+        include_str!("../../portal/i18n/zh-CN.json"),
+    ),
+    ("i18n/en.json", include_str!("../../portal/i18n/en.json")),
+    ("admin.js", include_str!("../../portal/admin.js")),
+    ("admin.css", include_str!("../../portal/admin.css")),
+    (
+        "i18n/admin.zh-CN.json",
+        include_str!("../../portal/i18n/admin.zh-CN.json"),
+    ),
+    (
+        "i18n/admin.en.json",
+        include_str!("../../portal/i18n/admin.en.json"),
+    ),
+];
+
+const PORTAL_CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'";
+
+fn portal_file(path: &str) -> ApiResult<Response> {
+    let (_, text) = PORTAL
+        .iter()
+        .find(|(p, _)| *p == path)
+        .ok_or_else(|| ApiError::not_found(format!("no portal file {path}")))?;
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("{}; charset=utf-8", mime.essence_str()),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::CONTENT_SECURITY_POLICY, PORTAL_CSP.to_string()),
+        ],
+        *text,
+    )
+        .into_response())
+}
+
+pub(crate) async fn portal_index() -> ApiResult<Response> {
+    portal_file("index.html")
+}
+
+pub(crate) async fn portal_asset(uri: Uri) -> ApiResult<Response> {
+    portal_file(uri.path().trim_start_matches("/portal/"))
+}
+
+/// The UI kit (`/ui/kit/…`): plain ES modules every plugin page imports,
+/// compiled into the kernel like the portal.
+pub(crate) const KIT: &[(&str, &str)] = &[
+    ("kit.js", include_str!("../../portal/kit/kit.js")),
+    ("kit.css", include_str!("../../portal/kit/kit.css")),
+    (
+        "i18n/zh-CN.json",
+        include_str!("../../portal/kit/i18n/zh-CN.json"),
+    ),
+    (
+        "i18n/en.json",
+        include_str!("../../portal/kit/i18n/en.json"),
+    ),
+];
+
+/// The id under `/ui/` that is the kit, not a plugin.
+pub const KIT_ID: &str = "kit";
+
+/// The policy of every plugin page. `sandbox` without `allow-same-origin`
+/// gives the page an opaque origin: no cookie, no session, no CSRF token,
+/// no reading of kernel answers, no access to the portal's DOM or storage.
+/// The page reaches the API only through the portal's bridge, which lets it
+/// reach its own plugin and little else (`kernel/portal/portal.js`,
+/// `bridge`). Scripts come only from the kernel (its own and the kit's
+/// files), never inline.
+pub const PLUGIN_UI_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-downloads; \
+default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
+connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
+frame-ancestors 'self'";
+
+fn ui_mime(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let text = mime.type_() == "text" || mime.subtype() == "javascript" || mime.subtype() == "json";
+    mime.essence_str().to_string() + if text { "; charset=utf-8" } else { "" }
+}
+
+/// A static file of a plugin page or the kit. A sandboxed page has an
+/// opaque origin, so its module scripts and `fetch`es of its own files are
+/// cross-origin requests without credentials: `Access-Control-Allow-Origin:
+/// *` lets it read these static files (and nothing else of the kernel's).
+fn ui_file(path: &str, bytes: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, ui_mime(path)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::CONTENT_SECURITY_POLICY, PLUGIN_UI_CSP.to_string()),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn kit_file(path: &str) -> ApiResult<Response> {
+    let (_, text) = KIT
+        .iter()
+        .find(|(p, _)| *p == path)
+        .ok_or_else(|| ApiError::not_found(format!("no UI kit file {path}")))?;
+    Ok(ui_file(path, Body::from(*text)))
+}
+
+pub(crate) async fn plugin_ui(
+    State(k): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let rest = uri.path().strip_prefix("/ui/").unwrap_or_default();
+    let (plugin_id, asset) = rest.split_once('/').unwrap_or((rest, ""));
+    if plugin_id == KIT_ID {
+        return kit_file(asset);
+    }
+    let plugin = k
+        .plugins
+        .get(plugin_id)
+        .ok_or_else(|| crate::plugins::not_installed(plugin_id))?;
+    let asset = if asset.is_empty() || asset.ends_with('/') {
+        format!("{asset}index.html")
+    } else {
+        asset.to_string()
+    };
+    // A plugin installed for one org shows its pages only to callers acting
+    // in that subtree. Only documents are checked: the page's own scripts,
+    // styles and texts are fetched from its opaque origin without the
+    // session cookie, and they are code the package ships, not records.
+    let document = asset.ends_with(".html") || asset.ends_with(".htm");
+    if plugin.org_id.is_some() && document {
+        let session = authenticate(&k, &Method::GET, &headers).await?;
+        check_plugin_scope(&k, &plugin, session.as_ref())?;
+    }
+    if !plugin.enabled() {
+        return Err(ApiError::new(
+            ErrorCode::PluginDisabled,
+            format!("plugin {plugin_id} is disabled"),
+        ));
+    }
+    let bytes = plugin.ui.get(&asset).ok_or_else(|| {
+        ApiError::not_found(format!("plugin {plugin_id} has no UI asset {asset}"))
+    })?;
+    Ok(ui_file(&asset, Body::from(bytes.clone())))
+}

@@ -1,0 +1,1405 @@
+//! Approval flows (审批) shared by every plugin.
+//!
+//! A plugin defines flows: ordered steps, each naming a role and an org
+//! level relative to the org the application is for (the unit itself, its
+//! parent, the enclosing county / prefecture / region), and whether every
+//! approver must approve (会签) or any one suffices (或签). The plugin starts
+//! an instance for one of its records on behalf of the calling user; from
+//! then on the kernel owns the instance. The kernel, never the plugin,
+//! resolves approvers from role bindings and decides who may act: users act
+//! through the kernel API (`/api/v1/todos`, `/api/v1/approvals/…`), so one
+//! to-do list spans all plugins. Each outcome reaches the owning plugin as a
+//! `kernel.approval.<outcome>` event keyed by instance id, queued in the
+//! same transaction as the state change, so the plugin hears every outcome
+//! at least once and in order.
+//!
+//! Approver resolution: only bindings *at* the step's target org count, not
+//! bindings at its ancestors. A binding reaches its subtree for access, but
+//! a step names a level precisely ("the prefecture's offices
+//! administration"); letting a region-level binding satisfy a county step
+//! would put every regional approver on every county's to-do list.
+//! Approvers are resolved when a step is entered, so binding changes apply
+//! to steps not yet reached. Disabled users are skipped; a step with no
+//! approver refuses to start (or to advance) rather than stall silently.
+
+pub mod host;
+pub mod http;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::audit::{Audit, Entry};
+use crate::core::error::{ApiError, ApiResult, ErrorCode};
+use crate::db::{Db, Dialect, now};
+use crate::identity::authz::Authz;
+use crate::services::messaging::{Message, Messaging};
+
+/// Admins holding this at an instance's org (or above) may read it.
+pub const READ_PERMISSION: &str = "kernel.approvals.read";
+
+const MAX_STEPS: usize = 20;
+const MAX_FORM_BYTES: usize = 64 * 1024;
+const MAX_COMMENT_CHARS: usize = 2000;
+const MAX_COPIES: usize = 50;
+
+/// Where a step's approvers sit, relative to the instance's org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[serde(rename = "self")]
+    SelfOrg,
+    Parent,
+    County,
+    Prefecture,
+    Region,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// 或签
+    Any,
+    /// 会签
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub role: String,
+    pub level: Level,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    pub name: String,
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub id: String,
+    pub plugin: String,
+    pub flow: String,
+    pub flow_title: String,
+    pub subject_id: String,
+    pub title: String,
+    pub org: String,
+    pub applicant: String,
+    pub status: String,
+    /// 1-based; 0 once finished.
+    pub current_step: i64,
+    #[serde(skip)]
+    pub round: i64,
+    pub steps: Vec<Step>,
+    pub form: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Instance {
+    pub fn running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The applicant would approve their own application (issue 10.8).
+    #[error("{0}")]
+    ApplicantOnly(String),
+    #[error("database: {0}")]
+    Unavailable(#[from] sqlx::Error),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApprovalError {
+    ApprovalError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::NotFound => ApiError::not_found("approval not found"),
+            ApprovalError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            ApprovalError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            ApprovalError::Invalid { field, message } => ApiError::validation(field, message),
+            ApprovalError::ApplicantOnly(m) => {
+                ApiError::new(ErrorCode::ApprovalApplicantOnly, m).with_field("flow")
+            }
+            ApprovalError::Unavailable(e) => ApiError::internal(format!("database: {e}")),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ApprovalError>;
+
+/// What a user does to an instance through the kernel API.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Approve {
+        comment: Option<String>,
+    },
+    /// `to_step` none or 0: back to the applicant, which ends the instance
+    /// as rejected; otherwise an earlier step (1-based) runs again.
+    Reject {
+        to_step: Option<i64>,
+        comment: Option<String>,
+    },
+    Withdraw {
+        comment: Option<String>,
+    },
+    /// 转办: hand one's own pending task to another user for good.
+    Reassign {
+        to: String,
+        comment: Option<String>,
+    },
+    /// 加签: one more approver on the current step.
+    AddApprover {
+        user: String,
+        comment: Option<String>,
+    },
+    /// 抄送: read-only visibility.
+    CopyTo {
+        users: Vec<String>,
+    },
+    Comment {
+        text: String,
+    },
+    /// A reference to a file kept elsewhere (the files service).
+    Attach {
+        reference: String,
+        name: String,
+    },
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Approve { .. } => "approve",
+            Action::Reject { .. } => "reject",
+            Action::Withdraw { .. } => "withdraw",
+            Action::Reassign { .. } => "reassign",
+            Action::AddApprover { .. } => "add_approver",
+            Action::CopyTo { .. } => "copy_to",
+            Action::Comment { .. } => "comment",
+            Action::Attach { .. } => "attach",
+        }
+    }
+}
+
+fn valid_flow_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// A flow the plugin may define: its name, steps, and roles that are kernel
+/// roles or the plugin's own (`<plugin>.…`), so a plugin cannot route its
+/// approvals through another plugin's roles.
+pub fn validate_flow(plugin: &str, flow: &Flow) -> Result<()> {
+    if !valid_flow_name(&flow.name) {
+        return Err(invalid("name", "flow name: 1-64 of [a-z0-9_-]"));
+    }
+    if flow.title.trim().is_empty() || flow.title.chars().count() > 200 {
+        return Err(invalid("title", "flow title: 1-200 characters"));
+    }
+    if flow.steps.is_empty() || flow.steps.len() > MAX_STEPS {
+        return Err(invalid("steps", format!("1 to {MAX_STEPS} steps")));
+    }
+    for (i, step) in flow.steps.iter().enumerate() {
+        if step.name.trim().is_empty() || step.name.chars().count() > 200 {
+            return Err(invalid(
+                "steps",
+                format!("step {}: name is 1-200 characters", i + 1),
+            ));
+        }
+        let own = step
+            .role
+            .strip_prefix(plugin)
+            .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1);
+        if !own && !crate::identity::authz::is_kernel_role(&step.role) {
+            return Err(invalid(
+                "steps",
+                format!(
+                    "step {}: role {:?} is neither a kernel role nor one of {plugin}'s roles",
+                    i + 1,
+                    step.role
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn clean_comment(comment: Option<String>) -> Result<Option<String>> {
+    match comment.map(|c| c.trim().to_string()) {
+        Some(c) if c.is_empty() => Ok(None),
+        Some(c) if c.chars().count() > MAX_COMMENT_CHARS => Err(invalid(
+            "comment",
+            format!("at most {MAX_COMMENT_CHARS} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+pub struct Approvals {
+    db: Db,
+    dialect: Dialect,
+    audit: Arc<Audit>,
+    messaging: Arc<Messaging>,
+    authz: Arc<Authz>,
+}
+
+/// An approval change in progress: every step commits with its audit record.
+type Tx<'a> = crate::audit::AuditedWrite<'a>;
+
+const INSTANCE_COLUMNS: &str = "id, plugin_id, flow, flow_title, subject_id, title, org_id, applicant, \
+     status, current_step, round, steps, form, created_at, updated_at";
+
+fn instance_of(r: &sqlx::any::AnyRow) -> Instance {
+    Instance {
+        id: r.get(0),
+        plugin: r.get(1),
+        flow: r.get(2),
+        flow_title: r.get(3),
+        subject_id: r.get(4),
+        title: r.get(5),
+        org: r.get(6),
+        applicant: r.get(7),
+        status: r.get(8),
+        current_step: r.get(9),
+        round: r.get(10),
+        steps: serde_json::from_str(&r.get::<String, _>(11)).unwrap_or_default(),
+        form: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or(Value::Null),
+        created_at: r.get(13),
+        updated_at: r.get(14),
+    }
+}
+
+impl Approvals {
+    pub fn new(db: Db, audit: Arc<Audit>, messaging: Arc<Messaging>, authz: Arc<Authz>) -> Self {
+        let dialect = Dialect::of(&db);
+        Approvals {
+            db,
+            dialect,
+            audit,
+            messaging,
+            authz,
+        }
+    }
+
+    /// Creates or replaces a plugin's flow (idempotent).
+    pub async fn define_flow(&self, plugin: &str, actor: &str, flow: &Flow) -> Result<()> {
+        validate_flow(plugin, flow)?;
+        let steps = serde_json::to_string(&flow.steps).expect("steps serialize");
+        let mut tx = self.audit.begin().await?;
+        let current: Option<(String, String)> = sqlx::query(
+            "SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2",
+        )
+        .bind(plugin)
+        .bind(&flow.name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| (r.get(0), r.get(1)));
+        // Re-defining the same flow on every upgrade writes nothing.
+        if current.as_ref() == Some(&(flow.title.clone(), steps.clone())) {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO approval_flows (plugin_id, name, title, steps, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (plugin_id, name) DO UPDATE SET title = excluded.title,
+                 steps = excluded.steps, updated_at = excluded.updated_at",
+        )
+        .bind(plugin)
+        .bind(&flow.name)
+        .bind(&flow.title)
+        .bind(&steps)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit(
+            &Entry::new(actor, "approval.flow.define", "ok")
+                .target(format!("{plugin}/{}", flow.name))
+                .detail(json!({ "plugin": plugin, "steps": flow.steps.len() })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Starts `flow` of `plugin` for `subject_id`, applied for by
+    /// `applicant` at `org`. The caller has checked that the applicant
+    /// reaches `org`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        &self,
+        plugin: &str,
+        applicant: &str,
+        org: &str,
+        flow: &str,
+        subject_id: &str,
+        title: &str,
+        form: &str,
+    ) -> Result<Instance> {
+        if subject_id.is_empty() || subject_id.len() > 128 {
+            return Err(invalid("subject_id", "1-128 bytes"));
+        }
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(invalid("title", "1-200 characters"));
+        }
+        if form.len() > MAX_FORM_BYTES {
+            return Err(invalid(
+                "form",
+                format!("at most {MAX_FORM_BYTES} bytes of JSON"),
+            ));
+        }
+        let form: Value = serde_json::from_str(form)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| invalid("form", "a JSON object"))?;
+        if !self.authz.orgs().is_active(org) {
+            return Err(invalid(
+                "org",
+                format!("org {org} does not exist or is inactive"),
+            ));
+        }
+        let mut tx = self.audit.begin().await?;
+        let row = sqlx::query(
+            "SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2",
+        )
+        .bind(plugin)
+        .bind(flow)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| invalid("flow", format!("{plugin} has no flow {flow:?}")))?;
+        let flow_title: String = row.get(0);
+        let steps_json: String = row.get(1);
+        let steps: Vec<Step> = serde_json::from_str(&steps_json)
+            .map_err(|e| invalid("flow", format!("stored flow unreadable: {e}")))?;
+        let t = now();
+        let mut instance = Instance {
+            id: crate::core::ids::new_record_id(),
+            plugin: plugin.to_string(),
+            flow: flow.to_string(),
+            flow_title,
+            subject_id: subject_id.to_string(),
+            title: title.to_string(),
+            org: org.to_string(),
+            applicant: applicant.to_string(),
+            status: "running".into(),
+            current_step: 1,
+            round: 0,
+            steps,
+            form,
+            created_at: t,
+            updated_at: t,
+        };
+        sqlx::query(
+            "INSERT INTO approval_instances (id, plugin_id, flow, flow_title, subject_id, title, org_id,
+                 applicant, form, steps, status, current_step, round, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', 1, 0, $11, $11)",
+        )
+        .bind(&instance.id)
+        .bind(plugin)
+        .bind(flow)
+        .bind(&instance.flow_title)
+        .bind(subject_id)
+        .bind(&instance.title)
+        .bind(org)
+        .bind(applicant)
+        .bind(instance.form.to_string())
+        .bind(&steps_json)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        self.timeline(
+            &mut tx,
+            &instance.id,
+            applicant,
+            "started",
+            0,
+            None,
+            json!({}),
+        )
+        .await?;
+        self.refuse_self_only_steps(&mut tx, &instance).await?;
+        self.enter_step(&mut tx, &mut instance, 1).await?;
+        tx.commit(
+            &Entry::new(applicant, "approval.start", "ok")
+                .org(org)
+                .target(&instance.id)
+                .detail(json!({ "plugin": plugin, "flow": flow, "subject_id": subject_id })),
+        )
+        .await?;
+        Ok(instance)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Instance>> {
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM approval_instances WHERE id = $1");
+        Ok(sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?
+            .map(|r| instance_of(&r)))
+    }
+
+    pub async fn list_for_subject(&self, plugin: &str, subject_id: &str) -> Result<Vec<Instance>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM approval_instances WHERE plugin_id = $1 AND subject_id = $2
+             ORDER BY created_at DESC, id DESC LIMIT 100"
+        );
+        Ok(sqlx::query(&sql)
+            .bind(plugin)
+            .bind(subject_id)
+            .fetch_all(&self.db)
+            .await?
+            .iter()
+            .map(instance_of)
+            .collect())
+    }
+
+    /// Whether `user` took part (applicant, any task) or was copied in.
+    pub async fn is_participant(&self, id: &str, user: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM approval_instances WHERE id = $1 AND applicant = $2)
+                  + (SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2)
+                  + (SELECT COUNT(*) FROM approval_copies WHERE instance_id = $1 AND user_id = $2)",
+        )
+        .bind(id)
+        .bind(user)
+        .fetch_one(&self.db)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// The org where step `step`'s approvers sit.
+    async fn target_org(&self, tx: &mut Tx<'_>, org: &str, level: Level) -> Result<String> {
+        let orgs = self.authz.orgs();
+        let chain = orgs.ancestors_and_self(org);
+        let wanted = match level {
+            Level::SelfOrg => return Ok(org.to_string()),
+            Level::Parent => {
+                return orgs
+                    .parent_of(org)
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid("org", format!("org {org} has no parent level")));
+            }
+            Level::County => "county",
+            Level::Prefecture => "prefecture",
+            Level::Region => "region",
+        };
+        for candidate in chain {
+            let level: Option<String> = sqlx::query_scalar("SELECT level FROM orgs WHERE id = $1")
+                .bind(&candidate)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if level.as_deref() == Some(wanted) {
+                return Ok(candidate);
+            }
+        }
+        Err(invalid(
+            "org",
+            format!("org {org} is not within a {wanted}"),
+        ))
+    }
+
+    /// Users holding `role` by a binding at exactly `org`, active only.
+    async fn holders(&self, tx: &mut Tx<'_>, role: &str, org: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT b.user_id FROM bindings b JOIN users u ON u.id = b.user_id
+             WHERE b.role = $1 AND b.org_id = $2 AND u.disabled = 0 ORDER BY b.user_id",
+        )
+        .bind(role)
+        .bind(org)
+        .fetch_all(&mut **tx)
+        .await?)
+    }
+
+    /// Makes `step` (1-based) current with fresh tasks for its approvers.
+    async fn enter_step(&self, tx: &mut Tx<'_>, inst: &mut Instance, step: i64) -> Result<()> {
+        let def = inst.steps[(step - 1) as usize].clone();
+        let at = self.target_org(tx, &inst.org, def.level).await?;
+        let mut approvers = self.holders(tx, &def.role, &at).await?;
+        // Separation of duties: the applicant is never an approver of their
+        // own instance, unless the platform administrator allowed it for
+        // this flow (a one-person unit). A step only they could approve
+        // refuses, rather than letting them sign off their own request.
+        if approvers.contains(&inst.applicant) && !self.self_approval_allowed(tx, inst).await? {
+            approvers.retain(|u| *u != inst.applicant);
+            if approvers.is_empty() {
+                return Err(ApprovalError::ApplicantOnly(format!(
+                    "step {step} ({}) has no approver but the applicant: only they hold {} at org {at}; \
+                     another person must approve, or the platform administrator must allow self-approval for flow {}",
+                    def.name, def.role, inst.flow
+                )));
+            }
+        }
+        if approvers.is_empty() {
+            return Err(invalid(
+                "flow",
+                format!(
+                    "step {step} ({}) has no approver: nobody holds {} at org {at}",
+                    def.name, def.role
+                ),
+            ));
+        }
+        inst.current_step = step;
+        // A new round per entry: tasks of an earlier visit to this step
+        // (before a rejection sent it back) stay in their own round.
+        inst.round += 1;
+        inst.updated_at = now();
+        sqlx::query(
+            "UPDATE approval_instances SET current_step = $2, round = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(&inst.id)
+        .bind(step)
+        .bind(inst.round)
+        .bind(inst.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        for user in &approvers {
+            self.add_task(tx, inst, user, "resolved").await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses at start a flow with a step only the applicant could
+    /// approve, so it never stalls at that step after others approved.
+    /// (Approvers are resolved again when each step is entered.)
+    async fn refuse_self_only_steps(&self, tx: &mut Tx<'_>, inst: &Instance) -> Result<()> {
+        if self.self_approval_allowed(tx, inst).await? {
+            return Ok(());
+        }
+        for (i, def) in inst.steps.iter().enumerate() {
+            let Ok(at) = self.target_org(tx, &inst.org, def.level).await else {
+                continue;
+            };
+            let holders = self.holders(tx, &def.role, &at).await?;
+            if !holders.is_empty() && holders.iter().all(|u| *u == inst.applicant) {
+                return Err(ApprovalError::ApplicantOnly(format!(
+                    "step {} ({}) has no approver but the applicant: only they hold {} at org {at}; \
+                     another person must approve, or the platform administrator must allow self-approval for flow {}",
+                    i + 1,
+                    def.name,
+                    def.role,
+                    inst.flow
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the platform administrator allowed the applicant to approve
+    /// their own instances of this flow.
+    async fn self_approval_allowed(&self, tx: &mut Tx<'_>, inst: &Instance) -> Result<bool> {
+        let allowed: Option<i64> = sqlx::query_scalar(
+            "SELECT allow_self_approval FROM approval_flows WHERE plugin_id = $1 AND name = $2",
+        )
+        .bind(&inst.plugin)
+        .bind(&inst.flow)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(allowed.unwrap_or(0) != 0)
+    }
+
+    /// Refuses to hand the applicant a task on their own instance.
+    async fn ensure_not_applicant(
+        &self,
+        tx: &mut Tx<'_>,
+        inst: &Instance,
+        user: &str,
+        field: &'static str,
+    ) -> Result<()> {
+        if user == inst.applicant && !self.self_approval_allowed(tx, inst).await? {
+            return Err(ApprovalError::ApplicantOnly(format!(
+                "{field}: the applicant cannot approve their own application"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets whether applicants may approve their own instances of
+    /// `plugin`'s flow `name`; the caller has checked that the platform
+    /// administrator asks. Plugins cannot: `define_flow` leaves it alone.
+    pub async fn set_self_approval(
+        &self,
+        plugin: &str,
+        name: &str,
+        allowed: bool,
+        actor: &str,
+    ) -> Result<()> {
+        let mut tx = self.audit.begin().await?;
+        let n = sqlx::query(
+            "UPDATE approval_flows SET allow_self_approval = $1 WHERE plugin_id = $2 AND name = $3",
+        )
+        .bind(i64::from(allowed))
+        .bind(plugin)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(ApprovalError::NotFound);
+        }
+        tx.commit(
+            &Entry::new(actor, "approval.flow.self_approval", "ok")
+                .target(format!("{plugin}/{name}"))
+                .detail(json!({ "allowed": allowed })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every flow, with its separation-of-duties setting, for the
+    /// platform administrator.
+    pub async fn flows(&self) -> Result<Vec<Value>> {
+        let rows = sqlx::query(
+            "SELECT plugin_id, name, title, allow_self_approval FROM approval_flows
+             ORDER BY plugin_id, name",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "plugin": r.get::<String, _>(0),
+                    "name": r.get::<String, _>(1),
+                    "title": r.get::<String, _>(2),
+                    "allow_self_approval": r.get::<i64, _>(3) != 0,
+                })
+            })
+            .collect())
+    }
+
+    async fn add_task(
+        &self,
+        tx: &mut Tx<'_>,
+        inst: &Instance,
+        user: &str,
+        origin: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO approval_tasks (id, instance_id, step, round, assignee, status, origin, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+        )
+        .bind(crate::core::ids::new_record_id())
+        .bind(&inst.id)
+        .bind(inst.current_step)
+        .bind(inst.round)
+        .bind(user)
+        .bind(origin)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn timeline(
+        &self,
+        tx: &mut Tx<'_>,
+        id: &str,
+        actor: &str,
+        action: &str,
+        step: i64,
+        comment: Option<&str>,
+        detail: Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO approval_timeline (instance_id, at, actor, action, step, comment, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(now())
+        .bind(actor)
+        .bind(action)
+        .bind(step)
+        .bind(comment)
+        .bind(detail.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish(&self, tx: &mut Tx<'_>, inst: &mut Instance, status: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
+             WHERE instance_id = $1 AND status = 'pending'",
+        )
+        .bind(&inst.id)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        inst.status = status.to_string();
+        inst.current_step = 0;
+        inst.updated_at = now();
+        sqlx::query(
+            "UPDATE approval_instances SET status = $2, current_step = 0, updated_at = $3 WHERE id = $1",
+        )
+        .bind(&inst.id)
+        .bind(status)
+        .bind(inst.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues `kernel.approval.<outcome>` for the owning plugin.
+    async fn notify(
+        &self,
+        tx: &mut Tx<'_>,
+        inst: &Instance,
+        outcome: &str,
+        actor: &str,
+        comment: Option<&str>,
+    ) -> Result<()> {
+        let payload = json!({
+            "instance_id": inst.id,
+            "flow": inst.flow,
+            "subject_id": inst.subject_id,
+            "outcome": outcome,
+            "status": inst.status,
+            "current_step": inst.current_step,
+            "actor": actor,
+            "comment": comment,
+        });
+        self.messaging
+            .enqueue_in(
+                tx,
+                &inst.plugin,
+                Message {
+                    topic: format!("kernel.approval.{outcome}"),
+                    key: Some(inst.id.clone()),
+                    org: Some(inst.org.clone()),
+                    payload: payload.to_string().into_bytes(),
+                    idempotency_key: None,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_instance(&self, tx: &mut Tx<'_>, id: &str) -> Result<Instance> {
+        // SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL
+        // needs the row lock so two approvers cannot both finish a step.
+        let lock = self.dialect.for_update();
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM approval_instances WHERE id = $1{lock}");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| instance_of(&r))
+            .ok_or(ApprovalError::NotFound)
+    }
+
+    /// The caller's pending task on the current step, or why there is none.
+    async fn own_pending_task(
+        &self,
+        tx: &mut Tx<'_>,
+        inst: &Instance,
+        user: &str,
+    ) -> Result<String> {
+        if !inst.running() {
+            return Err(ApprovalError::Conflict(format!(
+                "the approval is {} already",
+                inst.status
+            )));
+        }
+        let pending: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM approval_tasks WHERE instance_id = $1 AND assignee = $2
+               AND status = 'pending' AND step = $3 AND round = $4 ORDER BY id LIMIT 1",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .bind(inst.current_step)
+        .bind(inst.round)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(task) = pending {
+            return Ok(task);
+        }
+        let had: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if had > 0 {
+            Err(ApprovalError::Conflict(
+                "you have no pending task on this approval's current step; you acted already"
+                    .into(),
+            ))
+        } else {
+            Err(ApprovalError::Forbidden(
+                "you are not an approver of this approval's current step".into(),
+            ))
+        }
+    }
+
+    async fn close_task(
+        &self,
+        tx: &mut Tx<'_>,
+        task: &str,
+        status: &str,
+        comment: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE approval_tasks SET status = $2, comment = $3, acted_at = $4 WHERE id = $1",
+        )
+        .bind(task)
+        .bind(status)
+        .bind(comment)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn active_user(
+        &self,
+        tx: &mut Tx<'_>,
+        user: &str,
+        field: &'static str,
+    ) -> Result<String> {
+        // Accept an id or a username: people name colleagues by username.
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE (id = $1 OR username = $1) AND disabled = 0",
+        )
+        .bind(user)
+        .fetch_optional(&mut **tx)
+        .await?;
+        id.ok_or_else(|| invalid(field, format!("no active user {user:?}")))
+    }
+
+    /// Applies `action` by `user` to instance `id`. The caller has checked
+    /// that `user` may see the instance; this decides whether they may do
+    /// this to it.
+    pub async fn act(&self, id: &str, user: &str, action: Action) -> Result<Instance> {
+        let name = action.name();
+        let mut tx = self.audit.begin().await?;
+        let mut inst = self.lock_instance(&mut tx, id).await?;
+        let step = inst.current_step;
+        let mut detail = json!({});
+        let mut outcome: Option<(&str, Option<String>)> = None;
+        match action {
+            Action::Approve { comment } => {
+                let comment = clean_comment(comment)?;
+                let task = self.own_pending_task(&mut tx, &inst, user).await?;
+                self.close_task(&mut tx, &task, "approved", comment.as_deref())
+                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "approved",
+                    step,
+                    comment.as_deref(),
+                    json!({}),
+                )
+                .await?;
+                let mode = inst.steps[(step - 1) as usize].mode;
+                let remaining: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND status = 'pending'",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if mode == Mode::Any || remaining == 0 {
+                    // Any-one: the others' tasks on this step are moot.
+                    sqlx::query(
+                        "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
+                         WHERE instance_id = $1 AND status = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+                    if (step as usize) < inst.steps.len() {
+                        self.enter_step(&mut tx, &mut inst, step + 1).await?;
+                    } else {
+                        self.finish(&mut tx, &mut inst, "approved").await?;
+                        outcome = Some(("approved", comment));
+                    }
+                }
+            }
+            Action::Reject { to_step, comment } => {
+                let comment = clean_comment(comment)?;
+                let target = to_step.unwrap_or(0);
+                if target < 0 || target >= step {
+                    return Err(invalid(
+                        "to_step",
+                        format!("0 (the applicant) or an earlier step, 1 to {}", step - 1),
+                    ));
+                }
+                let task = self.own_pending_task(&mut tx, &inst, user).await?;
+                self.close_task(&mut tx, &task, "rejected", comment.as_deref())
+                    .await?;
+                detail = json!({ "to_step": target });
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "rejected",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
+                if target == 0 {
+                    self.finish(&mut tx, &mut inst, "rejected").await?;
+                    outcome = Some(("rejected", comment));
+                } else {
+                    sqlx::query(
+                        "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
+                         WHERE instance_id = $1 AND status = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+                    self.enter_step(&mut tx, &mut inst, target).await?;
+                    outcome = Some(("returned", comment));
+                }
+            }
+            Action::Withdraw { comment } => {
+                let comment = clean_comment(comment)?;
+                if inst.applicant != user {
+                    return Err(ApprovalError::Forbidden(
+                        "only the applicant may withdraw an approval".into(),
+                    ));
+                }
+                if !inst.running() {
+                    return Err(ApprovalError::Conflict(format!(
+                        "the approval is {} already",
+                        inst.status
+                    )));
+                }
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "withdrawn",
+                    step,
+                    comment.as_deref(),
+                    json!({}),
+                )
+                .await?;
+                self.finish(&mut tx, &mut inst, "withdrawn").await?;
+                outcome = Some(("withdrawn", comment));
+            }
+            Action::Reassign { to, comment } => {
+                let comment = clean_comment(comment)?;
+                let task = self.own_pending_task(&mut tx, &inst, user).await?;
+                let to = self.active_user(&mut tx, &to, "to").await?;
+                self.ensure_not_applicant(&mut tx, &inst, &to, "to").await?;
+                self.ensure_not_pending(&mut tx, &inst, &to, "to").await?;
+                self.close_task(&mut tx, &task, "reassigned", comment.as_deref())
+                    .await?;
+                self.add_task(&mut tx, &inst, &to, "reassigned").await?;
+                detail = json!({ "to": to });
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "reassigned",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
+            }
+            Action::AddApprover {
+                user: added,
+                comment,
+            } => {
+                let comment = clean_comment(comment)?;
+                self.own_pending_task(&mut tx, &inst, user).await?;
+                let added = self.active_user(&mut tx, &added, "user").await?;
+                self.ensure_not_applicant(&mut tx, &inst, &added, "user")
+                    .await?;
+                self.ensure_not_pending(&mut tx, &inst, &added, "user")
+                    .await?;
+                self.add_task(&mut tx, &inst, &added, "added").await?;
+                detail = json!({ "user": added });
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "approver_added",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
+            }
+            Action::CopyTo { users } => {
+                if users.is_empty() || users.len() > MAX_COPIES {
+                    return Err(invalid("users", format!("1 to {MAX_COPIES} users")));
+                }
+                self.ensure_takes_part(&mut tx, &inst, user).await?;
+                let mut added = Vec::new();
+                for u in users {
+                    let u = self.active_user(&mut tx, &u, "users").await?;
+                    // 抄送 is de-duplicated: copying twice changes nothing.
+                    let n = sqlx::query(
+                        "INSERT INTO approval_copies (instance_id, user_id, copied_by, copied_at)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, user_id) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(&u)
+                    .bind(user)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n > 0 {
+                        added.push(u);
+                    }
+                }
+                detail = json!({ "users": added });
+                self.timeline(&mut tx, id, user, "copied", step, None, detail.clone())
+                    .await?;
+            }
+            Action::Comment { text } => {
+                let text = clean_comment(Some(text))?
+                    .ok_or_else(|| invalid("text", "a comment needs text"))?;
+                // Participants and copied users may comment (a comment
+                // changes no state); admins who merely read may not.
+                self.ensure_participant(&mut tx, &inst, user).await?;
+                self.timeline(&mut tx, id, user, "commented", step, Some(&text), json!({}))
+                    .await?;
+            }
+            Action::Attach {
+                reference,
+                name: file,
+            } => {
+                let reference = reference.trim().to_string();
+                let file = file.trim().to_string();
+                if reference.is_empty() || reference.len() > 200 {
+                    return Err(invalid("ref", "a file reference of 1-200 bytes"));
+                }
+                if file.is_empty() || file.chars().count() > 255 {
+                    return Err(invalid("name", "a file name of 1-255 characters"));
+                }
+                self.ensure_takes_part(&mut tx, &inst, user).await?;
+                detail = json!({ "ref": reference, "name": file });
+                self.timeline(&mut tx, id, user, "attached", step, None, detail.clone())
+                    .await?;
+            }
+        }
+        if let Some((outcome, comment)) = &outcome {
+            self.notify(&mut tx, &inst, outcome, user, comment.as_deref())
+                .await?;
+        }
+        sqlx::query("UPDATE approval_instances SET updated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit(
+            &Entry::new(user, &format!("approval.{name}"), "ok")
+                .org(&inst.org)
+                .target(id)
+                .detail(json!({ "step": step, "detail": detail, "status": inst.status })),
+        )
+        .await?;
+        if outcome.is_some() {
+            self.messaging.wake();
+        }
+        Ok(inst)
+    }
+
+    async fn ensure_not_pending(
+        &self,
+        tx: &mut Tx<'_>,
+        inst: &Instance,
+        user: &str,
+        field: &'static str,
+    ) -> Result<()> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status = 'pending'",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if n > 0 {
+            return Err(ApprovalError::Invalid {
+                field,
+                message: "that user is already an approver of the current step".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn ensure_participant(&self, tx: &mut Tx<'_>, inst: &Instance, user: &str) -> Result<()> {
+        let copied: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_copies WHERE instance_id = $1 AND user_id = $2",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if copied > 0 {
+            return Ok(());
+        }
+        self.ensure_takes_part(tx, inst, user).await
+    }
+
+    /// Applicant or approver (past or present): copied users only read.
+    async fn ensure_takes_part(&self, tx: &mut Tx<'_>, inst: &Instance, user: &str) -> Result<()> {
+        if inst.applicant == user {
+            return Ok(());
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if n == 0 {
+            return Err(ApprovalError::Forbidden(
+                "only the applicant and approvers may do this".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tasks, copies and timeline of one instance, with user names.
+    pub async fn detail(&self, inst: &Instance, viewer: &str) -> Result<Value> {
+        let tasks = sqlx::query(
+            "SELECT t.id, t.step, t.round, t.assignee, u.display_name, t.status, t.origin, t.comment,
+                    t.created_at, t.acted_at
+             FROM approval_tasks t LEFT JOIN users u ON u.id = t.assignee
+             WHERE t.instance_id = $1 ORDER BY t.created_at, t.id",
+        )
+        .bind(&inst.id)
+        .fetch_all(&self.db)
+        .await?;
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.get::<String, _>(0),
+                    "step": r.get::<i64, _>(1),
+                    "round": r.get::<i64, _>(2),
+                    "assignee": r.get::<String, _>(3),
+                    "assignee_name": r.get::<Option<String>, _>(4),
+                    "status": r.get::<String, _>(5),
+                    "origin": r.get::<String, _>(6),
+                    "comment": r.get::<Option<String>, _>(7),
+                    "created_at": r.get::<i64, _>(8),
+                    "acted_at": r.get::<Option<i64>, _>(9),
+                })
+            })
+            .collect();
+        let timeline = sqlx::query(
+            "SELECT l.seq, l.at, l.actor, u.display_name, l.action, l.step, l.comment, l.detail
+             FROM approval_timeline l LEFT JOIN users u ON u.id = l.actor
+             WHERE l.instance_id = $1 ORDER BY l.seq",
+        )
+        .bind(&inst.id)
+        .fetch_all(&self.db)
+        .await?;
+        let timeline: Vec<Value> = timeline
+            .iter()
+            .map(|r| {
+                json!({
+                    "seq": r.get::<i64, _>(0),
+                    "at": r.get::<i64, _>(1),
+                    "actor": r.get::<String, _>(2),
+                    "actor_name": r.get::<Option<String>, _>(3),
+                    "action": r.get::<String, _>(4),
+                    "step": r.get::<i64, _>(5),
+                    "comment": r.get::<Option<String>, _>(6),
+                    "detail": serde_json::from_str::<Value>(&r.get::<String, _>(7)).unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        let copies = sqlx::query(
+            "SELECT c.user_id, u.display_name, c.copied_by, c.copied_at
+             FROM approval_copies c LEFT JOIN users u ON u.id = c.user_id
+             WHERE c.instance_id = $1 ORDER BY c.copied_at, c.user_id",
+        )
+        .bind(&inst.id)
+        .fetch_all(&self.db)
+        .await?;
+        let copies: Vec<Value> = copies
+            .iter()
+            .map(|r| {
+                json!({
+                    "user": r.get::<String, _>(0),
+                    "user_name": r.get::<Option<String>, _>(1),
+                    "copied_by": r.get::<String, _>(2),
+                    "copied_at": r.get::<i64, _>(3),
+                })
+            })
+            .collect();
+        let my_task = tasks
+            .iter()
+            .any(|t| t["assignee"] == viewer && t["status"] == "pending");
+        Ok(json!({
+            "approval": inst,
+            "tasks": tasks,
+            "timeline": timeline,
+            "copies": copies,
+            "can_act": my_task,
+            "can_withdraw": inst.running() && inst.applicant == viewer,
+        }))
+    }
+
+    /// One page of a user's list: pending tasks, copies, or applications.
+    pub async fn todos(
+        &self,
+        user: &str,
+        kind: TodoKind,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Value> {
+        let cols = "i.id, i.plugin_id, i.flow, i.flow_title, i.subject_id, i.title, i.org_id, \
+                    i.applicant, i.status, i.current_step, i.round, i.steps, i.form, i.created_at, i.updated_at";
+        let (sql, count) = match kind {
+            TodoKind::Pending => (
+                format!(
+                    "SELECT {cols}, t.id, t.created_at FROM approval_tasks t
+                     JOIN approval_instances i ON i.id = t.instance_id
+                     WHERE t.assignee = $1 AND t.status = 'pending'
+                     ORDER BY t.created_at DESC, t.id DESC LIMIT $2 OFFSET $3"
+                ),
+                "SELECT COUNT(*) FROM approval_tasks WHERE assignee = $1 AND status = 'pending'",
+            ),
+            TodoKind::Copied => (
+                format!(
+                    "SELECT {cols}, NULL, c.copied_at FROM approval_copies c
+                     JOIN approval_instances i ON i.id = c.instance_id
+                     WHERE c.user_id = $1
+                     ORDER BY c.copied_at DESC, i.id DESC LIMIT $2 OFFSET $3"
+                ),
+                "SELECT COUNT(*) FROM approval_copies WHERE user_id = $1",
+            ),
+            TodoKind::Started => (
+                format!(
+                    "SELECT {cols}, NULL, i.created_at FROM approval_instances i
+                     WHERE i.applicant = $1
+                     ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3"
+                ),
+                "SELECT COUNT(*) FROM approval_instances WHERE applicant = $1",
+            ),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(user)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.db)
+            .await?;
+        let total: i64 = sqlx::query_scalar(count)
+            .bind(user)
+            .fetch_one(&self.db)
+            .await?;
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let inst = instance_of(r);
+                let step_name = (inst.current_step > 0)
+                    .then(|| inst.steps.get((inst.current_step - 1) as usize))
+                    .flatten()
+                    .map(|s| s.name.clone());
+                json!({
+                    "task_id": r.get::<Option<String>, _>(15),
+                    "since": r.get::<i64, _>(16),
+                    "step_name": step_name,
+                    "approval": inst,
+                })
+            })
+            .collect();
+        let next = offset + items.len() as i64;
+        Ok(json!({
+            "items": items,
+            "total": total,
+            "next_offset": (next < total).then_some(next),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TodoKind {
+    Pending,
+    Copied,
+    Started,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(role: &str) -> Step {
+        Step {
+            name: "review".into(),
+            role: role.into(),
+            level: Level::County,
+            mode: Mode::Any,
+        }
+    }
+
+    #[test]
+    fn flows_may_only_use_kernel_roles_or_their_own() {
+        let flow = |role: &str| Flow {
+            name: "purchase".into(),
+            title: "Purchase".into(),
+            steps: vec![step(role)],
+        };
+        assert!(validate_flow("assets", &flow("assets.approver")).is_ok());
+        assert!(validate_flow("assets", &flow("org-admin")).is_ok());
+        assert!(validate_flow("assets", &flow("vehicles.approver")).is_err());
+        assert!(validate_flow("assets", &flow("assetsx.approver")).is_err());
+        assert!(validate_flow("assets", &flow("assets.")).is_err());
+    }
+
+    #[test]
+    fn flows_need_a_name_and_steps() {
+        let mut flow = Flow {
+            name: "Bad Name".into(),
+            title: "x".into(),
+            steps: vec![step("member")],
+        };
+        assert!(validate_flow("p", &flow).is_err());
+        flow.name = "ok".into();
+        assert!(validate_flow("p", &flow).is_ok());
+        flow.steps.clear();
+        assert!(validate_flow("p", &flow).is_err());
+    }
+
+    #[test]
+    fn levels_read_as_people_write_them() {
+        let s: Step = serde_json::from_value(
+            json!({"name": "n", "role": "member", "level": "self", "mode": "all"}),
+        )
+        .unwrap();
+        assert_eq!(s.level, Level::SelfOrg);
+        assert_eq!(s.mode, Mode::All);
+    }
+}

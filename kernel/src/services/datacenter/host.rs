@@ -1,0 +1,192 @@
+//! The `datacenter` import (contract 1.2): the kernel's data center as a
+//! plugin sees it. The plugin's id and the orgs it may name come from the
+//! store's scope, never from the plugin; sharing is checked by the
+//! catalogue on every call.
+
+use crate::runtime::bindings::tianshan::plugin::datacenter as wit;
+use crate::runtime::host::HostState;
+use crate::services::datacenter::{self as dc, DcError, Reader};
+
+/// Adds the `datacenter` import to the plugins' linker.
+pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
+}
+
+fn to_wit_error(e: DcError) -> wit::DatacenterError {
+    match e {
+        DcError::NotFound(code) => wit::DatacenterError::NotFound(code),
+        DcError::ForbiddenOrg(org) => wit::DatacenterError::ForbiddenOrg(org),
+        DcError::Forbidden(m) => wit::DatacenterError::Forbidden(m),
+        DcError::Invalid(field, m) => wit::DatacenterError::Invalid(format!("{field}: {m}")),
+        DcError::Unavailable(m) => wit::DatacenterError::Unavailable(m),
+    }
+}
+
+fn unavailable() -> wit::DatacenterError {
+    wit::DatacenterError::Unavailable("the data center is not available in this kernel".into())
+}
+
+fn aggregation(a: wit::Aggregation) -> dc::Aggregation {
+    match a {
+        wit::Aggregation::Sum => dc::Aggregation::Sum,
+        wit::Aggregation::Stock => dc::Aggregation::Stock,
+        wit::Aggregation::Mean => dc::Aggregation::Mean,
+    }
+}
+
+fn granularity(g: wit::Granularity) -> dc::Granularity {
+    match g {
+        wit::Granularity::Month => dc::Granularity::Month,
+        wit::Granularity::Quarter => dc::Granularity::Quarter,
+        wit::Granularity::Year => dc::Granularity::Year,
+    }
+}
+
+fn to_wit(i: dc::Indicator) -> wit::Indicator {
+    wit::Indicator {
+        name_zh: i.name.get("zh-CN").cloned().unwrap_or_default(),
+        name_en: i.name.get("en").cloned().unwrap_or_default(),
+        code: i.code,
+        owner: i.owner,
+        unit: i.unit,
+        schema: i.schema.to_string(),
+        aggregation: match i.aggregation {
+            dc::Aggregation::Sum => wit::Aggregation::Sum,
+            dc::Aggregation::Stock => wit::Aggregation::Stock,
+            dc::Aggregation::Mean => wit::Aggregation::Mean,
+        },
+        granularity: match i.granularity {
+            dc::Granularity::Month => wit::Granularity::Month,
+            dc::Granularity::Quarter => wit::Granularity::Quarter,
+            dc::Granularity::Year => wit::Granularity::Year,
+        },
+        sharing: match i.sharing {
+            dc::Sharing::Private => wit::Sharing::Private,
+            dc::Sharing::Shared => wit::Sharing::Shared,
+            dc::Sharing::Open => wit::Sharing::Open,
+        },
+    }
+}
+
+impl wit::Host for HostState {
+    async fn define_indicator(
+        &mut self,
+        definition: wit::Definition,
+    ) -> Result<wit::Indicator, wit::DatacenterError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let def = dc::Definition {
+            code: definition.code,
+            name_zh: definition.name_zh,
+            name_en: definition.name_en,
+            unit: definition.unit,
+            schema: definition.schema,
+            aggregation: aggregation(definition.aggregation),
+            granularity: granularity(definition.granularity),
+            sharing: match definition.sharing {
+                wit::Sharing::Private => dc::Sharing::Private,
+                wit::Sharing::Shared => dc::Sharing::Shared,
+                wit::Sharing::Open => dc::Sharing::Open,
+            },
+        };
+        services
+            .datacenter
+            .define(&scope.plugin, &scope.actor_name, def)
+            .await
+            .map(to_wit)
+            .map_err(to_wit_error)
+    }
+
+    async fn publish(
+        &mut self,
+        code: String,
+        values: Vec<wit::Point>,
+    ) -> Result<u32, wit::DatacenterError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        // Unreadable and unknown look alike, so a private code does not leak.
+        let indicator = services
+            .datacenter
+            .readable(&code, Reader::Plugin(&scope.plugin))
+            .await
+            .map_err(to_wit_error)?;
+        if !indicator.publishable_by(&scope.plugin) {
+            return Err(wit::DatacenterError::Forbidden(format!(
+                "plugin {} may read {code} but not publish into it",
+                scope.plugin
+            )));
+        }
+        let mut points = Vec::with_capacity(values.len());
+        for v in values {
+            let org = v.org.unwrap_or_else(|| scope.acting_org.clone());
+            if !scope.reaches(&org) {
+                return Err(wit::DatacenterError::ForbiddenOrg(org));
+            }
+            points.push(dc::Point {
+                org,
+                period: v.period,
+                value: v.value,
+            });
+        }
+        services
+            .datacenter
+            .publish(
+                &indicator,
+                &scope.plugin,
+                &scope.actor_name,
+                &scope.acting_org,
+                &points,
+            )
+            .await
+            .map_err(to_wit_error)
+    }
+
+    async fn query(
+        &mut self,
+        query: wit::ValueQuery,
+    ) -> Result<Vec<wit::Row>, wit::DatacenterError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let indicator = services
+            .datacenter
+            .readable(&query.code, Reader::Plugin(&scope.plugin))
+            .await
+            .map_err(to_wit_error)?;
+        let org = query.org.unwrap_or_else(|| scope.acting_org.clone());
+        if !scope.reaches(&org) {
+            return Err(wit::DatacenterError::ForbiddenOrg(org));
+        }
+        let q = dc::ValueQuery {
+            org,
+            from: query.from,
+            to: query.to,
+            rollup: query.rollup,
+            group: match query.group_by {
+                wit::GroupBy::Period => dc::GroupBy::Period,
+                wit::GroupBy::Org => dc::GroupBy::Org,
+            },
+            per: query.per.map(granularity),
+        };
+        let rows = services
+            .datacenter
+            .query(&indicator, &scope.orgs, &q)
+            .await
+            .map_err(to_wit_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| wit::Row {
+                org: r.org,
+                period: r.period,
+                value: r.value,
+                count: r.count,
+            })
+            .collect())
+    }
+
+    async fn catalogue(&mut self) -> Result<Vec<wit::Indicator>, wit::DatacenterError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        services
+            .datacenter
+            .catalogue(Reader::Plugin(&scope.plugin))
+            .await
+            .map(|list| list.into_iter().map(to_wit).collect())
+            .map_err(to_wit_error)
+    }
+}
