@@ -71,6 +71,7 @@ pub fn routes() -> Routes {
         .post("/api/v1/plugins/{id}/disable", disable_plugin)
         .get("/api/v1/plugins/{id}/subscriptions", list_subscriptions)
         .put("/api/v1/plugins/{id}/subscriptions", grant_subscriptions)
+        .get("/api/v1/plugins/{id}/events", list_published_events)
         .get("/api/v1/events/dead", list_dead_letters)
         .post(
             "/api/v1/events/dead/{subscriber}/{seq}/replay",
@@ -1538,6 +1539,43 @@ async fn list_dead_letters(
         .map(|(status, n)| (status, json!(n)))
         .collect();
     Ok(Json(json!({ "dead": dead, "counts": counts })))
+}
+
+#[derive(Deserialize)]
+struct PublishedQuery {
+    topic: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The events a plugin published, newest first, with each subscriber's
+/// delivery: for the plugin's administrators (the platform's, or the
+/// installing org's for a local module), and only events stamped within
+/// the org they act at.
+async fn list_published_events(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PublishedQuery>,
+) -> ApiResult<Json<Value>> {
+    require_plugin_admin(&k, &session, &id).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let orgs = k.authz.orgs();
+    let events: Vec<_> = k
+        .messaging
+        .published(&id, q.topic.as_deref(), q.before, limit)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.org_id
+                .as_deref()
+                .is_none_or(|org| orgs.is_within(org, session.org()))
+        })
+        .collect();
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({ "events": events, "next_before": next })))
 }
 
 /// Puts a dead delivery back in line with a fresh set of attempts.

@@ -440,6 +440,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "GET",
+            "/api/v1/plugins/{id}/events",
+            "/api/v1/plugins/welcome/events".into(),
+            Value::Null,
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
             "/api/v1/events/dead",
             "/api/v1/events/dead".into(),
             Value::Null,
@@ -705,9 +712,43 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         .iter()
         .filter(|(method, template)| !audited_writes.contains(&(*method, template.as_str())))
         .collect();
+    // Writes whose rows here cannot succeed (they need an approval
+    // instance, a dead letter, a package or a fresh password); their own
+    // tests exercise them. The list may only shrink: a new write route
+    // needs a row that succeeds, so its audit record is checked.
+    const SUCCEED_ELSEWHERE: &[&str] = &[
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/password",
+        "DELETE /api/v1/auth/sessions/{id}",
+        "DELETE /api/v1/orgs/{id}",
+        "DELETE /api/v1/tokens/{id}",
+        "POST /api/v1/plugins",
+        "PUT /api/v1/plugins/{id}",
+        "DELETE /api/v1/plugins/{id}",
+        "POST /api/v1/events/dead/{subscriber}/{seq}/replay",
+        "POST /api/v1/files",
+        "POST /api/v1/approvals/{id}/approve",
+        "POST /api/v1/approvals/{id}/reject",
+        "POST /api/v1/approvals/{id}/withdraw",
+        "POST /api/v1/approvals/{id}/reassign",
+        "POST /api/v1/approvals/{id}/add-approver",
+        "POST /api/v1/approvals/{id}/copy-to",
+        "POST /api/v1/approvals/{id}/comment",
+        "POST /api/v1/approvals/{id}/attach",
+        "PUT /api/v1/approval-flows/{plugin}/{name}",
+    ];
+    let unaudited: Vec<String> = unaudited
+        .iter()
+        .map(|(method, template)| format!("{method} {template}"))
+        .filter(|route| !SUCCEED_ELSEWHERE.contains(&route.as_str()))
+        .collect();
     assert!(
-        unaudited.len() * 10 <= writes.len(),
+        unaudited.is_empty(),
         "write routes never seen succeeding with an audit record: {unaudited:?}"
+    );
+    assert!(
+        audited_writes.len() >= writes.len() - SUCCEED_ELSEWHERE.len(),
+        "{audited_writes:?}"
     );
 }
 

@@ -1,5 +1,5 @@
-//! Host services (contract 1.2) end to end: storage conformance on SQLite
-//! and PostgreSQL, org and plugin isolation, messaging with retries and
+//! Host services (contract 1.2) end to end: each storage behaviour as its
+//! own test on SQLite and on PostgreSQL, org and plugin isolation, messaging with retries and
 //! dead letters, two nodes sharing PostgreSQL, and crash durability.
 
 use std::collections::BTreeSet;
@@ -136,9 +136,99 @@ fn titles(page: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The same assertions against whichever database the kernel runs on.
-fn conformance(k: &TestKernel) {
-    // Insert, get, validation.
+/// A kernel with the notes plugin on SQLite, or on PostgreSQL when
+/// `postgres` (`None` when PostgreSQL is not there and CI does not insist).
+struct Backend {
+    k: TestKernel,
+    _dir: tempfile::TempDir,
+    _db: Option<PgDatabase>,
+}
+
+impl Backend {
+    fn start(postgres: bool) -> Option<Backend> {
+        if !postgres {
+            let (k, dir) = start(None);
+            return Some(Backend { k, _dir: dir, _db: None });
+        }
+        if !support::have(support::Service::Postgres) {
+            return None;
+        }
+        let db = PgDatabase::create();
+        let (k, dir) = start(Some(&db.url));
+        Some(Backend {
+            k,
+            _dir: dir,
+            _db: Some(db),
+        })
+    }
+}
+
+/// Each storage behaviour as its own test, run once on SQLite and once on
+/// PostgreSQL: `services::storage::<behaviour>::on_sqlite` / `on_postgres`.
+macro_rules! on_both_backends {
+    ($($behaviour:ident),* $(,)?) => {
+        mod storage {
+            $(
+                mod $behaviour {
+                    #[test]
+                    fn on_sqlite() {
+                        let backend = super::super::Backend::start(false).unwrap();
+                        super::super::$behaviour(&backend.k);
+                    }
+
+                    #[test]
+                    fn on_postgres() {
+                        if let Some(backend) = super::super::Backend::start(true) {
+                            super::super::$behaviour(&backend.k);
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    insert_then_get_returns_the_record_at_the_acting_org,
+    invalid_records_are_refused_naming_the_field,
+    update_with_stale_revision_conflicts,
+    filters_select_by_value_prefix_text_range_and_set,
+    cursor_pages_visit_every_record_exactly_once,
+    group_by_aggregates_count_sum_min_and_max,
+    a_failed_transaction_leaves_no_write_behind,
+    delete_keeps_the_history,
+    an_undeclared_collection_is_refused,
+    every_write_is_audited,
+);
+
+/// The boiler note (priority 5 after one update) and 25 more over three
+/// topics with priorities 0-24: the set the query tests count in.
+fn seed_notes(k: &TestKernel) -> String {
+    let first = created(
+        k,
+        None,
+        json!({"title": "Boiler inspection", "topic": "energy", "priority": 3}),
+    );
+    let id = first["id"].as_str().unwrap().to_string();
+    ok(
+        k,
+        "PUT",
+        &format!("{NOTES}/notes/{id}"),
+        json!({"revision": 1, "data": {"title": "Boiler inspection", "topic": "energy", "priority": 5}}),
+        200,
+    );
+    for i in 0..25 {
+        let topic = ["energy", "vehicles", "assets"][i % 3];
+        created(
+            k,
+            None,
+            json!({"title": format!("Note {i:02} {topic}"), "topic": topic, "priority": i, "publish": false}),
+        );
+    }
+    id
+}
+
+fn insert_then_get_returns_the_record_at_the_acting_org(k: &TestKernel) {
     let first = created(
         k,
         None,
@@ -152,18 +242,24 @@ fn conformance(k: &TestKernel) {
     assert_eq!(got["data"]["title"], "Boiler inspection");
     let (status, _) = k.get(&format!("{NOTES}/notes/01NOPE"));
     assert_eq!(status, 404);
+}
+
+fn invalid_records_are_refused_naming_the_field(k: &TestKernel) {
     let (status, body) = note(k, None, json!({"topic": "x"}));
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "title");
     let (status, body) = note(k, None, json!({"id": "bad id!", "title": "x"}));
     assert_eq!(status, 400, "{body}");
+}
 
-    // Optimistic concurrency.
+fn update_with_stale_revision_conflicts(k: &TestKernel) {
+    let first = created(k, None, json!({"title": "Boiler inspection", "priority": 3}));
+    let id = first["id"].as_str().unwrap();
     let updated = ok(
         k,
         "PUT",
         &format!("{NOTES}/notes/{id}"),
-        json!({"revision": 1, "data": {"title": "Boiler inspection", "topic": "energy", "priority": 5}}),
+        json!({"revision": 1, "data": {"title": "Boiler inspection", "priority": 5}}),
         200,
     );
     assert_eq!(updated["revision"], 2);
@@ -175,39 +271,22 @@ fn conformance(k: &TestKernel) {
         409,
     );
     assert_eq!(stale["error"]["code"], "revision_conflict");
+    let (_, got) = k.get(&format!("{NOTES}/notes/{id}"));
+    assert_eq!(got["data"]["priority"], 5, "the stale write changed the record");
+}
 
-    // Queries: 25 more notes over three topics.
-    for i in 0..25 {
-        let topic = ["energy", "vehicles", "assets"][i % 3];
-        created(
-            k,
-            None,
-            json!({"title": format!("Note {i:02} {topic}"), "topic": topic, "priority": i, "publish": false}),
-        );
-    }
-    let page = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/notes?topic=vehicles&limit=100"),
-        Value::Null,
-        200,
-    );
-    assert_eq!(page["records"].as_array().unwrap().len(), 8);
-    let page = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/notes?prefix=Note%201&limit=100"),
-        Value::Null,
-        200,
-    );
-    assert_eq!(page["records"].as_array().unwrap().len(), 10, "{page}");
-    let page = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/notes?contains=BOILER"),
-        Value::Null,
-        200,
-    );
+fn filters_select_by_value_prefix_text_range_and_set(k: &TestKernel) {
+    seed_notes(k);
+    let count = |query: &str| {
+        ok(k, "GET", &format!("{NOTES}/notes?{query}"), Value::Null, 200)["records"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count("topic=vehicles&limit=100"), 8);
+    assert_eq!(count("prefix=Note%201&limit=100"), 10);
+    assert_eq!(count("topics=assets,vehicles&limit=100"), 16);
+    let page = ok(k, "GET", &format!("{NOTES}/notes?contains=BOILER"), Value::Null, 200);
     assert_eq!(titles(&page), vec!["Boiler inspection"]);
     let page = ok(
         k,
@@ -223,16 +302,10 @@ fn conformance(k: &TestKernel) {
         .map(|r| r["data"]["priority"].as_i64().unwrap())
         .collect();
     assert_eq!(priorities, vec![24, 23, 22, 21, 20]);
-    let page = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/notes?topics=assets,vehicles&limit=100"),
-        Value::Null,
-        200,
-    );
-    assert_eq!(page["records"].as_array().unwrap().len(), 16);
+}
 
-    // Cursor pagination in priority order visits every note exactly once.
+fn cursor_pages_visit_every_record_exactly_once(k: &TestKernel) {
+    seed_notes(k);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
@@ -257,23 +330,13 @@ fn conformance(k: &TestKernel) {
     expected.push(5);
     expected.sort();
     assert_eq!(seen, expected);
-    let bad = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/notes?cursor=zz"),
-        Value::Null,
-        400,
-    );
+    let bad = ok(k, "GET", &format!("{NOTES}/notes?cursor=zz"), Value::Null, 400);
     assert!(bad["error"]["message"].as_str().unwrap().contains("cursor"));
+}
 
-    // Aggregates by topic: count, sum, avg, min, max of priority.
-    let groups = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/stats?group=topic"),
-        Value::Null,
-        200,
-    );
+fn group_by_aggregates_count_sum_min_and_max(k: &TestKernel) {
+    seed_notes(k);
+    let groups = ok(k, "GET", &format!("{NOTES}/stats?group=topic"), Value::Null, 200);
     let energy = groups
         .as_array()
         .unwrap()
@@ -285,20 +348,16 @@ fn conformance(k: &TestKernel) {
     assert_eq!(energy["values"][1], 113.0);
     assert_eq!(energy["values"][3], 0.0);
     assert_eq!(energy["values"][4], 24.0);
+}
 
-    // Transactions are all or nothing.
-    let count = |k: &TestKernel| {
-        ok(
-            k,
-            "GET",
-            &format!("{NOTES}/notes?total=1&limit=1"),
-            Value::Null,
-            200,
-        )["total"]
+fn a_failed_transaction_leaves_no_write_behind(k: &TestKernel) {
+    let id = seed_notes(k);
+    let count = || {
+        ok(k, "GET", &format!("{NOTES}/notes?total=1&limit=1"), Value::Null, 200)["total"]
             .as_u64()
             .unwrap()
     };
-    let before = count(k);
+    let before = count();
     let failed = ok(
         k,
         "POST",
@@ -315,7 +374,7 @@ fn conformance(k: &TestKernel) {
             .unwrap()
             .starts_with("write 1")
     );
-    assert_eq!(count(k), before, "a failed transaction left a write behind");
+    assert_eq!(count(), before, "a failed transaction left a write behind");
     ok(
         k,
         "POST",
@@ -326,34 +385,31 @@ fn conformance(k: &TestKernel) {
         ]),
         200,
     );
-    assert_eq!(count(k), before + 1);
+    assert_eq!(count(), before + 1);
+}
 
-    // Delete keeps history.
+fn delete_keeps_the_history(k: &TestKernel) {
+    let id = seed_notes(k);
     let (status, _) = k.request(
         "DELETE",
-        &format!("{NOTES}/notes/{id}?revision=3"),
+        &format!("{NOTES}/notes/{id}?revision=2"),
         None,
         None,
     );
     assert_eq!(status, 204);
     let (status, _) = k.get(&format!("{NOTES}/notes/{id}"));
     assert_eq!(status, 404);
-    let history = ok(
-        k,
-        "GET",
-        &format!("{NOTES}/notes/{id}/history"),
-        Value::Null,
-        200,
-    );
+    let history = ok(k, "GET", &format!("{NOTES}/notes/{id}/history"), Value::Null, 200);
     let ops: Vec<&str> = history
         .as_array()
         .unwrap()
         .iter()
         .map(|h| h["op"].as_str().unwrap())
         .collect();
-    assert_eq!(ops, vec!["insert", "update", "update", "delete"]);
+    assert_eq!(ops, vec!["insert", "update", "delete"]);
+}
 
-    // A collection the manifest does not declare is refused.
+fn an_undeclared_collection_is_refused(k: &TestKernel) {
     let undeclared = ok(k, "POST", &format!("{NOTES}/undeclared"), json!({}), 500);
     assert!(
         undeclared["error"]["message"]
@@ -362,23 +418,31 @@ fn conformance(k: &TestKernel) {
             .contains("not declared"),
         "{undeclared}"
     );
+}
 
-    // Every write is audited.
-    let audit = ok(
+fn every_write_is_audited(k: &TestKernel) {
+    let id = seed_notes(k);
+    ok(
         k,
-        "GET",
-        "/api/v1/audit?action=storage.&limit=500",
-        Value::Null,
+        "POST",
+        &format!("{NOTES}/batch"),
+        json!([{"op": "insert", "id": "batch-1", "data": {"title": "batch one"}}]),
         200,
     );
-    let targets: BTreeSet<String> = audit["records"]
+    let audit = ok(k, "GET", "/api/v1/audit?action=storage.&limit=500", Value::Null, 200);
+    let targets: Vec<String> = audit["records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["target"].as_str().unwrap_or("").to_string())
         .collect();
-    assert!(targets.contains(&format!("notes/notes/{id}")), "{audit}");
-    assert!(targets.contains("notes/notes/batch-1"));
+    // One record per write: 26 inserts, one update, the batch's insert.
+    assert_eq!(targets.len(), 28, "{audit}");
+    assert_eq!(
+        targets.iter().filter(|t| **t == format!("notes/notes/{id}")).count(),
+        2
+    );
+    assert!(targets.contains(&"notes/notes/batch-1".to_string()));
 }
 
 /// The kernel, not the plugin, decides whose records a call sees. Returns
@@ -942,25 +1006,38 @@ fn messaging(k: &TestKernel) {
     for r in inbox(k) {
         assert_eq!(r["data"]["times"], 1, "{r}");
     }
+    // The author sees what the plugin published and where it went: the
+    // replayed event done (issue 16.3).
+    let published = ok(k, "GET", "/api/v1/plugins/notes/events?limit=500", Value::Null, 200);
+    let event = published["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == doomed_id.as_str())
+        .unwrap_or_else(|| panic!("{published}"))
+        .clone();
+    assert!(event["topic"].as_str().unwrap().starts_with("notes."), "{event}");
+    let delivery = &event["deliveries"][0];
+    assert_eq!(delivery["subscriber"], "notes", "{event}");
+    assert_eq!(delivery["status"], "done", "{event}");
+    assert!(delivery["attempts"].as_i64() >= Some(1), "{event}");
 }
 
 #[test]
-fn storage_and_messaging_on_sqlite() {
+fn isolation_files_and_messaging_on_sqlite() {
     let (k, _tmp) = start(None);
-    conformance(&k);
     let (a, b) = isolation(&k);
     files(&k, &a, &b);
     messaging(&k);
 }
 
 #[test]
-fn storage_and_messaging_on_postgres() {
+fn isolation_files_and_messaging_on_postgres() {
     if !support::have(support::Service::Postgres) {
         return;
     }
     let db = PgDatabase::create();
     let (k, _tmp) = start(Some(&db.url));
-    conformance(&k);
     let (a, b) = isolation(&k);
     files(&k, &a, &b);
     messaging(&k);

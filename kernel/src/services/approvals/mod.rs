@@ -128,6 +128,35 @@ pub enum ApprovalError {
     Unavailable(#[from] sqlx::Error),
 }
 
+/// The org whose role holders approve a step at `level` for an applicant
+/// at `org`: the org itself, its parent, or the enclosing county,
+/// prefecture or region (`level_of` tells an org's level). Bindings at
+/// other ancestors do not count, so a regional approver is not on every
+/// county's list.
+fn step_org(
+    orgs: &crate::core::scope::OrgIndex,
+    org: &str,
+    level: Level,
+    level_of: impl Fn(&str) -> Option<String>,
+) -> Result<String> {
+    let wanted = match level {
+        Level::SelfOrg => return Ok(org.to_string()),
+        Level::Parent => {
+            return orgs
+                .parent_of(org)
+                .map(str::to_string)
+                .ok_or_else(|| invalid("org", format!("org {org} has no parent level")));
+        }
+        Level::County => "county",
+        Level::Prefecture => "prefecture",
+        Level::Region => "region",
+    };
+    orgs.ancestors_and_self(org)
+        .into_iter()
+        .find(|candidate| level_of(candidate).as_deref() == Some(wanted))
+        .ok_or_else(|| invalid("org", format!("org {org} is not within a {wanted}")))
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> ApprovalError {
     ApprovalError::Invalid {
         field,
@@ -496,32 +525,17 @@ impl Approvals {
     /// The org where step `step`'s approvers sit.
     async fn target_org(&self, tx: &mut Tx<'_>, org: &str, level: Level) -> Result<String> {
         let orgs = self.authz.orgs();
-        let chain = orgs.ancestors_and_self(org);
-        let wanted = match level {
-            Level::SelfOrg => return Ok(org.to_string()),
-            Level::Parent => {
-                return orgs
-                    .parent_of(org)
-                    .map(str::to_string)
-                    .ok_or_else(|| invalid("org", format!("org {org} has no parent level")));
-            }
-            Level::County => "county",
-            Level::Prefecture => "prefecture",
-            Level::Region => "region",
-        };
-        for candidate in chain {
+        let mut levels = std::collections::HashMap::new();
+        for candidate in orgs.ancestors_and_self(org) {
             let level: Option<String> = sqlx::query_scalar("SELECT level FROM orgs WHERE id = $1")
                 .bind(&candidate)
                 .fetch_optional(&mut **tx)
                 .await?;
-            if level.as_deref() == Some(wanted) {
-                return Ok(candidate);
+            if let Some(level) = level {
+                levels.insert(candidate, level);
             }
         }
-        Err(invalid(
-            "org",
-            format!("org {org} is not within a {wanted}"),
-        ))
+        step_org(&orgs, org, level, |o| levels.get(o).cloned())
     }
 
     /// Users holding `role` by a binding at exactly `org`, active only.
@@ -1355,6 +1369,51 @@ pub enum TodoKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// region ← prefecture ← county ← unit, and a second county.
+    fn tree() -> (crate::core::scope::OrgIndex, impl Fn(&str) -> Option<String>) {
+        let mut orgs = crate::core::scope::OrgIndex::default();
+        for (id, parent) in [
+            ("r", None),
+            ("p", Some("r")),
+            ("c", Some("p")),
+            ("u", Some("c")),
+            ("c2", Some("p")),
+        ] {
+            orgs.insert(id.into(), parent.map(str::to_string), true);
+        }
+        let level_of = |o: &str| {
+            Some(match o {
+                "r" => "region",
+                "p" => "prefecture",
+                "c" | "c2" => "county",
+                _ => "unit",
+            })
+            .map(str::to_string)
+        };
+        (orgs, level_of)
+    }
+
+    #[test]
+    fn a_step_names_the_applicants_own_enclosing_org_at_its_level() {
+        let (orgs, level_of) = tree();
+        let at = |level| step_org(&orgs, "u", level, &level_of).unwrap();
+        assert_eq!(at(Level::SelfOrg), "u");
+        assert_eq!(at(Level::Parent), "c");
+        assert_eq!(at(Level::County), "c");
+        assert_eq!(at(Level::Prefecture), "p");
+        assert_eq!(at(Level::Region), "r");
+    }
+
+    #[test]
+    fn a_step_above_the_applicants_tree_or_below_their_level_is_refused() {
+        let (orgs, level_of) = tree();
+        // A prefecture is within no county; the region has no parent.
+        assert!(step_org(&orgs, "p", Level::County, &level_of).is_err());
+        assert!(step_org(&orgs, "r", Level::Parent, &level_of).is_err());
+        // The other county is never an approver of this unit.
+        assert_ne!(step_org(&orgs, "u", Level::County, &level_of).unwrap(), "c2");
+    }
 
     fn step(role: &str) -> Step {
         Step {

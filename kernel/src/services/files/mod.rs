@@ -65,8 +65,10 @@ impl From<FileError> for crate::core::error::ApiError {
                 ApiError::new(ErrorCode::PayloadTooLarge, e.to_string())
             }
             FileError::Refused(m) => ApiError::validation("content", m),
-            e @ FileError::ForbiddenOrg(_) => {
-                ApiError::new(ErrorCode::Forbidden, e.to_string()).with_field("org")
+            // Outside the caller's orgs is "not there", as in every service:
+            // a 403 would confirm the org exists.
+            FileError::ForbiddenOrg(org) => {
+                ApiError::not_found(format!("org {org} not found")).with_field("org")
             }
             FileError::Unavailable => ApiError::new(
                 ErrorCode::Internal,

@@ -71,6 +71,32 @@ pub struct Delivered {
     pub attempt: i64,
 }
 
+/// An event a plugin published, with where it went: what a plugin's
+/// author reads to see their events without opening the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub seq: i64,
+    pub id: String,
+    pub topic: String,
+    pub key: Option<String>,
+    /// The org the kernel stamped on it.
+    pub org_id: Option<String>,
+    pub published_at: i64,
+    pub payload: Option<String>,
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One subscriber's delivery of an event.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryState {
+    pub subscriber: String,
+    /// `pending`, `done` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
 /// A delivery as admins see it on the dead-letter list.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {
@@ -638,6 +664,65 @@ impl Messaging {
                 payload: String::from_utf8(r.get::<Vec<u8>, _>(11)).ok(),
             })
             .collect())
+    }
+
+    /// Events `source` published, newest first (before `before_seq` when
+    /// given, `topic` only when given), each with its deliveries.
+    pub async fn published(
+        &self,
+        source: &str,
+        topic: Option<&str>,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<Published>> {
+        let rows = sqlx::query(
+            "SELECT seq, id, topic, event_key, org_id, published_at, payload FROM events
+             WHERE source = $1 AND ($2 IS NULL OR topic = $2) AND ($3 IS NULL OR seq < $3)
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(source)
+        .bind(topic)
+        .bind(before_seq)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?;
+        let mut events: Vec<Published> = rows
+            .iter()
+            .map(|r| Published {
+                seq: r.get(0),
+                id: r.get(1),
+                topic: r.get(2),
+                key: r.get(3),
+                org_id: r.get(4),
+                published_at: r.get(5),
+                payload: String::from_utf8(r.get::<Vec<u8>, _>(6)).ok(),
+                deliveries: Vec::new(),
+            })
+            .collect();
+        let (Some(newest), Some(oldest)) = (events.first(), events.last()) else {
+            return Ok(events);
+        };
+        let deliveries = sqlx::query(
+            "SELECT event_seq, subscriber, status, attempts, last_error, updated_at FROM deliveries
+             WHERE event_seq BETWEEN $1 AND $2 ORDER BY subscriber",
+        )
+        .bind(oldest.seq)
+        .bind(newest.seq)
+        .fetch_all(&self.db)
+        .await?;
+        for r in deliveries {
+            let seq: i64 = r.get(0);
+            if let Some(event) = events.iter_mut().find(|e| e.seq == seq) {
+                event.deliveries.push(DeliveryState {
+                    subscriber: r.get(1),
+                    status: r.get(2),
+                    attempts: r.get(3),
+                    last_error: r.get(4),
+                    updated_at: r.get(5),
+                });
+            }
+        }
+        Ok(events)
     }
 
     /// Puts a dead delivery back in line with a fresh set of attempts.
