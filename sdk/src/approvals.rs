@@ -129,7 +129,8 @@ pub fn withdraw(id: &str) -> Result<Instance> {
 pub enum Decision {
     Approved,
     Rejected,
-    /// Sent back to the applicant to amend and resubmit.
+    /// Rejected to an earlier step (`to_step`): the same approval runs on
+    /// from there, so its final outcome is still to come.
     Returned,
     Withdrawn,
 }
@@ -179,7 +180,7 @@ impl crate::Event {
     ///     match outcome.decision {
     ///         Decision::Approved => book(&outcome.subject_id)?,
     ///         Decision::Rejected | Decision::Withdrawn => release(&outcome.subject_id)?,
-    ///         Decision::Returned => reopen(&outcome.subject_id)?,
+    ///         Decision::Returned => note_returned(&outcome.subject_id)?,
     ///     }
     /// }
     /// ```
