@@ -129,7 +129,8 @@ pub fn withdraw(id: &str) -> Result<Instance> {
 pub enum Decision {
     Approved,
     Rejected,
-    /// Sent back to the applicant to amend and resubmit.
+    /// Rejected to an earlier step (`to_step`): the same approval runs on
+    /// from there, so its final outcome is still to come.
     Returned,
     Withdrawn,
 }
@@ -179,7 +180,7 @@ impl crate::Event {
     ///     match outcome.decision {
     ///         Decision::Approved => book(&outcome.subject_id)?,
     ///         Decision::Rejected | Decision::Withdrawn => release(&outcome.subject_id)?,
-    ///         Decision::Returned => reopen(&outcome.subject_id)?,
+    ///         Decision::Returned => note_returned(&outcome.subject_id)?,
     ///     }
     /// }
     /// ```
@@ -188,5 +189,108 @@ impl crate::Event {
             return Ok(None);
         }
         self.json().map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+
+    fn event(topic: &str, payload: &str) -> Event {
+        Event {
+            id: "evt-1".into(),
+            topic: topic.into(),
+            key: Some("inst-1".into()),
+            org: Some("org-650102".into()),
+            source: "kernel".into(),
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_event_payload_decodes_as_json() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Registered {
+            card_id: String,
+        }
+        let e = event("assets.registered", r#"{"card_id":"c-7","extra":1}"#);
+        assert_eq!(
+            e.json::<Registered>().unwrap(),
+            Registered {
+                card_id: "c-7".into()
+            }
+        );
+        let bad = event("assets.registered", r#"{"id":"c-7"}"#)
+            .json::<Registered>()
+            .unwrap_err();
+        assert_eq!(bad.code(), "invalid_event");
+        assert!(
+            bad.message().contains("evt-1") && bad.message().contains("assets.registered"),
+            "{}",
+            bad.message()
+        );
+        assert!(bad.message().contains("card_id"), "{}", bad.message());
+    }
+
+    #[test]
+    fn approval_outcomes_are_typed() {
+        // The kernel's payload (kernel/src/approvals.rs `notify`).
+        let payload = |outcome: &str| {
+            format!(
+                r#"{{"instance_id":"inst-1","flow":"disposal","subject_id":"card-9",
+                   "outcome":"{outcome}","status":"{outcome}","current_step":1,
+                   "actor":"u-1","comment":null}}"#
+            )
+        };
+        for (word, decision) in [
+            ("approved", Decision::Approved),
+            ("rejected", Decision::Rejected),
+            ("returned", Decision::Returned),
+            ("withdrawn", Decision::Withdrawn),
+        ] {
+            let e = event(&format!("kernel.approval.{word}"), &payload(word));
+            let outcome = e.approval().unwrap().expect("an approval event");
+            assert_eq!(outcome.decision, decision);
+            assert_eq!(
+                (outcome.instance_id.as_str(), outcome.flow.as_str()),
+                ("inst-1", "disposal")
+            );
+            assert_eq!(outcome.subject_id, "card-9");
+            assert_eq!(outcome.actor, "u-1");
+            assert_eq!(outcome.comment, None);
+        }
+        let with_comment = payload("approved").replace("null", r#""同意""#);
+        let outcome = event("kernel.approval.approved", &with_comment)
+            .approval()
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.comment.as_deref(), Some("同意"));
+    }
+
+    #[test]
+    fn other_events_are_not_approvals() {
+        assert!(
+            event("kernel.job.nightly", r#"{"job":"nightly"}"#)
+                .approval()
+                .unwrap()
+                .is_none()
+        );
+        // An approval topic whose payload does not fit is an error, so the
+        // handler's `?` asks for a redelivery instead of dropping it.
+        let e = event("kernel.approval.approved", "{}")
+            .approval()
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_event");
+    }
+
+    #[test]
+    fn approval_errors_keep_the_kernels_code() {
+        let e = to_error(wit::ApprovalError::Invalid(
+            "approval_applicant_only: no approver but you".into(),
+        ));
+        assert_eq!((e.status(), e.code()), (422, "approval_applicant_only"));
+        let e = to_error(wit::ApprovalError::Invalid("bad flow".into()));
+        assert_eq!((e.status(), e.code()), (422, "validation_failed"));
     }
 }

@@ -6,7 +6,7 @@
 //! at the org they belong to (never aggregates: the kernel rolls them up),
 //! and query with roll-up:
 //!
-//! ```ignore
+//! ```no_run
 //! use tianshan_sdk::datacenter::{self, Aggregation, Granularity, Indicator, Sharing};
 //!
 //! fn install() -> Result<(), String> {
@@ -14,13 +14,15 @@
 //!         .aggregation(Aggregation::Sum)
 //!         .granularity(Granularity::Month)
 //!         .sharing(Sharing::Open)
-//!         .define()
-//!         .map(|_| ())
-//!         .map_err(|e| e.message().to_string())
+//!         .define()?;
+//!     Ok(())
 //! }
 //!
+//! # fn main() -> tianshan_sdk::Result<()> {
 //! datacenter::publish("energy.electricity", &[datacenter::value(None, "2025-03", 1520.5)])?;
 //! let by_year = datacenter::Query::new("energy.electricity").per(Granularity::Year).rows()?;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Every org is limited by the kernel to the caller's reach; an indicator

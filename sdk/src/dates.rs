@@ -3,12 +3,20 @@
 //! region's time zone (the wall clock needs the `clock` capability), and
 //! the forms dates take in Chinese spreadsheets ([`parse_loose`]).
 //!
-//! ```ignore
-//! use tianshan_sdk::dates;
+//! ```no_run
+//! use tianshan_sdk::dates::{self, Granularity};
 //! let today = dates::today();                                  // "2026-03-05"
 //! let month = dates::current_period(Granularity::Month);       // "2026-03"
 //! assert_eq!(dates::parse_loose("2021年3月5日"), Ok((2021, 3, 5)));
 //! ```
+
+/// The data center's period sizes, here too so `dates::Granularity::Month`
+/// needs no second import.
+pub use crate::datacenter::Granularity;
+
+/// The region's offset from UTC: Asia/Shanghai, UTC+8, no daylight saving.
+/// A plugin's `[config]` key `tz-offset-minutes` overrides it.
+pub const REGION_OFFSET_MINUTES: i64 = 480;
 
 /// `YYYY-MM-DD` → (year, month, day), checked against the calendar.
 pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
@@ -158,14 +166,28 @@ pub fn date_text((y, m, d): (i32, u32, u32)) -> String {
 pub fn today() -> String {
     let offset_minutes: i64 = crate::config::get("tz-offset-minutes")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(480);
+        .unwrap_or(REGION_OFFSET_MINUTES);
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    date_at(secs, offset_minutes)
+}
+
+/// The `YYYY-MM-DD` date at `unix_secs` (seconds since the epoch, as in
+/// [`crate::storage::Doc::created_at`]) on a clock `offset_minutes` ahead
+/// of UTC: `date_at(t, REGION_OFFSET_MINUTES)` is the region's date.
+pub fn date_at(unix_secs: i64, offset_minutes: i64) -> String {
     date_text(civil_from_days(
-        (secs + offset_minutes * 60).div_euclid(86_400),
+        (unix_secs + offset_minutes * 60).div_euclid(86_400),
     ))
+}
+
+/// The period of `granularity` at `unix_secs` in the region's time zone
+/// (UTC+8): the pure core of [`current_period`], e.g. for a record's
+/// `created_at`. 2025-12-31 16:00 UTC is already `2026-01` in the region.
+pub fn period_at(unix_secs: i64, granularity: Granularity) -> String {
+    period_of(&date_at(unix_secs, REGION_OFFSET_MINUTES), granularity).unwrap_or_default()
 }
 
 pub fn this_month() -> i64 {
@@ -173,14 +195,14 @@ pub fn this_month() -> i64 {
 }
 
 /// The period of `granularity` containing today in the region, in the
-/// data center's forms: `YYYY-MM`, `YYYY-Qn`, `YYYY`.
-pub fn current_period(granularity: crate::datacenter::Granularity) -> String {
+/// data center's forms: `YYYY-MM`, `YYYY-Qn`, `YYYY`. Needs the `clock`
+/// capability like [`today`] (without it: `1970-01`).
+pub fn current_period(granularity: Granularity) -> String {
     period_of(&today(), granularity).unwrap_or_default()
 }
 
 /// The period of `granularity` a `YYYY-MM-DD` date falls in.
-pub fn period_of(date: &str, granularity: crate::datacenter::Granularity) -> Option<String> {
-    use crate::datacenter::Granularity;
+pub fn period_of(date: &str, granularity: Granularity) -> Option<String> {
     let (y, m, _) = parse_date(date)?;
     Some(match granularity {
         Granularity::Month => format!("{y:04}-{m:02}"),
@@ -231,8 +253,29 @@ mod tests {
     }
 
     #[test]
+    fn the_regions_day_and_period_start_at_utc_plus_8() {
+        // 2025-12-31 15:59:59 UTC is 23:59:59 in the region; a second later
+        // it is 2026-01-01 there while UTC is still on the last day.
+        let before = 1_767_196_799;
+        let after = before + 1;
+        assert_eq!(date_at(before, 0), "2025-12-31");
+        assert_eq!(date_at(after, 0), "2025-12-31");
+        assert_eq!(date_at(before, REGION_OFFSET_MINUTES), "2025-12-31");
+        assert_eq!(date_at(after, REGION_OFFSET_MINUTES), "2026-01-01");
+        assert_eq!(period_at(before, Granularity::Month), "2025-12");
+        assert_eq!(period_at(after, Granularity::Month), "2026-01");
+        assert_eq!(period_at(before, Granularity::Quarter), "2025-Q4");
+        assert_eq!(period_at(after, Granularity::Quarter), "2026-Q1");
+        assert_eq!(period_at(before, Granularity::Year), "2025");
+        assert_eq!(period_at(after, Granularity::Year), "2026");
+        // Without the clock capability the wall clock reads 0.
+        assert_eq!(period_at(0, Granularity::Month), "1970-01");
+        // Before the epoch the day still floors, not truncates.
+        assert_eq!(date_at(-1, 0), "1969-12-31");
+    }
+
+    #[test]
     fn periods_of_each_granularity() {
-        use crate::datacenter::Granularity;
         assert_eq!(
             period_of("2026-11-03", Granularity::Month).as_deref(),
             Some("2026-11")

@@ -70,15 +70,18 @@ impl Status {
         }
     }
 
-    /// Where the approval's decision takes a submitted document; a
-    /// returned one is a draft again. Documents not in approval stay as
+    /// Where the approval's decision takes a submitted document. A
+    /// returned one stays submitted: the kernel sent it back to an earlier
+    /// step of the same, still running approval, whose final outcome is yet
+    /// to come (making it a draft would ignore that outcome and let a
+    /// resubmit start a second approval). Documents not in approval stay as
     /// they are, so a redelivered outcome event changes nothing.
     pub fn decide(self, decision: Decision) -> Status {
         match (self, decision) {
             (Status::Submitted, Decision::Approved) => Status::Approved,
             (Status::Submitted, Decision::Rejected) => Status::Rejected,
             (Status::Submitted, Decision::Withdrawn) => Status::Withdrawn,
-            (Status::Submitted, Decision::Returned) => Status::Draft,
+            (Status::Submitted, Decision::Returned) => Status::Submitted,
             (other, _) => other,
         }
     }
@@ -286,7 +289,11 @@ mod tests {
         assert_eq!(submitted.decide(Decision::Approved), Status::Approved);
         assert_eq!(submitted.decide(Decision::Rejected), Status::Rejected);
         assert_eq!(submitted.decide(Decision::Withdrawn), Status::Withdrawn);
-        assert_eq!(submitted.decide(Decision::Returned), Status::Draft);
+        // Returned to an earlier step: the approval runs on, and its final
+        // outcome still lands.
+        let returned = submitted.decide(Decision::Returned);
+        assert_eq!(returned, Status::Submitted);
+        assert_eq!(returned.decide(Decision::Approved), Status::Approved);
         // A redelivered outcome changes nothing.
         assert_eq!(
             Status::Approved.decide(Decision::Rejected),

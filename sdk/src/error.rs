@@ -134,6 +134,32 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The hooks ([`crate::Plugin::install`], [`crate::Plugin::upgrade`],
+/// [`crate::Plugin::on_event`]) answer the kernel with a `String`; this
+/// lets `?` carry an SDK error there as its [`Display`](fmt::Display) text
+/// (`422 validation_failed: … (field …)`), with no
+/// `map_err(|e| e.to_string())` at every call.
+///
+/// ```
+/// use tianshan_sdk::{Error, Result};
+///
+/// fn define() -> Result<()> {
+///     Err(Error::conflict("flow exists"))
+/// }
+///
+/// fn install() -> Result<(), String> {
+///     define()?;
+///     Ok(())
+/// }
+///
+/// assert_eq!(install(), Err("409 conflict: flow exists".to_string()));
+/// ```
+impl From<Error> for String {
+    fn from(error: Error) -> Self {
+        error.to_string()
+    }
+}
+
 /// Malformed or mistyped JSON is the caller's fault (400 `invalid_json`);
 /// I/O errors are internal.
 impl From<serde_json::Error> for Error {
@@ -142,5 +168,26 @@ impl From<serde_json::Error> for Error {
             serde_json::error::Category::Io => Self::internal(error.to_string()),
             _ => Self::bad_request("invalid_json", error.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(result: Result<()>) -> Result<(), String> {
+        result?;
+        Ok(())
+    }
+
+    #[test]
+    fn hooks_carry_sdk_errors_with_question_mark() {
+        assert_eq!(hook(Ok(())), Ok(()));
+        assert_eq!(
+            hook(Err(Error::validation("name", "name is empty"))),
+            Err("422 validation_failed: name is empty (field name)".to_string())
+        );
+        let e: String = Error::new(503, "storage_unavailable", "db down").into();
+        assert_eq!(e, "503 storage_unavailable: db down");
     }
 }

@@ -94,7 +94,18 @@ pub use serde;
 pub use serde_json;
 pub use serde_json::json;
 
+/// `docs/plugin-guide.md`, whose Rust samples rustdoc compiles (and, when
+/// they need no kernel, runs) as this crate's doctests: `cargo test -p
+/// tianshan-sdk`, and `cargo test` at the workspace root, fail when the
+/// guide and the SDK drift apart.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/plugin-guide.md")]
+pub struct PluginGuide;
+
 /// What a plugin implements. Only [`Plugin::routes`] is required.
+///
+/// The hooks answer the kernel with a `String`; an SDK [`Error`] converts
+/// into one, so `?` works in them directly.
 pub trait Plugin {
     /// The HTTP routes of the plugin, below `/api/v1/p/{plugin}`.
     fn routes() -> Router;

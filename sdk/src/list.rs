@@ -123,3 +123,41 @@ pub fn page(req: &Request, find: &Find) -> Result<Response> {
     }
     Ok(Response::json(&find.page::<serde_json::Value>()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paging(query: &str) -> Result<Paging> {
+        Paging::of(&Request::new("GET", "/rooms").with_query(query))
+    }
+
+    #[test]
+    fn limit_and_cursor_are_read_once() {
+        assert_eq!(
+            paging("").unwrap(),
+            Paging {
+                limit: DEFAULT_LIMIT,
+                cursor: None
+            }
+        );
+        assert_eq!(
+            paging("limit=50&cursor=abc%3D").unwrap(),
+            Paging {
+                limit: 50,
+                cursor: Some("abc=".into())
+            }
+        );
+        // Empty values are absent values (a form's blank field).
+        assert_eq!(paging("limit=&cursor=").unwrap(), paging("").unwrap());
+        assert_eq!(paging("limit=200").unwrap().limit, MAX_LIMIT);
+    }
+
+    #[test]
+    fn a_bad_limit_names_the_field() {
+        for bad in ["limit=0", "limit=201", "limit=ten", "limit=-1"] {
+            let e = paging(bad).unwrap_err();
+            assert_eq!((e.status(), e.field()), (422, Some("limit")), "{bad}");
+        }
+    }
+}

@@ -334,6 +334,7 @@ impl Find {
 /// [`Write::update`] and [`Write::delete`] for typed data. Consecutive
 /// inserts are written in bulk by the kernel (history and audit
 /// included), so a batch of up to 500 inserts is one fast call.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Insert {
         collection: String,
@@ -361,6 +362,23 @@ impl Write {
             collection: collection.to_string(),
             id: None,
             org: None,
+            data: to_object(data)?,
+        })
+    }
+
+    /// Like [`Collection::insert_with`]: a chosen id (none: the kernel
+    /// assigns one) and/or org (none: the acting org, which in an event
+    /// handler is the plugin's install scope, so name the record's org).
+    pub fn insert_with(
+        collection: &str,
+        id: Option<&str>,
+        org: Option<&str>,
+        data: &impl Serialize,
+    ) -> Result<Write> {
+        Ok(Write::Insert {
+            collection: collection.to_string(),
+            id: id.map(str::to_string),
+            org: org.map(str::to_string),
             data: to_object(data)?,
         })
     }
@@ -438,5 +456,103 @@ pub fn transact(writes: Vec<Write>) -> Result<Vec<Option<Doc<Value>>>> {
                 format!("write {index}: {}", e.message()),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+    struct Room {
+        name: String,
+        status: String,
+    }
+
+    fn room_doc() -> Doc<Room> {
+        Doc {
+            id: "r1".into(),
+            org: "org-650102".into(),
+            revision: 3,
+            created_at: 1,
+            updated_at: 2,
+            data: Room {
+                name: "201".into(),
+                status: "free".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_typed_update_names_the_revision_it_read() {
+        let doc = room_doc();
+        let changed = Room {
+            status: "booked".into(),
+            ..doc.data.clone()
+        };
+        assert_eq!(
+            Write::update("rooms", &doc, &changed).unwrap(),
+            Write::Update {
+                collection: "rooms".into(),
+                id: "r1".into(),
+                expected_revision: 3,
+                data: json!({"name": "201", "status": "booked"}),
+            }
+        );
+        assert_eq!(
+            Write::delete("rooms", &doc),
+            Write::Delete {
+                collection: "rooms".into(),
+                id: "r1".into(),
+                expected_revision: Some(3),
+            }
+        );
+    }
+
+    #[test]
+    fn inserts_take_the_acting_org_or_a_named_one() {
+        let data = json!({"name": "202"});
+        assert_eq!(
+            Write::insert("rooms", &data).unwrap(),
+            Write::Insert {
+                collection: "rooms".into(),
+                id: None,
+                org: None,
+                data: data.clone(),
+            }
+        );
+        assert_eq!(
+            Write::insert_with("rooms", Some("evt-1"), Some("org-650102"), &data).unwrap(),
+            Write::Insert {
+                collection: "rooms".into(),
+                id: Some("evt-1".into()),
+                org: Some("org-650102".into()),
+                data,
+            }
+        );
+    }
+
+    #[test]
+    fn a_record_must_be_an_object() {
+        let e = Write::insert("rooms", &json!([1, 2])).unwrap_err();
+        assert_eq!(e.status(), 500);
+        let e = Write::update("rooms", &room_doc(), &"text").unwrap_err();
+        assert!(e.message().contains("JSON object"), "{}", e.message());
+    }
+
+    #[test]
+    fn storage_errors_map_to_statuses() {
+        let status = |e| to_error(e).status();
+        assert_eq!(status(wit::StorageError::NotFound), 404);
+        assert_eq!(status(wit::StorageError::Conflict(4)), 409);
+        assert_eq!(status(wit::StorageError::AlreadyExists), 409);
+        assert_eq!(status(wit::StorageError::ForbiddenOrg("o".into())), 403);
+        assert_eq!(status(wit::StorageError::Invalid("x".into())), 400);
+        assert_eq!(status(wit::StorageError::Unavailable("x".into())), 503);
+        assert_eq!(
+            to_error(wit::StorageError::Conflict(4)).code(),
+            "revision_conflict"
+        );
     }
 }
