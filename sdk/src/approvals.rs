@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn approval_outcomes_are_typed() {
-        // The kernel's payload (kernel/src/approvals.rs `notify`).
+        // The kernel's payload (kernel/src/services/approvals/mod.rs `notify`).
         let payload = |outcome: &str| {
             format!(
                 r#"{{"instance_id":"inst-1","flow":"disposal","subject_id":"card-9",
