@@ -196,6 +196,107 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// What any host service call fails with — storage, files, messaging,
+/// approvals, the data center: one vocabulary, mapped once to HTTP (below)
+/// and once to each WIT interface's error (the service's `host.rs`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServiceError {
+    /// What was asked for is not there: `what` names it (`record`, `file`,
+    /// `approval`, an indicator's code).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An org outside the caller's reach. Answered exactly as an org that
+    /// does not exist (404), so a caller cannot learn which orgs exist.
+    #[error("org {0} not found")]
+    OutsideReach(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A record changed since the caller read it; its current revision.
+    #[error("record changed; current revision is {0}")]
+    Stale(u64),
+    /// The change collides with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a record with this id exists already")]
+    AlreadyExists,
+    #[error("collection {0} is not declared in the plugin's manifest")]
+    UnknownCollection(String),
+    /// Bad input; `field` names it when one field is to blame.
+    #[error("{message}")]
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{size} bytes; the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
+    /// The applicant would be the only approver of their own application.
+    #[error("{0}")]
+    ApplicantOnly(String),
+    /// The database or a store failed; the cause is in the log.
+    #[error("{0} is unavailable")]
+    Unavailable(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// Bad input not tied to one field.
+    pub fn refused(message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "service query failed");
+        ServiceError::Unavailable("the database".into())
+    }
+}
+
+impl From<std::io::Error> for ServiceError {
+    fn from(e: std::io::Error) -> Self {
+        tracing::error!(error = %e, "file content I/O failed");
+        ServiceError::Unavailable("file storage".into())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ServiceError::OutsideReach(_) => ApiError::not_found(e.to_string()).with_field("org"),
+            ServiceError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            ServiceError::Stale(_) | ServiceError::Conflict(_) | ServiceError::AlreadyExists => {
+                ApiError::new(ErrorCode::Conflict, e.to_string())
+            }
+            ServiceError::UnknownCollection(_) => ApiError::internal(e.to_string()),
+            ServiceError::Invalid { field, message } => {
+                let error = ApiError::new(ErrorCode::ValidationFailed, message);
+                match field {
+                    Some(field) => error.with_field(field),
+                    None => error,
+                }
+            }
+            ServiceError::TooLarge { .. } => {
+                ApiError::new(ErrorCode::PayloadTooLarge, e.to_string())
+            }
+            ServiceError::ApplicantOnly(m) => {
+                ApiError::new(ErrorCode::ApprovalApplicantOnly, m).with_field("flow")
+            }
+            ServiceError::Unavailable(what) => ApiError::internal(format!("{what} is unavailable")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +309,19 @@ mod tests {
             serde_json::json!({"error":{"code":"validation_failed","message":"must not be empty","field":"name"}})
         );
         assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    /// Outside the caller's orgs reads as "not there" from every service.
+    #[test]
+    fn every_service_answers_an_org_outside_reach_as_not_found() {
+        let e: ApiError = ServiceError::OutsideReach("org-x".into()).into();
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        assert_eq!(e.field.as_deref(), Some("org"));
+        let e: ApiError = ServiceError::invalid("title", "must not be empty").into();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.field.as_deref(), Some("title"));
+        let e: ApiError = ServiceError::Stale(3).into();
+        assert_eq!(e.status(), StatusCode::CONFLICT);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/me", me)
         .get("/api/v1/orgs", list_orgs)
         .post("/api/v1/orgs", create_org)
+        .get("/api/v1/orgs/directory", org_directory)
         .get("/api/v1/orgs/{id}", show_org)
         .patch("/api/v1/orgs/{id}", update_org)
         .delete("/api/v1/orgs/{id}", delete_org)
@@ -444,6 +445,36 @@ async fn show_org(
         .await?
         .ok_or_else(|| not_found_org(&id))?;
     Ok(Json(json!({ "org": org })))
+}
+
+#[derive(Deserialize)]
+struct DirectoryQuery {
+    level: Option<String>,
+    q: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The directory of active orgs, for anyone logged in: names and codes
+/// only (public facts of government bodies), so a county can name another
+/// district's unit as a transfer's receiver. Reading or acting there is
+/// still decided by bindings.
+async fn org_directory(
+    State(k): State<AppState>,
+    Caller(_session): Caller,
+    Query(q): Query<DirectoryQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(level) = &q.level
+        && !orgs::LEVELS.contains(&level.as_str())
+    {
+        return Err(ApiError::validation(
+            "level",
+            "one of region, prefecture, county, unit",
+        ));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let found = orgs::directory(&k.db, q.level.as_deref(), query, limit).await?;
+    Ok(Json(json!({ "orgs": found })))
 }
 
 async fn create_org(
@@ -1760,6 +1791,7 @@ async fn portal_menu(State(k): State<AppState>, Caller(session): Caller) -> Json
             if visible {
                 entries.push(json!({
                     "plugin": plugin.manifest.id,
+                    "plugin_name": plugin.manifest.name,
                     "id": entry.id,
                     "label": entry.label,
                     "url": format!("/ui/{}/{}", plugin.manifest.id, entry.path),

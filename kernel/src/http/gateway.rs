@@ -240,7 +240,6 @@ async fn plugin_call(State(k): State<AppState>, request: axum::extract::Request)
     response
 }
 
-
 /// Turns a plugin's answer into the HTTP answer: the status checked, the
 /// headers capped and filtered ([`plugin_may_set`]), the body capped, and
 /// the kernel's own CSP and `nosniff` added.

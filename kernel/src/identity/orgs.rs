@@ -128,6 +128,53 @@ pub async fn get<'e>(
     Ok(row.as_ref().map(row_to_org))
 }
 
+/// One entry of the org directory: what anyone logged in may know of an
+/// active org (its id, code, names, level and parent), to name a transfer's
+/// receiver or label a record from another district.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectoryEntry {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub level: String,
+    pub code: String,
+    pub name: crate::core::text::LocalizedText,
+}
+
+/// Active orgs at `level` (any when `None`) whose name or code holds `q`,
+/// by code; at most `limit`.
+pub async fn directory(
+    db: &Db,
+    level: Option<&str>,
+    q: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<DirectoryEntry>> {
+    let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
+    let rows = sqlx::query(
+        "SELECT id, parent_id, level, code, name_zh, name_en FROM orgs
+         WHERE active = 1 AND ($1 IS NULL OR level = $1)
+           AND ($2 IS NULL OR name_zh LIKE $2 OR name_en LIKE $2 OR code LIKE $2)
+         ORDER BY code LIMIT $3",
+    )
+    .bind(level)
+    .bind(pattern)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| DirectoryEntry {
+            id: r.get(0),
+            parent_id: r.get(1),
+            level: r.get(2),
+            code: r.get(3),
+            name: crate::core::text::LocalizedText {
+                zh_cn: r.get(4),
+                en: r.get(5),
+            },
+        })
+        .collect())
+}
+
 /// Org id → (name, code), for labelling bindings.
 pub async fn names(
     db: &Db,

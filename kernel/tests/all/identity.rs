@@ -475,6 +475,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "GET",
+            "/api/v1/orgs/directory",
+            "/api/v1/orgs/directory?level=unit".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
             "/api/v1/todos",
             "/api/v1/todos".into(),
             Value::Null,
@@ -765,6 +772,60 @@ fn a_county_user_cannot_see_another_county_or_the_prefecture() {
         let (status, body) = k.request("GET", &path, Some(&w.county_admin), None);
         assert_eq!(status, 404, "{path}: {body}");
     }
+    // Every service answers an org outside the caller's reach as one that
+    // does not exist (issue 11.5): files, the data center, plugin storage
+    // through an acting org.
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/api/v1/files?name=a.txt&org={}", w.county_b),
+            Some(b"text".to_vec()),
+        ),
+        (
+            "GET",
+            format!("/api/v1/datacenter/plan?org={}", w.county_b),
+            None,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v1/datacenter/indicators/plan.nev_share/values?org={}",
+                w.county_b
+            ),
+            None,
+        ),
+    ] {
+        let (status, out) = k.request(method, &path, Some(&w.county_admin), body);
+        assert_eq!(status, 404, "{method} {path}: {out}");
+        assert_eq!(out["error"]["code"], "not_found", "{out}");
+    }
+    let (status, _, _) = k.raw(
+        "GET",
+        "/api/v1/p/welcome/whoami",
+        Some(&w.county_admin),
+        None,
+        &[("x-tianshan-org", &w.county_b)],
+    );
+    assert_eq!(status, 404);
+    // The directory names another district's unit (a transfer's receiver)
+    // without opening it.
+    let (status, dir) = k.request(
+        "GET",
+        "/api/v1/orgs/directory?level=unit&limit=200",
+        Some(&w.county_admin),
+        None,
+    );
+    assert_eq!(status, 200, "{dir}");
+    let listed = dir["orgs"].as_array().unwrap();
+    assert!(listed.iter().any(|o| o["id"] == w.unit_b.as_str()), "{dir}");
+    assert!(listed.iter().all(|o| o["level"] == "unit" && o.get("headcount_actual").is_none()));
+    let (status, _) = k.request(
+        "GET",
+        "/api/v1/orgs/directory?level=planet",
+        Some(&w.county_admin),
+        None,
+    );
+    assert_eq!(status, 422);
     // Writing there is refused the same way.
     let (status, _) = k.request(
         "PATCH",

@@ -148,7 +148,11 @@ impl Backend {
     fn start(postgres: bool) -> Option<Backend> {
         if !postgres {
             let (k, dir) = start(None);
-            return Some(Backend { k, _dir: dir, _db: None });
+            return Some(Backend {
+                k,
+                _dir: dir,
+                _db: None,
+            });
         }
         if !support::have(support::Service::Postgres) {
             return None;
@@ -253,7 +257,11 @@ fn invalid_records_are_refused_naming_the_field(k: &TestKernel) {
 }
 
 fn update_with_stale_revision_conflicts(k: &TestKernel) {
-    let first = created(k, None, json!({"title": "Boiler inspection", "priority": 3}));
+    let first = created(
+        k,
+        None,
+        json!({"title": "Boiler inspection", "priority": 3}),
+    );
     let id = first["id"].as_str().unwrap();
     let updated = ok(
         k,
@@ -272,13 +280,22 @@ fn update_with_stale_revision_conflicts(k: &TestKernel) {
     );
     assert_eq!(stale["error"]["code"], "revision_conflict");
     let (_, got) = k.get(&format!("{NOTES}/notes/{id}"));
-    assert_eq!(got["data"]["priority"], 5, "the stale write changed the record");
+    assert_eq!(
+        got["data"]["priority"], 5,
+        "the stale write changed the record"
+    );
 }
 
 fn filters_select_by_value_prefix_text_range_and_set(k: &TestKernel) {
     seed_notes(k);
     let count = |query: &str| {
-        ok(k, "GET", &format!("{NOTES}/notes?{query}"), Value::Null, 200)["records"]
+        ok(
+            k,
+            "GET",
+            &format!("{NOTES}/notes?{query}"),
+            Value::Null,
+            200,
+        )["records"]
             .as_array()
             .unwrap()
             .len()
@@ -286,7 +303,13 @@ fn filters_select_by_value_prefix_text_range_and_set(k: &TestKernel) {
     assert_eq!(count("topic=vehicles&limit=100"), 8);
     assert_eq!(count("prefix=Note%201&limit=100"), 10);
     assert_eq!(count("topics=assets,vehicles&limit=100"), 16);
-    let page = ok(k, "GET", &format!("{NOTES}/notes?contains=BOILER"), Value::Null, 200);
+    let page = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?contains=BOILER"),
+        Value::Null,
+        200,
+    );
     assert_eq!(titles(&page), vec!["Boiler inspection"]);
     let page = ok(
         k,
@@ -330,13 +353,25 @@ fn cursor_pages_visit_every_record_exactly_once(k: &TestKernel) {
     expected.push(5);
     expected.sort();
     assert_eq!(seen, expected);
-    let bad = ok(k, "GET", &format!("{NOTES}/notes?cursor=zz"), Value::Null, 400);
+    let bad = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes?cursor=zz"),
+        Value::Null,
+        400,
+    );
     assert!(bad["error"]["message"].as_str().unwrap().contains("cursor"));
 }
 
 fn group_by_aggregates_count_sum_min_and_max(k: &TestKernel) {
     seed_notes(k);
-    let groups = ok(k, "GET", &format!("{NOTES}/stats?group=topic"), Value::Null, 200);
+    let groups = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/stats?group=topic"),
+        Value::Null,
+        200,
+    );
     let energy = groups
         .as_array()
         .unwrap()
@@ -353,7 +388,13 @@ fn group_by_aggregates_count_sum_min_and_max(k: &TestKernel) {
 fn a_failed_transaction_leaves_no_write_behind(k: &TestKernel) {
     let id = seed_notes(k);
     let count = || {
-        ok(k, "GET", &format!("{NOTES}/notes?total=1&limit=1"), Value::Null, 200)["total"]
+        ok(
+            k,
+            "GET",
+            &format!("{NOTES}/notes?total=1&limit=1"),
+            Value::Null,
+            200,
+        )["total"]
             .as_u64()
             .unwrap()
     };
@@ -399,7 +440,13 @@ fn delete_keeps_the_history(k: &TestKernel) {
     assert_eq!(status, 204);
     let (status, _) = k.get(&format!("{NOTES}/notes/{id}"));
     assert_eq!(status, 404);
-    let history = ok(k, "GET", &format!("{NOTES}/notes/{id}/history"), Value::Null, 200);
+    let history = ok(
+        k,
+        "GET",
+        &format!("{NOTES}/notes/{id}/history"),
+        Value::Null,
+        200,
+    );
     let ops: Vec<&str> = history
         .as_array()
         .unwrap()
@@ -429,7 +476,13 @@ fn every_write_is_audited(k: &TestKernel) {
         json!([{"op": "insert", "id": "batch-1", "data": {"title": "batch one"}}]),
         200,
     );
-    let audit = ok(k, "GET", "/api/v1/audit?action=storage.&limit=500", Value::Null, 200);
+    let audit = ok(
+        k,
+        "GET",
+        "/api/v1/audit?action=storage.&limit=500",
+        Value::Null,
+        200,
+    );
     let targets: Vec<String> = audit["records"]
         .as_array()
         .unwrap()
@@ -440,7 +493,10 @@ fn every_write_is_audited(k: &TestKernel) {
     // whatever the plugin's event handler wrote for the published note).
     assert!(targets.len() >= 28, "{audit}");
     assert_eq!(
-        targets.iter().filter(|t| **t == format!("notes/notes/{id}")).count(),
+        targets
+            .iter()
+            .filter(|t| **t == format!("notes/notes/{id}"))
+            .count(),
         2
     );
     assert!(targets.contains(&"notes/notes/batch-1".to_string()));
@@ -1009,7 +1065,13 @@ fn messaging(k: &TestKernel) {
     }
     // The author sees what the plugin published and where it went: the
     // replayed event done (issue 16.3).
-    let published = ok(k, "GET", "/api/v1/plugins/notes/events?limit=500", Value::Null, 200);
+    let published = ok(
+        k,
+        "GET",
+        "/api/v1/plugins/notes/events?limit=500",
+        Value::Null,
+        200,
+    );
     let event = published["events"]
         .as_array()
         .unwrap()
@@ -1017,7 +1079,10 @@ fn messaging(k: &TestKernel) {
         .find(|e| e["id"] == doomed_id.as_str())
         .unwrap_or_else(|| panic!("{published}"))
         .clone();
-    assert!(event["topic"].as_str().unwrap().starts_with("notes."), "{event}");
+    assert!(
+        event["topic"].as_str().unwrap().starts_with("notes."),
+        "{event}"
+    );
     let delivery = &event["deliveries"][0];
     assert_eq!(delivery["subscriber"], "notes", "{event}");
     assert_eq!(delivery["status"], "done", "{event}");

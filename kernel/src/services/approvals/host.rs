@@ -4,9 +4,10 @@
 //! the call, never from the plugin; approving and the rest happen through
 //! the kernel API, not through plugins.
 
+use crate::core::error::ServiceError;
 use crate::runtime::bindings::tianshan::plugin::approvals;
 use crate::runtime::host::HostState;
-use crate::services::approvals::{ApprovalError, Flow, Instance, Level, Mode, Step};
+use crate::services::approvals::{Flow, Instance, Level, Mode, Step};
 
 /// Adds the `approvals` import to the plugins' linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
@@ -17,19 +18,22 @@ fn unavailable() -> approvals::ApprovalError {
     approvals::ApprovalError::Unavailable("approvals are not available in this kernel".into())
 }
 
-fn to_wit_error(e: ApprovalError) -> approvals::ApprovalError {
+/// The one mapping of a service error onto the `approvals` interface's.
+fn to_wit_error(e: ServiceError) -> approvals::ApprovalError {
     match e {
-        ApprovalError::NotFound => approvals::ApprovalError::NotFound,
-        ApprovalError::Forbidden(m) => approvals::ApprovalError::Forbidden(m),
-        ApprovalError::Conflict(m) => approvals::ApprovalError::Conflict(m),
-        ApprovalError::Invalid { field, message } => {
-            approvals::ApprovalError::Invalid(format!("{field}: {message}"))
-        }
+        ServiceError::NotFound(_) => approvals::ApprovalError::NotFound,
+        ServiceError::Forbidden(m) => approvals::ApprovalError::Forbidden(m),
+        ServiceError::Conflict(m) => approvals::ApprovalError::Conflict(m),
+        ServiceError::Invalid {
+            field: Some(field),
+            message,
+        } => approvals::ApprovalError::Invalid(format!("{field}: {message}")),
         // The stable code leads, so the plugin can tell the applicant why.
-        ApprovalError::ApplicantOnly(m) => {
+        ServiceError::ApplicantOnly(m) => {
             approvals::ApprovalError::Invalid(format!("approval_applicant_only: {m}"))
         }
-        ApprovalError::Unavailable(e) => approvals::ApprovalError::Unavailable(e.to_string()),
+        ServiceError::Unavailable(m) => approvals::ApprovalError::Unavailable(m),
+        e => approvals::ApprovalError::Invalid(e.to_string()),
     }
 }
 

@@ -73,7 +73,7 @@ async fn set_flow_policy(
         )
         .await
         .map_err(|e| match e {
-            ApprovalError::NotFound => {
+            ServiceError::NotFound(_) => {
                 ApiError::not_found(format!("{plugin} has no flow {name:?}"))
             }
             e => e.into(),

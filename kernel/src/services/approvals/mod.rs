@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::audit::{Audit, Entry};
-use crate::core::error::{ApiError, ApiResult, ErrorCode};
+use crate::core::error::{ApiError, ApiResult, ServiceError};
 use crate::db::{Db, Dialect, now};
 use crate::identity::authz::Authz;
 use crate::services::messaging::{Message, Messaging};
@@ -108,26 +108,6 @@ impl Instance {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApprovalError {
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    /// The applicant would approve their own application (issue 10.8).
-    #[error("{0}")]
-    ApplicantOnly(String),
-    #[error("database: {0}")]
-    Unavailable(#[from] sqlx::Error),
-}
-
 /// The org whose role holders approve a step at `level` for an applicant
 /// at `org`: the org itself, its parent, or the enclosing county,
 /// prefecture or region (`level_of` tells an org's level). Bindings at
@@ -157,29 +137,11 @@ fn step_org(
         .ok_or_else(|| invalid("org", format!("org {org} is not within a {wanted}")))
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ApprovalError {
-    ApprovalError::Invalid {
-        field,
-        message: message.into(),
-    }
+fn invalid(field: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::invalid(field, message)
 }
 
-impl From<ApprovalError> for ApiError {
-    fn from(e: ApprovalError) -> Self {
-        match e {
-            ApprovalError::NotFound => ApiError::not_found("approval not found"),
-            ApprovalError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
-            ApprovalError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-            ApprovalError::Invalid { field, message } => ApiError::validation(field, message),
-            ApprovalError::ApplicantOnly(m) => {
-                ApiError::new(ErrorCode::ApprovalApplicantOnly, m).with_field("flow")
-            }
-            ApprovalError::Unavailable(e) => ApiError::internal(format!("database: {e}")),
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, ApprovalError>;
+type Result<T> = std::result::Result<T, ServiceError>;
 
 /// What a user does to an instance through the kernel API.
 #[derive(Debug, Clone)]
@@ -562,7 +524,7 @@ impl Approvals {
         if approvers.contains(&inst.applicant) && !self.self_approval_allowed(tx, inst).await? {
             approvers.retain(|u| *u != inst.applicant);
             if approvers.is_empty() {
-                return Err(ApprovalError::ApplicantOnly(format!(
+                return Err(ServiceError::ApplicantOnly(format!(
                     "step {step} ({}) has no approver but the applicant: only they hold {} at org {at}; \
                      another person must approve, or the platform administrator must allow self-approval for flow {}",
                     def.name, def.role, inst.flow
@@ -611,7 +573,7 @@ impl Approvals {
             };
             let holders = self.holders(tx, &def.role, &at).await?;
             if !holders.is_empty() && holders.iter().all(|u| *u == inst.applicant) {
-                return Err(ApprovalError::ApplicantOnly(format!(
+                return Err(ServiceError::ApplicantOnly(format!(
                     "step {} ({}) has no approver but the applicant: only they hold {} at org {at}; \
                      another person must approve, or the platform administrator must allow self-approval for flow {}",
                     i + 1,
@@ -646,7 +608,7 @@ impl Approvals {
         field: &'static str,
     ) -> Result<()> {
         if user == inst.applicant && !self.self_approval_allowed(tx, inst).await? {
-            return Err(ApprovalError::ApplicantOnly(format!(
+            return Err(ServiceError::ApplicantOnly(format!(
                 "{field}: the applicant cannot approve their own application"
             )));
         }
@@ -674,7 +636,7 @@ impl Approvals {
         .await?
         .rows_affected();
         if n == 0 {
-            return Err(ApprovalError::NotFound);
+            return Err(ServiceError::NotFound("approval".into()));
         }
         tx.commit(
             &Entry::new(actor, "approval.flow.self_approval", "ok")
@@ -789,6 +751,12 @@ impl Approvals {
         actor: &str,
         comment: Option<&str>,
     ) -> Result<()> {
+        // The plugin shows who decided by name, without a lookup of its own.
+        let actor_name: Option<String> =
+            sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+                .bind(actor)
+                .fetch_optional(&mut **tx)
+                .await?;
         let payload = json!({
             "instance_id": inst.id,
             "flow": inst.flow,
@@ -797,6 +765,7 @@ impl Approvals {
             "status": inst.status,
             "current_step": inst.current_step,
             "actor": actor,
+            "actor_name": actor_name,
             "comment": comment,
         });
         self.messaging
@@ -825,7 +794,7 @@ impl Approvals {
             .fetch_optional(&mut **tx)
             .await?
             .map(|r| instance_of(&r))
-            .ok_or(ApprovalError::NotFound)
+            .ok_or(ServiceError::NotFound("approval".into()))
     }
 
     /// The caller's pending task on the current step, or why there is none.
@@ -836,7 +805,7 @@ impl Approvals {
         user: &str,
     ) -> Result<String> {
         if !inst.running() {
-            return Err(ApprovalError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "the approval is {} already",
                 inst.status
             )));
@@ -862,12 +831,12 @@ impl Approvals {
         .fetch_one(&mut **tx)
         .await?;
         if had > 0 {
-            Err(ApprovalError::Conflict(
+            Err(ServiceError::Conflict(
                 "you have no pending task on this approval's current step; you acted already"
                     .into(),
             ))
         } else {
-            Err(ApprovalError::Forbidden(
+            Err(ServiceError::Forbidden(
                 "you are not an approver of this approval's current step".into(),
             ))
         }
@@ -969,6 +938,13 @@ impl Approvals {
                     ));
                 }
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
+                // Sending back without a reason leaves the applicant guessing.
+                if comment.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                    return Err(invalid(
+                        "comment",
+                        "say why it goes back: the applicant reads the reason",
+                    ));
+                }
                 self.close_task(&mut tx, &task, "rejected", comment.as_deref())
                     .await?;
                 detail = json!({ "to_step": target });
@@ -1001,12 +977,12 @@ impl Approvals {
             Action::Withdraw { comment } => {
                 let comment = clean_comment(comment)?;
                 if inst.applicant != user {
-                    return Err(ApprovalError::Forbidden(
+                    return Err(ServiceError::Forbidden(
                         "only the applicant may withdraw an approval".into(),
                     ));
                 }
                 if !inst.running() {
-                    return Err(ApprovalError::Conflict(format!(
+                    return Err(ServiceError::Conflict(format!(
                         "the approval is {} already",
                         inst.status
                     )));
@@ -1161,10 +1137,10 @@ impl Approvals {
         .fetch_one(&mut **tx)
         .await?;
         if n > 0 {
-            return Err(ApprovalError::Invalid {
+            return Err(ServiceError::invalid(
                 field,
-                message: "that user is already an approver of the current step".into(),
-            });
+                "that user is already an approver of the current step",
+            ));
         }
         Ok(())
     }
@@ -1196,7 +1172,7 @@ impl Approvals {
         .fetch_one(&mut **tx)
         .await?;
         if n == 0 {
-            return Err(ApprovalError::Forbidden(
+            return Err(ServiceError::Forbidden(
                 "only the applicant and approvers may do this".into(),
             ));
         }
@@ -1371,7 +1347,10 @@ mod tests {
     use super::*;
 
     /// region ← prefecture ← county ← unit, and a second county.
-    fn tree() -> (crate::core::scope::OrgIndex, impl Fn(&str) -> Option<String>) {
+    fn tree() -> (
+        crate::core::scope::OrgIndex,
+        impl Fn(&str) -> Option<String>,
+    ) {
         let mut orgs = crate::core::scope::OrgIndex::default();
         for (id, parent) in [
             ("r", None),
@@ -1412,7 +1391,10 @@ mod tests {
         assert!(step_org(&orgs, "p", Level::County, &level_of).is_err());
         assert!(step_org(&orgs, "r", Level::Parent, &level_of).is_err());
         // The other county is never an approver of this unit.
-        assert_ne!(step_org(&orgs, "u", Level::County, &level_of).unwrap(), "c2");
+        assert_ne!(
+            step_org(&orgs, "u", Level::County, &level_of).unwrap(),
+            "c2"
+        );
     }
 
     fn step(role: &str) -> Step {

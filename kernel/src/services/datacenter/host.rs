@@ -3,22 +3,30 @@
 //! store's scope, never from the plugin; sharing is checked by the
 //! catalogue on every call.
 
+use crate::core::error::ServiceError;
 use crate::runtime::bindings::tianshan::plugin::datacenter as wit;
 use crate::runtime::host::HostState;
-use crate::services::datacenter::{self as dc, DcError, Reader};
+use crate::services::datacenter::{self as dc, Reader};
 
 /// Adds the `datacenter` import to the plugins' linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
     wit::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }
 
-fn to_wit_error(e: DcError) -> wit::DatacenterError {
+/// The one mapping of a service error onto the `datacenter` interface's.
+fn to_wit_error(e: ServiceError) -> wit::DatacenterError {
     match e {
-        DcError::NotFound(code) => wit::DatacenterError::NotFound(code),
-        DcError::ForbiddenOrg(org) => wit::DatacenterError::ForbiddenOrg(org),
-        DcError::Forbidden(m) => wit::DatacenterError::Forbidden(m),
-        DcError::Invalid(field, m) => wit::DatacenterError::Invalid(format!("{field}: {m}")),
-        DcError::Unavailable(m) => wit::DatacenterError::Unavailable(m),
+        ServiceError::NotFound(what) => wit::DatacenterError::NotFound(
+            what.strip_prefix("indicator ").unwrap_or(&what).to_string(),
+        ),
+        ServiceError::OutsideReach(org) => wit::DatacenterError::ForbiddenOrg(org),
+        ServiceError::Forbidden(m) => wit::DatacenterError::Forbidden(m),
+        ServiceError::Invalid {
+            field: Some(field),
+            message,
+        } => wit::DatacenterError::Invalid(format!("{field}: {message}")),
+        ServiceError::Unavailable(m) => wit::DatacenterError::Unavailable(m),
+        e => wit::DatacenterError::Invalid(e.to_string()),
     }
 }
 

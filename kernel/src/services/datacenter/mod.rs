@@ -40,7 +40,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::audit::{self, Audit};
-use crate::core::error::{ApiError, ApiResult, ErrorCode};
+use crate::core::error::{ApiError, ApiResult, ErrorCode, ServiceError};
 use crate::core::scope::OrgIndex;
 use crate::db::{Db, now};
 
@@ -210,46 +210,10 @@ pub enum Reader<'a> {
     Anonymous,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DcError {
-    #[error("indicator {0} not found")]
-    NotFound(String),
-    #[error("org {0} is outside the caller's reach")]
-    ForbiddenOrg(String),
-    #[error("{0}")]
-    Forbidden(String),
-    /// (field, message)
-    #[error("{1}")]
-    Invalid(String, String),
-    #[error("data center unavailable: {0}")]
-    Unavailable(String),
-}
+type Result<T> = std::result::Result<T, ServiceError>;
 
-impl From<sqlx::Error> for DcError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "data center query failed");
-        DcError::Unavailable("database error".into())
-    }
-}
-
-impl From<DcError> for ApiError {
-    fn from(e: DcError) -> Self {
-        match e {
-            DcError::NotFound(_) => ApiError::not_found(e.to_string()),
-            DcError::ForbiddenOrg(ref org) => {
-                ApiError::not_found(format!("org {org} not found")).with_field("org")
-            }
-            DcError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
-            DcError::Invalid(field, m) => ApiError::validation(field, m),
-            DcError::Unavailable(m) => ApiError::internal(m),
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, DcError>;
-
-fn invalid(field: &str, message: impl Into<String>) -> DcError {
-    DcError::Invalid(field.to_string(), message.into())
+fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
+    ServiceError::invalid(field, message)
 }
 
 // ---------------------------------------------------------------- periods
@@ -712,7 +676,7 @@ impl DataCenter {
     pub async fn readable(&self, code: &str, reader: Reader<'_>) -> Result<Indicator> {
         match self.get(code).await? {
             Some(i) if i.readable_by(reader) => Ok(i),
-            _ => Err(DcError::NotFound(code.to_string())),
+            _ => Err(ServiceError::NotFound(format!("indicator {code}"))),
         }
     }
 
@@ -724,7 +688,7 @@ impl DataCenter {
     pub async fn define(&self, plugin: &str, actor: &str, def: Definition) -> Result<Indicator> {
         // The kernel's names are not for plugins that happen to share them.
         if RESERVED_OWNERS.contains(&plugin) {
-            return Err(DcError::Forbidden(format!(
+            return Err(ServiceError::Forbidden(format!(
                 "plugin id {plugin} is reserved in the data center"
             )));
         }
@@ -766,7 +730,7 @@ impl DataCenter {
             Some(r) => {
                 let owner: String = r.get(0);
                 if owner != plugin {
-                    return Err(DcError::Forbidden(format!(
+                    return Err(ServiceError::Forbidden(format!(
                         "indicator {} belongs to {owner}",
                         def.code
                     )));
@@ -820,7 +784,7 @@ impl DataCenter {
         tx.commit(&entry).await?;
         self.get(&def.code)
             .await?
-            .ok_or_else(|| DcError::NotFound(def.code.clone()))
+            .ok_or_else(|| ServiceError::NotFound(format!("indicator {}", def.code)))
     }
 
     /// Stores values (insert or replace per org and period), audited in the
@@ -910,7 +874,7 @@ impl DataCenter {
                 .await?
                 .rows_affected();
         if n == 0 {
-            return Err(DcError::NotFound(code.to_string()));
+            return Err(ServiceError::NotFound(format!("indicator {code}")));
         }
         sqlx::query("DELETE FROM dc_grants WHERE code = $1")
             .bind(code)
@@ -933,7 +897,7 @@ impl DataCenter {
         tx.commit(&entry).await?;
         self.get(code)
             .await?
-            .ok_or_else(|| DcError::NotFound(code.to_string()))
+            .ok_or_else(|| ServiceError::NotFound(format!("indicator {code}")))
     }
 
     /// Values of `indicator` for `q.org` and its subtree, raw or rolled up.
@@ -946,7 +910,7 @@ impl DataCenter {
         q: &ValueQuery,
     ) -> Result<Vec<Row>> {
         if !orgs.exists(&q.org) {
-            return Err(DcError::ForbiddenOrg(q.org.clone()));
+            return Err(ServiceError::OutsideReach(q.org.clone()));
         }
         let from = q
             .from

@@ -50,7 +50,7 @@ impl files::Host for HostState {
         };
         match services.files.info(&who, &id).await {
             Ok(info) => Ok(Some(to_file_info(info))),
-            Err(crate::services::files::FileError::NotFound) => Ok(None),
+            Err(crate::core::error::ServiceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -63,7 +63,7 @@ impl files::Host for HostState {
         };
         match services.files.read(&who, &id).await {
             Ok((_, content)) => Ok(Some(content)),
-            Err(crate::services::files::FileError::NotFound) => Ok(None),
+            Err(crate::core::error::ServiceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -76,7 +76,7 @@ impl files::Host for HostState {
         };
         match services.files.delete(&who, &id).await {
             Ok(()) => Ok(true),
-            Err(crate::services::files::FileError::NotFound) => Ok(false),
+            Err(crate::core::error::ServiceError::NotFound(_)) => Ok(false),
             Err(e) => Err(e.to_string()),
         }
     }

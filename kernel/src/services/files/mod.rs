@@ -25,58 +25,9 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{self, Audit};
 use crate::core::config::FilesConfig;
+use crate::core::error::ServiceError;
 use crate::core::scope::Scope;
 use crate::db::{Db, now};
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FileError {
-    #[error("file not found")]
-    NotFound,
-    #[error("file is {size} bytes; the limit is {limit}")]
-    TooLarge { size: usize, limit: usize },
-    #[error("{0}")]
-    Refused(String),
-    #[error("org {0} is outside the caller's reach")]
-    ForbiddenOrg(String),
-    #[error("file storage unavailable")]
-    Unavailable,
-}
-
-impl From<sqlx::Error> for FileError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "file metadata query failed");
-        FileError::Unavailable
-    }
-}
-
-impl From<std::io::Error> for FileError {
-    fn from(e: std::io::Error) -> Self {
-        tracing::error!(error = %e, "file content I/O failed");
-        FileError::Unavailable
-    }
-}
-
-impl From<FileError> for crate::core::error::ApiError {
-    fn from(e: FileError) -> Self {
-        use crate::core::error::{ApiError, ErrorCode};
-        match e {
-            FileError::NotFound => ApiError::new(ErrorCode::NotFound, "file not found"),
-            e @ FileError::TooLarge { .. } => {
-                ApiError::new(ErrorCode::PayloadTooLarge, e.to_string())
-            }
-            FileError::Refused(m) => ApiError::validation("content", m),
-            // Outside the caller's orgs is "not there", as in every service:
-            // a 403 would confirm the org exists.
-            FileError::ForbiddenOrg(org) => {
-                ApiError::not_found(format!("org {org} not found")).with_field("org")
-            }
-            FileError::Unavailable => ApiError::new(
-                ErrorCode::Internal,
-                "file storage is unavailable; try again",
-            ),
-        }
-    }
-}
 
 /// A stored file's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,18 +120,22 @@ fn family_of_content(content: &[u8]) -> Option<Family> {
 }
 
 /// Checks the declared type against the allowlist and the content.
-pub fn check_type(content_type: &str, content: &[u8]) -> Result<(), FileError> {
+pub fn check_type(content_type: &str, content: &[u8]) -> Result<(), ServiceError> {
     let declared = family_of_declared(content_type).ok_or_else(|| {
-        FileError::Refused(format!(
-            "type {content_type:?} is not accepted; accepted: PNG, JPEG, GIF, WebP, PDF, \
+        ServiceError::invalid(
+            "content",
+            format!(
+                "type {content_type:?} is not accepted; accepted: PNG, JPEG, GIF, WebP, PDF, \
              Office/OpenDocument files, zip, plain text and CSV"
-        ))
+            ),
+        )
     })?;
     match family_of_content(content) {
         Some(found) if found == declared => Ok(()),
-        _ => Err(FileError::Refused(format!(
-            "the content is not a {content_type} file"
-        ))),
+        _ => Err(ServiceError::invalid(
+            "content",
+            format!("the content is not a {content_type} file"),
+        )),
     }
 }
 
@@ -343,25 +298,26 @@ impl Files {
         content_type: &str,
         content: &[u8],
         org: Option<&str>,
-    ) -> Result<FileInfo, FileError> {
+    ) -> Result<FileInfo, ServiceError> {
         if content.len() > self.max_bytes {
-            return Err(FileError::TooLarge {
+            return Err(ServiceError::TooLarge {
                 size: content.len(),
                 limit: self.max_bytes,
             });
         }
         if content.is_empty() {
-            return Err(FileError::Refused("the file is empty".into()));
+            return Err(ServiceError::invalid("content", "the file is empty"));
         }
         if !valid_name(name) {
-            return Err(FileError::Refused(
-                "name: 1-255 bytes, no slashes or control characters".into(),
+            return Err(ServiceError::invalid(
+                "content",
+                "name: 1-255 bytes, no slashes or control characters",
             ));
         }
         check_type(content_type, content)?;
         let org = org.unwrap_or(&who.scope.acting_org);
         if !who.scope.reaches(org) {
-            return Err(FileError::ForbiddenOrg(org.to_string()));
+            return Err(ServiceError::OutsideReach(org.to_string()));
         }
         let sha256 = hex::encode(Sha256::digest(content));
         // Content first: a crash after it leaves an unreferenced blob,
@@ -407,20 +363,23 @@ impl Files {
     }
 
     /// The file's metadata if the requester may see it.
-    pub async fn info(&self, who: &Requester<'_>, id: &str) -> Result<FileInfo, FileError> {
+    pub async fn info(&self, who: &Requester<'_>, id: &str) -> Result<FileInfo, ServiceError> {
         let row = sqlx::query(&format!(
             "SELECT {INFO_COLUMNS} FROM files WHERE id = $1 AND deleted_at IS NULL"
         ))
         .bind(id)
         .fetch_optional(&self.db)
         .await?;
-        let info = row.as_ref().map(row_to_info).ok_or(FileError::NotFound)?;
+        let info = row
+            .as_ref()
+            .map(row_to_info)
+            .ok_or(ServiceError::NotFound("file".into()))?;
         let plugin_ok = match who.plugin {
             Some(plugin) => info.plugin_id.as_deref().is_none_or(|p| p == plugin),
             None => true,
         };
         if !plugin_ok || !who.scope.reaches(&info.org_id) {
-            return Err(FileError::NotFound);
+            return Err(ServiceError::NotFound("file".into()));
         }
         Ok(info)
     }
@@ -429,14 +388,14 @@ impl Files {
         &self,
         who: &Requester<'_>,
         id: &str,
-    ) -> Result<(FileInfo, Vec<u8>), FileError> {
+    ) -> Result<(FileInfo, Vec<u8>), ServiceError> {
         let info = self.info(who, id).await?;
         let content = self.blobs.get(&info.sha256).await?;
         // Content is addressed by its hash; a mismatch means the store was
         // tampered with or damaged, and is not served.
         if hex::encode(Sha256::digest(&content)) != info.sha256 {
             tracing::error!(file = %id, "stored content does not match its hash");
-            return Err(FileError::Unavailable);
+            return Err(ServiceError::Unavailable("file storage".into()));
         }
         Ok((info, content))
     }
@@ -446,15 +405,18 @@ impl Files {
     /// is attached to one of the plugin's records in reach (a record's data
     /// names the file id): seeing an upload is not owning it, and without
     /// this any plugin could delete every upload in the caller's reach.
-    pub async fn delete(&self, who: &Requester<'_>, id: &str) -> Result<(), FileError> {
+    pub async fn delete(&self, who: &Requester<'_>, id: &str) -> Result<(), ServiceError> {
         let info = self.info(who, id).await?;
         if let Some(plugin) = who.plugin
             && info.plugin_id.is_none()
             && !self.attached(who.scope, plugin, id).await?
         {
-            return Err(FileError::Refused(format!(
-                "file {id} is a user's upload not attached to any of {plugin}'s records;                  a plugin deletes only its own files and those attached to its records"
-            )));
+            return Err(ServiceError::invalid(
+                "content",
+                format!(
+                    "file {id} is a user's upload not attached to any of {plugin}'s records;                  a plugin deletes only its own files and those attached to its records"
+                ),
+            ));
         }
         let mut tx = self.audit.begin().await?;
         sqlx::query("UPDATE files SET deleted_at = $1 WHERE id = $2")
@@ -477,7 +439,7 @@ impl Files {
     /// as a JSON string. Ids are 26 characters of Crockford base32, so the
     /// quoted id matches nothing but a reference to it (LIKE needs no
     /// escaping for them; `info` has already found the id real).
-    async fn attached(&self, scope: &Scope, plugin: &str, id: &str) -> Result<bool, FileError> {
+    async fn attached(&self, scope: &Scope, plugin: &str, id: &str) -> Result<bool, ServiceError> {
         if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Ok(false);
         }

@@ -32,6 +32,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::core::error::ServiceError;
 use crate::db::{Db, Dialect, now, now_ms};
 
 /// A claimed delivery is someone else's to retry after this long.
@@ -169,14 +170,6 @@ pub fn backoff_ms(base_ms: i64, attempt: i64) -> i64 {
     (base_ms.max(1) << exp).min(600_000)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("messaging unavailable")]
-    Unavailable(#[from] sqlx::Error),
-}
-
 /// An event the relay has yet to publish to JetStream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -267,21 +260,21 @@ impl Messaging {
         stamped_org: &str,
         message: Message,
         orgs: &crate::core::scope::OrgIndex,
-    ) -> Result<String, PublishError> {
+    ) -> Result<String, ServiceError> {
         if !valid_topic(&message.topic)
             || !message
                 .topic
                 .strip_prefix(source)
                 .is_some_and(|rest| rest.starts_with('.'))
         {
-            return Err(PublishError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "topic {:?}: a plugin publishes on topics that start with its id and a dot ({source}.…), \
                  in lower-case segments",
                 message.topic
             )));
         }
         if is_reserved_prefix(&message.topic) {
-            return Err(PublishError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "topic {:?}: that prefix is the kernel's",
                 message.topic
             )));
@@ -360,16 +353,16 @@ impl Messaging {
         default_org: &str,
         message: Message,
         subscribers: &[String],
-    ) -> Result<String, PublishError> {
+    ) -> Result<String, ServiceError> {
         if message.payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(PublishError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "payload is {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
                 message.payload.len()
             )));
         }
         if let Some(key) = &message.idempotency_key {
             if key.is_empty() || key.len() > 200 {
-                return Err(PublishError::Invalid("idempotency key: 1-200 bytes".into()));
+                return Err(ServiceError::invalid("idempotency_key", "1-200 bytes"));
             }
             if let Some(id) = self.existing(source, key).await? {
                 return Ok(id);
@@ -396,7 +389,7 @@ impl Messaging {
                 let key = message.idempotency_key.as_deref().unwrap_or_default();
                 return match self.existing(source, key).await? {
                     Some(id) => Ok(id),
-                    None => Err(PublishError::Invalid("duplicate event".into())),
+                    None => Err(ServiceError::Conflict("duplicate event".into())),
                 };
             }
             Err(e) => return Err(e.into()),

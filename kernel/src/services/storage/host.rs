@@ -22,16 +22,21 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> was
     storage::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }
 
-fn storage_error(e: crate::services::storage::StorageError) -> storage::StorageError {
-    use crate::services::storage::StorageError as E;
+/// The one mapping of a service error onto the `storage` interface's.
+fn storage_error(e: crate::core::error::ServiceError) -> storage::StorageError {
+    use crate::core::error::ServiceError as E;
     match e {
-        E::NotFound => storage::StorageError::NotFound,
-        E::Conflict(r) => storage::StorageError::Conflict(r),
+        E::NotFound(_) => storage::StorageError::NotFound,
+        E::Stale(r) => storage::StorageError::Conflict(r),
         E::AlreadyExists => storage::StorageError::AlreadyExists,
-        E::ForbiddenOrg(o) => storage::StorageError::ForbiddenOrg(o),
+        E::OutsideReach(o) => storage::StorageError::ForbiddenOrg(o),
         E::UnknownCollection(c) => storage::StorageError::UnknownCollection(c),
-        E::Invalid(m) => storage::StorageError::Invalid(m),
         E::Unavailable(m) => storage::StorageError::Unavailable(m),
+        e @ (E::Invalid { .. }
+        | E::Forbidden(_)
+        | E::Conflict(_)
+        | E::TooLarge { .. }
+        | E::ApplicantOnly(_)) => storage::StorageError::Invalid(e.to_string()),
     }
 }
 
@@ -86,7 +91,7 @@ impl storage::Host for HostState {
             .await;
         conn.settle(matches!(
             found,
-            Err(crate::services::storage::StorageError::Unavailable(_))
+            Err(crate::core::error::ServiceError::Unavailable(_))
         ));
         found.map(|r| r.map(to_record)).map_err(storage_error)
     }
@@ -165,7 +170,7 @@ impl storage::Host for HostState {
             .await;
         conn.settle(matches!(
             page,
-            Err(crate::services::storage::StorageError::Unavailable(_))
+            Err(crate::core::error::ServiceError::Unavailable(_))
         ));
         let page = page.map_err(storage_error)?;
         Ok(storage::Page {
@@ -195,7 +200,7 @@ impl storage::Host for HostState {
             .await;
         conn.settle(matches!(
             count,
-            Err(crate::services::storage::StorageError::Unavailable(_))
+            Err(crate::core::error::ServiceError::Unavailable(_))
         ));
         count.map_err(storage_error)
     }
@@ -238,7 +243,7 @@ impl storage::Host for HostState {
             .await;
         conn.settle(matches!(
             groups,
-            Err(crate::services::storage::StorageError::Unavailable(_))
+            Err(crate::core::error::ServiceError::Unavailable(_))
         ));
         let groups = groups.map_err(storage_error)?;
         Ok(groups
@@ -299,7 +304,7 @@ impl storage::Host for HostState {
             .await;
         conn.settle(matches!(
             entries,
-            Err(crate::services::storage::StorageError::Unavailable(_))
+            Err(crate::core::error::ServiceError::Unavailable(_))
         ));
         let entries = entries.map_err(storage_error)?;
         Ok(entries

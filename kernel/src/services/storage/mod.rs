@@ -17,6 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
 use crate::audit::{self, Audit, AuditedWrite};
+use crate::core::error::ServiceError;
 use crate::core::ids::new_record_id;
 use crate::core::scope::{CollectionIndexes, Reach, Scope};
 use crate::db::{Db, Dialect, now};
@@ -32,33 +33,7 @@ const MAX_SORT_KEYS: usize = 3;
 const MAX_FILTERS: usize = 32;
 const MAX_WRITES_PER_TRANSACTION: usize = 500;
 
-/// What a storage call may fail with; mirrors the WIT `storage-error`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StorageError {
-    #[error("record not found")]
-    NotFound,
-    #[error("record changed; current revision is {0}")]
-    Conflict(u64),
-    #[error("a record with this id exists already")]
-    AlreadyExists,
-    #[error("org {0} is outside the caller's reach")]
-    ForbiddenOrg(String),
-    #[error("collection {0} is not declared in the plugin's manifest")]
-    UnknownCollection(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl From<sqlx::Error> for StorageError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "storage query failed");
-        StorageError::Unavailable("database error".into())
-    }
-}
-
-type Result<T> = std::result::Result<T, StorageError>;
+type Result<T> = std::result::Result<T, ServiceError>;
 
 fn sqlite_field(field: &str) -> String {
     Dialect::Sqlite.json_field(field)
@@ -78,7 +53,7 @@ fn check_collection(scope: &Scope, collection: &str) -> Result<()> {
     if scope.collections.contains_key(collection) {
         Ok(())
     } else {
-        Err(StorageError::UnknownCollection(collection.to_string()))
+        Err(ServiceError::UnknownCollection(collection.to_string()))
     }
 }
 
@@ -233,7 +208,7 @@ fn column_of(field: &str) -> Result<Column> {
         "updated-at" => Column::UpdatedAt,
         f if valid_field(f) => Column::Json,
         f => {
-            return Err(StorageError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "field {f:?} is not a valid field name"
             )));
         }
@@ -295,7 +270,7 @@ impl Sql {
                     self.bind(Param::Text(s.clone()));
                 }
                 _ => {
-                    return Err(StorageError::Invalid(format!(
+                    return Err(ServiceError::refused(format!(
                         "{field} compares with a string"
                     )));
                 }
@@ -305,7 +280,7 @@ impl Sql {
                     self.bind(Param::Int(n));
                 }
                 None => {
-                    return Err(StorageError::Invalid(format!(
+                    return Err(ServiceError::refused(format!(
                         "{field} compares with an integer (seconds)"
                     )));
                 }
@@ -324,12 +299,10 @@ impl Sql {
                             None => Param::Real(n.as_f64().unwrap_or(0.0)),
                         },
                         Value::Null => {
-                            return Err(StorageError::Invalid(
-                                "null compares only with eq and ne".into(),
-                            ));
+                            return Err(ServiceError::refused("null compares only with eq and ne"));
                         }
                         _ => {
-                            return Err(StorageError::Invalid(format!(
+                            return Err(ServiceError::refused(format!(
                                 "{field}: arrays and objects cannot be compared"
                             )));
                         }
@@ -346,7 +319,7 @@ impl Sql {
         // Literals, not parameters, so the planners can match the partial
         // per-collection indexes; both names passed strict validation.
         if !valid_collection(collection) || !valid_collection(&scope.plugin) {
-            return Err(StorageError::UnknownCollection(collection.to_string()));
+            return Err(ServiceError::UnknownCollection(collection.to_string()));
         }
         self.push(&format!(
             "plugin_id = '{}' AND collection = '{collection}'",
@@ -355,7 +328,7 @@ impl Sql {
         let list: Option<Arc<Vec<String>>> = match within {
             Some(org) => {
                 if !scope.reaches(org) {
-                    return Err(StorageError::ForbiddenOrg(org.to_string()));
+                    return Err(ServiceError::OutsideReach(org.to_string()));
                 }
                 match Scope::reach_of(&scope.orgs, org) {
                     Reach::All => None,
@@ -392,7 +365,7 @@ impl Sql {
     fn condition(&mut self, c: &Condition) -> Result<()> {
         let expr = self.expr(&c.field)?;
         let value: Value = serde_json::from_str(&c.value).map_err(|e| {
-            StorageError::Invalid(format!("filter on {}: value is not JSON: {e}", c.field))
+            ServiceError::refused(format!("filter on {}: value is not JSON: {e}", c.field))
         })?;
         let pg = self.dialect == Dialect::Postgres;
         let json = column_of(&c.field)? == Column::Json;
@@ -432,7 +405,7 @@ impl Sql {
                 if items.is_empty() {
                     self.push("1 = 0");
                 } else if items.len() > 1000 {
-                    return Err(StorageError::Invalid("in: at most 1000 values".into()));
+                    return Err(ServiceError::refused("in: at most 1000 values"));
                 } else {
                     self.push(&format!("{expr} IN ("));
                     for (i, item) in items.iter().enumerate() {
@@ -445,7 +418,7 @@ impl Sql {
                 }
             }
             (Op::In, _) => {
-                return Err(StorageError::Invalid(format!(
+                return Err(ServiceError::refused(format!(
                     "filter on {}: in needs a JSON array",
                     c.field
                 )));
@@ -483,7 +456,7 @@ impl Sql {
                 }
             }
             (Op::Prefix | Op::Contains, _) => {
-                return Err(StorageError::Invalid(format!(
+                return Err(ServiceError::refused(format!(
                     "filter on {}: prefix and contains need a string",
                     c.field
                 )));
@@ -494,7 +467,7 @@ impl Sql {
 
     fn filter(&mut self, filter: &[Condition]) -> Result<()> {
         if filter.len() > MAX_FILTERS {
-            return Err(StorageError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "at most {MAX_FILTERS} conditions"
             )));
         }
@@ -540,15 +513,15 @@ fn row_to_record(r: &AnyRow) -> Record {
 
 fn parse_object(data: &str) -> Result<serde_json::Map<String, Value>> {
     if data.len() > MAX_RECORD_BYTES {
-        return Err(StorageError::Invalid(format!(
+        return Err(ServiceError::refused(format!(
             "record is {} bytes; the limit is {MAX_RECORD_BYTES}",
             data.len()
         )));
     }
     match serde_json::from_str::<Value>(data) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(StorageError::Invalid("data must be a JSON object".into())),
-        Err(e) => Err(StorageError::Invalid(format!("data is not JSON: {e}"))),
+        Ok(_) => Err(ServiceError::refused("data must be a JSON object")),
+        Err(e) => Err(ServiceError::refused(format!("data is not JSON: {e}"))),
     }
 }
 
@@ -615,7 +588,7 @@ impl Storage {
     ) -> Result<Page> {
         check_collection(scope, collection)?;
         if query.sort.len() > MAX_SORT_KEYS {
-            return Err(StorageError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "at most {MAX_SORT_KEYS} sort keys"
             )));
         }
@@ -702,7 +675,7 @@ impl Storage {
     /// Keyset condition: rows strictly after the cursor's position in the
     /// (sort keys…, id) order.
     fn after_cursor(&self, sql: &mut Sql, sort: &[SortKey], cursor: &str) -> Result<()> {
-        let bad = || StorageError::Invalid("cursor is not one this query gave".into());
+        let bad = || ServiceError::refused("cursor is not one this query gave");
         let bytes = hex::decode(cursor).map_err(|_| bad())?;
         let Ok(Value::Array(values)) = serde_json::from_slice::<Value>(&bytes) else {
             return Err(bad());
@@ -789,8 +762,8 @@ impl Storage {
     ) -> Result<Vec<Group>> {
         check_collection(scope, collection)?;
         if group_by.len() > 4 || measures.is_empty() || measures.len() > 16 {
-            return Err(StorageError::Invalid(
-                "aggregate takes up to 4 group-by fields and 1 to 16 measures".into(),
+            return Err(ServiceError::refused(
+                "aggregate takes up to 4 group-by fields and 1 to 16 measures",
             ));
         }
         let mut sql = Sql::new(self.dialect);
@@ -818,7 +791,7 @@ impl Storage {
                 (AggregateOp::Count, _) => None,
                 (_, Some(field)) => Some(match (self.dialect, column_of(field)?) {
                     (_, Column::Id | Column::Org) => {
-                        return Err(StorageError::Invalid(format!("{field} is not a number")));
+                        return Err(ServiceError::refused(format!("{field} is not a number")));
                     }
                     // JSON true/false read as 1/0 here (SQLite's JSON),
                     // so they count as numbers on SQLite.
@@ -833,9 +806,7 @@ impl Storage {
                     (_, _) => sql.expr(field)?,
                 }),
                 (_, None) => {
-                    return Err(StorageError::Invalid(
-                        "sum, avg, min and max need a field".into(),
-                    ));
+                    return Err(ServiceError::refused("sum, avg, min and max need a field"));
                 }
             };
             let real = self.dialect.real_type();
@@ -899,7 +870,7 @@ impl Storage {
         // The record's history is visible where its latest org is.
         match rows.last() {
             Some(last) if scope.reaches(&last.get::<String, _>(5)) => {}
-            _ => return Err(StorageError::NotFound),
+            _ => return Err(ServiceError::NotFound("record".into())),
         }
         Ok(rows
             .iter()
@@ -979,11 +950,11 @@ impl Storage {
         &self,
         scope: &Scope,
         writes: Vec<Write>,
-    ) -> std::result::Result<Vec<Option<Record>>, (u32, StorageError)> {
+    ) -> std::result::Result<Vec<Option<Record>>, (u32, ServiceError)> {
         if writes.is_empty() || writes.len() > MAX_WRITES_PER_TRANSACTION {
             return Err((
                 0,
-                StorageError::Invalid(format!(
+                ServiceError::refused(format!(
                     "a transaction holds 1 to {MAX_WRITES_PER_TRANSACTION} writes"
                 )),
             ));
@@ -1032,7 +1003,7 @@ impl Storage {
         scope: &Scope,
         run: Vec<Write>,
         first: usize,
-    ) -> std::result::Result<Vec<Record>, (u32, StorageError)> {
+    ) -> std::result::Result<Vec<Record>, (u32, ServiceError)> {
         /// Rows per statement: within SQLite's and PostgreSQL's bind limits.
         const CHUNK: usize = 100;
         let at = |i: usize| (first + i) as u32;
@@ -1053,10 +1024,10 @@ impl Storage {
             let id = id.unwrap_or_else(new_record_id);
             let org = org.unwrap_or_else(|| scope.acting_org.clone());
             if !scope.reaches(&org) {
-                return Err((at(i), StorageError::ForbiddenOrg(org)));
+                return Err((at(i), ServiceError::OutsideReach(org)));
             }
             if chosen && !seen.insert((collection.clone(), id.clone())) {
-                return Err((at(i), StorageError::AlreadyExists));
+                return Err((at(i), ServiceError::AlreadyExists));
             }
             let record = Record {
                 id,
@@ -1098,12 +1069,12 @@ impl Storage {
                     .iter()
                     .position(|(collection, r)| *collection == c && r.id == id)
                     .unwrap_or(0);
-                return Err((at(start + i), StorageError::AlreadyExists));
+                return Err((at(start + i), ServiceError::AlreadyExists));
             }
         }
         let json = self.dialect.json_cast();
         for (start, chunk) in (0..).step_by(CHUNK).zip(rows.chunks(CHUNK)) {
-            let fail = |e: sqlx::Error| (at(start), StorageError::from(e));
+            let fail = |e: sqlx::Error| (at(start), ServiceError::from(e));
             // $1 plugin, $2 time and $3 actor are shared by every row.
             let mut sql = String::from(
                 "INSERT INTO records (plugin_id, collection, id, org_id, data, revision,
@@ -1132,7 +1103,7 @@ impl Storage {
             let inserted = q.execute(&mut **tx).await.map_err(fail)?;
             if inserted.rows_affected() != chunk.len() as u64 {
                 // Another writer took an id between the check and here.
-                return Err((at(start), StorageError::AlreadyExists));
+                return Err((at(start), ServiceError::AlreadyExists));
             }
             let mut sql = String::from(
                 "INSERT INTO record_history (plugin_id, collection, id, org_id, revision, op, data, at, actor) VALUES ",
@@ -1193,7 +1164,7 @@ impl Storage {
         if let Some(id) = id
             && !valid_record_id(id)
         {
-            return Err(StorageError::Invalid(format!(
+            return Err(ServiceError::refused(format!(
                 "record id {id:?}: use 1-128 letters, digits, '-', '_', '.', ':'"
             )));
         }
@@ -1221,7 +1192,7 @@ impl Storage {
                 let id = id.unwrap_or_else(new_record_id);
                 let org = org.unwrap_or_else(|| scope.acting_org.clone());
                 if !scope.reaches(&org) {
-                    return Err(StorageError::ForbiddenOrg(org));
+                    return Err(ServiceError::OutsideReach(org));
                 }
                 let inserted = sqlx::query(&format!(
                     "INSERT INTO records (plugin_id, collection, id, org_id, data, revision,
@@ -1239,7 +1210,7 @@ impl Storage {
                 .execute(&mut **tx)
                 .await?;
                 if inserted.rows_affected() == 0 {
-                    return Err(StorageError::AlreadyExists);
+                    return Err(ServiceError::AlreadyExists);
                 }
                 let record = Record {
                     id,
@@ -1259,7 +1230,7 @@ impl Storage {
             } => {
                 let current = self.current(tx, scope, &collection, &id).await?;
                 if current.revision != expected_revision {
-                    return Err(StorageError::Conflict(current.revision));
+                    return Err(ServiceError::Stale(current.revision));
                 }
                 sqlx::query(&format!(
                     "UPDATE records SET data = {json_param}, revision = revision + 1,
@@ -1292,7 +1263,7 @@ impl Storage {
                 if let Some(expected) = expected_revision
                     && expected != current.revision
                 {
-                    return Err(StorageError::Conflict(current.revision));
+                    return Err(ServiceError::Stale(current.revision));
                 }
                 sqlx::query(
                     "DELETE FROM records WHERE plugin_id = $1 AND collection = $2 AND id = $3",
@@ -1353,7 +1324,7 @@ impl Storage {
         .await?;
         match row.as_ref().map(row_to_record) {
             Some(record) if scope.reaches(&record.org) => Ok(record),
-            _ => Err(StorageError::NotFound),
+            _ => Err(ServiceError::NotFound("record".into())),
         }
     }
 }
