@@ -292,7 +292,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::ApplicantOnly(m) => {
                 ApiError::new(ErrorCode::ApprovalApplicantOnly, m).with_field("flow")
             }
-            ServiceError::Unavailable(what) => ApiError::internal(format!("{what} is unavailable")),
+            // The cause is logged where it happened; the caller learns
+            // which part failed and that trying again may work.
+            ServiceError::Unavailable(what) => ApiError::new(
+                ErrorCode::Internal,
+                format!("{what} is unavailable; try again"),
+            ),
         }
     }
 }
