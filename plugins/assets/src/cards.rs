@@ -282,7 +282,10 @@ fn plausible(card: &Card, lang: &str) -> Result<()> {
         .next()
     {
         Some((field, code, zh, en)) => {
-            Err(Error::new(422, code, if lang == "en" { en } else { zh }).with_field(field))
+            Err(Error::new(422, code, if lang == "en" { en } else { zh })
+                .with_field(field)
+                .with_param("date", card.acquired_on.clone())
+                .with_param("today", dates::today()))
         }
         None => Ok(()),
     }

@@ -415,9 +415,27 @@ fn depreciation(req: &Request) -> Result<Response> {
             ],
         );
     }
-    Ok(Response::json(
-        &json!({ "month": dates::month_text(month), "run": run, "rows": rows }),
-    ))
+    // Which months are booked, so a month without a run says so instead
+    // of showing last month's figures with a charge of ¥0.
+    let booked_months: Vec<Value> = tianshan_sdk::storage::collection("depreciation_runs")
+        .find()
+        .sort_desc("month")
+        .limit(36)
+        .page::<Value>()?
+        .records
+        .into_iter()
+        .map(|d| json!({ "month": d.data["month"], "finished": d.data["finished"] }))
+        .collect();
+    let booked = run.as_ref().is_some_and(|r| r["finished"] == true);
+    let last_booked = booked_months
+        .iter()
+        .find(|m| m["finished"] == true)
+        .map(|m| m["month"].clone());
+    Ok(Response::json(&json!({
+        "month": dates::month_text(month), "run": run, "rows": rows,
+        "booked": booked, "booked_months": booked_months, "last_booked": last_booked,
+        "runnable": month <= dates::this_month(),
+    })))
 }
 
 /// Idle rate per unit: idle original value over all original value.

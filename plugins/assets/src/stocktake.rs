@@ -223,7 +223,10 @@ fn collect_all(find: &Find, page_size: u32, cap: usize, what: &str) -> Result<Ve
 
 fn push_history(data: &mut Value, action: &str, note: Value) {
     if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({ "on": dates::today(), "actor": actor(), "action": action, "note": note }));
+        h.push(json!({
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
+            "action": action, "note": note,
+        }));
     }
 }
 
@@ -338,6 +341,7 @@ fn create(req: &Request) -> Result<Response> {
     let org = text_field(&input, "org")
         .or_else(common::acting_org)
         .ok_or_else(|| Error::validation("org", "org is required"))?;
+    check_scope(&org, &data)?;
     let year = dates::today()[..4].to_string();
     let seq = common::reserve_numbers(&format!("stocktake{year}"), &org, 1)?;
     let no = common::number("PD", &year, seq);
@@ -345,10 +349,13 @@ fn create(req: &Request) -> Result<Response> {
     data.insert("no".into(), json!(no));
     data.insert("status".into(), json!("plan"));
     data.insert("created_by".into(), json!(actor()));
+    data.insert("created_by_name".into(), json!(common::actor_name()));
     data.insert("created_on".into(), json!(dates::today()));
     data.insert(
         "history".into(),
-        json!([{ "on": dates::today(), "actor": actor(), "action": "created" }]),
+        json!([{
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(), "action": "created",
+        }]),
     );
     let doc = stocktakes().insert_with(Some(&id), Some(&org), &Value::Object(data))?;
     Ok(Response::json(&doc).with_status(201))
@@ -385,8 +392,10 @@ fn edit(req: &Request) -> Result<Response> {
             "the campaign's org does not change; plan a new one",
         ));
     }
+    let plan = plan_from(&input)?;
+    check_scope(&st.org, &plan)?;
     let mut data = st.data.clone();
-    for (k, v) in plan_from(&input)? {
+    for (k, v) in plan {
         data[k.as_str()] = v;
     }
     push_history(&mut data, "edited", json!(null));
@@ -411,6 +420,62 @@ fn remove(req: &Request) -> Result<Response> {
     Ok(Response::empty(204))
 }
 
+/// The booked cards a campaign at `org` covers: the org's subtree, the
+/// locations that begin with `location` (a scope "主楼" covers "主楼201"
+/// and "主楼3层"), the categories under `category`.
+fn scope_find(org: &str, location: Option<&str>, category: Option<&str>) -> Find {
+    let mut find = cards()
+        .find()
+        .eq("state", "booked")
+        .within(Some(org.to_string()));
+    if let Some(location) = location {
+        find = find.prefix("location", location);
+    }
+    if let Some(prefix) = category {
+        find = if prefix.len() <= 3 {
+            find.eq("category_top", prefix)
+        } else {
+            find.prefix("category", prefix)
+        };
+    }
+    find
+}
+
+/// Refuses a plan whose scope holds no booked card, when it is saved
+/// rather than when it is started, naming the field that narrowed it to
+/// nothing (the location, else the category, else the org).
+fn check_scope(org: &str, plan: &Map<String, Value>) -> Result<()> {
+    let location = plan.get("location").and_then(Value::as_str);
+    let category = plan.get("category").and_then(Value::as_str);
+    if scope_find(org, location, category)
+        .limit(1)
+        .page::<Value>()?
+        .records
+        .is_empty()
+    {
+        let field = if location.is_some()
+            && !scope_find(org, None, category)
+                .limit(1)
+                .page::<Value>()?
+                .records
+                .is_empty()
+        {
+            "location"
+        } else if category.is_some() {
+            "category"
+        } else {
+            "org"
+        };
+        return Err(Error::new(
+            422,
+            "nothing_in_scope",
+            "no booked card is in the campaign's scope",
+        )
+        .with_field(field));
+    }
+    Ok(())
+}
+
 /// One card as the snapshot keeps it.
 fn snapshot_entry(card: &Doc<Card>) -> Value {
     let c = &card.data;
@@ -430,20 +495,11 @@ fn start(req: &Request) -> Result<Response> {
         .as_str()
         .unwrap_or("location")
         .to_string();
-    let mut find = cards()
-        .find()
-        .eq("state", "booked")
-        .within(Some(st.org.clone()));
-    if let Some(location) = st.data["location"].as_str() {
-        find = find.eq("location", location);
-    }
-    if let Some(prefix) = st.data["category"].as_str() {
-        find = if prefix.len() <= 3 {
-            find.eq("category_top", prefix)
-        } else {
-            find.prefix("category", prefix)
-        };
-    }
+    let find = scope_find(
+        &st.org,
+        st.data["location"].as_str(),
+        st.data["category"].as_str(),
+    );
     let mut groups: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
     let mut cursor = None;
     let mut count = 0usize;

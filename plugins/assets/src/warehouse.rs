@@ -318,7 +318,10 @@ fn push_history(data: &mut Value, action: &str, note: Value) {
         data["history"] = json!([]);
     }
     if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({ "on": dates::today(), "actor": actor(), "action": action, "note": note }));
+        h.push(json!({
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
+            "action": action, "note": note,
+        }));
     }
 }
 
@@ -1187,10 +1190,10 @@ fn create_order(req: &Request) -> Result<Response> {
     if let Some(org) = &to_org
         && !reachable(org)?
     {
-        return Err(Error::validation(
-            "to_org",
-            format!("{org} is not a unit you reach"),
-        ));
+        return Err(
+            Error::validation("to_org", format!("{org} is not a unit you reach"))
+                .with_code("org_out_of_reach"),
+        );
     }
     if kind == "reallocation"
         && list
@@ -1200,7 +1203,8 @@ fn create_order(req: &Request) -> Result<Response> {
         return Err(Error::validation(
             "to_org",
             "the unit owns the item already; withdraw it instead",
-        ));
+        )
+        .with_code("already_owner"));
     }
     let mut terms = Map::new();
     match kind.as_str() {
@@ -1729,7 +1733,7 @@ pub fn on_approval(outcome: &str, payload: &Value) -> Result<()> {
     {
         return Ok(());
     }
-    let note = json!({ "by": payload["actor"], "comment": payload["comment"] });
+    let note = json!({ "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"] });
     match outcome {
         "approved" => execute_outflow(&order, note),
         "rejected" | "withdrawn" => close_order(&order, outcome, note),
