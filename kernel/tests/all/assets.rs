@@ -734,6 +734,58 @@ fn stocktake_and_public_warehouse() {
         ],
     );
 
+    // Issue 15.1: a location scope is the beginning of the locations it
+    // covers ("主楼" covers 主楼301室 and 主楼302室), and a scope that
+    // covers no booked card is refused when saved, on the field at fault.
+    let (status, empty) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/stocktakes",
+        json!({"name": "东楼清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "location": "东楼"}),
+    );
+    assert_eq!(
+        (
+            status,
+            empty["error"]["code"].as_str(),
+            empty["error"]["field"].as_str()
+        ),
+        (422, Some("nothing_in_scope"), Some("location")),
+        "{empty}"
+    );
+    let building = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/stocktakes",
+        json!({"name": "主楼清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "location": "主楼"}),
+        201,
+    );
+    let building_id = building["id"].as_str().unwrap().to_string();
+    // Editing it to an empty scope is refused too.
+    let (status, edited) = call(
+        &w.k,
+        &w.manager_a,
+        "PUT",
+        &format!("/stocktakes/{building_id}"),
+        json!({"name": "主楼清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "location": "西楼"}),
+    );
+    assert_eq!(
+        (status, edited["error"]["code"].as_str()),
+        (422, Some("nothing_in_scope")),
+        "{edited}"
+    );
+    let started = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/stocktakes/{building_id}/start"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(started["data"]["book_cards"], 3, "{started}");
+    assert_eq!(started["data"]["task_count"], 2, "{started}");
+
     // A stocktake by location: one card found where booked, one found in
     // the wrong room, one never found, one unknown label scanned.
     let st = ok(
