@@ -1036,3 +1036,52 @@ fn stocktake_and_public_warehouse() {
         "{out}"
     );
 }
+
+/// Issue 15.5: the depreciation report says whether its month is booked
+/// and which months are, so a month without a run does not pass for one
+/// (same accumulated figures, a charge of ¥0); once run, it is booked.
+#[test]
+fn the_depreciation_report_says_which_months_are_booked() {
+    let w = world();
+    import_cards(&w, &[("台式机", "A020101", "主楼301室", "in_use")]);
+    let report = |who: &str| {
+        ok(
+            &w.k,
+            who,
+            "GET",
+            "/reports/depreciation?month=2025-01",
+            Value::Null,
+            200,
+        )
+    };
+    let before = report(&w.county_admin);
+    assert_eq!(before["booked"], false, "{before}");
+    assert_eq!(before["runnable"], true, "{before}");
+    assert!(
+        !before["booked_months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["month"] == "2025-01"),
+        "{before}"
+    );
+    ok(
+        &w.k,
+        &w.county_admin,
+        "POST",
+        "/depreciation/run?month=2025-01",
+        Value::Null,
+        200,
+    );
+    let after = report(&w.county_admin);
+    assert_eq!(after["booked"], true, "{after}");
+    assert_eq!(after["last_booked"], "2025-01", "{after}");
+    assert!(
+        after["booked_months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["month"] == "2025-01" && m["finished"] == true),
+        "{after}"
+    );
+}

@@ -1079,3 +1079,74 @@ fn assets_ui_import_of_a_county_register() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The codes the assets plugin answers with: the first string literal
+/// after each `with_code(`, `Error::new(<status>,` and `bad_request(` in
+/// its sources.
+fn plugin_error_codes(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut codes = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for marker in ["with_code(", "Error::new(", "bad_request("] {
+            for (at, _) in text.match_indices(marker) {
+                let rest = &text[at + marker.len()..];
+                let Some(open) = rest.find('"') else { continue };
+                // Error::new(status, "code"…): only a number before the code.
+                let before = rest[..open].trim().trim_end_matches(',').trim();
+                if marker == "Error::new(" && before.parse::<u16>().is_err() {
+                    continue;
+                }
+                if marker != "Error::new(" && !before.is_empty() {
+                    continue;
+                }
+                let code: String = rest[open + 1..].chars().take_while(|c| *c != '"').collect();
+                if !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    codes.insert(code);
+                }
+            }
+        }
+    }
+    codes
+}
+
+/// Issue 15.10: every code the assets plugin refuses with has words in
+/// zh-CN and in en (the plugin's or the kit's), so no English message is
+/// shown on a Chinese screen; and the plugin's two dictionaries have the
+/// same keys.
+#[test]
+fn assets_texts_cover_every_error_code_in_both_languages() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let texts = |path: &str| -> serde_json::Map<String, Value> {
+        let raw = std::fs::read_to_string(root.join(path)).unwrap();
+        serde_json::from_str(&raw).unwrap()
+    };
+    let (zh, en) = (
+        texts("plugins/assets/ui/i18n/zh-CN.json"),
+        texts("plugins/assets/ui/i18n/en.json"),
+    );
+    let (kit_zh, kit_en) = (
+        texts("kernel/portal/kit/i18n/zh-CN.json"),
+        texts("kernel/portal/kit/i18n/en.json"),
+    );
+    let keys = |m: &serde_json::Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&zh), keys(&en), "the plugin's dictionaries differ");
+    let codes = plugin_error_codes(&root.join("plugins/assets/src"));
+    assert!(codes.len() > 30, "codes found: {codes:?}");
+    for (lang, own, kit) in [("zh-CN", &zh, &kit_zh), ("en", &en, &kit_en)] {
+        let missing: Vec<&String> = codes
+            .iter()
+            .filter(|c| {
+                let key = format!("code.{c}");
+                !own.contains_key(&key) && !kit.contains_key(&key)
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes without {lang} words: {missing:?}"
+        );
+    }
+}
