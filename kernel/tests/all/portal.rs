@@ -495,6 +495,15 @@ impl Browser {
             .collect()
     }
 
+    /// Resizes the window (a phone is 390 × 844).
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
     /// Saves a PNG of the window (for humans; CI may keep it as an artifact).
     pub(crate) fn screenshot(&self, path: &Path) {
         let encoded = self.command("GET", &self.session_path("/screenshot"), None);

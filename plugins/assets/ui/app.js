@@ -199,6 +199,31 @@ import * as kit from '/ui/kit/kit.js';
     return org ? h('small', { class: 'unit-tag', id: id }, orgName(org)) : null;
   }
 
+  // An org's name as an element: known names at once; an org the tree
+  // did not include (another district's unit, a warehouse's owner) is
+  // asked for by its id and filled in when the answer comes, so people
+  // see a unit's name, not `org-11650500MB0000001T`.
+  function orgNode(id) {
+    var known = state.orgNames && localized(state.orgNames[id]);
+    if (known || !id) return known || '—';
+    var node = h('span', { class: 'org-name', 'data-org-id': id }, id);
+    state.orgAsked = state.orgAsked || {};
+    if (!state.orgAsked[id]) {
+      state.orgAsked[id] = api('GET', '/api/v1/orgs/' + encodeURIComponent(id)).then(function (res) {
+        var o = ok(res) && res.body ? (res.body.org || res.body) : null;
+        if (o && o.name) {
+          state.orgNames = state.orgNames || {};
+          state.orgNames[id] = o.name;
+        }
+      });
+    }
+    state.orgAsked[id].then(function () {
+      var name = state.orgNames && localized(state.orgNames[id]);
+      if (name) node.textContent = name;
+    });
+    return node;
+  }
+
   function orgName(id) {
     var n = state.orgNames && localized(state.orgNames[id]);
     return n || id || '—';
@@ -502,7 +527,7 @@ import * as kit from '/ui/kit/kit.js';
           { label: tr('field.category'), render: function (r) {
             return (r.c.category || '') + ' ' + categoryName(r.c.category);
           } },
-          { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+          { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
           { label: tr('field.location'), render: function (r) { return r.c.location; } },
           { label: tr('field.original_value'), money: true, render: function (r) { return money(r.c.original_value); } },
           { label: tr('field.net_value'), money: true, render: function (r) { return money(r.c.net_value); } },
@@ -697,7 +722,7 @@ import * as kit from '/ui/kit/kit.js';
           [tr('field.spec'), c.spec],
           [tr('field.brand'), c.brand],
           [tr('field.quantity'), c.quantity + ' ' + (c.measure_unit || '')],
-          [tr('field.org'), orgName(doc.org)],
+          [tr('field.org'), orgNode(doc.org)],
           [tr('field.department'), c.department],
           [tr('field.custodian'), c.custodian],
           [tr('field.location'), c.location],
@@ -1034,7 +1059,7 @@ import * as kit from '/ui/kit/kit.js';
           [tr('docs.no'), x.no],
           [tr('docs.kind'), label('kind', x.kind)],
           [tr('docs.status'), label('status', x.status), { id: 'doc-status' }],
-          [tr('field.org'), orgName(d.org)],
+          [tr('field.org'), orgNode(d.org)],
           [tr('docs.total'), money(x.total_value)],
           [tr('docs.createdBy'), x.created_by_name || x.created_by, { id: 'doc-created-by' }],
           [tr('docs.createdOn'), x.created_on]
@@ -1060,7 +1085,7 @@ import * as kit from '/ui/kit/kit.js';
   function payloadValue(key, v) {
     if (v == null || v === '') return '—';
     if (key === 'method') return label('method', v);
-    if (/(^|_)org$/.test(key) && typeof v === 'string') return orgName(v);
+    if (/(^|_)org$/.test(key) && typeof v === 'string') return orgNode(v);
     if (key === 'mode') return label('mode', v);
     if (MONEY_KEYS.test(key) && typeof v === 'number') return money(v);
     if (key === 'changes' && typeof v === 'object') {
@@ -1461,7 +1486,7 @@ import * as kit from '/ui/kit/kit.js';
             var rate = Number(r.idle_rate) || 0;
             return { label: orgName(r.org), values: [rate <= 1 ? rate * 100 : rate] };
           }), [tr('col.idle_rate')], function (v) { return (Number(v) || 0).toFixed(1) + '%'; }),
-          table([{ label: tr('col.org'), render: function (r) { return orgName(r.org); } }]
+          table([{ label: tr('col.org'), render: function (r) { return orgNode(r.org); } }]
             .concat(moneyColumns(['count', 'idle_count', 'idle_value', 'original_value', 'idle_rate'])), rows, { id: 'idle-table' })
         ];
       }, live),
@@ -1954,7 +1979,7 @@ import * as kit from '/ui/kit/kit.js';
     }, [
       { label: tr('st.no'), render: function (r) { return h('a', { href: '#/stocktakes/' + encodeURIComponent(r.id) }, r.x.no || r.id); } },
       { label: tr('st.name'), render: function (r) { return r.x.name; } },
-      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
       { label: tr('st.planned'), render: function (r) { return (r.x.planned_from || '') + ' – ' + (r.x.planned_to || ''); } },
       { label: tr('st.groupBy'), render: function (r) { return label('st.group', r.x.group_by); } },
       { label: tr('st.bookCards'), num: true, render: function (r) { return r.x.book_cards; } },
@@ -2067,7 +2092,7 @@ import * as kit from '/ui/kit/kit.js';
         actions.length ? h('div', { class: 'actions', id: 'st-actions' }, actions) : null,
         section(null, dl([
           [tr('st.status'), label('st.status', x.status), { id: 'st-status' }],
-          [tr('field.org'), orgName(doc.org)],
+          [tr('field.org'), orgNode(doc.org)],
           [tr('st.planned'), (x.planned_from || '') + ' – ' + (x.planned_to || '')],
           [tr('st.groupBy'), label('st.group', x.group_by)],
           [tr('st.scopeLocation'), x.location],
@@ -2109,7 +2134,7 @@ import * as kit from '/ui/kit/kit.js';
         return h('a', { href: '#/stocktakes/' + encodeURIComponent(st.id) + '/tasks/' + encodeURIComponent(r.task_id) }, r.no);
       } },
       { label: tr('st.taskLabel'), render: function (r) { return r.label; } },
-      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
       { label: tr('st.status'), render: function (r) { return badge('task', r.status, label('st.task', r.status)); } },
       { label: tr('st.expected'), num: true, key: 'expected' },
       { label: tr('st.scanned'), num: true, key: 'scanned' },
@@ -2117,7 +2142,7 @@ import * as kit from '/ui/kit/kit.js';
       { label: label('scan.result', 'surplus'), num: true, key: 'surplus' },
       { label: label('scan.result', 'loss'), num: true, key: 'loss' },
       { label: tr('st.matchRate'), num: true, render: function (r) { return percent(r.match_rate); } }
-    ], rows, { id: 'st-tasks', money: money }, 20);
+    ], rows, { id: 'st-tasks', money: money }, 10);
   }
 
   function differencesPanel(st, live) {
@@ -2298,7 +2323,7 @@ import * as kit from '/ui/kit/kit.js';
         actions.length ? h('div', { class: 'actions', id: 'task-actions' }, actions) : null,
         section(null, dl([
           [tr('st.name'), st.data.name],
-          [tr('field.org'), orgName(b.task && b.task.org)],
+          [tr('field.org'), orgNode(b.task && b.task.org)],
           [tr('st.groupBy'), label('st.group', t.group_by)],
           [tr('st.expected'), t.expected],
           [tr('st.remaining'), b.remaining, { id: 'task-remaining' }],
@@ -2402,7 +2427,7 @@ import * as kit from '/ui/kit/kit.js';
       { label: tr('wh.warehouse'), render: function (r) { return r.x.warehouse_name; } },
       { label: tr('wh.bin'), render: function (r) { return r.x.bin; } },
       { label: tr('wh.condition'), render: function (r) { return label('wh.cond', r.x.condition); } },
-      { label: tr('wh.owner'), render: function (r) { return orgName(r.x.card_org); } },
+      { label: tr('wh.owner'), render: function (r) { return orgNode(r.x.card_org); } },
       { label: tr('field.original_value'), money: true, render: function (r) { return money(r.x.original_value); } },
       { label: tr('field.net_value'), money: true, render: function (r) { return money(r.x.net_value); } },
       { label: tr('wh.inOn'), render: function (r) { return r.x.in_on; } },
@@ -2474,7 +2499,7 @@ import * as kit from '/ui/kit/kit.js';
             [tr('field.spec'), x.spec],
             [tr('field.brand'), x.brand],
             [tr('field.quantity'), x.quantity],
-            [tr('wh.owner'), orgName(x.card_org)],
+            [tr('wh.owner'), orgNode(x.card_org)],
             [tr('field.original_value'), money(x.original_value)],
             [tr('field.net_value'), money(x.net_value)]
           ])),
@@ -2776,9 +2801,9 @@ import * as kit from '/ui/kit/kit.js';
         section(null, dl([
           [tr('wh.orderKind'), label('wh.kind', x.kind)],
           [tr('st.status'), label('wh.order', x.status), { id: 'order-status' }],
-          [tr('field.org'), orgName(d.org)],
+          [tr('field.org'), orgNode(d.org)],
           [tr('wh.warehouse'), x.warehouse_name],
-          x.to_org ? [tr('wh.toOrg'), orgName(x.to_org)] : null,
+          x.to_org ? [tr('wh.toOrg'), orgNode(x.to_org)] : null,
           x.counterparty ? [tr('form.counterparty'), x.counterparty] : null,
           x.due_on ? [tr('wh.dueOn'), dueCell(x)] : null,
           x.method ? [tr('form.method'), label('method', x.method)] : null,
@@ -2813,7 +2838,7 @@ import * as kit from '/ui/kit/kit.js';
     var list = pagedTable(function () { return 'warehouse/demands' + query({ status: status.value }); }, [
       { label: tr('field.category'), render: function (r) { return h('a', { href: '#/warehouse/demands/' + encodeURIComponent(r.id) }, categoryText(r.x.category)); } },
       { label: tr('wh.demandDescription'), render: function (r) { return r.x.description; } },
-      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
       { label: tr('field.quantity'), num: true, render: function (r) { return (r.x.fulfilled || 0) + ' / ' + r.x.quantity; } },
       { label: tr('wh.neededBy'), render: function (r) { return r.x.needed_by; } },
       { label: tr('wh.unitBudget'), money: true, render: function (r) { return money(r.x.unit_budget); } },
@@ -2896,7 +2921,7 @@ import * as kit from '/ui/kit/kit.js';
         x.status === 'open' ? h('div', { class: 'actions' }, actionButton('demand-close', tr('wh.closeDemand'),
           'warehouse/demands/' + encodeURIComponent(d.id) + '/close', {}, 'danger', tr('common.confirm'))) : null,
         section(null, dl([
-          [tr('field.org'), orgName(d.org)],
+          [tr('field.org'), orgNode(d.org)],
           [tr('field.category'), categoryText(x.category)],
           [tr('field.quantity'), (x.fulfilled || 0) + ' / ' + x.quantity],
           [tr('wh.neededBy'), x.needed_by],
