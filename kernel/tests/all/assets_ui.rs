@@ -840,8 +840,11 @@ fn assets_ui_stocktake_of_more_than_fifty_tasks_from_a_deep_link() {
         b.wait_text("#doc-title", "one disposal for both", |t| {
             t.contains("资产处置") && t.contains("乌鲁木齐市第一中学")
         });
-        b.wait_text("#view", "both cards in it", |t| {
-            t.contains(&cards[0].1) && t.contains(&cards[1].1)
+        b.wait_text("#view", "both cards in it, every field by its name", |t| {
+            t.contains(&cards[0].1)
+                && t.contains(&cards[1].1)
+                && t.contains("评估情况")
+                && !t.contains("appraisal")
         });
         // People by their names, not their usernames.
         b.wait_text("#doc-created-by", "the creator's name", |t| t == "王芳");

@@ -163,6 +163,11 @@ fn portal_todo_list_approve_with_comment() {
     b.wait_text("#approval-title", "the approval's title", |t| {
         t == "采购打印机"
     });
+    // Sending it back needs a reason (issue 15.2): refused in place.
+    b.click("#approval-reject");
+    b.wait_text("#approval-error", "the reason required", |t| {
+        t.contains("退回须填写审批意见")
+    });
     b.type_into("#approval-comment", "同意采购");
     b.click("#approval-approve");
     b.wait_text("#approval-timeline", "the comment on the timeline", |t| {
