@@ -213,8 +213,10 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
     };
     let date = |field: &str| -> Result<String> {
         let v = required_text(input, field)?;
-        dates::parse_date(&v)
-            .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM-DD")))?;
+        dates::parse_date(&v).ok_or_else(|| {
+            Error::validation(field, format!("{field} must be YYYY-MM-DD"))
+                .with_code("date_invalid")
+        })?;
         Ok(v)
     };
     match kind {
@@ -300,8 +302,10 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 ));
             }
             let income = match input.get("income_yuan") {
-                Some(v) => crate::model::yuan_to_fen(v)
-                    .ok_or_else(|| Error::validation("income_yuan", "an amount in yuan"))?,
+                Some(v) => crate::model::yuan_to_fen(v).ok_or_else(|| {
+                    Error::validation("income_yuan", "an amount in yuan")
+                        .with_code("amount_invalid")
+                })?,
                 None => 0,
             };
             Ok(json!({
@@ -607,7 +611,7 @@ pub fn create_document(
         Some(c) => c.org.clone(),
         None => org
             .or_else(common::acting_org)
-            .ok_or_else(|| Error::validation("org", "org is required"))?,
+            .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?,
     };
     let year = &dates::today()[..4];
     let seq = common::reserve_numbers(&format!("doc{year}"), &org, 1)?;

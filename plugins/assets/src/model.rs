@@ -220,6 +220,7 @@ impl Card {
         }
         if self.quantity < 1 {
             return Err(Error::validation("quantity", "quantity must be at least 1")
+                .with_code("quantity_min")
                 .with_code("quantity_min"));
         }
         if self.quantity > 1 && !category.batch {

@@ -209,8 +209,10 @@ fn changes(req: &Request) -> Result<Response> {
     let this_month = dates::this_month();
     let month = |field: &str, default: i64| -> Result<i64> {
         match req.query_param(field).filter(|m| !m.is_empty()) {
-            Some(m) => dates::parse_month(&m)
-                .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM"))),
+            Some(m) => dates::parse_month(&m).ok_or_else(|| {
+                Error::validation(field, format!("{field} must be YYYY-MM"))
+                    .with_code("month_invalid")
+            }),
             None => Ok(default),
         }
     };
@@ -344,8 +346,9 @@ fn changes(req: &Request) -> Result<Response> {
 /// original, accumulated, net, and the month's charge from its run.
 fn depreciation(req: &Request) -> Result<Response> {
     let month = match req.query_param("month").filter(|m| !m.is_empty()) {
-        Some(m) => dates::parse_month(&m)
-            .ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?,
+        Some(m) => dates::parse_month(&m).ok_or_else(|| {
+            Error::validation("month", "month must be YYYY-MM").with_code("month_invalid")
+        })?,
         None => dates::this_month() - 1,
     };
     let run = tianshan_sdk::storage::collection("depreciation_runs")
@@ -502,7 +505,9 @@ fn disposals(req: &Request) -> Result<Response> {
             .parse::<i64>()
             .ok()
             .filter(|y| (1900..=2999).contains(y))
-            .ok_or_else(|| Error::validation("year", "year must be YYYY"))?,
+            .ok_or_else(|| {
+                Error::validation("year", "year must be YYYY").with_code("year_invalid")
+            })?,
         None => dates::this_month().div_euclid(12),
     };
     let find = cards()

@@ -253,12 +253,16 @@ fn status_of(doc: &Doc<Value>) -> &str {
 fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
     let name = required_text(input, "name")?;
     if name.chars().count() > 100 {
-        return Err(Error::validation("name", "at most 100 characters"));
+        return Err(Error::validation("name", "at most 100 characters")
+            .with_code("too_long")
+            .with_param("max", 100));
     }
     let date = |field: &str| -> Result<String> {
         let v = required_text(input, field)?;
-        dates::parse_date(&v)
-            .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM-DD")))?;
+        dates::parse_date(&v).ok_or_else(|| {
+            Error::validation(field, format!("{field} must be YYYY-MM-DD"))
+                .with_code("date_invalid")
+        })?;
         Ok(v)
     };
     let (from, to) = (date("planned_from")?, date("planned_to")?);
@@ -277,7 +281,9 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
     }
     let location = text_field(input, "location");
     if location.as_ref().is_some_and(|l| l.chars().count() > 100) {
-        return Err(Error::validation("location", "at most 100 characters"));
+        return Err(Error::validation("location", "at most 100 characters")
+            .with_code("too_long")
+            .with_param("max", 100));
     }
     let category = match text_field(input, "category") {
         Some(c) => {
@@ -340,7 +346,7 @@ fn create(req: &Request) -> Result<Response> {
     let mut data = plan_from(&input)?;
     let org = text_field(&input, "org")
         .or_else(common::acting_org)
-        .ok_or_else(|| Error::validation("org", "org is required"))?;
+        .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
     check_scope(&org, &data)?;
     let year = dates::today()[..4].to_string();
     let seq = common::reserve_numbers(&format!("stocktake{year}"), &org, 1)?;
@@ -975,7 +981,9 @@ fn scan(req: &Request) -> Result<Response> {
     let input = body(req)?;
     let code = required_text(&input, "code")?;
     if code.len() > 200 {
-        return Err(Error::validation("code", "at most 200 characters"));
+        return Err(Error::validation("code", "at most 200 characters")
+            .with_code("too_long")
+            .with_param("max", 200));
     }
     let task =
         fetch_task(&st, &required_text(&input, "task_id")?).map_err(|e| e.with_field("task_id"))?;
@@ -997,7 +1005,9 @@ fn scan(req: &Request) -> Result<Response> {
     let custodian = text_field(&input, "custodian");
     for (field, v) in [("location", &location), ("custodian", &custodian)] {
         if v.as_ref().is_some_and(|v| v.chars().count() > 100) {
-            return Err(Error::validation(field, "at most 100 characters"));
+            return Err(Error::validation(field, "at most 100 characters")
+                .with_code("too_long")
+                .with_param("max", 100));
         }
     }
     let card = card_for_code(&code)?;
