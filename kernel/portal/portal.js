@@ -408,16 +408,81 @@
     });
   }
 
-  // ---- routing: #/ is home, #/p/{plugin}/{id} an entry ----------------------
+  // ---- routing: #/ is home, #/p/{plugin}/{id}[/…][?…] a plugin's page ------
+  //
+  // `#/p/{plugin}/{entry}` opens a menu entry. Anything after the entry is
+  // the page's own route, so `#/p/assets/stocktakes/PD1` opens the
+  // stocktakes entry at its `#/stocktakes/PD1`. A first segment that is not
+  // an entry is a route of the plugin's page (`#/p/assets/scan` opens the
+  // assets page at `#/scan`): deep links reach pages that have no menu
+  // entry. The page reports its route as the user moves inside it (the
+  // bridge's `route`), and the portal's address, breadcrumb and menu
+  // follow, so a copied address opens the same view.
 
   function parseHash() {
-    var m = /^#\/p\/([^/]+)\/([^/]+)$/.exec(location.hash);
+    var m = /^#\/p\/([^/?]+)\/([^/?]+)((?:\/[^?]*)?)(\?.*)?$/.exec(location.hash);
     if (!m) return null;
     try {
-      return { plugin: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]) };
+      return { plugin: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]), rest: m[3] || '', query: m[4] || '' };
     } catch (e) {
       return null;
     }
+  }
+
+  // The first segment of a page route ('#/stocktakes/PD1?x' → 'stocktakes').
+  function firstSegment(hash) {
+    var m = /^#\/?([^/?]*)/.exec(hash || '');
+    return m ? m[1] : '';
+  }
+
+  // Where a parsed portal hash leads: {entry (the menu entry it names,
+  // else the one whose page route it is in, else null), url (the page with
+  // its inner route), label}; null when the plugin has no page here.
+  function resolveTarget(target) {
+    var named = null;
+    var first = null;
+    state.entries.forEach(function (e) {
+      if (e.plugin !== target.plugin) return;
+      if (!first) first = e;
+      if (e.id === target.id && !named) named = e;
+    });
+    var base = named || first;
+    var u = base ? sameOriginUrl(base.url) : null;
+    if (!u) return null;
+    var inner;
+    if (named) inner = (u.hash || '#/' + encodeURIComponent(target.id)) + target.rest + target.query;
+    else inner = '#/' + encodeURIComponent(target.id) + target.rest + target.query;
+    u.hash = inner;
+    return { entry: named || entryForRoute(target.plugin, inner), url: u };
+  }
+
+  // The menu entry whose page route `hash` is in, or null.
+  function entryForRoute(plugin, hash) {
+    var seg = firstSegment(hash);
+    for (var i = 0; i < state.entries.length; i++) {
+      var e = state.entries[i];
+      if (e.plugin !== plugin) continue;
+      var u = sameOriginUrl(e.url);
+      if (u && firstSegment(u.hash) === seg) return e;
+    }
+    return null;
+  }
+
+  // The breadcrumb, the menu mark and the window title for a plugin page
+  // at `entry` (or none), with the title the page gave its view.
+  function showPluginChrome(plugin, entry, pageTitle) {
+    var label = entry ? localized(entry.label) || entry.plugin : pageTitle || plugin;
+    $('plugin-title').textContent = label;
+    var sub = $('plugin-subtitle');
+    var extra = entry && pageTitle && pageTitle !== label ? pageTitle : '';
+    if (sub) {
+      sub.textContent = extra;
+      sub.hidden = !extra;
+      var sep = $('plugin-sep2');
+      if (sep) sep.hidden = !extra;
+    }
+    markActive(entry || { plugin: plugin, id: null });
+    document.title = (extra || label) + ' · ' + tr('platform.name');
   }
 
   // src: the page (null: none); plugin: whose page it is, which is what
@@ -428,14 +493,30 @@
   function setFrame(src, title, plugin) {
     var frame = $('plugin-frame');
     if (src === state.frameSrc) return;
+    // The same page at another route of its own: moved there in place (a
+    // fragment navigation keeps the page, its nonce and its state).
+    var hashAt = src ? src.indexOf('#') : -1;
+    var page = hashAt >= 0 ? src.slice(0, hashAt) : src;
+    var inner = hashAt >= 0 ? src.slice(hashAt) : '';
+    var b = state.bridge;
+    if (src && b && b.plugin === plugin && b.page === page && frame.contentWindow) {
+      state.frameSrc = src;
+      if (b.inner !== inner) {
+        b.inner = inner;
+        b.title = '';
+        frame.contentWindow.location.replace(b.loaded + inner);
+      }
+      return;
+    }
     state.frameSrc = src;
     state.bridge = null;
     frame.title = title || '';
     var url = src || 'about:blank';
     if (src && plugin) {
-      state.bridge = { plugin: plugin, nonce: randomNonce() };
+      state.bridge = { plugin: plugin, nonce: randomNonce(), page: page, inner: inner };
       var u = new URL(src, location.origin);
       u.searchParams.set('bridge', state.bridge.nonce);
+      state.bridge.loaded = u.pathname + u.search;
       url = u.pathname + u.search + u.hash;
     }
     // Replace rather than navigate, so the portal's history holds only hashes.
@@ -507,29 +588,19 @@
       return;
     }
     var target = parseHash();
-    var entry = null;
-    if (target) {
-      for (var i = 0; i < state.entries.length; i++) {
-        if (state.entries[i].plugin === target.plugin && state.entries[i].id === target.id) {
-          entry = state.entries[i];
-          break;
-        }
-      }
-    }
+    var found = target ? resolveTarget(target) : null;
     if (!target) {
       setFrame(null);
       showSection('home');
       markActive(null);
       document.title = tr('platform.name');
-    } else if (entry) {
-      var label = localized(entry.label) || entry.plugin;
-      var u = sameOriginUrl(entry.url);
+    } else if (found) {
+      var u = found.url;
       u.searchParams.set('lang', state.lang);
-      $('plugin-title').textContent = label;
+      var label = found.entry ? localized(found.entry.label) || target.plugin : target.plugin;
       showSection('plugin');
-      setFrame(u.pathname + u.search + u.hash, label, entry.plugin);
-      markActive(entry);
-      document.title = label + ' · ' + tr('platform.name');
+      setFrame(u.pathname + u.search + u.hash, label, target.plugin);
+      showPluginChrome(target.plugin, found.entry, state.bridge && state.bridge.title);
     } else if (state.menuLoaded) {
       setFrame(null);
       showSection('not-found');
@@ -670,8 +741,18 @@
   function onApprovalAction(action) {
     var d = state.approval;
     if (!d) return;
-    var body = { comment: $('approval-comment').value };
-    if (action === 'reject') body.to_step = Number($('approval-to-step').value);
+    var body = { comment: $('approval-comment').value.trim() };
+    if (action === 'reject') {
+      body.to_step = Number($('approval-to-step').value);
+      // Sending back needs a reason the applicant can act on, and a
+      // confirmation.
+      if (!body.comment) {
+        $('approval-error').textContent = tr('approval.rejectReason');
+        $('approval-comment').focus();
+        return;
+      }
+      if (!window.confirm(tr('approval.confirmReject'))) return;
+    }
     var buttons = [$('approval-approve'), $('approval-reject')];
     buttons.forEach(function (b) { b.disabled = true; });
     api('POST', '/api/v1/approvals/' + encodeURIComponent(d.approval.id) + '/' + action, body).then(function (res) {
@@ -739,6 +820,7 @@
     if (d.op === 'context') work = Promise.resolve({ status: 200, body: bridgeContext(b.plugin) });
     else if (d.op === 'request') work = bridgeRequest(b.plugin, d);
     else if (d.op === 'navigate') work = bridgeNavigate(b.plugin, d.hash);
+    else if (d.op === 'route') work = bridgeRoute(b, d.hash, d.title);
     else work = refused('unknown bridge operation');
     work.then(function (payload) {
       bridgeReply(ev.source, b, d.id, payload);
@@ -764,10 +846,27 @@
   function bridgeNavigate(plugin, hash) {
     if (typeof hash !== 'string') return refused('no hash');
     var ok = /^#\/(todos(\/(pending|copied|started))?|approvals\/[0-9A-Za-z]+)?$/.test(hash);
-    var m = /^#\/p\/([^/]+)\/([^/]+)$/.exec(hash);
+    var m = /^#\/p\/([^/?]+)\/[^/?][^#]*$/.exec(hash);
     if (m && m[1] === encodeURIComponent(plugin)) ok = true;
     if (!ok) return refused('the portal opens only to-dos, approvals and this plugin\'s pages');
     location.hash = hash;
+    return Promise.resolve({ status: 204, body: null });
+  }
+
+  // The page moved to `hash` (its own route, '#/stocktakes/PD1') under
+  // `title`: the portal's address becomes '#/p/{plugin}/stocktakes/PD1'
+  // (replaced, not pushed: the frame's own history entry is the step
+  // back), and its breadcrumb and menu mark follow.
+  function bridgeRoute(b, hash, title) {
+    if (typeof hash !== 'string' || hash.length > 2000 || !/^#\/[^/?#][^#]*$/.test(hash)) {
+      return refused('a route is a hash like #/view/…');
+    }
+    b.inner = hash;
+    b.title = typeof title === 'string' ? title.slice(0, 200) : '';
+    var portalHash = '#/p/' + encodeURIComponent(b.plugin) + hash.slice(1);
+    state.frameSrc = b.page + hash;
+    if (location.hash !== portalHash) history.replaceState(null, '', portalHash);
+    showPluginChrome(b.plugin, entryForRoute(b.plugin, hash), b.title);
     return Promise.resolve({ status: 204, body: null });
   }
 

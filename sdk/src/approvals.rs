@@ -80,6 +80,10 @@ pub fn to_error(e: wit::ApprovalError) -> Error {
         // The kernel leads a refusal that has its own stable code with it.
         wit::ApprovalError::Invalid(m) => match m.strip_prefix("approval_applicant_only: ") {
             Some(rest) => Error::new(422, "approval_applicant_only", rest),
+            // A flow nobody can approve yet: a code of its own, so a page
+            // says so in the user's language rather than the kernel's
+            // English.
+            None if m.contains("has no approver") => Error::new(422, "approval_no_approver", m),
             None => Error::new(422, "validation_failed", m),
         },
         wit::ApprovalError::Unavailable(m) => Error::new(503, "unavailable", m),
@@ -292,5 +296,15 @@ mod tests {
         assert_eq!((e.status(), e.code()), (422, "approval_applicant_only"));
         let e = to_error(wit::ApprovalError::Invalid("bad flow".into()));
         assert_eq!((e.status(), e.code()), (422, "validation_failed"));
+    }
+
+    #[test]
+    fn a_flow_without_approver_has_its_own_code() {
+        let e = to_error(wit::ApprovalError::Invalid(
+            "flow: step 1 (review) has no approver: nobody holds org-admin at org org-1".into(),
+        ));
+        assert_eq!((e.status(), e.code()), (422, "approval_no_approver"));
+        let e = to_error(wit::ApprovalError::Invalid("something else".into()));
+        assert_eq!(e.code(), "validation_failed");
     }
 }

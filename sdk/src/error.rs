@@ -2,6 +2,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// `Result` with the SDK's [`Error`] as the default error type.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -10,13 +11,22 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 /// for humans and optionally the request field at fault.
 ///
 /// Turned into a response with the kernel's error shape:
-/// `{"error":{"code":"…","message":"…","field":"…"}}` (`field` only when set).
+/// `{"error":{"code":"…","message":"…","field":"…","params":{…}}}` (`field`
+/// and `params` only when set).
+///
+/// The message is for logs and API users; a page shows the user the text
+/// its i18n files hold for `code.{code}`, filled from `params` (so a
+/// zh-CN screen never shows the English message). Give an error a code of
+/// its own and the values its text needs: `Error::new(422,
+/// "date_in_future", "…").with_field("acquired_on").with_param("today",
+/// today)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     status: u16,
     code: Cow<'static, str>,
     message: String,
     field: Option<String>,
+    params: Option<Map<String, Value>>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +40,8 @@ struct Inner<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a Map<String, Value>>,
 }
 
 impl Error {
@@ -44,6 +56,7 @@ impl Error {
             code: code.into(),
             message: message.into(),
             field: None,
+            params: None,
         }
     }
 
@@ -88,6 +101,27 @@ impl Error {
         self
     }
 
+    /// Adds a value the message's translation needs (`{key}` in the
+    /// page's `code.{code}` text).
+    pub fn with_param(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.params
+            .get_or_insert_with(Map::new)
+            .insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Replaces the code (keeping status, message, field and params): a
+    /// generic error given the specific code a page has words for.
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.code = code.into();
+        self
+    }
+
+    /// The values for the message's translation.
+    pub fn params(&self) -> Option<&Map<String, Value>> {
+        self.params.as_ref()
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.status
@@ -115,6 +149,7 @@ impl Error {
                 code: &self.code,
                 message: &self.message,
                 field: self.field.as_deref(),
+                params: self.params.as_ref(),
             },
         };
         // Serialising plain strings cannot fail.
@@ -189,5 +224,18 @@ mod tests {
         );
         let e: String = Error::new(503, "storage_unavailable", "db down").into();
         assert_eq!(e, "503 storage_unavailable: db down");
+    }
+
+    #[test]
+    fn params_travel_with_the_code() {
+        let e = Error::validation("acquired_on", "acquired_on 2030-01-01 is after today")
+            .with_code("date_in_future")
+            .with_param("date", "2030-01-01");
+        let body: Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(body["error"]["code"], "date_in_future");
+        assert_eq!(body["error"]["field"], "acquired_on");
+        assert_eq!(body["error"]["params"]["date"], "2030-01-01");
+        let plain: Value = serde_json::from_slice(&Error::not_found("x").to_json()).unwrap();
+        assert!(plain["error"].get("params").is_none());
     }
 }

@@ -81,13 +81,10 @@ impl Vocab {
     }
 
     pub(crate) fn refusal(&self, field: &str) -> Error {
-        Error::validation(
-            field,
-            format!(
-                "{field} must be one of {}",
-                self.codes().collect::<Vec<_>>().join(", ")
-            ),
-        )
+        let allowed = self.codes().collect::<Vec<_>>().join(", ");
+        Error::validation(field, format!("{field} must be one of {allowed}"))
+            .with_code("not_in_vocabulary")
+            .with_param("allowed", allowed)
     }
 
     /// `[{code, zh, en}]`.

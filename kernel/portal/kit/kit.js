@@ -89,6 +89,26 @@ export function text(key) {
   return s == null ? state.kitT[key] : s;
 }
 
+// The text for `key` as parts to append(): each `{name}` becomes
+// values[name] — a string, or an element (a link) in its place in the
+// sentence, wherever the language puts it.
+export function trParts(key, values) {
+  var s = text(key);
+  if (s == null) s = key;
+  var out = [];
+  var re = /\{(\w+)\}/g;
+  var at = 0;
+  var m;
+  while ((m = re.exec(s))) {
+    if (m.index > at) out.push(s.slice(at, m.index));
+    var v = values ? values[m[1]] : null;
+    if (v != null) out.push(typeof v === 'object' ? v : String(v));
+    at = re.lastIndex;
+  }
+  if (at < s.length) out.push(s.slice(at));
+  return out;
+}
+
 export function has(key) {
   return state.pluginT[key] != null || state.kitT[key] != null;
 }
@@ -175,6 +195,16 @@ export function navigate(hash) {
   return call('navigate', { hash: hash });
 }
 
+// Tells the portal the page's own route (its location.hash, '#/view/…')
+// and the view's title, so the portal's address becomes a deep link
+// ('#/p/{plugin}/view/…') and its breadcrumb and menu follow the page.
+// kit.router() calls it on every route; a page with its own router calls
+// it once per view.
+export function reportRoute(title) {
+  if (!bridged() || !/^#\/[^/?#]/.test(location.hash)) return Promise.resolve(null);
+  return call('route', { hash: location.hash, title: title || '' });
+}
+
 // ---- the API -----------------------------------------------------------------
 
 // path: relative to this plugin's API (`items?page=2`), or absolute
@@ -242,13 +272,39 @@ export function fileImage(fileId, props) {
   return img;
 }
 
-// What went wrong, for people: the kit's words for the status or the error
-// code first, the server's detail after.
+// Codes whose words say nothing of the case at hand: the server's detail
+// follows them. Any other code with a text (`code.{code}` in the page's or
+// the kit's i18n) is shown in those words alone, filled from the error's
+// params — the English message never reaches a Chinese screen.
+var GENERIC_CODES = ['validation_failed', 'bad_request', 'conflict', 'not_found', 'forbidden', 'internal', 'invalid_json'];
+
+// The words for an API error's code, filled from its params (and {field},
+// the field's name as the page calls it); null when there are none or the
+// code is generic.
+export function codeText(e) {
+  if (!e || !e.code || GENERIC_CODES.indexOf(e.code) >= 0 || !has('code.' + e.code)) return null;
+  var values = {};
+  var p = e.params || {};
+  Object.keys(p).forEach(function (k) {
+    var v = p[k];
+    // A vocabulary value given by code shows by its label when the page
+    // has one (`{status}` → `label.status.draft` is the page's business).
+    values[k] = v != null && typeof v === 'object' ? JSON.stringify(v) : v;
+  });
+  if (e.field) values.field = fieldName(e.field);
+  return tr('code.' + e.code, values);
+}
+
+// What went wrong, for people: the words for the error's code when the
+// page or the kit has them; else the kit's words for the status or the
+// generic code, with the server's detail after.
 export function errorText(res) {
   var e = res && res.body && res.body.error;
-  var base = !res || res.status === 0 ? tr('err.network')
-    : res.status === 401 ? tr('err.signIn')
-    : res.status === 403 ? tr('err.forbidden')
+  if (!res || res.status === 0) return tr('err.network');
+  if (res.status === 401) return tr('err.signIn');
+  var own = codeText(e);
+  if (own != null) return own;
+  var base = res.status === 403 ? tr('err.forbidden')
     : res.status === 404 && !(e && e.message) ? tr('err.notFound')
     : e && e.code && has('code.' + e.code) ? tr('code.' + e.code)
     : tr('err.failed', { status: res.status });
@@ -384,6 +440,26 @@ export function pager(total, page, hasNext, onPrev, onNext) {
   ]);
 }
 
+// Rows the page already holds, shown `size` at a time with a pager, so a
+// long list (a campaign's hundreds of tasks, a label sheet's cards) does
+// not make a phone page tens of thousands of pixels tall. Same columns
+// and opts as table(); answers the container.
+export function pagedRows(columns, rows, opts, size) {
+  var per = size || 20;
+  var box = h('div', { class: 'paged-rows' });
+  function show(page) {
+    box.textContent = '';
+    var start = (page - 1) * per;
+    box.appendChild(table(columns, rows.slice(start, start + per), opts));
+    if (rows.length > per) {
+      box.appendChild(pager(rows.length, page, start + per < rows.length,
+        function () { show(page - 1); }, function () { show(page + 1); }));
+    }
+  }
+  show(1);
+  return box;
+}
+
 // ---- forms -------------------------------------------------------------------
 
 // A labelled control with a slot for the API's error about it.
@@ -445,13 +521,14 @@ export function showError(form, res, aliases) {
   var f = e && e.field;
   if (f) {
     var candidates = aliases ? aliases(f) : [f];
-    // Next to the field, the server's own words about it, unless the page
-    // has words of its own for the code (the kit's are too general here).
-    var text = (e.code && state.pluginT['code.' + e.code] != null) ? tr('code.' + e.code) : e.message;
+    // Next to the field, the words for the code (else the server's own
+    // about it) — and only there: the message is shown once.
+    var own = codeText(e);
+    var text = own != null ? own : e.message;
     for (var i = 0; i < candidates.length; i++) {
       if (setFieldError(form, candidates[i], text)) {
         var top0 = form.querySelector('.form-error');
-        if (top0) top0.textContent = errorText(res);
+        if (top0) top0.textContent = '';
         return true;
       }
     }
@@ -464,6 +541,27 @@ export function showError(form, res, aliases) {
 export function busy(form, on) {
   form.querySelectorAll('button').forEach(function (b) { b.disabled = on; });
   form.setAttribute('aria-busy', String(on));
+}
+
+// Marks a horizontally scrolling bar (`.nav`) with `more-left` /
+// `more-right` while there is more of it on that side (the kit's CSS fades
+// that edge), and keeps its active link in view.
+export function scrollHint(bar) {
+  function mark() {
+    var more = bar.scrollWidth - bar.clientWidth;
+    bar.classList.toggle('more-left', more > 1 && bar.scrollLeft > 1);
+    bar.classList.toggle('more-right', more > 1 && bar.scrollLeft < more - 1);
+  }
+  bar.addEventListener('scroll', mark, { passive: true });
+  window.addEventListener('resize', mark);
+  mark();
+  return {
+    update: function () {
+      var active = bar.querySelector('.active');
+      if (active && active.scrollIntoView) active.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      mark();
+    }
+  };
 }
 
 // ---- routing -----------------------------------------------------------------
@@ -499,6 +597,7 @@ export function router(routes, fallback) {
     var r = parseHash();
     var name = r.parts[0] || fallback;
     var view = routes[name] || routes[fallback];
+    reportRoute(routes[name] && has('nav.' + name) ? tr('nav.' + name) : '');
     if (view) view(r.parts, r.params, function () { return mine === seq; });
   }
   window.addEventListener('hashchange', run);

@@ -284,7 +284,13 @@ fn reject_reassign_add_copy_comment_attach_and_withdraw() {
     assert_eq!(status, 422, "only earlier steps: {out}");
     assert_eq!(out["error"]["field"], "to_step");
     // Sending back needs a reason (issue 15.2), and nothing moved.
-    let (status, out) = act(&w, &w.d1, &id, "reject", json!({"to_step": 1, "comment": "  "}));
+    let (status, out) = act(
+        &w,
+        &w.d1,
+        &id,
+        "reject",
+        json!({"to_step": 1, "comment": "  "}),
+    );
     assert_eq!(status, 422, "a reason is required: {out}");
     assert_eq!(out["error"]["field"], "comment");
     let out = act_ok(

@@ -734,6 +734,58 @@ fn stocktake_and_public_warehouse() {
         ],
     );
 
+    // Issue 15.1: a location scope is the beginning of the locations it
+    // covers ("主楼" covers 主楼301室 and 主楼302室), and a scope that
+    // covers no booked card is refused when saved, on the field at fault.
+    let (status, empty) = call(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/stocktakes",
+        json!({"name": "东楼清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "location": "东楼"}),
+    );
+    assert_eq!(
+        (
+            status,
+            empty["error"]["code"].as_str(),
+            empty["error"]["field"].as_str()
+        ),
+        (422, Some("nothing_in_scope"), Some("location")),
+        "{empty}"
+    );
+    let building = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        "/stocktakes",
+        json!({"name": "主楼清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "location": "主楼"}),
+        201,
+    );
+    let building_id = building["id"].as_str().unwrap().to_string();
+    // Editing it to an empty scope is refused too.
+    let (status, edited) = call(
+        &w.k,
+        &w.manager_a,
+        "PUT",
+        &format!("/stocktakes/{building_id}"),
+        json!({"name": "主楼清查", "planned_from": "2026-11-01", "planned_to": "2026-11-30", "location": "西楼"}),
+    );
+    assert_eq!(
+        (status, edited["error"]["code"].as_str()),
+        (422, Some("nothing_in_scope")),
+        "{edited}"
+    );
+    let started = ok(
+        &w.k,
+        &w.manager_a,
+        "POST",
+        &format!("/stocktakes/{building_id}/start"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(started["data"]["book_cards"], 3, "{started}");
+    assert_eq!(started["data"]["task_count"], 2, "{started}");
+
     // A stocktake by location: one card found where booked, one found in
     // the wrong room, one never found, one unknown label scanned.
     let st = ok(
@@ -982,5 +1034,54 @@ fn stocktake_and_public_warehouse() {
         (status, out["error"]["field"].as_str()),
         (422, Some("lines[0].unit_price_yuan")),
         "{out}"
+    );
+}
+
+/// Issue 15.5: the depreciation report says whether its month is booked
+/// and which months are, so a month without a run does not pass for one
+/// (same accumulated figures, a charge of ¥0); once run, it is booked.
+#[test]
+fn the_depreciation_report_says_which_months_are_booked() {
+    let w = world();
+    import_cards(&w, &[("台式机", "A020101", "主楼301室", "in_use")]);
+    let report = |who: &str| {
+        ok(
+            &w.k,
+            who,
+            "GET",
+            "/reports/depreciation?month=2025-01",
+            Value::Null,
+            200,
+        )
+    };
+    let before = report(&w.county_admin);
+    assert_eq!(before["booked"], false, "{before}");
+    assert_eq!(before["runnable"], true, "{before}");
+    assert!(
+        !before["booked_months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["month"] == "2025-01"),
+        "{before}"
+    );
+    ok(
+        &w.k,
+        &w.county_admin,
+        "POST",
+        "/depreciation/run?month=2025-01",
+        Value::Null,
+        200,
+    );
+    let after = report(&w.county_admin);
+    assert_eq!(after["booked"], true, "{after}");
+    assert_eq!(after["last_booked"], "2025-01", "{after}");
+    assert!(
+        after["booked_months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["month"] == "2025-01" && m["finished"] == true),
+        "{after}"
     );
 }

@@ -37,7 +37,7 @@ const HEADERS: &[&str] = &[
 /// The county's register: rows are (no, name, category, unit, date, value,
 /// status, note); `date` and `value` are written as text unless they parse
 /// as numbers (an Excel serial date, a plain amount).
-fn county_register(rows: &[[&str; 8]]) -> Vec<u8> {
+pub(crate) fn county_register(rows: &[[&str; 8]]) -> Vec<u8> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     let title = Format::new()

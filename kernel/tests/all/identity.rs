@@ -818,7 +818,11 @@ fn a_county_user_cannot_see_another_county_or_the_prefecture() {
     assert_eq!(status, 200, "{dir}");
     let listed = dir["orgs"].as_array().unwrap();
     assert!(listed.iter().any(|o| o["id"] == w.unit_b.as_str()), "{dir}");
-    assert!(listed.iter().all(|o| o["level"] == "unit" && o.get("headcount_actual").is_none()));
+    assert!(
+        listed
+            .iter()
+            .all(|o| o["level"] == "unit" && o.get("headcount_actual").is_none())
+    );
     let (status, _) = k.request(
         "GET",
         "/api/v1/orgs/directory?level=planet",

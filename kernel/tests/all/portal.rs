@@ -163,6 +163,11 @@ fn portal_todo_list_approve_with_comment() {
     b.wait_text("#approval-title", "the approval's title", |t| {
         t == "采购打印机"
     });
+    // Sending it back needs a reason (issue 15.2): refused in place.
+    b.click("#approval-reject");
+    b.wait_text("#approval-error", "the reason required", |t| {
+        t.contains("退回须填写审批意见")
+    });
     b.type_into("#approval-comment", "同意采购");
     b.click("#approval-approve");
     b.wait_text("#approval-timeline", "the comment on the timeline", |t| {
@@ -493,6 +498,15 @@ impl Browser {
             .filter(|e| e["level"] == "SEVERE")
             .map(|e| e["message"].as_str().unwrap_or("").to_string())
             .collect()
+    }
+
+    /// Resizes the window (a phone is 390 × 844).
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
     }
 
     /// Saves a PNG of the window (for humans; CI may keep it as an artifact).

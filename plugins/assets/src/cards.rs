@@ -282,7 +282,10 @@ fn plausible(card: &Card, lang: &str) -> Result<()> {
         .next()
     {
         Some((field, code, zh, en)) => {
-            Err(Error::new(422, code, if lang == "en" { en } else { zh }).with_field(field))
+            Err(Error::new(422, code, if lang == "en" { en } else { zh })
+                .with_field(field)
+                .with_param("date", card.acquired_on.clone())
+                .with_param("today", dates::today()))
         }
         None => Ok(()),
     }
@@ -347,7 +350,8 @@ pub fn insert_writes(
 ) -> Result<Vec<Write>> {
     let org = match org {
         Some(o) => o.to_string(),
-        None => common::acting_org().ok_or_else(|| Error::validation("org", "org is required"))?,
+        None => common::acting_org()
+            .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?,
     };
     let year = dates::today()[..4].to_string();
     // A unit's own asset numbers (an import) are kept; the others get the

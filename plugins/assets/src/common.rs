@@ -22,6 +22,20 @@ pub fn actor() -> String {
         .unwrap_or_else(|| "system".into())
 }
 
+/// The caller's name as people know it (their display name), for the
+/// histories people read; `actor()` stays the stable username.
+pub fn actor_name() -> String {
+    identity::caller()
+        .map(|p| {
+            if p.display_name.trim().is_empty() {
+                p.username
+            } else {
+                p.display_name
+            }
+        })
+        .unwrap_or_else(|| "system".into())
+}
+
 /// The org the request acts in (the kernel's choice, never the body's).
 pub fn acting_org() -> Option<String> {
     identity::caller().map(|p| p.org_id)
@@ -55,6 +69,7 @@ pub fn activity(
             "action": action,
             "document_id": document,
             "actor": actor(),
+            "actor_name": actor_name(),
             "on": crate::dates::today(),
             "detail": detail,
         }),
@@ -98,5 +113,7 @@ pub fn text_field(map: &serde_json::Map<String, Value>, field: &str) -> Option<S
 }
 
 pub fn required_text(map: &serde_json::Map<String, Value>, field: &str) -> Result<String> {
-    text_field(map, field).ok_or_else(|| Error::validation(field, format!("{field} is required")))
+    text_field(map, field).ok_or_else(|| {
+        Error::validation(field, format!("{field} is required")).with_code("required")
+    })
 }

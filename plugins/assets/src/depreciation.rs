@@ -238,8 +238,9 @@ pub fn publish_totals(month: i64) -> Result<()> {
 /// Manual run: `?month=YYYY-MM` (default: this month).
 fn run_now(req: &Request) -> Result<Response> {
     let month = match req.query_param("month") {
-        Some(m) => dates::parse_month(&m)
-            .ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?,
+        Some(m) => dates::parse_month(&m).ok_or_else(|| {
+            Error::validation("month", "month must be YYYY-MM").with_code("month_invalid")
+        })?,
         None => dates::this_month(),
     };
     if month > dates::this_month() {

@@ -213,13 +213,21 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
     };
     let date = |field: &str| -> Result<String> {
         let v = required_text(input, field)?;
-        dates::parse_date(&v)
-            .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM-DD")))?;
+        dates::parse_date(&v).ok_or_else(|| {
+            Error::validation(field, format!("{field} must be YYYY-MM-DD"))
+                .with_code("date_invalid")
+        })?;
         Ok(v)
     };
     match kind {
         "registration" => {
             require_state(&["draft"], "only drafts are registered")?;
+            // Cards that reached the register another way (an event, an
+            // older draft) meet the same checks as a form's before booking.
+            let today = dates::today();
+            for c in cards_in {
+                implausible(&c.data, &today, "card_ids")?;
+            }
             Ok(json!({}))
         }
         "change" => {
@@ -294,8 +302,10 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 ));
             }
             let income = match input.get("income_yuan") {
-                Some(v) => crate::model::yuan_to_fen(v)
-                    .ok_or_else(|| Error::validation("income_yuan", "an amount in yuan"))?,
+                Some(v) => crate::model::yuan_to_fen(v).ok_or_else(|| {
+                    Error::validation("income_yuan", "an amount in yuan")
+                        .with_code("amount_invalid")
+                })?,
                 None => 0,
             };
             Ok(json!({
@@ -347,8 +357,30 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
     }
 }
 
+/// The first of `card`'s implausible values (a future acquisition, ¥0) as
+/// a 422 on `field` with its code and the card's number, or Ok.
+fn implausible(card: &Card, today: &str, field: &str) -> Result<()> {
+    match crate::model::plausibility(card, today).into_iter().next() {
+        Some((which, code, _, en)) => {
+            Err(Error::new(422, code, format!("{}: {en}", card.asset_no))
+                .with_field(field)
+                .with_param("asset_no", card.asset_no.clone())
+                .with_param("date", card.acquired_on.clone())
+                .with_param("today", today.to_string())
+                .with_param("which", which))
+        }
+        None => Ok(()),
+    }
+}
+
 /// The card after a change document's `changes`.
 fn apply_changes(card: &Card, changes: &Map<String, Value>) -> Result<Card> {
+    apply_changes_on(card, changes, &dates::today())
+}
+
+/// As [`apply_changes`], on `today`: a change may not set a value the form
+/// refuses (¥0, an acquisition after today).
+fn apply_changes_on(card: &Card, changes: &Map<String, Value>, today: &str) -> Result<Card> {
     let mut value = serde_json::to_value(card).map_err(|e| Error::internal(e.to_string()))?;
     for (field, v) in changes {
         value[field] = v.clone();
@@ -363,11 +395,24 @@ fn apply_changes(card: &Card, changes: &Map<String, Value>) -> Result<Card> {
         changed.funding_other = changed.original_value - changed.funding_fiscal;
     }
     changed.normalise().map_err(|e| {
-        Error::validation(
+        let mut out = Error::validation(
             format!("changes.{}", e.field().unwrap_or("card")),
             e.message().to_string(),
         )
+        .with_code(e.code().to_string());
+        for (k, v) in e.params().into_iter().flatten() {
+            out = out.with_param(k, v.clone());
+        }
+        out
     })?;
+    for (field, code, _, en) in crate::model::plausibility(&changed, today) {
+        if changes.contains_key(field) {
+            return Err(Error::new(422, code, en)
+                .with_field(format!("changes.{field}"))
+                .with_param("date", changed.acquired_on.clone())
+                .with_param("today", today.to_string()));
+        }
+    }
     Ok(changed)
 }
 
@@ -431,7 +476,11 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
                         fen_to_yuan(standard.max_unit_price),
                         cat.name_zh
                     ),
-                ));
+                )
+                .with_code("price_above_standard")
+                .with_param("price", fen_to_yuan(unit_price))
+                .with_param("ceiling", fen_to_yuan(standard.max_unit_price))
+                .with_param("category", cat.name_zh));
             }
             if standard.max_per_person > 0.0 {
                 let allowed = (standard.max_per_person * headcount as f64).floor() as i64;
@@ -446,7 +495,12 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
                         format!(
                             "{held} held + {quantity} planned exceeds the standard's {allowed} for a headcount of {headcount}"
                         ),
-                    ));
+                    )
+                    .with_code("quantity_above_standard")
+                    .with_param("held", held)
+                    .with_param("quantity", quantity)
+                    .with_param("allowed", allowed)
+                    .with_param("headcount", headcount));
                 }
                 checks.push(json!({ "standard": standard, "held": held, "allowed": allowed }));
             }
@@ -461,7 +515,9 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
                     cat.name_zh
                 ),
             )
-            .with_field(field("justification")));
+            .with_field(field("justification"))
+            .with_param("count", in_warehouse)
+            .with_param("category", cat.name_zh));
         }
         total += unit_price * quantity;
         out.push(json!({
@@ -555,7 +611,7 @@ pub fn create_document(
         Some(c) => c.org.clone(),
         None => org
             .or_else(common::acting_org)
-            .ok_or_else(|| Error::validation("org", "org is required"))?,
+            .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?,
     };
     let year = &dates::today()[..4];
     let seq = common::reserve_numbers(&format!("doc{year}"), &org, 1)?;
@@ -574,8 +630,11 @@ pub fn create_document(
         "total_value": total,
         "note": text_field(input, "note"),
         "created_by": actor(),
+        "created_by_name": common::actor_name(),
         "created_on": dates::today(),
-        "history": [{ "on": dates::today(), "actor": actor(), "action": "created" }],
+        "history": [{
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(), "action": "created",
+        }],
     });
     let mut writes = vec![Write::Insert {
         collection: "documents".into(),
@@ -623,7 +682,10 @@ fn show(req: &Request) -> Result<Response> {
 
 fn push_history(data: &mut Value, action: &str, note: Value) {
     if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({ "on": dates::today(), "actor": actor(), "action": action, "note": note }));
+        h.push(json!({
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
+            "action": action, "note": note,
+        }));
     }
 }
 
@@ -671,7 +733,29 @@ pub fn submit_document(id: &str) -> Result<Doc<Value>> {
     data["flow"] = json!(flow);
     data["submitted_on"] = json!(dates::today());
     push_history(&mut data, "submitted", json!({ "flow": flow }));
-    documents().update(&doc.id, doc.revision, &data)
+    let mut writes = vec![Write::Update {
+        collection: "documents".into(),
+        id: doc.id.clone(),
+        expected_revision: doc.revision,
+        data,
+    }];
+    // A registration in approval: its cards are pending (登记审批中), not
+    // drafts, until the outcome books them or gives them back.
+    if kind == "registration" {
+        for card_id in ids_of(&doc) {
+            let card = cards().fetch::<Card>(&card_id)?;
+            if card.data.state == "draft" {
+                let mut c = card.data.clone();
+                c.state = "pending".into();
+                writes.push(card_update(&card, &c)?);
+            }
+        }
+    }
+    transact(writes)?
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| Error::internal("the document update returned nothing"))
 }
 
 fn withdraw(req: &Request) -> Result<Response> {
@@ -719,6 +803,10 @@ fn close(doc: &Doc<Value>, status: &str, note: Value) -> Result<Doc<Value>> {
         {
             let mut free = card.data.clone();
             free.locked_by = None;
+            // A registration that ends without effect leaves a draft.
+            if free.state == "pending" {
+                free.state = "draft".into();
+            }
             writes.push(card_update(&card, &free)?);
             writes.push(activity(
                 &card.id,
@@ -762,7 +850,10 @@ pub fn on_approval(event: &Event) -> Result<()> {
     if doc.data["approval_id"] != payload["instance_id"] || doc.data["status"] != "in_approval" {
         return Ok(());
     }
-    let note = json!({ "by": payload["actor"], "comment": payload["comment"] });
+    // The approver by name when the kernel's event carries it.
+    let note = json!({
+        "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"],
+    });
     match outcome {
         "approved" => approve(&doc, note),
         "rejected" => close(&doc, "rejected", note).map(|_| ()),
@@ -1057,5 +1148,67 @@ pub fn on_other_system(event: &Event) -> Result<()> {
             .map(|_| ())
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn laptop() -> Card {
+        let mut card = Card {
+            name: "笔记本电脑".into(),
+            category: "A020102".into(),
+            acquired_on: "2024-03-15".into(),
+            original_value: 650_000,
+            ..Card::default()
+        };
+        card.normalise().unwrap();
+        card
+    }
+
+    fn changes(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    /// Issue 15.2: a change document may not do what the form refuses.
+    #[test]
+    fn a_change_to_nothing_is_refused_like_the_form() {
+        let e = apply_changes_on(
+            &laptop(),
+            &changes(json!({"original_value": 0})),
+            "2026-12-01",
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "value_zero");
+        assert_eq!(e.field(), Some("changes.original_value"));
+        let ok = apply_changes_on(
+            &laptop(),
+            &changes(json!({"original_value": 700_000})),
+            "2026-12-01",
+        )
+        .unwrap();
+        assert_eq!(ok.original_value, 700_000);
+        // Other changes of a card whose values are fine pass.
+        assert!(
+            apply_changes_on(
+                &laptop(),
+                &changes(json!({"location": "主楼201"})),
+                "2026-12-01"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_card_registered_is_plausible() {
+        let future = Card {
+            acquired_on: "2030-01-01".into(),
+            ..laptop()
+        };
+        let e = implausible(&future, "2026-12-01", "card_ids").unwrap_err();
+        assert_eq!((e.code(), e.field()), ("date_in_future", Some("card_ids")));
+        assert_eq!(e.params().unwrap()["date"], "2030-01-01");
+        assert!(implausible(&laptop(), "2026-12-01", "card_ids").is_ok());
     }
 }

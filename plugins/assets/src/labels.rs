@@ -39,7 +39,13 @@ fn sheet(req: &Request) -> Result<Response> {
     let mut labels = Vec::with_capacity(ids.len());
     for id in &ids {
         let card = cards().fetch::<Card>(id)?;
-        labels.push((format!("ts:assets:{}", card.id), card.data.asset_no));
+        // Numbers repeat across units: the label carries the unit's code
+        // (its unified social credit code) under the number.
+        let unit = card.org.strip_prefix("org-").unwrap_or(&card.org);
+        labels.push((
+            format!("ts:assets:{}", card.id),
+            format!("{}\n{}", card.data.asset_no, unit.to_ascii_uppercase()),
+        ));
     }
     Ok(Response::bytes("image/png", render(&labels)?))
 }
@@ -68,14 +74,20 @@ pub fn render(labels: &[(String, String)]) -> Result<Vec<u8>> {
                 );
             }
         }
-        let text_w = text.len() * 6 * 3;
-        draw_text(
-            &mut page,
-            x0 + cell_w.saturating_sub(text_w) / 2,
-            qy + (width + 4) * scale + 4,
-            text,
-            3,
-        );
+        // The number large, then smaller lines (the unit's code).
+        let mut y = qy + (width + 4) * scale + 4;
+        for (n, line) in text.lines().enumerate() {
+            let size = if n == 0 { 3 } else { 2 };
+            let text_w = line.len() * 6 * size;
+            draw_text(
+                &mut page,
+                x0 + cell_w.saturating_sub(text_w) / 2,
+                y,
+                line,
+                size,
+            );
+            y += 9 * size;
+        }
     }
     let mut out = Vec::new();
     {
@@ -179,5 +191,15 @@ mod tests {
         // An empty sheet compresses far smaller than one with a code.
         let empty = render(&[]).unwrap();
         assert!(png.len() > empty.len() + 500);
+    }
+
+    /// Issue 15.4: a label names its unit under the number, so two units'
+    /// ZC2026000001 are told apart.
+    #[test]
+    fn a_label_carries_the_units_code() {
+        let payload = "ts:assets:zc2026000001.org-x".to_string();
+        let bare = render(&[(payload.clone(), "ZC2026000001".into())]).unwrap();
+        let with_unit = render(&[(payload, "ZC2026000001\n11650100MB0000001T".into())]).unwrap();
+        assert!(with_unit.len() > bare.len(), "the second line is drawn");
     }
 }

@@ -195,10 +195,10 @@ impl Card {
     pub fn normalise(&mut self) -> Result<()> {
         self.name = self.name.trim().to_string();
         if self.name.is_empty() || self.name.chars().count() > 100 {
-            return Err(Error::validation(
-                "name",
-                "name is required (at most 100 characters)",
-            ));
+            return Err(
+                Error::validation("name", "name is required (at most 100 characters)")
+                    .with_code("name_required"),
+            );
         }
         let category = categories::find(&self.category).ok_or_else(|| {
             Error::validation(
@@ -208,6 +208,8 @@ impl Card {
                     self.category
                 ),
             )
+            .with_code("category_unknown")
+            .with_param("category", self.category.clone())
         })?;
         self.category_top = self.category.chars().take(3).collect();
         if self.measure_unit.trim().is_empty() {
@@ -217,7 +219,9 @@ impl Card {
             self.quantity = 1;
         }
         if self.quantity < 1 {
-            return Err(Error::validation("quantity", "quantity must be at least 1"));
+            return Err(Error::validation("quantity", "quantity must be at least 1")
+                .with_code("quantity_min")
+                .with_code("quantity_min"));
         }
         if self.quantity > 1 && !category.batch {
             return Err(Error::validation(
@@ -226,7 +230,10 @@ impl Card {
                     "category {} takes one card per item; batch cards are for furniture and books",
                     category.code
                 ),
-            ));
+            )
+            .with_code("one_card_per_item")
+            .with_param("category", category.code)
+            .with_param("name", category.name_zh));
         }
         self.batch = self.quantity > 1;
         if self.acquisition_method.is_empty() {
@@ -241,30 +248,35 @@ impl Card {
             self.procurement_mode = "none".into();
         }
         PROCUREMENT_MODE.check("procurement_mode", &self.procurement_mode)?;
-        dates::parse_date(&self.acquired_on)
-            .ok_or_else(|| Error::validation("acquired_on", "acquired_on must be YYYY-MM-DD"))?;
+        dates::parse_date(&self.acquired_on).ok_or_else(|| {
+            Error::validation("acquired_on", "acquired_on must be YYYY-MM-DD")
+                .with_code("date_invalid")
+        })?;
         if self.booked_on.is_empty() {
             self.booked_on = self.acquired_on.clone();
         }
-        dates::parse_date(&self.booked_on)
-            .ok_or_else(|| Error::validation("booked_on", "booked_on must be YYYY-MM-DD"))?;
+        dates::parse_date(&self.booked_on).ok_or_else(|| {
+            Error::validation("booked_on", "booked_on must be YYYY-MM-DD").with_code("date_invalid")
+        })?;
         if !self.warranty_until.is_empty() && dates::parse_date(&self.warranty_until).is_none() {
-            return Err(Error::validation(
-                "warranty_until",
-                "warranty_until must be YYYY-MM-DD",
-            ));
+            return Err(
+                Error::validation("warranty_until", "warranty_until must be YYYY-MM-DD")
+                    .with_code("date_invalid"),
+            );
         }
         if self.original_value < 0 {
             return Err(Error::validation(
                 "original_value",
                 "original_value (fen) must not be negative",
-            ));
+            )
+            .with_code("value_negative"));
         }
         if self.value_type == "nominal" && self.original_value != 100 {
             return Err(Error::validation(
                 "original_value",
                 "an asset at nominal value is booked at ¥1 (100 fen)",
-            ));
+            )
+            .with_code("nominal_value"));
         }
         if self.funding_fiscal == 0 && self.funding_other == 0 {
             self.funding_fiscal = self.original_value;
@@ -276,7 +288,8 @@ impl Card {
             return Err(Error::validation(
                 "funding_fiscal",
                 "fiscal and non-fiscal funding must add up to the original value",
-            ));
+            )
+            .with_code("funding_mismatch"));
         }
         if self.use_status.is_empty() {
             self.use_status = "in_use".into();
@@ -342,7 +355,9 @@ impl Card {
                     "card {} ({id}) is held by open document {doc}; finish or withdraw that first",
                     self.asset_no
                 ),
-            )),
+            )
+            .with_param("asset_no", self.asset_no.clone())
+            .with_param("document", doc.clone())),
             None => Ok(()),
         }
     }

@@ -209,8 +209,10 @@ fn changes(req: &Request) -> Result<Response> {
     let this_month = dates::this_month();
     let month = |field: &str, default: i64| -> Result<i64> {
         match req.query_param(field).filter(|m| !m.is_empty()) {
-            Some(m) => dates::parse_month(&m)
-                .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM"))),
+            Some(m) => dates::parse_month(&m).ok_or_else(|| {
+                Error::validation(field, format!("{field} must be YYYY-MM"))
+                    .with_code("month_invalid")
+            }),
             None => Ok(default),
         }
     };
@@ -344,8 +346,9 @@ fn changes(req: &Request) -> Result<Response> {
 /// original, accumulated, net, and the month's charge from its run.
 fn depreciation(req: &Request) -> Result<Response> {
     let month = match req.query_param("month").filter(|m| !m.is_empty()) {
-        Some(m) => dates::parse_month(&m)
-            .ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?,
+        Some(m) => dates::parse_month(&m).ok_or_else(|| {
+            Error::validation("month", "month must be YYYY-MM").with_code("month_invalid")
+        })?,
         None => dates::this_month() - 1,
     };
     let run = tianshan_sdk::storage::collection("depreciation_runs")
@@ -415,9 +418,27 @@ fn depreciation(req: &Request) -> Result<Response> {
             ],
         );
     }
-    Ok(Response::json(
-        &json!({ "month": dates::month_text(month), "run": run, "rows": rows }),
-    ))
+    // Which months are booked, so a month without a run says so instead
+    // of showing last month's figures with a charge of ¥0.
+    let booked_months: Vec<Value> = tianshan_sdk::storage::collection("depreciation_runs")
+        .find()
+        .sort_desc("month")
+        .limit(36)
+        .page::<Value>()?
+        .records
+        .into_iter()
+        .map(|d| json!({ "month": d.data["month"], "finished": d.data["finished"] }))
+        .collect();
+    let booked = run.as_ref().is_some_and(|r| r["finished"] == true);
+    let last_booked = booked_months
+        .iter()
+        .find(|m| m["finished"] == true)
+        .map(|m| m["month"].clone());
+    Ok(Response::json(&json!({
+        "month": dates::month_text(month), "run": run, "rows": rows,
+        "booked": booked, "booked_months": booked_months, "last_booked": last_booked,
+        "runnable": month <= dates::this_month(),
+    })))
 }
 
 /// Idle rate per unit: idle original value over all original value.
@@ -484,7 +505,9 @@ fn disposals(req: &Request) -> Result<Response> {
             .parse::<i64>()
             .ok()
             .filter(|y| (1900..=2999).contains(y))
-            .ok_or_else(|| Error::validation("year", "year must be YYYY"))?,
+            .ok_or_else(|| {
+                Error::validation("year", "year must be YYYY").with_code("year_invalid")
+            })?,
         None => dates::this_month().div_euclid(12),
     };
     let find = cards()

@@ -223,7 +223,10 @@ fn collect_all(find: &Find, page_size: u32, cap: usize, what: &str) -> Result<Ve
 
 fn push_history(data: &mut Value, action: &str, note: Value) {
     if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({ "on": dates::today(), "actor": actor(), "action": action, "note": note }));
+        h.push(json!({
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
+            "action": action, "note": note,
+        }));
     }
 }
 
@@ -250,12 +253,16 @@ fn status_of(doc: &Doc<Value>) -> &str {
 fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
     let name = required_text(input, "name")?;
     if name.chars().count() > 100 {
-        return Err(Error::validation("name", "at most 100 characters"));
+        return Err(Error::validation("name", "at most 100 characters")
+            .with_code("too_long")
+            .with_param("max", 100));
     }
     let date = |field: &str| -> Result<String> {
         let v = required_text(input, field)?;
-        dates::parse_date(&v)
-            .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM-DD")))?;
+        dates::parse_date(&v).ok_or_else(|| {
+            Error::validation(field, format!("{field} must be YYYY-MM-DD"))
+                .with_code("date_invalid")
+        })?;
         Ok(v)
     };
     let (from, to) = (date("planned_from")?, date("planned_to")?);
@@ -274,7 +281,9 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
     }
     let location = text_field(input, "location");
     if location.as_ref().is_some_and(|l| l.chars().count() > 100) {
-        return Err(Error::validation("location", "at most 100 characters"));
+        return Err(Error::validation("location", "at most 100 characters")
+            .with_code("too_long")
+            .with_param("max", 100));
     }
     let category = match text_field(input, "category") {
         Some(c) => {
@@ -337,7 +346,8 @@ fn create(req: &Request) -> Result<Response> {
     let mut data = plan_from(&input)?;
     let org = text_field(&input, "org")
         .or_else(common::acting_org)
-        .ok_or_else(|| Error::validation("org", "org is required"))?;
+        .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
+    check_scope(&org, &data)?;
     let year = dates::today()[..4].to_string();
     let seq = common::reserve_numbers(&format!("stocktake{year}"), &org, 1)?;
     let no = common::number("PD", &year, seq);
@@ -345,10 +355,13 @@ fn create(req: &Request) -> Result<Response> {
     data.insert("no".into(), json!(no));
     data.insert("status".into(), json!("plan"));
     data.insert("created_by".into(), json!(actor()));
+    data.insert("created_by_name".into(), json!(common::actor_name()));
     data.insert("created_on".into(), json!(dates::today()));
     data.insert(
         "history".into(),
-        json!([{ "on": dates::today(), "actor": actor(), "action": "created" }]),
+        json!([{
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(), "action": "created",
+        }]),
     );
     let doc = stocktakes().insert_with(Some(&id), Some(&org), &Value::Object(data))?;
     Ok(Response::json(&doc).with_status(201))
@@ -385,8 +398,10 @@ fn edit(req: &Request) -> Result<Response> {
             "the campaign's org does not change; plan a new one",
         ));
     }
+    let plan = plan_from(&input)?;
+    check_scope(&st.org, &plan)?;
     let mut data = st.data.clone();
-    for (k, v) in plan_from(&input)? {
+    for (k, v) in plan {
         data[k.as_str()] = v;
     }
     push_history(&mut data, "edited", json!(null));
@@ -411,6 +426,62 @@ fn remove(req: &Request) -> Result<Response> {
     Ok(Response::empty(204))
 }
 
+/// The booked cards a campaign at `org` covers: the org's subtree, the
+/// locations that begin with `location` (a scope "主楼" covers "主楼201"
+/// and "主楼3层"), the categories under `category`.
+fn scope_find(org: &str, location: Option<&str>, category: Option<&str>) -> Find {
+    let mut find = cards()
+        .find()
+        .eq("state", "booked")
+        .within(Some(org.to_string()));
+    if let Some(location) = location {
+        find = find.prefix("location", location);
+    }
+    if let Some(prefix) = category {
+        find = if prefix.len() <= 3 {
+            find.eq("category_top", prefix)
+        } else {
+            find.prefix("category", prefix)
+        };
+    }
+    find
+}
+
+/// Refuses a plan whose scope holds no booked card, when it is saved
+/// rather than when it is started, naming the field that narrowed it to
+/// nothing (the location, else the category, else the org).
+fn check_scope(org: &str, plan: &Map<String, Value>) -> Result<()> {
+    let location = plan.get("location").and_then(Value::as_str);
+    let category = plan.get("category").and_then(Value::as_str);
+    if scope_find(org, location, category)
+        .limit(1)
+        .page::<Value>()?
+        .records
+        .is_empty()
+    {
+        let field = if location.is_some()
+            && !scope_find(org, None, category)
+                .limit(1)
+                .page::<Value>()?
+                .records
+                .is_empty()
+        {
+            "location"
+        } else if category.is_some() {
+            "category"
+        } else {
+            "org"
+        };
+        return Err(Error::new(
+            422,
+            "nothing_in_scope",
+            "no booked card is in the campaign's scope",
+        )
+        .with_field(field));
+    }
+    Ok(())
+}
+
 /// One card as the snapshot keeps it.
 fn snapshot_entry(card: &Doc<Card>) -> Value {
     let c = &card.data;
@@ -430,20 +501,11 @@ fn start(req: &Request) -> Result<Response> {
         .as_str()
         .unwrap_or("location")
         .to_string();
-    let mut find = cards()
-        .find()
-        .eq("state", "booked")
-        .within(Some(st.org.clone()));
-    if let Some(location) = st.data["location"].as_str() {
-        find = find.eq("location", location);
-    }
-    if let Some(prefix) = st.data["category"].as_str() {
-        find = if prefix.len() <= 3 {
-            find.eq("category_top", prefix)
-        } else {
-            find.prefix("category", prefix)
-        };
-    }
+    let find = scope_find(
+        &st.org,
+        st.data["location"].as_str(),
+        st.data["category"].as_str(),
+    );
     let mut groups: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
     let mut cursor = None;
     let mut count = 0usize;
@@ -919,7 +981,9 @@ fn scan(req: &Request) -> Result<Response> {
     let input = body(req)?;
     let code = required_text(&input, "code")?;
     if code.len() > 200 {
-        return Err(Error::validation("code", "at most 200 characters"));
+        return Err(Error::validation("code", "at most 200 characters")
+            .with_code("too_long")
+            .with_param("max", 200));
     }
     let task =
         fetch_task(&st, &required_text(&input, "task_id")?).map_err(|e| e.with_field("task_id"))?;
@@ -941,7 +1005,9 @@ fn scan(req: &Request) -> Result<Response> {
     let custodian = text_field(&input, "custodian");
     for (field, v) in [("location", &location), ("custodian", &custodian)] {
         if v.as_ref().is_some_and(|v| v.chars().count() > 100) {
-            return Err(Error::validation(field, "at most 100 characters"));
+            return Err(Error::validation(field, "at most 100 characters")
+                .with_code("too_long")
+                .with_param("max", 100));
         }
     }
     let card = card_for_code(&code)?;

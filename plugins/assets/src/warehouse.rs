@@ -318,7 +318,10 @@ fn push_history(data: &mut Value, action: &str, note: Value) {
         data["history"] = json!([]);
     }
     if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({ "on": dates::today(), "actor": actor(), "action": action, "note": note }));
+        h.push(json!({
+            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
+            "action": action, "note": note,
+        }));
     }
 }
 
@@ -354,8 +357,10 @@ fn yuan_cell(fen: i64) -> Value {
 fn date_field(input: &Map<String, Value>, field: &str) -> Result<Option<String>> {
     match text_field(input, field) {
         Some(v) => {
-            dates::parse_date(&v)
-                .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM-DD")))?;
+            dates::parse_date(&v).ok_or_else(|| {
+                Error::validation(field, format!("{field} must be YYYY-MM-DD"))
+                    .with_code("date_invalid")
+            })?;
             Ok(Some(v))
         }
         None => Ok(None),
@@ -414,7 +419,9 @@ fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool
     if creating || input.contains_key("name") {
         let name = required_text(input, "name")?;
         if name.chars().count() > 100 {
-            return Err(Error::validation("name", "at most 100 characters"));
+            return Err(Error::validation("name", "at most 100 characters")
+                .with_code("too_long")
+                .with_param("max", 100));
         }
         data["name"] = json!(name);
     }
@@ -430,7 +437,9 @@ fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool
         if input.contains_key(field) {
             let v = text_field(input, field);
             if v.as_ref().is_some_and(|v| v.chars().count() > 200) {
-                return Err(Error::validation(field, "at most 200 characters"));
+                return Err(Error::validation(field, "at most 200 characters")
+                    .with_code("too_long")
+                    .with_param("max", 200));
             }
             data[field] = json!(v);
         }
@@ -466,7 +475,7 @@ fn create_warehouse(req: &Request) -> Result<Response> {
     let input = body(req)?;
     let org = text_field(&input, "org")
         .or_else(common::acting_org)
-        .ok_or_else(|| Error::validation("org", "org is required"))?;
+        .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
     require_keeper(&org)?;
     let mut data = json!({
         "zones": [], "active": true, "created_by": actor(), "created_on": dates::today(),
@@ -801,8 +810,10 @@ fn inspect(req: &Request) -> Result<Response> {
 fn items_find(req: &Request) -> Result<Find> {
     let mut find = items().find();
     if let Some(category) = req.query_param("category").filter(|c| !c.is_empty()) {
-        let prefix = category_prefix(&category)
-            .ok_or_else(|| Error::validation("category", "a GB/T 14885 code or prefix"))?;
+        let prefix = category_prefix(&category).ok_or_else(|| {
+            Error::validation("category", "a GB/T 14885 code or prefix")
+                .with_code("category_unknown")
+        })?;
         find = find.prefix("category", &prefix);
     }
     find = tianshan_sdk::list::filter_one_of(find, req, "status", ITEM_STATUSES)?;
@@ -817,7 +828,9 @@ fn items_find(req: &Request) -> Result<Find> {
         .filter(|q| !q.is_empty())
     {
         if q.chars().count() > 100 {
-            return Err(Error::validation("q", "at most 100 characters"));
+            return Err(Error::validation("q", "at most 100 characters")
+                .with_code("too_long")
+                .with_param("max", 100));
         }
         let number = q.chars().all(|c| c.is_ascii_alphanumeric());
         find = if number && q.to_ascii_uppercase().starts_with("GWC") {
@@ -1187,10 +1200,10 @@ fn create_order(req: &Request) -> Result<Response> {
     if let Some(org) = &to_org
         && !reachable(org)?
     {
-        return Err(Error::validation(
-            "to_org",
-            format!("{org} is not a unit you reach"),
-        ));
+        return Err(
+            Error::validation("to_org", format!("{org} is not a unit you reach"))
+                .with_code("org_out_of_reach"),
+        );
     }
     if kind == "reallocation"
         && list
@@ -1200,7 +1213,8 @@ fn create_order(req: &Request) -> Result<Response> {
         return Err(Error::validation(
             "to_org",
             "the unit owns the item already; withdraw it instead",
-        ));
+        )
+        .with_code("already_owner"));
     }
     let mut terms = Map::new();
     match kind.as_str() {
@@ -1219,10 +1233,10 @@ fn create_order(req: &Request) -> Result<Response> {
             if let Some(v) = input.get("income_yuan") {
                 terms.insert(
                     "income".into(),
-                    json!(
-                        yuan_to_fen(v)
-                            .ok_or_else(|| Error::validation("income_yuan", "an amount in yuan"))?
-                    ),
+                    json!(yuan_to_fen(v).ok_or_else(|| {
+                        Error::validation("income_yuan", "an amount in yuan")
+                            .with_code("amount_invalid")
+                    })?),
                 );
             }
         }
@@ -1729,7 +1743,7 @@ pub fn on_approval(outcome: &str, payload: &Value) -> Result<()> {
     {
         return Ok(());
     }
-    let note = json!({ "by": payload["actor"], "comment": payload["comment"] });
+    let note = json!({ "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"] });
     match outcome {
         "approved" => execute_outflow(&order, note),
         "rejected" | "withdrawn" => close_order(&order, outcome, note),
@@ -1928,7 +1942,10 @@ fn create_demand(req: &Request) -> Result<Response> {
                 .iter()
                 .any(|c| c.code.starts_with(p.as_str()))
         })
-        .ok_or_else(|| Error::validation("category", "a GB/T 14885 code or prefix"))?;
+        .ok_or_else(|| {
+            Error::validation("category", "a GB/T 14885 code or prefix")
+                .with_code("category_unknown")
+        })?;
     let quantity = input
         .get("quantity")
         .and_then(Value::as_u64)
@@ -1936,19 +1953,19 @@ fn create_demand(req: &Request) -> Result<Response> {
         .ok_or_else(|| Error::validation("quantity", "quantity is 1-1000"))?;
     let description = required_text(&input, "description")?;
     if description.chars().count() > 500 {
-        return Err(Error::validation("description", "at most 500 characters"));
+        return Err(Error::validation("description", "at most 500 characters")
+            .with_code("too_long")
+            .with_param("max", 500));
     }
     let unit_budget = match input.get("unit_budget_yuan") {
-        Some(v) => Some(
-            yuan_to_fen(v)
-                .filter(|f| *f >= 0)
-                .ok_or_else(|| Error::validation("unit_budget_yuan", "an amount in yuan"))?,
-        ),
+        Some(v) => Some(yuan_to_fen(v).filter(|f| *f >= 0).ok_or_else(|| {
+            Error::validation("unit_budget_yuan", "an amount in yuan").with_code("amount_invalid")
+        })?),
         None => None,
     };
     let org = text_field(&input, "org")
         .or_else(common::acting_org)
-        .ok_or_else(|| Error::validation("org", "org is required"))?;
+        .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
     let data = json!({
         "category": category.to_ascii_uppercase(), "category_prefix": prefix,
         "quantity": quantity, "fulfilled": 0, "description": description,
@@ -1966,8 +1983,10 @@ fn list_demands(req: &Request) -> Result<Response> {
         find = find.eq("status", status);
     }
     if let Some(category) = req.query_param("category").filter(|c| !c.is_empty()) {
-        let prefix = category_prefix(&category)
-            .ok_or_else(|| Error::validation("category", "a GB/T 14885 code or prefix"))?;
+        let prefix = category_prefix(&category).ok_or_else(|| {
+            Error::validation("category", "a GB/T 14885 code or prefix")
+                .with_code("category_unknown")
+        })?;
         find = find.prefix("category", &prefix);
     }
     let find = find
@@ -2035,7 +2054,10 @@ fn report(req: &Request) -> Result<Response> {
         match req.query_param(field).filter(|v| !v.is_empty()) {
             Some(v) => dates::parse_month(&v)
                 .map(dates::month_text)
-                .ok_or_else(|| Error::validation(field, format!("{field} must be YYYY-MM"))),
+                .ok_or_else(|| {
+                    Error::validation(field, format!("{field} must be YYYY-MM"))
+                        .with_code("month_invalid")
+                }),
             None => Ok(dates::month_text(default)),
         }
     };

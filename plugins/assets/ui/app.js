@@ -174,17 +174,54 @@ import * as kit from '/ui/kit/kit.js';
       })[0];
       return reader ? api('GET', '/api/v1/orgs', undefined, reader.org_id) : res;
     }).then(function (res) {
-      var walk = function (nodes) {
+      var parents = {};
+      var levels = {};
+      var walk = function (nodes, parent) {
         (nodes || []).forEach(function (o) {
           names[o.id] = o.name;
+          parents[o.id] = parent;
+          levels[o.id] = o.level;
           if (o.level === 'unit' && o.active !== false) units.push(o);
-          walk(o.children);
+          walk(o.children, o.id);
         });
       };
-      if (ok(res) && res.body) walk(res.body.orgs);
+      if (ok(res) && res.body) walk(res.body.orgs, null);
       state.orgNames = names;
+      state.orgParents = parents;
+      state.orgLevels = levels;
       state.units = units;
     });
+  }
+
+  // Numbers repeat across units (every unit has its ZC2026000001): the
+  // unit goes with a number wherever one is the title.
+  function unitTag(org, id) {
+    return org ? h('small', { class: 'unit-tag', id: id }, orgName(org)) : null;
+  }
+
+  // An org's name as an element: known names at once; an org the tree
+  // did not include (another district's unit, a warehouse's owner) is
+  // asked for by its id and filled in when the answer comes, so people
+  // see a unit's name, not `org-11650500MB0000001T`.
+  function orgNode(id) {
+    var known = state.orgNames && localized(state.orgNames[id]);
+    if (known || !id) return known || '—';
+    var node = h('span', { class: 'org-name', 'data-org-id': id }, id);
+    state.orgAsked = state.orgAsked || {};
+    if (!state.orgAsked[id]) {
+      state.orgAsked[id] = api('GET', '/api/v1/orgs/' + encodeURIComponent(id)).then(function (res) {
+        var o = ok(res) && res.body ? (res.body.org || res.body) : null;
+        if (o && o.name) {
+          state.orgNames = state.orgNames || {};
+          state.orgNames[id] = o.name;
+        }
+      });
+    }
+    state.orgAsked[id].then(function () {
+      var name = state.orgNames && localized(state.orgNames[id]);
+      if (name) node.textContent = name;
+    });
+    return node;
   }
 
   function orgName(id) {
@@ -302,11 +339,14 @@ import * as kit from '/ui/kit/kit.js';
     stopCamera();
     var r = parseHash();
     var name = r.parts[0] || 'cards';
+    // The portal's address, breadcrumb and menu follow the inner tab.
+    kit.reportRoute(kit.has('nav.' + name) ? tr('nav.' + name) : '');
     document.querySelectorAll('#nav a').forEach(function (a) {
       var on = a.getAttribute('data-route') === name;
       a.classList.toggle('active', on);
       if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     });
+    if (state.navHint) state.navHint.update();
     if (state.flashNext) {
       flash(state.flashNext.text, state.flashNext.error);
       state.flashNext = null;
@@ -393,6 +433,27 @@ import * as kit from '/ui/kit/kit.js';
     };
     var results = h('div', { id: 'cards-results' }, h('p', { class: 'muted' }, tr('loading')));
     var newForm = h('div', { id: 'new-card-panel', hidden: true });
+    // Batch transfer and disposal: booked, free cards picked across pages.
+    var selected = state.selected = state.selected || {};
+    var batchCount = h('span', { id: 'batch-count', class: 'muted' });
+    var batchPanel = h('div', { id: 'batch-panel', hidden: true });
+    var batchButtons = ['transfer', 'disposal'].map(function (kind) {
+      return h('button', { type: 'button', class: 'button', id: 'batch-' + kind, onclick: function () {
+        var ids = Object.keys(selected);
+        if (!ids.length) return flash(tr('err.chooseCards'), true);
+        var first = selected[ids[0]];
+        batchPanel.hidden = false;
+        batchPanel.textContent = '';
+        batchPanel.appendChild(h('h2', null, tr('batch.title', { kind: label('kind', kind), count: ids.length })));
+        batchPanel.appendChild(documentForm(kind, { id: ids[0], org: first.org, data: first.c }, ids.slice(1)));
+      } }, tr('batch.' + kind));
+    });
+    function updateBatch() {
+      var n = Object.keys(selected).length;
+      batchCount.textContent = tr('batch.selected', { count: n });
+      batchButtons.forEach(function (b) { b.disabled = n === 0; });
+    }
+    updateBatch();
 
     setView([
       h('div', { class: 'head' }, [
@@ -412,6 +473,15 @@ import * as kit from '/ui/kit/kit.js';
       ]),
       newForm,
       form,
+      h('div', { class: 'actions batch-bar', id: 'batch-bar' }, [batchCount].concat(batchButtons, [
+        h('button', { type: 'button', class: 'button', id: 'batch-clear', onclick: function () {
+          Object.keys(selected).forEach(function (k) { delete selected[k]; });
+          results.querySelectorAll('input.pick').forEach(function (b) { b.checked = false; });
+          batchPanel.hidden = true;
+          updateBatch();
+        } }, tr('batch.clear'))
+      ])),
+      batchPanel,
       results
     ]);
 
@@ -440,6 +510,16 @@ import * as kit from '/ui/kit/kit.js';
         state.cursors = state.cursors.slice(0, page);
         if (b.next_cursor) state.cursors[page] = b.next_cursor;
         results.appendChild(rows.length ? table([
+          { label: tr('batch.pick'), render: function (r) {
+            // Only what a document may take: booked and not held by another.
+            if (r.c.state !== 'booked' || r.c.locked_by) return '';
+            return input('checkbox', { class: 'pick', value: r.id, checked: !!selected[r.id],
+              'aria-label': r.c.asset_no, onchange: function (ev) {
+                if (ev.target.checked) selected[r.id] = { org: r.org, c: r.c };
+                else delete selected[r.id];
+                updateBatch();
+              } });
+          } },
           { label: tr('field.asset_no'), render: function (r) {
             return h('a', { href: '#/cards/' + encodeURIComponent(r.id) }, r.c.asset_no || r.id);
           } },
@@ -447,7 +527,7 @@ import * as kit from '/ui/kit/kit.js';
           { label: tr('field.category'), render: function (r) {
             return (r.c.category || '') + ' ' + categoryName(r.c.category);
           } },
-          { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+          { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
           { label: tr('field.location'), render: function (r) { return r.c.location; } },
           { label: tr('field.original_value'), money: true, render: function (r) { return money(r.c.original_value); } },
           { label: tr('field.net_value'), money: true, render: function (r) { return money(r.c.net_value); } },
@@ -561,11 +641,10 @@ import * as kit from '/ui/kit/kit.js';
     if (c.locked_by) {
       var lockedHref = /^(rk|ck)\d/.test(c.locked_by) ? '#/warehouse/orders/'
         : /^gwc\d/.test(c.locked_by) ? '#/warehouse/items/' : '#/documents/';
-      actions.appendChild(h('p', { class: 'notice', id: 'card-locked' }, [
-        tr(lockedHref === '#/warehouse/items/' ? 'card.inWarehouse' : 'card.lockedBy', { doc: '' }),
-        ' ',
-        h('a', { href: lockedHref + encodeURIComponent(c.locked_by) }, c.locked_by.split('.')[0].toUpperCase())
-      ]));
+      // The document's number sits where the sentence names it.
+      var lockLink = h('a', { href: lockedHref + encodeURIComponent(c.locked_by) }, c.locked_by.split('.')[0].toUpperCase());
+      actions.appendChild(h('p', { class: 'notice', id: 'card-locked' },
+        kit.trParts(lockedHref === '#/warehouse/items/' ? 'card.inWarehouse' : 'card.lockedBy', { doc: lockLink })));
     } else if (c.state === 'draft') {
       actions.appendChild(h('p', { class: 'muted wide' }, tr('card.draftHint')));
       actions.appendChild(h('button', { type: 'button', class: 'button primary', id: 'register', onclick: function (ev) {
@@ -622,13 +701,13 @@ import * as kit from '/ui/kit/kit.js';
 
     var activity = (d.activity || []).map(function (a) {
       var x = a.data || {};
-      return { on: x.on, action: x.action, actor: x.actor, document: x.document_id };
+      return { on: x.on, action: x.action, actor: who(x), document: x.document_id };
     });
 
     setView([
       h('p', null, h('a', { href: '#/cards' }, '← ' + tr('nav.cards'))),
       h('div', { class: 'head' }, [
-        h('h1', { id: 'card-title' }, [c.name, ' ', h('small', { id: 'card-no' }, c.asset_no)]),
+        h('h1', { id: 'card-title' }, [c.name, ' ', h('small', { id: 'card-no' }, c.asset_no), unitTag(doc.org, 'card-unit')]),
         h('div', { class: 'tools' }, [
           badge('state', c.state, label('state', c.state)),
           badge('use', c.use_status, label('use', c.use_status))
@@ -643,7 +722,7 @@ import * as kit from '/ui/kit/kit.js';
           [tr('field.spec'), c.spec],
           [tr('field.brand'), c.brand],
           [tr('field.quantity'), c.quantity + ' ' + (c.measure_unit || '')],
-          [tr('field.org'), orgName(doc.org)],
+          [tr('field.org'), orgNode(doc.org)],
           [tr('field.department'), c.department],
           [tr('field.custodian'), c.custodian],
           [tr('field.location'), c.location],
@@ -715,8 +794,9 @@ import * as kit from '/ui/kit/kit.js';
     }));
   }
 
-  // A change / transfer / lease / repair / disposal form for one card.
-  function documentForm(kind, doc) {
+  // A change / transfer / lease / repair / disposal form for one card (and
+  // `more` card ids with it: a batch from the card list).
+  function documentForm(kind, doc, more) {
     var c = doc.data;
     var fields = [];
     var valueSlot = h('div', { class: 'field-slot' });
@@ -774,7 +854,7 @@ import * as kit from '/ui/kit/kit.js';
       ev.preventDefault();
       clearErrors(form);
       var val = function (n) { var e = form.elements[n]; return e ? e.value.trim() : ''; };
-      var body = { kind: kind, card_ids: [doc.id], submit: submitNow.checked };
+      var body = { kind: kind, card_ids: [doc.id].concat(more || []), submit: submitNow.checked };
       var required = [];
       if (kind === 'change') {
         var f = val('changes_field');
@@ -819,6 +899,7 @@ import * as kit from '/ui/kit/kit.js';
       api('POST', 'documents', body).then(function (res) {
         busy(form, false);
         if (!ok(res)) return showError(form, res);
+        if (more && more.length) state.selected = {};
         navigateWithFlash('#/documents/' + encodeURIComponent(res.body.id), tr('form.created', { no: res.body.data.no }));
       });
     });
@@ -964,13 +1045,13 @@ import * as kit from '/ui/kit/kit.js';
       var cards = (x.cards || []).map(function (c) { return c; });
       var history = (x.history || []).map(function (e) {
         var note = e.note && typeof e.note === 'object'
-          ? [e.note.by, e.note.comment, e.note.flow].filter(Boolean).join(' · ') : '';
-        return { on: e.on, actor: e.actor, action: e.action, note: note };
+          ? [noteBy(e.note), e.note.comment, e.note.flow].filter(Boolean).join(' · ') : '';
+        return { on: e.on, actor: who(e), action: e.action, note: note };
       });
       setView([
         h('p', null, h('a', { href: '#/documents' }, '← ' + tr('nav.documents'))),
         h('div', { class: 'head' }, [
-          h('h1', { id: 'doc-title' }, tr('doc.title', { kind: label('kind', x.kind), no: x.no })),
+          h('h1', { id: 'doc-title' }, [tr('doc.title', { kind: label('kind', x.kind), no: x.no }), unitTag(d.org, 'doc-unit')]),
           h('div', { class: 'tools' }, badge('status', x.status, label('status', x.status)))
         ]),
         buttons.length ? h('div', { class: 'actions', id: 'doc-actions' }, buttons) : null,
@@ -978,9 +1059,9 @@ import * as kit from '/ui/kit/kit.js';
           [tr('docs.no'), x.no],
           [tr('docs.kind'), label('kind', x.kind)],
           [tr('docs.status'), label('status', x.status), { id: 'doc-status' }],
-          [tr('field.org'), orgName(d.org)],
+          [tr('field.org'), orgNode(d.org)],
           [tr('docs.total'), money(x.total_value)],
-          [tr('docs.createdBy'), x.created_by],
+          [tr('docs.createdBy'), x.created_by_name || x.created_by, { id: 'doc-created-by' }],
           [tr('docs.createdOn'), x.created_on]
         ])),
         section(tr('doc.cards'), cards.length ? table([
@@ -1004,6 +1085,7 @@ import * as kit from '/ui/kit/kit.js';
   function payloadValue(key, v) {
     if (v == null || v === '') return '—';
     if (key === 'method') return label('method', v);
+    if (/(^|_)org$/.test(key) && typeof v === 'string') return orgNode(v);
     if (key === 'mode') return label('mode', v);
     if (MONEY_KEYS.test(key) && typeof v === 'number') return money(v);
     if (key === 'changes' && typeof v === 'object') {
@@ -1084,9 +1166,26 @@ import * as kit from '/ui/kit/kit.js';
       ])
     ]);
     function decide(action) {
-      li.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
       error.textContent = '';
-      var body = { comment: comment.value };
+      // Sending a document back needs a reason the applicant can act on,
+      // and a confirmation.
+      if (action === 'reject') {
+        if (!comment.value.trim()) {
+          error.textContent = tr('todos.rejectReason');
+          comment.setAttribute('aria-invalid', 'true');
+          comment.focus();
+          return;
+        }
+        return kit.confirm(tr('todos.confirmReject', { title: a.title })).then(function (yes) {
+          if (yes) send(action);
+        });
+      }
+      send(action);
+    }
+    function send(action) {
+      li.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
+      comment.removeAttribute('aria-invalid');
+      var body = { comment: comment.value.trim() };
       if (action === 'reject') body.to_step = 0;
       api('POST', '/api/v1/approvals/' + encodeURIComponent(a.id) + '/' + action, body).then(function (res) {
         if (!ok(res)) {
@@ -1217,6 +1316,36 @@ import * as kit from '/ui/kit/kit.js';
     });
   }
 
+  // The by-unit totals rolled up the org tree: under `root` (null: the
+  // top of what the caller reads), one row per child org summing the
+  // units below it; a unit directly under `root` stays a row of its own.
+  // Rows whose unit is not in the tree are kept as they are.
+  function rollUp(rows, root, keys) {
+    var parents = state.orgParents || {};
+    var groups = {};
+    var order = [];
+    rows.forEach(function (r) {
+      var id = r.key;
+      if (!(id in parents)) { groups[id] = r; order.push(id); return; }
+      // Walk up to the ancestor whose parent is `root`.
+      var at = id;
+      var seen = 0;
+      while (at && parents[at] !== (root || null) && seen++ < 20) at = parents[at];
+      if (!at) return; // not under root
+      if (at === id) { groups[id] = r; order.push(id); return; }
+      if (!groups[at]) {
+        groups[at] = { key: at, label: orgName(at), units: 0, __props: { 'data-key': at, 'data-level': (state.orgLevels || {})[at] || '' } };
+        keys.forEach(function (k) { groups[at][k] = 0; });
+        order.push(at);
+      }
+      var g = groups[at];
+      if (g === r) return;
+      g.units += 1;
+      keys.forEach(function (k) { g[k] += Number(r[k]) || 0; });
+    });
+    return order.map(function (k) { return groups[k]; });
+  }
+
   function sumRow(rows, keys, first) {
     var total = { __props: { class: 'sum' } };
     total[first] = tr('common.sum');
@@ -1224,6 +1353,37 @@ import * as kit from '/ui/kit/kit.js';
       total[k] = rows.reduce(function (t, r) { return t + (Number(r[k]) || 0); }, 0);
     });
     return total;
+  }
+
+  // By unit: rolled up one level at a time (the region's prefectures,
+  // a prefecture's counties and bureaus, …) with drill-down by a click,
+  // and a trail back up.
+  function unitRollUp(rows, keys) {
+    var box = h('div', { id: 'totals-rollup' });
+    function show(root, trail) {
+      box.textContent = '';
+      var grouped = rollUp(rows, root, keys);
+      var crumbs = h('p', { class: 'crumbs', id: 'totals-trail' }, [
+        h('a', { href: '#', onclick: function (ev) { ev.preventDefault(); show(null, []); } }, tr('reports.allLevels'))
+      ].concat(trail.map(function (t, i) {
+        return [' / ', h('a', { href: '#', onclick: function (ev) { ev.preventDefault(); show(t, trail.slice(0, i + 1)); } }, orgName(t))];
+      }).reduce(function (a, b) { return a.concat(b); }, [])));
+      // One level down: a group's own name links to its members.
+      var columns = [{ label: tr('col.name'), render: function (r) {
+        if (!r.units) return r.label;
+        return h('a', { href: '#', class: 'drill', 'data-org': r.key, onclick: function (ev) {
+          ev.preventDefault();
+          show(r.key, trail.concat([r.key]));
+        } }, [r.label, ' ', h('small', { class: 'muted' }, tr('reports.units', { count: r.units }))]);
+      } }].concat(moneyColumns(keys));
+      box.appendChild(crumbs);
+      box.appendChild(barChart(grouped.map(function (r) {
+        return { label: r.label, values: keys.indexOf('net_value') >= 0 ? [r.original_value, r.net_value] : [r.original_value] };
+      }), keys.indexOf('net_value') >= 0 ? [tr('col.original_value'), tr('col.net_value')] : [tr('col.original_value')], money));
+      box.appendChild(table(columns, grouped.concat([sumRow(grouped, keys, 'label')]), { id: 'totals-table' }));
+    }
+    show(null, []);
+    return box;
   }
 
   function reportsView(live) {
@@ -1252,6 +1412,7 @@ import * as kit from '/ui/kit/kit.js';
           // By funding both rows count the same cards and carry no net value.
           var funding = rows.every(function (r) { return r.net_value == null; });
           var keys = funding ? ['original_value'] : ['count', 'original_value', 'net_value'];
+          if (b.by === 'unit' || by.value === 'unit') return unitRollUp(rows, keys);
           return [
             barChart(rows.map(function (r) {
               return { label: r.label, values: funding ? [r.original_value] : [r.original_value, r.net_value] };
@@ -1291,8 +1452,25 @@ import * as kit from '/ui/kit/kit.js';
             x.label = r.name || r.category;
             return x;
           });
-          if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+          // Whether the month is booked, which months are, and the run.
+          var months = (b.booked_months || []).filter(function (m) { return m.finished; }).map(function (m) { return m.month; });
+          var status = h('div', { id: 'depreciation-status', class: b.booked ? 'notice' : 'notice warn' }, [
+            h('p', null, b.booked ? tr('dep.booked', { month: b.month })
+              : tr('dep.notBooked', { month: b.month, last: b.last_booked || tr('dep.never') })),
+            h('p', { class: 'muted', id: 'depreciation-months' }, tr('dep.months', { months: months.length ? months.join('、') : tr('dep.never') })),
+            !b.booked && b.runnable ? h('button', { type: 'button', class: 'button primary', id: 'depreciation-run', onclick: function (ev) {
+              ev.target.disabled = true;
+              api('POST', 'depreciation/run' + query({ month: b.month })).then(function (res) {
+                ev.target.disabled = false;
+                if (!ok(res)) return flash(errorText(res), true);
+                flash(tr('dep.ran', { month: b.month }));
+                route();
+              });
+            } }, tr('dep.run', { month: b.month })) : null
+          ]);
+          if (!rows.length) return [status, h('p', { class: 'muted' }, tr('common.empty'))];
           return [
+            status,
             barChart(rows.map(function (r) { return { label: r.label, values: [r.charge, r.accumulated] }; }),
               [tr('col.charge'), tr('col.accumulated')], money),
             table([{ label: tr('col.category'), key: 'category' }, { label: tr('col.name'), key: 'name' }]
@@ -1308,7 +1486,7 @@ import * as kit from '/ui/kit/kit.js';
             var rate = Number(r.idle_rate) || 0;
             return { label: orgName(r.org), values: [rate <= 1 ? rate * 100 : rate] };
           }), [tr('col.idle_rate')], function (v) { return (Number(v) || 0).toFixed(1) + '%'; }),
-          table([{ label: tr('col.org'), render: function (r) { return orgName(r.org); } }]
+          table([{ label: tr('col.org'), render: function (r) { return orgNode(r.org); } }]
             .concat(moneyColumns(['count', 'idle_count', 'idle_value', 'original_value', 'idle_rate'])), rows, { id: 'idle-table' })
         ];
       }, live),
@@ -1335,7 +1513,7 @@ import * as kit from '/ui/kit/kit.js';
   // ---- #/import -------------------------------------------------------------
 
   function importView(live) {
-    var file = input('file', { accept: '.xlsx,' + XLSX_TYPE, id: 'import-file', name: 'file' });
+    var file = input('file', { accept: '.xlsx,.xls,.csv,' + XLSX_TYPE, id: 'import-file', name: 'file' });
     var out = h('div', { id: 'import-result' });
     var form = h('form', { class: 'grid-form', id: 'import-form', novalidate: true }, [
       field('file', tr('import.file'), file, true),
@@ -1359,14 +1537,38 @@ import * as kit from '/ui/kit/kit.js';
         var b = res.body || {};
         var errors = b.errors || [];
         if (b.ok && !errors.length) {
-          out.appendChild(h('p', { class: 'success', role: 'status' },
-            tr(dry ? 'import.ok' : 'import.imported', { rows: b.rows })));
+          // What came in (or would): each card by its number, so the
+          // unit sees its own numbers kept; rows already in the register
+          // are listed as skipped.
+          var listed = (dry ? b.would_import : b.cards) || [];
+          var skipped = b.skipped || [];
+          out.appendChild(h('p', { class: 'success', role: 'status', id: 'import-summary' },
+            tr(dry ? 'import.ok' : 'import.imported', { rows: listed.length, skipped: skipped.length })));
+          if (!dry && listed.length) out.appendChild(h('p', { class: 'muted' }, tr('import.toApproval')));
+          if (listed.length) {
+            out.appendChild(table([
+              { label: tr('import.row'), key: 'row', num: true },
+              { label: tr('field.asset_no'), key: 'asset_no' },
+              { label: tr('field.name'), key: 'name' },
+              { label: tr('field.category'), key: 'category' },
+              { label: tr('field.original_value'), key: 'original_value', money: true }
+            ], listed, { id: 'import-cards' }));
+          }
+          if (skipped.length) {
+            out.appendChild(h('h2', null, tr('import.skipped', { count: skipped.length })));
+            out.appendChild(table([
+              { label: tr('import.row'), key: 'row', num: true },
+              { label: tr('field.asset_no'), key: 'asset_no' },
+              { label: tr('field.name'), key: 'name' },
+              { label: tr('import.problem'), key: 'message' }
+            ], skipped, { id: 'import-skipped' }));
+          }
         } else {
           out.appendChild(h('p', { class: 'error', role: 'alert' }, tr('import.errors', { count: errors.length })));
           out.appendChild(table([
             { label: tr('import.row'), key: 'row', num: true },
             { label: tr('import.column'), key: 'column' },
-            { label: tr('import.problem'), key: 'problem' }
+            { label: tr('import.problem'), render: function (r) { return r.message || r.problem; } }
           ], errors, { id: 'import-errors' }));
         }
       });
@@ -1423,12 +1625,14 @@ import * as kit from '/ui/kit/kit.js';
         boxes.forEach(function (b) { b.checked = all.checked; });
       } });
       list.appendChild(h('label', { class: 'check' }, [all, ' ', tr('labels.selectAll')]));
-      list.appendChild(table([
+      // Paged (the choices are kept across pages): 200 cards are a very
+      // long page on a phone.
+      list.appendChild(kit.pagedRows([
         { label: '', render: function (r) { return r.box; } },
         { label: tr('field.asset_no'), render: function (r) { return r.c.asset_no; } },
         { label: tr('field.name'), render: function (r) { return r.c.name; } },
         { label: tr('field.location'), render: function (r) { return r.c.location; } }
-      ], rows));
+      ], rows, { money: money }, 20));
       list.appendChild(h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button primary', id: 'labels-make', onclick: make }, tr('labels.make'))));
     });
     function make() {
@@ -1507,13 +1711,19 @@ import * as kit from '/ui/kit/kit.js';
       task.textContent = '';
       task.closest('.field').hidden = !stocktake.value;
       if (!stocktake.value) return;
-      api('GET', 'stocktakes/' + encodeURIComponent(stocktake.value) + '/tasks?status=open&limit=50').then(function (res) {
-        if (!live()) return;
-        if (!ok(res)) return flash(errorText(res), true);
-        ((res.body && res.body.records) || []).forEach(function (t) {
+      // Every open task, page by page: a district campaign has hundreds.
+      var chosen = stocktake.value;
+      listAll('stocktakes/' + encodeURIComponent(chosen) + '/tasks?status=open', function (records) {
+        if (!live() || stocktake.value !== chosen) return false;
+        records.forEach(function (t) {
           var x = t.data || {};
           task.appendChild(h('option', { value: t.id, selected: t.id === params.get('task') }, [x.no, x.label || x.key].filter(Boolean).join(' ')));
         });
+        return true;
+      }).then(function (res) {
+        if (!live() || stocktake.value !== chosen) return;
+        if (!ok(res)) return flash(errorText(res), true);
+        task.setAttribute('data-count', String(task.options.length));
       });
     });
 
@@ -1590,6 +1800,14 @@ import * as kit from '/ui/kit/kit.js';
           var b = r.body || {};
           var rec = (b.result && b.result.data) || {};
           var outcome = rec.result ? label('scan.result', rec.result) : tr('common.done');
+          if (b.duplicate) {
+            // The label was scanned before: its first result stands.
+            result.appendChild(h('p', { class: 'warning', role: 'status', id: 'scan-duplicate' },
+              tr('scan.duplicate', { result: outcome, on: rec.on || '', by: rec.by_name || rec.by || '' })));
+            code.value = '';
+            code.focus();
+            return;
+          }
           if (rec.differences && rec.differences.length) {
             outcome += ' — ' + rec.differences.map(function (d) {
               return kit.fieldName(d.field) + ': ' + (d.book || '—') + ' → ' + (d.found || '—');
@@ -1604,6 +1822,26 @@ import * as kit from '/ui/kit/kit.js';
   }
 
   // ---- shared bits for the stocktake and warehouse pages ----------------------
+
+  // Follows `next_cursor` through every page of a list (at most `max`
+  // pages), handing each page's records to `each` (which answers false to
+  // stop); resolves with the last answer.
+  function listAll(path, each, max) {
+    var pages = 0;
+    function one(cursor) {
+      var url = withParam(path, 'limit', '50');
+      if (cursor) url = withParam(url, 'cursor', cursor);
+      return api('GET', url).then(function (res) {
+        if (!ok(res)) return res;
+        var b = res.body || {};
+        if (each(b.records || []) === false) return res;
+        pages += 1;
+        if (b.next_cursor && pages < (max || 100)) return one(b.next_cursor);
+        return res;
+      });
+    }
+    return one(null);
+  }
 
   function today() {
     var d = new Date();
@@ -1666,11 +1904,14 @@ import * as kit from '/ui/kit/kit.js';
     var rows = (list || []).map(function (e) {
       var note = e.note;
       if (note && typeof note === 'object') {
-        note = Object.keys(note).map(function (k) { return note[k]; }).filter(function (v) {
+        var by = noteBy(note);
+        note = [by].concat(Object.keys(note).filter(function (k) { return k !== 'by' && k !== 'by_name'; }).map(function (k) {
+          return note[k];
+        })).filter(function (v) {
           return v != null && v !== '' && typeof v !== 'object';
         }).join(' · ');
       }
-      return { on: e.on, actor: e.actor, action: label('hist', e.action), note: note };
+      return { on: e.on, actor: who(e), action: label('hist', e.action), note: note };
     });
     if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
     return table([
@@ -1679,6 +1920,20 @@ import * as kit from '/ui/kit/kit.js';
       { label: tr('act.actor'), key: 'actor' },
       { label: tr('common.note'), key: 'note' }
     ], rows, id ? { id: id } : null);
+  }
+
+  // Who did it, as people know them: the name recorded with the entry;
+  // the kernel's own steps (an approval's outcome) as "the system".
+  function who(e) {
+    if (e.actor_name && e.actor_name !== 'system') return e.actor_name;
+    if (!e.actor || e.actor === 'system') return tr('act.system');
+    return e.actor;
+  }
+
+  // The approver of an outcome note, by name; never a bare user id.
+  function noteBy(note) {
+    if (note.by_name) return tr('act.by', { name: note.by_name });
+    return '';
   }
 
   function progressBar(done, total) {
@@ -1724,7 +1979,7 @@ import * as kit from '/ui/kit/kit.js';
     }, [
       { label: tr('st.no'), render: function (r) { return h('a', { href: '#/stocktakes/' + encodeURIComponent(r.id) }, r.x.no || r.id); } },
       { label: tr('st.name'), render: function (r) { return r.x.name; } },
-      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
       { label: tr('st.planned'), render: function (r) { return (r.x.planned_from || '') + ' – ' + (r.x.planned_to || ''); } },
       { label: tr('st.groupBy'), render: function (r) { return label('st.group', r.x.group_by); } },
       { label: tr('st.bookCards'), num: true, render: function (r) { return r.x.book_cards; } },
@@ -1837,7 +2092,7 @@ import * as kit from '/ui/kit/kit.js';
         actions.length ? h('div', { class: 'actions', id: 'st-actions' }, actions) : null,
         section(null, dl([
           [tr('st.status'), label('st.status', x.status), { id: 'st-status' }],
-          [tr('field.org'), orgName(doc.org)],
+          [tr('field.org'), orgNode(doc.org)],
           [tr('st.planned'), (x.planned_from || '') + ' – ' + (x.planned_to || '')],
           [tr('st.groupBy'), label('st.group', x.group_by)],
           [tr('st.scopeLocation'), x.location],
@@ -1845,7 +2100,7 @@ import * as kit from '/ui/kit/kit.js';
           [tr('st.bookCards'), x.book_cards],
           [tr('st.bookValue'), x.book_value != null ? money(x.book_value) : null],
           [tr('st.openDifferences'), String(open), { id: 'st-open' }],
-          [tr('st.createdBy'), x.created_by],
+          [tr('st.createdBy'), x.created_by_name || x.created_by],
           x.started_on ? [tr('st.startedOn'), x.started_on] : null,
           x.closed_on ? [tr('st.closedOn'), x.closed_on] : null,
           x.completed_on ? [tr('st.completedOn'), x.completed_on] : null
@@ -1873,12 +2128,13 @@ import * as kit from '/ui/kit/kit.js';
       return t;
     });
     if (!rows.length) return h('p', { class: 'muted', id: 'st-tasks' }, tr('common.empty'));
-    return table([
+    // Paged: a district campaign has hundreds of tasks.
+    return kit.pagedRows([
       { label: tr('st.taskNo'), render: function (r) {
         return h('a', { href: '#/stocktakes/' + encodeURIComponent(st.id) + '/tasks/' + encodeURIComponent(r.task_id) }, r.no);
       } },
       { label: tr('st.taskLabel'), render: function (r) { return r.label; } },
-      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
       { label: tr('st.status'), render: function (r) { return badge('task', r.status, label('st.task', r.status)); } },
       { label: tr('st.expected'), num: true, key: 'expected' },
       { label: tr('st.scanned'), num: true, key: 'scanned' },
@@ -1886,7 +2142,7 @@ import * as kit from '/ui/kit/kit.js';
       { label: label('scan.result', 'surplus'), num: true, key: 'surplus' },
       { label: label('scan.result', 'loss'), num: true, key: 'loss' },
       { label: tr('st.matchRate'), num: true, render: function (r) { return percent(r.match_rate); } }
-    ], rows, { id: 'st-tasks' });
+    ], rows, { id: 'st-tasks', money: money }, 10);
   }
 
   function differencesPanel(st, live) {
@@ -2067,7 +2323,7 @@ import * as kit from '/ui/kit/kit.js';
         actions.length ? h('div', { class: 'actions', id: 'task-actions' }, actions) : null,
         section(null, dl([
           [tr('st.name'), st.data.name],
-          [tr('field.org'), orgName(b.task && b.task.org)],
+          [tr('field.org'), orgNode(b.task && b.task.org)],
           [tr('st.groupBy'), label('st.group', t.group_by)],
           [tr('st.expected'), t.expected],
           [tr('st.remaining'), b.remaining, { id: 'task-remaining' }],
@@ -2171,7 +2427,7 @@ import * as kit from '/ui/kit/kit.js';
       { label: tr('wh.warehouse'), render: function (r) { return r.x.warehouse_name; } },
       { label: tr('wh.bin'), render: function (r) { return r.x.bin; } },
       { label: tr('wh.condition'), render: function (r) { return label('wh.cond', r.x.condition); } },
-      { label: tr('wh.owner'), render: function (r) { return orgName(r.x.card_org); } },
+      { label: tr('wh.owner'), render: function (r) { return orgNode(r.x.card_org); } },
       { label: tr('field.original_value'), money: true, render: function (r) { return money(r.x.original_value); } },
       { label: tr('field.net_value'), money: true, render: function (r) { return money(r.x.net_value); } },
       { label: tr('wh.inOn'), render: function (r) { return r.x.in_on; } },
@@ -2243,7 +2499,7 @@ import * as kit from '/ui/kit/kit.js';
             [tr('field.spec'), x.spec],
             [tr('field.brand'), x.brand],
             [tr('field.quantity'), x.quantity],
-            [tr('wh.owner'), orgName(x.card_org)],
+            [tr('wh.owner'), orgNode(x.card_org)],
             [tr('field.original_value'), money(x.original_value)],
             [tr('field.net_value'), money(x.net_value)]
           ])),
@@ -2537,7 +2793,7 @@ import * as kit from '/ui/kit/kit.js';
       setView([
         back,
         h('div', { class: 'head' }, [
-          h('h1', { id: 'order-title' }, tr('wh.orderTitle', { kind: label('wh.kind', x.kind), no: x.no })),
+          h('h1', { id: 'order-title' }, [tr('wh.orderTitle', { kind: label('wh.kind', x.kind), no: x.no }), unitTag(d.org, 'order-unit')]),
           h('div', { class: 'tools' }, [badge('order', x.status, label('wh.order', x.status)),
             isOverdue(x) ? badge('due', 'overdue', tr('wh.overdue')) : null])
         ]),
@@ -2545,9 +2801,9 @@ import * as kit from '/ui/kit/kit.js';
         section(null, dl([
           [tr('wh.orderKind'), label('wh.kind', x.kind)],
           [tr('st.status'), label('wh.order', x.status), { id: 'order-status' }],
-          [tr('field.org'), orgName(d.org)],
+          [tr('field.org'), orgNode(d.org)],
           [tr('wh.warehouse'), x.warehouse_name],
-          x.to_org ? [tr('wh.toOrg'), orgName(x.to_org)] : null,
+          x.to_org ? [tr('wh.toOrg'), orgNode(x.to_org)] : null,
           x.counterparty ? [tr('form.counterparty'), x.counterparty] : null,
           x.due_on ? [tr('wh.dueOn'), dueCell(x)] : null,
           x.method ? [tr('form.method'), label('method', x.method)] : null,
@@ -2582,7 +2838,7 @@ import * as kit from '/ui/kit/kit.js';
     var list = pagedTable(function () { return 'warehouse/demands' + query({ status: status.value }); }, [
       { label: tr('field.category'), render: function (r) { return h('a', { href: '#/warehouse/demands/' + encodeURIComponent(r.id) }, categoryText(r.x.category)); } },
       { label: tr('wh.demandDescription'), render: function (r) { return r.x.description; } },
-      { label: tr('field.org'), render: function (r) { return orgName(r.org); } },
+      { label: tr('field.org'), render: function (r) { return orgNode(r.org); } },
       { label: tr('field.quantity'), num: true, render: function (r) { return (r.x.fulfilled || 0) + ' / ' + r.x.quantity; } },
       { label: tr('wh.neededBy'), render: function (r) { return r.x.needed_by; } },
       { label: tr('wh.unitBudget'), money: true, render: function (r) { return money(r.x.unit_budget); } },
@@ -2665,7 +2921,7 @@ import * as kit from '/ui/kit/kit.js';
         x.status === 'open' ? h('div', { class: 'actions' }, actionButton('demand-close', tr('wh.closeDemand'),
           'warehouse/demands/' + encodeURIComponent(d.id) + '/close', {}, 'danger', tr('common.confirm'))) : null,
         section(null, dl([
-          [tr('field.org'), orgName(d.org)],
+          [tr('field.org'), orgNode(d.org)],
           [tr('field.category'), categoryText(x.category)],
           [tr('field.quantity'), (x.fulfilled || 0) + ' / ' + x.quantity],
           [tr('wh.neededBy'), x.needed_by],
@@ -2973,6 +3229,10 @@ import * as kit from '/ui/kit/kit.js';
         return;
       }
       state.me = me;
+      // Inside the portal its language switch is the one: the page's own
+      // would change this frame alone.
+      $('lang-switch').hidden = true;
+      state.navHint = kit.scrollHint($('nav'));
       return loadOrgs().then(function () {
         window.addEventListener('hashchange', route);
         route();
