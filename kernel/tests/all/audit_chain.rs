@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::node::backup::{succeeded, tianshan};
+use crate::backup::{succeeded, tianshan};
 use crate::support::TestKernel;
 
 async fn sql(db: &std::path::Path, statement: &str) {
@@ -54,7 +54,7 @@ fn a_rewritten_record_and_a_cut_tail_are_found() {
         );
         assert_eq!(status, 401);
     }
-    let head = crate::node::backup::audit_hashes(&k)
+    let head = crate::backup::audit_hashes(&k)
         .into_iter()
         .next_back()
         .unwrap()

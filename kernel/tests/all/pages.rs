@@ -143,7 +143,7 @@ fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let tianshan = crate::plugins::tooling::tianshan;
+    let tianshan = crate::tooling::tianshan;
     tianshan(work.path(), &["plugin", "new", "fresh-page"]);
     let dir = work.path().join("fresh-page");
     tianshan(&dir, &["plugin", "build"]);
