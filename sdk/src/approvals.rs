@@ -78,14 +78,17 @@ pub fn to_error(e: wit::ApprovalError) -> Error {
         wit::ApprovalError::Forbidden(m) => Error::forbidden(m),
         wit::ApprovalError::Conflict(m) => Error::conflict(m),
         // The kernel leads a refusal that has its own stable code with it.
-        wit::ApprovalError::Invalid(m) => match m.strip_prefix("approval_applicant_only: ") {
-            Some(rest) => Error::new(422, "approval_applicant_only", rest),
-            // A flow nobody can approve yet: a code of its own, so a page
-            // says so in the user's language rather than the kernel's
+        wit::ApprovalError::Invalid(m) => {
+            // A flow nobody can approve yet has a code of its own, so a
+            // page says so in the user's language rather than the kernel's
             // English.
-            None if m.contains("has no approver") => Error::new(422, "approval_no_approver", m),
-            None => Error::new(422, "validation_failed", m),
-        },
+            for code in ["approval_applicant_only", "approval_no_approver"] {
+                if let Some(rest) = m.strip_prefix(code).and_then(|r| r.strip_prefix(": ")) {
+                    return Error::new(422, code, rest);
+                }
+            }
+            Error::new(422, "validation_failed", m)
+        }
         wit::ApprovalError::Unavailable(m) => Error::new(503, "unavailable", m),
     }
 }
@@ -301,7 +304,7 @@ mod tests {
     #[test]
     fn a_flow_without_approver_has_its_own_code() {
         let e = to_error(wit::ApprovalError::Invalid(
-            "flow: step 1 (review) has no approver: nobody holds org-admin at org org-1".into(),
+            "approval_no_approver: step 1 (review) has no approver: nobody holds org-admin at org org-1".into(),
         ));
         assert_eq!((e.status(), e.code()), (422, "approval_no_approver"));
         let e = to_error(wit::ApprovalError::Invalid("something else".into()));

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     PluginIdReserved,
     /// The applicant would be the only approver of their own application.
     ApprovalApplicantOnly,
+    /// Nobody holds a step's role where the step's level names.
+    ApprovalNoApprover,
     // 5xx: a plugin or the kernel failed
     PluginDisabled,
     PluginTrapped,
@@ -60,7 +62,8 @@ impl ErrorCode {
             | InvalidPackage
             | ContractUnsupported
             | PluginHookFailed
-            | ApprovalApplicantOnly => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApprovalApplicantOnly
+            | ApprovalNoApprover => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
             Forbidden | PluginIdReserved | PasswordChangeRequired => StatusCode::FORBIDDEN,
             NotFound | PluginNotFound => StatusCode::NOT_FOUND,
@@ -99,6 +102,7 @@ impl ErrorCode {
             PluginNotFound => "plugin_not_found",
             PluginIdReserved => "plugin_id_reserved",
             ApprovalApplicantOnly => "approval_applicant_only",
+            ApprovalNoApprover => "approval_no_approver",
             PluginDisabled => "plugin_disabled",
             PluginTrapped => "plugin_trapped",
             PluginPanicked => "plugin_panicked",
@@ -233,6 +237,9 @@ pub enum ServiceError {
     /// The applicant would be the only approver of their own application.
     #[error("{0}")]
     ApplicantOnly(String),
+    /// A step nobody can approve: nobody holds its role at its org.
+    #[error("{0}")]
+    NoApprover(String),
     /// The database or a store failed; the cause is in the log.
     #[error("{0} is unavailable")]
     Unavailable(String),
@@ -291,6 +298,9 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::ApplicantOnly(m) => {
                 ApiError::new(ErrorCode::ApprovalApplicantOnly, m).with_field("flow")
+            }
+            ServiceError::NoApprover(m) => {
+                ApiError::new(ErrorCode::ApprovalNoApprover, m).with_field("flow")
             }
             // The cause is logged where it happened; the caller learns
             // which part failed and that trying again may work.

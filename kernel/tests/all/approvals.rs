@@ -462,6 +462,7 @@ fn a_flow_without_approvers_does_not_start() {
         Some(json!({"title": "x"}).to_string().into_bytes()),
     );
     assert_eq!(status, 422, "{out}");
+    assert_eq!(out["error"]["code"], "approval_no_approver", "{out}");
     assert!(
         out["error"]["message"]
             .as_str()

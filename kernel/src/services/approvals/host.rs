@@ -32,6 +32,9 @@ fn to_wit_error(e: ServiceError) -> approvals::ApprovalError {
         ServiceError::ApplicantOnly(m) => {
             approvals::ApprovalError::Invalid(format!("approval_applicant_only: {m}"))
         }
+        ServiceError::NoApprover(m) => {
+            approvals::ApprovalError::Invalid(format!("approval_no_approver: {m}"))
+        }
         ServiceError::Unavailable(m) => approvals::ApprovalError::Unavailable(m),
         e => approvals::ApprovalError::Invalid(e.to_string()),
     }

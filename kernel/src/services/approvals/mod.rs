@@ -532,13 +532,10 @@ impl Approvals {
             }
         }
         if approvers.is_empty() {
-            return Err(invalid(
-                "flow",
-                format!(
-                    "step {step} ({}) has no approver: nobody holds {} at org {at}",
-                    def.name, def.role
-                ),
-            ));
+            return Err(ServiceError::NoApprover(format!(
+                "step {step} ({}) has no approver: nobody holds {} at org {at}",
+                def.name, def.role
+            )));
         }
         inst.current_step = step;
         // A new round per entry: tasks of an earlier visit to this step

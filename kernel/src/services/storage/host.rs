@@ -36,7 +36,8 @@ fn storage_error(e: crate::core::error::ServiceError) -> storage::StorageError {
         | E::Forbidden(_)
         | E::Conflict(_)
         | E::TooLarge { .. }
-        | E::ApplicantOnly(_)) => storage::StorageError::Invalid(e.to_string()),
+        | E::ApplicantOnly(_)
+        | E::NoApprover(_)) => storage::StorageError::Invalid(e.to_string()),
     }
 }
 
