@@ -276,7 +276,8 @@ pub struct RuntimeConfig {
     /// A call that has run this long counts as heavy: from then on it runs
     /// one epoch tick at a time, taking turns with the other heavy calls
     /// for `heavy-slots`, so long runners cannot take every core from
-    /// short requests.
+    /// short requests (and while short calls keep ending, each turn is
+    /// followed by a rest twice its length).
     pub heavy_after_ms: u64,
     /// Heavy calls running at once; 0: half the cores (at least 1).
     pub heavy_slots: u32,

@@ -552,6 +552,7 @@ impl Runtime {
             Some(prepared) => prepared,
             None => self.prepare_inline(plugin).await?,
         };
+        let armed = Instant::now();
         let turn = self.arm(&mut store, caller, plugin);
         // The epoch callback enforces the deadline inside wasm; this outer
         // timeout also covers time spent in host calls.
@@ -570,6 +571,9 @@ impl Runtime {
         // A heavy call gives its turn back now, not when its store is
         // dropped on the helper thread.
         drop(turn.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if armed.elapsed() < self.cpu.heavy_after() {
+            self.cpu.note_light();
+        }
         self.recycle(store, plugin);
         outcome
     }
