@@ -68,6 +68,15 @@ const REQUIRED_EXPORTS: [&str; 3] = ["http-handler", "lifecycle", "event-handler
 /// Captured guest stderr is capped so a chatty plugin cannot grow the host.
 const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 
+/// The most a plugin hands the kernel in one go (an answer, or a host
+/// call's arguments): wasmtime's hostcall fuel, set here so the number is
+/// ours. Past it the copy fails and [`classify`] names it
+/// `plugin_response_too_large`; the gateway takes at most 64 MiB of body.
+const HOSTCALL_BYTES: usize = 128 << 20;
+/// How wasmtime words running out of hostcall fuel (its error type is
+/// private); `an_answer_past_what_the_kernel_copies_is_named` pins it.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// Why one call into a plugin failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code:?}: {detail}")]
@@ -104,6 +113,12 @@ impl PluginFailure {
             }
             ErrorCode::PluginHookFailed => {
                 format!("plugin {plugin} refused: {}", self.detail)
+            }
+            ErrorCode::PluginResponseTooLarge => {
+                format!(
+                    "plugin {plugin} handed the kernel too much data: {}",
+                    self.detail
+                )
             }
             _ => format!("plugin {plugin} failed while handling the request"),
         };
@@ -644,6 +659,7 @@ async fn prepare(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
+    store.set_hostcall_fuel(HOSTCALL_BYTES);
     // Instantiation runs start functions, if a component has any: under
     // the same deadline as a call.
     set_deadline(&mut store, limits.timeout, None);
@@ -832,6 +848,14 @@ fn classify(
         PluginFailure::new(ErrorCode::PluginTimeout, "deadline exceeded")
     } else if error.is::<wasmtime::PoolConcurrencyLimitError>() {
         PluginFailure::new(ErrorCode::PluginBusy, "instance pool exhausted")
+    } else if format!("{error:#}").contains(HOSTCALL_FUEL_EXHAUSTED) {
+        PluginFailure::new(
+            ErrorCode::PluginResponseTooLarge,
+            format!(
+                "more than {} MiB in one answer or host call",
+                HOSTCALL_BYTES >> 20
+            ),
+        )
     } else if let Some(at) = output.find("panicked at") {
         PluginFailure::new(ErrorCode::PluginPanicked, output[at..].trim().to_string())
     } else if let Some(trap) = error.downcast_ref::<Trap>() {
