@@ -53,6 +53,9 @@ pub struct AuditConfig {
     /// Default: `DATA_DIR_NAME.audit-anchors` in the key file's folder.
     pub anchor_file: Option<PathBuf>,
     pub anchor_interval_secs: u64,
+    /// The HMAC new records are signed with: `hmac-sha256` (default) or
+    /// `hmac-sm3` (for 密评). Records keep theirs, so switching is safe.
+    pub algorithm: crate::audit::Algorithm,
 }
 
 impl Default for AuditConfig {
@@ -61,6 +64,7 @@ impl Default for AuditConfig {
             key_file: None,
             anchor_file: None,
             anchor_interval_secs: 60,
+            algorithm: crate::audit::Algorithm::default(),
         }
     }
 }
