@@ -8,7 +8,7 @@
 //! A bare SHA-256 chain only proves that nobody edited a record *without
 //! recomputing the hashes after it*; anyone who can write to the database
 //! can do exactly that. So records are keyed: their hash is an HMAC-SHA256
-//! under a key kept outside the database ([`AuditKey`], a file created
+//! (or HMAC-SM3, `[audit] algorithm`) under a key kept outside the database ([`AuditKey`], a file created
 //! 0600 at first start), and the record names the key's id and algorithm
 //! (migration 14). Without the key nobody can forge a record that verifies.
 //! Cutting the tail off a keyed chain still leaves a valid chain, so the
@@ -87,9 +87,7 @@ pub struct Record {
     pub hash: String,
 }
 
-/// The algorithm of keyed records (the `alg` column); plain SHA-256
-/// records from before keying have none.
-pub const ALG_HMAC_SHA256: &str = "hmac-sha256";
+pub use crate::core::config::{ALG_HMAC_SHA256, ALG_HMAC_SM3, Algorithm};
 
 /// The secret that keys the chain. Kept outside the database: whoever holds
 /// it can forge records, whoever lacks it cannot.
@@ -100,6 +98,8 @@ pub struct AuditKey {
     /// key a record needs without the secret appearing anywhere.
     pub id: String,
     secret: [u8; 32],
+    /// What it signs new records with; verification follows each record's.
+    pub alg: Algorithm,
 }
 
 impl std::fmt::Debug for AuditKey {
@@ -116,7 +116,17 @@ impl AuditKey {
         h.update(b"tianshan-audit-key-id:");
         h.update(secret);
         let id = hex::encode(h.finalize())[..16].to_string();
-        AuditKey { id, secret }
+        AuditKey {
+            id,
+            secret,
+            alg: Algorithm::default(),
+        }
+    }
+
+    /// The same key, signing new records with `alg`.
+    pub fn with_algorithm(mut self, alg: Algorithm) -> AuditKey {
+        self.alg = alg;
+        self
     }
 
     pub fn generate() -> AuditKey {
@@ -190,10 +200,16 @@ impl AuditKey {
         }
     }
 
-    fn mac(&self, input: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key");
-        mac.update(input);
-        hex::encode(mac.finalize().into_bytes())
+    fn mac(&self, alg: Algorithm, input: &[u8]) -> String {
+        fn hmac<D: Mac + hmac::digest::KeyInit>(secret: &[u8], input: &[u8]) -> String {
+            let mut mac = <D as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+            mac.update(input);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        match alg {
+            Algorithm::HmacSha256 => hmac::<Hmac<Sha256>>(&self.secret, input),
+            Algorithm::HmacSm3 => hmac::<Hmac<sm3::Sm3>>(&self.secret, input),
+        }
     }
 }
 
@@ -212,7 +228,7 @@ fn record_hash(
     at: i64,
     entry: &Entry,
     prev_hash: &str,
-    key: Option<&AuditKey>,
+    key: Option<(&AuditKey, Algorithm)>,
 ) -> String {
     // A fixed field order and JSON encoding of each field make the input
     // unambiguous.
@@ -229,14 +245,14 @@ fn record_hash(
     ]);
     match key {
         None => hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
-        Some(key) => {
-            // The key id is part of what is signed, so a record cannot be
-            // moved under another key's name.
+        Some((key, alg)) => {
+            // The algorithm and key id are part of what is signed, so a
+            // record cannot be moved under another key's name or algorithm.
             if let Some(fields) = canonical.as_array_mut() {
-                fields.push(ALG_HMAC_SHA256.into());
+                fields.push(alg.name().into());
                 fields.push(key.id.clone().into());
             }
-            key.mac(canonical.to_string().as_bytes())
+            key.mac(alg, canonical.to_string().as_bytes())
         }
     }
 }
@@ -423,7 +439,7 @@ async fn append_with(
         None => (1, GENESIS.to_string()),
     };
     let at = now();
-    let hash = record_hash(seq, at, entry, &prev_hash, key);
+    let hash = record_hash(seq, at, entry, &prev_hash, key.map(|k| (k, k.alg)));
     sqlx::query(
         "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash, alg, key_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -438,7 +454,7 @@ async fn append_with(
     .bind(entry.detail.to_string())
     .bind(&prev_hash)
     .bind(&hash)
-    .bind(key.map(|_| ALG_HMAC_SHA256))
+    .bind(key.map(|k| k.alg.name()))
     .bind(key.map(|k| k.id.clone()))
     .execute(&mut **tx)
     .await?;
@@ -488,7 +504,7 @@ async fn append_all_with(
         }
         let mut q = sqlx::query(&sql);
         for entry in chunk {
-            let hash = record_hash(seq, at, entry, &prev, key);
+            let hash = record_hash(seq, at, entry, &prev, key.map(|k| (k, k.alg)));
             q = q
                 .bind(seq)
                 .bind(at)
@@ -500,7 +516,7 @@ async fn append_all_with(
                 .bind(entry.detail.to_string())
                 .bind(prev.clone())
                 .bind(hash.clone())
-                .bind(key.map(|_| ALG_HMAC_SHA256))
+                .bind(key.map(|k| k.alg.name()))
                 .bind(key.map(|k| k.id.clone()));
             prev = hash;
             seq += 1;
@@ -604,7 +620,9 @@ pub async fn verify(db: &Db, keys: &[AuditKey], anchors: &[Anchor]) -> sqlx::Res
                 "does not chain from the record before it (a record was removed or altered)".into(),
             );
         }
-        let key = match (alg.as_deref(), key_id.as_deref()) {
+        // Each record is checked with the algorithm it names.
+        let alg = alg.as_deref().map(|a| Algorithm::from_name(a).ok_or(a));
+        let key = match (alg, key_id.as_deref()) {
             (None, None) if keyed > 0 => {
                 // Once the chain is keyed, a plain record is a forgery by
                 // someone without the key.
@@ -614,8 +632,8 @@ pub async fn verify(db: &Db, keys: &[AuditKey], anchors: &[Anchor]) -> sqlx::Res
                 );
             }
             (None, None) => None,
-            (Some(ALG_HMAC_SHA256), Some(id)) => match keys.iter().find(|k| k.id == id) {
-                Some(key) => Some(key),
+            (Some(Ok(alg)), Some(id)) => match keys.iter().find(|k| k.id == id) {
+                Some(key) => Some((key, alg)),
                 None => {
                     return broken(
                         record.seq,
@@ -627,6 +645,10 @@ pub async fn verify(db: &Db, keys: &[AuditKey], anchors: &[Anchor]) -> sqlx::Res
                 }
             },
             (alg, _) => {
+                let alg: Option<&str> = alg.map(|a| match a {
+                    Ok(known) => known.name(),
+                    Err(name) => name,
+                });
                 return broken(
                     record.seq,
                     format!("has an unknown signature algorithm {alg:?}"),
@@ -914,6 +936,65 @@ mod tests {
                 assert!(reason.contains("not keyed"), "{reason}");
             }
             other => panic!("downgrade not detected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hmac_sm3_matches_a_reference_implementation() {
+        // OpenSSL 3: HMAC-SM3 of "tianshan" under the key 00 01 .. 1f.
+        let key = AuditKey::from_secret(std::array::from_fn(|i| i as u8));
+        assert_eq!(
+            key.mac(Algorithm::HmacSm3, b"tianshan"),
+            "605bab9d0bcf94317ff0956c31b2f05dd81fa06f628b2d94068ccaa47403bd17"
+        );
+        assert_ne!(
+            key.mac(Algorithm::HmacSha256, b"tianshan"),
+            key.mac(Algorithm::HmacSm3, b"tianshan")
+        );
+        assert_eq!(Algorithm::from_name("hmac-sm3"), Some(Algorithm::HmacSm3));
+        assert_eq!(Algorithm::from_name("sm3"), None);
+    }
+
+    /// A chain that switched from HMAC-SHA256 to HMAC-SM3 verifies record
+    /// by record; relabelling a record's algorithm breaks it.
+    #[tokio::test]
+    async fn a_chain_mixing_algorithms_verifies_and_a_relabel_is_found() {
+        let (_dir, db) = db().await;
+        let key = AuditKey::generate();
+        keyed_chain(&db, &key, 2).await;
+        let sm3 = key.clone().with_algorithm(Algorithm::HmacSm3);
+        keyed_chain(&db, &sm3, 2).await;
+        let algs: Vec<String> = sqlx::query_scalar("SELECT alg FROM audit ORDER BY seq")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        assert_eq!(algs, ["hmac-sha256", "hmac-sha256", "hmac-sm3", "hmac-sm3"]);
+        // The verifier needs the key, not the algorithm the node signs with.
+        assert_eq!(
+            verify(&db, std::slice::from_ref(&key), &[]).await.unwrap(),
+            Verdict::Intact {
+                records: 4,
+                keyed: 4,
+                anchors: 0
+            }
+        );
+        sqlx::query("UPDATE audit SET alg = 'hmac-sha256' WHERE seq = 3")
+            .execute(&db)
+            .await
+            .unwrap();
+        assert!(matches!(
+            verify(&db, std::slice::from_ref(&key), &[]).await.unwrap(),
+            Verdict::Broken { seq: 3, .. }
+        ));
+        sqlx::query("UPDATE audit SET alg = 'sm3' WHERE seq = 3")
+            .execute(&db)
+            .await
+            .unwrap();
+        match verify(&db, std::slice::from_ref(&key), &[]).await.unwrap() {
+            Verdict::Broken { seq: 3, reason } => {
+                assert!(reason.contains("unknown signature algorithm"), "{reason}")
+            }
+            other => panic!("unknown algorithm passed: {other:?}"),
         }
     }
 

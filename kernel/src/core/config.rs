@@ -53,6 +53,9 @@ pub struct AuditConfig {
     /// Default: `DATA_DIR_NAME.audit-anchors` in the key file's folder.
     pub anchor_file: Option<PathBuf>,
     pub anchor_interval_secs: u64,
+    /// The HMAC new records are signed with: `hmac-sha256` (default) or
+    /// `hmac-sm3` (for 密评). Records keep theirs, so switching is safe.
+    pub algorithm: Algorithm,
 }
 
 impl Default for AuditConfig {
@@ -61,6 +64,7 @@ impl Default for AuditConfig {
             key_file: None,
             anchor_file: None,
             anchor_interval_secs: 60,
+            algorithm: Algorithm::default(),
         }
     }
 }
@@ -276,7 +280,8 @@ pub struct RuntimeConfig {
     /// A call that has run this long counts as heavy: from then on it runs
     /// one epoch tick at a time, taking turns with the other heavy calls
     /// for `heavy-slots`, so long runners cannot take every core from
-    /// short requests.
+    /// short requests (and while short calls keep ending, each turn is
+    /// followed by a rest twice its length).
     pub heavy_after_ms: u64,
     /// Heavy calls running at once; 0: half the cores (at least 1).
     pub heavy_slots: u32,
@@ -448,6 +453,38 @@ impl Config {
             .ok()
             .filter(|t| !t.is_empty())
             .or_else(|| self.metrics.token.clone())
+    }
+}
+
+/// The algorithm of keyed records (the `alg` column); plain SHA-256
+/// records from before keying have none.
+pub const ALG_HMAC_SHA256: &str = "hmac-sha256";
+/// HMAC over SM3 (GB/T 32905), for deployments assessed under 密评.
+pub const ALG_HMAC_SM3: &str = "hmac-sm3";
+
+/// The HMAC new records are signed with (`[audit] algorithm`). Each record
+/// names its own, so a chain that changed algorithm still verifies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum Algorithm {
+    #[default]
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    #[serde(rename = "hmac-sm3")]
+    HmacSm3,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::HmacSha256 => ALG_HMAC_SHA256,
+            Algorithm::HmacSm3 => ALG_HMAC_SM3,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        [Algorithm::HmacSha256, Algorithm::HmacSm3]
+            .into_iter()
+            .find(|a| a.name() == name)
     }
 }
 

@@ -87,6 +87,7 @@ impl Kernel {
             tracing::warn!(file = %audit_key_file.display(), key_id = %audit_key.id,
                 "created the audit key: keep a copy apart from the data dir's backups");
         }
+        let audit_key = audit_key.with_algorithm(config.audit.algorithm);
         let audit = Arc::new(audit::Audit::keyed(db.clone(), audit_key));
         if bootstrap.is_some() {
             audit

@@ -7,7 +7,7 @@
 //! trap. Also here: the heavy-call turns that keep long runners to a share
 //! of the cores, and the per-plugin log rate limit.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,17 +149,34 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// While short calls are about, a slot rests this many times as long as
+/// the heavy turn before took: heavy calls then get a third of a slot, and
+/// the whole slot when no short call ran during the turn.
+const HEAVY_REST: u32 = 2;
+
 /// Turns for heavy calls: a call that has run past `after` runs one epoch
 /// tick at a time, and only while it holds one of the slots, so however
 /// many long runners there are, they share those slots and leave the other
-/// cores to short requests.
+/// cores to short requests. A busy slot is still a whole core (half of a
+/// two-core machine), so while short calls keep ending, each turn is
+/// followed by a rest.
 pub struct CpuShare {
     slots: Arc<tokio::sync::Semaphore>,
     after: Duration,
+    /// Calls that ended before they turned heavy, since start.
+    light_done: Arc<AtomicU64>,
 }
 
 /// A heavy call's current turn (a slot permit between two epoch ticks).
-pub type Turn = Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
+pub type Turn = Arc<Mutex<Option<Held>>>;
+
+/// A slot permit, with when it was taken and how many short calls had
+/// ended by then.
+pub struct Held {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    at: Instant,
+    light_done: u64,
+}
 
 impl CpuShare {
     /// `slots` 0 is half the cores, at least one.
@@ -172,6 +189,7 @@ impl CpuShare {
         Arc::new(CpuShare {
             slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             after,
+            light_done: Arc::default(),
         })
     }
 
@@ -179,21 +197,42 @@ impl CpuShare {
         self.after
     }
 
+    /// A call ended before it turned heavy.
+    pub fn note_light(&self) {
+        self.light_done.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Gives `turn` back and waits for the next one (FIFO among heavy
     /// calls, so they take turns), but not past the call's `deadline`: the
-    /// next tick then stops it on time.
+    /// next tick then stops it on time. If short calls ended during the
+    /// turn, the slot first rests [`HEAVY_REST`] times as long as the turn
+    /// took, so they keep most of the cores.
     pub fn next_turn(
         &self,
         turn: &Turn,
         deadline: Instant,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        drop(turn.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let held = turn.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let light_done = self.light_done.clone();
+        let resting = held.and_then(|held| {
+            let short_calls_ran = light_done.load(Ordering::Relaxed) != held.light_done;
+            short_calls_ran.then(|| (held.permit, held.at.elapsed() * HEAVY_REST))
+        });
         let slots = self.slots.clone();
         let turn = turn.clone();
         Box::pin(async move {
+            if let Some((permit, rest)) = resting {
+                let until = (Instant::now() + rest).min(deadline);
+                tokio::time::sleep_until(until.into()).await;
+                drop(permit);
+            }
             let next = tokio::time::timeout_at(deadline.into(), slots.acquire_owned());
             if let Ok(Ok(permit)) = next.await {
-                *turn.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+                *turn.lock().unwrap_or_else(|e| e.into_inner()) = Some(Held {
+                    permit,
+                    at: Instant::now(),
+                    light_done: light_done.load(Ordering::Relaxed),
+                });
             }
         })
     }
@@ -302,6 +341,41 @@ mod tests {
         drop(a);
         assert_eq!(budget.used(), 0);
         assert!(b.memory_growing(0, 32 << 20, None).unwrap());
+    }
+
+    /// Issue 10 item 6: one heavy slot was one core of two for the
+    /// loopers. While short calls end during a turn, the slot now rests
+    /// twice the turn before the next heavy call gets it; with none, the
+    /// next gets it at once.
+    #[tokio::test]
+    async fn a_heavy_turn_rests_while_short_calls_run() {
+        let share = CpuShare::new(1, Duration::from_millis(20));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (a, b) = (Turn::default(), Turn::default());
+        // `b` waits for the slot `a` holds; `a` ends its turn after `ran`.
+        let handover = async |ran: Duration, light: bool| {
+            share.next_turn(&a, deadline).await;
+            assert!(a.lock().unwrap().is_some());
+            let waiting = tokio::spawn(share.next_turn(&b, deadline));
+            tokio::time::sleep(ran).await;
+            if light {
+                share.note_light();
+            }
+            let released = Instant::now();
+            let a_again = tokio::spawn(share.next_turn(&a, deadline));
+            waiting.await.unwrap();
+            let waited = released.elapsed();
+            // Both give their turns back for the next round.
+            drop(b.lock().unwrap().take());
+            a_again.await.unwrap();
+            drop(a.lock().unwrap().take());
+            waited
+        };
+        let ran = Duration::from_millis(60);
+        let waited = handover(ran, true).await;
+        assert!(waited >= ran * 2 - Duration::from_millis(5), "{waited:?}");
+        let waited = handover(ran, false).await;
+        assert!(waited < ran, "no short calls, yet {waited:?}");
     }
 
     #[test]

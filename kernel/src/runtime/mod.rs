@@ -70,6 +70,15 @@ const REQUIRED_EXPORTS: [&str; 3] = ["http-handler", "lifecycle", "event-handler
 /// Captured guest stderr is capped so a chatty plugin cannot grow the host.
 const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 
+/// The most a plugin hands the kernel in one go (an answer, or a host
+/// call's arguments): wasmtime's hostcall fuel, set here so the number is
+/// ours. Past it the copy fails and [`classify`] names it
+/// `plugin_response_too_large`; the gateway takes at most 64 MiB of body.
+const HOSTCALL_BYTES: usize = 128 << 20;
+/// How wasmtime words running out of hostcall fuel (its error type is
+/// private); `an_answer_past_what_the_kernel_copies_is_named` pins it.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// Why one call into a plugin failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code:?}: {detail}")]
@@ -106,6 +115,12 @@ impl PluginFailure {
             }
             ErrorCode::PluginHookFailed => {
                 format!("plugin {plugin} refused: {}", self.detail)
+            }
+            ErrorCode::PluginResponseTooLarge => {
+                format!(
+                    "plugin {plugin} handed the kernel too much data: {}",
+                    self.detail
+                )
             }
             _ => format!("plugin {plugin} failed while handling the request"),
         };
@@ -557,6 +572,7 @@ impl Runtime {
             Some(prepared) => prepared,
             None => self.prepare_inline(plugin).await?,
         };
+        let armed = Instant::now();
         let turn = self.arm(&mut store, caller, plugin);
         // The epoch callback enforces the deadline inside wasm; this outer
         // timeout also covers time spent in host calls.
@@ -575,6 +591,9 @@ impl Runtime {
         // A heavy call gives its turn back now, not when its store is
         // dropped on the helper thread.
         drop(turn.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if armed.elapsed() < self.cpu.heavy_after() {
+            self.cpu.note_light();
+        }
         self.recycle(store, plugin);
         outcome
     }
@@ -645,6 +664,7 @@ async fn prepare(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
+    store.set_hostcall_fuel(HOSTCALL_BYTES);
     // Instantiation runs start functions, if a component has any: under
     // the same deadline as a call.
     set_deadline(&mut store, limits.timeout, None);
@@ -833,6 +853,14 @@ fn classify(
         PluginFailure::new(ErrorCode::PluginTimeout, "deadline exceeded")
     } else if error.is::<wasmtime::PoolConcurrencyLimitError>() {
         PluginFailure::new(ErrorCode::PluginBusy, "instance pool exhausted")
+    } else if format!("{error:#}").contains(HOSTCALL_FUEL_EXHAUSTED) {
+        PluginFailure::new(
+            ErrorCode::PluginResponseTooLarge,
+            format!(
+                "more than {} MiB in one answer or host call",
+                HOSTCALL_BYTES >> 20
+            ),
+        )
     } else if let Some(at) = output.find("panicked at") {
         PluginFailure::new(ErrorCode::PluginPanicked, output[at..].trim().to_string())
     } else if let Some(trap) = error.downcast_ref::<Trap>() {

@@ -129,3 +129,94 @@ fn a_rewritten_record_and_a_cut_tail_are_found() {
     ]);
     assert!(!out.status.success());
 }
+
+fn query_algs(db: &std::path::Path) -> Vec<(i64, Option<String>)> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}", db.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let rows = sqlx::query_as("SELECT seq, alg FROM audit ORDER BY seq")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            rows
+        })
+}
+
+/// Issue 10 item 10: `[audit] algorithm = "hmac-sm3"` signs the chain with
+/// HMAC-SM3 (for 密评); a chain that switched algorithm verifies as a
+/// whole, and a rewritten SM3 record is found.
+#[test]
+fn an_sm3_keyed_chain_verifies_and_a_rewrite_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let sm3 = tmp.path().join("sm3.toml");
+    std::fs::write(&sm3, "[audit]\nalgorithm = \"hmac-sm3\"\n").unwrap();
+    let refused_logins = |k: &TestKernel, n: usize| {
+        for i in 0..n {
+            let body = format!(r#"{{"username":"nobody{i}","password":"wrong-password-{i}"}}"#);
+            let (status, _) = k.request(
+                "POST",
+                "/api/v1/auth/login",
+                Some(""),
+                Some(body.into_bytes()),
+            );
+            assert_eq!(status, 401);
+        }
+    };
+    // First with the default (HMAC-SHA256), then switched to SM3.
+    let k = TestKernel::start_in(&data, &[]);
+    refused_logins(&k, 2);
+    drop(k);
+    let k = TestKernel::start_in(&data, &["--config", sm3.to_str().unwrap()]);
+    refused_logins(&k, 3);
+    let (status, verdict) = k.get("/api/v1/audit/verify");
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["intact"], true, "{verdict}");
+    drop(k);
+
+    let db = data.join("tianshan.db");
+    let algs = query_algs(&db);
+    let first_sm3 = algs
+        .iter()
+        .find(|(_, alg)| alg.as_deref() == Some("hmac-sm3"))
+        .map(|(seq, _)| *seq)
+        .expect("no record signed with hmac-sm3");
+    assert!(
+        algs.iter()
+            .any(|(_, alg)| alg.as_deref() == Some("hmac-sha256")),
+        "{algs:?}"
+    );
+    assert!(
+        algs.iter()
+            .filter(|(seq, _)| *seq >= first_sm3)
+            .all(|(_, alg)| alg.as_deref() == Some("hmac-sm3")),
+        "{algs:?}"
+    );
+    let data_s = data.to_str().unwrap();
+    let out = succeeded(
+        &tianshan(&["audit", "verify", "--data-dir", data_s]),
+        "audit verify",
+    );
+    assert!(out.contains("intact"), "{out}");
+
+    // Rewrite an SM3 record in place.
+    run_sql(
+        &db,
+        &format!("UPDATE audit SET outcome = 'rewritten' WHERE seq = {first_sm3}"),
+    );
+    let out = tianshan(&["audit", "verify", "--data-dir", data_s]);
+    assert!(!out.status.success(), "a rewritten SM3 record passed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("record {first_sm3}")), "{stderr}");
+    let k = TestKernel::start_in(&data, &["--config", sm3.to_str().unwrap()]);
+    let (status, verdict) = k.get("/api/v1/audit/verify");
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["intact"], false, "{verdict}");
+    assert_eq!(verdict["seq"].as_i64(), Some(first_sm3), "{verdict}");
+}

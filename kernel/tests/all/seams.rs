@@ -200,3 +200,23 @@ fn the_memory_budget_refuses_growth_past_it_with_a_clear_code() {
     }
     assert_eq!(last.0, 200, "{}", last.1);
 }
+
+/// Issue 10 item 9: an answer past the 128 MiB the kernel copies out of a
+/// plugin in one go (wasmtime's hostcall fuel) failed as a generic
+/// `plugin_trapped`; it is named now, and the kernel serves on.
+#[test]
+fn an_answer_past_what_the_kernel_copies_is_named() {
+    let k = TestKernel::start();
+    k.install_ok("intruder"); // manifest: memory-mib = 400
+    for mib in [130, 200] {
+        let (status, body) = k.get(&format!("/api/v1/p/intruder/big?mib={mib}"));
+        assert_eq!(body["error"]["code"], "plugin_response_too_large", "{body}");
+        assert_eq!(status, 502, "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("128 MiB"), "{body}");
+    }
+    let (status, _, _) = k.raw("GET", "/api/v1/p/intruder/big?mib=1", None, None, &[]);
+    assert_eq!(status, 200);
+    let (status, body) = k.get("/api/v1/p/intruder/");
+    assert_eq!(status, 200, "{body}");
+}
