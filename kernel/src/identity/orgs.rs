@@ -149,12 +149,12 @@ pub async fn directory(
     limit: i64,
 ) -> sqlx::Result<Vec<DirectoryEntry>> {
     let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
-    let rows = sqlx::query(
-        "SELECT id, parent_id, level, code, name_zh, name_en FROM orgs
+    let rows = sqlx::query(&format!(
+        "SELECT {ORG_COLUMNS} FROM orgs
          WHERE active = 1 AND ($1 IS NULL OR level = $1)
            AND ($2 IS NULL OR name_zh LIKE $2 OR name_en LIKE $2 OR code LIKE $2)
-         ORDER BY code LIMIT $3",
-    )
+         ORDER BY code LIMIT $3"
+    ))
     .bind(level)
     .bind(pattern)
     .bind(limit)
@@ -162,15 +162,15 @@ pub async fn directory(
     .await?;
     Ok(rows
         .iter()
-        .map(|r| DirectoryEntry {
-            id: r.get(0),
-            parent_id: r.get(1),
-            level: r.get(2),
-            code: r.get(3),
-            name: crate::core::text::LocalizedText {
-                zh_cn: r.get(4),
-                en: r.get(5),
-            },
+        .map(|r| {
+            let org = row_to_org(r);
+            DirectoryEntry {
+                id: org.id,
+                parent_id: org.parent_id,
+                level: org.level,
+                code: org.code,
+                name: org.name,
+            }
         })
         .collect())
 }
