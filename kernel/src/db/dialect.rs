@@ -103,6 +103,22 @@ impl Dialect {
     }
 }
 
+/// Serialises the transactions that take the lock `key` until they end: a
+/// transaction-scoped advisory lock on PostgreSQL. SQLite needs none — a
+/// write transaction already holds the one write lock.
+pub async fn lock_in_transaction(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: i64,
+) -> sqlx::Result<()> {
+    if Dialect::of_backend(tx.backend_name()) == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,20 +134,4 @@ mod tests {
         assert_eq!(Dialect::of_url("postgres://x/y"), Dialect::Postgres);
         assert_eq!(Dialect::Postgres.sort_direction(true), "DESC NULLS LAST");
     }
-}
-
-/// Serialises the transactions that take the lock `key` until they end: a
-/// transaction-scoped advisory lock on PostgreSQL. SQLite needs none — a
-/// write transaction already holds the one write lock.
-pub async fn lock_in_transaction(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    key: i64,
-) -> sqlx::Result<()> {
-    if Dialect::of_backend(tx.backend_name()) == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }

@@ -1359,13 +1359,15 @@ mod tests {
             orgs.insert(id.into(), parent.map(str::to_string), true);
         }
         let level_of = |o: &str| {
-            Some(match o {
-                "r" => "region",
-                "p" => "prefecture",
-                "c" | "c2" => "county",
-                _ => "unit",
-            })
-            .map(str::to_string)
+            Some(
+                match o {
+                    "r" => "region",
+                    "p" => "prefecture",
+                    "c" | "c2" => "county",
+                    _ => "unit",
+                }
+                .to_string(),
+            )
         };
         (orgs, level_of)
     }

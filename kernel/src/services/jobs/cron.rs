@@ -12,9 +12,9 @@ use crate::core::calendar::{DAYS_PER_GREGORIAN_CYCLE, civil_from_days, days_from
 
 const MINUTES_PER_DAY: i64 = 24 * 60;
 
-/// The Gregorian calendar, weekdays included, repeats every 400 years
-/// (146 097 days is a whole number of weeks), so a schedule that has not fired
-/// within one cycle never will.
+// The Gregorian calendar, weekdays included, repeats every 400 years
+// (146 097 days is a whole number of weeks), so a schedule that has not
+// fired within one cycle never will (`DAYS_PER_GREGORIAN_CYCLE`).
 
 /// A parsed 5-field cron schedule: minute hour day-of-month month day-of-week.
 #[derive(Debug, Clone, PartialEq, Eq)]
