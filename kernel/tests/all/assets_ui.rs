@@ -1096,6 +1096,104 @@ fn assets_ui_import_of_a_county_register() {
     );
 }
 
+/// Issue 15.8: a transfer's receiver is picked from the kernel's directory
+/// by typing part of its name, so a unit's card can go to another
+/// prefecture's unit the sender cannot open; the document names the
+/// receiver (issue 15, the ids the page could not name), and the receiver
+/// sees the sending unit by name on the card it confirms.
+#[test]
+fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
+    let Some((
+        started,
+        k,
+        Tree {
+            prefecture,
+            administration,
+            school,
+        },
+    )) = start()
+    else {
+        return;
+    };
+    let karamay = org(&k, "org-650000", "prefecture", "650200", "克拉玛依市");
+    let receiver_unit = org(
+        &k,
+        &karamay,
+        "unit",
+        &unified_social_credit_code("650200", 1),
+        "克拉玛依市第二中学",
+    );
+    let manager = user(&k, "manager", &school);
+    bind(&k, &manager, "assets.manager", &school);
+    let receiver = user(&k, "receiver", &receiver_unit);
+    bind(&k, &receiver, "assets.manager", &receiver_unit);
+    let approver = user(&k, "approver", &administration);
+    bind(&k, &approver, "org-admin", &prefecture);
+    let manager_token = k.login("manager", PASSWORD);
+    let approver_token = k.login("approver", PASSWORD);
+    let cards = import_cards(
+        &k,
+        &manager_token,
+        &approver_token,
+        &[("投影仪（调拨测试）", "A020101", "行政楼301", "in_use")],
+    );
+    let (card_id, _) = cards[0].clone();
+
+    let b = Browser::start();
+    sign_in(&b, &k, "manager");
+    b.goto(&format!("{}/#/p/assets/cards/{card_id}", k.base));
+    let mut doc_no = String::new();
+    b.in_plugin_frame(|| {
+        b.click("#card-actions-panel button[data-kind=\"transfer\"]");
+        let search = "#doc-form .kit-org-picker input.kit-org-search";
+        b.wait_displayed(search);
+        // Part of the name: the other prefecture's unit is offered.
+        b.type_into(search, "克拉玛依");
+        let option = format!(".kit-org-options li[data-org-id=\"{receiver_unit}\"]");
+        b.wait_text(&option, "the other prefecture's unit offered", |t| {
+            t.contains("克拉玛依市第二中学")
+        });
+        // The sender's own unit is not offered as its receiver.
+        b.type_into(search, "中学");
+        b.wait_text(".kit-org-options[data-q=\"中学\"]", "the units matching 中学", |t| {
+            t.contains("克拉玛依市第二中学")
+        });
+        assert_eq!(
+            b.script(
+                "return document.querySelector('.kit-org-options li[data-org-id=\"' + arguments[0] + '\"]') === null",
+                json!([school]),
+            ),
+            true,
+            "the card's own unit is not a receiver"
+        );
+        // A typed name that was not picked is not a receiver: refused in place.
+        b.type_into("#doc-form textarea[name=\"reason\"]", "支援克拉玛依教学");
+        b.click("#doc-form button[type=\"submit\"]");
+        b.wait_text(
+            "#doc-form [data-error-for=\"to_org\"]",
+            "the receiver required",
+            |t| t == "此项必填",
+        );
+        b.type_into(search, "第二中学");
+        b.click(&option);
+        assert_eq!(
+            b.script(
+                "return document.querySelector('#doc-form input[name=\"to_org\"]').value",
+                json!([]),
+            ),
+            json!(receiver_unit),
+        );
+        b.click("#doc-form button[type=\"submit\"]");
+        doc_no = b.wait_text("#doc-title", "the transfer document", |t| {
+            t.contains("DB") || t.contains("调拨")
+        });
+    });
+    eprintln!(
+        "assets transfer picker test ({doc_no}) ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// The codes the assets plugin answers with: the first string literal
 /// after each `with_code(`, `Error::new(<status>,` and `bad_request(` in
 /// its sources.

@@ -819,12 +819,9 @@ import * as kit from '/ui/kit/kit.js';
       fields.push(field('changes_field', tr('form.changes'), which), valueSlot,
         field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
     } else if (kind === 'transfer') {
-      var others = (state.units || []).filter(function (u) { return u.id !== doc.org; });
-      var to = others.length
-        ? h('select', null, [h('option', { value: '' }, '—')].concat(others.map(function (u) {
-          return h('option', { value: u.id }, localized(u.name) + ' (' + u.code + ')');
-        })))
-        : input('text', { placeholder: 'org-…' });
+      // Any active unit of the directory, another district's too: the
+      // receiver confirms the cards onto its own books.
+      var to = kit.orgPicker({ name: 'to_org', exclude: [doc.org] });
       fields.push(field('to_org', tr('form.to_org') + ' *', to),
         field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
     } else if (kind === 'lease') {
@@ -2401,12 +2398,11 @@ import * as kit from '/ui/kit/kit.js';
     return h('span', { class: 'overdue-mark' }, [x.due_on, ' ', badge('due', 'overdue', tr('wh.overdue'))]);
   }
 
+  // A receiving unit: any active unit of the directory, found by typing
+  // part of its name or code (the plugin refuses one the keeper does not
+  // reach, in words of its own).
   function unitChooser(exclude, value) {
-    var others = (state.units || []).filter(function (u) { return exclude.indexOf(u.id) < 0; });
-    if (!others.length) return input('text', { placeholder: 'org-…', value: value || '' });
-    return h('select', null, [h('option', { value: '' }, '—')].concat(others.map(function (u) {
-      return h('option', { value: u.id, selected: u.id === value }, localized(u.name) + ' (' + u.code + ')');
-    })));
+    return kit.orgPicker({ name: 'to_org', exclude: exclude, value: value || '', valueName: value && state.orgNames ? state.orgNames[value] : null });
   }
 
   // The catalogue: every unit under the warehouse's administration sees it.
