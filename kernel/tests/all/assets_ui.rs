@@ -1187,6 +1187,58 @@ fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
         doc_no = b.wait_text("#doc-title", "the transfer document", |t| {
             t.contains("DB") || t.contains("调拨")
         });
+        // The receiver is named, though the sender cannot open it.
+        b.wait_text("#view", "the receiver named on the document", |t| {
+            t.contains("克拉玛依市第二中学") && !t.contains(&receiver_unit)
+        });
+    });
+    sign_out(&b);
+
+    // Approved by the sender's prefecture, the card goes to the receiver,
+    // who sees where it comes from by name.
+    let docs = call(
+        &k,
+        &manager_token,
+        "GET",
+        "/documents?kind=transfer",
+        Value::Null,
+        200,
+    );
+    let doc = call(
+        &k,
+        &manager_token,
+        "GET",
+        &format!("/documents/{}", docs["records"][0]["id"].as_str().unwrap()),
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        doc["document"]["data"]["payload"]["to_org"],
+        receiver_unit.as_str(),
+        "{doc}"
+    );
+    let approval = doc["document"]["data"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, out) = k.request(
+        "POST",
+        &format!("/api/v1/approvals/{approval}/approve"),
+        Some(&approver_token),
+        Some(json!({"comment": "同意调拨"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+    sign_in(&b, &k, "receiver");
+    b.click(CARDS_ENTRY);
+    b.in_plugin_frame(|| {
+        b.click("#nav a[data-route=\"documents\"]");
+        wait_after_refreshes(
+            &b,
+            "#view form.filters button[type=\"submit\"]",
+            "#incoming-table",
+            "the incoming card with its sender named",
+            |t| t.contains("投影仪") && t.contains("乌鲁木齐市第一中学"),
+        );
     });
     eprintln!(
         "assets transfer picker test ({doc_no}) ran in {:.1} s",

@@ -196,7 +196,7 @@ import * as kit from '/ui/kit/kit.js';
   // Numbers repeat across units (every unit has its ZC2026000001): the
   // unit goes with a number wherever one is the title.
   function unitTag(org, id) {
-    return org ? h('small', { class: 'unit-tag', id: id }, orgName(org)) : null;
+    return org ? h('small', { class: 'unit-tag', id: id }, orgNode(org)) : null;
   }
 
   // An org's name as an element: known names at once; an org the tree
@@ -206,20 +206,14 @@ import * as kit from '/ui/kit/kit.js';
   function orgNode(id) {
     var known = state.orgNames && localized(state.orgNames[id]);
     if (known || !id) return known || '—';
-    var node = h('span', { class: 'org-name', 'data-org-id': id }, id);
-    state.orgAsked = state.orgAsked || {};
-    if (!state.orgAsked[id]) {
-      state.orgAsked[id] = api('GET', '/api/v1/orgs/' + encodeURIComponent(id)).then(function (res) {
-        var o = ok(res) && res.body ? (res.body.org || res.body) : null;
-        if (o && o.name) {
-          state.orgNames = state.orgNames || {};
-          state.orgNames[id] = o.name;
-        }
-      });
-    }
-    state.orgAsked[id].then(function () {
-      var name = state.orgNames && localized(state.orgNames[id]);
-      if (name) node.textContent = name;
+    // The kernel's directory names any active org to anyone signed in;
+    // GET /orgs/{id} would refuse one outside the caller's reach.
+    var node = kit.orgLabel(id);
+    kit.directoryOrg(id).then(function (o) {
+      if (o && o.name) {
+        state.orgNames = state.orgNames || {};
+        state.orgNames[id] = o.name;
+      }
     });
     return node;
   }
@@ -727,6 +721,7 @@ import * as kit from '/ui/kit/kit.js';
           [tr('field.custodian'), c.custodian],
           [tr('field.location'), c.location],
           [tr('field.acquisition_method'), label('acq', c.acquisition_method)],
+          c.transferred_from_org ? [tr('field.transferred_from_org'), orgNode(c.transferred_from_org), { id: 'card-from-org' }] : null,
           [tr('field.acquired_on'), c.acquired_on],
           [tr('field.booked_on'), c.booked_on],
           [tr('field.supplier'), c.supplier],
@@ -1001,8 +996,9 @@ import * as kit from '/ui/kit/kit.js';
           { label: '', render: function (r) { return r.box; } },
           { label: tr('field.asset_no'), render: function (r) { return h('a', { href: '#/cards/' + encodeURIComponent(r.id) }, r.c.asset_no); } },
           { label: tr('field.name'), render: function (r) { return r.c.name; } },
+          { label: tr('field.transferred_from_org'), render: function (r) { return r.c.transferred_from_org ? orgNode(r.c.transferred_from_org) : '—'; } },
           { label: tr('field.original_value'), money: true, render: function (r) { return money(r.c.original_value); } }
-        ], rows),
+        ], rows, { id: 'incoming-table' }),
         h('button', { type: 'submit', class: 'button primary', id: 'receive-selected' }, tr('docs.receive'))
       ]);
       incoming.appendChild(section(tr('docs.incoming'), form));
@@ -2667,7 +2663,7 @@ import * as kit from '/ui/kit/kit.js';
         return (r.x.items || []).map(function (i) { return [i.asset_no, i.name].filter(Boolean).join(' '); }).join('；');
       } },
       { label: tr('wh.party'), render: function (r) {
-        return r.x.kind === 'intake' ? orgName(r.org) : (r.x.to_org ? orgName(r.x.to_org) : (r.x.counterparty || '—'));
+        return r.x.kind === 'intake' ? orgName(r.org) : (r.x.to_org ? orgNode(r.x.to_org) : (r.x.counterparty || '—'));
       } },
       { label: tr('wh.warehouse'), render: function (r) { return r.x.warehouse_name; } },
       { label: tr('wh.dueOn'), render: function (r) { return dueCell(r.x); } },
