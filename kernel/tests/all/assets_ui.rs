@@ -448,6 +448,16 @@ fn assets_ui_warehouse_plan_and_stocktake() {
     else {
         return;
     };
+    // Another prefecture's unit: the directory offers it, the keeper does
+    // not reach it.
+    let karamay = org(&k, "org-650000", "prefecture", "650200", "克拉玛依市");
+    let far_unit = org(
+        &k,
+        &karamay,
+        "unit",
+        &unified_social_credit_code("650200", 1),
+        "克拉玛依市第二中学",
+    );
     let manager = user(&k, "manager", &school);
     bind(&k, &manager, "assets.manager", &school);
     let keeper = user(&k, "keeper", &administration);
@@ -536,6 +546,28 @@ fn assets_ui_warehouse_plan_and_stocktake() {
         b.wait_text("#wh-orders", "the completed intake in the orders", |t| {
             t.contains("入仓") && t.contains("已完成") && t.contains(&idle_no)
         });
+
+        // Reallocating it to another prefecture's unit: the picker finds
+        // the unit by part of its name; the plugin refuses a unit the
+        // keeper does not reach, in Chinese, next to the receiving unit.
+        b.click("#wh-nav a[data-tab=\"catalogue\"]");
+        b.click(&format!(
+            "#wh-items tr[data-asset-no=\"{idle_no}\"] a[href^=\"#/warehouse/items/\"]"
+        ));
+        let search = "#order-form .kit-org-picker input.kit-org-search";
+        b.type_into(search, "克拉玛依");
+        let option = format!(".kit-org-options li[data-org-id=\"{far_unit}\"]");
+        b.wait_text(&option, "the other prefecture's unit offered", |t| {
+            t.contains("克拉玛依市第二中学")
+        });
+        b.click(&option);
+        b.type_into("#order-form [name=\"reason\"]", "调剂至克拉玛依");
+        b.click("#order-submit");
+        b.wait_text(
+            "#order-form [data-error-for=\"to_org\"]",
+            "the out-of-reach refusal next to the receiving unit, in Chinese",
+            |t| t.contains("管辖范围") && !t.contains("reach"),
+        );
     });
     sign_out(&b);
 
