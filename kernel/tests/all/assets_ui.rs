@@ -556,7 +556,8 @@ fn assets_ui_warehouse_plan_and_stocktake() {
         ));
         let search = "#order-form .kit-org-picker input.kit-org-search";
         b.type_into(search, "克拉玛依");
-        let option = format!(".kit-org-options li[data-org-id=\"{far_unit}\"]");
+        let option =
+            format!(".kit-org-options[data-q=\"克拉玛依\"] li[data-org-id=\"{far_unit}\"]");
         b.wait_text(&option, "the other prefecture's unit offered", |t| {
             t.contains("克拉玛依市第二中学")
         });
@@ -1181,7 +1182,9 @@ fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
         b.wait_displayed(search);
         // Part of the name: the other prefecture's unit is offered.
         b.type_into(search, "克拉玛依");
-        let option = format!(".kit-org-options li[data-org-id=\"{receiver_unit}\"]");
+        let option = format!(
+            ".kit-org-options[data-q=\"克拉玛依\"] li[data-org-id=\"{receiver_unit}\"]"
+        );
         b.wait_text(&option, "the other prefecture's unit offered", |t| {
             t.contains("克拉玛依市第二中学")
         });
@@ -1207,7 +1210,12 @@ fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
             |t| t == "此项必填",
         );
         b.type_into(search, "第二中学");
-        b.click(&option);
+        // The list for what was typed (not an earlier one still in place).
+        let fresh = format!(
+            ".kit-org-options[data-q=\"第二中学\"] li[data-org-id=\"{receiver_unit}\"]"
+        );
+        b.wait_displayed(&fresh);
+        b.click(&fresh);
         assert_eq!(
             b.script(
                 "return document.querySelector('#doc-form input[name=\"to_org\"]').value",
