@@ -158,10 +158,10 @@ import * as kit from '/ui/kit/kit.js';
   }
 
   // Org names: the caller's bindings and unit, and the org tree when the
-  // caller may read it (administrators); ids stay as they are otherwise.
+  // caller may read it (administrators); any other org is named through
+  // the kernel's directory when shown (orgNode).
   function loadOrgs() {
     var names = {};
-    var units = [];
     var me = kit.context() || {};
     (me.bindings || []).forEach(function (b) { if (b.org_name) names[b.org_id] = b.org_name; });
     if (me.unit && me.unit.id) names[me.unit.id] = me.unit.name;
@@ -181,7 +181,6 @@ import * as kit from '/ui/kit/kit.js';
           names[o.id] = o.name;
           parents[o.id] = parent;
           levels[o.id] = o.level;
-          if (o.level === 'unit' && o.active !== false) units.push(o);
           walk(o.children, o.id);
         });
       };
@@ -189,7 +188,6 @@ import * as kit from '/ui/kit/kit.js';
       state.orgNames = names;
       state.orgParents = parents;
       state.orgLevels = levels;
-      state.units = units;
     });
   }
 
