@@ -464,10 +464,15 @@ export function pagedRows(columns, rows, opts, size) {
 
 // A labelled control with a slot for the API's error about it.
 export function field(name, labelText, control, wide) {
-  control.id = control.id || 'f-' + name.replace(/\W/g, '-');
-  if (!control.name) control.name = name;
+  // A composite control (an org picker) is labelled by its text box and
+  // named by its hidden input.
+  var labelled = control.input || control;
+  labelled.id = labelled.id || 'f-' + name.replace(/\W/g, '-');
+  if (control.hiddenInput) {
+    if (!control.hiddenInput.name || control.hiddenInput.name === 'org') control.hiddenInput.name = name;
+  } else if (!control.name) control.name = name;
   return h('div', { class: 'field' + (wide ? ' wide' : ''), 'data-field': name }, [
-    h('label', { for: control.id }, labelText),
+    h('label', { for: labelled.id }, labelText),
     control,
     h('span', { class: 'field-error', 'data-error-for': name, role: 'alert' })
   ]);
@@ -490,6 +495,163 @@ export function select(values, prefix, selected, withAll) {
   return h('select', null, options);
 }
 
+// ---- orgs outside the caller's reach ------------------------------------------
+
+var directoryCache = {};
+
+// One org of the kernel's directory by its id — {id, code, name, level,
+// parent_id}, or null — for naming an org the caller cannot open (another
+// district's unit, a transfer's original owner). An org's id is `org-` and
+// its code, so the code finds it; answers are kept for the page's life.
+export function directoryOrg(id) {
+  if (!id) return Promise.resolve(null);
+  if (!directoryCache[id]) {
+    var code = String(id).replace(/^org-/, '');
+    directoryCache[id] = api('GET', '/api/v1/orgs/directory' + query({ q: code, limit: 20 })).then(function (res) {
+      var found = ok(res) && res.body && res.body.orgs ? res.body.orgs.filter(function (o) { return o.id === id; }) : [];
+      return found[0] || null;
+    });
+  }
+  return directoryCache[id];
+}
+
+// An org's name as an element: the id at first, the name once the
+// directory answers (`known` — a {zh-CN, en} name the page already holds —
+// shows at once).
+export function orgLabel(id, known) {
+  var now = localized(known);
+  var node = h('span', { class: 'org-name', 'data-org-id': id || '' }, now || id || '—');
+  if (!now && id) {
+    directoryOrg(id).then(function (o) {
+      if (o && o.name) node.textContent = localized(o.name);
+    });
+  }
+  return node;
+}
+
+// A searchable picker of the directory's orgs: the user types part of a
+// name or a code and picks one of the matches. The chosen id is the value
+// of a hidden input named `name` (so `form.elements[name].value` reads it
+// and kit.field/showError find it); typing again clears the choice, so a
+// text that names no org is never submitted.
+// opts: { name, level ('unit' by default), exclude: [ids], value: an id,
+//         valueName: its {zh-CN, en} name when the page knows it,
+//         placeholder, limit (20), onPick(org) }.
+// Answers the picker's element; `.input` is its text box.
+export function orgPicker(opts) {
+  var o = opts || {};
+  var exclude = o.exclude || [];
+  var hidden = h('input', { type: 'hidden', name: o.name || 'org', value: o.value || '' });
+  var box = input('search', {
+    class: 'kit-org-search', autocomplete: 'off', role: 'combobox', 'aria-expanded': 'false',
+    'aria-autocomplete': 'list', placeholder: o.placeholder || tr('org.pickerHint')
+  });
+  var list = h('ul', { class: 'kit-org-options', role: 'listbox', hidden: true });
+  var wrap = h('div', { class: 'kit-org-picker' }, [box, hidden, list]);
+  wrap.input = box;
+  wrap.hiddenInput = hidden;
+  var timer = null;
+  var seq = 0;
+  var active = -1;
+  var shown = [];
+
+  function labelOf(org) {
+    return localized(org.name) + (org.code ? ' (' + org.code + ')' : '');
+  }
+  function close() {
+    list.hidden = true;
+    box.setAttribute('aria-expanded', 'false');
+  }
+  function pick(org) {
+    hidden.value = org.id;
+    box.value = labelOf(org);
+    box.removeAttribute('aria-invalid');
+    close();
+    hidden.dispatchEvent(new Event('change', { bubbles: true }));
+    if (o.onPick) o.onPick(org);
+  }
+  function mark(i) {
+    active = i;
+    list.querySelectorAll('[role="option"]').forEach(function (li, j) {
+      li.classList.toggle('active', j === i);
+      li.setAttribute('aria-selected', String(j === i));
+    });
+  }
+  function render(orgs, q) {
+    list.textContent = '';
+    list.setAttribute('data-q', q);
+    shown = orgs;
+    active = -1;
+    if (!orgs.length) {
+      list.appendChild(h('li', { class: 'kit-org-none muted' }, tr('org.pickerNone', { q: q })));
+    }
+    orgs.forEach(function (org, i) {
+      list.appendChild(h('li', {
+        role: 'option', 'data-org-id': org.id, 'aria-selected': 'false',
+        // mousedown, not click: the text box's blur must not close the
+        // list before the pick lands.
+        onmousedown: function (ev) { ev.preventDefault(); pick(org); },
+        onmouseenter: function () { mark(i); }
+      }, [localized(org.name), ' ', h('small', { class: 'muted' }, org.code || '')]));
+    });
+    list.hidden = false;
+    box.setAttribute('aria-expanded', 'true');
+  }
+  function search() {
+    var q = box.value.trim();
+    var mine = ++seq;
+    var path = '/api/v1/orgs/directory' + query({ level: o.level === undefined ? 'unit' : o.level, q: q, limit: o.limit || 20 });
+    api('GET', path).then(function (res) {
+      if (mine !== seq) return;
+      if (!ok(res)) {
+        list.textContent = '';
+        list.appendChild(h('li', { class: 'kit-org-none form-error' }, errorText(res)));
+        list.hidden = false;
+        return;
+      }
+      var orgs = ((res.body && res.body.orgs) || []).filter(function (org) { return exclude.indexOf(org.id) < 0; });
+      orgs.forEach(function (org) { directoryCache[org.id] = Promise.resolve(org); });
+      render(orgs, q);
+    });
+  }
+  box.addEventListener('input', function () {
+    hidden.value = '';
+    clearTimeout(timer);
+    timer = setTimeout(search, 200);
+  });
+  box.addEventListener('focus', function () { if (!hidden.value) search(); });
+  box.addEventListener('blur', function () { setTimeout(close, 150); });
+  box.addEventListener('keydown', function (ev) {
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      if (list.hidden || !shown.length) return;
+      ev.preventDefault();
+      var n = shown.length;
+      mark(ev.key === 'ArrowDown' ? (active + 1) % n : (active - 1 + n) % n);
+    } else if (ev.key === 'Enter') {
+      // Enter picks the marked match (or the only one); it never submits
+      // the form with a half-typed name.
+      if (!list.hidden && (active >= 0 || shown.length === 1)) {
+        ev.preventDefault();
+        pick(shown[active >= 0 ? active : 0]);
+      } else if (!hidden.value) {
+        ev.preventDefault();
+      }
+    } else if (ev.key === 'Escape') {
+      close();
+    }
+  });
+  if (o.value) {
+    if (o.valueName) box.value = localized(o.valueName);
+    else {
+      box.value = o.value;
+      directoryOrg(o.value).then(function (org) {
+        if (org && hidden.value === o.value) box.value = labelOf(org);
+      });
+    }
+  }
+  return wrap;
+}
+
 export function formError() {
   return h('p', { class: 'form-error', role: 'alert' });
 }
@@ -506,6 +668,8 @@ export function setFieldError(form, name, text) {
   if (!slot) return false;
   slot.textContent = text;
   var control = form.querySelector('[name="' + name + '"]');
+  // A hidden value (an org picker's) is shown and focused by its text box.
+  if (control && control.type === 'hidden' && control.parentNode && control.parentNode.input) control = control.parentNode.input;
   if (control) {
     control.setAttribute('aria-invalid', 'true');
     control.focus();

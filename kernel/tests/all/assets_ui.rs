@@ -448,6 +448,16 @@ fn assets_ui_warehouse_plan_and_stocktake() {
     else {
         return;
     };
+    // Another prefecture's unit: the directory offers it, the keeper does
+    // not reach it.
+    let karamay = org(&k, "org-650000", "prefecture", "650200", "克拉玛依市");
+    let far_unit = org(
+        &k,
+        &karamay,
+        "unit",
+        &unified_social_credit_code("650200", 1),
+        "克拉玛依市第二中学",
+    );
     let manager = user(&k, "manager", &school);
     bind(&k, &manager, "assets.manager", &school);
     let keeper = user(&k, "keeper", &administration);
@@ -536,6 +546,29 @@ fn assets_ui_warehouse_plan_and_stocktake() {
         b.wait_text("#wh-orders", "the completed intake in the orders", |t| {
             t.contains("入仓") && t.contains("已完成") && t.contains(&idle_no)
         });
+
+        // Reallocating it to another prefecture's unit: the picker finds
+        // the unit by part of its name; the plugin refuses a unit the
+        // keeper does not reach, in Chinese, next to the receiving unit.
+        b.click("#wh-nav a[data-tab=\"catalogue\"]");
+        b.click(&format!(
+            "#wh-items tr[data-asset-no=\"{idle_no}\"] a[href^=\"#/warehouse/items/\"]"
+        ));
+        let search = "#order-form .kit-org-picker input.kit-org-search";
+        b.type_into(search, "克拉玛依");
+        let option =
+            format!(".kit-org-options[data-q=\"克拉玛依\"] li[data-org-id=\"{far_unit}\"]");
+        b.wait_text(&option, "the other prefecture's unit offered", |t| {
+            t.contains("克拉玛依市第二中学")
+        });
+        b.click(&option);
+        b.type_into("#order-form [name=\"reason\"]", "调剂至克拉玛依");
+        b.click("#order-submit");
+        b.wait_text(
+            "#order-form [data-error-for=\"to_org\"]",
+            "the out-of-reach refusal next to the receiving unit, in Chinese",
+            |t| t.contains("管辖范围") && !t.contains("reach"),
+        );
     });
     sign_out(&b);
 
@@ -1092,6 +1125,163 @@ fn assets_ui_import_of_a_county_register() {
     });
     eprintln!(
         "assets UI import ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Issue 15.8: a transfer's receiver is picked from the kernel's directory
+/// by typing part of its name, so a unit's card can go to another
+/// prefecture's unit the sender cannot open; the document names the
+/// receiver (issue 15, the ids the page could not name), and the receiver
+/// sees the sending unit by name on the card it confirms.
+#[test]
+fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
+    let Some((
+        started,
+        k,
+        Tree {
+            prefecture,
+            administration,
+            school,
+        },
+    )) = start()
+    else {
+        return;
+    };
+    let karamay = org(&k, "org-650000", "prefecture", "650200", "克拉玛依市");
+    let receiver_unit = org(
+        &k,
+        &karamay,
+        "unit",
+        &unified_social_credit_code("650200", 1),
+        "克拉玛依市第二中学",
+    );
+    let manager = user(&k, "manager", &school);
+    bind(&k, &manager, "assets.manager", &school);
+    let receiver = user(&k, "receiver", &receiver_unit);
+    bind(&k, &receiver, "assets.manager", &receiver_unit);
+    let approver = user(&k, "approver", &administration);
+    bind(&k, &approver, "org-admin", &prefecture);
+    let manager_token = k.login("manager", PASSWORD);
+    let approver_token = k.login("approver", PASSWORD);
+    let cards = import_cards(
+        &k,
+        &manager_token,
+        &approver_token,
+        &[("投影仪（调拨测试）", "A020101", "行政楼301", "in_use")],
+    );
+    let (card_id, _) = cards[0].clone();
+
+    let b = Browser::start();
+    sign_in(&b, &k, "manager");
+    b.goto(&format!("{}/#/p/assets/cards/{card_id}", k.base));
+    let mut doc_no = String::new();
+    b.in_plugin_frame(|| {
+        b.click("#card-actions-panel button[data-kind=\"transfer\"]");
+        let search = "#doc-form .kit-org-picker input.kit-org-search";
+        b.wait_displayed(search);
+        // Part of the name: the other prefecture's unit is offered.
+        b.type_into(search, "克拉玛依");
+        let option = format!(
+            ".kit-org-options[data-q=\"克拉玛依\"] li[data-org-id=\"{receiver_unit}\"]"
+        );
+        b.wait_text(&option, "the other prefecture's unit offered", |t| {
+            t.contains("克拉玛依市第二中学")
+        });
+        // The sender's own unit is not offered as its receiver.
+        b.type_into(search, "中学");
+        b.wait_text(".kit-org-options[data-q=\"中学\"]", "the units matching 中学", |t| {
+            t.contains("克拉玛依市第二中学")
+        });
+        assert_eq!(
+            b.script(
+                "return document.querySelector('.kit-org-options li[data-org-id=\"' + arguments[0] + '\"]') === null",
+                json!([school]),
+            ),
+            true,
+            "the card's own unit is not a receiver"
+        );
+        // A typed name that was not picked is not a receiver: refused in place.
+        b.type_into("#doc-form textarea[name=\"reason\"]", "支援克拉玛依教学");
+        b.click("#doc-form button[type=\"submit\"]");
+        b.wait_text(
+            "#doc-form [data-error-for=\"to_org\"]",
+            "the receiver required",
+            |t| t == "此项必填",
+        );
+        b.type_into(search, "第二中学");
+        // The list for what was typed (not an earlier one still in place).
+        let fresh = format!(
+            ".kit-org-options[data-q=\"第二中学\"] li[data-org-id=\"{receiver_unit}\"]"
+        );
+        b.wait_displayed(&fresh);
+        b.click(&fresh);
+        assert_eq!(
+            b.script(
+                "return document.querySelector('#doc-form input[name=\"to_org\"]').value",
+                json!([]),
+            ),
+            json!(receiver_unit),
+        );
+        b.click("#doc-form button[type=\"submit\"]");
+        doc_no = b.wait_text("#doc-title", "the transfer document", |t| {
+            t.contains("DB") || t.contains("调拨")
+        });
+        // The receiver is named, though the sender cannot open it.
+        b.wait_text("#view", "the receiver named on the document", |t| {
+            t.contains("克拉玛依市第二中学") && !t.contains(&receiver_unit)
+        });
+    });
+    sign_out(&b);
+
+    // Approved by the sender's prefecture, the card goes to the receiver,
+    // who sees where it comes from by name.
+    let docs = call(
+        &k,
+        &manager_token,
+        "GET",
+        "/documents?kind=transfer",
+        Value::Null,
+        200,
+    );
+    let doc = call(
+        &k,
+        &manager_token,
+        "GET",
+        &format!("/documents/{}", docs["records"][0]["id"].as_str().unwrap()),
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        doc["document"]["data"]["payload"]["to_org"],
+        receiver_unit.as_str(),
+        "{doc}"
+    );
+    let approval = doc["document"]["data"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, out) = k.request(
+        "POST",
+        &format!("/api/v1/approvals/{approval}/approve"),
+        Some(&approver_token),
+        Some(json!({"comment": "同意调拨"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+    sign_in(&b, &k, "receiver");
+    b.click(CARDS_ENTRY);
+    b.in_plugin_frame(|| {
+        b.click("#nav a[data-route=\"documents\"]");
+        wait_after_refreshes(
+            &b,
+            "#view form.filters button[type=\"submit\"]",
+            "#incoming-table",
+            "the incoming card with its sender named",
+            |t| t.contains("投影仪") && t.contains("乌鲁木齐市第一中学"),
+        );
+    });
+    eprintln!(
+        "assets transfer picker test ({doc_no}) ran in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -260,6 +260,7 @@ pub fn card_from(input: &Map<String, Value>) -> Result<Card> {
         "category_top",
         "batch",
         "transferred_from",
+        "transferred_from_org",
         "import_id",
     ] {
         input.remove(owned);

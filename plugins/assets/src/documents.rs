@@ -914,6 +914,7 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
                 incoming.state = "incoming".into();
                 incoming.acquisition_method = "transfer_in".into();
                 incoming.transferred_from = Some(card.id.clone());
+                incoming.transferred_from_org = Some(card.org.clone());
                 // The receiving unit numbers it in its own series.
                 incoming.asset_no = String::new();
                 incoming.locked_by = None;

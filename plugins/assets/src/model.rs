@@ -156,6 +156,9 @@ pub struct Card {
     pub ext: Map<String, Value>,
     /// Where a transferred-in card came from (card id at the sending unit).
     pub transferred_from: Option<String>,
+    /// The sending unit of a transferred-in card: the receiver cannot read
+    /// the sender's card, so its page names the sender from this.
+    pub transferred_from_org: Option<String>,
     /// The Excel import that brought the card in, if one did.
     pub import_id: Option<String>,
     /// 备注.

@@ -1781,6 +1781,7 @@ fn execute_outflow(order: &Doc<Value>, note: Value) -> Result<()> {
                 new_card.state = "incoming".into();
                 new_card.acquisition_method = "transfer_in".into();
                 new_card.transferred_from = Some(card.id.clone());
+                new_card.transferred_from_org = Some(card.org.clone());
                 new_card.reduced_on = String::new();
                 new_card.use_status = "in_use".into();
                 new_card.department = String::new();

@@ -158,10 +158,10 @@ import * as kit from '/ui/kit/kit.js';
   }
 
   // Org names: the caller's bindings and unit, and the org tree when the
-  // caller may read it (administrators); ids stay as they are otherwise.
+  // caller may read it (administrators); any other org is named through
+  // the kernel's directory when shown (orgNode).
   function loadOrgs() {
     var names = {};
-    var units = [];
     var me = kit.context() || {};
     (me.bindings || []).forEach(function (b) { if (b.org_name) names[b.org_id] = b.org_name; });
     if (me.unit && me.unit.id) names[me.unit.id] = me.unit.name;
@@ -181,7 +181,6 @@ import * as kit from '/ui/kit/kit.js';
           names[o.id] = o.name;
           parents[o.id] = parent;
           levels[o.id] = o.level;
-          if (o.level === 'unit' && o.active !== false) units.push(o);
           walk(o.children, o.id);
         });
       };
@@ -189,14 +188,13 @@ import * as kit from '/ui/kit/kit.js';
       state.orgNames = names;
       state.orgParents = parents;
       state.orgLevels = levels;
-      state.units = units;
     });
   }
 
   // Numbers repeat across units (every unit has its ZC2026000001): the
   // unit goes with a number wherever one is the title.
   function unitTag(org, id) {
-    return org ? h('small', { class: 'unit-tag', id: id }, orgName(org)) : null;
+    return org ? h('small', { class: 'unit-tag', id: id }, orgNode(org)) : null;
   }
 
   // An org's name as an element: known names at once; an org the tree
@@ -206,20 +204,14 @@ import * as kit from '/ui/kit/kit.js';
   function orgNode(id) {
     var known = state.orgNames && localized(state.orgNames[id]);
     if (known || !id) return known || '—';
-    var node = h('span', { class: 'org-name', 'data-org-id': id }, id);
-    state.orgAsked = state.orgAsked || {};
-    if (!state.orgAsked[id]) {
-      state.orgAsked[id] = api('GET', '/api/v1/orgs/' + encodeURIComponent(id)).then(function (res) {
-        var o = ok(res) && res.body ? (res.body.org || res.body) : null;
-        if (o && o.name) {
-          state.orgNames = state.orgNames || {};
-          state.orgNames[id] = o.name;
-        }
-      });
-    }
-    state.orgAsked[id].then(function () {
-      var name = state.orgNames && localized(state.orgNames[id]);
-      if (name) node.textContent = name;
+    // The kernel's directory names any active org to anyone signed in;
+    // GET /orgs/{id} would refuse one outside the caller's reach.
+    var node = kit.orgLabel(id);
+    kit.directoryOrg(id).then(function (o) {
+      if (o && o.name) {
+        state.orgNames = state.orgNames || {};
+        state.orgNames[id] = o.name;
+      }
     });
     return node;
   }
@@ -727,6 +719,7 @@ import * as kit from '/ui/kit/kit.js';
           [tr('field.custodian'), c.custodian],
           [tr('field.location'), c.location],
           [tr('field.acquisition_method'), label('acq', c.acquisition_method)],
+          c.transferred_from_org ? [tr('field.transferred_from_org'), orgNode(c.transferred_from_org), { id: 'card-from-org' }] : null,
           [tr('field.acquired_on'), c.acquired_on],
           [tr('field.booked_on'), c.booked_on],
           [tr('field.supplier'), c.supplier],
@@ -819,12 +812,9 @@ import * as kit from '/ui/kit/kit.js';
       fields.push(field('changes_field', tr('form.changes'), which), valueSlot,
         field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
     } else if (kind === 'transfer') {
-      var others = (state.units || []).filter(function (u) { return u.id !== doc.org; });
-      var to = others.length
-        ? h('select', null, [h('option', { value: '' }, '—')].concat(others.map(function (u) {
-          return h('option', { value: u.id }, localized(u.name) + ' (' + u.code + ')');
-        })))
-        : input('text', { placeholder: 'org-…' });
+      // Any active unit of the directory, another district's too: the
+      // receiver confirms the cards onto its own books.
+      var to = kit.orgPicker({ name: 'to_org', exclude: [doc.org] });
       fields.push(field('to_org', tr('form.to_org') + ' *', to),
         field('reason', tr('form.reason') + ' *', h('textarea', { rows: '2' }), true));
     } else if (kind === 'lease') {
@@ -1004,8 +994,9 @@ import * as kit from '/ui/kit/kit.js';
           { label: '', render: function (r) { return r.box; } },
           { label: tr('field.asset_no'), render: function (r) { return h('a', { href: '#/cards/' + encodeURIComponent(r.id) }, r.c.asset_no); } },
           { label: tr('field.name'), render: function (r) { return r.c.name; } },
+          { label: tr('field.transferred_from_org'), render: function (r) { return r.c.transferred_from_org ? orgNode(r.c.transferred_from_org) : '—'; } },
           { label: tr('field.original_value'), money: true, render: function (r) { return money(r.c.original_value); } }
-        ], rows),
+        ], rows, { id: 'incoming-table' }),
         h('button', { type: 'submit', class: 'button primary', id: 'receive-selected' }, tr('docs.receive'))
       ]);
       incoming.appendChild(section(tr('docs.incoming'), form));
@@ -2401,12 +2392,11 @@ import * as kit from '/ui/kit/kit.js';
     return h('span', { class: 'overdue-mark' }, [x.due_on, ' ', badge('due', 'overdue', tr('wh.overdue'))]);
   }
 
+  // A receiving unit: any active unit of the directory, found by typing
+  // part of its name or code (the plugin refuses one the keeper does not
+  // reach, in words of its own).
   function unitChooser(exclude, value) {
-    var others = (state.units || []).filter(function (u) { return exclude.indexOf(u.id) < 0; });
-    if (!others.length) return input('text', { placeholder: 'org-…', value: value || '' });
-    return h('select', null, [h('option', { value: '' }, '—')].concat(others.map(function (u) {
-      return h('option', { value: u.id, selected: u.id === value }, localized(u.name) + ' (' + u.code + ')');
-    })));
+    return kit.orgPicker({ name: 'to_org', exclude: exclude, value: value || '', valueName: value && state.orgNames ? state.orgNames[value] : null });
   }
 
   // The catalogue: every unit under the warehouse's administration sees it.
@@ -2671,7 +2661,7 @@ import * as kit from '/ui/kit/kit.js';
         return (r.x.items || []).map(function (i) { return [i.asset_no, i.name].filter(Boolean).join(' '); }).join('；');
       } },
       { label: tr('wh.party'), render: function (r) {
-        return r.x.kind === 'intake' ? orgName(r.org) : (r.x.to_org ? orgName(r.x.to_org) : (r.x.counterparty || '—'));
+        return r.x.kind === 'intake' ? orgName(r.org) : (r.x.to_org ? orgNode(r.x.to_org) : (r.x.counterparty || '—'));
       } },
       { label: tr('wh.warehouse'), render: function (r) { return r.x.warehouse_name; } },
       { label: tr('wh.dueOn'), render: function (r) { return dueCell(r.x); } },
