@@ -9,11 +9,11 @@
 //! 3. `audit` — the chain and the one audited write;
 //! 4. `identity` — users, orgs, roles, sessions;
 //! 5. `services` — storage, messaging, files, approvals, data center, jobs;
-//! 6. `plugins`, `runtime` — packages and the registry; the wasm engine;
-//!    each service's `host.rs` (its WIT face) sits here too;
+//! 6. `plugins`, `runtime` — packages and the registry; the wasm engine
+//!    and each service's WIT face (`runtime/host/<service>.rs`);
 //! 7. `node` — the [`Kernel`] one process holds and its background loops;
-//! 8. `http` — the router, sessions, the plugin proxy, the kernel API; each
-//!    service's `http.rs` (its kernel routes) sits here too.
+//! 8. `http` — the router, sessions, the plugin proxy, the kernel API and
+//!    the services' kernel routes (`http/<service>.rs`).
 
 pub mod audit;
 pub mod cluster;
@@ -35,10 +35,11 @@ use crate::core::config::Config;
 use crate::http::routes::Routes;
 
 /// One host service as the kernel assembles it: the kernel routes people
-/// use it through (its `http.rs`, if it has any) and the import plugins
-/// use it through (its `host.rs`). Adding a host service is a folder under
-/// `services/`, its interface in `wit/plugin.wit`, and one line below
-/// (`docs/architecture.md`, "Adding a host service").
+/// use it through (`http/<service>.rs`, if it has any) and the import
+/// plugins use it through (`runtime/host/<service>.rs`). Adding a host
+/// service is a folder under `services/`, its two faces, its interface in
+/// `wit/plugin.wit`, and one line below (`docs/architecture.md`, "Adding a
+/// host service").
 pub struct HostService {
     pub name: &'static str,
     pub routes: Option<fn() -> Routes>,
@@ -50,27 +51,27 @@ pub const HOST_SERVICES: &[HostService] = &[
     HostService {
         name: "storage",
         routes: None,
-        link: services::storage::host::add_to_linker,
+        link: runtime::host::storage::add_to_linker,
     },
     HostService {
         name: "messaging",
         routes: None,
-        link: services::messaging::host::add_to_linker,
+        link: runtime::host::messaging::add_to_linker,
     },
     HostService {
         name: "files",
         routes: None,
-        link: services::files::host::add_to_linker,
+        link: runtime::host::files::add_to_linker,
     },
     HostService {
         name: "approvals",
-        routes: Some(services::approvals::http::routes),
-        link: services::approvals::host::add_to_linker,
+        routes: Some(http::approvals::routes),
+        link: runtime::host::approvals::add_to_linker,
     },
     HostService {
         name: "datacenter",
-        routes: Some(services::datacenter::http::routes),
-        link: services::datacenter::host::add_to_linker,
+        routes: Some(http::datacenter::routes),
+        link: runtime::host::datacenter::add_to_linker,
     },
 ];
 

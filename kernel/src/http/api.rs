@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::Kernel;
 use crate::audit::{self, Entry};
 use crate::core::error::{ApiError, ApiResult, ErrorCode};
 use crate::core::ids::random_token;
@@ -27,6 +26,7 @@ use crate::http::session::{Caller, Session, parse_json, read_body};
 use crate::identity::auth::SESSION_COOKIE;
 use crate::identity::authz;
 use crate::identity::{orgs, users};
+use crate::node::Kernel;
 use crate::services::messaging::Messaging;
 
 type AppState = Arc<Kernel>;

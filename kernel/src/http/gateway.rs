@@ -20,13 +20,13 @@ use axum::routing::{any, get};
 use axum::{Json, Router};
 use tracing::Instrument;
 
-use crate::Kernel;
 use crate::core::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::routes::Routes;
 use crate::http::session::{authenticate, check_plugin_scope, read_body};
 use crate::http::static_files::{plugin_ui, portal_asset, portal_index};
 use crate::identity::auth::CSRF_HEADER;
 use crate::metrics::{ErrorLabels, PluginLabels, RequestLabels, status_class};
+use crate::node::Kernel;
 use crate::runtime::PluginRequest;
 
 type AppState = Arc<Kernel>;

@@ -25,8 +25,8 @@ use axum::routing::get;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::Kernel;
 use crate::core::error::{ApiError, ErrorCode};
+use crate::node::Kernel;
 
 type AppState = Arc<Kernel>;
 

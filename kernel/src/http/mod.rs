@@ -2,6 +2,8 @@
 //! kernel API.
 
 pub mod api;
+pub mod approvals;
+pub mod datacenter;
 pub mod detach;
 pub mod gateway;
 pub mod health;

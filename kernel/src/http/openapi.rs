@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use crate::Kernel;
+use crate::node::Kernel;
 
 type AppState = Arc<Kernel>;
 

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use crate::Kernel;
+use crate::node::Kernel;
 
 type AppState = Arc<Kernel>;
 

@@ -10,11 +10,11 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, Method, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 
-use crate::Kernel;
 use crate::audit;
 use crate::core::error::{ApiError, ApiResult, ErrorCode};
 use crate::identity::auth::{CSRF_HEADER, Identity, SESSION_COOKIE};
 use crate::identity::authz;
+use crate::node::Kernel;
 use crate::runtime::Principal;
 
 type AppState = Arc<Kernel>;

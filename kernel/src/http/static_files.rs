@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::Kernel;
 use crate::core::error::{ApiError, ApiResult, ErrorCode};
+use crate::node::Kernel;
 
 use crate::http::session::{authenticate, check_plugin_scope};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::Kernel;
+use super::Kernel;
 
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -56,7 +56,7 @@ pub use bindings::tianshan::plugin::types::Event as PluginEvent;
 use bindings::{Plugin, PluginPre};
 
 /// Adds one host service's import to the plugins' linker (each service's
-/// `host.rs`; the list is `HOST_SERVICES` in `lib.rs`).
+/// `runtime/host/<service>.rs`; the list is `HOST_SERVICES` in `lib.rs`).
 pub type LinkHostService = fn(&mut Linker<host::HostState>) -> wasmtime::Result<()>;
 
 /// The contract versions this kernel serves: every released minor of the
@@ -504,7 +504,7 @@ impl Runtime {
     ) -> Result<Result<(), String>, PluginFailure> {
         self.call(plugin, None, async |store, instance| {
             // The handler acts in the event's lane, not the plugin's whole
-            // install scope (host.rs `limit_to_event`).
+            // install scope (host/mod.rs `limit_to_event`).
             store
                 .data_mut()
                 .limit_to_event(&event.source, event.org.as_deref());

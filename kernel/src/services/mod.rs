@@ -1,6 +1,8 @@
 //! The host services plugins and users call: storage, messaging, files,
-//! approvals, the data center and jobs. Each folder holds the service in
-//! domain types, its WIT face (`host.rs`) and its kernel routes (`http.rs`).
+//! approvals, the data center and jobs, each in domain types: a `Scope`
+//! the kernel decided in, a `ServiceError` out. Their faces sit in the
+//! layers above: the WIT import in `runtime/host/<service>.rs`, the kernel
+//! routes in `http/<service>.rs`.
 
 pub mod approvals;
 pub mod datacenter;

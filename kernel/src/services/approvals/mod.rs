@@ -22,9 +22,6 @@
 //! to steps not yet reached. Disabled users are skipped; a step with no
 //! approver refuses to start (or to advance) rather than stall silently.
 
-pub mod host;
-pub mod http;
-
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -32,7 +29,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::audit::{Audit, Entry};
-use crate::core::error::{ApiError, ApiResult, ServiceError};
+use crate::core::error::ServiceError;
 use crate::db::{Db, Dialect, now};
 use crate::identity::authz::Authz;
 use crate::services::messaging::{Message, Messaging};

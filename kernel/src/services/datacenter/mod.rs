@@ -28,9 +28,6 @@
 //! published at the org they belong to, never as aggregates: the kernel
 //! rolls them up.
 
-pub mod host;
-pub mod http;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -40,7 +37,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::audit::{self, Audit};
-use crate::core::error::{ApiError, ApiResult, ErrorCode, ServiceError};
+use crate::core::error::ServiceError;
 use crate::core::scope::OrgIndex;
 use crate::db::{Db, now};
 

@@ -11,8 +11,6 @@
 //! storage; a plugin sees the files it stored and those users uploaded
 //! through the kernel API, never another plugin's.
 
-pub mod host;
-
 pub mod s3;
 
 use std::path::PathBuf;

@@ -22,8 +22,6 @@
 //! `STREAM_GRACE_MS` to it, and it keeps doing retries, deliveries held back
 //! for order, and everything when NATS is down.
 
-pub mod host;
-
 pub mod jetstream;
 
 use std::sync::Arc;

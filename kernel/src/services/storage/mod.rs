@@ -8,8 +8,6 @@
 //! before they become JSON paths, and every value is a bound parameter, so
 //! nothing a plugin sends is spliced into SQL.
 
-pub mod host;
-
 use std::sync::Arc;
 
 use serde_json::Value;

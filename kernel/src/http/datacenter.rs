@@ -1,14 +1,19 @@
 //! The kernel API of datacenter: HTTP handlers over the service.
 
-use super::*;
-use crate::Kernel;
+use crate::core::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::routes::Routes;
 use crate::http::session::{Caller, Session, parse_json, read_body};
+use crate::node::Kernel;
+use crate::services::datacenter::*;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 // ------------------------------------------------------------- HTTP API
 

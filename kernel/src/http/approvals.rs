@@ -1,17 +1,21 @@
 //! The kernel API of approvals: HTTP handlers over the service.
 
-use super::*;
+use crate::core::error::{ApiError, ApiResult, ServiceError};
 use crate::http::routes::Routes;
 use crate::http::session::{Caller, Session, parse_json, read_body};
+use crate::services::approvals::*;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
 
 // ---------------------------------------------------------------- HTTP API
 
-type AppState = Arc<crate::Kernel>;
+type AppState = Arc<crate::node::Kernel>;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -118,7 +122,7 @@ async fn todos(
 /// The instance when `session` may see it: participants and copied users,
 /// and admins holding [`READ_PERMISSION`] at its org. Anyone else gets 404,
 /// so the existence of an approval does not leak.
-async fn visible(k: &crate::Kernel, session: &Session, id: &str) -> ApiResult<Instance> {
+async fn visible(k: &crate::node::Kernel, session: &Session, id: &str) -> ApiResult<Instance> {
     let inst = k
         .approvals
         .get(id)

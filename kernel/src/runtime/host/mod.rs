@@ -3,15 +3,21 @@
 //! (1.2). Each is answered from state the kernel put into the store; who
 //! is calling and which orgs they reach never come from the plugin.
 
+pub mod approvals;
+pub mod datacenter;
+pub mod files;
+pub mod messaging;
+pub mod storage;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use super::PluginIdentity;
-use super::bindings::tianshan::plugin::{authz, config, identity, log, types};
-use super::limits::MemoryLimiter;
+use crate::runtime::PluginIdentity;
+use crate::runtime::bindings::tianshan::plugin::{authz, config, identity, log, types};
+use crate::runtime::limits::MemoryLimiter;
 
 /// The caller as the kernel established it (session or token), handed to
 /// plugins read-only.
@@ -43,7 +49,7 @@ pub struct HostState {
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
     /// The plugin's log rate (host log calls and forwarded stderr).
-    pub log_limit: Arc<super::limits::LogLimiter>,
+    pub log_limit: Arc<crate::runtime::limits::LogLimiter>,
     pub plugin: Arc<PluginIdentity>,
     pub caller: Option<CallerContext>,
     pub access: Option<Arc<dyn AccessPolicy>>,
@@ -213,7 +219,7 @@ impl log::Host for HostState {
         let plugin = &self.plugin.id;
         let version = &self.plugin.version;
         // A plugin logging in a loop must not fill the kernel's disk.
-        super::limits::rate_limited(&self.log_limit, plugin, || match level {
+        crate::runtime::limits::rate_limited(&self.log_limit, plugin, || match level {
             log::Level::Trace => tracing::trace!(target: "plugin", %plugin, %version, "{message}"),
             log::Level::Debug => tracing::debug!(target: "plugin", %plugin, %version, "{message}"),
             log::Level::Info => tracing::info!(target: "plugin", %plugin, %version, "{message}"),
