@@ -68,10 +68,11 @@ pub fn filtered(req: &Request) -> Result<Find> {
         .filter(|q| !q.is_empty())
     {
         if q.len() > 100 {
-            return Err(Error::validation(
-                "q",
-                "search text is at most 100 characters",
-            ));
+            return Err(
+                Error::validation("q", "search text is at most 100 characters")
+                    .with_code("too_long")
+                    .with_param("max", 100),
+            );
         }
         let looks_like_number = q.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             && q.chars().any(|c| c.is_ascii_digit());
@@ -123,10 +124,10 @@ fn list(req: &Request) -> Result<Response> {
         None => (sort.clone(), false),
     };
     if !SORTABLE.contains(&field.as_str()) {
-        return Err(Error::validation(
-            "sort",
-            format!("sort by one of {}", SORTABLE.join(", ")),
-        ));
+        return Err(
+            Error::validation("sort", format!("sort by one of {}", SORTABLE.join(", ")))
+                .with_code("not_in_vocabulary"),
+        );
     }
     find = if descending {
         find.sort_desc(&field)
@@ -242,6 +243,7 @@ pub fn card_from(input: &Map<String, Value>) -> Result<Card> {
                     format!("{field}_yuan"),
                     "an amount in yuan with at most two decimals",
                 )
+                .with_code("amount_invalid")
             })?;
             input.insert(field.to_string(), json!(fen));
         }
@@ -270,6 +272,7 @@ pub fn card_from(input: &Map<String, Value>) -> Result<Card> {
             "body",
             format!("the card does not fit the card fields: {e}"),
         )
+        .with_code("invalid_body")
     })?;
     card.normalise()?;
     Ok(card)
@@ -431,7 +434,9 @@ fn edit(req: &Request) -> Result<Response> {
     let revision = input
         .get("revision")
         .and_then(Value::as_u64)
-        .ok_or_else(|| Error::validation("revision", "revision is required"))?;
+        .ok_or_else(|| {
+            Error::validation("revision", "revision is required").with_code("required")
+        })?;
     let current = cards().fetch::<Card>(id)?;
     if current.data.state != "draft" {
         return Err(Error::new(
@@ -503,12 +508,14 @@ fn attach(req: &Request) -> Result<Response> {
     let name = req
         .query_param("name")
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| Error::validation("name", "?name= is required"))?;
+        .ok_or_else(|| Error::validation("name", "?name= is required").with_code("required"))?;
     let kind = req
         .query_param("kind")
         .unwrap_or_else(|| "attachment".into());
     if kind != "photo" && kind != "attachment" {
-        return Err(Error::validation("kind", "kind is photo or attachment"));
+        return Err(
+            Error::validation("kind", "kind is photo or attachment").with_code("not_in_vocabulary")
+        );
     }
     let content_type = req
         .header("content-type")
@@ -538,7 +545,7 @@ fn lookup(req: &Request) -> Result<Response> {
     let code = req
         .query_param("code")
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| Error::validation("code", "?code= is required"))?;
+        .ok_or_else(|| Error::validation("code", "?code= is required").with_code("required"))?;
     let id = code.strip_prefix("ts:assets:").unwrap_or(&code);
     if let Some(card) = cards().get::<Card>(id)? {
         return Ok(Response::json(&card));
@@ -550,6 +557,8 @@ fn lookup(req: &Request) -> Result<Response> {
         .page::<Card>()?;
     match page.records.into_iter().next() {
         Some(card) => Ok(Response::json(&card)),
-        None => Err(Error::not_found(format!("no card for code {code}"))),
+        None => Err(Error::not_found(format!("no card for code {code}"))
+            .with_code("card_not_found")
+            .with_param("code", code.as_str())),
     }
 }

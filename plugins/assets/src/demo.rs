@@ -223,7 +223,7 @@ fn seed(req: &Request) -> Result<Response> {
         units.into_iter().chain(counties).collect()
     };
     if targets.is_empty() {
-        return Err(Error::validation("orgs", "name the orgs to seed"));
+        return Err(Error::validation("orgs", "name the orgs to seed").with_code("required"));
     }
     let month = dates::this_month();
     let mut seeded = 0;

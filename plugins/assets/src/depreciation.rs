@@ -244,10 +244,10 @@ fn run_now(req: &Request) -> Result<Response> {
         None => dates::this_month(),
     };
     if month > dates::this_month() {
-        return Err(Error::validation(
-            "month",
-            "cannot book depreciation for a future month",
-        ));
+        return Err(
+            Error::validation("month", "cannot book depreciation for a future month")
+                .with_code("future_month"),
+        );
     }
     Ok(Response::json(&run(month, 20_000)?))
 }

@@ -180,19 +180,22 @@ fn card_ids(input: &Map<String, Value>) -> Result<Vec<String>> {
         })
         .unwrap_or_default();
     if ids.is_empty() {
-        return Err(Error::validation("card_ids", "name at least one card"));
+        return Err(
+            Error::validation("card_ids", "name at least one card").with_code("none_selected")
+        );
     }
     if ids.len() > 200 {
-        return Err(Error::validation(
-            "card_ids",
-            "at most 200 cards per document",
-        ));
+        return Err(
+            Error::validation("card_ids", "at most 200 cards per document")
+                .with_code("too_many")
+                .with_param("max", 200),
+        );
     }
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
     if unique.len() != ids.len() {
-        return Err(Error::validation("card_ids", "a card is named twice"));
+        return Err(Error::validation("card_ids", "a card is named twice").with_code("named_twice"));
     }
     Ok(ids)
 }
@@ -206,7 +209,9 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 return Err(Error::validation(
                     "card_ids",
                     format!("card {} is {}; {what}", c.data.asset_no, c.data.state),
-                ));
+                )
+                .with_code("card_state")
+                .with_param("asset_no", c.data.asset_no.as_str()));
             }
         }
         Ok(())
@@ -236,7 +241,9 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 .get("changes")
                 .and_then(Value::as_object)
                 .filter(|c| !c.is_empty())
-                .ok_or_else(|| Error::validation("changes", "say what changes"))?;
+                .ok_or_else(|| {
+                    Error::validation("changes", "say what changes").with_code("nothing_changed")
+                })?;
             for (field, value) in changes {
                 if !CHANGEABLE.contains(&field.as_str()) {
                     return Err(Error::validation(
@@ -245,7 +252,8 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                             "{field} cannot be changed here (changeable: {})",
                             CHANGEABLE.join(", ")
                         ),
-                    ));
+                    )
+                    .with_code("not_changeable"));
                 }
                 if field == "use_status"
                     && !["in_use", "idle"].contains(&value.as_str().unwrap_or(""))
@@ -253,7 +261,7 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                     return Err(Error::validation(
                         "changes.use_status",
                         "a change sets in_use or idle; renting, lending, repair and disposal have their own documents",
-                    ));
+                    ).with_code("use_status_change"));
                 }
             }
             // Applying the change to every card must give valid cards.
@@ -269,14 +277,17 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 return Err(Error::validation(
                     "card_ids",
                     format!("at most {MAX_TRANSFER_CARDS} cards per transfer"),
-                ));
+                )
+                .with_code("too_many")
+                .with_param("max", MAX_TRANSFER_CARDS));
             }
             let to_org = required_text(input, "to_org")?;
             if cards_in.iter().any(|c| c.org == to_org) {
                 return Err(Error::validation(
                     "to_org",
                     "the receiving unit holds these cards already",
-                ));
+                )
+                .with_code("same_unit"));
             }
             Ok(json!({ "to_org": to_org, "reason": required_text(input, "reason")? }))
         }
@@ -287,19 +298,22 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                     return Err(Error::validation(
                         "card_ids",
                         format!("card {} is {}", c.data.asset_no, c.data.use_status),
-                    ));
+                    )
+                    .with_code("card_state")
+                    .with_param("asset_no", c.data.asset_no.as_str()));
                 }
             }
             let mode = required_text(input, "mode")?;
             if mode != "rent" && mode != "lend" {
-                return Err(Error::validation("mode", "mode is rent or lend"));
+                return Err(Error::validation("mode", "mode is rent or lend")
+                    .with_code("not_in_vocabulary"));
             }
             let (from, until) = (date("from")?, date("until")?);
             if until < from {
-                return Err(Error::validation(
-                    "until",
-                    "the contract ends before it starts",
-                ));
+                return Err(
+                    Error::validation("until", "the contract ends before it starts")
+                        .with_code("date_range"),
+                );
             }
             let income = match input.get("income_yuan") {
                 Some(v) => crate::model::yuan_to_fen(v).ok_or_else(|| {
@@ -334,7 +348,9 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                             "card {} is {}; take it back first",
                             c.data.asset_no, c.data.use_status
                         ),
-                    ));
+                    )
+                    .with_code("card_out")
+                    .with_param("asset_no", c.data.asset_no.as_str()));
                 }
             }
             let method = required_text(input, "method")?;
@@ -342,7 +358,8 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 return Err(Error::validation(
                     "method",
                     format!("method is one of {}", DISPOSAL_METHODS.join(", ")),
-                ));
+                )
+                .with_code("not_in_vocabulary"));
             }
             Ok(json!({
                 "method": method,
@@ -350,10 +367,10 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 "appraisal": text_field(input, "appraisal"),
             }))
         }
-        _ => Err(Error::validation(
-            "kind",
-            format!("kind is one of {}", KINDS.join(", ")),
-        )),
+        _ => Err(
+            Error::validation("kind", format!("kind is one of {}", KINDS.join(", ")))
+                .with_code("not_in_vocabulary"),
+        ),
     }
 }
 
@@ -387,6 +404,7 @@ fn apply_changes_on(card: &Card, changes: &Map<String, Value>, today: &str) -> R
     }
     let mut changed: Card = serde_json::from_value(value).map_err(|e| {
         Error::validation("changes", format!("the change does not fit the card: {e}"))
+            .with_code("invalid_body")
     })?;
     if changes.contains_key("original_value") {
         // A value adjustment moves the non-fiscal share; fiscal funding
@@ -423,21 +441,28 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
         .get("year")
         .and_then(Value::as_i64)
         .filter(|y| (2000..=2999).contains(y))
-        .ok_or_else(|| Error::validation("year", "the budget year is required"))?;
+        .ok_or_else(|| {
+            Error::validation("year", "the budget year is required").with_code("required")
+        })?;
     let headcount = input
         .get("headcount")
         .and_then(Value::as_i64)
         .filter(|h| *h > 0)
         .ok_or_else(|| {
             Error::validation("headcount", "headcount (staff establishment) is required")
+                .with_code("required")
         })?;
     let lines = input
         .get("lines")
         .and_then(Value::as_array)
         .filter(|l| !l.is_empty())
-        .ok_or_else(|| Error::validation("lines", "a plan needs at least one line"))?;
+        .ok_or_else(|| {
+            Error::validation("lines", "a plan needs at least one line").with_code("no_lines")
+        })?;
     if lines.len() > 100 {
-        return Err(Error::validation("lines", "at most 100 lines"));
+        return Err(Error::validation("lines", "at most 100 lines")
+            .with_code("too_many")
+            .with_param("max", 100));
     }
     let rules = crate::rules::current()?;
     let mut out = Vec::new();
@@ -447,11 +472,16 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
         let category = line["category"].as_str().unwrap_or_default();
         let cat = crate::categories::find(category).ok_or_else(|| {
             Error::validation(field("category"), format!("unknown category {category:?}"))
+                .with_code("category_unknown")
+                .with_param("category", category)
         })?;
         let quantity = line["quantity"]
             .as_i64()
             .filter(|q| *q > 0)
-            .ok_or_else(|| Error::validation(field("quantity"), "quantity must be at least 1"))?;
+            .ok_or_else(|| {
+                Error::validation(field("quantity"), "quantity must be at least 1")
+                    .with_code("quantity_min")
+            })?;
         let unit_price = line
             .get("unit_price_yuan")
             .and_then(crate::model::yuan_to_fen)
@@ -459,6 +489,7 @@ fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
             .filter(|p| *p > 0)
             .ok_or_else(|| {
                 Error::validation(field("unit_price_yuan"), "the unit price is required")
+                    .with_code("required")
             })?;
         let justification = line["justification"]
             .as_str()
@@ -544,7 +575,9 @@ fn plan_check(req: &Request) -> Result<Response> {
     let category = req
         .query_param("category")
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| Error::validation("category", "?category= is required"))?;
+        .ok_or_else(|| {
+            Error::validation("category", "?category= is required").with_code("required")
+        })?;
     let rules = crate::rules::current()?;
     Ok(Response::json(&json!({
         "category": category,
@@ -558,10 +591,10 @@ fn create(req: &Request) -> Result<Response> {
     let input = body(req)?;
     let kind = required_text(&input, "kind")?;
     if !KINDS.contains(&kind.as_str()) {
-        return Err(Error::validation(
-            "kind",
-            format!("kind is one of {}", KINDS.join(", ")),
-        ));
+        return Err(
+            Error::validation("kind", format!("kind is one of {}", KINDS.join(", ")))
+                .with_code("not_in_vocabulary"),
+        );
     }
     let doc = create_document(&kind, &input, text_field(&input, "org"))?;
     if input.get("submit").and_then(Value::as_bool) == Some(true) {
@@ -598,10 +631,10 @@ pub fn create_document(
             cards_in.push(card);
         }
         if cards_in.iter().any(|c| c.org != cards_in[0].org) {
-            return Err(Error::validation(
-                "card_ids",
-                "one document holds cards of one unit",
-            ));
+            return Err(
+                Error::validation("card_ids", "one document holds cards of one unit")
+                    .with_code("one_unit_per_document"),
+            );
         }
         let payload = validate(kind, input, &cards_in)?;
         let total = cards_in.iter().map(|c| c.data.original_value).sum();
@@ -1000,7 +1033,9 @@ fn receive(req: &Request) -> Result<Response> {
             return Err(Error::validation(
                 "card_ids",
                 format!("card {} is not waiting for receipt", card.data.asset_no),
-            ));
+            )
+            .with_code("card_not_receivable")
+            .with_param("asset_no", card.data.asset_no.as_str()));
         }
         let mut c = card.data.clone();
         c.state = "booked".into();

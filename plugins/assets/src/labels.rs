@@ -34,7 +34,9 @@ fn sheet(req: &Request) -> Result<Response> {
         return Err(Error::validation(
             "ids",
             format!("name 1 to {PER_SHEET} card ids (one sheet)"),
-        ));
+        )
+        .with_code("label_count")
+        .with_param("max", PER_SHEET));
     }
     let mut labels = Vec::with_capacity(ids.len());
     for id in &ids {

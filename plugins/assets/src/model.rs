@@ -312,7 +312,8 @@ impl Card {
             return Err(Error::validation(
                 "life_months",
                 "a depreciable asset needs a life in months",
-            ));
+            )
+            .with_code("life_required"));
         }
         if self.depreciated_through.is_empty() {
             self.net_value = self.original_value - self.accumulated_depreciation;
@@ -326,20 +327,24 @@ impl Card {
                         category.template,
                         template_fields(category.template).join(", ")
                     ),
-                ));
+                )
+                .with_code("ext_unknown"));
             }
             if !(value.is_string() || value.is_number() || value.is_null()) {
                 return Err(Error::validation(
                     format!("ext.{key}"),
                     "category fields hold text or numbers",
-                ));
+                )
+                .with_code("ext_value_type"));
             }
         }
         if self.photos.len() + self.attachments.len() > 50 {
             return Err(Error::validation(
                 "attachments",
                 "at most 50 photos and attachments per card",
-            ));
+            )
+            .with_code("too_many")
+            .with_param("max", 50));
         }
         Ok(())
     }

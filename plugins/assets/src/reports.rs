@@ -108,7 +108,8 @@ fn totals(req: &Request) -> Result<Response> {
             return Err(Error::validation(
                 "by",
                 "by is one of unit, category, category_detail, funding",
-            ));
+            )
+            .with_code("not_in_vocabulary"));
         }
     };
     let rows: Vec<Value> = if field == "funding" {
@@ -219,7 +220,7 @@ fn changes(req: &Request) -> Result<Response> {
     let to = month("to", this_month)?;
     let from = month("from", to - to.rem_euclid(12))?;
     if from > to {
-        return Err(Error::validation("from", "from is after to"));
+        return Err(Error::validation("from", "from is after to").with_code("date_range"));
     }
     let org = req.query_param("org").filter(|o| !o.is_empty());
     let base = || {
@@ -555,7 +556,9 @@ fn rollup(req: &Request) -> Result<Response> {
         .query_param("indicator")
         .unwrap_or_else(|| "assets.original_value".into());
     if !code.starts_with("assets.") {
-        return Err(Error::validation("indicator", "an assets.* indicator"));
+        return Err(
+            Error::validation("indicator", "an assets.* indicator").with_code("not_in_vocabulary")
+        );
     }
     let mut query = datacenter::Query::new(&code).by_org();
     if let Some(org) = req.query_param("org").filter(|o| !o.is_empty()) {

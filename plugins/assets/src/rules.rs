@@ -74,7 +74,8 @@ impl Rules {
             return Err(Error::validation(
                 "disposal_region_threshold",
                 "the threshold must be a positive amount in fen",
-            ));
+            )
+            .with_code("amount_positive"));
         }
         for (i, s) in self.standards.iter().enumerate() {
             if crate::categories::all().iter().all(|c| {
@@ -83,13 +84,16 @@ impl Rules {
                 return Err(Error::validation(
                     format!("standards[{i}].category"),
                     format!("unknown category {:?}", s.category),
-                ));
+                )
+                .with_code("category_unknown")
+                .with_param("category", s.category.as_str()));
             }
             if s.max_unit_price < 0 || s.max_per_person < 0.0 || s.min_use_years < 0 {
                 return Err(Error::validation(
                     format!("standards[{i}]"),
                     "limits must not be negative",
-                ));
+                )
+                .with_code("limits_negative"));
             }
         }
         Ok(())
@@ -126,8 +130,9 @@ fn save(req: &Request) -> Result<Response> {
     require("assets.configure")?;
     let caller = identity::caller().ok_or_else(|| Error::unauthorized("login required"))?;
     let input = body(req)?;
-    let rules: Rules = serde_json::from_value(Value::Object(input))
-        .map_err(|e| Error::validation("body", format!("rules do not fit: {e}")))?;
+    let rules: Rules = serde_json::from_value(Value::Object(input)).map_err(|e| {
+        Error::validation("body", format!("rules do not fit: {e}")).with_code("invalid_body")
+    })?;
     rules.validate()?;
     let rules_coll = collection("rules");
     // Who first places the region's record decides where it lives; only
@@ -141,7 +146,8 @@ fn save(req: &Request) -> Result<Response> {
         )),
         Some(_) => Err(Error::forbidden(
             "the region's rules are set by the region's administration",
-        )),
+        )
+        .with_code("rules_region_only")),
         None if platform_admin => {
             Ok(
                 Response::json(&rules_coll.insert_with(Some(RULES_ID), None, &rules)?)
@@ -150,7 +156,8 @@ fn save(req: &Request) -> Result<Response> {
         }
         None => Err(Error::forbidden(
             "the region's rules are first set by the platform administrator, at the region",
-        )),
+        )
+        .with_code("rules_platform_first")),
     }
 }
 

@@ -267,17 +267,17 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
     };
     let (from, to) = (date("planned_from")?, date("planned_to")?);
     if to < from {
-        return Err(Error::validation(
-            "planned_to",
-            "the campaign ends before it starts",
-        ));
+        return Err(
+            Error::validation("planned_to", "the campaign ends before it starts")
+                .with_code("date_range"),
+        );
     }
     let group_by = text_field(input, "group_by").unwrap_or_else(|| "location".into());
     if !GROUPINGS.contains(&group_by.as_str()) {
-        return Err(Error::validation(
-            "group_by",
-            "tasks are per location or per custodian",
-        ));
+        return Err(
+            Error::validation("group_by", "tasks are per location or per custodian")
+                .with_code("not_in_vocabulary"),
+        );
     }
     let location = text_field(input, "location");
     if location.as_ref().is_some_and(|l| l.chars().count() > 100) {
@@ -289,6 +289,7 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
         Some(c) => {
             let prefix = crate::warehouse::category_prefix(&c).ok_or_else(|| {
                 Error::validation("category", "a GB/T 14885 code or its prefix, like A0201")
+                    .with_code("category_prefix_invalid")
             })?;
             if !crate::categories::all()
                 .iter()
@@ -297,7 +298,9 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
                 return Err(Error::validation(
                     "category",
                     format!("no category starts with {prefix}"),
-                ));
+                )
+                .with_code("category_prefix_unknown")
+                .with_param("prefix", prefix));
             }
             Some(prefix)
         }
@@ -393,10 +396,10 @@ fn edit(req: &Request) -> Result<Response> {
     if let Some(org) = text_field(&input, "org")
         && org != st.org
     {
-        return Err(Error::validation(
-            "org",
-            "the campaign's org does not change; plan a new one",
-        ));
+        return Err(
+            Error::validation("org", "the campaign's org does not change; plan a new one")
+                .with_code("org_fixed"),
+        );
     }
     let plan = plan_from(&input)?;
     check_scope(&st.org, &plan)?;
@@ -701,10 +704,10 @@ fn archive(req: &Request) -> Result<Response> {
 fn fetch_task(st: &Doc<Value>, tid: &str) -> Result<Doc<Value>> {
     let task = tasks().fetch::<Value>(tid)?;
     if task.data["stocktake_id"] != st.id.as_str() {
-        return Err(Error::not_found(format!(
-            "no task {tid} in stocktake {}",
-            st.id
-        )));
+        return Err(
+            Error::not_found(format!("no task {tid} in stocktake {}", st.id))
+                .with_code("task_not_found"),
+        );
     }
     Ok(task)
 }
@@ -999,7 +1002,8 @@ fn scan(req: &Request) -> Result<Response> {
         return Err(Error::validation(
             "condition",
             format!("condition is one of {}", CONDITIONS.join(", ")),
-        ));
+        )
+        .with_code("not_in_vocabulary"));
     }
     let location = text_field(&input, "location");
     let custodian = text_field(&input, "custodian");
@@ -1234,7 +1238,9 @@ fn resolve(req: &Request) -> Result<Response> {
     }
     let result = results().fetch::<Value>(req.param("rid")?)?;
     if result.data["stocktake_id"] != st.id.as_str() {
-        return Err(Error::not_found("no such result in this stocktake"));
+        return Err(
+            Error::not_found("no such result in this stocktake").with_code("result_not_found")
+        );
     }
     if result.data["status"] != "open" {
         return Err(Error::new(
@@ -1252,14 +1258,16 @@ fn resolve(req: &Request) -> Result<Response> {
         return Err(Error::validation(
             "action",
             format!("action is one of {}", ACTIONS.join(", ")),
-        ));
+        )
+        .with_code("not_in_vocabulary"));
     }
     let kind = result.data["result"].as_str().unwrap_or_default();
     if !action_fits(kind, &action) {
         return Err(Error::validation(
             "action",
             format!("a {kind} result is not resolved by {action}"),
-        ));
+        )
+        .with_code("action_mismatch"));
     }
     let card_id = result.data["card_id"].as_str().map(str::to_string);
     let no = st.data["no"].as_str().unwrap_or_default();
@@ -1275,6 +1283,7 @@ fn resolve(req: &Request) -> Result<Response> {
                 .cloned()
                 .ok_or_else(|| {
                     Error::validation("card", "the surplus asset's card fields are required")
+                        .with_code("required")
                 })?;
             card_input.insert("acquisition_method".into(), json!("surplus"));
             card_input.insert("use_status".into(), json!("in_use"));
@@ -1325,7 +1334,8 @@ fn resolve(req: &Request) -> Result<Response> {
                 return Err(Error::validation(
                     "changes",
                     "nothing differs on record; say what changes, or accept the result",
-                ));
+                )
+                .with_code("nothing_changed"));
             }
             let mut doc_input = Map::new();
             doc_input.insert("card_ids".into(), json!([card_id]));
@@ -1340,10 +1350,10 @@ fn resolve(req: &Request) -> Result<Response> {
         }
         _ => {
             if resolution["note"].is_null() {
-                return Err(Error::validation(
-                    "note",
-                    "say why the difference is accepted",
-                ));
+                return Err(
+                    Error::validation("note", "say why the difference is accepted")
+                        .with_code("reason_required"),
+                );
             }
         }
     }

@@ -329,9 +329,10 @@ fn require_keeper(org: &str) -> Result<()> {
     if authz::allowed_at("assets.warehouse", org) {
         Ok(())
     } else {
-        Err(Error::forbidden(
-            "only the warehouse's keepers (assets.warehouse) do this",
-        ))
+        Err(
+            Error::forbidden("only the warehouse's keepers (assets.warehouse) do this")
+                .with_code("keepers_only"),
+        )
     }
 }
 
@@ -375,10 +376,10 @@ fn one_of(
 ) -> Result<String> {
     let v = text_field(input, field).unwrap_or_else(|| default.to_string());
     if v.is_empty() || !allowed.contains(&v.as_str()) {
-        return Err(Error::validation(
-            field,
-            format!("{field} is one of {}", allowed.join(", ")),
-        ));
+        return Err(
+            Error::validation(field, format!("{field} is one of {}", allowed.join(", ")))
+                .with_code("not_in_vocabulary"),
+        );
     }
     Ok(v)
 }
@@ -428,10 +429,10 @@ fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool
     if creating {
         data["kind"] = json!(one_of(input, "kind", WAREHOUSE_KINDS, "")?);
     } else if input.contains_key("kind") {
-        return Err(Error::validation(
-            "kind",
-            "a warehouse stays physical or virtual",
-        ));
+        return Err(
+            Error::validation("kind", "a warehouse stays physical or virtual")
+                .with_code("warehouse_kind_fixed"),
+        );
     }
     for field in ["address", "keeper", "phone", "note"] {
         if input.contains_key(field) {
@@ -447,24 +448,24 @@ fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool
     if let Some(zones) = input.get("zones") {
         let list: Vec<String> = zones
             .as_array()
-            .ok_or_else(|| Error::validation("zones", "zones is a list of names"))?
+            .ok_or_else(|| {
+                Error::validation("zones", "zones is a list of names").with_code("zones_invalid")
+            })?
             .iter()
             .map(|z| z.as_str().map(str::trim).unwrap_or_default().to_string())
             .collect();
         if list.iter().any(|z| z.is_empty() || z.chars().count() > 50) || list.len() > 200 {
-            return Err(Error::validation(
-                "zones",
-                "at most 200 zone names of 1-50 characters",
-            ));
+            return Err(
+                Error::validation("zones", "at most 200 zone names of 1-50 characters")
+                    .with_code("zones_invalid"),
+            );
         }
         data["zones"] = json!(list);
     }
     if let Some(active) = input.get("active") {
-        data["active"] = json!(
-            active
-                .as_bool()
-                .ok_or_else(|| Error::validation("active", "true or false"))?
-        );
+        data["active"] = json!(active.as_bool().ok_or_else(|| {
+            Error::validation("active", "true or false").with_code("boolean_invalid")
+        })?);
     }
     Ok(())
 }
@@ -541,10 +542,10 @@ fn intake(req: &Request) -> Result<Response> {
         .fetch::<Value>(&required_text(&input, "warehouse_id")?)
         .map_err(|e| e.with_field("warehouse_id"))?;
     if wh.data["active"] == false {
-        return Err(Error::validation(
-            "warehouse_id",
-            "the warehouse takes no intake now",
-        ));
+        return Err(
+            Error::validation("warehouse_id", "the warehouse takes no intake now")
+                .with_code("intake_closed"),
+        );
     }
     let condition = one_of(&input, "condition", CONDITIONS, "")?;
     let source = one_of(&input, "source", SOURCES, "idle")?;
@@ -559,7 +560,9 @@ fn intake(req: &Request) -> Result<Response> {
                 "card {} is {}; only booked cards go to the warehouse",
                 card.data.asset_no, card.data.state
             ),
-        ));
+        )
+        .with_code("card_state")
+        .with_param("asset_no", card.data.asset_no.as_str()));
     }
     if card.data.use_status != "idle" {
         return Err(Error::validation(
@@ -568,7 +571,9 @@ fn intake(req: &Request) -> Result<Response> {
                 "card {} is {}; set it idle (change document) before offering it",
                 card.data.asset_no, card.data.use_status
             ),
-        ));
+        )
+        .with_code("card_not_idle")
+        .with_param("asset_no", card.data.asset_no.as_str()));
     }
     card.data.ensure_free(&card.id)?;
     // The keeper must reach the card to take it in: it must sit under the
@@ -584,7 +589,8 @@ fn intake(req: &Request) -> Result<Response> {
             return Err(Error::validation(
                 "warehouse_id",
                 "the card's unit is not under this warehouse's administration",
-            ));
+            )
+            .with_code("warehouse_out_of_reach"));
         }
         Err(e) if e.status() == 403 => {}
         Err(e) => return Err(e),
@@ -709,7 +715,9 @@ fn inspect(req: &Request) -> Result<Response> {
     let accept = input
         .get("accept")
         .and_then(Value::as_bool)
-        .ok_or_else(|| Error::validation("accept", "accept is true or false"))?;
+        .ok_or_else(|| {
+            Error::validation("accept", "accept is true or false").with_code("boolean_invalid")
+        })?;
     let to = order_next(kind, status, if accept { "inspect" } else { "reject" })?;
     if kind != "intake" {
         return Err(Error::new(
@@ -750,7 +758,8 @@ fn inspect(req: &Request) -> Result<Response> {
             && !zones.is_empty()
             && !zones.iter().any(|z| z == b.as_str())
         {
-            return Err(Error::validation("bin", "not one of the warehouse's zones"));
+            return Err(Error::validation("bin", "not one of the warehouse's zones")
+                .with_code("bin_unknown"));
         }
         let refurbish = input.get("refurbish").and_then(Value::as_bool) == Some(true);
         let (id, item_writes) = stock_in(
@@ -772,7 +781,8 @@ fn inspect(req: &Request) -> Result<Response> {
         item_id = Some(id);
     } else {
         if note.is_none() {
-            return Err(Error::validation("note", "say why the intake is refused"));
+            return Err(Error::validation("note", "say why the intake is refused")
+                .with_code("reason_required"));
         }
         push_history(&mut data, "rejected", json!(note));
         writes.push(update_write("warehouse_orders", &order, data));
@@ -908,7 +918,8 @@ fn item_step(req: &Request, event: &str) -> Result<Response> {
             return Err(Error::validation(
                 "condition",
                 format!("condition is one of {}", CONDITIONS.join(", ")),
-            ));
+            )
+            .with_code("not_in_vocabulary"));
         }
         data["condition"] = json!(c);
     }
@@ -1027,19 +1038,25 @@ fn item_ids(input: &Map<String, Value>) -> Result<Vec<String>> {
         })
         .unwrap_or_default();
     if ids.is_empty() {
-        return Err(Error::validation("item_ids", "name at least one item"));
+        return Err(
+            Error::validation("item_ids", "name at least one item").with_code("none_selected")
+        );
     }
     if ids.len() > MAX_ITEMS_PER_ORDER {
         return Err(Error::validation(
             "item_ids",
             format!("at most {MAX_ITEMS_PER_ORDER} items per order"),
-        ));
+        )
+        .with_code("too_many")
+        .with_param("max", MAX_ITEMS_PER_ORDER));
     }
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
     if unique.len() != ids.len() {
-        return Err(Error::validation("item_ids", "an item is named twice"));
+        return Err(
+            Error::validation("item_ids", "an item is named twice").with_code("named_twice")
+        );
     }
     Ok(ids)
 }
@@ -1063,20 +1080,23 @@ fn saving_cap(
             .fetch::<Value>(&demand_id)
             .map_err(|e| e.with_field("demand_id"))?;
         if demand.data["status"] != "open" {
-            return Err(Error::validation("demand_id", "the demand is not open"));
+            return Err(
+                Error::validation("demand_id", "the demand is not open").with_code("not_open")
+            );
         }
         if to_org.is_some_and(|o| o != demand.org) {
             return Err(Error::validation(
                 "to_org",
                 "the items go to the unit that posted the demand",
-            ));
+            )
+            .with_code("demand_unit"));
         }
         let prefix = demand.data["category_prefix"].as_str().unwrap_or_default();
         if !fits(prefix) {
-            return Err(Error::validation(
-                "item_ids",
-                "an item is not of the demand's category",
-            ));
+            return Err(
+                Error::validation("item_ids", "an item is not of the demand's category")
+                    .with_code("category_mismatch"),
+            );
         }
         let cap = demand.data["unit_budget"].as_i64();
         let link = json!({ "demand_id": demand.id });
@@ -1087,22 +1107,31 @@ fn saving_cap(
             .fetch::<Value>(&plan_id)
             .map_err(|e| e.with_field("plan_id"))?;
         if plan.data["kind"] != "plan" {
-            return Err(Error::validation("plan_id", "not a configuration plan"));
+            return Err(
+                Error::validation("plan_id", "not a configuration plan").with_code("plan_unknown")
+            );
         }
         let index = input
             .get("plan_line")
             .and_then(Value::as_u64)
-            .ok_or_else(|| Error::validation("plan_line", "the plan line's index is required"))?;
+            .ok_or_else(|| {
+                Error::validation("plan_line", "the plan line's index is required")
+                    .with_code("required")
+            })?;
         let line = plan.data["payload"]["lines"]
             .get(index as usize)
-            .ok_or_else(|| Error::validation("plan_line", "the plan has no such line"))?;
+            .ok_or_else(|| {
+                Error::validation("plan_line", "the plan has no such line")
+                    .with_code("plan_line_unknown")
+            })?;
         let prefix =
             category_prefix(line["category"].as_str().unwrap_or_default()).unwrap_or_default();
         if prefix.is_empty() || !fits(&prefix) {
             return Err(Error::validation(
                 "item_ids",
                 "an item is not of the plan line's category",
-            ));
+            )
+            .with_code("category_mismatch"));
         }
         let link = json!({ "plan_id": plan.id, "plan_no": plan.data["no"], "plan_line": index });
         return Ok((None, line["unit_price"].as_i64(), link));
@@ -1125,7 +1154,7 @@ fn create_order(req: &Request) -> Result<Response> {
         return Err(Error::validation(
             "kind",
             "kind is one of reallocation, loan, lease, disposal, donation, withdrawal (intake: POST /warehouse/intake)",
-        ));
+        ).with_code("not_in_vocabulary"));
     }
     let ids = item_ids(&input)?;
     let mut list = Vec::with_capacity(ids.len());
@@ -1145,10 +1174,10 @@ fn create_order(req: &Request) -> Result<Response> {
     }
     let wh_id = list[0].data["warehouse_id"].clone();
     if list.iter().any(|i| i.data["warehouse_id"] != wh_id) {
-        return Err(Error::validation(
-            "item_ids",
-            "one order takes items of one warehouse",
-        ));
+        return Err(
+            Error::validation("item_ids", "one order takes items of one warehouse")
+                .with_code("one_warehouse_per_order"),
+        );
     }
     let wh_org = list[0].org.clone();
     let keeper = authz::allowed_at("assets.warehouse", &wh_org);
@@ -1162,7 +1191,8 @@ fn create_order(req: &Request) -> Result<Response> {
                     return Err(Error::validation(
                         "to_org",
                         "a unit asks for itself; the keeper allocates to others",
-                    ));
+                    )
+                    .with_code("self_request"));
                 }
                 to_org = Some(acting.clone());
             }
@@ -1170,13 +1200,14 @@ fn create_order(req: &Request) -> Result<Response> {
                 return Err(Error::validation(
                     "to_org",
                     "say who borrows: to_org (a unit) or counterparty",
-                ));
+                )
+                .with_code("borrower_required"));
             }
             if kind == "reallocation" && to_org.is_none() {
-                return Err(Error::validation(
-                    "to_org",
-                    "the receiving unit is required",
-                ));
+                return Err(
+                    Error::validation("to_org", "the receiving unit is required")
+                        .with_code("required"),
+                );
             }
         }
         "withdrawal" => {
@@ -1185,9 +1216,10 @@ fn create_order(req: &Request) -> Result<Response> {
                 if list.iter().any(|i| {
                     !reachable(i.data["card_org"].as_str().unwrap_or_default()).unwrap_or(false)
                 }) {
-                    return Err(Error::forbidden(
-                        "a unit withdraws only the items it put in",
-                    ));
+                    return Err(
+                        Error::forbidden("a unit withdraws only the items it put in")
+                            .with_code("withdraw_own_only"),
+                    );
                 }
             }
             to_org = None;
@@ -1219,15 +1251,18 @@ fn create_order(req: &Request) -> Result<Response> {
     let mut terms = Map::new();
     match kind.as_str() {
         "loan" | "lease" => {
-            let due_on = date_field(&input, "due_on")?
-                .ok_or_else(|| Error::validation("due_on", "the return date is required"))?;
+            let due_on = date_field(&input, "due_on")?.ok_or_else(|| {
+                Error::validation("due_on", "the return date is required").with_code("required")
+            })?;
             if due_on < dates::today() {
-                return Err(Error::validation("due_on", "the return date has passed"));
+                return Err(Error::validation("due_on", "the return date has passed")
+                    .with_code("due_passed"));
             }
             terms.insert("due_on".into(), json!(due_on));
             let counterparty = text_field(&input, "counterparty");
             if kind == "lease" && counterparty.is_none() {
-                return Err(Error::validation("counterparty", "the lessee is required"));
+                return Err(Error::validation("counterparty", "the lessee is required")
+                    .with_code("required"));
             }
             terms.insert("counterparty".into(), json!(counterparty));
             if let Some(v) = input.get("income_yuan") {
@@ -1532,7 +1567,8 @@ fn return_items(req: &Request) -> Result<Response> {
             return Err(Error::validation(
                 "condition",
                 format!("condition is one of {}", CONDITIONS.join(", ")),
-            ));
+            )
+            .with_code("not_in_vocabulary"));
         }
         None => None,
     };
@@ -1642,8 +1678,9 @@ fn reject(req: &Request) -> Result<Response> {
         ));
     }
     let to = order_next(&kind, &status, "reject")?;
-    let note = text_field(&body(req)?, "note")
-        .ok_or_else(|| Error::validation("note", "say why the request is declined"))?;
+    let note = text_field(&body(req)?, "note").ok_or_else(|| {
+        Error::validation("note", "say why the request is declined").with_code("reason_required")
+    })?;
     let (_, w) = order_update(&order, to, "rejected", json!(note));
     let written = transact(vec![w])?;
     Ok(Response::json(&written.into_iter().next().flatten()))
@@ -1951,7 +1988,12 @@ fn create_demand(req: &Request) -> Result<Response> {
         .get("quantity")
         .and_then(Value::as_u64)
         .filter(|q| (1..=1000).contains(q))
-        .ok_or_else(|| Error::validation("quantity", "quantity is 1-1000"))?;
+        .ok_or_else(|| {
+            Error::validation("quantity", "quantity is 1-1000")
+                .with_code("quantity_range")
+                .with_param("min", 1)
+                .with_param("max", 1000)
+        })?;
     let description = required_text(&input, "description")?;
     if description.chars().count() > 500 {
         return Err(Error::validation("description", "at most 500 characters")
@@ -2064,7 +2106,9 @@ fn report(req: &Request) -> Result<Response> {
     };
     let (from, to) = (month("from", now - 11)?, month("to", now)?);
     if to < from {
-        return Err(Error::validation("to", "the period ends before it starts"));
+        return Err(
+            Error::validation("to", "the period ends before it starts").with_code("date_range")
+        );
     }
     let first_day = format!("{from}-01");
     let warehouse = req.query_param("warehouse_id").filter(|w| !w.is_empty());
