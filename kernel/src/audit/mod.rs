@@ -805,6 +805,22 @@ mod tests {
         (dir, db)
     }
 
+    #[test]
+    fn derived_keys_follow_the_secret_and_the_purpose() {
+        let key = AuditKey::from_secret([1; 32]);
+        let cursor = key.derive("storage-cursor-v1");
+        assert_eq!(
+            cursor,
+            AuditKey::from_secret([1; 32]).derive("storage-cursor-v1")
+        );
+        assert_ne!(cursor, key.derive("another-purpose"));
+        assert_ne!(
+            cursor,
+            AuditKey::from_secret([2; 32]).derive("storage-cursor-v1")
+        );
+        assert_ne!(cursor, [1; 32]);
+    }
+
     #[tokio::test]
     async fn an_intact_chain_verifies_and_an_edit_is_found() {
         let (_dir, db) = db().await;
