@@ -200,6 +200,18 @@ impl AuditKey {
         }
     }
 
+    /// A 32-byte key for another purpose, derived from the secret:
+    /// HMAC-SHA256(secret, "tianshan-derive:" || purpose). Every node holding
+    /// the same secret derives the same key; the derived key reveals nothing
+    /// of the secret, nor of keys for other purposes.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key");
+        mac.update(b"tianshan-derive:");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, alg: Algorithm, input: &[u8]) -> String {
         fn hmac<D: Mac + hmac::digest::KeyInit>(secret: &[u8], input: &[u8]) -> String {
             let mut mac = <D as Mac>::new_from_slice(secret).expect("HMAC takes any key");
@@ -791,6 +803,22 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("a.db").display());
         let db = crate::db::connect(&url).await.unwrap();
         (dir, db)
+    }
+
+    #[test]
+    fn derived_keys_follow_the_secret_and_the_purpose() {
+        let key = AuditKey::from_secret([1; 32]);
+        let cursor = key.derive("storage-cursor-v1");
+        assert_eq!(
+            cursor,
+            AuditKey::from_secret([1; 32]).derive("storage-cursor-v1")
+        );
+        assert_ne!(cursor, key.derive("another-purpose"));
+        assert_ne!(
+            cursor,
+            AuditKey::from_secret([2; 32]).derive("storage-cursor-v1")
+        );
+        assert_ne!(cursor, [1; 32]);
     }
 
     #[tokio::test]

@@ -198,6 +198,7 @@ on_both_backends!(
     update_with_stale_revision_conflicts,
     filters_select_by_value_prefix_text_range_and_set,
     cursor_pages_visit_every_record_exactly_once,
+    cursors_hide_sort_values_and_open_only_on_their_query,
     group_by_aggregates_count_sum_min_and_max,
     a_failed_transaction_leaves_no_write_behind,
     delete_keeps_the_history,
@@ -361,6 +362,77 @@ fn cursor_pages_visit_every_record_exactly_once(k: &TestKernel) {
         400,
     );
     assert!(bad["error"]["message"].as_str().unwrap().contains("cursor"));
+}
+
+/// A page's cursor names a position without showing the values there: it
+/// is sealed, so it neither spells out the sort values of the records
+/// around the page break nor opens on another query or when altered.
+fn cursors_hide_sort_values_and_open_only_on_their_query(k: &TestKernel) {
+    seed_notes(k);
+    let get = |path: &str, status| {
+        ok(
+            k,
+            "GET",
+            &format!("{NOTES}/notes?{path}"),
+            Value::Null,
+            status,
+        )
+    };
+    let first = get("sort=title&limit=10", 200);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let last = &first["records"].as_array().unwrap()[9];
+    let next = get(&format!("sort=title&limit=10&cursor={cursor}"), 200);
+    let following = &next["records"].as_array().unwrap()[0];
+    for record in [last, following] {
+        for value in [&record["data"]["title"], &record["id"]] {
+            let value = value.as_str().unwrap();
+            for shown in [cursor.clone(), cursor.to_ascii_lowercase()] {
+                assert!(!shown.contains(value), "{value} in {cursor}");
+                assert!(
+                    !shown.contains(&hex::encode(value)),
+                    "hex of {value} in {cursor}"
+                );
+            }
+        }
+    }
+    // Numbers too: the old cursor was hex of the JSON values.
+    let by_priority = get("sort=priority&limit=10", 200);
+    let cursor_p = by_priority["next_cursor"].as_str().unwrap().to_string();
+    let after = get(&format!("sort=priority&limit=10&cursor={cursor_p}"), 200);
+    let priority = after["records"][0]["data"]["priority"].to_string();
+    assert!(!cursor_p.contains(&hex::encode(format!("[{priority}"))));
+    assert!(!cursor_p.contains(&hex::encode(format!(
+        "[{}",
+        by_priority["records"][9]["data"]["priority"]
+    ))));
+    // Another query's cursor, an altered one and a crafted clear one are
+    // refused alike.
+    let refused = |path: String| {
+        let body = get(&path, 400);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cursor"),
+            "{body}"
+        );
+    };
+    refused(format!("sort=priority&limit=10&cursor={cursor}"));
+    refused(format!("sort=title&desc=1&limit=10&cursor={cursor}"));
+    refused(format!("sort=title&topic=energy&limit=10&cursor={cursor}"));
+    let mut altered = cursor.clone().into_bytes();
+    let i = altered.len() / 2;
+    altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+    refused(format!(
+        "sort=title&limit=10&cursor={}",
+        String::from_utf8(altered).unwrap()
+    ));
+    refused(format!(
+        "sort=title&limit=10&cursor={}",
+        &cursor[..cursor.len() - 4]
+    ));
+    let crafted = hex::encode(json!([last["data"]["title"], last["id"]]).to_string());
+    refused(format!("sort=title&limit=10&cursor={crafted}"));
 }
 
 fn group_by_aggregates_count_sum_min_and_max(k: &TestKernel) {

@@ -8,6 +8,8 @@
 //! before they become JSON paths, and every value is a bound parameter, so
 //! nothing a plugin sends is spliced into SQL.
 
+mod cursor;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -541,12 +543,21 @@ pub struct Storage {
     db: Db,
     dialect: Dialect,
     audit: Arc<Audit>,
+    /// Seals paging cursors; derived from the audit key's secret, so every
+    /// node of a deployment opens the cursors of the others.
+    cursor_key: cursor::CursorKey,
 }
 
 impl Storage {
     pub fn new(db: Db, audit: Arc<Audit>) -> Self {
         let dialect = Dialect::of(&db);
-        Storage { db, dialect, audit }
+        let cursor_key = cursor::CursorKey::for_audit(audit.key());
+        Storage {
+            db,
+            dialect,
+            audit,
+            cursor_key,
+        }
     }
 
     /// A connection for a run of reads ([`Storage::get_on`] and friends);
@@ -605,8 +616,15 @@ impl Storage {
                 sql.params.clone(),
             )
         });
+        let binding = cursor::binding(
+            &scope.plugin,
+            collection,
+            query.within_org.as_deref(),
+            &query.filter,
+            &query.sort,
+        );
         if let Some(cursor) = &query.cursor {
-            self.after_cursor(&mut sql, &query.sort, cursor)?;
+            self.after_cursor(&mut sql, &query.sort, cursor, &binding)?;
         }
         let mut order = String::new();
         for key in &query.sort {
@@ -646,7 +664,8 @@ impl Storage {
                     .map(|k| sort_value(last, &k.field))
                     .collect();
                 values.push(Value::String(last.id.clone()));
-                hex::encode(Value::Array(values).to_string())
+                self.cursor_key
+                    .seal(&binding, Value::Array(values).to_string().as_bytes())
             })
         } else {
             None
@@ -671,10 +690,17 @@ impl Storage {
     }
 
     /// Keyset condition: rows strictly after the cursor's position in the
-    /// (sort keys…, id) order.
-    fn after_cursor(&self, sql: &mut Sql, sort: &[SortKey], cursor: &str) -> Result<()> {
+    /// (sort keys…, id) order. Only a cursor sealed for this very query
+    /// opens ([`cursor`]); anything else is refused alike.
+    fn after_cursor(
+        &self,
+        sql: &mut Sql,
+        sort: &[SortKey],
+        cursor: &str,
+        binding: &[u8; 32],
+    ) -> Result<()> {
         let bad = || ServiceError::refused("cursor is not one this query gave");
-        let bytes = hex::decode(cursor).map_err(|_| bad())?;
+        let bytes = self.cursor_key.open(binding, cursor).ok_or_else(bad)?;
         let Ok(Value::Array(values)) = serde_json::from_slice::<Value>(&bytes) else {
             return Err(bad());
         };
