@@ -434,6 +434,19 @@ fn import_cards(
         .collect()
 }
 
+/// 克拉玛依市第二中学, a unit in a second prefecture (克拉玛依市): in the
+/// directory, outside the test's own prefecture.
+fn another_prefectures_unit(k: &TestKernel) -> String {
+    let karamay = org(k, "org-650000", "prefecture", "650200", "克拉玛依市");
+    org(
+        k,
+        &karamay,
+        "unit",
+        &unified_social_credit_code("650200", 1),
+        "克拉玛依市第二中学",
+    )
+}
+
 #[test]
 fn assets_ui_warehouse_plan_and_stocktake() {
     let Some((
@@ -450,14 +463,7 @@ fn assets_ui_warehouse_plan_and_stocktake() {
     };
     // Another prefecture's unit: the directory offers it, the keeper does
     // not reach it.
-    let karamay = org(&k, "org-650000", "prefecture", "650200", "克拉玛依市");
-    let far_unit = org(
-        &k,
-        &karamay,
-        "unit",
-        &unified_social_credit_code("650200", 1),
-        "克拉玛依市第二中学",
-    );
+    let far_unit = another_prefectures_unit(&k);
     let manager = user(&k, "manager", &school);
     bind(&k, &manager, "assets.manager", &school);
     let keeper = user(&k, "keeper", &administration);
@@ -1148,14 +1154,7 @@ fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
     else {
         return;
     };
-    let karamay = org(&k, "org-650000", "prefecture", "650200", "克拉玛依市");
-    let receiver_unit = org(
-        &k,
-        &karamay,
-        "unit",
-        &unified_social_credit_code("650200", 1),
-        "克拉玛依市第二中学",
-    );
+    let receiver_unit = another_prefectures_unit(&k);
     let manager = user(&k, "manager", &school);
     bind(&k, &manager, "assets.manager", &school);
     let receiver = user(&k, "receiver", &receiver_unit);
