@@ -359,6 +359,41 @@ mod tests {
         );
     }
 
+    /// A released migration edited after it was applied stops the start,
+    /// naming it; a database from before checksums gets them on first start.
+    #[tokio::test]
+    async fn an_edited_migration_stops_the_start_with_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = connect(&url).await.unwrap();
+        sqlx::query("UPDATE schema_migrations SET checksum = NULL")
+            .execute(&db)
+            .await
+            .unwrap();
+        drop(db);
+        let db = connect(&url).await.expect("checksums filled in on start");
+        let missing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE checksum IS NULL")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!(missing, 0);
+        sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 7")
+            .execute(&db)
+            .await
+            .unwrap();
+        drop(db);
+        let refused = connect(&url)
+            .await
+            .err()
+            .expect("an edited migration is refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains("migration 7 was edited") && message.contains("new migration"),
+            "{message}"
+        );
+    }
+
     #[tokio::test]
     async fn opens_in_wal_with_full_sync_and_migrates_once() {
         let dir = tempfile::tempdir().unwrap();
