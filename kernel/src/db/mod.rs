@@ -385,8 +385,7 @@ mod tests {
         drop(db);
         let refused = connect(&url)
             .await
-            .err()
-            .expect("an edited migration is refused");
+            .expect_err("an edited migration is refused");
         let message = refused.to_string();
         assert!(
             message.contains("migration 7 was edited") && message.contains("new migration"),
