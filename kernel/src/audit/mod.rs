@@ -20,7 +20,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -225,16 +224,6 @@ impl AuditKey {
     }
 }
 
-/// The key the modules that append inside their own transactions
-/// (storage, files, approvals, the data center: they call the free
-/// [`append`]) sign with. One kernel process serves one database, so the
-/// key is the process's; [`Audit::keyed`] installs it.
-static PROCESS_KEY: RwLock<Option<AuditKey>> = RwLock::new(None);
-
-fn process_key() -> Option<AuditKey> {
-    PROCESS_KEY.read().ok().and_then(|k| k.clone())
-}
-
 fn record_hash(
     seq: i64,
     at: i64,
@@ -292,12 +281,9 @@ impl Audit {
         }
     }
 
-    /// The kernel's trail: every record from now on is signed with `key`,
-    /// also those other modules append inside their transactions.
+    /// The kernel's trail: every record from now on is signed with `key`
+    /// (every write goes through [`Audit::begin`]).
     pub fn keyed(db: Db, key: AuditKey) -> Self {
-        if let Ok(mut slot) = PROCESS_KEY.write() {
-            *slot = Some(key.clone());
-        }
         Audit {
             db,
             key: Some(key),
@@ -429,14 +415,6 @@ pub struct Filter {
     pub limit: i64,
 }
 
-/// Appends a record inside the caller's transaction, so it commits (or
-/// not) together with the change it describes. On PostgreSQL a transaction
-/// lock serialises appends across nodes; on one node the caller holds
-/// [`Audit::lock`].
-pub async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, entry: &Entry) -> sqlx::Result<i64> {
-    append_with(tx, entry, process_key().as_ref()).await
-}
-
 async fn append_with(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     entry: &Entry,
@@ -473,19 +451,10 @@ async fn append_with(
     Ok(seq)
 }
 
-/// Appends `entries` in order inside the caller's transaction, as
-/// [`append`] one by one would (same chain, same rows), with one
-/// statement per hundred records: bulk writes audit every record without
-/// paying a round trip per record.
-pub async fn append_all(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    entries: &[Entry],
-) -> sqlx::Result<()> {
-    append_all_with(tx, entries, process_key().as_ref())
-        .await
-        .map(|_| ())
-}
-
+/// Appends `entries` in order, as appending them one by one would (same
+/// chain, same rows), with one statement per hundred records: bulk writes
+/// audit every record without paying a round trip per record. On
+/// PostgreSQL a transaction lock serialises appends across nodes.
 async fn append_all_with(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     entries: &[Entry],
