@@ -219,8 +219,11 @@ async fn permit(
 impl ReadConn {
     /// Closes the connection instead of reusing it when the read failed in
     /// the database (it may be broken, e.g. after a server restart).
-    pub fn settle(mut self, failed_in_database: bool) {
-        if failed_in_database {
+    pub fn settle<T>(mut self, result: &Result<T, crate::core::error::ServiceError>) {
+        if matches!(
+            result,
+            Err(crate::core::error::ServiceError::Unavailable(_))
+        ) {
             self.conn = None;
         }
     }

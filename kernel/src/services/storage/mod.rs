@@ -35,10 +35,6 @@ const MAX_WRITES_PER_TRANSACTION: usize = 500;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
-fn sqlite_field(field: &str) -> String {
-    Dialect::Sqlite.json_field(field)
-}
-
 /// A group key as JSON text from SQLite's `typeof` and text of the value.
 fn sqlite_json_key(kind: &str, text: Option<String>) -> String {
     match (kind, text) {
@@ -820,7 +816,7 @@ impl Storage {
                     // JSON true/false read as 1/0 here (SQLite's JSON),
                     // so they count as numbers on SQLite.
                     (Dialect::Sqlite, Column::Json) => {
-                        let value = sqlite_field(field);
+                        let value = Dialect::Sqlite.json_field(field);
                         format!("CASE WHEN typeof({value}) IN ('integer', 'real') THEN {value} END")
                     }
                     (Dialect::Postgres, Column::Json) => format!(
