@@ -250,14 +250,10 @@ async fn checked_login(
         .auth
         .open_session(&mut write, &verified.user_id, address.clone())
         .await?;
-    let home_org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
-        .bind(&verified.user_id)
-        .fetch_one(&mut *write)
-        .await?;
     write
         .commit(
             &Entry::new(&verified.user_id, "auth.login", "ok")
-                .org(home_org)
+                .org(&verified.home_org)
                 .detail(json!({ "address": address })),
         )
         .await?;
@@ -1282,6 +1278,22 @@ async fn list_plugins(
     Ok(Json(json!({ "plugins": plugins })))
 }
 
+/// Plugin `id` for a caller who may read plugins where they act and sees
+/// this one; else 403, or 404 as if it were not installed.
+async fn readable_plugin(
+    k: &Kernel,
+    session: &Session,
+    id: &str,
+) -> ApiResult<std::sync::Arc<crate::plugins::ActivePlugin>> {
+    session
+        .require(k, session.org(), "kernel.plugins.read")
+        .await?;
+    k.plugins
+        .get(id)
+        .filter(|p| plugin_visible(k, session, p))
+        .ok_or_else(|| crate::plugins::not_installed(id))
+}
+
 /// A plugin is visible where it is usable (its org and below) and to those
 /// who manage the org it is installed at (above it).
 fn plugin_visible(k: &Kernel, session: &Session, plugin: &crate::plugins::ActivePlugin) -> bool {
@@ -1299,14 +1311,7 @@ async fn show_plugin(
     Caller(session): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    session
-        .require(&k, session.org(), "kernel.plugins.read")
-        .await?;
-    let plugin = k
-        .plugins
-        .get(&id)
-        .filter(|p| plugin_visible(&k, &session, p))
-        .ok_or_else(|| crate::plugins::not_installed(&id))?;
+    let plugin = readable_plugin(&k, &session, &id).await?;
     let versions = k.plugins.stored_versions(&id).await?;
     Ok(Json(json!({
         "plugin": plugin.summary(),
@@ -1467,14 +1472,7 @@ async fn list_subscriptions(
     Caller(session): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    session
-        .require(&k, session.org(), "kernel.plugins.read")
-        .await?;
-    let plugin = k
-        .plugins
-        .get(&id)
-        .filter(|p| plugin_visible(&k, &session, p))
-        .ok_or_else(|| crate::plugins::not_installed(&id))?;
+    let plugin = readable_plugin(&k, &session, &id).await?;
     let granted = k.messaging.granted(&id).await?;
     let beyond = k.messaging.granted_beyond(&id).await?;
     let list: Vec<Value> = plugin

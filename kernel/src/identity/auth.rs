@@ -71,6 +71,8 @@ pub struct OpenedSession {
 pub struct Verified {
     pub user_id: String,
     pub must_change_password: bool,
+    /// The unit the user belongs to, for the login's audit record.
+    pub home_org: String,
 }
 
 /// A session's public id: a prefix of its token's hash, which names it to
@@ -210,19 +212,26 @@ impl Auth {
     /// Unknown users cost what a wrong password does.
     pub async fn verify_credentials(&self, username: &str, password: &str) -> ApiResult<Verified> {
         let row = sqlx::query(
-            "SELECT id, password_hash, disabled, must_change_password FROM users WHERE username = $1",
+            "SELECT id, password_hash, disabled, must_change_password, org_id FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.db)
         .await?;
-        let (user_id, hash, disabled, must_change) = match &row {
+        let (user_id, hash, disabled, must_change, home_org) = match &row {
             Some(r) => (
                 r.get::<String, _>(0),
                 r.get::<String, _>(1),
                 crate::db::flag(r, 2),
                 crate::db::flag(r, 3),
+                r.get::<String, _>(4),
             ),
-            None => (String::new(), self.dummy_hash.clone(), true, false),
+            None => (
+                String::new(),
+                self.dummy_hash.clone(),
+                true,
+                false,
+                String::new(),
+            ),
         };
         // Always verify, so an unknown user costs what a wrong password does.
         let password_ok = {
@@ -241,6 +250,7 @@ impl Auth {
         Ok(Verified {
             user_id,
             must_change_password: must_change,
+            home_org,
         })
     }
 
