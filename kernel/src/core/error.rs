@@ -35,6 +35,8 @@ pub enum ErrorCode {
     ApprovalApplicantOnly,
     /// Nobody holds a step's role where the step's level names.
     ApprovalNoApprover,
+    /// Sending an approval back needs a reason the applicant can act on.
+    ApprovalReasonRequired,
     // 5xx: a plugin or the kernel failed
     PluginDisabled,
     PluginTrapped,
@@ -63,7 +65,8 @@ impl ErrorCode {
             | ContractUnsupported
             | PluginHookFailed
             | ApprovalApplicantOnly
-            | ApprovalNoApprover => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApprovalNoApprover
+            | ApprovalReasonRequired => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
             Forbidden | PluginIdReserved | PasswordChangeRequired => StatusCode::FORBIDDEN,
             NotFound | PluginNotFound => StatusCode::NOT_FOUND,
@@ -103,6 +106,7 @@ impl ErrorCode {
             PluginIdReserved => "plugin_id_reserved",
             ApprovalApplicantOnly => "approval_applicant_only",
             ApprovalNoApprover => "approval_no_approver",
+            ApprovalReasonRequired => "approval_reason_required",
             PluginDisabled => "plugin_disabled",
             PluginTrapped => "plugin_trapped",
             PluginPanicked => "plugin_panicked",
@@ -240,6 +244,9 @@ pub enum ServiceError {
     /// A step nobody can approve: nobody holds its role at its org.
     #[error("{0}")]
     NoApprover(String),
+    /// Sending back without a reason (`field` names where it goes).
+    #[error("say why it goes back: the applicant reads the reason")]
+    ReasonRequired { field: &'static str },
     /// The database or a store failed; the cause is in the log.
     #[error("{0} is unavailable")]
     Unavailable(String),
@@ -301,6 +308,9 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::NoApprover(m) => {
                 ApiError::new(ErrorCode::ApprovalNoApprover, m).with_field("flow")
+            }
+            ServiceError::ReasonRequired { field } => {
+                ApiError::new(ErrorCode::ApprovalReasonRequired, e.to_string()).with_field(field)
             }
             // The cause is logged where it happened; the caller learns
             // which part failed and that trying again may work.

@@ -293,6 +293,7 @@ fn reject_reassign_add_copy_comment_attach_and_withdraw() {
     );
     assert_eq!(status, 422, "a reason is required: {out}");
     assert_eq!(out["error"]["field"], "comment");
+    assert_eq!(out["error"]["code"], "approval_reason_required", "{out}");
     let out = act_ok(
         &w,
         &w.d1,

@@ -37,7 +37,8 @@ fn storage_error(e: crate::core::error::ServiceError) -> storage::StorageError {
         | E::Conflict(_)
         | E::TooLarge { .. }
         | E::ApplicantOnly(_)
-        | E::NoApprover(_)) => storage::StorageError::Invalid(e.to_string()),
+        | E::NoApprover(_)
+        | E::ReasonRequired { .. }) => storage::StorageError::Invalid(e.to_string()),
     }
 }
 
@@ -90,10 +91,7 @@ impl storage::Host for HostState {
             .storage
             .get_on(&mut conn, &scope, &collection, &id)
             .await;
-        conn.settle(matches!(
-            found,
-            Err(crate::core::error::ServiceError::Unavailable(_))
-        ));
+        conn.settle(&found);
         found.map(|r| r.map(to_record)).map_err(storage_error)
     }
 
@@ -169,10 +167,7 @@ impl storage::Host for HostState {
             .storage
             .query_on(&mut conn, &scope, &collection, &query)
             .await;
-        conn.settle(matches!(
-            page,
-            Err(crate::core::error::ServiceError::Unavailable(_))
-        ));
+        conn.settle(&page);
         let page = page.map_err(storage_error)?;
         Ok(storage::Page {
             records: page.records.into_iter().map(to_record).collect(),
@@ -199,10 +194,7 @@ impl storage::Host for HostState {
                 within_org.as_deref(),
             )
             .await;
-        conn.settle(matches!(
-            count,
-            Err(crate::core::error::ServiceError::Unavailable(_))
-        ));
+        conn.settle(&count);
         count.map_err(storage_error)
     }
 
@@ -242,10 +234,7 @@ impl storage::Host for HostState {
                 &measures,
             )
             .await;
-        conn.settle(matches!(
-            groups,
-            Err(crate::core::error::ServiceError::Unavailable(_))
-        ));
+        conn.settle(&groups);
         let groups = groups.map_err(storage_error)?;
         Ok(groups
             .into_iter()
@@ -303,10 +292,7 @@ impl storage::Host for HostState {
             .storage
             .history_on(&mut conn, &scope, &collection, &id)
             .await;
-        conn.settle(matches!(
-            entries,
-            Err(crate::core::error::ServiceError::Unavailable(_))
-        ));
+        conn.settle(&entries);
         let entries = entries.map_err(storage_error)?;
         Ok(entries
             .into_iter()

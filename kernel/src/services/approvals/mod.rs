@@ -934,10 +934,7 @@ impl Approvals {
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
                 // Sending back without a reason leaves the applicant guessing.
                 if comment.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                    return Err(invalid(
-                        "comment",
-                        "say why it goes back: the applicant reads the reason",
-                    ));
+                    return Err(ServiceError::ReasonRequired { field: "comment" });
                 }
                 self.close_task(&mut tx, &task, "rejected", comment.as_deref())
                     .await?;
