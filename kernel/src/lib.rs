@@ -73,6 +73,11 @@ pub const HOST_SERVICES: &[HostService] = &[
         routes: Some(http::datacenter::routes),
         link: runtime::host::datacenter::add_to_linker,
     },
+    HostService {
+        name: "orgs",
+        routes: None,
+        link: runtime::host::orgs::add_to_linker,
+    },
 ];
 
 /// The kernel API: its own routes and every host service's.

@@ -1,4 +1,4 @@
-//! Approval flows run by the kernel (contract 1.2.0).
+//! Approval flows run by the kernel (contract 1.2.0; `start_with` since 1.3.0).
 //!
 //! Define flows in the install and upgrade hooks (defining is idempotent),
 //! start an approval for one of your records on behalf of the calling user,
@@ -111,6 +111,41 @@ pub fn start(
     let form = serde_json::to_string(form)
         .map_err(|e| Error::internal(format!("cannot encode form: {e}")))?;
     wit::start(flow, subject_id, title, org, &form).map_err(to_error)
+}
+
+/// Applies `writes` and starts `flow` in one transaction (contract 1.3):
+/// either the records are written and their approval is running, or
+/// nothing happened — no application is left behind without its approval.
+/// An empty `subject_id` names the record of the first write. Answers the
+/// instance and what [`storage::transact`](crate::storage::transact)
+/// would.
+///
+/// ```ignore
+/// let (instance, docs) = approvals::start_with(
+///     "leave", "", "Annual leave", None, &json!({ "days": 3 }),
+///     vec![Write::insert("applications", &application)?],
+/// )?;
+/// let application_id = &docs[0].as_ref().unwrap().id;
+/// ```
+pub fn start_with(
+    flow: &str,
+    subject_id: &str,
+    title: &str,
+    org: Option<&str>,
+    form: &impl Serialize,
+    writes: Vec<crate::storage::Write>,
+) -> Result<(
+    Instance,
+    Vec<Option<crate::storage::Doc<serde_json::Value>>>,
+)> {
+    let form = serde_json::to_string(form)
+        .map_err(|e| Error::internal(format!("cannot encode form: {e}")))?;
+    let writes = crate::storage::to_wit_writes(writes);
+    match wit::start_with(flow, subject_id, title, org, &form, &writes) {
+        Ok((instance, records)) => Ok((instance, crate::storage::decode_all(records)?)),
+        Err(wit::StartWithError::Write((index, e))) => Err(crate::storage::write_error(index, e)),
+        Err(wit::StartWithError::Approval(e)) => Err(to_error(e)),
+    }
 }
 
 /// An instance of this plugin, if the caller reaches its org.

@@ -1,4 +1,4 @@
-//! The data center (contract 1.2.0): indicators shared across plugins,
+//! The data center (contract 1.2.0; ratios since 1.3.0): indicators shared across plugins,
 //! their values per org and period, and roll-ups up the org tree and over
 //! periods.
 //!
@@ -97,6 +97,82 @@ impl Indicator {
     pub fn define(self) -> Result<Entry> {
         wit::define_indicator(&self.definition).map_err(to_error)
     }
+}
+
+/// A ratio indicator (contract 1.3): the quotient of two `sum` or `stock`
+/// indicators, computed by the kernel for every org and period it is read
+/// at, so a rolled-up rate is the rate of the totals. It keeps no values:
+/// publish its parts.
+///
+/// ```no_run
+/// use tianshan_sdk::datacenter::{Indicator, Granularity, Ratio};
+/// # fn main() -> tianshan_sdk::Result<()> {
+/// Indicator::new("property.occupied_m2", "在用面积", "Occupied area", "m²").define()?;
+/// Indicator::new("property.usable_m2", "可用面积", "Usable area", "m²").define()?;
+/// Ratio::new("property.occupancy", "使用率", "Occupancy", "%")
+///     .of("property.occupied_m2", "property.usable_m2")
+///     .scale(100.0)
+///     .define()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Ratio {
+    definition: wit::RatioDefinition,
+}
+
+impl Ratio {
+    /// `code` is `<plugin-id>.<name>`. Defaults: scale 1, `private`.
+    pub fn new(code: &str, name_zh: &str, name_en: &str, unit: &str) -> Self {
+        Ratio {
+            definition: wit::RatioDefinition {
+                code: code.to_string(),
+                name_zh: name_zh.to_string(),
+                name_en: name_en.to_string(),
+                unit: unit.to_string(),
+                schema: String::new(),
+                numerator: String::new(),
+                denominator: String::new(),
+                scale: 1.0,
+                sharing: Sharing::Private,
+            },
+        }
+    }
+
+    /// The indicators divided: `numerator / denominator`.
+    pub fn of(mut self, numerator: &str, denominator: &str) -> Self {
+        self.definition.numerator = numerator.to_string();
+        self.definition.denominator = denominator.to_string();
+        self
+    }
+
+    /// Multiplies the quotient: 100 for a percentage.
+    pub fn scale(mut self, scale: f64) -> Self {
+        self.definition.scale = scale;
+        self
+    }
+
+    /// Applies on first definition only; later the administrator decides.
+    pub fn sharing(mut self, s: Sharing) -> Self {
+        self.definition.sharing = s;
+        self
+    }
+
+    /// A JSON object describing the dataset.
+    pub fn schema(mut self, schema: &serde_json::Value) -> Self {
+        self.definition.schema = schema.to_string();
+        self
+    }
+
+    /// Defines it, or updates names, unit and schema when it exists.
+    pub fn define(self) -> Result<Entry> {
+        wit::define_ratio(&self.definition).map_err(to_error)
+    }
+}
+
+/// The parts of a ratio indicator; none for one that is not a ratio.
+pub fn ratio_of(code: &str) -> Result<Option<wit::Ratio>> {
+    wit::ratio_of(code).map_err(to_error)
 }
 
 /// One value; `org` none means the org the request acts in.

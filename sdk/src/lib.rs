@@ -4,7 +4,7 @@
 //! contract (`wit/plugin.wit`). This crate hides the generated bindings
 //! behind a small API: a [`Router`] of handlers taking a [`Request`] and
 //! returning a [`Response`] or a typed [`Error`], plus wrappers over the
-//! kernel's imports ([`log`], [`config`], [`identity`], [`authz`],
+//! kernel's imports ([`log`], [`config`], [`identity`], [`orgs`], [`authz`],
 //! [`storage`], [`messaging`], [`files`], [`approvals`], [`datacenter`]).
 //!
 //! ```ignore
@@ -46,6 +46,7 @@ pub mod files;
 pub mod identity;
 pub mod log;
 pub mod messaging;
+pub mod orgs;
 pub mod storage;
 
 // Building blocks every business system needs (the plugin kit).
@@ -68,13 +69,13 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "tianshan_sdk::bindings",
         additional_type_attributes: {
-            "tianshan:plugin/identity@1.2.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
-            "tianshan:plugin/approvals@1.2.0/instance": [#[derive(serde::Serialize)]],
-            "tianshan:plugin/datacenter@1.2.0/row": [#[derive(serde::Serialize)]],
-            "tianshan:plugin/datacenter@1.2.0/indicator": [#[derive(serde::Serialize)]],
-            "tianshan:plugin/datacenter@1.2.0/aggregation": [#[derive(serde::Serialize)]],
-            "tianshan:plugin/datacenter@1.2.0/granularity": [#[derive(serde::Serialize)]],
-            "tianshan:plugin/datacenter@1.2.0/sharing": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/identity@1.3.0/principal": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/approvals@1.3.0/instance": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.3.0/row": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.3.0/indicator": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.3.0/aggregation": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.3.0/granularity": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/datacenter@1.3.0/sharing": [#[derive(serde::Serialize)]],
         },
     });
 }
@@ -134,7 +135,7 @@ pub mod prelude {
     pub use crate::{
         Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
         config, datacenter, dates, export, files, identity, json, list, log, messaging, money,
-        storage, vocab,
+        orgs, storage, vocab,
     };
 }
 

@@ -421,7 +421,33 @@ fn to_object(data: &impl Serialize) -> Result<Value> {
 /// Applies every write or none. On failure the error says which write (by
 /// index) failed and why.
 pub fn transact(writes: Vec<Write>) -> Result<Vec<Option<Doc<Value>>>> {
-    let writes: Vec<wit::Write> = writes
+    let writes = to_wit_writes(writes);
+    match wit::transact(&writes) {
+        Ok(records) => decode_all(records),
+        Err((index, e)) => Err(write_error(index, e)),
+    }
+}
+
+/// What `transact` answers, decoded.
+pub(crate) fn decode_all(records: Vec<Option<wit::Record>>) -> Result<Vec<Option<Doc<Value>>>> {
+    records
+        .into_iter()
+        .map(|r| r.map(decode).transpose())
+        .collect()
+}
+
+/// The error of the write at `index`, named by it.
+pub(crate) fn write_error(index: u32, e: wit::StorageError) -> Error {
+    let e = to_error(e);
+    Error::new(
+        e.status(),
+        e.code().to_string(),
+        format!("write {index}: {}", e.message()),
+    )
+}
+
+pub(crate) fn to_wit_writes(writes: Vec<Write>) -> Vec<wit::Write> {
+    writes
         .into_iter()
         .map(|w| match w {
             Write::Insert {
@@ -442,21 +468,7 @@ pub fn transact(writes: Vec<Write>) -> Result<Vec<Option<Doc<Value>>>> {
                 expected_revision,
             } => wit::Write::Delete((collection, id, expected_revision)),
         })
-        .collect();
-    match wit::transact(&writes) {
-        Ok(records) => records
-            .into_iter()
-            .map(|r| r.map(decode).transpose())
-            .collect(),
-        Err((index, e)) => {
-            let e = to_error(e);
-            Err(Error::new(
-                e.status(),
-                e.code().to_string(),
-                format!("write {index}: {}", e.message()),
-            ))
-        }
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -586,4 +586,20 @@ ALTER TABLE audit ADD COLUMN key_id TEXT;
 "#,
         ),
     ),
+    (
+        16,
+        Schema::Both(
+            r#"
+-- Data center: ratio indicators (contract 1.3), computed from two stored
+-- indicators when read. Their dc_indicators row says 'mean', which the
+-- CHECK there allows and 1.2 plugins are shown; this row makes it a ratio.
+CREATE TABLE dc_ratios (
+    code        TEXT PRIMARY KEY REFERENCES dc_indicators(code),
+    numerator   TEXT NOT NULL REFERENCES dc_indicators(code),
+    denominator TEXT NOT NULL REFERENCES dc_indicators(code),
+    scale       DOUBLE PRECISION NOT NULL
+);
+"#,
+        ),
+    ),
 ];

@@ -128,6 +128,20 @@ pub async fn get<'e>(
     Ok(row.as_ref().map(row_to_org))
 }
 
+/// The org with this id, or else with this code.
+pub async fn by_id_or_code(
+    conn: &mut sqlx::AnyConnection,
+    id_or_code: &str,
+) -> sqlx::Result<Option<Org>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1 OR code = $1 ORDER BY (id = $1) DESC LIMIT 1"
+    ))
+    .bind(id_or_code)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(row_to_org))
+}
+
 /// One entry of the org directory: what anyone logged in may know of an
 /// active org (its id, code, names, level and parent), to name a transfer's
 /// receiver or label a record from another district.

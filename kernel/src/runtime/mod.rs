@@ -45,6 +45,7 @@ pub mod bindings {
             "tianshan:plugin/files": async,
             "tianshan:plugin/approvals": async,
             "tianshan:plugin/datacenter": async,
+            "tianshan:plugin/orgs": async,
         },
     });
 }
@@ -62,7 +63,7 @@ pub type LinkHostService = fn(&mut Linker<host::HostState>) -> wasmtime::Result<
 /// The contract versions this kernel serves: every released minor of the
 /// majors listed here. A plugin built against another major is refused.
 pub const CONTRACT_PACKAGE: &str = "tianshan:plugin";
-pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 2, 0);
+pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 3, 0);
 
 /// Interfaces every plugin must export, without their version suffix.
 const REQUIRED_EXPORTS: [&str; 3] = ["http-handler", "lifecycle", "event-handler"];

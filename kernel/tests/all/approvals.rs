@@ -247,6 +247,86 @@ fn happy_path(w: &World) {
     assert_eq!(actions, vec!["started", "approved", "approved", "approved"]);
 }
 
+fn request_count(w: &World) -> u64 {
+    let (status, out) = call(
+        &w.k,
+        &w.applicant,
+        "GET",
+        &format!("{PLUGIN}/count"),
+        Value::Null,
+    );
+    assert_eq!(status, 200, "{out}");
+    out["requests"].as_u64().unwrap()
+}
+
+/// `approvals.start-with` (contract 1.3): a request and its approval are
+/// made in one transaction, so a failure of either half leaves neither.
+fn made_together(w: &World) {
+    let atomic = format!("{PLUGIN}/atomic");
+    let before = request_count(w);
+    let (status, out) = call(
+        &w.k,
+        &w.applicant,
+        "POST",
+        &atomic,
+        json!({"title": "购置打印机", "amount": 2600}),
+    );
+    assert_eq!(status, 201, "{out}");
+    let request = out["request"]["id"].as_str().unwrap();
+    let id = out["approval"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        out["approval"]["subject_id"], request,
+        "the empty subject names the new record"
+    );
+    assert_eq!(out["approval"]["status"], "running");
+    assert!(pending(w, &w.o1).contains(&id));
+    assert_eq!(request_count(w), before + 1);
+
+    // The approval cannot start (no such flow): the record is not left behind.
+    let (status, out) = call(
+        &w.k,
+        &w.applicant,
+        "POST",
+        &atomic,
+        json!({"title": "孤儿申请", "amount": 1, "flow": "no-such-flow"}),
+    );
+    assert_eq!(status, 422, "{out}");
+    assert_eq!(out["error"]["field"], Value::Null, "{out}");
+    assert_eq!(request_count(w), before + 1, "no orphan record");
+    // The write cannot apply (a collection the plugin does not declare, a
+    // plugin bug and so a 500): no approval starts, and the error names
+    // the write.
+    let started = todo_ids(w, &w.applicant, "started").len();
+    let (status, out) = call(
+        &w.k,
+        &w.applicant,
+        "POST",
+        &atomic,
+        json!({"title": "越权", "amount": 1, "collection": "cards"}),
+    );
+    assert_eq!(status, 500, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("write 0"),
+        "{out}"
+    );
+    assert_eq!(todo_ids(w, &w.applicant, "started").len(), started);
+    // An org outside the applicant's reach, forged in the payload: refused
+    // before anything is written.
+    let (status, out) = call(
+        &w.k,
+        &w.applicant,
+        "POST",
+        &atomic,
+        json!({"title": "伪造单位", "amount": 1, "org": "org-650000"}),
+    );
+    assert_eq!(status, 403, "{out}");
+    assert_eq!(request_count(w), before + 1);
+    assert_eq!(todo_ids(w, &w.applicant, "started").len(), started);
+}
+
 fn start(database: Option<&str>) -> (World, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = Vec::new();
@@ -261,6 +341,7 @@ fn start(database: Option<&str>) -> (World, tempfile::TempDir) {
 fn approvals_happy_path_on_sqlite() {
     let (w, _tmp) = start(None);
     happy_path(&w);
+    made_together(&w);
 }
 
 #[test]
@@ -271,6 +352,7 @@ fn approvals_happy_path_on_postgres() {
     let db = PgDatabase::create();
     let (w, _tmp) = start(Some(&db.url));
     happy_path(&w);
+    made_together(&w);
 }
 
 #[test]

@@ -699,9 +699,154 @@ fn plan(k: &TestKernel, w: &World) {
     assert_eq!(status, 422, "{out}");
 }
 
+/// A ratio indicator (contract 1.3) rolls up as the rate of the totals:
+/// county A uses 25 of 100 m² (25 %), county B 0 of 300 m² (0 %); the
+/// prefecture's rate is 25 / 400 = 6.25 %, where a mean of the counties'
+/// rates would say 12.5 %.
+fn ratios(k: &TestKernel, w: &World) {
+    for (code, a, b) in [
+        ("dcprobe.occupied", 25.0, 0.0),
+        ("dcprobe.usable", 100.0, 300.0),
+    ] {
+        let (status, out) = publish(
+            k,
+            None,
+            PROBE,
+            code,
+            json!([
+                {"org": w.county_a, "period": "2025", "value": a},
+                {"org": w.county_b, "period": "2025", "value": b},
+            ]),
+        );
+        assert_eq!(status, 201, "{code}: {out}");
+    }
+    assert_eq!(
+        at_code(k, "dcprobe.occupancy", &w.prefecture),
+        [(w.prefecture.clone(), "2025".into(), 6.25)]
+    );
+    // Raw: one rate per org that has both parts.
+    let (status, out) = probe_query(
+        k,
+        None,
+        PROBE,
+        &format!("code=dcprobe.occupancy&org={}&raw=1", w.prefecture),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        rows(&out),
+        [
+            (w.county_a.clone(), "2025".into(), 25.0),
+            (w.county_b.clone(), "2025".into(), 0.0)
+        ]
+    );
+    // By org: the prefecture and its counties, each the rate of its sums.
+    let (_, out) = probe_query(
+        k,
+        None,
+        PROBE,
+        &format!("code=dcprobe.occupancy&org={}&by_org=1", w.prefecture),
+    );
+    let by_org = rows(&out);
+    assert!(
+        by_org.contains(&(w.prefecture.clone(), "2025".into(), 6.25)),
+        "{by_org:?}"
+    );
+    assert!(
+        by_org.contains(&(w.county_a.clone(), "2025".into(), 25.0)),
+        "{by_org:?}"
+    );
+    // A zero base has no rate rather than an infinite one.
+    let (status, _) = publish(
+        k,
+        None,
+        PROBE,
+        "dcprobe.usable",
+        json!([{"org": w.county_c, "period": "2025", "value": 0}]),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = publish(
+        k,
+        None,
+        PROBE,
+        "dcprobe.occupied",
+        json!([{"org": w.county_c, "period": "2025", "value": 5}]),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(at_code(k, "dcprobe.occupancy", &w.county_c), []);
+    // Nothing is stored into a ratio: its parts are.
+    let (status, out) = publish(
+        k,
+        None,
+        PROBE,
+        "dcprobe.occupancy",
+        json!([{"org": w.county_a, "period": "2025", "value": 50}]),
+    );
+    assert_eq!(status, 400, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dcprobe.occupied"),
+        "{out}"
+    );
+    // The plugin tells a ratio from a stored indicator.
+    let (_, out) = call(
+        k,
+        None,
+        "GET",
+        &format!("{PROBE}/ratio?code=dcprobe.occupancy"),
+        None,
+    );
+    assert_eq!(
+        out["ratio"],
+        json!({"numerator": "dcprobe.occupied", "denominator": "dcprobe.usable", "scale": 100.0}),
+        "{out}"
+    );
+    let (_, out) = call(
+        k,
+        None,
+        "GET",
+        &format!("{PROBE}/ratio?code=dcprobe.visits"),
+        None,
+    );
+    assert_eq!(out["ratio"], Value::Null, "{out}");
+    // The kernel API shows it as a ratio and answers the same rate.
+    let out = ok(
+        k,
+        "GET",
+        "/api/v1/datacenter/indicators/dcprobe.occupancy",
+        Value::Null,
+        200,
+    );
+    let shown = if out["indicator"].is_object() {
+        &out["indicator"]
+    } else {
+        &out
+    };
+    assert_eq!(shown["aggregation"], "ratio", "{out}");
+    assert_eq!(shown["ratio"]["denominator"], "dcprobe.usable", "{out}");
+    let out = ok(
+        k,
+        "GET",
+        &format!(
+            "/api/v1/datacenter/indicators/dcprobe.occupancy/values?org={}",
+            w.prefecture
+        ),
+        Value::Null,
+        200,
+    );
+    assert_eq!(rows(&out), [(w.prefecture.clone(), "2025".into(), 6.25)]);
+    // Reinstalling (the upgrade hook) redefines it without complaint.
+    let v2 = crate::support::with_version(&packages().bytes("dcprobe"), "0.2.0");
+    let (status, out) = k.request("PUT", "/api/v1/plugins/dcprobe", None, Some(v2));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(at_code(k, "dcprobe.occupancy", &w.prefecture).len(), 1);
+}
+
 fn scenario(k: &TestKernel) {
     let w = world(k);
     rollup(k, &w);
+    ratios(k, &w);
     isolation(k, &w);
     sharing(k, &w);
     open_api(k, &w);

@@ -273,12 +273,33 @@ fn a_plugin_built_against_an_older_minor_contract_keeps_working() {
     assert_eq!(show["plugin"]["contract"], "1.0.0");
     // And the current contract's plugins run beside it.
     k.install_ok("hello");
+    // A 1.2 plugin imports `approvals` and `datacenter`, which gained
+    // functions in 1.3: it links, calls them, and sees the open ratio
+    // `dcprobe.occupancy` as the `mean` its enum knows.
+    k.install_ok("dcprobe");
+    k.install_ok("legacy12");
+    let (status, body) = k.get("/api/v1/p/legacy12/");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["contract"], "1.2.0");
+    assert_eq!(body["notes"], 0, "{body}");
+    assert_eq!(body["approval_found"], false, "{body}");
+    assert_eq!(body["catalogue"]["dcprobe.occupancy"], "mean", "{body}");
+    assert_eq!(body["catalogue"]["dcprobe.sites"], "stock", "{body}");
     let (_, list) = k.get("/api/v1/plugins");
-    let contracts: Vec<&str> = list["plugins"]
+    let contracts: Vec<(&str, &str)> = list["plugins"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["contract"].as_str().unwrap())
+        .map(|p| (p["id"].as_str().unwrap(), p["contract"].as_str().unwrap()))
         .collect();
-    assert_eq!(contracts, vec!["1.2.0", "1.0.0"], "{list}");
+    assert_eq!(
+        contracts,
+        vec![
+            ("dcprobe", "1.3.0"),
+            ("hello", "1.3.0"),
+            ("legacy", "1.0.0"),
+            ("legacy12", "1.2.0")
+        ],
+        "{list}"
+    );
 }

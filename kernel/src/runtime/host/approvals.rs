@@ -1,4 +1,4 @@
-//! The `approvals` import (contract 1.2): a plugin defines its flows and
+//! The `approvals` import (contract 1.2; `start-with` since 1.3): a plugin defines its flows and
 //! starts, reads and withdraws instances for its own records. Who the
 //! applicant is and which orgs they reach come from the kernel's scope of
 //! the call, never from the plugin; approving and the rest happen through
@@ -7,7 +7,7 @@
 use crate::core::error::ServiceError;
 use crate::runtime::bindings::tianshan::plugin::approvals;
 use crate::runtime::host::HostState;
-use crate::services::approvals::{Flow, Instance, Level, Mode, Step};
+use crate::services::approvals::{Flow, Instance, Level, Mode, StartWithError, Step};
 
 /// Adds the `approvals` import to the plugins' linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
@@ -127,6 +127,62 @@ impl approvals::Host for HostState {
             .await
             .map(to_wit)
             .map_err(to_wit_error)
+    }
+
+    async fn start_with(
+        &mut self,
+        flow: String,
+        subject_id: String,
+        title: String,
+        org: Option<String>,
+        form: String,
+        writes: Vec<approvals::Write>,
+    ) -> Result<(approvals::Instance, Vec<Option<approvals::Record>>), approvals::StartWithError>
+    {
+        use approvals::StartWithError as E;
+        let (scope, services) = self.scope().ok_or_else(|| E::Approval(unavailable()))?;
+        let applicant = scope.actor.clone().ok_or_else(|| {
+            E::Approval(approvals::ApprovalError::Forbidden(
+                "starting an approval needs a calling user".into(),
+            ))
+        })?;
+        let org = org.unwrap_or_else(|| scope.acting_org.clone());
+        if !scope.reaches(&org) {
+            return Err(E::Approval(approvals::ApprovalError::Forbidden(format!(
+                "org {org} is outside the caller's reach"
+            ))));
+        }
+        let writes = writes
+            .into_iter()
+            .map(super::storage::from_wit_write)
+            .collect();
+        match services
+            .approvals
+            .start_with(
+                &services.storage,
+                &scope,
+                &applicant,
+                &org,
+                &flow,
+                &subject_id,
+                &title,
+                &form,
+                writes,
+            )
+            .await
+        {
+            Ok((instance, records)) => Ok((
+                to_wit(instance),
+                records
+                    .into_iter()
+                    .map(|r| r.map(super::storage::to_record))
+                    .collect(),
+            )),
+            Err(StartWithError::Write(i, e)) => {
+                Err(E::Write((i, super::storage::storage_error(e))))
+            }
+            Err(StartWithError::Approval(e)) => Err(E::Approval(to_wit_error(e))),
+        }
     }
 
     async fn get(

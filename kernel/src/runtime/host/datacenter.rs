@@ -1,4 +1,4 @@
-//! The `datacenter` import (contract 1.2): the kernel's data center as a
+//! The `datacenter` import (contract 1.2; ratios since 1.3): the kernel's data center as a
 //! plugin sees it. The plugin's id and the orgs it may name come from the
 //! store's scope, never from the plugin; sharing is checked by the
 //! catalogue on every call.
@@ -50,6 +50,14 @@ fn granularity(g: wit::Granularity) -> dc::Granularity {
     }
 }
 
+fn sharing(s: wit::Sharing) -> dc::Sharing {
+    match s {
+        wit::Sharing::Private => dc::Sharing::Private,
+        wit::Sharing::Shared => dc::Sharing::Shared,
+        wit::Sharing::Open => dc::Sharing::Open,
+    }
+}
+
 fn to_wit(i: dc::Indicator) -> wit::Indicator {
     wit::Indicator {
         name_zh: i.name.get("zh-CN").cloned().unwrap_or_default(),
@@ -61,7 +69,8 @@ fn to_wit(i: dc::Indicator) -> wit::Indicator {
         aggregation: match i.aggregation {
             dc::Aggregation::Sum => wit::Aggregation::Sum,
             dc::Aggregation::Stock => wit::Aggregation::Stock,
-            dc::Aggregation::Mean => wit::Aggregation::Mean,
+            // 1.2's enum has no ratio; `ratio-of` tells a ratio apart.
+            dc::Aggregation::Mean | dc::Aggregation::Ratio => wit::Aggregation::Mean,
         },
         granularity: match i.granularity {
             dc::Granularity::Month => wit::Granularity::Month,
@@ -90,11 +99,7 @@ impl wit::Host for HostState {
             schema: definition.schema,
             aggregation: aggregation(definition.aggregation),
             granularity: granularity(definition.granularity),
-            sharing: match definition.sharing {
-                wit::Sharing::Private => dc::Sharing::Private,
-                wit::Sharing::Shared => dc::Sharing::Shared,
-                wit::Sharing::Open => dc::Sharing::Open,
-            },
+            sharing: sharing(definition.sharing),
         };
         services
             .datacenter
@@ -186,6 +191,46 @@ impl wit::Host for HostState {
                 count: r.count,
             })
             .collect())
+    }
+
+    async fn define_ratio(
+        &mut self,
+        definition: wit::RatioDefinition,
+    ) -> Result<wit::Indicator, wit::DatacenterError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let def = dc::RatioDefinition {
+            code: definition.code,
+            name_zh: definition.name_zh,
+            name_en: definition.name_en,
+            unit: definition.unit,
+            schema: definition.schema,
+            ratio: dc::Ratio {
+                numerator: definition.numerator,
+                denominator: definition.denominator,
+                scale: definition.scale,
+            },
+            sharing: sharing(definition.sharing),
+        };
+        services
+            .datacenter
+            .define_ratio(&scope.plugin, &scope.actor_name, def)
+            .await
+            .map(to_wit)
+            .map_err(to_wit_error)
+    }
+
+    async fn ratio_of(&mut self, code: String) -> Result<Option<wit::Ratio>, wit::DatacenterError> {
+        let (scope, services) = self.scope().ok_or_else(unavailable)?;
+        let indicator = services
+            .datacenter
+            .readable(&code, Reader::Plugin(&scope.plugin))
+            .await
+            .map_err(to_wit_error)?;
+        Ok(indicator.ratio.map(|r| wit::Ratio {
+            numerator: r.numerator,
+            denominator: r.denominator,
+            scale: r.scale,
+        }))
     }
 
     async fn catalogue(&mut self) -> Result<Vec<wit::Indicator>, wit::DatacenterError> {

@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod datacenter;
 pub mod files;
 pub mod messaging;
+pub mod orgs;
 pub mod storage;
 
 use std::sync::Arc;

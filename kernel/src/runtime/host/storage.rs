@@ -23,7 +23,7 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> was
 }
 
 /// The one mapping of a service error onto the `storage` interface's.
-fn storage_error(e: crate::core::error::ServiceError) -> storage::StorageError {
+pub(super) fn storage_error(e: crate::core::error::ServiceError) -> storage::StorageError {
     use crate::core::error::ServiceError as E;
     match e {
         E::NotFound(_) => storage::StorageError::NotFound,
@@ -46,7 +46,7 @@ fn unavailable() -> storage::StorageError {
     storage::StorageError::Unavailable("storage is not available in this kernel".into())
 }
 
-fn to_record(r: crate::services::storage::Record) -> storage::Record {
+pub(super) fn to_record(r: crate::services::storage::Record) -> storage::Record {
     storage::Record {
         id: r.id,
         org: r.org,
@@ -77,6 +77,29 @@ fn conditions(filter: Vec<storage::Condition>) -> Vec<crate::services::storage::
             value: c.value,
         })
         .collect()
+}
+
+pub(super) fn from_wit_write(w: storage::Write) -> crate::services::storage::Write {
+    use crate::services::storage::Write as W;
+    match w {
+        storage::Write::Insert((collection, id, org, data)) => W::Insert {
+            collection,
+            id,
+            org,
+            data,
+        },
+        storage::Write::Update((collection, id, expected_revision, data)) => W::Update {
+            collection,
+            id,
+            expected_revision,
+            data,
+        },
+        storage::Write::Delete((collection, id, expected_revision)) => W::Delete {
+            collection,
+            id,
+            expected_revision,
+        },
+    }
 }
 
 impl storage::Host for HostState {
@@ -249,30 +272,8 @@ impl storage::Host for HostState {
         &mut self,
         writes: Vec<storage::Write>,
     ) -> Result<Vec<Option<storage::Record>>, (u32, storage::StorageError)> {
-        use crate::services::storage::Write as W;
         let (scope, services) = self.scope().ok_or_else(|| (0, unavailable()))?;
-        let writes = writes
-            .into_iter()
-            .map(|w| match w {
-                storage::Write::Insert((collection, id, org, data)) => W::Insert {
-                    collection,
-                    id,
-                    org,
-                    data,
-                },
-                storage::Write::Update((collection, id, expected_revision, data)) => W::Update {
-                    collection,
-                    id,
-                    expected_revision,
-                    data,
-                },
-                storage::Write::Delete((collection, id, expected_revision)) => W::Delete {
-                    collection,
-                    id,
-                    expected_revision,
-                },
-            })
-            .collect();
+        let writes = writes.into_iter().map(from_wit_write).collect();
         services
             .storage
             .transact(&scope, writes)

@@ -30,9 +30,11 @@ use sqlx::Row;
 
 use crate::audit::{Audit, Entry};
 use crate::core::error::ServiceError;
+use crate::core::scope::Scope;
 use crate::db::{Db, Dialect, now};
 use crate::identity::authz::Authz;
 use crate::services::messaging::{Message, Messaging};
+use crate::services::storage::{Record, Storage, Write};
 
 /// Admins holding this at an instance's org (or above) may read it.
 pub const READ_PERMISSION: &str = "kernel.approvals.read";
@@ -261,6 +263,21 @@ pub struct Approvals {
 /// An approval change in progress: every step commits with its audit record.
 type Tx<'a> = crate::audit::AuditedWrite<'a>;
 
+/// Why [`Approvals::start_with`] did nothing.
+#[derive(Debug)]
+pub enum StartWithError {
+    /// The write at this index failed.
+    Write(u32, ServiceError),
+    /// The approval could not start.
+    Approval(ServiceError),
+}
+
+impl From<ServiceError> for StartWithError {
+    fn from(e: ServiceError) -> Self {
+        StartWithError::Approval(e)
+    }
+}
+
 const INSTANCE_COLUMNS: &str = "id, plugin_id, flow, flow_title, subject_id, title, org_id, applicant, \
      status, current_step, round, steps, form, created_at, updated_at";
 
@@ -349,6 +366,84 @@ impl Approvals {
         title: &str,
         form: &str,
     ) -> Result<Instance> {
+        let mut tx = self.audit.begin().await?;
+        let instance = self
+            .start_in(
+                &mut tx, plugin, applicant, org, flow, subject_id, title, form,
+            )
+            .await?;
+        tx.finish().await?;
+        Ok(instance)
+    }
+
+    /// Applies `writes` and starts `flow` in one transaction: the records
+    /// and their approval are made together or not at all. An empty
+    /// `subject_id` names the record of the first write. The caller has
+    /// checked that the applicant reaches `org`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_with(
+        &self,
+        storage: &Storage,
+        scope: &Scope,
+        applicant: &str,
+        org: &str,
+        flow: &str,
+        subject_id: &str,
+        title: &str,
+        form: &str,
+        writes: Vec<Write>,
+    ) -> std::result::Result<(Instance, Vec<Option<Record>>), StartWithError> {
+        storage
+            .validate_all(scope, &writes)
+            .map_err(|(i, e)| StartWithError::Write(i, e))?;
+        let mut tx = self.audit.begin().await.map_err(ServiceError::from)?;
+        let records = storage
+            .transact_in(&mut tx, scope, writes)
+            .await
+            .map_err(|(i, e)| StartWithError::Write(i, e))?;
+        let subject = match subject_id {
+            "" => records
+                .first()
+                .and_then(|r| r.as_ref())
+                .map(|r| r.id.clone())
+                .ok_or_else(|| {
+                    invalid(
+                        "subject_id",
+                        "an empty subject names the first write's record; the first write is a delete",
+                    )
+                })?,
+            id => id.to_string(),
+        };
+        let instance = self
+            .start_in(
+                &mut tx,
+                &scope.plugin,
+                applicant,
+                org,
+                flow,
+                &subject,
+                title,
+                form,
+            )
+            .await?;
+        tx.finish().await.map_err(ServiceError::from)?;
+        Ok((instance, records))
+    }
+
+    /// [`start`](Self::start) inside a write the caller commits, so that
+    /// records and their approval are made together (`approvals.start-with`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_in(
+        &self,
+        tx: &mut Tx<'_>,
+        plugin: &str,
+        applicant: &str,
+        org: &str,
+        flow: &str,
+        subject_id: &str,
+        title: &str,
+        form: &str,
+    ) -> Result<Instance> {
         if subject_id.is_empty() || subject_id.len() > 128 {
             return Err(invalid("subject_id", "1-128 bytes"));
         }
@@ -372,13 +467,12 @@ impl Approvals {
                 format!("org {org} does not exist or is inactive"),
             ));
         }
-        let mut tx = self.audit.begin().await?;
         let row = sqlx::query(
             "SELECT title, steps FROM approval_flows WHERE plugin_id = $1 AND name = $2",
         )
         .bind(plugin)
         .bind(flow)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| invalid("flow", format!("{plugin} has no flow {flow:?}")))?;
         let flow_title: String = row.get(0);
@@ -419,27 +513,18 @@ impl Approvals {
         .bind(instance.form.to_string())
         .bind(&steps_json)
         .bind(t)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.timeline(
-            &mut tx,
-            &instance.id,
-            applicant,
-            "started",
-            0,
-            None,
-            json!({}),
-        )
-        .await?;
-        self.refuse_self_only_steps(&mut tx, &instance).await?;
-        self.enter_step(&mut tx, &mut instance, 1).await?;
-        tx.commit(
-            &Entry::new(applicant, "approval.start", "ok")
+        self.timeline(tx, &instance.id, applicant, "started", 0, None, json!({}))
+            .await?;
+        self.refuse_self_only_steps(tx, &instance).await?;
+        self.enter_step(tx, &mut instance, 1).await?;
+        tx.record(
+            Entry::new(applicant, "approval.start", "ok")
                 .org(org)
                 .target(&instance.id)
                 .detail(json!({ "plugin": plugin, "flow": flow, "subject_id": subject_id })),
-        )
-        .await?;
+        );
         Ok(instance)
     }
 

@@ -18,9 +18,13 @@
 //! | `stock` | sum | latest period | counts at a date: vehicles, piles, standards |
 //! | `mean` | mean | mean | ratios and rates: per capita, shares in % |
 //!
+//! | `ratio` | Σ numerator ÷ Σ denominator | the same | rates over a base: occupancy, NEV share |
+//!
 //! `mean` across orgs is unweighted: each org's ratio counts once. A
-//! weighted ratio needs its numerator and denominator published as two
-//! `sum` indicators and divided by the reader.
+//! `ratio` indicator keeps no values: it names two `sum` or `stock`
+//! indicators, and a query rolls each up and divides, so a prefecture's
+//! rate is the rate of its totals (25 % and 0 % over equal bases give
+//! 12.5 % as a mean, but the region's true rate when the bases differ).
 //!
 //! Every indicator has one granularity (`year`, `quarter`, `month`); values
 //! are published at it, and queries may roll them up to a coarser one only,
@@ -59,6 +63,8 @@ pub enum Aggregation {
     Sum,
     Stock,
     Mean,
+    /// Computed from two other indicators ([`Ratio`]); stores no values.
+    Ratio,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,7 +113,7 @@ macro_rules! text_enum {
         }
     };
 }
-text_enum!(Aggregation { Sum => "sum", Stock => "stock", Mean => "mean" });
+text_enum!(Aggregation { Sum => "sum", Stock => "stock", Mean => "mean", Ratio => "ratio" });
 text_enum!(Granularity { Month => "month", Quarter => "quarter", Year => "year" });
 text_enum!(Sharing { Private => "private", Shared => "shared", Open => "open" });
 text_enum!(TargetKind { ChangeAtMost => "change_at_most", AtLeast => "at_least", AtMost => "at_most" });
@@ -130,6 +136,27 @@ pub struct Grant {
     pub access: Access,
 }
 
+/// What a ratio indicator divides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ratio {
+    pub numerator: String,
+    pub denominator: String,
+    /// Multiplies the quotient: 100 for a percentage.
+    pub scale: f64,
+}
+
+/// What a plugin defines as a ratio.
+#[derive(Debug, Clone)]
+pub struct RatioDefinition {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub unit: String,
+    pub schema: String,
+    pub ratio: Ratio,
+    pub sharing: Sharing,
+}
+
 /// One entry of the catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Indicator {
@@ -145,6 +172,9 @@ pub struct Indicator {
     pub sharing: Sharing,
     pub shared_with: Vec<Grant>,
     pub target: Option<Target>,
+    /// Set exactly when `aggregation` is `ratio`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
 }
 
 /// What a plugin (or the seed) defines.
@@ -499,8 +529,12 @@ pub struct DataCenter {
     audit: Arc<Audit>,
 }
 
-const INDICATOR_COLUMNS: &str = "code, owner, name_zh, name_en, unit, schema_json, aggregation, \
-     granularity, sharing, target_kind, target_value, baseline_period, target_period";
+/// A ratio's row in `dc_indicators` says `mean` (that table's CHECK
+/// predates ratios); its `dc_ratios` row makes it a ratio.
+const INDICATOR_COLUMNS: &str = "i.code, i.owner, i.name_zh, i.name_en, i.unit, i.schema_json, \
+     i.aggregation, i.granularity, i.sharing, i.target_kind, i.target_value, i.baseline_period, \
+     i.target_period, r.numerator, r.denominator, r.scale";
+const INDICATOR_FROM: &str = "dc_indicators i LEFT JOIN dc_ratios r ON r.code = i.code";
 
 fn row_to_indicator(r: &AnyRow, grants: Vec<Grant>) -> Indicator {
     let target_kind: Option<String> = r.get(9);
@@ -514,6 +548,11 @@ fn row_to_indicator(r: &AnyRow, grants: Vec<Grant>) -> Indicator {
             period: r.get(12),
         });
     let schema: String = r.get(5);
+    let ratio = r.get::<Option<String>, _>(13).map(|numerator| Ratio {
+        numerator,
+        denominator: r.get(14),
+        scale: r.get(15),
+    });
     Indicator {
         code: r.get(0),
         owner: r.get(1),
@@ -523,11 +562,15 @@ fn row_to_indicator(r: &AnyRow, grants: Vec<Grant>) -> Indicator {
         ]),
         unit: r.get(4),
         schema: serde_json::from_str(&schema).unwrap_or(Value::Null),
-        aggregation: Aggregation::parse(r.get::<&str, _>(6)).unwrap_or(Aggregation::Sum),
+        aggregation: match ratio {
+            Some(_) => Aggregation::Ratio,
+            None => Aggregation::parse(r.get::<&str, _>(6)).unwrap_or(Aggregation::Sum),
+        },
         granularity: Granularity::parse(r.get::<&str, _>(7)).unwrap_or(Granularity::Year),
         sharing: Sharing::parse(r.get::<&str, _>(8)).unwrap_or(Sharing::Private),
         shared_with: grants,
         target,
+        ratio,
     }
 }
 
@@ -621,7 +664,7 @@ impl DataCenter {
     /// The whole catalogue, by code.
     pub async fn list(&self) -> Result<Vec<Indicator>> {
         let rows = sqlx::query(&format!(
-            "SELECT {INDICATOR_COLUMNS} FROM dc_indicators ORDER BY code"
+            "SELECT {INDICATOR_COLUMNS} FROM {INDICATOR_FROM} ORDER BY i.code"
         ))
         .fetch_all(&self.db)
         .await?;
@@ -657,7 +700,7 @@ impl DataCenter {
 
     pub async fn get(&self, code: &str) -> Result<Option<Indicator>> {
         let row = sqlx::query(&format!(
-            "SELECT {INDICATOR_COLUMNS} FROM dc_indicators WHERE code = $1"
+            "SELECT {INDICATOR_COLUMNS} FROM {INDICATOR_FROM} WHERE i.code = $1"
         ))
         .bind(code)
         .fetch_optional(&self.db)
@@ -683,41 +726,24 @@ impl DataCenter {
     /// administrator's decisions) and refuses to change the aggregation or
     /// granularity, which would change the meaning of stored values.
     pub async fn define(&self, plugin: &str, actor: &str, def: Definition) -> Result<Indicator> {
-        // The kernel's names are not for plugins that happen to share them.
-        if RESERVED_OWNERS.contains(&plugin) {
-            return Err(ServiceError::Forbidden(format!(
-                "plugin id {plugin} is reserved in the data center"
-            )));
-        }
-        if !valid_code(&def.code) || !def.code.starts_with(&format!("{plugin}.")) {
+        if def.aggregation == Aggregation::Ratio {
             return Err(invalid(
-                "code",
-                format!(
-                    "indicator code {:?}: use \"{plugin}.<name>\" with lower-case letters, digits, '_', '-', '.'",
-                    def.code
-                ),
+                "aggregation",
+                "a ratio names its numerator and denominator: define it with define-ratio",
             ));
         }
-        for (field, text, max) in [
-            ("name_zh", &def.name_zh, 200),
-            ("name_en", &def.name_en, 200),
-            ("unit", &def.unit, 64),
-        ] {
-            if text.trim().is_empty() || text.len() > max {
-                return Err(invalid(field, format!("{field}: 1 to {max} bytes")));
-            }
-        }
-        let schema = if def.schema.trim().is_empty() {
-            "{}".to_string()
-        } else {
-            match serde_json::from_str::<Value>(&def.schema) {
-                Ok(v @ Value::Object(_)) if def.schema.len() <= 64 * 1024 => v.to_string(),
-                _ => return Err(invalid("schema", "schema: a JSON object up to 64 KiB")),
-            }
-        };
+        let schema = check_definition(
+            plugin,
+            &def.code,
+            &def.name_zh,
+            &def.name_en,
+            &def.unit,
+            &def.schema,
+        )?;
         let mut tx = self.audit.begin().await?;
         let existing = sqlx::query(
-            "SELECT owner, aggregation, granularity FROM dc_indicators WHERE code = $1",
+            "SELECT i.owner, i.aggregation, i.granularity, r.code FROM dc_indicators i
+             LEFT JOIN dc_ratios r ON r.code = i.code WHERE i.code = $1",
         )
         .bind(&def.code)
         .fetch_optional(&mut *tx)
@@ -732,7 +758,8 @@ impl DataCenter {
                         def.code
                     )));
                 }
-                if r.get::<String, _>(1) != def.aggregation.as_str()
+                if r.get::<Option<String>, _>(3).is_some()
+                    || r.get::<String, _>(1) != def.aggregation.as_str()
                     || r.get::<String, _>(2) != def.granularity.as_str()
                 {
                     return Err(invalid(
@@ -784,6 +811,146 @@ impl DataCenter {
             .ok_or_else(|| ServiceError::NotFound(format!("indicator {}", def.code)))
     }
 
+    /// Defines (or redefines) one of `plugin`'s ratio indicators over two
+    /// `sum` or `stock` indicators of one granularity that it may read. A
+    /// redefinition updates names, unit and schema and refuses other parts
+    /// or another scale.
+    pub async fn define_ratio(
+        &self,
+        plugin: &str,
+        actor: &str,
+        def: RatioDefinition,
+    ) -> Result<Indicator> {
+        let schema = check_definition(
+            plugin,
+            &def.code,
+            &def.name_zh,
+            &def.name_en,
+            &def.unit,
+            &def.schema,
+        )?;
+        let ratio = &def.ratio;
+        if !ratio.scale.is_finite() || ratio.scale == 0.0 {
+            return Err(invalid("scale", "scale: a finite number other than 0"));
+        }
+        let mut granularity = None;
+        for (field, code) in [
+            ("numerator", &ratio.numerator),
+            ("denominator", &ratio.denominator),
+        ] {
+            let part = match self.get(code).await? {
+                Some(i) if i.readable_by(Reader::Plugin(plugin)) => i,
+                _ => {
+                    return Err(invalid(
+                        field,
+                        format!("{field} {code:?}: no such indicator readable by {plugin}"),
+                    ));
+                }
+            };
+            if !matches!(part.aggregation, Aggregation::Sum | Aggregation::Stock) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{field} {code:?} is a {} indicator; a ratio divides sum or stock indicators",
+                        part.aggregation.as_str()
+                    ),
+                ));
+            }
+            if granularity.is_some_and(|g| g != part.granularity) {
+                return Err(invalid(
+                    field,
+                    "the numerator and denominator must have one granularity",
+                ));
+            }
+            granularity = Some(part.granularity);
+        }
+        if ratio.numerator == def.code || ratio.denominator == def.code {
+            return Err(invalid("numerator", "a ratio cannot divide itself"));
+        }
+        let granularity = granularity.expect("two parts were read");
+        let mut tx = self.audit.begin().await?;
+        let existing = sqlx::query(
+            "SELECT i.owner, r.numerator, r.denominator, r.scale FROM dc_indicators i
+             LEFT JOIN dc_ratios r ON r.code = i.code WHERE i.code = $1",
+        )
+        .bind(&def.code)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let now = now();
+        let op = match existing {
+            Some(r) => {
+                let owner: String = r.get(0);
+                if owner != plugin {
+                    return Err(ServiceError::Forbidden(format!(
+                        "indicator {} belongs to {owner}",
+                        def.code
+                    )));
+                }
+                let same = r.get::<Option<String>, _>(1).as_deref() == Some(&ratio.numerator)
+                    && r.get::<Option<String>, _>(2).as_deref() == Some(&ratio.denominator)
+                    && r.get::<Option<f64>, _>(3) == Some(ratio.scale);
+                if !same {
+                    return Err(invalid(
+                        "numerator",
+                        "the parts and scale of a ratio indicator cannot change",
+                    ));
+                }
+                sqlx::query(
+                    "UPDATE dc_indicators SET name_zh = $2, name_en = $3, unit = $4, schema_json = $5,
+                         updated_at = $6 WHERE code = $1",
+                )
+                .bind(&def.code)
+                .bind(&def.name_zh)
+                .bind(&def.name_en)
+                .bind(&def.unit)
+                .bind(&schema)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                "redefine"
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO dc_indicators (code, owner, name_zh, name_en, unit, schema_json,
+                         aggregation, granularity, sharing, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'mean', $7, $8, $9, $9)",
+                )
+                .bind(&def.code)
+                .bind(plugin)
+                .bind(&def.name_zh)
+                .bind(&def.name_en)
+                .bind(&def.unit)
+                .bind(&schema)
+                .bind(granularity.as_str())
+                .bind(def.sharing.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO dc_ratios (code, numerator, denominator, scale) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&def.code)
+                .bind(&ratio.numerator)
+                .bind(&ratio.denominator)
+                .bind(ratio.scale)
+                .execute(&mut *tx)
+                .await?;
+                "define"
+            }
+        };
+        let entry = audit::Entry::new(actor, &format!("datacenter.{op}"), "ok")
+            .target(def.code.clone())
+            .detail(json!({
+                "owner": plugin,
+                "sharing": def.sharing.as_str(),
+                "ratio": ratio,
+            }));
+        tx.commit(&entry).await?;
+        self.get(&def.code)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("indicator {}", def.code)))
+    }
+
     /// Stores values (insert or replace per org and period), audited in the
     /// same transaction. The caller has checked that `source` may publish
     /// into `indicator` and that every org is within reach.
@@ -795,6 +962,15 @@ impl DataCenter {
         acting_org: &str,
         points: &[Point],
     ) -> Result<u32> {
+        if let Some(ratio) = &indicator.ratio {
+            return Err(invalid(
+                "code",
+                format!(
+                    "indicator {} is computed as {} / {}: publish those",
+                    indicator.code, ratio.numerator, ratio.denominator
+                ),
+            ));
+        }
         if points.is_empty() || points.len() > MAX_VALUES_PER_PUBLISH {
             return Err(invalid(
                 "values",
@@ -906,6 +1082,35 @@ impl DataCenter {
         orgs: &OrgIndex,
         q: &ValueQuery,
     ) -> Result<Vec<Row>> {
+        let Some(ratio) = &indicator.ratio else {
+            return self.query_stored(indicator, orgs, q).await;
+        };
+        let part = |code: &str| {
+            let code = code.to_string();
+            async move {
+                match self.get(&code).await? {
+                    Some(i) if i.ratio.is_none() => Ok(i),
+                    _ => Err(ServiceError::Unavailable(format!(
+                        "part {code} of ratio {} is gone",
+                        indicator.code
+                    ))),
+                }
+            }
+        };
+        let numerator = part(&ratio.numerator).await?;
+        let denominator = part(&ratio.denominator).await?;
+        let above = self.query_stored(&numerator, orgs, q).await?;
+        let below = self.query_stored(&denominator, orgs, q).await?;
+        Ok(divide(above, below, ratio.scale))
+    }
+
+    /// [`query`](Self::query) of an indicator that stores its values.
+    async fn query_stored(
+        &self,
+        indicator: &Indicator,
+        orgs: &OrgIndex,
+        q: &ValueQuery,
+    ) -> Result<Vec<Row>> {
         if !orgs.exists(&q.org) {
             return Err(ServiceError::OutsideReach(q.org.clone()));
         }
@@ -989,6 +1194,68 @@ impl DataCenter {
     }
 }
 
+/// A ratio's rows: for each org and period both parts have, the
+/// numerator's value over the denominator's, times `scale`; a zero
+/// denominator gives no row (the rate is undefined, not 0 or infinite).
+/// `count` is the numerator's.
+fn divide(numerator: Vec<Row>, denominator: Vec<Row>, scale: f64) -> Vec<Row> {
+    let below: BTreeMap<(String, String), f64> = denominator
+        .into_iter()
+        .map(|r| ((r.org, r.period), r.value))
+        .collect();
+    numerator
+        .into_iter()
+        .filter_map(|r| {
+            let d = *below.get(&(r.org.clone(), r.period.clone()))?;
+            (d != 0.0).then(|| Row {
+                value: r.value / d * scale,
+                ..r
+            })
+        })
+        .collect()
+}
+
+/// The checks `define` and `define_ratio` share; the schema normalised.
+fn check_definition(
+    plugin: &str,
+    code: &str,
+    name_zh: &str,
+    name_en: &str,
+    unit: &str,
+    schema: &str,
+) -> Result<String> {
+    // The kernel's names are not for plugins that happen to share them.
+    if RESERVED_OWNERS.contains(&plugin) {
+        return Err(ServiceError::Forbidden(format!(
+            "plugin id {plugin} is reserved in the data center"
+        )));
+    }
+    if !valid_code(code) || !code.starts_with(&format!("{plugin}.")) {
+        return Err(invalid(
+            "code",
+            format!(
+                "indicator code {code:?}: use \"{plugin}.<name>\" with lower-case letters, digits, '_', '-', '.'"
+            ),
+        ));
+    }
+    for (field, text, max) in [
+        ("name_zh", name_zh, 200),
+        ("name_en", name_en, 200),
+        ("unit", unit, 64),
+    ] {
+        if text.trim().is_empty() || text.len() > max {
+            return Err(invalid(field, format!("{field}: 1 to {max} bytes")));
+        }
+    }
+    if schema.trim().is_empty() {
+        return Ok("{}".to_string());
+    }
+    match serde_json::from_str::<Value>(schema) {
+        Ok(v @ Value::Object(_)) if schema.len() <= 64 * 1024 => Ok(v.to_string()),
+        _ => Err(invalid("schema", "schema: a JSON object up to 64 KiB")),
+    }
+}
+
 /// The roll-up itself, pure so it can be tested without a database.
 /// `targets`: each org to answer for, with its subtree; empty for raw rows.
 fn compute(
@@ -1026,7 +1293,8 @@ fn compute(
         for (period, (sum, n)) in per_period {
             let across_orgs = match aggregation {
                 Aggregation::Sum | Aggregation::Stock => sum,
-                Aggregation::Mean => sum / n as f64,
+                // A ratio's parts are rolled up, never a ratio (`query`).
+                Aggregation::Mean | Aggregation::Ratio => sum / n as f64,
             };
             buckets
                 .entry(period.bucket(per))
@@ -1039,7 +1307,7 @@ fn compute(
                 Aggregation::Sum => series.iter().map(|(v, _)| v).sum(),
                 // BTreeMap order: the last entry is the latest period.
                 Aggregation::Stock => series.last().map(|(v, _)| *v).unwrap_or(0.0),
-                Aggregation::Mean => {
+                Aggregation::Mean | Aggregation::Ratio => {
                     series.iter().map(|(v, _)| v).sum::<f64>() / series.len() as f64
                 }
             };
@@ -1271,5 +1539,26 @@ mod tests {
             compute(Aggregation::Sum, &[], Granularity::Year, values()).len(),
             5
         );
+    }
+
+    #[test]
+    fn a_ratio_divides_its_parts_and_skips_a_zero_base() {
+        let row = |org: &str, value: f64, count: u32| Row {
+            org: org.into(),
+            period: "2025".into(),
+            value,
+            count,
+        };
+        let out = divide(
+            vec![
+                row("p", 25.0, 2),
+                row("a", 25.0, 1),
+                row("z", 5.0, 1),
+                row("n", 1.0, 1),
+            ],
+            vec![row("p", 400.0, 2), row("a", 100.0, 1), row("z", 0.0, 1)],
+            100.0,
+        );
+        assert_eq!(out, vec![row("p", 6.25, 2), row("a", 25.0, 1)]);
     }
 }

@@ -971,6 +971,21 @@ impl Storage {
         scope: &Scope,
         writes: Vec<Write>,
     ) -> std::result::Result<Vec<Option<Record>>, (u32, ServiceError)> {
+        // Validate everything before taking the lock.
+        self.validate_all(scope, &writes)?;
+        let mut tx = self.audit.begin().await.map_err(|e| (0, e.into()))?;
+        let out = self.transact_in(&mut tx, scope, writes).await?;
+        tx.finish().await.map_err(|e| (0, e.into()))?;
+        Ok(out)
+    }
+
+    /// Checks a transaction's writes before any lock is taken: their count,
+    /// collections, orgs and data. On failure, the index of the first bad one.
+    pub fn validate_all(
+        &self,
+        scope: &Scope,
+        writes: &[Write],
+    ) -> std::result::Result<(), (u32, ServiceError)> {
         if writes.is_empty() || writes.len() > MAX_WRITES_PER_TRANSACTION {
             return Err((
                 0,
@@ -979,11 +994,21 @@ impl Storage {
                 )),
             ));
         }
-        // Validate everything before taking the lock.
         for (i, w) in writes.iter().enumerate() {
             self.validate(scope, w).map_err(|e| (i as u32, e))?;
         }
-        let mut tx = self.audit.begin().await.map_err(|e| (0, e.into()))?;
+        Ok(())
+    }
+
+    /// Applies writes checked by [`validate_all`](Self::validate_all)
+    /// inside a write the caller commits (with their audit records), so
+    /// another service's change can share the transaction.
+    pub async fn transact_in(
+        &self,
+        tx: &mut AuditedWrite<'_>,
+        scope: &Scope,
+        writes: Vec<Write>,
+    ) -> std::result::Result<Vec<Option<Record>>, (u32, ServiceError)> {
         let mut out = Vec::with_capacity(writes.len());
         let mut writes = writes.into_iter().peekable();
         while let Some(w) = writes.next() {
@@ -999,17 +1024,13 @@ impl Storage {
                 while let Some(next) = writes.next_if(|w| matches!(w, Write::Insert { .. })) {
                     run.push(next);
                 }
-                let records = self.insert_run(&mut tx, scope, run, i).await?;
+                let records = self.insert_run(tx, scope, run, i).await?;
                 out.extend(records.into_iter().map(Some));
                 continue;
             }
-            let record = self
-                .apply(&mut tx, scope, w)
-                .await
-                .map_err(|e| (i as u32, e))?;
+            let record = self.apply(tx, scope, w).await.map_err(|e| (i as u32, e))?;
             out.push(record);
         }
-        tx.finish().await.map_err(|e| (0, e.into()))?;
         Ok(out)
     }
 

@@ -31,6 +31,8 @@ impl Plugin for Approver {
             .post("/requests", create)
             .get("/requests/{id}", show)
             .post("/requests/{id}/withdraw", withdraw)
+            .post("/atomic", create_atomically)
+            .get("/count", count)
     }
 
     // Defining is idempotent, so both hooks simply (re)define the flow.
@@ -80,6 +82,32 @@ fn create(req: &Request) -> Result<Response> {
         }),
     )?;
     Ok(Response::json(&json!({ "request": doc, "approval": instance })).with_status(201))
+}
+
+/// The request and its approval made together (`approvals::start_with`):
+/// `{"title", "amount", "org"?, "flow"?, "collection"?}`. A flow or a
+/// collection other than the plugin's lets a test make either half fail.
+fn create_atomically(req: &Request) -> Result<Response> {
+    let input = req.json::<Value>()?;
+    let title = input["title"].as_str().unwrap_or("").to_string();
+    let flow = input["flow"].as_str().unwrap_or(FLOW);
+    let collection = input["collection"].as_str().unwrap_or("requests");
+    let org = input["org"].as_str();
+    let record = json!({ "title": title, "amount": input["amount"], "status": "in_approval" });
+    let (instance, docs) = approvals::start_with(
+        flow,
+        "",
+        &title,
+        org,
+        &json!({ "amount": input["amount"] }),
+        vec![storage::Write::insert_with(collection, None, org, &record)?],
+    )?;
+    Ok(Response::json(&json!({ "request": docs[0], "approval": instance })).with_status(201))
+}
+
+fn count(_: &Request) -> Result<Response> {
+    let n = collection("requests").find().count()?;
+    Ok(Response::json(&json!({ "requests": n })))
 }
 
 fn show(req: &Request) -> Result<Response> {

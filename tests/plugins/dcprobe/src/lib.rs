@@ -1,5 +1,5 @@
-//! Test plugin for the `datacenter` import of contract 1.2: its install
-//! hook defines two indicators named after its own id (so the same
+//! Test plugin for the `datacenter` import of contract 1.2 and 1.3: its
+//! install hook defines indicators (two stored, two parts and a ratio) named after its own id (so the same
 //! component installed under another id owns its own), and its routes
 //! publish and query values, so tests drive the WIT path end to end.
 
@@ -16,6 +16,7 @@ impl Plugin for Probe {
             .get("/query", query)
             .get("/catalogue", catalogue)
             .post("/define", define)
+            .get("/ratio", ratio)
     }
 
     fn install() -> core::result::Result<(), String> {
@@ -39,6 +40,14 @@ fn define_own() -> Result<()> {
     Indicator::new(&format!("{id}.sites"), "站点数", "Sites", "sites")
         .aggregation(Aggregation::Stock)
         .granularity(Granularity::Year)
+        .sharing(Sharing::Open)
+        .define()?;
+    // A rate over a base (contract 1.3): occupied over usable area.
+    Indicator::new(&format!("{id}.occupied"), "在用面积", "Occupied area", "m²").define()?;
+    Indicator::new(&format!("{id}.usable"), "可用面积", "Usable area", "m²").define()?;
+    datacenter::Ratio::new(&format!("{id}.occupancy"), "使用率", "Occupancy", "%")
+        .of(&format!("{id}.occupied"), &format!("{id}.usable"))
+        .scale(100.0)
         .sharing(Sharing::Open)
         .define()?;
     Ok(())
@@ -98,6 +107,17 @@ fn catalogue(_: &Request) -> Result<Response> {
         .map(|i| i.code)
         .collect();
     Ok(Response::json(&json!({ "codes": codes })))
+}
+
+/// `?code=`: the parts of a ratio indicator, or null.
+fn ratio(req: &Request) -> Result<Response> {
+    let code = req
+        .query_param("code")
+        .ok_or_else(|| Error::validation("code", "code is required"))?;
+    let parts = datacenter::ratio_of(&code)?.map(
+        |r| json!({ "numerator": r.numerator, "denominator": r.denominator, "scale": r.scale }),
+    );
+    Ok(Response::json(&json!({ "ratio": parts })))
 }
 
 /// Tries to define an arbitrary code (tests the owner prefix rule).
