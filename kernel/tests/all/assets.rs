@@ -615,6 +615,20 @@ fn lifecycle(w: World) {
     // approval; the receiver confirms its incoming card onto its books.
     let printer = new_card(&w, "激光打印机", "A020204", "1100");
     register(&w, &printer);
+    // A receiver the kernel does not know is refused when the transfer is
+    // made, not left to strand the card at approval.
+    for (to_org, code) in [("org-no-such-unit", "org_unknown"), ("", "required")] {
+        let (status, out) = call(
+            &w.k,
+            &w.manager_a,
+            "POST",
+            "/documents",
+            json!({"kind": "transfer", "card_ids": [printer], "to_org": to_org, "reason": "调剂使用"}),
+        );
+        assert_eq!(status, 422, "{out}");
+        assert_eq!(out["error"]["code"], code, "{out}");
+        assert_eq!(out["error"]["field"], "to_org", "{out}");
+    }
     let transfer = ok(
         &w.k,
         &w.manager_a,

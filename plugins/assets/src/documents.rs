@@ -281,7 +281,9 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 .with_code("too_many")
                 .with_param("max", MAX_TRANSFER_CARDS));
             }
-            let to_org = required_text(input, "to_org")?;
+            // An org the kernel does not know would strand the cards at
+            // approval: refuse it now, and keep the id when a code was given.
+            let to_org = orgs::require_active("to_org", &required_text(input, "to_org")?)?.id;
             if cards_in.iter().any(|c| c.org == to_org) {
                 return Err(Error::validation(
                     "to_org",

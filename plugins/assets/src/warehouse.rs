@@ -1209,6 +1209,9 @@ fn create_order(req: &Request) -> Result<Response> {
                         .with_code("required"),
                 );
             }
+            if let Some(org) = &to_org {
+                to_org = Some(orgs::require_active("to_org", org)?.id);
+            }
         }
         "withdrawal" => {
             if !keeper {
