@@ -78,6 +78,11 @@ pub const HOST_SERVICES: &[HostService] = &[
         routes: None,
         link: runtime::host::orgs::add_to_linker,
     },
+    HostService {
+        name: "telemetry",
+        routes: Some(http::telemetry::routes),
+        link: runtime::host::telemetry::add_to_linker,
+    },
 ];
 
 /// The kernel API: its own routes and every host service's.

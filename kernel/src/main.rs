@@ -91,6 +91,12 @@ struct CommonArgs {
     /// NATS server for multi-node deployments, e.g. nats://127.0.0.1:4222.
     #[arg(long, env = "TIANSHAN_NATS_URL")]
     nats_url: Option<String>,
+    /// MQTT broker telemetry readings come from, e.g. mqtt://127.0.0.1:1883.
+    #[arg(long, env = "TIANSHAN_MQTT_URL")]
+    mqtt_url: Option<String>,
+    /// Where JT/T 808 vehicle terminals connect, e.g. 0.0.0.0:7808.
+    #[arg(long, env = "TIANSHAN_JT808_LISTEN")]
+    jt808_listen: Option<std::net::SocketAddr>,
     /// This node's name in logs and job claims [default: HOST:PID].
     #[arg(long, env = "TIANSHAN_NODE_ID")]
     node_id: Option<String>,
@@ -114,6 +120,12 @@ impl CommonArgs {
         }
         if let Some(url) = &self.nats_url {
             config.nats_url = Some(url.clone());
+        }
+        if let Some(url) = &self.mqtt_url {
+            config.telemetry.mqtt_url = Some(url.clone());
+        }
+        if let Some(addr) = self.jt808_listen {
+            config.telemetry.jt808_listen = Some(addr);
         }
         if let Some(node) = &self.node_id {
             config.node_id = Some(node.clone());

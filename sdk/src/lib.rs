@@ -5,7 +5,8 @@
 //! behind a small API: a [`Router`] of handlers taking a [`Request`] and
 //! returning a [`Response`] or a typed [`Error`], plus wrappers over the
 //! kernel's imports ([`log`], [`config`], [`identity`], [`orgs`], [`authz`],
-//! [`storage`], [`messaging`], [`files`], [`approvals`], [`datacenter`]).
+//! [`storage`], [`messaging`], [`files`], [`approvals`], [`datacenter`],
+//! [`telemetry`]).
 //!
 //! ```ignore
 //! use tianshan_sdk::prelude::*;
@@ -48,6 +49,7 @@ pub mod log;
 pub mod messaging;
 pub mod orgs;
 pub mod storage;
+pub mod telemetry;
 
 // Building blocks every business system needs (the plugin kit).
 pub mod dates;
@@ -76,6 +78,24 @@ pub mod bindings {
             "tianshan:plugin/datacenter@1.3.0/aggregation": [#[derive(serde::Serialize)]],
             "tianshan:plugin/datacenter@1.3.0/granularity": [#[derive(serde::Serialize)]],
             "tianshan:plugin/datacenter@1.3.0/sharing": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/orgs@1.3.0/org": [#[derive(serde::Serialize)]],
+            "tianshan:plugin/telemetry@1.3.0/device": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/device-info": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/channel": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/term": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/reading": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/latest-reading": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/recorded": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/bucket": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/track-point": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/rule": [#[derive(serde::Serialize, serde::Deserialize)]],
+            "tianshan:plugin/telemetry@1.3.0/device-kind": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+            "tianshan:plugin/telemetry@1.3.0/protocol": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+            "tianshan:plugin/telemetry@1.3.0/channel-kind": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+            "tianshan:plugin/telemetry@1.3.0/quality": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+            "tianshan:plugin/telemetry@1.3.0/interval": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+            "tianshan:plugin/telemetry@1.3.0/measure": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+            "tianshan:plugin/telemetry@1.3.0/condition": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
         },
     });
 }
@@ -135,7 +155,7 @@ pub mod prelude {
     pub use crate::{
         Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
         config, datacenter, dates, export, files, identity, json, list, log, messaging, money,
-        orgs, storage, vocab,
+        orgs, storage, telemetry, vocab,
     };
 }
 

@@ -37,6 +37,37 @@ pub struct Config {
     pub files: FilesConfig,
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Telemetry ingestion (docs/telemetry.md): the MQTT broker to read
+/// readings from and the JT/T 808 listen address, both off by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TelemetryConfig {
+    /// `mqtt://[user:password@]host[:port]`.
+    pub mqtt_url: Option<String>,
+    /// Readings arrive on `<mqtt-topic>/<external-id>`.
+    pub mqtt_topic: String,
+    /// Nodes subscribe as one shared group (`$share/<group>/…`), so each
+    /// message reaches one of them; empty: every node gets everything.
+    pub mqtt_shared_group: String,
+    /// Where JT/T 808 terminals connect, e.g. `0.0.0.0:7808`.
+    pub jt808_listen: Option<SocketAddr>,
+    /// Raw readings and track points are kept this long; roll-ups stay.
+    pub raw_retention_days: u32,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            mqtt_url: None,
+            mqtt_topic: "tianshan/telemetry".into(),
+            mqtt_shared_group: "tianshan".into(),
+            jt808_listen: None,
+            raw_retention_days: 400,
+        }
+    }
 }
 
 /// Where the audit chain's key and anchors live: outside the data dir, so
@@ -252,6 +283,7 @@ impl Default for Config {
             files: FilesConfig::default(),
             audit: AuditConfig::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

@@ -602,4 +602,112 @@ CREATE TABLE dc_ratios (
 "#,
         ),
     ),
+    (
+        17,
+        Schema::Both(
+            r#"
+-- Telemetry (services/telemetry): devices a plugin registered, their raw
+-- readings, incremental roll-ups, latest values, vehicle track points,
+-- refused readings, alert rules, their state per device, and alerts.
+CREATE TABLE tm_devices (
+    plugin_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    org_id      TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    external_id TEXT,
+    name        TEXT NOT NULL,
+    channels    TEXT NOT NULL,
+    formula     TEXT NOT NULL DEFAULT '[]',
+    auth_code   TEXT,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, id)
+);
+CREATE UNIQUE INDEX tm_devices_external ON tm_devices (protocol, external_id);
+CREATE TABLE tm_readings (
+    plugin_id   TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    value       DOUBLE PRECISION NOT NULL,
+    delta       DOUBLE PRECISION,
+    quality     TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, channel, at)
+);
+CREATE INDEX tm_readings_at ON tm_readings (at);
+CREATE TABLE tm_rollups (
+    plugin_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    channel   TEXT NOT NULL,
+    span      TEXT NOT NULL,
+    start     BIGINT NOT NULL,
+    n         BIGINT NOT NULL,
+    total     DOUBLE PRECISION NOT NULL,
+    low       DOUBLE PRECISION NOT NULL,
+    high      DOUBLE PRECISION NOT NULL,
+    last      DOUBLE PRECISION NOT NULL,
+    last_at   BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, channel, span, start, device_id)
+);
+CREATE TABLE tm_latest (
+    plugin_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    channel   TEXT NOT NULL,
+    at        BIGINT NOT NULL,
+    value     DOUBLE PRECISION NOT NULL,
+    quality   TEXT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, channel)
+);
+CREATE TABLE tm_track (
+    plugin_id  TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    latitude   DOUBLE PRECISION NOT NULL,
+    longitude  DOUBLE PRECISION NOT NULL,
+    altitude_m DOUBLE PRECISION NOT NULL,
+    speed_kmh  DOUBLE PRECISION NOT NULL,
+    heading    BIGINT NOT NULL,
+    alarm      BIGINT NOT NULL,
+    status     BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, at)
+);
+CREATE INDEX tm_track_at ON tm_track (at);
+CREATE TABLE tm_rejected (
+    id        {serial},
+    at        BIGINT NOT NULL,
+    source    TEXT NOT NULL,
+    plugin_id TEXT,
+    device    TEXT,
+    reason    TEXT NOT NULL,
+    detail    TEXT NOT NULL
+);
+CREATE TABLE tm_rules (
+    plugin_id  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    rule       TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, name)
+);
+CREATE TABLE tm_alert_state (
+    plugin_id TEXT NOT NULL,
+    rule      TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    since     BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, rule, device_id)
+);
+CREATE TABLE tm_alerts (
+    id        {serial},
+    plugin_id TEXT NOT NULL,
+    rule      TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    org_id    TEXT NOT NULL,
+    at        BIGINT NOT NULL,
+    detail    TEXT NOT NULL
+);
+CREATE INDEX tm_alerts_plugin ON tm_alerts (plugin_id, at);
+"#,
+        ),
+    ),
 ];

@@ -11,3 +11,4 @@ pub mod openapi;
 pub mod routes;
 pub mod session;
 pub mod static_files;
+pub mod telemetry;

@@ -56,6 +56,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.files.*",
             "kernel.approvals.read",
             "kernel.datacenter.*",
+            "kernel.telemetry.*",
         ],
     ),
     (
@@ -68,6 +69,7 @@ pub const KERNEL_ROLES: &[(&str, &[&str])] = &[
             "kernel.plugins.read",
             "kernel.files.read",
             "kernel.datacenter.read",
+            "kernel.telemetry.read",
         ],
     ),
     (

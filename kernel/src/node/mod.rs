@@ -13,7 +13,7 @@ use crate::identity::{auth, authz, orgs, users};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeStats};
 use crate::services::messaging::jetstream;
-use crate::services::{approvals, datacenter, files, jobs, messaging, storage};
+use crate::services::{approvals, datacenter, files, jobs, messaging, storage, telemetry};
 use crate::{audit, db, plugins, runtime};
 
 /// Everything one kernel process holds. Cheap to share (`Arc<Kernel>`).
@@ -30,6 +30,7 @@ pub struct Kernel {
     pub files: Arc<files::Files>,
     pub approvals: Arc<approvals::Approvals>,
     pub datacenter: Arc<datacenter::DataCenter>,
+    pub telemetry: Arc<telemetry::Telemetry>,
     /// This node's name in logs and job claims.
     pub node_id: String,
     /// Signals to and from other nodes (NATS when configured).
@@ -124,12 +125,20 @@ impl Kernel {
         )?);
         let datacenter = Arc::new(datacenter::DataCenter::new(db.clone(), audit.clone()));
         datacenter.seed_plan().await?;
+        let telemetry = Arc::new(telemetry::Telemetry::new(
+            db.clone(),
+            audit.clone(),
+            messaging.clone(),
+            config.utc_offset_minutes,
+            config.telemetry.raw_retention_days,
+        ));
         runtime.set_services(Arc::new(runtime::host::Services {
             files: files.clone(),
             storage: storage.clone(),
             messaging: messaging.clone(),
             approvals: approvals.clone(),
             datacenter: datacenter.clone(),
+            telemetry: telemetry.clone(),
             authz: authz.clone(),
             root_org: root_org.clone(),
             reads: db::PluginReads::new(
@@ -167,6 +176,7 @@ impl Kernel {
                 files,
                 approvals,
                 datacenter,
+                telemetry,
                 node_id,
                 bus,
             }),
@@ -202,6 +212,16 @@ impl Kernel {
             self.node_id.clone(),
         ));
         tokio::spawn(reload::watch(self.clone()));
+        tokio::spawn(self.telemetry.clone().run());
+        if let Some(url) = &self.config.telemetry.mqtt_url {
+            tokio::spawn(telemetry::mqtt::run(
+                self.telemetry.clone(),
+                url.clone(),
+                self.config.telemetry.mqtt_topic.clone(),
+                self.config.telemetry.mqtt_shared_group.clone(),
+                self.mqtt_client_id(),
+            ));
+        }
         tokio::spawn(audit::run_anchors(
             self.db.clone(),
             self.config.audit_anchor_file(),
@@ -213,6 +233,33 @@ impl Kernel {
                 .clone()
                 .listen(self.metrics.bus_signals_received.clone()),
         );
+    }
+
+    /// The MQTT client id: the same after a restart (the broker keeps the
+    /// session and its unacknowledged messages for it), different for each
+    /// node — the configured node id, else this host and data dir.
+    fn mqtt_client_id(&self) -> String {
+        use sha2::Digest;
+        let raw = match &self.config.node_id {
+            Some(node) => format!("tianshan-{node}"),
+            None => {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                let dir = std::fs::canonicalize(&self.config.data_dir)
+                    .unwrap_or_else(|_| self.config.data_dir.clone());
+                let digest = sha2::Sha256::digest(dir.to_string_lossy().as_bytes());
+                format!("tianshan-{}-{}", host.trim(), &hex::encode(digest)[..12])
+            }
+        };
+        raw.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(64)
+            .collect()
     }
 
     /// The jobs of every enabled plugin.

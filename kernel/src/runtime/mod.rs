@@ -46,6 +46,7 @@ pub mod bindings {
             "tianshan:plugin/approvals": async,
             "tianshan:plugin/datacenter": async,
             "tianshan:plugin/orgs": async,
+            "tianshan:plugin/telemetry": async,
         },
     });
 }

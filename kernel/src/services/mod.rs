@@ -1,5 +1,5 @@
 //! The host services plugins and users call: storage, messaging, files,
-//! approvals, the data center and jobs, each in domain types: a `Scope`
+//! approvals, the data center, telemetry and jobs, each in domain types: a `Scope`
 //! the kernel decided in, a `ServiceError` out. Their faces sit in the
 //! layers above: the WIT import in `runtime/host/<service>.rs`, the kernel
 //! routes in `http/<service>.rs`.
@@ -10,3 +10,4 @@ pub mod files;
 pub mod jobs;
 pub mod messaging;
 pub mod storage;
+pub mod telemetry;

@@ -23,4 +23,5 @@ mod sandbox;
 mod seams;
 mod services;
 mod support;
+mod telemetry;
 mod tooling;

@@ -104,6 +104,11 @@ impl TestKernel {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // The kernel logs to stdout; its errors belong in the
+                // failing test's output.
+                if line.contains("ERROR") {
+                    eprintln!("kernel: {line}");
+                }
                 if !sent && let Some(rest) = line.split("serving on http://").nth(1) {
                     let addr = rest.split('/').next().unwrap().to_string();
                     let _ = tx.send(addr);
@@ -298,6 +303,8 @@ pub enum Service {
     Postgres,
     /// NATS with JetStream at `TIANSHAN_TEST_NATS` (default 127.0.0.1:4222).
     Nats,
+    /// An MQTT broker at `TIANSHAN_TEST_MQTT` (default mqtt://127.0.0.1:1883).
+    Mqtt,
     /// An S3-compatible server at `TIANSHAN_TEST_S3` (default 127.0.0.1:9000);
     /// started here from moto's `moto_server` when it is installed.
     S3,
@@ -338,6 +345,11 @@ pub fn have(service: Service) -> bool {
                 4222,
             ),
             "start `nats-server -js -a 127.0.0.1 -p 4222`, or point TIANSHAN_TEST_NATS at one",
+        ),
+        Service::Mqtt => (
+            reachable(&mqtt_url(), 1883),
+            "start Mosquitto (`mosquitto -d`, Debian's mosquitto and mosquitto-clients), or \
+             point TIANSHAN_TEST_MQTT at a broker",
         ),
         Service::S3 => (
             s3_ready(),
@@ -409,4 +421,9 @@ fn s3_ready() -> bool {
         }
         false
     })
+}
+
+/// The broker the telemetry tests publish to.
+pub fn mqtt_url() -> String {
+    std::env::var("TIANSHAN_TEST_MQTT").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into())
 }

@@ -9,6 +9,7 @@ pub mod files;
 pub mod messaging;
 pub mod orgs;
 pub mod storage;
+pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,7 @@ pub struct Services {
     pub files: Arc<crate::services::files::Files>,
     pub approvals: Arc<crate::services::approvals::Approvals>,
     pub datacenter: Arc<crate::services::datacenter::DataCenter>,
+    pub telemetry: Arc<crate::services::telemetry::Telemetry>,
     pub authz: Arc<crate::identity::authz::Authz>,
     pub root_org: String,
     /// Where storage reads get their connection, one host call at a time.
