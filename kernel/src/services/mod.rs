@@ -10,3 +10,4 @@ pub mod files;
 pub mod jobs;
 pub mod messaging;
 pub mod storage;
+pub mod telemetry;
