@@ -36,7 +36,9 @@
 //! packages or decrypt.
 //!
 //! A frame whose header can still be read but whose checksum, escape or
-//! length is wrong, or whose body does not parse, is answered with 0x8001
+//! length is wrong, that is too long (a body above 1,023 bytes, all the
+//! 10-bit length can say), or whose body does not parse, is answered
+//! with 0x8001
 //! result 2 ("message error"): the standard has the receiver of a bad
 //! checksum answer rather than stay silent, and an answer stops the
 //! terminal from waiting out its retry timer. A frame whose header cannot
@@ -296,6 +298,10 @@ impl FrameDecoder {
 
     /// The next whole frame, or an error for the next bad one; `None`
     /// when the rest is an incomplete frame (or nothing).
+    ///
+    /// Junk after a bad frame and before the next flag may come out as
+    /// one more error (usually without a header): out of step, junk
+    /// between two flags and a frame look alike.
     pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         loop {
             let pending = &self.buf[self.start..];
@@ -1086,6 +1092,38 @@ impl Stats {
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// Each counter by a metric-friendly name, for /metrics.
+    pub fn counters(&self) -> [(&'static str, u64); 8] {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        [
+            ("frames", load(&self.frames)),
+            ("bad_checksums", load(&self.bad_checksums)),
+            ("malformed", load(&self.malformed)),
+            ("refused", load(&self.refused)),
+            ("unsupported", load(&self.unsupported)),
+            ("locations", load(&self.locations)),
+            ("store_failures", load(&self.store_failures)),
+            ("connections", load(&self.connections)),
+        ]
+    }
+}
+
+/// Counts one open connection for as long as it lives, also when a
+/// [`Terminals`] method panics the task.
+struct Open(Arc<Stats>);
+
+impl Open {
+    fn new(stats: &Arc<Stats>) -> Self {
+        Stats::add(&stats.connections, 1);
+        Open(Arc::clone(stats))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Waits at most this long for a terminal to take an answer, so one that
@@ -1120,8 +1158,8 @@ impl Server {
     }
 
     /// Accepts connections on `listener`, one task each, until `shutdown`
-    /// completes; then closes them, each after the frame it is handling
-    /// (so a store in progress is answered), and returns.
+    /// completes; then closes them, each once it has answered the frames
+    /// it already read (so a store in progress is answered), and returns.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -1131,6 +1169,9 @@ impl Server {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // Answers are small and awaited one by one: Nagle
+                        // would hold each back for the terminal's ack.
+                        let _ = stream.set_nodelay(true);
                         let connection = Connection {
                             terminals: Arc::clone(&self.terminals),
                             stats: Arc::clone(&self.stats),
@@ -1148,10 +1189,20 @@ impl Server {
                     }
                 },
             }
-            while connections.try_join_next().is_some() {}
+            while let Some(ended) = connections.try_join_next() {
+                log_panic(ended);
+            }
         }
         let _ = stop.send(true);
-        while connections.join_next().await.is_some() {}
+        while let Some(ended) = connections.join_next().await {
+            log_panic(ended);
+        }
+    }
+}
+
+fn log_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = ended {
+        tracing::error!(%error, "jt808: connection task failed");
     }
 }
 
@@ -1193,7 +1244,7 @@ impl fmt::Display for Closed {
 
 impl Connection {
     async fn run(mut self, mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
-        Stats::add(&self.stats.connections, 1);
+        let open = Open::new(&self.stats);
         tracing::debug!(peer = %self.peer, "jt808: connected");
         let mut decoder = FrameDecoder::new();
         let mut buf = vec![0u8; 4096];
@@ -1228,7 +1279,7 @@ impl Connection {
                 }
             }
         }
-        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        drop(open);
         if let Some(phone) = self.authenticated.take() {
             self.terminals.disconnected(&phone).await;
         }
@@ -2289,6 +2340,27 @@ mod tests {
                 .result,
             ResponseResult::Ok
         );
+        // Answers come in the terminal's version, to its phone.
+        let mut raw = TcpStream::connect(server.addr).await.unwrap();
+        let mut header = Header::new(id::HEARTBEAT, "13912345678", 77);
+        header.version = Some(1);
+        let heartbeat = Frame {
+            header,
+            body: vec![],
+        };
+        raw.write_all(&heartbeat.encode().unwrap()).await.unwrap();
+        let mut decoder = FrameDecoder::new();
+        let answer = loop {
+            let mut buf = [0u8; 256];
+            let n = raw.read(&mut buf).await.unwrap();
+            decoder.push(&buf[..n]);
+            if let Some(frame) = decoder.next_frame() {
+                break frame.unwrap();
+            }
+        };
+        assert_eq!(answer.header.version, Some(1));
+        assert_eq!(answer.header.phone, "13912345678");
+        assert_eq!(answer.body, [0, 77, 0, 2, 0]);
         // Stored under the same phone a 2013 header gives.
         assert!(
             server

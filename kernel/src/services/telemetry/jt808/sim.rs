@@ -38,6 +38,14 @@ fn invalid(error: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
 
+async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    // A torn frame's halves are to go out as two segments, and no
+    // request is to wait for the previous one's ack.
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 impl Terminal {
     /// A 2013 terminal with `phone` connected to `addr`.
     pub async fn connect(addr: SocketAddr, phone: &str) -> io::Result<Self> {
@@ -45,7 +53,7 @@ impl Terminal {
             addr,
             phone: phone.to_owned(),
             version: None,
-            stream: TcpStream::connect(addr).await?,
+            stream: connect(addr).await?,
             decoder: FrameDecoder::new(),
             serial: 0,
             inbox: Vec::new(),
@@ -67,7 +75,7 @@ impl Terminal {
     /// terminal's does, and the platform's authentication does not.
     pub async fn reconnect(&mut self) -> io::Result<()> {
         let _ = self.stream.shutdown().await;
-        self.stream = TcpStream::connect(self.addr).await?;
+        self.stream = connect(self.addr).await?;
         self.decoder = FrameDecoder::new();
         self.inbox.clear();
         Ok(())
