@@ -213,6 +213,20 @@ impl Kernel {
         ));
         tokio::spawn(reload::watch(self.clone()));
         tokio::spawn(self.telemetry.clone().run());
+        if let Some(addr) = self.config.telemetry.jt808_listen {
+            let terminals = Arc::new(telemetry::Terminals808(self.telemetry.clone()));
+            tokio::spawn(async move {
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(listener) => {
+                        tracing::info!(%addr, "JT/T 808 terminals connect here");
+                        telemetry::jt808::serve(listener, terminals, std::future::pending()).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(%addr, error = %e, "JT/T 808 listen address unavailable")
+                    }
+                }
+            });
+        }
         if let Some(url) = &self.config.telemetry.mqtt_url {
             tokio::spawn(telemetry::mqtt::run(
                 self.telemetry.clone(),

@@ -20,6 +20,7 @@
 //! decisions); registering devices and rules, and a plugin's manual
 //! readings, are.
 
+pub mod jt808;
 pub mod mqtt;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -1949,6 +1950,110 @@ impl Telemetry {
             }
             round += 1;
         }
+    }
+}
+
+/// JT/T 808 terminals as the telemetry service knows them: a terminal is
+/// a `jt808` device whose external id is its phone number.
+pub struct Terminals808(pub Arc<Telemetry>);
+
+impl Terminals808 {
+    async fn terminal(&self, phone: &str) -> Option<Arc<Device>> {
+        match self.0.by_external(Protocol::Jt808, phone).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(%phone, error = %e, "JT/T 808 terminal lookup failed");
+                None
+            }
+        }
+    }
+}
+
+impl jt808::Terminals for Terminals808 {
+    fn register<'a>(
+        &'a self,
+        phone: &'a str,
+        registration: &'a jt808::Registration,
+    ) -> futures_util::future::BoxFuture<'a, std::result::Result<String, jt808::RegisterResult>>
+    {
+        Box::pin(async move {
+            if self.terminal(phone).await.is_none() {
+                tracing::info!(%phone, plate = %registration.plate, "JT/T 808 registration of an undeclared terminal");
+                return Err(jt808::RegisterResult::NoSuchTerminal);
+            }
+            match self.0.issue_auth_code(phone).await {
+                Ok(Some(code)) => Ok(code),
+                _ => Err(jt808::RegisterResult::NoSuchTerminal),
+            }
+        })
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        phone: &'a str,
+        auth_code: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, bool> {
+        Box::pin(async move {
+            matches!(self.0.auth_code(phone).await, Ok(Some(code)) if code == auth_code)
+        })
+    }
+
+    fn locations<'a>(
+        &'a self,
+        phone: &'a str,
+        _kind: jt808::BatchKind,
+        reports: Vec<jt808::LocationReport>,
+    ) -> futures_util::future::BoxFuture<'a, std::result::Result<(), String>> {
+        Box::pin(async move {
+            let device = self
+                .terminal(phone)
+                .await
+                .ok_or_else(|| format!("terminal {phone} is not registered"))?;
+            let points: Vec<TrackPoint> = reports
+                .iter()
+                .map(|r| TrackPoint {
+                    at: r.at * 1000,
+                    latitude: r.latitude,
+                    longitude: r.longitude,
+                    altitude_m: r.altitude_m as f64,
+                    speed_kmh: r.speed_kmh,
+                    heading: r.heading,
+                    alarm: r.alarm,
+                    status: r.status,
+                })
+                .collect();
+            // Speed and odometer are also channels, when the plugin
+            // declared them, so they roll up like any reading.
+            let mut readings = Vec::new();
+            for r in &reports {
+                let mut add = |channel: &str, value: f64| {
+                    if device.channel(channel).is_some() {
+                        readings.push(Incoming {
+                            device: device.clone(),
+                            channel: channel.to_string(),
+                            at: r.at * 1000,
+                            value,
+                            quality: Quality::Good,
+                        });
+                    }
+                };
+                add("speed_kmh", r.speed_kmh);
+                if let Some(km) = r.mileage_km {
+                    add("mileage_km", km);
+                }
+            }
+            if !readings.is_empty() {
+                self.0
+                    .ingest("jt808", readings, Vec::new())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            self.0
+                .ingest_track(device, points)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
