@@ -24,3 +24,4 @@ mod seams;
 mod services;
 mod support;
 mod tooling;
+mod vendor;
