@@ -274,7 +274,7 @@ fn assets_ui_card_registration_approval_and_report() {
         b.wait_text("#totals-table", "the unit's totals with the card", |t| {
             t.contains("乌鲁木齐市第一中学") && t.contains("¥12,345.67")
         });
-        b.wait_displayed("#totals svg.chart");
+        b.wait_displayed("#totals .kit-chart canvas");
         // One language switch: the portal's (the page's own is hidden
         // inside the portal).
         assert_eq!(
@@ -723,13 +723,13 @@ fn assets_ui_warehouse_plan_and_stocktake() {
             |t| t.contains("盘亏") && t.contains("¥9,000.00"),
         );
         b.wait_text("#st-match-rate", "nothing matched", |t| t == "0.0%");
-        b.wait_displayed("#st-report svg.chart");
+        b.wait_displayed("#st-report .kit-chart canvas");
         // The throughput report counts the intake.
         b.script("location.hash = '#/warehouse/report'", json!([]));
         b.wait_text("#wh-report-body", "the throughput", |t| {
             t.contains("入仓件数") && t.contains("¥4,500.00")
         });
-        b.wait_displayed("#wh-report-body svg.chart");
+        b.wait_displayed("#wh-report-body .kit-chart canvas");
 
         // A demand finds the item; asking for it for the unit that put it
         // in is refused next to the receiving unit, so the unit takes it back.
@@ -1462,4 +1462,101 @@ fn assets_texts_cover_every_error_code_in_both_languages() {
             "codes without {lang} words: {missing:?}"
         );
     }
+}
+
+/// The school's manager with `rows` imported and booked (approved by the
+/// prefecture's administrator): the manager's token and the cards.
+fn manager_with_cards(
+    k: &TestKernel,
+    tree: &Tree,
+    rows: &[(&str, &str, &str, &str)],
+) -> (String, Vec<(String, String)>) {
+    let manager = user(k, "manager", &tree.school);
+    bind(k, &manager, "assets.manager", &tree.school);
+    let approver = user(k, "approver", &tree.administration);
+    bind(k, &approver, "org-admin", &tree.prefecture);
+    let token = k.login("manager", PASSWORD);
+    let cards = import_cards(k, &token, &k.login("approver", PASSWORD), rows);
+    (token, cards)
+}
+
+/// Issue 12: the report charts are ECharts through `kit.chart` (the
+/// hand-drawn SVG is gone): a canvas in the chart element, loaded from the
+/// kernel under the sandboxed page's CSP with a clean console; tooltip
+/// numbers carry the unit in the viewer's language; leaving the view
+/// disposes the chart.
+#[test]
+fn assets_ui_report_charts_are_echarts_without_console_errors() {
+    let Some((started, k, tree)) = start() else {
+        return;
+    };
+    manager_with_cards(
+        &k,
+        &tree,
+        &[
+            ("台式计算机甲", "A020101", "主楼101室", "in_use"),
+            ("台式计算机乙", "A020101", "主楼102室", "idle"),
+        ],
+    );
+    let b = Browser::start();
+    sign_in(&b, &k, "manager");
+    // What the shell logged before (a signed-out session check's 401).
+    b.console_errors();
+    b.click(REPORTS_ENTRY);
+    let chart = "#totals .kit-chart";
+    let option = "var c = echarts.getInstanceByDom(document.querySelector(arguments[0])); \
+                  var o = c.getOption(); \
+                  return {tip: o.tooltip[0].valueFormatter(12345.6), data: o.series[0].data};";
+    b.in_plugin_frame(|| {
+        b.wait_text("#totals-table", "the unit's totals", |t| {
+            t.contains("乌鲁木齐市第一中学") && t.contains("¥9,000.00")
+        });
+        b.wait_displayed(&format!("{chart} canvas"));
+        assert_eq!(
+            b.script(
+                "return document.querySelectorAll('svg.chart').length",
+                json!([])
+            ),
+            0,
+            "no hand-drawn chart is left"
+        );
+        let drawn = b.script(option, json!([chart]));
+        assert_eq!(drawn["tip"], "12,345.6元", "{drawn}");
+        assert_eq!(
+            drawn["data"][0], 9000,
+            "the original value in yuan: {drawn}"
+        );
+        // The changes report's bars are ECharts too.
+        b.wait_displayed("#changes .kit-chart canvas");
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // English: the tooltip's unit follows the viewer's language.
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text("#logout", "the portal in English", |t| t == "Sign out");
+    b.in_plugin_frame(|| {
+        b.wait_text("#view h1", "the English reports title", |t| t == "Reports");
+        b.wait_displayed(&format!("{chart} canvas"));
+        let drawn = b.script(option, json!([chart]));
+        assert_eq!(drawn["tip"], "12,345.6 yuan", "{drawn}");
+        // Leaving the view disposes its charts.
+        b.script(
+            "window.leftChart = document.querySelector(arguments[0]); return true;",
+            json!([chart]),
+        );
+        b.click("#nav a[data-route=\"cards\"]");
+        b.wait_until("the chart disposed once its view is gone", || {
+            b.script(
+                "return !window.leftChart.isConnected && !echarts.getInstanceByDom(window.leftChart)",
+                json!([]),
+            ) == true
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    eprintln!(
+        "assets UI report charts ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
