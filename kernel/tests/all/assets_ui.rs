@@ -1560,3 +1560,122 @@ fn assets_ui_report_charts_are_echarts_without_console_errors() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Issue 15: on a phone without `BarcodeDetector` (iOS Safari, the WeChat
+/// browser) the scan view reads a photo of the card's QR label with the
+/// ZXing library the kit serves, and the scan is recorded on the task.
+#[test]
+fn assets_ui_scan_reads_a_label_photo_without_barcode_detector() {
+    let Some((started, k, tree)) = start() else {
+        return;
+    };
+    let (token, cards) = manager_with_cards(
+        &k,
+        &tree,
+        &[("台式计算机丙", "A020101", "主楼201室", "in_use")],
+    );
+    let (card_id, asset_no) = cards[0].clone();
+    let st = call(
+        &k,
+        &token,
+        "POST",
+        "/stocktakes",
+        json!({"name": "主楼清查", "planned_from": "2026-11-01", "planned_to": "2026-12-31"}),
+        201,
+    );
+    let st_id = st["id"].as_str().unwrap().to_string();
+    call(
+        &k,
+        &token,
+        "POST",
+        &format!("/stocktakes/{st_id}/start"),
+        Value::Null,
+        200,
+    );
+    let tasks = call(
+        &k,
+        &token,
+        "GET",
+        &format!("/stocktakes/{st_id}/tasks"),
+        Value::Null,
+        200,
+    );
+    let task_id = tasks["records"][0]["id"].as_str().unwrap().to_string();
+
+    // The card's label, as the labels page prints it (`ts:assets:<id>`).
+    let (status, png, _) = k.raw(
+        "GET",
+        &format!("{API}/labels?ids={card_id}"),
+        Some(&token),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(png.starts_with(b"\x89PNG"));
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("label.png");
+    std::fs::write(&photo, &png).unwrap();
+
+    let b = Browser::start_with(crate::portal::SAME_PROCESS_FRAMES);
+    b.before_page_scripts(
+        "delete window.BarcodeDetector; window.tianshanNoBarcodeDetector = true;",
+    );
+    sign_in(&b, &k, "manager");
+    b.console_errors();
+    b.goto(&format!("{}/#/p/assets/scan", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_text("#view h1", "the scan view", |t| t == "扫码盘点");
+        assert_eq!(
+            b.script(
+                "return window.tianshanNoBarcodeDetector === true && typeof window.BarcodeDetector",
+                json!([]),
+            ),
+            "undefined",
+            "the page runs without BarcodeDetector"
+        );
+        b.click(&format!("#scan-stocktake option[value=\"{st_id}\"]"));
+        b.wait_until("the task offered", || {
+            b.script(
+                "var s = document.getElementById('scan-task'); \
+                 return !!s && s.getAttribute('data-count') === '1' && s.value",
+                json!([]),
+            ) == json!(task_id)
+        });
+        // The photo input is offered (the kit has a decoder), and reads the label.
+        b.wait_displayed("#scan-photo");
+        assert_eq!(
+            b.script(
+                "var p = document.getElementById('scan-photo'); \
+                 return [p.accept, p.getAttribute('capture')]",
+                json!([]),
+            ),
+            json!(["image/*", "environment"])
+        );
+        b.upload("#scan-photo", &photo);
+        b.wait_text("#scan-card", "the card the label names", |t| {
+            t.contains(&asset_no)
+        });
+        b.wait_text("#scan-result", "the scan recorded", |t| {
+            t.contains("已记录盘点结果：账实相符")
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    let task = call(
+        &k,
+        &token,
+        "GET",
+        &format!("/stocktakes/{st_id}/tasks/{task_id}"),
+        Value::Null,
+        200,
+    );
+    let scanned = task.to_string();
+    assert!(
+        scanned.contains(&card_id) && scanned.contains("\"result\":\"matched\""),
+        "the task's card is marked scanned: {task}"
+    );
+    eprintln!(
+        "assets UI photo scan ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -1604,15 +1604,21 @@ import * as kit from '/ui/kit/kit.js';
     var result = h('div', { id: 'scan-result', 'aria-live': 'polite' });
     var video = h('video', { class: 'scan-video', playsinline: true, muted: true, hidden: true });
     var stNote = h('p', { class: 'muted', hidden: true }, tr('scan.noStocktakes'));
-    var hasDetector = typeof window.BarcodeDetector === 'function';
-    var cameraButton = h('button', { type: 'button', class: 'button', id: 'scan-camera', hidden: !hasDetector, onclick: toggleCamera },
+    // Codes are read by the browser's BarcodeDetector where it has one, else
+    // by the ZXing library the kit serves (iOS Safari, the WeChat browser):
+    // live from the camera, or from a photo where there is no live camera.
+    var canCamera = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+    var cameraButton = h('button', { type: 'button', class: 'button', id: 'scan-camera', hidden: true, onclick: toggleCamera },
       tr('scan.camera'));
+    var photo = input('file', { id: 'scan-photo', name: 'photo', accept: 'image/*', capture: 'environment' });
+    var noReader = h('p', { class: 'muted', id: 'scan-no-reader', hidden: true }, tr('scan.noCamera'));
     var form = h('form', { class: 'grid-form scan-form', novalidate: true, onsubmit: function (ev) {
       ev.preventDefault();
       resolve(code.value.trim());
     } }, [
       field('code', tr('scan.code'), code, true),
       h('div', { class: 'actions wide' }, [h('button', { type: 'submit', class: 'button primary' }, tr('scan.lookup')), cameraButton]),
+      field('photo', tr('scan.photo'), photo, true),
       field('stocktake', tr('scan.stocktake'), stocktake),
       field('task_id', tr('scan.task'), task, false),
       field('location', tr('scan.location'), where),
@@ -1620,12 +1626,34 @@ import * as kit from '/ui/kit/kit.js';
     ]);
     setView([
       h('h1', null, tr('scan.title')),
-      hasDetector ? null : h('p', { class: 'muted' }, tr('scan.noCamera')),
+      noReader,
       video,
       form,
       result
     ]);
     code.focus();
+    photo.closest('.field').hidden = true;
+    kit.canReadCodes().then(function (can) {
+      if (!live()) return;
+      cameraButton.hidden = !(can && canCamera);
+      photo.closest('.field').hidden = !can;
+      noReader.hidden = can;
+    });
+    photo.addEventListener('change', function () {
+      var picture = photo.files && photo.files[0];
+      if (!picture) return;
+      clearErrors(form);
+      result.textContent = '';
+      result.appendChild(h('p', { class: 'muted', role: 'status' }, tr('scan.reading')));
+      kit.readCode(picture).then(function (text) {
+        photo.value = '';
+        if (!live()) return;
+        result.textContent = '';
+        if (!text) return setFieldError(form, 'photo', tr('scan.noCodeInPhoto'));
+        code.value = text;
+        resolve(text);
+      });
+    });
     // Scans go into a running stocktake's open task.
     api('GET', 'stocktakes?status=in_progress&limit=100').then(function (res) {
       if (!live()) return;
@@ -1678,13 +1706,11 @@ import * as kit from '/ui/kit/kit.js';
         video.hidden = false;
         video.play();
         cameraButton.textContent = tr('scan.stop');
-        var detector = new window.BarcodeDetector({ formats: ['qr_code', 'code_128', 'ean_13'] });
         var last = '';
         var tick = function () {
           if (!state.stream || !live()) return;
           if (busyScan || video.readyState < 2) return setTimeout(tick, 300);
-          detector.detect(video).then(function (codes) {
-            var found = codes && codes[0] && codes[0].rawValue;
+          kit.readCode(video).then(function (found) {
             if (found && found !== last) {
               last = found;
               code.value = found;
