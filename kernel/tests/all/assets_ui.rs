@@ -1679,3 +1679,59 @@ fn assets_ui_scan_reads_a_label_photo_without_barcode_detector() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A kernel built offline serves the libraries empty; pages must still
+/// work: with every `/ui/kit/vendor/` request refused (and no
+/// `BarcodeDetector`), a report chart is its numbers as a table, with the
+/// unit, and the scan view says to type the code, which finds the card.
+#[test]
+fn assets_ui_without_the_vendor_libraries_charts_are_tables_and_codes_are_typed() {
+    let Some((_, k, tree)) = start() else {
+        return;
+    };
+    let (_, cards) = manager_with_cards(
+        &k,
+        &tree,
+        &[("台式计算机丁", "A020101", "主楼301室", "in_use")],
+    );
+    let asset_no = cards[0].1.clone();
+    let b = Browser::start_with(crate::portal::SAME_PROCESS_FRAMES);
+    b.before_page_scripts("delete window.BarcodeDetector;");
+    b.block_urls(&["*/ui/kit/vendor/*"]);
+    sign_in(&b, &k, "manager");
+    b.click(REPORTS_ENTRY);
+    b.in_plugin_frame(|| {
+        b.wait_text(
+            "#totals .kit-chart.kit-chart-absent table",
+            "the chart's numbers as a table",
+            |t| t.contains("乌鲁木齐市第一中学") && t.contains("4,500元"),
+        );
+        assert_eq!(
+            b.script(
+                "return document.querySelectorAll('.kit-chart canvas').length",
+                json!([])
+            ),
+            0
+        );
+    });
+    b.goto(&format!("{}/#/p/assets/scan", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_text("#scan-no-reader", "the advice to type the code", |t| {
+            t.contains("手工输入编号")
+        });
+        assert_eq!(
+            b.script(
+                "return [document.getElementById('scan-photo').closest('.field').hidden, \
+                 document.getElementById('scan-camera').hidden]",
+                json!([]),
+            ),
+            json!([true, true]),
+            "no photo input or camera without a decoder"
+        );
+        b.type_into("#scan-code", &asset_no);
+        b.click(".scan-form button[type=\"submit\"]");
+        b.wait_text("#scan-card", "the typed code's card", |t| {
+            t.contains(&asset_no) && t.contains("台式计算机丁")
+        });
+    });
+}

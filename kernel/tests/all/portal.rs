@@ -520,6 +520,22 @@ impl Browser {
         );
     }
 
+    /// Makes the browser refuse every request whose URL matches one of
+    /// `patterns` (`*` wildcards), as if the server had nothing there
+    /// (DevTools `Network.setBlockedURLs`; frames in the page's process).
+    pub(crate) fn block_urls(&self, patterns: &[&str]) {
+        for (cmd, params) in [
+            ("Network.enable", json!({})),
+            ("Network.setBlockedURLs", json!({"urls": patterns})),
+        ] {
+            self.command(
+                "POST",
+                &self.session_path("/goog/cdp/execute"),
+                Some(json!({"cmd": cmd, "params": params})),
+            );
+        }
+    }
+
     /// Runs `f` inside `#plugin-frame`, then returns to the portal.
     pub(crate) fn in_plugin_frame(&self, f: impl FnOnce()) {
         let frame = self.wait_displayed("#plugin-frame");
