@@ -822,7 +822,7 @@ function chartOption(spec, fmt) {
   var option = {
     aria: { enabled: true },
     tooltip: { trigger: type === 'pie' ? 'item' : 'axis', confine: true, valueFormatter: fmt },
-    legend: { show: legend, type: 'scroll', bottom: 0 }
+    legend: { show: legend, type: 'scroll', top: type === 'pie' ? null : 0, bottom: type === 'pie' ? 0 : null }
   };
   if (type === 'pie') {
     var first = series[0] || { data: [] };
@@ -837,7 +837,7 @@ function chartOption(spec, fmt) {
   var categoryAxis = { type: 'category', data: categories, inverse: horizontal,
     axisLabel: { width: horizontal ? 120 : 80, overflow: 'truncate', interval: horizontal ? 0 : 'auto' } };
   var valueAxis = { type: 'value', axisLabel: { formatter: compactNumber } };
-  option.grid = { left: 8, right: 24, top: 16, bottom: legend ? 36 : 8 };
+  option.grid = { left: 8, right: 24, top: legend ? 36 : 16, bottom: 8 };
   option.xAxis = horizontal ? valueAxis : categoryAxis;
   option.yAxis = horizontal ? categoryAxis : valueAxis;
   option.series = series.map(function (s) {
