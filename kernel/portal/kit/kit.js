@@ -728,6 +728,264 @@ export function scrollHint(bar) {
   };
 }
 
+// ---- libraries: charts and codes ------------------------------------------------
+
+// The front-end libraries the kernel serves at /ui/kit/vendor/ (pinned in
+// kernel/portal/vendor/package-lock.json, installed by the kernel's build),
+// described by /ui/kit/vendor/index.js: {name: {package, version, global,
+// size, url}}. size 0: the kernel was built without them.
+var vendorIndex = null;
+var vendorLoads = {};
+
+function vendorEntry(name) {
+  if (!vendorIndex) {
+    vendorIndex = import('./vendor/index.js').then(function (m) { return m.vendor || {}; },
+      function () { return {}; });
+  }
+  return vendorIndex.then(function (all) {
+    var e = all[name];
+    return e && e.size > 0 ? e : null;
+  });
+}
+
+// Loads the library `name` ('echarts.min.js', 'zxing.min.js') once, as a
+// classic script from the kernel (script-src 'self' allows it); resolves
+// with its global (window.echarts, window.ZXing), or null when the kernel
+// has none or it did not load.
+export function library(name) {
+  if (!vendorLoads[name]) {
+    vendorLoads[name] = vendorEntry(name).then(function (e) {
+      if (!e) return null;
+      if (window[e.global]) return window[e.global];
+      return new Promise(function (resolve) {
+        var script = h('script', { src: e.url, async: true });
+        script.addEventListener('load', function () { resolve(window[e.global] || null); });
+        script.addEventListener('error', function () { resolve(null); });
+        document.head.appendChild(script);
+      });
+    });
+  }
+  return vendorLoads[name];
+}
+
+// A number for people, with its unit: '12,345.67 元' → '12,345.67元' in
+// Chinese, '12,345.67 yuan' in English; '%' always sits right after.
+function withUnit(value, unit) {
+  if (value == null || value === '' || isNaN(Number(value))) return '—';
+  var n;
+  try { n = Number(value).toLocaleString(state.lang, { maximumFractionDigits: 2 }); } catch (e) { n = String(value); }
+  if (!unit) return n;
+  return n + (unit === '%' || state.lang !== 'en' ? '' : ' ') + unit;
+}
+
+function compactNumber(value) {
+  try { return Number(value).toLocaleString(state.lang, { notation: 'compact', maximumFractionDigits: 1 }); } catch (e) { return String(value); }
+}
+
+var liveCharts = [];   // {el, dispose}: charts on the page, disposed once it drops them
+var waitingCharts = []; // {el, show}: loaded, waiting for their element to be in the page
+var chartWatch = null;
+
+function watchCharts() {
+  if (chartWatch || typeof MutationObserver !== 'function') return;
+  chartWatch = new MutationObserver(function () {
+    waitingCharts = waitingCharts.filter(function (w) {
+      if (!w.el.isConnected) return true;
+      w.show();
+      return false;
+    });
+    liveCharts = liveCharts.filter(function (c) {
+      if (c.el.isConnected) return true;
+      c.dispose();
+      return false;
+    });
+  });
+  chartWatch.observe(document.documentElement, { childList: true, subtree: true });
+}
+
+function chartTable(spec, fmt) {
+  var series = spec.series || [];
+  var rows = (spec.categories || []).map(function (c, i) {
+    return { category: c, values: series.map(function (s) { return (s.data || [])[i]; }) };
+  });
+  var columns = [{ label: spec.categoryLabel || '', key: 'category' }].concat(series.map(function (s, j) {
+    return { label: s.name || '', num: true, render: function (r) { return fmt(r.values[j]); } };
+  }));
+  return table(columns, rows, { class: 'kit-chart-table' });
+}
+
+function chartOption(spec, fmt) {
+  var type = spec.type || 'bar';
+  var series = spec.series || [];
+  var categories = (spec.categories || []).map(String);
+  var legend = series.length > 1 || type === 'pie';
+  var option = {
+    aria: { enabled: true },
+    tooltip: { trigger: type === 'pie' ? 'item' : 'axis', confine: true, valueFormatter: fmt },
+    legend: { show: legend, type: 'scroll', top: type === 'pie' ? null : 0, bottom: type === 'pie' ? 0 : null }
+  };
+  if (type === 'pie') {
+    var first = series[0] || { data: [] };
+    option.series = [{
+      type: 'pie', name: first.name, radius: ['30%', '62%'], center: ['50%', '45%'],
+      label: { formatter: '{b} {d}%' },
+      data: categories.map(function (c, i) { return { name: c, value: (first.data || [])[i] }; })
+    }];
+    return option;
+  }
+  var horizontal = !!spec.horizontal;
+  var categoryAxis = { type: 'category', data: categories, inverse: horizontal,
+    axisLabel: { width: horizontal ? 120 : 80, overflow: 'truncate', interval: horizontal ? 0 : 'auto' } };
+  var valueAxis = { type: 'value', axisLabel: { formatter: compactNumber } };
+  option.grid = { left: 8, right: 24, top: legend ? 36 : 16, bottom: 8 };
+  option.xAxis = horizontal ? valueAxis : categoryAxis;
+  option.yAxis = horizontal ? categoryAxis : valueAxis;
+  option.series = series.map(function (s) {
+    return { type: type, name: s.name, data: s.data || [], barMaxWidth: 28 };
+  });
+  return option;
+}
+
+function chartHeight(spec) {
+  if (spec.height) return spec.height;
+  var n = (spec.categories || []).length;
+  if (spec.type === 'pie') return 300;
+  if (spec.horizontal) return Math.max(160, n * Math.max(1, (spec.series || []).length) * 20 + n * 8 + 70);
+  return 300;
+}
+
+// A chart in `element`, drawn by ECharts (loaded on first use):
+//   kit.chart(el, { type: 'bar' | 'line' | 'pie', categories: ['A', 'B'],
+//     series: [{ name: '原值', data: [12.5, 30] }], unit: '元',
+//     horizontal: true (bars along the x axis), height: 320 (px),
+//     format: function (v) { … } (instead of the number and unit),
+//     categoryLabel: '单位' (the fallback table's first heading) })
+// Its texts follow the viewer's language, it resizes with its element,
+// and it is disposed once the element leaves the page. Tooltip numbers
+// carry the unit. Without ECharts (a kernel built offline) the element
+// shows the same numbers as a table. Answers {ready: a promise of 'chart'
+// or 'table', dispose()}.
+export function chart(element, spec) {
+  var o = spec || {};
+  var fmt = o.format || function (v) { return withUnit(v, o.unit); };
+  var disposed = false;
+  var instance = null;
+  var resize = null;
+  element.textContent = '';
+  element.classList.add('kit-chart');
+  function dispose() {
+    disposed = true;
+    if (resize) resize.disconnect();
+    if (instance) instance.dispose();
+    instance = null;
+  }
+  var ready = library('echarts.min.js').then(function (echarts) {
+    if (disposed) return 'disposed';
+    if (!echarts) {
+      element.classList.add('kit-chart-absent');
+      element.appendChild(chartTable(o, fmt));
+      return 'table';
+    }
+    return new Promise(function (resolve) {
+      function show() {
+        if (disposed) return resolve('disposed');
+        element.style.height = chartHeight(o) + 'px';
+        var old = echarts.getInstanceByDom(element);
+        if (old) old.dispose();
+        instance = echarts.init(element, null, { locale: state.lang === 'en' ? 'EN' : 'ZH', renderer: 'canvas' });
+        instance.setOption(chartOption(o, fmt));
+        if (typeof ResizeObserver === 'function') {
+          resize = new ResizeObserver(function () { if (instance) instance.resize(); });
+          resize.observe(element);
+        }
+        liveCharts.push({ el: element, dispose: dispose });
+        resolve('chart');
+      }
+      watchCharts();
+      if (element.isConnected) show();
+      else waitingCharts.push({ el: element, show: show });
+    });
+  });
+  return { ready: ready, dispose: dispose };
+}
+
+var CODE_FORMATS = ['qr_code', 'code_128', 'ean_13'];
+
+// Draws `source` (a File or Blob, an <img>, a <video>, a <canvas>) into a
+// canvas at most `max` pixels on its longer side; null when it has no
+// picture (yet).
+function codeCanvas(source, max) {
+  if (source instanceof Blob) {
+    return new Promise(function (resolve) {
+      var url = URL.createObjectURL(source);
+      var img = new Image();
+      img.onload = function () { URL.revokeObjectURL(url); resolve(codeCanvas(img, max)); };
+      img.onerror = function () { URL.revokeObjectURL(url); resolve(null); };
+      img.src = url;
+    });
+  }
+  var w = source.videoWidth || source.naturalWidth || source.width || 0;
+  var ht = source.videoHeight || source.naturalHeight || source.height || 0;
+  if (!w || !ht) return Promise.resolve(null);
+  var scale = Math.min(1, max / Math.max(w, ht));
+  var canvas = document.createElement('canvas');
+  canvas.width = Math.round(w * scale);
+  canvas.height = Math.round(ht * scale);
+  canvas.getContext('2d', { willReadFrequently: true }).drawImage(source, 0, 0, canvas.width, canvas.height);
+  return Promise.resolve(canvas);
+}
+
+function zxingRead(ZX, canvas) {
+  var w = canvas.width;
+  var ht = canvas.height;
+  var rgba = canvas.getContext('2d', { willReadFrequently: true }).getImageData(0, 0, w, ht).data;
+  var grey = new Uint8ClampedArray(w * ht);
+  for (var i = 0, j = 0; i < grey.length; i += 1, j += 4) {
+    grey[i] = (rgba[j] * 306 + rgba[j + 1] * 601 + rgba[j + 2] * 117) >> 10;
+  }
+  var hints = new Map();
+  hints.set(ZX.DecodeHintType.POSSIBLE_FORMATS, [ZX.BarcodeFormat.QR_CODE, ZX.BarcodeFormat.CODE_128, ZX.BarcodeFormat.EAN_13]);
+  hints.set(ZX.DecodeHintType.TRY_HARDER, true);
+  var reader = new ZX.MultiFormatReader();
+  reader.setHints(hints);
+  try {
+    return reader.decode(new ZX.BinaryBitmap(new ZX.HybridBinarizer(new ZX.RGBLuminanceSource(grey, w, ht)))).getText();
+  } catch (e) {
+    return null; // no code in this picture
+  }
+}
+
+function detector() {
+  if (typeof window.BarcodeDetector !== 'function') return null;
+  try { return new window.BarcodeDetector({ formats: CODE_FORMATS }); } catch (e) { return null; }
+}
+
+// Whether this browser can read codes from pictures: the browser's own
+// BarcodeDetector (Chrome on Android, macOS) or the ZXing library the kit
+// serves (iOS Safari, the WeChat browser, desktop Linux).
+export function canReadCodes() {
+  if (detector()) return Promise.resolve(true);
+  return vendorEntry('zxing.min.js').then(function (e) { return !!e; });
+}
+
+// Reads a QR code or barcode (QR, Code 128, EAN-13) from `source`: a File
+// from `<input type=file accept=image/* capture=environment>`, an <img>, a
+// <video> showing the camera, or a <canvas>. Resolves with its text, or
+// null when there is none or no decoder. BarcodeDetector where the browser
+// has one, else ZXing.
+export function readCode(source) {
+  var found = detector();
+  return codeCanvas(source, source instanceof Blob ? 1600 : 960).then(function (canvas) {
+    if (!canvas) return null;
+    if (found) {
+      return found.detect(canvas).then(function (codes) {
+        return codes && codes[0] ? codes[0].rawValue : null;
+      }, function () { return null; });
+    }
+    return library('zxing.min.js').then(function (ZX) { return ZX ? zxingRead(ZX, canvas) : null; });
+  });
+}
+
 // ---- routing -----------------------------------------------------------------
 
 // '#/cards/12?page=2' → {parts: ['cards', '12'], params: URLSearchParams}.

@@ -121,12 +121,81 @@ fn ui_file(path: &str, bytes: Body) -> Response {
         .into_response()
 }
 
-fn kit_file(path: &str) -> ApiResult<Response> {
+fn kit_file(path: &str, query: Option<&str>) -> ApiResult<Response> {
+    if let Some(name) = path.strip_prefix("vendor/") {
+        return vendor_file(name, query);
+    }
     let (_, text) = KIT
         .iter()
         .find(|(p, _)| *p == path)
         .ok_or_else(|| ApiError::not_found(format!("no UI kit file {path}")))?;
     Ok(ui_file(path, Body::from(*text)))
+}
+
+/// A front-end library the kit serves (`/ui/kit/vendor/…`): pinned in
+/// `kernel/portal/vendor/package-lock.json`, installed by `kernel/build.rs`
+/// with `npm ci` and embedded from OUT_DIR. `bytes` is empty when the build
+/// had no npm (the kit then degrades: charts show tables, codes are typed).
+pub struct VendorFile {
+    /// The name under `/ui/kit/vendor/`.
+    pub name: &'static str,
+    /// The npm package it comes from, and the version the lock pins.
+    pub package: &'static str,
+    pub version: &'static str,
+    /// The global its UMD build sets (`window.echarts`).
+    pub global: &'static str,
+    pub bytes: &'static [u8],
+}
+
+include!(concat!(env!("OUT_DIR"), "/vendor.rs"));
+
+/// `/ui/kit/vendor/index.js`: the served libraries as an ES module the kit
+/// imports lazily, `{name: {package, version, global, size, url}}`, each `url`
+/// versioned (`?v=`) so browsers may keep it.
+fn vendor_index() -> String {
+    let entries: Vec<String> = VENDOR_FILES
+        .iter()
+        .map(|f| {
+            let entry = serde_json::json!({
+                "package": f.package,
+                "version": f.version,
+                "global": f.global,
+                "size": f.bytes.len(),
+                "url": format!("/ui/kit/vendor/{}?v={}", f.name, f.version),
+            });
+            format!("  {}: {entry}", serde_json::Value::from(f.name))
+        })
+        .collect();
+    format!(
+        "// The UI kit's libraries (kernel/portal/vendor/package-lock.json); size 0: not \
+         installed when the kernel was built.\nexport const vendor = {{\n{}\n}};\n",
+        entries.join(",\n")
+    )
+}
+
+/// One vendor file with the kit's headers; kept a year (`immutable`) when
+/// the URL names the version served (`?v=6.1.0`), revalidated otherwise, so
+/// a page naming an older version never pins these bytes under it.
+fn vendor_file(name: &str, query: Option<&str>) -> ApiResult<Response> {
+    if name == "index.js" {
+        return Ok(ui_file(name, Body::from(vendor_index())));
+    }
+    let file = VENDOR_FILES
+        .iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no UI kit library {name}")))?;
+    let versioned = query
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair.strip_prefix("v=") == Some(file.version));
+    let mut response = ui_file(name, Body::from(file.bytes));
+    if versioned && !file.bytes.is_empty() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    Ok(response)
 }
 
 pub(crate) async fn plugin_ui(
@@ -137,7 +206,7 @@ pub(crate) async fn plugin_ui(
     let rest = uri.path().strip_prefix("/ui/").unwrap_or_default();
     let (plugin_id, asset) = rest.split_once('/').unwrap_or((rest, ""));
     if plugin_id == KIT_ID {
-        return kit_file(asset);
+        return kit_file(asset, uri.query());
     }
     let plugin = k
         .plugins

@@ -274,7 +274,7 @@ fn assets_ui_card_registration_approval_and_report() {
         b.wait_text("#totals-table", "the unit's totals with the card", |t| {
             t.contains("乌鲁木齐市第一中学") && t.contains("¥12,345.67")
         });
-        b.wait_displayed("#totals svg.chart");
+        b.wait_displayed("#totals .kit-chart canvas");
         // One language switch: the portal's (the page's own is hidden
         // inside the portal).
         assert_eq!(
@@ -723,13 +723,13 @@ fn assets_ui_warehouse_plan_and_stocktake() {
             |t| t.contains("盘亏") && t.contains("¥9,000.00"),
         );
         b.wait_text("#st-match-rate", "nothing matched", |t| t == "0.0%");
-        b.wait_displayed("#st-report svg.chart");
+        b.wait_displayed("#st-report .kit-chart canvas");
         // The throughput report counts the intake.
         b.script("location.hash = '#/warehouse/report'", json!([]));
         b.wait_text("#wh-report-body", "the throughput", |t| {
             t.contains("入仓件数") && t.contains("¥4,500.00")
         });
-        b.wait_displayed("#wh-report-body svg.chart");
+        b.wait_displayed("#wh-report-body .kit-chart canvas");
 
         // A demand finds the item; asking for it for the unit that put it
         // in is refused next to the receiving unit, so the unit takes it back.
@@ -1462,4 +1462,276 @@ fn assets_texts_cover_every_error_code_in_both_languages() {
             "codes without {lang} words: {missing:?}"
         );
     }
+}
+
+/// The school's manager with `rows` imported and booked (approved by the
+/// prefecture's administrator): the manager's token and the cards.
+fn manager_with_cards(
+    k: &TestKernel,
+    tree: &Tree,
+    rows: &[(&str, &str, &str, &str)],
+) -> (String, Vec<(String, String)>) {
+    let manager = user(k, "manager", &tree.school);
+    bind(k, &manager, "assets.manager", &tree.school);
+    let approver = user(k, "approver", &tree.administration);
+    bind(k, &approver, "org-admin", &tree.prefecture);
+    let token = k.login("manager", PASSWORD);
+    let cards = import_cards(k, &token, &k.login("approver", PASSWORD), rows);
+    (token, cards)
+}
+
+/// Issue 12: the report charts are ECharts through `kit.chart` (the
+/// hand-drawn SVG is gone): a canvas in the chart element, loaded from the
+/// kernel under the sandboxed page's CSP with a clean console; tooltip
+/// numbers carry the unit in the viewer's language; leaving the view
+/// disposes the chart.
+#[test]
+fn assets_ui_report_charts_are_echarts_without_console_errors() {
+    let Some((started, k, tree)) = start() else {
+        return;
+    };
+    manager_with_cards(
+        &k,
+        &tree,
+        &[
+            ("台式计算机甲", "A020101", "主楼101室", "in_use"),
+            ("台式计算机乙", "A020101", "主楼102室", "idle"),
+        ],
+    );
+    let b = Browser::start();
+    sign_in(&b, &k, "manager");
+    // What the shell logged before (a signed-out session check's 401).
+    b.console_errors();
+    b.click(REPORTS_ENTRY);
+    let chart = "#totals .kit-chart";
+    let option = "var c = echarts.getInstanceByDom(document.querySelector(arguments[0])); \
+                  var o = c.getOption(); \
+                  return {tip: o.tooltip[0].valueFormatter(12345.6), data: o.series[0].data};";
+    b.in_plugin_frame(|| {
+        b.wait_text("#totals-table", "the unit's totals", |t| {
+            t.contains("乌鲁木齐市第一中学") && t.contains("¥9,000.00")
+        });
+        b.wait_displayed(&format!("{chart} canvas"));
+        assert_eq!(
+            b.script(
+                "return document.querySelectorAll('svg.chart').length",
+                json!([])
+            ),
+            0,
+            "no hand-drawn chart is left"
+        );
+        let drawn = b.script(option, json!([chart]));
+        assert_eq!(drawn["tip"], "12,345.6元", "{drawn}");
+        assert_eq!(
+            drawn["data"][0], 9000,
+            "the original value in yuan: {drawn}"
+        );
+        // The changes report's bars are ECharts too.
+        b.wait_displayed("#changes .kit-chart canvas");
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // English: the tooltip's unit follows the viewer's language.
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text("#logout", "the portal in English", |t| t == "Sign out");
+    b.in_plugin_frame(|| {
+        b.wait_text("#view h1", "the English reports title", |t| t == "Reports");
+        b.wait_displayed(&format!("{chart} canvas"));
+        let drawn = b.script(option, json!([chart]));
+        assert_eq!(drawn["tip"], "12,345.6 yuan", "{drawn}");
+        // Leaving the view disposes its charts.
+        b.script(
+            "window.leftChart = document.querySelector(arguments[0]); return true;",
+            json!([chart]),
+        );
+        b.click("#nav a[data-route=\"cards\"]");
+        b.wait_until("the chart disposed once its view is gone", || {
+            b.script(
+                "return !window.leftChart.isConnected && !echarts.getInstanceByDom(window.leftChart)",
+                json!([]),
+            ) == true
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    eprintln!(
+        "assets UI report charts ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Issue 15: on a phone without `BarcodeDetector` (iOS Safari, the WeChat
+/// browser) the scan view reads a photo of the card's QR label with the
+/// ZXing library the kit serves, and the scan is recorded on the task.
+#[test]
+fn assets_ui_scan_reads_a_label_photo_without_barcode_detector() {
+    let Some((started, k, tree)) = start() else {
+        return;
+    };
+    let (token, cards) = manager_with_cards(
+        &k,
+        &tree,
+        &[("台式计算机丙", "A020101", "主楼201室", "in_use")],
+    );
+    let (card_id, asset_no) = cards[0].clone();
+    let st = call(
+        &k,
+        &token,
+        "POST",
+        "/stocktakes",
+        json!({"name": "主楼清查", "planned_from": "2026-11-01", "planned_to": "2026-12-31"}),
+        201,
+    );
+    let st_id = st["id"].as_str().unwrap().to_string();
+    call(
+        &k,
+        &token,
+        "POST",
+        &format!("/stocktakes/{st_id}/start"),
+        Value::Null,
+        200,
+    );
+    let tasks = call(
+        &k,
+        &token,
+        "GET",
+        &format!("/stocktakes/{st_id}/tasks"),
+        Value::Null,
+        200,
+    );
+    let task_id = tasks["records"][0]["id"].as_str().unwrap().to_string();
+
+    // The card's label, as the labels page prints it (`ts:assets:<id>`).
+    let (status, png, _) = k.raw(
+        "GET",
+        &format!("{API}/labels?ids={card_id}"),
+        Some(&token),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(png.starts_with(b"\x89PNG"));
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("label.png");
+    std::fs::write(&photo, &png).unwrap();
+
+    let b = Browser::start_with(crate::portal::SAME_PROCESS_FRAMES);
+    b.before_page_scripts(
+        "delete window.BarcodeDetector; window.tianshanNoBarcodeDetector = true;",
+    );
+    sign_in(&b, &k, "manager");
+    b.console_errors();
+    b.goto(&format!("{}/#/p/assets/scan", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_text("#view h1", "the scan view", |t| t == "扫码盘点");
+        assert_eq!(
+            b.script(
+                "return window.tianshanNoBarcodeDetector === true && typeof window.BarcodeDetector",
+                json!([]),
+            ),
+            "undefined",
+            "the page runs without BarcodeDetector"
+        );
+        b.click(&format!("#scan-stocktake option[value=\"{st_id}\"]"));
+        b.wait_until("the task offered", || {
+            b.script(
+                "var s = document.getElementById('scan-task'); \
+                 return !!s && s.getAttribute('data-count') === '1' && s.value",
+                json!([]),
+            ) == json!(task_id)
+        });
+        // The photo input is offered (the kit has a decoder), and reads the label.
+        b.wait_displayed("#scan-photo");
+        assert_eq!(
+            b.script(
+                "var p = document.getElementById('scan-photo'); \
+                 return [p.accept, p.getAttribute('capture')]",
+                json!([]),
+            ),
+            json!(["image/*", "environment"])
+        );
+        b.upload("#scan-photo", &photo);
+        b.wait_text("#scan-card", "the card the label names", |t| {
+            t.contains(&asset_no)
+        });
+        b.wait_text("#scan-result", "the scan recorded", |t| {
+            t.contains("已记录盘点结果：账实相符")
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    let task = call(
+        &k,
+        &token,
+        "GET",
+        &format!("/stocktakes/{st_id}/tasks/{task_id}"),
+        Value::Null,
+        200,
+    );
+    let scanned = task.to_string();
+    assert!(
+        scanned.contains(&card_id) && scanned.contains("\"result\":\"matched\""),
+        "the task's card is marked scanned: {task}"
+    );
+    eprintln!(
+        "assets UI photo scan ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A kernel built offline serves the libraries empty; pages must still
+/// work: with every `/ui/kit/vendor/` request refused (and no
+/// `BarcodeDetector`), a report chart is its numbers as a table, with the
+/// unit, and the scan view says to type the code, which finds the card.
+#[test]
+fn assets_ui_without_the_vendor_libraries_charts_are_tables_and_codes_are_typed() {
+    let Some((_, k, tree)) = start() else {
+        return;
+    };
+    let (_, cards) = manager_with_cards(
+        &k,
+        &tree,
+        &[("台式计算机丁", "A020101", "主楼301室", "in_use")],
+    );
+    let asset_no = cards[0].1.clone();
+    let b = Browser::start_with(crate::portal::SAME_PROCESS_FRAMES);
+    b.before_page_scripts("delete window.BarcodeDetector;");
+    b.block_urls(&["*/ui/kit/vendor/*"]);
+    sign_in(&b, &k, "manager");
+    b.click(REPORTS_ENTRY);
+    b.in_plugin_frame(|| {
+        b.wait_text(
+            "#totals .kit-chart.kit-chart-absent table",
+            "the chart's numbers as a table",
+            |t| t.contains("乌鲁木齐市第一中学") && t.contains("4,500元"),
+        );
+        assert_eq!(
+            b.script(
+                "return document.querySelectorAll('.kit-chart canvas').length",
+                json!([])
+            ),
+            0
+        );
+    });
+    b.goto(&format!("{}/#/p/assets/scan", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_text("#scan-no-reader", "the advice to type the code", |t| {
+            t.contains("手工输入编号")
+        });
+        assert_eq!(
+            b.script(
+                "return [document.getElementById('scan-photo').closest('.field').hidden, \
+                 document.getElementById('scan-camera').hidden]",
+                json!([]),
+            ),
+            json!([true, true]),
+            "no photo input or camera without a decoder"
+        );
+        b.type_into("#scan-code", &asset_no);
+        b.click(".scan-form button[type=\"submit\"]");
+        b.wait_text("#scan-card", "the typed code's card", |t| {
+            t.contains(&asset_no) && t.contains("台式计算机丁")
+        });
+    });
 }

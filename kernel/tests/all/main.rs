@@ -25,3 +25,4 @@ mod services;
 mod support;
 mod telemetry;
 mod tooling;
+mod vendor;

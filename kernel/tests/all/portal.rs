@@ -200,6 +200,13 @@ fn portal_todo_list_approve_with_comment() {
     );
 }
 
+/// Switches that keep sandboxed frames (plugin pages) in the page's
+/// process, so `Browser::before_page_scripts` reaches them too.
+pub(crate) const SAME_PROCESS_FRAMES: &[&str] = &[
+    "--disable-features=IsolateSandboxedIframes",
+    "--disable-site-isolation-trials",
+];
+
 /// A headless Chromium behind its own chromedriver; both end on drop.
 /// Shared with the plugin UI tests (assets_ui).
 pub(crate) struct Browser {
@@ -212,6 +219,11 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) fn start() -> Browser {
+        Self::start_with(&[])
+    }
+
+    /// A browser started with `extra` command-line switches.
+    pub(crate) fn start_with(extra: &[&str]) -> Browser {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(binary).exists(),
@@ -259,25 +271,33 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         }
 
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
+        args.push(format!(
+            "--user-data-dir={}",
+            browser._profile.path().display()
+        ));
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             // The console, for tests that a page loads without errors.
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    format!("--user-data-dir={}", browser._profile.path().display()),
-                    "--window-size=1280,900",
-                ],
+                "args": args,
             },
         }}});
         let created = browser.command("POST", "/session", Some(capabilities));
@@ -469,6 +489,51 @@ impl Browser {
             &format!("{path}/value"),
             Some(json!({"text": text})),
         );
+    }
+
+    /// Gives the file input matching `css` the file at `path`, as a user
+    /// choosing it would (its `change` fires).
+    pub(crate) fn upload(&self, css: &str, path: &Path) {
+        let element = self
+            .find(css)
+            .unwrap_or_else(|| panic!("no file input {css}"));
+        self.command(
+            "POST",
+            &self.session_path(&format!("/element/{element}/value")),
+            Some(json!({"text": path.display().to_string()})),
+        );
+    }
+
+    /// Runs `source` in every document the browser opens from now on —
+    /// frames in the page's process included — before any of the page's
+    /// own scripts (Chromium's DevTools `Page.addScriptToEvaluateOnNewDocument`).
+    /// Sandboxed plugin frames have a process of their own unless the
+    /// browser was started with `SAME_PROCESS_FRAMES`.
+    pub(crate) fn before_page_scripts(&self, source: &str) {
+        self.command(
+            "POST",
+            &self.session_path("/goog/cdp/execute"),
+            Some(json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": {"source": source, "runImmediately": false},
+            })),
+        );
+    }
+
+    /// Makes the browser refuse every request whose URL matches one of
+    /// `patterns` (`*` wildcards), as if the server had nothing there
+    /// (DevTools `Network.setBlockedURLs`; frames in the page's process).
+    pub(crate) fn block_urls(&self, patterns: &[&str]) {
+        for (cmd, params) in [
+            ("Network.enable", json!({})),
+            ("Network.setBlockedURLs", json!({"urls": patterns})),
+        ] {
+            self.command(
+                "POST",
+                &self.session_path("/goog/cdp/execute"),
+                Some(json!({"cmd": cmd, "params": params})),
+            );
+        }
     }
 
     /// Runs `f` inside `#plugin-frame`, then returns to the portal.

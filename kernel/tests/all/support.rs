@@ -311,7 +311,7 @@ pub enum Service {
 }
 
 /// Whether the tests run under CI, where every service is mandatory.
-fn under_ci() -> bool {
+pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 

@@ -1,6 +1,6 @@
 // 资产管理: the assets plugin's pages on the Tianshan UI kit (/ui/kit/kit.js:
 // element builder, the bridge-backed API client, texts, tables, paging,
-// form fields, hash routing). Charts are drawn as SVG here. Every text comes
+// form fields, hash routing, charts, code reading). Every text comes
 // from i18n/{lang}.json or the kit's; the API is /api/v1/p/assets/…
 import * as kit from '/ui/kit/kit.js';
 
@@ -36,7 +36,6 @@ import * as kit from '/ui/kit/kit.js';
 
   var $ = function (id) { return document.getElementById(id); };
   var h = kit.h;
-  var s = kit.svg;
   var setProps = kit.setProps;
   var append = kit.append;
   var format = kit.format;
@@ -1193,83 +1192,28 @@ import * as kit from '/ui/kit/kit.js';
 
   // ---- #/reports ------------------------------------------------------------
 
-  var PALETTE = ['#0969da', '#1a7f37', '#bf8700', '#cf222e', '#8250df', '#1b7c83', '#bc4c00', '#57606a'];
-
-  function shortLabel(text, n) {
-    text = String(text == null ? '' : text);
-    return text.length > n ? text.slice(0, n - 1) + '…' : text;
+  // Fen as yuan, the unit report charts show money in.
+  function yuan(fen) {
+    return fen == null || fen === '' || isNaN(Number(fen)) ? null : Math.round(Number(fen)) / 100;
   }
 
-  // Horizontal bars, one group per row, one bar per series.
-  function barChart(rows, series, fmt) {
-    var max = 0;
-    rows.forEach(function (r) { r.values.forEach(function (v) { max = Math.max(max, Number(v) || 0); }); });
-    var barH = 14;
-    var groupH = series.length * barH + 10;
-    var left = 150;
-    var width = 640;
-    var plot = width - left - 110;
-    var height = Math.max(40, rows.length * groupH + 28);
-    var svg = s('svg', { viewBox: '0 0 ' + width + ' ' + height, class: 'chart', role: 'img',
-      'aria-label': series.join(', ') });
-    rows.forEach(function (r, i) {
-      var y = i * groupH + 4;
-      svg.appendChild(s('text', { x: left - 6, y: y + groupH / 2, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'chart-label' },
-        shortLabel(r.label, 14)));
-      r.values.forEach(function (v, j) {
-        var w = max > 0 ? Math.max(1, (Number(v) || 0) / max * plot) : 1;
-        var by = y + j * barH;
-        svg.appendChild(s('rect', { x: left, y: by, width: w.toFixed(1), height: barH - 3, fill: PALETTE[j % PALETTE.length], rx: 2 },
-          s('title', null, r.label + ' · ' + series[j] + ': ' + fmt(v))));
-        svg.appendChild(s('text', { x: left + w + 4, y: by + (barH - 3) / 2, 'dominant-baseline': 'middle', class: 'chart-value' }, fmt(v)));
-      });
+  // A report chart through the kit (ECharts; the same numbers as a table
+  // where the kernel has none): rows [{label, values}], one series per name.
+  // opts: money (values in fen, shown in yuan), unit, type ('bar', 'line',
+  // 'pie'), vertical (bars upright, for months; else along the x axis).
+  function reportChart(rows, series, opts) {
+    var o = opts || {};
+    var box = h('div', { class: 'report-chart' });
+    kit.chart(box, {
+      type: o.type || 'bar',
+      horizontal: !o.type && !o.vertical,
+      categories: rows.map(function (r) { return r.label; }),
+      series: series.map(function (name, j) {
+        return { name: name, data: rows.map(function (r) { return o.money ? yuan(r.values[j]) : Number(r.values[j]) || 0; }) };
+      }),
+      unit: o.money ? tr('unit.yuan') : o.unit || ''
     });
-    var legendY = rows.length * groupH + 18;
-    series.forEach(function (name, j) {
-      var x = left + j * 150;
-      svg.appendChild(s('rect', { x: x, y: legendY - 8, width: 10, height: 10, fill: PALETTE[j % PALETTE.length] }));
-      svg.appendChild(s('text', { x: x + 14, y: legendY, class: 'chart-label' }, name));
-    });
-    return h('div', { class: 'chart-wrap' }, svg);
-  }
-
-  function pieChart(rows, fmt) {
-    var total = rows.reduce(function (t, r) { return t + (Number(r.value) || 0); }, 0);
-    var svg = s('svg', { viewBox: '0 0 420 220', class: 'chart pie', role: 'img' });
-    var cx = 110;
-    var cy = 110;
-    var rad = 100;
-    var angle = -Math.PI / 2;
-    if (total <= 0) {
-      svg.appendChild(s('circle', { cx: cx, cy: cy, r: rad, class: 'chart-empty' }));
-    }
-    rows.forEach(function (r, i) {
-      var v = Number(r.value) || 0;
-      var color = PALETTE[i % PALETTE.length];
-      if (total > 0 && v > 0) {
-        var frac = v / total;
-        if (frac >= 0.9999) {
-          svg.appendChild(s('circle', { cx: cx, cy: cy, r: rad, fill: color }, s('title', null, r.label + ': ' + fmt(v))));
-        } else {
-          var a2 = angle + frac * 2 * Math.PI;
-          var x1 = cx + rad * Math.cos(angle);
-          var y1 = cy + rad * Math.sin(angle);
-          var x2 = cx + rad * Math.cos(a2);
-          var y2 = cy + rad * Math.sin(a2);
-          var large = frac > 0.5 ? 1 : 0;
-          svg.appendChild(s('path', {
-            d: 'M' + cx + ',' + cy + ' L' + x1.toFixed(2) + ',' + y1.toFixed(2) + ' A' + rad + ',' + rad + ' 0 ' + large + ' 1 ' + x2.toFixed(2) + ',' + y2.toFixed(2) + ' Z',
-            fill: color
-          }, s('title', null, r.label + ': ' + fmt(v))));
-          angle = a2;
-        }
-      }
-      var ly = 20 + i * 22;
-      svg.appendChild(s('rect', { x: 230, y: ly - 10, width: 12, height: 12, fill: color }));
-      svg.appendChild(s('text', { x: 248, y: ly, class: 'chart-label' },
-        shortLabel(r.label, 10) + ' ' + (total > 0 ? Math.round(v / total * 100) : 0) + '%'));
-    });
-    return h('div', { class: 'chart-wrap' }, svg);
+    return box;
   }
 
   // One report panel: controls, export buttons, then chart and table from
@@ -1368,9 +1312,9 @@ import * as kit from '/ui/kit/kit.js';
         } }, [r.label, ' ', h('small', { class: 'muted' }, tr('reports.units', { count: r.units }))]);
       } }].concat(moneyColumns(keys));
       box.appendChild(crumbs);
-      box.appendChild(barChart(grouped.map(function (r) {
+      box.appendChild(reportChart(grouped.map(function (r) {
         return { label: r.label, values: keys.indexOf('net_value') >= 0 ? [r.original_value, r.net_value] : [r.original_value] };
-      }), keys.indexOf('net_value') >= 0 ? [tr('col.original_value'), tr('col.net_value')] : [tr('col.original_value')], money));
+      }), keys.indexOf('net_value') >= 0 ? [tr('col.original_value'), tr('col.net_value')] : [tr('col.original_value')], { money: true }));
       box.appendChild(table(columns, grouped.concat([sumRow(grouped, keys, 'label')]), { id: 'totals-table' }));
     }
     show(null, []);
@@ -1405,9 +1349,9 @@ import * as kit from '/ui/kit/kit.js';
           var keys = funding ? ['original_value'] : ['count', 'original_value', 'net_value'];
           if (b.by === 'unit' || by.value === 'unit') return unitRollUp(rows, keys);
           return [
-            barChart(rows.map(function (r) {
+            reportChart(rows.map(function (r) {
               return { label: r.label, values: funding ? [r.original_value] : [r.original_value, r.net_value] };
-            }), funding ? [tr('col.original_value')] : [tr('col.original_value'), tr('col.net_value')], money),
+            }), funding ? [tr('col.original_value')] : [tr('col.original_value'), tr('col.net_value')], { money: true }),
             table([{ label: tr('col.name'), key: 'label' }].concat(moneyColumns(keys)),
               rows.concat([sumRow(rows, keys, 'label')]), { id: 'totals-table' })
           ];
@@ -1420,7 +1364,7 @@ import * as kit from '/ui/kit/kit.js';
           return { item: tr('reports.' + k), count: v.count, value: v.value };
         });
         var nodes = [
-          barChart(items.map(function (r) { return { label: r.item, values: [r.value] }; }), [tr('col.value')], money),
+          reportChart(items.map(function (r) { return { label: r.item, values: [r.value] }; }), [tr('col.value')], { money: true }),
           table([{ label: tr('col.item'), key: 'item' }].concat(moneyColumns(['count', 'value'])), items, { id: 'changes-table' })
         ];
         var cats = b.by_category || [];
@@ -1462,8 +1406,8 @@ import * as kit from '/ui/kit/kit.js';
           if (!rows.length) return [status, h('p', { class: 'muted' }, tr('common.empty'))];
           return [
             status,
-            barChart(rows.map(function (r) { return { label: r.label, values: [r.charge, r.accumulated] }; }),
-              [tr('col.charge'), tr('col.accumulated')], money),
+            reportChart(rows.map(function (r) { return { label: r.label, values: [r.charge, r.accumulated] }; }),
+              [tr('col.charge'), tr('col.accumulated')], { money: true }),
             table([{ label: tr('col.category'), key: 'category' }, { label: tr('col.name'), key: 'name' }]
               .concat(moneyColumns(['original_value', 'accumulated', 'net_value', 'charge'])),
             rows.concat([sumRow(rows, ['original_value', 'accumulated', 'net_value', 'charge'], 'category')]), { id: 'depreciation-table' })
@@ -1473,10 +1417,10 @@ import * as kit from '/ui/kit/kit.js';
         var rows = b.rows || [];
         if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
         return [
-          barChart(rows.map(function (r) {
+          reportChart(rows.map(function (r) {
             var rate = Number(r.idle_rate) || 0;
-            return { label: orgName(r.org), values: [rate <= 1 ? rate * 100 : rate] };
-          }), [tr('col.idle_rate')], function (v) { return (Number(v) || 0).toFixed(1) + '%'; }),
+            return { label: orgName(r.org), values: [Math.round((rate <= 1 ? rate * 100 : rate) * 10) / 10] };
+          }), [tr('col.idle_rate')], { unit: '%' }),
           table([{ label: tr('col.org'), render: function (r) { return orgNode(r.org); } }]
             .concat(moneyColumns(['count', 'idle_count', 'idle_value', 'original_value', 'idle_rate'])), rows, { id: 'idle-table' })
         ];
@@ -1492,8 +1436,8 @@ import * as kit from '/ui/kit/kit.js';
           if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
           var byValue = rows.some(function (r) { return Number(r.original_value) > 0; });
           return [
-            pieChart(rows.map(function (r) { return { label: r.label, value: byValue ? r.original_value : r.count }; }),
-              byValue ? money : String),
+            reportChart(rows.map(function (r) { return { label: r.label, values: [byValue ? r.original_value : r.count] }; }),
+              [byValue ? tr('col.original_value') : tr('col.count')], { type: 'pie', money: byValue, unit: tr('unit.cards') }),
             table([{ label: tr('col.method'), key: 'label' }].concat(moneyColumns(['count', 'original_value', 'net_value'])),
               rows, { id: 'disposals-table' })
           ];
@@ -1660,15 +1604,21 @@ import * as kit from '/ui/kit/kit.js';
     var result = h('div', { id: 'scan-result', 'aria-live': 'polite' });
     var video = h('video', { class: 'scan-video', playsinline: true, muted: true, hidden: true });
     var stNote = h('p', { class: 'muted', hidden: true }, tr('scan.noStocktakes'));
-    var hasDetector = typeof window.BarcodeDetector === 'function';
-    var cameraButton = h('button', { type: 'button', class: 'button', id: 'scan-camera', hidden: !hasDetector, onclick: toggleCamera },
+    // Codes are read by the browser's BarcodeDetector where it has one, else
+    // by the ZXing library the kit serves (iOS Safari, the WeChat browser):
+    // live from the camera, or from a photo where there is no live camera.
+    var canCamera = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+    var cameraButton = h('button', { type: 'button', class: 'button', id: 'scan-camera', hidden: true, onclick: toggleCamera },
       tr('scan.camera'));
+    var photo = input('file', { id: 'scan-photo', name: 'photo', accept: 'image/*', capture: 'environment' });
+    var noReader = h('p', { class: 'muted', id: 'scan-no-reader', hidden: true }, tr('scan.noCamera'));
     var form = h('form', { class: 'grid-form scan-form', novalidate: true, onsubmit: function (ev) {
       ev.preventDefault();
       resolve(code.value.trim());
     } }, [
       field('code', tr('scan.code'), code, true),
       h('div', { class: 'actions wide' }, [h('button', { type: 'submit', class: 'button primary' }, tr('scan.lookup')), cameraButton]),
+      field('photo', tr('scan.photo'), photo, true),
       field('stocktake', tr('scan.stocktake'), stocktake),
       field('task_id', tr('scan.task'), task, false),
       field('location', tr('scan.location'), where),
@@ -1676,12 +1626,34 @@ import * as kit from '/ui/kit/kit.js';
     ]);
     setView([
       h('h1', null, tr('scan.title')),
-      hasDetector ? null : h('p', { class: 'muted' }, tr('scan.noCamera')),
+      noReader,
       video,
       form,
       result
     ]);
     code.focus();
+    photo.closest('.field').hidden = true;
+    kit.canReadCodes().then(function (can) {
+      if (!live()) return;
+      cameraButton.hidden = !(can && canCamera);
+      photo.closest('.field').hidden = !can;
+      noReader.hidden = can;
+    });
+    photo.addEventListener('change', function () {
+      var picture = photo.files && photo.files[0];
+      if (!picture) return;
+      clearErrors(form);
+      result.textContent = '';
+      result.appendChild(h('p', { class: 'muted', role: 'status' }, tr('scan.reading')));
+      kit.readCode(picture).then(function (text) {
+        photo.value = '';
+        if (!live()) return;
+        result.textContent = '';
+        if (!text) return setFieldError(form, 'photo', tr('scan.noCodeInPhoto'));
+        code.value = text;
+        resolve(text);
+      });
+    });
     // Scans go into a running stocktake's open task.
     api('GET', 'stocktakes?status=in_progress&limit=100').then(function (res) {
       if (!live()) return;
@@ -1734,13 +1706,11 @@ import * as kit from '/ui/kit/kit.js';
         video.hidden = false;
         video.play();
         cameraButton.textContent = tr('scan.stop');
-        var detector = new window.BarcodeDetector({ formats: ['qr_code', 'code_128', 'ean_13'] });
         var last = '';
         var tick = function () {
           if (!state.stream || !live()) return;
           if (busyScan || video.readyState < 2) return setTimeout(tick, 300);
-          detector.detect(video).then(function (codes) {
-            var found = codes && codes[0] && codes[0].rawValue;
+          kit.readCode(video).then(function (found) {
             if (found && found !== last) {
               last = found;
               code.value = found;
@@ -2275,7 +2245,7 @@ import * as kit from '/ui/kit/kit.js';
         [tr('st.matchRate'), percent(s.match_rate), { id: 'st-match-rate' }],
         [tr('st.foundRate'), percent(s.found_rate)]
       ]),
-      barChart(rows.map(function (r) { return { label: r.label, values: [r.count] }; }), [tr('col.count')], String),
+      reportChart(rows.map(function (r) { return { label: r.label, values: [r.count] }; }), [tr('col.count')], { unit: tr('unit.cards') }),
       table([
         { label: tr('st.result'), key: 'label' },
         { label: tr('col.count'), num: true, key: 'count' },
@@ -2972,8 +2942,8 @@ import * as kit from '/ui/kit/kit.js';
           [tr('wh.saving'), money(t.saving), { id: 'wh-saving' }]
         ])];
         if (months.length) {
-          nodes.push(barChart(months.map(function (m) { return { label: m.month, values: [m.value_in, m.value_out, m.saving] }; }),
-            [tr('wh.valueIn'), tr('wh.valueOut'), tr('wh.saving')], money));
+          nodes.push(reportChart(months.map(function (m) { return { label: m.month, values: [m.value_in, m.value_out, m.saving] }; }),
+            [tr('wh.valueIn'), tr('wh.valueOut'), tr('wh.saving')], { money: true, vertical: true }));
           var cols = [{ label: tr('reports.month'), key: 'month' }, { label: tr('wh.itemsIn'), num: true, key: 'items_in' },
             { label: tr('wh.valueIn'), money: true, key: 'value_in' }];
           OUT_KINDS.forEach(function (k) { cols.push({ label: label('wh.kind', k), num: true, key: 'out_' + k }); });
