@@ -126,6 +126,11 @@ async fn post_readings(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    // Refusals are stored too: only someone who may ingest here may fill
+    // the list.
+    session
+        .require(&k, session.org(), "kernel.telemetry.ingest")
+        .await?;
     let bytes = read_body(body, 8 << 20).await?;
     let csv = headers
         .get(header::CONTENT_TYPE)
@@ -206,7 +211,16 @@ async fn post_readings(
         session.require(&k, org, "kernel.telemetry.ingest").await?;
     }
     let (_, rejections) = mqtt::resolve(&k.telemetry, Protocol::Http, &source, unknown).await;
-    let recorded = k.telemetry.ingest(&source, readings, rejections).await?;
+    let recorded = k
+        .telemetry
+        .ingest_audited(
+            &source,
+            readings,
+            rejections,
+            session.user_id(),
+            session.org(),
+        )
+        .await?;
     Ok(Json(json!(recorded)))
 }
 

@@ -640,6 +640,29 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [401, 404, 404, 200, 200],
         ),
+        // Readings of a device nobody registered: stored as refused, by
+        // whoever may ingest where they act.
+        (
+            "POST",
+            "/api/v1/telemetry/readings",
+            "/api/v1/telemetry/readings".into(),
+            json!({"readings": [{"device": "no-such-meter", "channel": "kwh", "at": 1_764_547_200_000_i64, "value": 1.0}]}),
+            [401, 403, 200, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/telemetry/rejected",
+            "/api/v1/telemetry/rejected".into(),
+            Value::Null,
+            [401, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/telemetry/stats",
+            "/api/v1/telemetry/stats".into(),
+            Value::Null,
+            [401, 403, 403, 200, 200],
+        ),
         (
             "GET",
             "/api/v1/open/datasets",

@@ -740,6 +740,13 @@ impl DataCenter {
             &def.unit,
             &def.schema,
         )?;
+        let naming = Naming {
+            code: &def.code,
+            name_zh: &def.name_zh,
+            name_en: &def.name_en,
+            unit: &def.unit,
+            schema: &schema,
+        };
         let mut tx = self.audit.begin().await?;
         let existing = sqlx::query(
             "SELECT i.owner, i.aggregation, i.granularity, r.code FROM dc_indicators i
@@ -767,38 +774,20 @@ impl DataCenter {
                         "the aggregation and granularity of an indicator cannot change",
                     ));
                 }
-                sqlx::query(
-                    "UPDATE dc_indicators SET name_zh = $2, name_en = $3, unit = $4, schema_json = $5,
-                         updated_at = $6 WHERE code = $1",
-                )
-                .bind(&def.code)
-                .bind(&def.name_zh)
-                .bind(&def.name_en)
-                .bind(&def.unit)
-                .bind(&schema)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                naming.rename(&mut tx, now).await?;
                 "redefine"
             }
             None => {
-                sqlx::query(
-                    "INSERT INTO dc_indicators (code, owner, name_zh, name_en, unit, schema_json,
-                         aggregation, granularity, sharing, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-                )
-                .bind(&def.code)
-                .bind(plugin)
-                .bind(&def.name_zh)
-                .bind(&def.name_en)
-                .bind(&def.unit)
-                .bind(&schema)
-                .bind(def.aggregation.as_str())
-                .bind(def.granularity.as_str())
-                .bind(def.sharing.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                naming
+                    .insert(
+                        &mut tx,
+                        plugin,
+                        def.aggregation,
+                        def.granularity,
+                        def.sharing,
+                        now,
+                    )
+                    .await?;
                 "define"
             }
         };
@@ -868,6 +857,13 @@ impl DataCenter {
             return Err(invalid("numerator", "a ratio cannot divide itself"));
         }
         let granularity = granularity.expect("two parts were read");
+        let naming = Naming {
+            code: &def.code,
+            name_zh: &def.name_zh,
+            name_en: &def.name_en,
+            unit: &def.unit,
+            schema: &schema,
+        };
         let mut tx = self.audit.begin().await?;
         let existing = sqlx::query(
             "SELECT i.owner, r.numerator, r.denominator, r.scale FROM dc_indicators i
@@ -895,37 +891,21 @@ impl DataCenter {
                         "the parts and scale of a ratio indicator cannot change",
                     ));
                 }
-                sqlx::query(
-                    "UPDATE dc_indicators SET name_zh = $2, name_en = $3, unit = $4, schema_json = $5,
-                         updated_at = $6 WHERE code = $1",
-                )
-                .bind(&def.code)
-                .bind(&def.name_zh)
-                .bind(&def.name_en)
-                .bind(&def.unit)
-                .bind(&schema)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                naming.rename(&mut tx, now).await?;
                 "redefine"
             }
             None => {
-                sqlx::query(
-                    "INSERT INTO dc_indicators (code, owner, name_zh, name_en, unit, schema_json,
-                         aggregation, granularity, sharing, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 'mean', $7, $8, $9, $9)",
-                )
-                .bind(&def.code)
-                .bind(plugin)
-                .bind(&def.name_zh)
-                .bind(&def.name_en)
-                .bind(&def.unit)
-                .bind(&schema)
-                .bind(granularity.as_str())
-                .bind(def.sharing.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                // The CHECK on this column predates ratios (INDICATOR_COLUMNS).
+                naming
+                    .insert(
+                        &mut tx,
+                        plugin,
+                        Aggregation::Mean,
+                        granularity,
+                        def.sharing,
+                        now,
+                    )
+                    .await?;
                 sqlx::query(
                     "INSERT INTO dc_ratios (code, numerator, denominator, scale) VALUES ($1, $2, $3, $4)",
                 )
@@ -1213,6 +1193,63 @@ fn divide(numerator: Vec<Row>, denominator: Vec<Row>, scale: f64) -> Vec<Row> {
             })
         })
         .collect()
+}
+
+/// What a definition names, checked: the part `define` and
+/// `define_ratio` write alike.
+struct Naming<'a> {
+    code: &'a str,
+    name_zh: &'a str,
+    name_en: &'a str,
+    unit: &'a str,
+    schema: &'a str,
+}
+
+impl Naming<'_> {
+    async fn rename(&self, tx: &mut audit::AuditedWrite<'_>, now: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE dc_indicators SET name_zh = $2, name_en = $3, unit = $4, schema_json = $5,
+                 updated_at = $6 WHERE code = $1",
+        )
+        .bind(self.code)
+        .bind(self.name_zh)
+        .bind(self.name_en)
+        .bind(self.unit)
+        .bind(self.schema)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert(
+        &self,
+        tx: &mut audit::AuditedWrite<'_>,
+        owner: &str,
+        aggregation: Aggregation,
+        granularity: Granularity,
+        sharing: Sharing,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO dc_indicators (code, owner, name_zh, name_en, unit, schema_json,
+                 aggregation, granularity, sharing, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(self.code)
+        .bind(owner)
+        .bind(self.name_zh)
+        .bind(self.name_en)
+        .bind(self.unit)
+        .bind(self.schema)
+        .bind(aggregation.as_str())
+        .bind(granularity.as_str())
+        .bind(sharing.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The checks `define` and `define_ratio` share; the schema normalised.

@@ -765,6 +765,31 @@ impl Telemetry {
         Ok(recorded)
     }
 
+    /// [`ingest`](Self::ingest) for a person's upload through the kernel
+    /// API: the batch commits with one audit record of what it stored.
+    pub async fn ingest_audited(
+        &self,
+        source: &str,
+        readings: Vec<Incoming>,
+        rejections: Vec<Rejection>,
+        actor: &str,
+        org: &str,
+    ) -> Result<Recorded> {
+        let mut tx = self.audit.begin().await?;
+        let (recorded, observed) = self
+            .ingest_in(&mut tx, source, readings, rejections)
+            .await?;
+        tx.commit(
+            &audit::Entry::new(actor, "telemetry.readings.post", "ok")
+                .org(org)
+                .detail(json!({ "recorded": recorded })),
+        )
+        .await?;
+        self.note(&recorded);
+        self.evaluate(observed).await;
+        Ok(recorded)
+    }
+
     /// A plugin's own readings (read by hand, from a bill), of its devices
     /// in the caller's reach; audited as one entry.
     pub async fn record(
@@ -1077,20 +1102,7 @@ impl Telemetry {
             let mut sql = String::from(
                 "INSERT INTO tm_rollups (plugin_id, device_id, channel, span, start, n, total, low, high, last, last_at) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 11;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                sql.push_str(
-                    &(1..=11)
-                        .map(|j| format!("${}", b + j))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-                sql.push(')');
-            }
+            sql.push_str(&values(chunk.len(), 11));
             sql.push_str(&format!(
                 " ON CONFLICT (plugin_id, channel, span, start, device_id) DO UPDATE SET
                    n = tm_rollups.n + excluded.n, total = tm_rollups.total + excluded.total,
@@ -1120,21 +1132,7 @@ impl Telemetry {
             let mut sql = String::from(
                 "INSERT INTO tm_latest (plugin_id, device_id, channel, at, value, quality) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
+            sql.push_str(&values(chunk.len(), 6));
             sql.push_str(
                 " ON CONFLICT (plugin_id, device_id, channel) DO UPDATE SET at = excluded.at,
                    value = excluded.value, quality = excluded.quality WHERE excluded.at >= tm_latest.at",
@@ -1189,21 +1187,7 @@ impl Telemetry {
             let mut sql = String::from(
                 "INSERT INTO tm_rejected (at, source, plugin_id, device, reason, detail) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
+            sql.push_str(&values(chunk.len(), 6));
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 let detail: String = r.detail.chars().take(500).collect();
@@ -1269,20 +1253,7 @@ impl Telemetry {
                 "INSERT INTO tm_track (plugin_id, device_id, at, latitude, longitude, altitude_m, speed_kmh,
                      heading, alarm, status) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 10;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                sql.push_str(
-                    &(1..=10)
-                        .map(|j| format!("${}", b + j))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-                sql.push(')');
-            }
+            sql.push_str(&values(chunk.len(), 10));
             sql.push_str(" ON CONFLICT DO NOTHING");
             let mut q = sqlx::query(&sql);
             for p in chunk {
@@ -2057,6 +2028,19 @@ impl jt808::Terminals for Terminals808 {
     }
 }
 
+/// `($1,…,$columns),(…)` for a multi-row insert of `rows` rows.
+fn values(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", marks.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Great-circle distance in metres.
 fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
@@ -2103,6 +2087,11 @@ mod tests {
         // A minute before midnight is still March.
         let march = 1_743_436_740_000;
         assert_eq!(t.bucket_start(Span::Month, march), 1_740_758_400_000);
+    }
+
+    #[test]
+    fn placeholders_for_many_rows() {
+        assert_eq!(values(2, 3), "($1,$2,$3),($4,$5,$6)");
     }
 
     #[test]
