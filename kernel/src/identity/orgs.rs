@@ -137,9 +137,11 @@ pub async fn by_id_or_code(
         "SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1 OR code = $1 ORDER BY (id = $1) DESC LIMIT 1"
     ))
     .bind(id_or_code)
-    .fetch_optional(conn)
+    // fetch_all: fetch_optional costs PostgreSQL a second exchange
+    // (services/storage `get_on`).
+    .fetch_all(conn)
     .await?;
-    Ok(row.as_ref().map(row_to_org))
+    Ok(row.first().map(row_to_org))
 }
 
 /// One entry of the org directory: what anyone logged in may know of an

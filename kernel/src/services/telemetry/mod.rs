@@ -551,8 +551,10 @@ impl Telemetry {
             )
             .bind(input.protocol.as_str())
             .bind(ext)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?
+            .into_iter()
+            .next()
             .map(|r| (r.get(0), r.get(1)));
             if holder.is_some_and(|(p, id)| p != *plugin || id != input.id) {
                 return Err(ServiceError::Conflict(format!(
@@ -564,8 +566,10 @@ impl Telemetry {
             sqlx::query_scalar("SELECT org_id FROM tm_devices WHERE plugin_id = $1 AND id = $2")
                 .bind(plugin)
                 .bind(&input.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .next();
         // Moving a device needs the reach of where it was, too.
         if let Some(old) = &existing
             && !scope.reaches(old)
@@ -647,9 +651,38 @@ impl Telemetry {
         ))
         .bind(plugin)
         .bind(id)
-        .fetch_optional(&self.db)
-        .await?;
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .next();
         Ok(row.as_ref().map(device_of))
+    }
+
+    /// These devices of the plugin, in the order asked, when the caller
+    /// reaches every one; not found otherwise. One query per 500 ids.
+    pub async fn visible_all(&self, scope: &Scope, ids: &[String]) -> Result<Vec<Device>> {
+        let mut found: HashMap<String, Device> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "{DEVICE_SELECT} WHERE d.plugin_id = $1 AND d.id IN ({})",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(&scope.plugin);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.db).await? {
+                let d = device_of(&r);
+                found.insert(d.id.clone(), d);
+            }
+        }
+        ids.iter()
+            .map(|id| match found.get(id) {
+                Some(d) if scope.reaches(&d.org) => Ok(d.clone()),
+                _ => Err(ServiceError::NotFound(format!("device {id}"))),
+            })
+            .collect()
     }
 
     /// One of the plugin's devices if the caller reaches its org.
@@ -707,8 +740,10 @@ impl Telemetry {
         ))
         .bind(protocol.as_str())
         .bind(external_id)
-        .fetch_optional(&self.db)
-        .await?;
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .next();
         let device = row.as_ref().map(device_of).map(Arc::new);
         let mut cache = self.external.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 100_000 {
@@ -724,8 +759,10 @@ impl Telemetry {
             "SELECT auth_code FROM tm_devices WHERE protocol = 'jt808' AND external_id = $1",
         )
         .bind(phone)
-        .fetch_optional(&self.db)
+        .fetch_all(&self.db)
         .await?
+        .into_iter()
+        .next()
         .flatten())
     }
 
@@ -1320,11 +1357,7 @@ impl Telemetry {
             if q.devices.len() > 5_000 {
                 return Err(invalid("devices", "at most 5,000 devices per query"));
             }
-            let mut list = Vec::with_capacity(q.devices.len());
-            for id in &q.devices {
-                list.push(self.visible(scope, id).await?);
-            }
-            list
+            self.visible_all(scope, &q.devices).await?
         };
         // Each device reads as a sum of (coefficient, device, channel).
         type Terms = Vec<(f64, String, String)>;
@@ -1445,11 +1478,9 @@ impl Telemetry {
         if devices.len() > 5_000 {
             return Err(invalid("devices", "at most 5,000 devices per call"));
         }
+        self.visible_all(scope, devices).await?;
         let mut out = Vec::new();
         for chunk in devices.chunks(500) {
-            for id in chunk {
-                self.visible(scope, id).await?;
-            }
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT device_id, channel, at, value, quality FROM tm_latest
@@ -1574,8 +1605,10 @@ impl Telemetry {
             sqlx::query_scalar("SELECT rule FROM tm_rules WHERE plugin_id = $1 AND name = $2")
                 .bind(&scope.plugin)
                 .bind(&rule.name)
-                .fetch_optional(&mut *tx)
-                .await?;
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .next();
         // The install and upgrade hooks define rules every time.
         if current.as_deref() == Some(text.as_str()) {
             return Ok(());
