@@ -606,9 +606,9 @@ CREATE TABLE dc_ratios (
         17,
         Schema::Both(
             r#"
--- Telemetry (services/telemetry): devices a plugin registered, their raw
--- readings, incremental roll-ups, latest values, vehicle track points,
--- refused readings, alert rules, their state per device, and alerts.
+-- Telemetry (services/telemetry): devices a plugin registered, incremental
+-- roll-ups, latest values, refused readings, alert rules, their state per
+-- device, and alerts. Raw readings and track points are in 18.
 CREATE TABLE tm_devices (
     plugin_id   TEXT NOT NULL,
     id          TEXT NOT NULL,
@@ -625,18 +625,6 @@ CREATE TABLE tm_devices (
     PRIMARY KEY (plugin_id, id)
 );
 CREATE UNIQUE INDEX tm_devices_external ON tm_devices (protocol, external_id);
-CREATE TABLE tm_readings (
-    plugin_id   TEXT NOT NULL,
-    device_id   TEXT NOT NULL,
-    channel     TEXT NOT NULL,
-    at          BIGINT NOT NULL,
-    value       DOUBLE PRECISION NOT NULL,
-    delta       DOUBLE PRECISION,
-    quality     TEXT NOT NULL,
-    received_at BIGINT NOT NULL,
-    PRIMARY KEY (plugin_id, device_id, channel, at)
-);
-CREATE INDEX tm_readings_at ON tm_readings (at);
 CREATE TABLE tm_rollups (
     plugin_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
@@ -660,20 +648,6 @@ CREATE TABLE tm_latest (
     quality   TEXT NOT NULL,
     PRIMARY KEY (plugin_id, device_id, channel)
 );
-CREATE TABLE tm_track (
-    plugin_id  TEXT NOT NULL,
-    device_id  TEXT NOT NULL,
-    at         BIGINT NOT NULL,
-    latitude   DOUBLE PRECISION NOT NULL,
-    longitude  DOUBLE PRECISION NOT NULL,
-    altitude_m DOUBLE PRECISION NOT NULL,
-    speed_kmh  DOUBLE PRECISION NOT NULL,
-    heading    BIGINT NOT NULL,
-    alarm      BIGINT NOT NULL,
-    status     BIGINT NOT NULL,
-    PRIMARY KEY (plugin_id, device_id, at)
-);
-CREATE INDEX tm_track_at ON tm_track (at);
 CREATE TABLE tm_rejected (
     id        {serial},
     at        BIGINT NOT NULL,
@@ -709,5 +683,73 @@ CREATE TABLE tm_alerts (
 CREATE INDEX tm_alerts_plugin ON tm_alerts (plugin_id, at);
 "#,
         ),
+    ),
+    (
+        18,
+        Schema::Each {
+            // Telemetry's raw readings and vehicle track points. On
+            // PostgreSQL they are partitioned by month (of `at`, in ms):
+            // the service creates the coming months' partitions ahead
+            // (`Telemetry::prepare_partitions`) and drops those past the
+            // retention; what falls outside them lands in the default one.
+            sqlite: r#"
+CREATE TABLE tm_readings (
+    plugin_id   TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    value       DOUBLE PRECISION NOT NULL,
+    delta       DOUBLE PRECISION,
+    quality     TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, channel, at)
+);
+CREATE INDEX tm_readings_at ON tm_readings (at);
+CREATE TABLE tm_track (
+    plugin_id  TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    latitude   DOUBLE PRECISION NOT NULL,
+    longitude  DOUBLE PRECISION NOT NULL,
+    altitude_m DOUBLE PRECISION NOT NULL,
+    speed_kmh  DOUBLE PRECISION NOT NULL,
+    heading    BIGINT NOT NULL,
+    alarm      BIGINT NOT NULL,
+    status     BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, at)
+);
+CREATE INDEX tm_track_at ON tm_track (at);
+"#,
+            postgres: r#"
+CREATE TABLE tm_readings (
+    plugin_id   TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    value       DOUBLE PRECISION NOT NULL,
+    delta       DOUBLE PRECISION,
+    quality     TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, channel, at)
+) PARTITION BY RANGE (at);
+CREATE TABLE tm_readings_default PARTITION OF tm_readings DEFAULT;
+CREATE INDEX tm_readings_at ON tm_readings (at);
+CREATE TABLE tm_track (
+    plugin_id  TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    latitude   DOUBLE PRECISION NOT NULL,
+    longitude  DOUBLE PRECISION NOT NULL,
+    altitude_m DOUBLE PRECISION NOT NULL,
+    speed_kmh  DOUBLE PRECISION NOT NULL,
+    heading    BIGINT NOT NULL,
+    alarm      BIGINT NOT NULL,
+    status     BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id, at)
+) PARTITION BY RANGE (at);
+CREATE TABLE tm_track_default PARTITION OF tm_track DEFAULT;
+CREATE INDEX tm_track_at ON tm_track (at);
+"#,
+        },
     ),
 ];

@@ -132,6 +132,10 @@ impl Kernel {
             config.utc_offset_minutes,
             config.telemetry.raw_retention_days,
         ));
+        // Before any reading arrives: see `prepare_partitions`.
+        if let Err(e) = telemetry.prepare_partitions().await {
+            tracing::warn!(error = %e, "telemetry partitions not prepared");
+        }
         runtime.set_services(Arc::new(runtime::host::Services {
             files: files.clone(),
             storage: storage.clone(),

@@ -568,6 +568,40 @@ fn telemetry_over_mqtt_and_http_on_postgres() {
     let topic = format!("t{}p/telemetry", std::process::id());
     let k = start(Some(&db.url), &topic, tmp.path());
     scenario(&k, &topic);
+    // Raw readings sit in their month's partition, not in the default one.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (partitions, in_default, total): (i64, i64, i64) = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let partitions = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+             WHERE p.relname = 'tm_readings'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let in_default = sqlx::query_scalar("SELECT count(*) FROM tm_readings_default")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let total = sqlx::query_scalar("SELECT count(*) FROM tm_readings")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        (partitions, in_default, total)
+    });
+    assert!(
+        partitions >= 14,
+        "monthly partitions and the default: {partitions}"
+    );
+    assert!(total > 0);
+    assert_eq!(
+        in_default, 0,
+        "readings of this month belong in its partition"
+    );
 }
 
 /// SIGKILL while readings stream in loses none the broker holds: the kernel

@@ -1911,10 +1911,80 @@ impl Telemetry {
         self.settle_verdicts(verdicts).await
     }
 
+    /// PostgreSQL: the monthly partitions of raw readings and track points
+    /// from the oldest month a reading is still taken for to two months
+    /// ahead (a partition cannot be cut out of the default one once that
+    /// holds rows of its month, so they are made before their month).
+    pub async fn prepare_partitions(&self) -> Result<u32> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(0);
+        }
+        let now = calendar::now_ms();
+        let mut start = self.bucket_start(Span::Month, now - PAST_LIMIT_MS);
+        let last = self.bucket_start(Span::Month, now + 62 * 86_400_000);
+        let mut made = 0;
+        while start <= last {
+            let end = self.bucket_start(Span::Month, start + 32 * 86_400_000);
+            let days = (start + self.utc_offset_ms).div_euclid(86_400_000);
+            let (y, m, _) = calendar::civil_from_days(days);
+            for table in ["tm_readings", "tm_track"] {
+                let sql = format!(
+                    "CREATE TABLE IF NOT EXISTS {table}_{y:04}{m:02} PARTITION OF {table}
+                     FOR VALUES FROM ({start}) TO ({end})"
+                );
+                match sqlx::raw_sql(&sql).execute(&self.db).await {
+                    Ok(_) => made += 1,
+                    // Rows of that month already sit in the default
+                    // partition: they stay there.
+                    Err(e) => tracing::debug!(%table, y, m, error = %e, "partition not made"),
+                }
+            }
+            start = end;
+        }
+        Ok(made)
+    }
+
+    /// PostgreSQL: drops the monthly partitions that end before `cutoff`.
+    async fn drop_old_partitions(&self, cutoff: i64) -> Result<()> {
+        for table in ["tm_readings", "tm_track"] {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
+            )
+            .bind(table)
+            .fetch_all(&self.db)
+            .await?;
+            for name in names {
+                let Some(month) = name.strip_prefix(&format!("{table}_")) else {
+                    continue;
+                };
+                let (Ok(y), Ok(m)) = (
+                    month.get(..4).unwrap_or("").parse::<i64>(),
+                    month.get(4..).unwrap_or("").parse::<u32>(),
+                ) else {
+                    continue;
+                };
+                let start = calendar::days_from_civil(y, m, 1) * 86_400_000 - self.utc_offset_ms;
+                let end = self.bucket_start(Span::Month, start + 32 * 86_400_000);
+                if end <= cutoff {
+                    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {name}"))
+                        .execute(&self.db)
+                        .await?;
+                    tracing::info!(partition = %name, "dropped telemetry partition past retention");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Drops raw readings and track points past the retention (roll-ups
     /// stay) and trims the refused list.
     pub async fn sweep_retention(&self) -> Result<u64> {
         let cutoff = calendar::now_ms() - self.raw_retention_days as i64 * 86_400_000;
+        if self.dialect == Dialect::Postgres {
+            self.prepare_partitions().await?;
+            self.drop_old_partitions(cutoff).await?;
+        }
         let mut n = sqlx::query("DELETE FROM tm_readings WHERE at < $1")
             .bind(cutoff)
             .execute(&self.db)
