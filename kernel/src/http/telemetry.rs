@@ -69,47 +69,141 @@ fn parse_time(text: &str, utc_offset_minutes: i32) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + min * 60 + s) - utc_offset_minutes as i64 * 60) * 1000)
 }
 
-/// `device,channel,at,value` with a header row.
-fn parse_csv(text: &str, utc_offset_minutes: i32) -> ApiResult<Vec<Raw>> {
-    let mut lines = text.trim_start_matches('\u{feff}').lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(|h| h.trim().to_lowercase())
-        .collect();
-    let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            ApiError::validation("body", format!("the CSV header lacks the column {name}"))
+/// One cell of an uploaded sheet.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Text(String),
+    Number(f64),
+    /// An Excel date-time serial (days since 1899-12-30, local time).
+    Date(f64),
+}
+
+impl Cell {
+    fn text(&self) -> String {
+        match self {
+            Cell::Text(t) => t.trim().to_string(),
+            Cell::Number(n) | Cell::Date(n) => n.to_string(),
+        }
+    }
+}
+
+/// The first sheet of an XLSX workbook, or CSV text (UTF-8, or GB18030 as
+/// Excel on Chinese Windows saves it).
+fn read_sheet(bytes: &[u8]) -> ApiResult<Vec<Vec<Cell>>> {
+    use calamine::{Reader, Xlsx};
+    if bytes.starts_with(b"PK\x03\x04") {
+        let bad = |e: String| ApiError::validation("body", format!("not a readable workbook: {e}"));
+        let mut book: Xlsx<_> =
+            Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+        let range = book
+            .worksheet_range_at(0)
+            .ok_or_else(|| bad("it has no sheet".into()))?
+            .map_err(|e| bad(e.to_string()))?;
+        return Ok(range
+            .rows()
+            .map(|row| {
+                row.iter()
+                    .map(|d| match d {
+                        calamine::Data::Float(f) => Cell::Number(*f),
+                        calamine::Data::Int(i) => Cell::Number(*i as f64),
+                        calamine::Data::DateTime(d) => Cell::Date(d.as_f64()),
+                        other => Cell::Text(other.to_string()),
+                    })
+                    .collect()
+            })
+            .collect());
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_string(),
+        Err(_) => encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .ok_or_else(|| ApiError::validation("body", "neither UTF-8 nor GB18030 text"))?
+            .into_owned(),
+    };
+    Ok(text
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .map(|c| Cell::Text(c.trim().to_string()))
+                .collect()
+        })
+        .collect())
+}
+
+/// The columns, by the names a meter reader's sheet uses for them.
+const COLUMNS: [&[&str]; 4] = [
+    &["device", "设备", "设备编号", "表号"],
+    &["channel", "通道", "计量项"],
+    &["at", "time", "时间", "抄表时间", "日期"],
+    &["value", "读数", "数值", "示数"],
+];
+
+/// Readings from a sheet: a header row (within the first ten, so a title
+/// row above it is fine) naming the four columns, then one reading a row.
+fn parse_sheet(rows: Vec<Vec<Cell>>, utc_offset_minutes: i32) -> ApiResult<Vec<Raw>> {
+    let position = |row: &[Cell], names: &[&str]| {
+        row.iter().position(|c| {
+            let name = c.text().to_lowercase();
+            names.contains(&name.trim_start_matches('\u{feff}'))
         })
     };
-    let (cd, cc, ca, cv) = (col("device")?, col("channel")?, col("at")?, col("value")?);
-    let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let cell = |c: usize| cells.get(c).copied().unwrap_or("");
-        let row = i + 2;
-        let at = parse_time(cell(ca), utc_offset_minutes).ok_or_else(|| {
+    let (header_at, cols) = rows
+        .iter()
+        .take(10)
+        .enumerate()
+        .find_map(|(i, row)| {
+            let cols: Option<Vec<usize>> =
+                COLUMNS.iter().map(|names| position(row, names)).collect();
+            cols.map(|c| (i, c))
+        })
+        .ok_or_else(|| {
             ApiError::validation(
                 "body",
-                format!("row {row}: `at` {:?} is not a time", cell(ca)),
+                "no header row naming device, channel, at and value (设备编号, 通道, 时间, 读数)",
             )
         })?;
-        let value = cell(cv)
-            .replace(['，', ' '], "")
-            .parse::<f64>()
-            .map_err(|_| {
-                ApiError::validation(
-                    "body",
-                    format!("row {row}: `value` {:?} is not a number", cell(cv)),
-                )
-            })?;
+    let mut out = Vec::new();
+    for (i, row) in rows.iter().enumerate().skip(header_at + 1) {
+        if row.iter().all(|c| c.text().is_empty()) {
+            continue;
+        }
+        let cell = |c: usize| row.get(c).cloned().unwrap_or(Cell::Text(String::new()));
+        let line = i + 1;
+        let at = match cell(cols[2]) {
+            // An Excel serial of the region's local time.
+            Cell::Date(serial) | Cell::Number(serial) if serial < 1e6 => Some(
+                ((serial - 25_569.0) * 86_400_000.0).round() as i64
+                    - utc_offset_minutes as i64 * 60_000,
+            ),
+            other => parse_time(&other.text(), utc_offset_minutes),
+        }
+        .ok_or_else(|| {
+            ApiError::validation(
+                "body",
+                format!("row {line}: `at` {:?} is not a time", cell(cols[2]).text()),
+            )
+        })?;
+        let value = match cell(cols[3]) {
+            Cell::Number(n) => Some(n),
+            other => other
+                .text()
+                .replace([',', '，', ' '], "")
+                .parse::<f64>()
+                .ok(),
+        }
+        .ok_or_else(|| {
+            ApiError::validation(
+                "body",
+                format!(
+                    "row {line}: `value` {:?} is not a number",
+                    cell(cols[3]).text()
+                ),
+            )
+        })?;
         out.push(Raw {
-            device: cell(cd).to_string(),
-            channel: cell(cc).to_string(),
+            device: cell(cols[0]).text(),
+            channel: cell(cols[1]).text(),
             at,
             value,
         });
@@ -132,15 +226,14 @@ async fn post_readings(
         .require(&k, session.org(), "kernel.telemetry.ingest")
         .await?;
     let bytes = read_body(body, 8 << 20).await?;
-    let csv = headers
+    let sheet = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/csv"));
-    let (raws, quality) = if csv {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| ApiError::validation("body", "the CSV is not UTF-8"))?;
+        .is_some_and(|v| v.starts_with("text/csv") || v.contains("spreadsheetml"));
+    let (raws, quality) = if sheet {
+        let rows = read_sheet(&bytes)?;
         (
-            parse_csv(text, k.config.utc_offset_minutes)?,
+            parse_sheet(rows, k.config.utc_offset_minutes)?,
             Quality::Manual,
         )
     } else {
@@ -271,16 +364,41 @@ mod tests {
         assert_eq!(parse_time("yesterday", 480), None);
     }
 
+    fn csv(text: &str) -> ApiResult<Vec<Raw>> {
+        parse_sheet(read_sheet(text.as_bytes())?, 480)
+    }
+
     #[test]
     fn a_bill_sheet_reads() {
-        let rows = parse_csv(
-            "\u{feff}Device,Channel,At,Value\nm1,kwh,2025-03-01 08:00,1520.5\n\n",
-            480,
-        )
-        .unwrap();
+        let rows =
+            csv("\u{feff}Device,Channel,At,Value\nm1,kwh,2025-03-01 08:00,1520.5\n\n").unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].value, 1520.5);
-        assert!(parse_csv("device,at,value\n", 480).is_err());
-        assert!(parse_csv("device,channel,at,value\nm1,kwh,soon,1\n", 480).is_err());
+        assert!(csv("device,at,value\n").is_err());
+        assert!(csv("device,channel,at,value\nm1,kwh,soon,1\n").is_err());
+        // A title row above Chinese headers.
+        let rows =
+            csv("2025年3月抄表记录\n表号,计量项,抄表时间,读数\nm1,kwh,2025/03/01 08:00,1520.5\n")
+                .unwrap();
+        assert_eq!(rows[0].at, 1_740_787_200_000);
+    }
+
+    #[test]
+    fn a_workbook_reads_with_excel_dates() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in ["设备编号", "通道", "时间", "读数"].iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        sheet.write_string(1, 0, "m1").unwrap();
+        sheet.write_string(1, 1, "kwh").unwrap();
+        // 2025-03-01 08:00 local: serial 45717 + 8/24.
+        sheet.write_number(1, 2, 45_717.0 + 8.0 / 24.0).unwrap();
+        sheet.write_number(1, 3, 1520.5).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let rows = parse_sheet(read_sheet(&bytes).unwrap(), 480).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].at, 1_740_787_200_000);
+        assert_eq!(rows[0].value, 1520.5);
     }
 }
