@@ -138,3 +138,19 @@ pub fn summary_line(zh: &str, en: &str, value: Value, format: &str) -> Value {
 /// At most this many records are listed one by one in a summary; the
 /// count and the total cover the rest.
 pub const SUMMARY_RECORDS: usize = 10;
+
+/// An org's name as a `{zh-CN, en}` pair for a summary (its id when the
+/// kernel does not know it): an approver sees a receiver by name.
+pub fn org_name(id: &str) -> Value {
+    match tianshan_sdk::orgs::get(id) {
+        Ok(Some(o)) => {
+            let en = if o.name_en.is_empty() {
+                o.name_zh.clone()
+            } else {
+                o.name_en
+            };
+            json!({ "zh-CN": o.name_zh, "en": en })
+        }
+        _ => json!(id),
+    }
+}

@@ -755,13 +755,32 @@ fn approval_summary(kind: &str, data: &Value, total: i64) -> Value {
     ];
     for (key, zh, en) in extra {
         if let Some(v) = p[*key].as_str().filter(|v| !v.is_empty()) {
-            lines.push(line(zh, en, json!(v), "text"));
+            let value = match *key {
+                "to_org" => common::org_name(v),
+                "method" => method_label(v),
+                _ => json!(v),
+            };
+            lines.push(line(zh, en, value, "text"));
         }
     }
     if let Some(note) = data["note"].as_str().filter(|v| !v.is_empty()) {
         lines.push(line("备注", "Note", json!(note), "text"));
     }
     Value::Array(lines)
+}
+
+/// A disposal method by its name in both languages, for the summary.
+pub fn method_label(method: &str) -> Value {
+    let (zh, en) = match method {
+        "transfer" => ("无偿划转", "Free transfer"),
+        "sale" => ("出售", "Sale"),
+        "swap" => ("置换", "Swap"),
+        "scrap" => ("报废", "Scrapping"),
+        "write_off" => ("报损", "Write-off"),
+        "donation" => ("对外捐赠", "Donation"),
+        other => (other, other),
+    };
+    json!({ "zh-CN": zh, "en": en })
 }
 
 /// The photos of a document's cards: the files its approval lists.

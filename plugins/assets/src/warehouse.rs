@@ -1508,7 +1508,12 @@ fn order_summary(data: &Value, total: i64) -> Value {
         ("reason", "事由", "Reason"),
     ] {
         if let Some(v) = data[key].as_str().filter(|v| !v.is_empty()) {
-            lines.push(line(zh, en, json!(v), "text"));
+            let value = match key {
+                "to_org" => crate::common::org_name(v),
+                "method" => crate::documents::method_label(v),
+                _ => json!(v),
+            };
+            lines.push(line(zh, en, value, "text"));
         }
     }
     Value::Array(lines)
