@@ -609,6 +609,36 @@
     // else: the menu is still loading; route() runs again when it arrives.
   }
 
+  // ---- the kit, for what the portal shows as plugin pages do ---------------
+  //
+  // Approval summaries (the form's `summary` and `files`) and titles and
+  // step names in one language are rendered by the UI kit's own code
+  // (/ui/kit/kit.js), loaded once, with its texts in the portal's language.
+
+  var kitModule = null;
+  var kitLang = null;
+
+  function withKit() {
+    if (!kitModule) kitModule = import('/ui/kit/kit.js').catch(function () { return null; });
+    return kitModule.then(function (kit) {
+      if (!kit || kitLang === state.lang) return kit;
+      return kit.useTexts(state.lang).then(function () { kitLang = state.lang; return kit; });
+    });
+  }
+
+  function oneLang(kit, value) { return kit ? kit.oneLang(value) : String(value == null ? '' : value); }
+
+  function approvalTitle(kit, a) { return kit ? kit.approvalTitle(a) : a.title; }
+
+  function openFile(id, name) {
+    var a = el('a', '');
+    a.href = '/api/v1/files/' + encodeURIComponent(id);
+    a.download = name || '';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
   // ---- the to-do list: approvals of every plugin, run by the kernel --------
 
   function parseTodoHash() {
@@ -643,14 +673,15 @@
       tabs[i].setAttribute('aria-selected', String(tabs[i].getAttribute('data-kind') === kind));
     }
     var seq = ++state.todoSeq;
-    api('GET', '/api/v1/todos?kind=' + encodeURIComponent(kind)).then(function (res) {
+    Promise.all([api('GET', '/api/v1/todos?kind=' + encodeURIComponent(kind)), withKit()]).then(function (both) {
+      var res = both[0];
       if (seq !== state.todoSeq) return;
       if (res.status === 401) return sessionExpired();
       if (res.status !== 200 || !res.body) {
         showShellError(tr('todos.error', { message: errorMessage(res) }));
         return;
       }
-      renderTodoItems(res.body.items || [], selected);
+      renderTodoItems(res.body.items || [], selected, both[1]);
     }, function () {
       showShellError(tr('error.network'));
     });
@@ -660,7 +691,7 @@
     return tr('approval.status.' + status);
   }
 
-  function renderTodoItems(items, selected) {
+  function renderTodoItems(items, selected, kit) {
     var list = $('todo-list');
     list.textContent = '';
     items.forEach(function (item) {
@@ -669,9 +700,9 @@
       var link = el('a', a.id === selected ? 'active' : '');
       link.href = '#/approvals/' + encodeURIComponent(a.id);
       link.setAttribute('data-approval', a.id);
-      link.appendChild(el('strong', 'todo-title', a.title));
-      var meta = [a.flow_title, statusLabel(a.status)];
-      if (item.step_name) meta.push(tr('todos.step', { step: item.step_name }));
+      link.appendChild(el('strong', 'todo-title', approvalTitle(kit, a)));
+      var meta = [oneLang(kit, a.flow_title), statusLabel(a.status)];
+      if (item.step_name) meta.push(tr('todos.step', { step: oneLang(kit, item.step_name) }));
       meta.push(when(item.since));
       link.appendChild(el('div', 'todo-meta', meta.join(' · ')));
       li.appendChild(link);
@@ -681,34 +712,42 @@
   }
 
   function showApproval(id) {
-    api('GET', '/api/v1/approvals/' + encodeURIComponent(id)).then(function (res) {
+    Promise.all([api('GET', '/api/v1/approvals/' + encodeURIComponent(id)), withKit()]).then(function (both) {
+      var res = both[0];
       if (res.status === 401) return sessionExpired();
       if (res.status !== 200 || !res.body) {
         state.approval = null;
         $('approval').hidden = false;
         $('approval-title').textContent = res.status === 404 ? tr('approval.notFound') : errorMessage(res);
         $('approval-meta').textContent = '';
+        $('approval-summary').textContent = '';
         $('approval-steps').textContent = '';
         $('approval-timeline').textContent = '';
         $('approval-form').hidden = true;
         return;
       }
-      renderApproval(res.body);
+      renderApproval(res.body, both[1]);
     }, function () {
       showShellError(tr('error.network'));
     });
   }
 
-  function renderApproval(d) {
+  function renderApproval(d, kit) {
     var a = d.approval;
     state.approval = d;
+    state.approvalKit = kit;
     $('approval').hidden = false;
-    $('approval-title').textContent = a.title;
-    $('approval-meta').textContent = tr('approval.meta', { flow: a.flow_title, status: statusLabel(a.status) });
+    $('approval-title').textContent = approvalTitle(kit, a);
+    $('approval-meta').textContent = tr('approval.meta', { flow: oneLang(kit, a.flow_title), status: statusLabel(a.status) });
+    // What is being approved: the plugin's summary of the subject (the
+    // form's `summary` lines and `files`), else the form's keys.
+    var summary = $('approval-summary');
+    summary.textContent = '';
+    if (kit) summary.appendChild(kit.approvalSummary(a.form, { api: api, openFile: openFile }));
     var steps = $('approval-steps');
     steps.textContent = '';
     a.steps.forEach(function (s, i) {
-      var li = el('li', i + 1 === a.current_step ? 'current' : '', s.name + ' (' + tr('approval.mode.' + s.mode) + ')');
+      var li = el('li', i + 1 === a.current_step ? 'current' : '', oneLang(kit, s.name) + ' (' + tr('approval.mode.' + s.mode) + ')');
       steps.appendChild(li);
     });
     var timeline = $('approval-timeline');
@@ -717,6 +756,7 @@
       var li = el('li', 'timeline-entry');
       li.setAttribute('data-action', t.action);
       var line = (t.actor_name || t.actor) + ' · ' + tr('approval.action.' + t.action);
+      if (t.step > 0 && a.steps[t.step - 1]) line += ' · ' + oneLang(kit, a.steps[t.step - 1].name);
       if (t.detail && t.detail.name) line += ' · ' + t.detail.name;
       li.appendChild(el('span', 'what', line));
       li.appendChild(el('span', 'when', ' ' + when(t.at)));
@@ -732,7 +772,7 @@
     back.value = '0';
     select.appendChild(back);
     for (var i = 1; i < a.current_step; i++) {
-      var o = el('option', '', a.steps[i - 1].name);
+      var o = el('option', '', oneLang(kit, a.steps[i - 1].name));
       o.value = String(i);
       select.appendChild(o);
     }
@@ -762,7 +802,7 @@
         return;
       }
       $('approval-comment').value = '';
-      renderApproval(res.body);
+      renderApproval(res.body, state.approvalKit);
       showTodos(state.todoKind, res.body.approval.id);
       loadTodoCount();
     }, function () {
@@ -821,6 +861,7 @@
     else if (d.op === 'request') work = bridgeRequest(b.plugin, d);
     else if (d.op === 'navigate') work = bridgeNavigate(b.plugin, d.hash);
     else if (d.op === 'route') work = bridgeRoute(b, d.hash, d.title);
+    else if (d.op === 'print') work = bridgePrint(frame, d.height);
     else work = refused('unknown bridge operation');
     work.then(function (payload) {
       bridgeReply(ev.source, b, d.id, payload);
@@ -850,6 +891,20 @@
     if (m && m[1] === encodeURIComponent(plugin)) ok = true;
     if (!ok) return refused('the portal opens only to-dos, approvals and this plugin\'s pages');
     location.hash = hash;
+    return Promise.resolve({ status: 204, body: null });
+  }
+
+  // kit.print(): a sandboxed page may not open the print dialog, so the
+  // portal prints — itself without its menu and bars (portal.css's print
+  // rules), the frame as tall as the page it holds so nothing is cut.
+  function bridgePrint(frame, height) {
+    var h = typeof height === 'number' && height > 0 ? Math.min(Math.round(height), 100000) : 0;
+    var old = frame.style.height;
+    if (h) frame.style.height = h + 'px';
+    document.documentElement.classList.add('printing');
+    try { window.print(); } catch (e) { /* no dialog: nothing to print to */ }
+    document.documentElement.classList.remove('printing');
+    frame.style.height = old;
     return Promise.resolve({ status: 204, body: null });
   }
 
@@ -912,16 +967,41 @@
         return /\/meta$/.test(target.url.pathname) ? res : send();
       });
     }
-    if (target.kind === 'todos') {
-      return send().then(function (res) {
-        if (res.status === 200 && res.body && Array.isArray(res.body.items)) {
-          var items = res.body.items.filter(function (i) { return i && i.approval && i.approval.plugin === plugin; });
-          res.body = { items: items, total: items.length };
-        }
-        return res;
+    if (target.kind === 'todos') return bridgeTodos(plugin, target.url);
+    return send();
+  }
+
+  // The caller's to-dos of `plugin` only, paged as the page asked (limit,
+  // offset) over that plugin's items: the kernel's list is read a few
+  // hundred at a time and filtered here, so `total` and `next_offset` count
+  // this plugin's items and a page is never short of them.
+  var TODO_SCAN = 200;
+  var TODO_SCAN_MAX = 2000;
+
+  function bridgeTodos(plugin, url) {
+    var q = url.searchParams;
+    var kind = q.get('kind') || 'pending';
+    var limit = Math.max(1, Math.min(200, parseInt(q.get('limit'), 10) || 50));
+    var offset = Math.max(0, parseInt(q.get('offset'), 10) || 0);
+    var mine = [];
+    function page(at) {
+      var u = new URL('/api/v1/todos', location.origin);
+      u.searchParams.set('kind', kind);
+      u.searchParams.set('limit', String(TODO_SCAN));
+      u.searchParams.set('offset', String(at));
+      return sessionFetch('GET', u, {}).then(function (res) {
+        if (res.status !== 200 || !res.body || !Array.isArray(res.body.items)) return res;
+        res.body.items.forEach(function (i) {
+          if (i && i.approval && i.approval.plugin === plugin) mine.push(i);
+        });
+        var next = res.body.next_offset;
+        if (next != null && next < TODO_SCAN_MAX) return page(next);
+        var items = mine.slice(offset, offset + limit);
+        var end = offset + items.length;
+        return { status: 200, body: { items: items, total: mine.length, next_offset: end < mine.length ? end : null } };
       });
     }
-    return send();
+    return page(0);
   }
 
   // Performs a bridged request with the session: the page chooses the

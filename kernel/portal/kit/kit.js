@@ -358,6 +358,7 @@ export function append(node, children) {
   if (!Array.isArray(children)) children = [children];
   children.forEach(function (c) {
     if (c == null || c === false) return;
+    if (Array.isArray(c)) return append(node, c);
     node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
   });
 }
@@ -1030,4 +1031,369 @@ export function router(routes, fallback) {
       else location.hash = hash;
     }
   };
+}
+
+// ---- approvals: the subject summary, the panel, the to-do list ------------------
+//
+// An approval's `form` is the JSON its plugin passed to approvals::start.
+// The convention the kit and the portal render (docs/plugin-guide.md,
+// "What the approver sees"):
+//   { "title":   {"zh-CN": "资产登记 DJ…", "en": "Registration DJ…"},
+//     "summary": [{"label": {"zh-CN": "原值", "en": "Original value"},
+//                  "value": 520000, "format": "money_fen", "unit": "元"}],
+//     "files":   ["<file id>", …],
+//     …the plugin's own keys, which the summary leaves alone }
+// format: money_fen (fen shown as yuan, thousands separators), number,
+// date, text (the default); unit and label may be a {zh-CN, en} pair. A
+// form without `summary` is shown as a key/value table.
+
+// A kernel title or step name in the viewer's language only: a
+// {zh-CN, en} pair by the language, a "中文 English" string (how flows
+// name their steps) by its Chinese or its English half, never both.
+export function oneLang(value) {
+  if (value == null) return '';
+  if (typeof value === 'object') return localized(value);
+  var s = String(value);
+  var m = /^([^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)\s+([A-Za-z][\x20-\x7e]*)$/.exec(s);
+  if (!m) return s;
+  return state.lang === 'en' ? m[2].trim() : m[1].trim();
+}
+
+// An approval's title for the viewer: the form's {zh-CN, en} title when
+// the plugin gave one, else the kernel's title in one language.
+export function approvalTitle(a) {
+  var t = a && a.form && a.form.title;
+  if (t && typeof t === 'object') return localized(t);
+  return oneLang(a ? a.title || a.flow_title : '');
+}
+
+function joinUnit(n, unit) {
+  if (!unit) return n;
+  return n + (unit === '%' || state.lang !== 'en' ? '' : ' ') + unit;
+}
+
+function numberText(n, digits) {
+  var o = digits == null ? { maximumFractionDigits: 2 } : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+  try { return Number(n).toLocaleString(state.lang, o); } catch (e) { return String(n); }
+}
+
+// An amount in fen as yuan for people: 1234567 → '12,345.67元'
+// ('12,345.67 yuan' in English; `unit` replaces the unit).
+export function fenText(fen, unit) {
+  if (fen == null || fen === '' || isNaN(Number(fen))) return '—';
+  return joinUnit(numberText(Number(fen) / 100, 2), unit == null ? tr('summary.yuan') : unit);
+}
+
+function dateText(v) {
+  if (typeof v === 'number') {
+    try { return new Date(v * 1000).toLocaleDateString(state.lang); } catch (e) { return String(v); }
+  }
+  return String(v);
+}
+
+// One summary line's value as text, by its format.
+export function summaryValue(item) {
+  var v = item ? item.value : null;
+  var unit = item && item.unit != null ? localized(item.unit) : null;
+  if (v == null || v === '') return '—';
+  switch (item.format) {
+    case 'money_fen': return fenText(v, unit);
+    case 'number': return isNaN(Number(v)) ? String(v) : joinUnit(numberText(v), unit);
+    case 'date': return dateText(v);
+    default: return joinUnit(typeof v === 'object' ? localized(v) || JSON.stringify(v) : String(v), unit);
+  }
+}
+
+function plainValue(v) {
+  if (v == null || v === '') return '—';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+// What is being approved: the form's summary lines and attached files, or
+// (for a form without `summary`) its keys and values. opts.api(method,
+// path) answers {status, body} (the kit's bridge by default; the portal
+// passes its own) and opts.openFile(id, name) opens a file (default:
+// download it).
+export function approvalSummary(form, opts) {
+  var o = opts || {};
+  var call0 = o.api || api;
+  var f = form && typeof form === 'object' ? form : {};
+  var box = h('div', { class: 'kit-summary' });
+  if (Array.isArray(f.summary)) {
+    box.appendChild(h('dl', { class: 'kit-summary-lines' }, f.summary.map(function (item) {
+      var numeric = item && (item.format === 'money_fen' || item.format === 'number');
+      return h('div', { class: 'kit-summary-line', 'data-format': (item && item.format) || 'text' }, [
+        h('dt', null, localized(item && item.label)),
+        h('dd', { class: numeric ? 'num' : null }, summaryValue(item))
+      ]);
+    })));
+  } else {
+    var keys = Object.keys(f).filter(function (k) { return k !== 'title' && k !== 'files'; });
+    if (keys.length) {
+      box.appendChild(h('table', { class: 'kit-summary-raw' }, h('tbody', null, keys.map(function (k) {
+        return h('tr', null, [h('th', { scope: 'row' }, k), h('td', null, plainValue(f[k]))]);
+      }))));
+    } else if (!Array.isArray(f.files) || !f.files.length) {
+      box.appendChild(h('p', { class: 'muted' }, tr('common.empty')));
+    }
+  }
+  var files = Array.isArray(f.files) ? f.files.filter(function (id) { return typeof id === 'string' && id; }) : [];
+  if (files.length) {
+    box.appendChild(h('p', { class: 'kit-summary-files-title' }, tr('summary.files')));
+    box.appendChild(h('ul', { class: 'kit-files' }, files.map(function (id) {
+      var link = h('a', { href: '#', 'data-file-id': id }, id);
+      link.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (o.openFile) o.openFile(id, link.textContent);
+        else download('/api/v1/files/' + encodeURIComponent(id), link.textContent);
+      });
+      call0('GET', '/api/v1/files/' + encodeURIComponent(id) + '/meta').then(function (res) {
+        var meta = res && res.status === 200 && res.body && res.body.file;
+        if (meta && meta.name) link.textContent = meta.name;
+      });
+      return h('li', null, link);
+    })));
+  }
+  return box;
+}
+
+function when(seconds) {
+  try { return new Date(seconds * 1000).toLocaleString(state.lang); } catch (e) { return String(seconds); }
+}
+
+function stepName(a, step) {
+  var s = a && a.steps && a.steps[step - 1];
+  return s ? oneLang(s.name) : '';
+}
+
+// The approval panel for a record's page: status, current step, what is
+// being approved, the timeline, and what the viewer may do — withdraw (the
+// applicant, while it runs), approve, reject or send back to an earlier
+// step (an approver holding the task; the last two need a reason), each
+// confirmed first.
+//   kit.approvalPanel(el, { approvalId })        — one approval
+//   kit.approvalPanel(el, { approvals: list })   — the newest of a record's
+//     approvals (the plugin's API gives them: approvals::for_subject)
+// opts.onDone(action, detail) runs after an action took effect;
+// opts.summary: false leaves the summary out; opts.withdraw: false leaves
+// withdrawing to the record's own button. Answers {ready, reload()}.
+export function approvalPanel(el, opts) {
+  var o = opts || {};
+  var id = o.approvalId;
+  if (!id && Array.isArray(o.approvals) && o.approvals.length) {
+    var newest = o.approvals.slice().sort(function (x, y) { return (x.created_at || 0) - (y.created_at || 0); });
+    id = newest[newest.length - 1].id;
+  }
+  el.classList.add('kit-approval-panel');
+  function load() {
+    if (!id) {
+      el.textContent = '';
+      el.appendChild(h('p', { class: 'muted kit-approval-none' }, tr('panel.none')));
+      return Promise.resolve(null);
+    }
+    return api('GET', '/api/v1/approvals/' + encodeURIComponent(id)).then(function (res) {
+      el.textContent = '';
+      if (!ok(res) || !res.body) {
+        el.appendChild(h('p', { class: 'form-error' }, errorText(res)));
+        return null;
+      }
+      renderPanel(el, res.body, o, load);
+      return res.body;
+    });
+  }
+  return { ready: load(), reload: load };
+}
+
+function renderPanel(el, d, o, reload) {
+  var a = d.approval;
+  el.setAttribute('data-approval', a.id);
+  el.setAttribute('data-status', a.status);
+  var current = a.status === 'running' ? stepName(a, a.current_step) : '';
+  var parts = [
+    h('div', { class: 'kit-approval-head' }, [
+      h('strong', { class: 'kit-approval-title' }, approvalTitle(a)),
+      h('span', { class: 'kit-badge kit-approval-status', 'data-status': a.status }, tr('panel.status.' + a.status)),
+      current ? h('span', { class: 'muted kit-approval-step' }, tr('panel.currentStep', { step: current })) : null
+    ])
+  ];
+  if (o.summary !== false) parts.push(approvalSummary(a.form, o));
+  parts.push(h('ol', { class: 'kit-steps' }, (a.steps || []).map(function (s, i) {
+    var cls = a.status === 'running' && i + 1 === a.current_step ? 'current'
+      : a.status === 'approved' || (a.status === 'running' && i + 1 < a.current_step) ? 'done' : null;
+    return h('li', { class: cls }, oneLang(s.name));
+  })));
+  parts.push(h('p', { class: 'kit-timeline-title' }, tr('panel.timeline')));
+  parts.push(h('ul', { class: 'kit-timeline' }, (d.timeline || []).map(function (t) {
+    var what = tr('panel.action.' + t.action);
+    if (t.action === 'rejected' && t.detail && t.detail.to_step > 0) {
+      what = tr('panel.action.returned', { step: stepName(a, t.detail.to_step) });
+    }
+    var step = t.step > 0 ? stepName(a, t.step) : '';
+    return h('li', { 'data-action': t.action }, [
+      h('span', { class: 'kit-timeline-who' }, t.actor_name || t.actor),
+      ' ',
+      h('span', { class: 'kit-timeline-what' }, what),
+      step ? h('span', { class: 'muted' }, ' · ' + step) : null,
+      h('time', { class: 'muted' }, ' ' + when(t.at)),
+      t.comment ? h('p', { class: 'kit-timeline-comment' }, t.comment) : null
+    ]);
+  })));
+  if (d.can_act || (d.can_withdraw && o.withdraw !== false)) parts.push(approvalActions(a, d, o, reload));
+  el.textContent = '';
+  append(el, parts);
+}
+
+function approvalActions(a, d, o, reload) {
+  var comment = h('textarea', { rows: '2', class: 'kit-approval-comment', placeholder: tr('panel.commentHint') });
+  var form = h('form', { class: 'kit-approval-actions kit-no-print', novalidate: true });
+  var fields = [field('comment', tr('panel.comment'), comment, true)];
+  var toStep = null;
+  if (d.can_act && a.current_step > 1) {
+    toStep = h('select', null, (a.steps || []).slice(0, a.current_step - 1).map(function (s, i) {
+      return h('option', { value: String(i + 1) }, oneLang(s.name));
+    }));
+    fields.push(field('to_step', tr('panel.toStep'), toStep));
+  }
+  var buttons = [];
+  function button(action, cls) {
+    var b = h('button', { type: 'button', class: 'button ' + action + (cls ? ' ' + cls : ''), 'data-action': action,
+      onclick: function () { decide(action); } }, tr('panel.' + action));
+    buttons.push(b);
+  }
+  if (d.can_act) {
+    button('approve', 'primary');
+    button('reject', 'danger');
+    if (toStep) button('sendBack');
+  }
+  if (d.can_withdraw && o.withdraw !== false) button('withdraw');
+  append(form, fields.concat([formError(), h('div', { class: 'actions' }, buttons)]));
+  form.addEventListener('submit', function (ev) { ev.preventDefault(); });
+  function decide(action) {
+    clearErrors(form);
+    var text = comment.value.trim();
+    if ((action === 'reject' || action === 'sendBack') && !text) {
+      setFieldError(form, 'comment', tr('panel.reasonRequired'));
+      return;
+    }
+    var step = action === 'sendBack' ? stepName(a, Number(toStep.value)) : '';
+    confirm(tr('panel.confirm.' + action, { title: approvalTitle(a), step: step })).then(function (yes) {
+      if (!yes) return;
+      var body = { comment: text };
+      var path = action;
+      if (action === 'reject') body.to_step = 0;
+      if (action === 'sendBack') { path = 'reject'; body.to_step = Number(toStep.value); }
+      if (!text) delete body.comment;
+      busy(form, true);
+      api('POST', '/api/v1/approvals/' + encodeURIComponent(a.id) + '/' + path, body).then(function (res) {
+        busy(form, false);
+        if (!ok(res)) return showError(form, res);
+        if (o.onDone) o.onDone(action, res.body);
+        else reload();
+      });
+    });
+  }
+  return form;
+}
+
+// This plugin's to-dos from the kernel (the portal's bridge keeps only
+// this plugin's approvals), a page at a time.
+//   kit.todoList(el, { kind: 'pending' | 'copied' | 'started',
+//     open: function (item) { return '#/documents/' + item.approval.subject_id; },
+//     detail: function (item) { return element or null },  // under the summary
+//     empty: 'text', pageSize: 20, onDone(action, detail) })
+// Clicking an item goes to open(item) (the plugin's own record); without
+// `open` it unfolds the approval panel inside the item. Answers
+// {ready, reload()}.
+export function todoList(el, opts) {
+  var o = opts || {};
+  var per = o.pageSize || 20;
+  var page = 1;
+  el.classList.add('kit-todos');
+  function load() {
+    var path = '/api/v1/todos' + query({ kind: o.kind || 'pending', limit: per, offset: (page - 1) * per });
+    return api('GET', path).then(function (res) {
+      el.textContent = '';
+      if (!ok(res) || !res.body) {
+        el.appendChild(h('p', { class: 'form-error' }, errorText(res)));
+        return null;
+      }
+      var items = res.body.items || [];
+      var list = h('ul', { class: 'kit-todo-list', id: o.id || 'todo-list' });
+      if (!items.length) {
+        list.appendChild(h('li', { class: 'muted empty', id: 'todo-empty' }, o.empty || tr('todo.empty')));
+      }
+      items.forEach(function (item) { list.appendChild(todoItem(item, o, load)); });
+      el.appendChild(list);
+      var total = res.body.total;
+      if (total > per || page > 1) {
+        el.appendChild(pager(total, page, res.body.next_offset != null,
+          function () { page -= 1; load(); }, function () { page += 1; load(); }));
+      }
+      return res.body;
+    });
+  }
+  return { ready: load(), reload: load };
+}
+
+function todoItem(item, o, reload) {
+  var a = item.approval;
+  var panel = h('div', { class: 'kit-todo-panel', hidden: true });
+  var title = h('a', { href: o.open ? o.open(item) : '#', class: 'todo-title' }, approvalTitle(a));
+  title.addEventListener('click', function (ev) {
+    if (o.open) return;
+    ev.preventDefault();
+    if (!panel.hidden) { panel.hidden = true; return; }
+    panel.hidden = false;
+    approvalPanel(panel, { approvalId: a.id, summary: false, onDone: function (action, d) {
+      if (o.onDone) o.onDone(action, d);
+      else reload();
+    } });
+  });
+  var meta = [oneLang(a.flow_title)];
+  if (item.step_name) meta.push(tr('panel.currentStep', { step: oneLang(item.step_name) }));
+  meta.push(tr('todo.since', { when: when(item.since) }));
+  return h('li', { class: 'todo', 'data-approval': a.id, 'data-plugin': a.plugin }, [
+    h('div', { class: 'todo-head' }, [title, h('span', { class: 'muted todo-meta' }, meta.join(' · '))]),
+    approvalSummary(a.form, o),
+    o.detail ? o.detail(item) : null,
+    panel
+  ]);
+}
+
+// ---- printing ------------------------------------------------------------------
+
+// Prints the page (a record with its approval timeline) on A4: no menu,
+// no buttons, no forms (kit.css's print rules, which also hold while
+// <html> has the class `kit-print`; `.kit-no-print` hides anything else).
+// `el` (optional) is printed alone. A sandboxed page may not open the
+// print dialog itself, so the portal prints its frame.
+export function print(el) {
+  var root = document.documentElement;
+  root.classList.add('kit-print');
+  if (el) { el.classList.add('kit-print-target'); root.classList.add('kit-print-only'); }
+  function done() {
+    root.classList.remove('kit-print', 'kit-print-only');
+    if (el) el.classList.remove('kit-print-target');
+    window.removeEventListener('afterprint', done);
+  }
+  window.addEventListener('afterprint', done);
+  var height = Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);
+  return call('print', { height: height }).then(function (res) {
+    if (!res || res.status !== 204) {
+      try { window.print(); } catch (e) { /* no dialog in the sandbox */ }
+    }
+    setTimeout(done, 1000);
+    return res;
+  });
+}
+
+// Loads the kit's texts for `lang` without touching the document: for the
+// portal, which renders approval summaries with the kit.
+export function useTexts(lang) {
+  if (LANGS.indexOf(lang) < 0) lang = DEFAULT_LANG;
+  return loadJson('/ui/kit/i18n/' + lang + '.json').catch(function () { return {}; }).then(function (t) {
+    state.lang = lang;
+    state.kitT = t || {};
+  });
 }

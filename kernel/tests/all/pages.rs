@@ -356,3 +356,60 @@ fn pages_are_sandboxed_and_only_the_shell_gets_the_csrf_token() {
         401
     );
 }
+
+/// The kit's two dictionaries have the same keys, and every text the
+/// approval blocks use (`panel.*`, `todo.*`, `summary.*`, literal or built
+/// from an action, a status or a timeline entry) is in both.
+#[test]
+fn kit_dictionaries_match_and_cover_the_approval_blocks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let texts = |lang: &str| -> serde_json::Map<String, Value> {
+        let raw =
+            std::fs::read_to_string(root.join(format!("portal/kit/i18n/{lang}.json"))).unwrap();
+        serde_json::from_str(&raw).unwrap()
+    };
+    let (zh, en) = (texts("zh-CN"), texts("en"));
+    let keys = |m: &serde_json::Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&zh), keys(&en), "the kit's dictionaries differ");
+    let script = std::fs::read_to_string(root.join("portal/kit/kit.js")).unwrap();
+    let mut used: Vec<String> = Vec::new();
+    for prefix in ["'panel.", "'todo.", "'summary.", "'common."] {
+        let mut rest = script.as_str();
+        while let Some(at) = rest.find(prefix) {
+            let tail = &rest[at + 1..];
+            let end = tail.find('\'').unwrap();
+            let key = &tail[..end];
+            if !key.ends_with('.') {
+                used.push(key.to_string());
+            }
+            rest = &tail[end..];
+        }
+    }
+    for action in ["approve", "reject", "sendBack", "withdraw"] {
+        used.push(format!("panel.{action}"));
+        used.push(format!("panel.confirm.{action}"));
+    }
+    for status in ["running", "approved", "rejected", "withdrawn"] {
+        used.push(format!("panel.status.{status}"));
+    }
+    for entry in [
+        "started",
+        "approved",
+        "rejected",
+        "returned",
+        "withdrawn",
+        "reassigned",
+        "approver_added",
+        "copied",
+        "commented",
+        "attached",
+    ] {
+        used.push(format!("panel.action.{entry}"));
+    }
+    assert!(used.len() > 40, "{used:?}");
+    let missing: Vec<&String> = used.iter().filter(|k| !zh.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "texts the kit uses but lacks: {missing:?}"
+    );
+}

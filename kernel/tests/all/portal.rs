@@ -537,6 +537,16 @@ impl Browser {
     }
 
     /// Runs `f` inside `#plugin-frame`, then returns to the portal.
+    /// Emulates a CSS media type for the page and its frames (`"print"`;
+    /// `""` for the screen again), through Chromium's DevTools.
+    pub(crate) fn emulate_media(&self, media: &str) {
+        self.command(
+            "POST",
+            &self.session_path("/goog/cdp/execute"),
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": media}})),
+        );
+    }
+
     pub(crate) fn in_plugin_frame(&self, f: impl FnOnce()) {
         let frame = self.wait_displayed("#plugin-frame");
         self.command(

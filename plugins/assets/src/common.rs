@@ -117,3 +117,40 @@ pub fn required_text(map: &serde_json::Map<String, Value>, field: &str) -> Resul
         Error::validation(field, format!("{field} is required")).with_code("required")
     })
 }
+
+/// `"资产登记 Registration"` (how this plugin names its kinds and flows) as
+/// the `{zh-CN, en}` pair the UI kit shows in one language.
+pub fn both_langs(bilingual: &str, suffix: &str) -> Value {
+    let (zh, en) = bilingual.split_once(' ').unwrap_or((bilingual, bilingual));
+    json!({ "zh-CN": format!("{zh} {suffix}").trim(), "en": format!("{en} {suffix}").trim() })
+}
+
+/// One line of an approval's subject summary (docs/plugin-guide.md, "What
+/// the approver sees"): a label in both languages, the value and its format.
+pub fn summary_line(zh: &str, en: &str, value: Value, format: &str) -> Value {
+    let mut line = json!({ "label": { "zh-CN": zh, "en": en }, "value": value, "format": format });
+    if format == "money_fen" {
+        line["unit"] = json!({ "zh-CN": "元", "en": "yuan" });
+    }
+    line
+}
+
+/// At most this many records are listed one by one in a summary; the
+/// count and the total cover the rest.
+pub const SUMMARY_RECORDS: usize = 10;
+
+/// An org's name as a `{zh-CN, en}` pair for a summary (its id when the
+/// kernel does not know it): an approver sees a receiver by name.
+pub fn org_name(id: &str) -> Value {
+    match tianshan_sdk::orgs::get(id) {
+        Ok(Some(o)) => {
+            let en = if o.name_en.is_empty() {
+                o.name_zh.clone()
+            } else {
+                o.name_en
+            };
+            json!({ "zh-CN": o.name_zh, "en": en })
+        }
+        _ => json!(id),
+    }
+}

@@ -715,6 +715,85 @@ fn show(req: &Request) -> Result<Response> {
     ))
 }
 
+/// The subject summary of a document's approval: its number and kind, the
+/// cards with their original values, the total, and what the kind adds
+/// (the receiving unit of a transfer, a disposal's method, the reason).
+fn approval_summary(kind: &str, data: &Value, total: i64) -> Value {
+    use common::summary_line as line;
+    let (zh, en) = title(kind)
+        .split_once(' ')
+        .unwrap_or((title(kind), title(kind)));
+    let mut lines = vec![
+        line("单据编号", "Document no.", data["no"].clone(), "text"),
+        line("业务类型", "Kind", json!({ "zh-CN": zh, "en": en }), "text"),
+    ];
+    let cards = data["cards"].as_array().cloned().unwrap_or_default();
+    for c in cards.iter().take(common::SUMMARY_RECORDS) {
+        let name = format!(
+            "{} {}",
+            c["asset_no"].as_str().unwrap_or_default(),
+            c["name"].as_str().unwrap_or_default()
+        );
+        lines.push(
+            json!({ "label": name, "value": c["original_value"], "format": "money_fen",
+            "unit": { "zh-CN": "元", "en": "yuan" } }),
+        );
+    }
+    lines.push(line("资产数量", "Cards", json!(cards.len()), "number"));
+    lines.push(line(
+        "原值合计",
+        "Total original value",
+        json!(total),
+        "money_fen",
+    ));
+    let p = &data["payload"];
+    let extra: &[(&str, &str, &str)] = &[
+        ("to_org", "调入单位", "Receiving unit"),
+        ("method", "处置方式", "Disposal method"),
+        ("counterparty", "对方单位", "Counterparty"),
+        ("reason", "事由", "Reason"),
+    ];
+    for (key, zh, en) in extra {
+        if let Some(v) = p[*key].as_str().filter(|v| !v.is_empty()) {
+            let value = match *key {
+                "to_org" => common::org_name(v),
+                "method" => method_label(v),
+                _ => json!(v),
+            };
+            lines.push(line(zh, en, value, "text"));
+        }
+    }
+    if let Some(note) = data["note"].as_str().filter(|v| !v.is_empty()) {
+        lines.push(line("备注", "Note", json!(note), "text"));
+    }
+    Value::Array(lines)
+}
+
+/// A disposal method by its name in both languages, for the summary.
+pub fn method_label(method: &str) -> Value {
+    let (zh, en) = match method {
+        "transfer" => ("无偿划转", "Free transfer"),
+        "sale" => ("出售", "Sale"),
+        "swap" => ("置换", "Swap"),
+        "scrap" => ("报废", "Scrapping"),
+        "write_off" => ("报损", "Write-off"),
+        "donation" => ("对外捐赠", "Donation"),
+        other => (other, other),
+    };
+    json!({ "zh-CN": zh, "en": en })
+}
+
+/// The photos of a document's cards: the files its approval lists.
+fn photos_of(doc: &Doc<Value>) -> Vec<String> {
+    let mut files = Vec::new();
+    for card_id in ids_of(doc).iter().take(common::SUMMARY_RECORDS) {
+        if let Ok(card) = cards().fetch::<Card>(card_id) {
+            files.extend(card.data.photos.iter().cloned());
+        }
+    }
+    files
+}
+
 fn push_history(data: &mut Value, action: &str, note: Value) {
     if let Some(h) = data["history"].as_array_mut() {
         h.push(json!({
@@ -747,14 +826,20 @@ pub fn submit_document(id: &str) -> Result<Doc<Value>> {
     } else {
         kind.clone()
     };
+    let no = doc.data["no"].as_str().unwrap_or_default();
+    // `no`, `kind`, `cards`, `total_value_yuan` and `payload` are read by
+    // the pages; `title`, `summary` and `files` are what the approver sees
+    // (the portal's approval page and the kit's panel render them).
     let form = json!({
         "no": doc.data["no"],
         "kind": kind,
         "cards": doc.data["cards"],
         "total_value_yuan": fen_to_yuan(total),
         "payload": doc.data["payload"],
+        "title": common::both_langs(title(&kind), no),
+        "summary": approval_summary(&kind, &doc.data, total),
+        "files": photos_of(&doc),
     });
-    let no = doc.data["no"].as_str().unwrap_or_default();
     let instance = approvals::start(
         &flow,
         &doc.id,

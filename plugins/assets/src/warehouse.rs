@@ -1469,6 +1469,8 @@ fn submit_order(id: &str) -> Result<Doc<Value>> {
         "total_value_yuan": fen_to_yuan(total), "to_org": order.data["to_org"],
         "counterparty": order.data["counterparty"], "method": order.data["method"],
         "reason": order.data["reason"],
+        "title": crate::common::both_langs(flow_title(&kind), no),
+        "summary": order_summary(&order.data, total),
     });
     let instance = approvals::start(
         &flow,
@@ -1482,6 +1484,39 @@ fn submit_order(id: &str) -> Result<Doc<Value>> {
     data["flow"] = json!(flow);
     data["submitted_on"] = json!(dates::today());
     orders().update(&order.id, order.revision, &data)
+}
+
+/// The subject summary of a warehouse order's approval (docs/plugin-guide.md,
+/// "What the approver sees").
+fn order_summary(data: &Value, total: i64) -> Value {
+    use crate::common::summary_line as line;
+    let items = data["items"].as_array().map(Vec::len).unwrap_or(0);
+    let mut lines = vec![
+        line("单据编号", "Order no.", data["no"].clone(), "text"),
+        line("物品数量", "Items", json!(items), "number"),
+        line(
+            "原值合计",
+            "Total original value",
+            json!(total),
+            "money_fen",
+        ),
+    ];
+    for (key, zh, en) in [
+        ("to_org", "调入单位", "Receiving unit"),
+        ("counterparty", "对方单位", "Counterparty"),
+        ("method", "处置方式", "Disposal method"),
+        ("reason", "事由", "Reason"),
+    ] {
+        if let Some(v) = data[key].as_str().filter(|v| !v.is_empty()) {
+            let value = match key {
+                "to_org" => crate::common::org_name(v),
+                "method" => crate::documents::method_label(v),
+                _ => json!(v),
+            };
+            lines.push(line(zh, en, value, "text"));
+        }
+    }
+    Value::Array(lines)
 }
 
 /// `POST /warehouse/orders/{id}/issue` `{note?}`: 出库: a loan or lease

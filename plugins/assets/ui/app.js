@@ -129,12 +129,6 @@ import * as kit from '/ui/kit/kit.js';
     return r.toFixed(1) + '%';
   }
 
-  function when(seconds) {
-    if (!seconds) return '—';
-    var d = new Date(seconds * 1000);
-    try { return d.toLocaleString(state.lang); } catch (e) { return d.toISOString(); }
-  }
-
   function thisMonth() {
     var d = new Date();
     return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
@@ -1044,7 +1038,7 @@ import * as kit from '/ui/kit/kit.js';
           h('h1', { id: 'doc-title' }, [tr('doc.title', { kind: label('kind', x.kind), no: x.no }), unitTag(d.org, 'doc-unit')]),
           h('div', { class: 'tools' }, badge('status', x.status, label('status', x.status)))
         ]),
-        buttons.length ? h('div', { class: 'actions', id: 'doc-actions' }, buttons) : null,
+        h('div', { class: 'actions', id: 'doc-actions' }, buttons.concat([printButton()])),
         section(null, dl([
           [tr('docs.no'), x.no],
           [tr('docs.kind'), label('kind', x.kind)],
@@ -1067,7 +1061,7 @@ import * as kit from '/ui/kit/kit.js';
           { label: tr('act.actor'), key: 'actor' },
           { label: '', key: 'note' }
         ], history, { id: 'doc-history' })),
-        section(tr('doc.approvals'), approvalsList(res.body.approvals || []))
+        section(tr('doc.approvals'), approvalPanel(res.body.approvals || [], 'doc-approval'))
       ]);
     });
   }
@@ -1107,87 +1101,50 @@ import * as kit from '/ui/kit/kit.js';
 
   // ---- #/todos: this plugin's approvals awaiting the caller -----------------
 
+  // The kernel's list, which the portal keeps to this plugin's approvals;
+  // an item unfolds the kit's approval panel (approve, or send back with a
+  // reason).
   function todosView(live) {
-    var list = h('ul', { id: 'todo-list', class: 'todo-list' }, h('li', { class: 'muted' }, tr('loading')));
+    var box = h('div', { class: 'todos' });
     setView([
       h('div', { class: 'head' }, [
         h('h1', null, tr('todos.title')),
         h('div', { class: 'tools' }, h('button', { type: 'button', class: 'button', onclick: function () { kit.navigate('#/todos'); } }, tr('todos.portal')))
       ]),
       h('p', { class: 'muted' }, tr('todos.hint')),
-      list
+      box
     ]);
-    api('GET', '/api/v1/todos?kind=pending&limit=200').then(function (res) {
-      if (!live()) return;
-      list.textContent = '';
-      if (!ok(res)) return list.appendChild(h('li', null, errorBox(res)));
-      var items = ((res.body && res.body.items) || []).filter(function (i) {
-        return i.approval && i.approval.plugin === 'assets';
-      });
-      if (!items.length) return list.appendChild(h('li', { class: 'muted empty', id: 'todo-empty' }, tr('todos.empty')));
-      items.forEach(function (item) { list.appendChild(todoItem(item)); });
+    kit.todoList(box, {
+      kind: 'pending',
+      empty: tr('todos.empty'),
+      detail: function (item) {
+        var f = item.approval.form || {};
+        return h('p', { class: 'todo-links' }, [
+          f.no ? h('a', { href: '#/documents/' + encodeURIComponent(item.approval.subject_id) }, f.no) : null,
+          (f.cards || []).map(function (c) { return h('span', { class: 'muted' }, [' · ', c.asset_no, ' ', money(c.original_value)]); })
+        ]);
+      },
+      onDone: function (action, d) {
+        if (!live()) return;
+        state.flashNext = { text: tr(action === 'approve' ? 'todos.approved' : 'todos.rejected') + '：' + kit.approvalTitle(d.approval) };
+        route();
+      }
     });
   }
 
-  function todoItem(item) {
-    var a = item.approval;
-    var form = a.form || {};
-    var comment = h('textarea', { rows: '2', class: 'todo-comment', 'aria-label': tr('todos.comment'), placeholder: tr('todos.comment') });
-    var error = h('p', { class: 'form-error', role: 'alert' });
-    var li = h('li', { class: 'todo', 'data-approval': a.id }, [
-      h('div', { class: 'todo-head' }, [
-        h('strong', { class: 'todo-title' }, a.title),
-        h('span', { class: 'muted' }, [a.flow_title, item.step_name].filter(Boolean).join(' · '))
-      ]),
-      h('p', { class: 'todo-meta' }, [
-        form.kind ? label('kind', form.kind) + ' ' : '',
-        form.no ? h('a', { href: '#/documents/' + encodeURIComponent(a.subject_id) }, form.no) : null,
-        form.total_value_yuan != null ? ' · ' + money(yuanToFen(form.total_value_yuan)) : '',
-        ' · ' + tr('todos.since') + ' ' + when(item.since)
-      ]),
-      (form.cards || []).length ? h('ul', { class: 'todo-cards' }, form.cards.map(function (c) {
-        return h('li', null, [c.asset_no, ' ', c.name, ' ', money(c.original_value)]);
-      })) : null,
-      comment,
-      error,
-      h('div', { class: 'actions' }, [
-        h('button', { type: 'button', class: 'button primary approve', onclick: function () { decide('approve'); } }, tr('todos.approve')),
-        h('button', { type: 'button', class: 'button reject', onclick: function () { decide('reject'); } }, tr('todos.reject'))
-      ])
-    ]);
-    function decide(action) {
-      error.textContent = '';
-      // Sending a document back needs a reason the applicant can act on,
-      // and a confirmation.
-      if (action === 'reject') {
-        if (!comment.value.trim()) {
-          error.textContent = tr('todos.rejectReason');
-          comment.setAttribute('aria-invalid', 'true');
-          comment.focus();
-          return;
-        }
-        return kit.confirm(tr('todos.confirmReject', { title: a.title })).then(function (yes) {
-          if (yes) send(action);
-        });
-      }
-      send(action);
-    }
-    function send(action) {
-      li.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
-      comment.removeAttribute('aria-invalid');
-      var body = { comment: comment.value.trim() };
-      if (action === 'reject') body.to_step = 0;
-      api('POST', '/api/v1/approvals/' + encodeURIComponent(a.id) + '/' + action, body).then(function (res) {
-        if (!ok(res)) {
-          li.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
-          error.textContent = errorText(res);
-          return;
-        }
-        state.flashNext = { text: tr(action === 'approve' ? 'todos.approved' : 'todos.rejected') + '：' + a.title };
-        route();
-      });
-    }
-    return li;
+  // A record's approval through the kit's panel: status, summary, timeline
+  // and the approver's actions; withdrawing stays the record's own button.
+  function approvalPanel(list, id) {
+    var box = h('div', { id: id });
+    kit.approvalPanel(box, { approvals: list, withdraw: false, onDone: function () {
+      state.flashNext = { text: tr('common.done') };
+      route();
+    } });
+    return box;
+  }
+
+  function printButton() {
+    return h('button', { type: 'button', class: 'button', id: 'doc-print', onclick: function () { kit.print(); } }, tr('common.print'));
   }
 
   // ---- #/reports ------------------------------------------------------------
@@ -2786,7 +2743,7 @@ import * as kit from '/ui/kit/kit.js';
           { label: tr('field.original_value'), money: true, key: 'original_value' }
         ], items, { id: 'order-items' })),
         section(tr('doc.history'), historyTable(x.history, 'order-history')),
-        section(tr('doc.approvals'), approvalsList(res.body.approvals || []))
+        section(tr('doc.approvals'), approvalPanel(res.body.approvals || [], 'order-approval'))
       ]);
     });
   }
