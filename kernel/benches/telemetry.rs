@@ -114,6 +114,10 @@ async fn mqtt_rate(
         if m % 100 == 99 {
             let allowed = before + ((m + 1).saturating_sub(700) * per_message) as u64;
             while stored(kernel).await < allowed {
+                assert!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "the kernel fell behind for good (did the broker drop messages?)"
+                );
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }

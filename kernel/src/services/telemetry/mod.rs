@@ -58,7 +58,8 @@ const PAST_LIMIT_MS: i64 = 400 * 24 * 3600 * 1000;
 /// How long an external id → device lookup is trusted (other nodes may
 /// register or remove devices).
 const DEVICE_CACHE_TTL: Duration = Duration::from_secs(30);
-/// Rows per multi-row statement: within SQLite's and PostgreSQL's limits.
+/// Rows per multi-row statement: at most 11 columns, so within SQLite's
+/// (32,766) and PostgreSQL's (65,535) bound parameters.
 const CHUNK: usize = 100;
 
 macro_rules! text_enum {
