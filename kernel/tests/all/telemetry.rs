@@ -115,7 +115,7 @@ fn ok(k: &TestKernel, method: &str, path: &str, body: Value, want: u16) -> Value
 
 /// Polls `probe` until it answers `Some`, for up to a minute (the whole
 /// suite runs beside it on two cores).
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(v) = probe() {
@@ -128,7 +128,7 @@ fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 
 /// A kernel reading its own topic, so tests running side by side each get
 /// their own messages.
-fn start(database: Option<&str>, topic: &str, dir: &std::path::Path) -> TestKernel {
+pub(crate) fn start(database: Option<&str>, topic: &str, dir: &std::path::Path) -> TestKernel {
     let config = dir.join("telemetry.toml");
     std::fs::write(
         &config,
@@ -540,7 +540,7 @@ fn scenario(k: &TestKernel, topic: &str) {
     );
 }
 
-fn support_now() -> i64 {
+pub(crate) fn support_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -21,6 +21,7 @@
 //! readings, are.
 
 pub mod jt808;
+pub mod live;
 pub mod mqtt;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -366,6 +367,8 @@ pub struct Telemetry {
     external: std::sync::RwLock<DeviceCache>,
     rules: std::sync::RwLock<RuleCache>,
     pub stats: Stats,
+    /// What live streams wait on (`live.rs`).
+    pub live: Arc<live::Live>,
 }
 
 fn valid_id(id: &str, max: usize, extra: &[char]) -> bool {
@@ -419,6 +422,7 @@ impl Telemetry {
             external: Default::default(),
             rules: Default::default(),
             stats: Stats::default(),
+            live: Arc::new(live::Live::new()),
         }
     }
 
@@ -761,6 +765,7 @@ impl Telemetry {
             .await?;
         tx.commit().await?;
         self.note(&recorded);
+        self.live.changed();
         self.evaluate(observed).await;
         Ok(recorded)
     }
@@ -817,6 +822,7 @@ impl Telemetry {
         )
         .await?;
         self.note(&recorded);
+        self.live.changed();
         self.evaluate(observed).await;
         Ok(recorded)
     }
@@ -1116,28 +1122,33 @@ impl Telemetry {
             q.execute(&mut *tx).await?;
         }
         let newest: Vec<_> = newest.into_iter().collect();
+        // When it was stored, for live streams: read as late as possible,
+        // just before the commit (live.rs allows for the rest).
+        let stored_at = calendar::now_ms();
         for chunk in newest.chunks(CHUNK) {
             let mut sql = String::from(
-                "INSERT INTO tm_latest (plugin_id, device_id, channel, at, value, quality) VALUES ",
+                "INSERT INTO tm_latest (plugin_id, device_id, channel, at, value, quality, updated_at) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 6;
+                let b = i * 7;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push_str(&format!(
-                    "(${},${},${},${},${},${})",
+                    "(${},${},${},${},${},${},${})",
                     b + 1,
                     b + 2,
                     b + 3,
                     b + 4,
                     b + 5,
-                    b + 6
+                    b + 6,
+                    b + 7
                 ));
             }
             sql.push_str(
                 " ON CONFLICT (plugin_id, device_id, channel) DO UPDATE SET at = excluded.at,
-                   value = excluded.value, quality = excluded.quality WHERE excluded.at >= tm_latest.at",
+                   value = excluded.value, quality = excluded.quality, updated_at = excluded.updated_at
+                   WHERE excluded.at >= tm_latest.at",
             );
             let mut q = sqlx::query(&sql);
             for ((plugin, device, channel), (at, value, quality)) in chunk {
@@ -1147,7 +1158,8 @@ impl Telemetry {
                     .bind(channel)
                     .bind(*at)
                     .bind(*value)
-                    .bind(quality.as_str());
+                    .bind(quality.as_str())
+                    .bind(stored_at);
             }
             q.execute(&mut *tx).await?;
         }
@@ -1811,7 +1823,8 @@ impl Telemetry {
                     continue;
                 }
                 sqlx::query(
-                    "INSERT INTO tm_alerts (plugin_id, rule, device_id, org_id, at, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO tm_alerts (plugin_id, rule, device_id, org_id, at, detail, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&device.plugin)
                 .bind(&rule)
@@ -1819,6 +1832,7 @@ impl Telemetry {
                 .bind(&device.org)
                 .bind(at)
                 .bind(detail.to_string())
+                .bind(calendar::now_ms())
                 .execute(&mut *tx)
                 .await?;
                 fired
@@ -1855,6 +1869,7 @@ impl Telemetry {
         if count > 0 {
             self.stats.alerts.fetch_add(count, Ordering::Relaxed);
             self.messaging.wake();
+            self.live.changed();
         }
         Ok(())
     }
