@@ -338,8 +338,8 @@ async fn stream(
     if let Some(org) = q.org.as_deref().filter(|o| !o.is_empty())
         && !headers.contains_key(ORG_HEADER)
     {
-        let value = HeaderValue::from_str(org)
-            .map_err(|_| ApiError::validation("org", "not an org id"))?;
+        let value =
+            HeaderValue::from_str(org).map_err(|_| ApiError::validation("org", "not an org id"))?;
         headers.insert(ORG_HEADER, value);
     }
     let session = authenticate(&k, &Method::GET, &headers)
@@ -391,6 +391,7 @@ async fn stream(
         changes: k.telemetry.live.changes(),
         closing: k.telemetry.live.closing(),
         k,
+        session,
         headers,
         devices,
         scope,
@@ -426,7 +427,9 @@ async fn stream(
 /// memory is bounded: one poll's page and [`REMEMBERED`] entries.
 struct Stream {
     k: Arc<Kernel>,
-    /// The request's credentials, to check the caller again now and then.
+    /// The caller and the request's credentials, to check them again now
+    /// and then.
+    session: Session,
     headers: HeaderMap,
     devices: Option<Vec<String>>,
     scope: Scope,
@@ -461,7 +464,9 @@ impl Stream {
                 match self.snapshot().await {
                     Ok(events) if !events.is_empty() => return Some((events, self)),
                     Ok(_) => continue,
-                    Err(e) => tracing::warn!(error = %e, "live stream: reading current values failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: reading current values failed")
+                    }
                 }
             }
             if self.page_latest.is_none() && self.page_alerts.is_none() {
@@ -493,11 +498,24 @@ impl Stream {
     }
 
     /// The caller's scope now; none (the stream ends) when they are
-    /// signed out or the plugin is gone for them.
+    /// signed out (or their session went idle: this check is no activity),
+    /// no longer reach the org, or the plugin is gone for them.
     async fn recheck(&self) -> Option<Scope> {
-        let session = authenticate(&self.k, &Method::GET, &self.headers)
-            .await
-            .ok()??;
+        let session = match self.session.identity.session_hash.as_deref() {
+            Some(hash) => {
+                if !self.k.auth.session_live(hash).await.ok()? {
+                    return None;
+                }
+                self.session.clone()
+            }
+            // An API token: resolved again (it has no idle time).
+            None => authenticate(&self.k, &Method::GET, &self.headers)
+                .await
+                .ok()??,
+        };
+        if !self.k.authz.reaches(session.user_id(), session.org()) {
+            return None;
+        }
         stream_scope(&self.k, &self.scope.plugin, &session).ok()
     }
 
@@ -539,10 +557,11 @@ impl Stream {
     async fn poll(&mut self) -> Result<Vec<Event>, ServiceError> {
         // Read back a little (what committed late), unless a full page
         // left more to read.
-        let from_latest = self
-            .page_latest
-            .take()
-            .unwrap_or((self.latest - live::OVERLAP_MS, String::new(), String::new()));
+        let from_latest = self.page_latest.take().unwrap_or((
+            self.latest - live::OVERLAP_MS,
+            String::new(),
+            String::new(),
+        ));
         let from_alerts = self
             .page_alerts
             .take()
@@ -626,7 +645,10 @@ mod tests {
 
     #[test]
     fn event_ids_carry_two_cursors() {
-        assert_eq!(parse_event_id("1764547200000.1764547199000"), Some((1_764_547_200_000, 1_764_547_199_000)));
+        assert_eq!(
+            parse_event_id("1764547200000.1764547199000"),
+            Some((1_764_547_200_000, 1_764_547_199_000))
+        );
         assert_eq!(parse_event_id("17"), None);
         assert_eq!(parse_event_id("a.b"), None);
     }

@@ -161,9 +161,7 @@ pub type AlertKey = (i64, i64);
 fn device_filter(devices: Option<&[String]>, first: usize) -> String {
     match devices {
         Some(list) if !list.is_empty() => {
-            let marks: Vec<String> = (0..list.len())
-                .map(|i| format!("${}", first + i))
-                .collect();
+            let marks: Vec<String> = (0..list.len()).map(|i| format!("${}", first + i)).collect();
             format!(" AND d.id IN ({})", marks.join(","))
         }
         _ => String::new(),
