@@ -249,7 +249,10 @@ async fn stats(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<
     session
         .require(&k, &k.root_org, "kernel.telemetry.read")
         .await?;
-    Ok(Json(json!({ "since_start": k.telemetry.stats.snapshot() })))
+    Ok(Json(json!({
+        "since_start": k.telemetry.stats.snapshot(),
+        "live_streams": k.telemetry.live.open_streams(),
+    })))
 }
 
 // ---------------------------------------------------------------- the stream

@@ -515,6 +515,28 @@ fn a_plugin_page_shows_live_values_through_the_bridge() {
         );
     });
 
+    // The page reloads itself: the portal ends the streams it had (3, the
+    // probes'), and the new document opens its own.
+    assert_eq!(open_streams(&k), Some(3));
+    b.in_plugin_frame(|| {
+        b.script(
+            "setTimeout(function () { location.reload(); }, 0); return true;",
+            json!([]),
+        );
+    });
+    eventually("one stream after the reload", || {
+        (open_streams(&k) == Some(1)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(open_streams(&k), Some(1), "streams after the reload");
+    b.in_plugin_frame(|| {
+        b.wait_text(
+            r#"#values [data-key="m1/power_kw"]"#,
+            "the current value",
+            |t| t == "m1/power_kw = 333",
+        );
+    });
+
     // The kernel restarts (on the same address): open streams do not hold
     // its shutdown, and the page's stream comes back by itself and shows
     // what was stored since, without a reload.
@@ -561,8 +583,24 @@ fn a_plugin_page_shows_live_values_through_the_bridge() {
         "shutdown with streams open {stopped:?}; the page's value back {:?} after the restart",
         restarted.elapsed()
     );
+    // The portal loads another view: the page's streams end with it.
+    assert_eq!(open_streams(&k), Some(1), "the page's stream is open");
+    let leaving = Instant::now();
+    b.script("location.hash = '#/todos'; return true;", json!([]));
+    eventually("the page's streams closed", || {
+        (open_streams(&k) == Some(0)).then_some(())
+    });
+    eprintln!(
+        "streams closed {:?} after leaving the page",
+        leaving.elapsed()
+    );
     drop(k);
     drop(keep);
+}
+
+/// Live streams open on the kernel.
+fn open_streams(k: &TestKernel) -> Option<i64> {
+    k.get("/api/v1/telemetry/stats").1["live_streams"].as_i64()
 }
 
 /// Measures (run by hand: `-- --ignored fifty_idle`; `LIVE_IDLE_ROUNDS`
