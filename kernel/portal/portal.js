@@ -1037,6 +1037,8 @@
       es.close();
       s.source = null;
       livePost(b, key, 'error', null);
+      // Refused as signed out: the shell says so (and ends the page).
+      sessionExpiredSoon();
       s.timer = setTimeout(function () { liveConnect(b, key, s); }, s.backoff);
       s.backoff = Math.min(s.backoff * 2, 30000);
     });

@@ -399,7 +399,9 @@ async fn stream(
         devices,
         scope,
         checked: Instant::now(),
-        last_poll: Instant::now() - MIN_GAP,
+        last_poll: Instant::now()
+            .checked_sub(MIN_GAP)
+            .unwrap_or_else(Instant::now),
         fresh: resume.is_none(),
         page_latest: None,
         page_alerts: None,
