@@ -509,6 +509,7 @@
       return;
     }
     state.frameSrc = src;
+    if (b) liveCloseAll(b);
     state.bridge = null;
     frame.title = title || '';
     var url = src || 'about:blank';
@@ -862,6 +863,8 @@
     else if (d.op === 'navigate') work = bridgeNavigate(b.plugin, d.hash);
     else if (d.op === 'route') work = bridgeRoute(b, d.hash, d.title);
     else if (d.op === 'print') work = bridgePrint(frame, d.height);
+    else if (d.op === 'live') work = bridgeLive(b, d);
+    else if (d.op === 'live-stop') work = bridgeLiveStop(b, d);
     else work = refused('unknown bridge operation');
     work.then(function (payload) {
       bridgeReply(ev.source, b, d.id, payload);
@@ -1049,6 +1052,108 @@
     });
   }
 
+  // ---- live values for plugin pages (kit.live) --------------------------------
+  //
+  // A sandboxed page cannot open an EventSource to the kernel (no cookie),
+  // so the portal opens GET /api/v1/telemetry/stream for it — always for
+  // the frame's own plugin, whatever the page names — and posts each event
+  // into the frame as {tianshan: 'bridge-live', nonce, key, type, data}.
+  // Streams end when the page stops them, when the portal loads another
+  // page, and whenever a document loads in the frame (the page navigated
+  // itself or reloaded): the portal then posts type 'reset', and a kit in
+  // the new document opens its streams again. Refused or cut streams are
+  // opened again with a backoff (1 s to 30 s), resuming after the last event.
+
+  var LIVE_PER_PAGE = 4;
+  var LIVE_DEVICE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+  function bridgeLive(b, d) {
+    if (typeof d.key !== 'string' || !/^[\w-]{1,64}$/.test(d.key)) return refused('a live stream needs a key');
+    var list = d.devices == null ? [] : d.devices;
+    if (!Array.isArray(list) || list.length > 500) return refused('devices: up to 500 device ids');
+    for (var i = 0; i < list.length; i++) {
+      if (typeof list[i] !== 'string' || !LIVE_DEVICE.test(list[i])) return refused('devices: device ids only');
+    }
+    if (!b.live) b.live = {};
+    liveClose(b, d.key);
+    if (Object.keys(b.live).length >= LIVE_PER_PAGE) return refused('at most ' + LIVE_PER_PAGE + ' live streams per page');
+    var s = { devices: list.slice(), source: null, timer: null, last: null, backoff: 1000 };
+    b.live[d.key] = s;
+    liveConnect(b, d.key, s);
+    return Promise.resolve({ status: 204, body: null });
+  }
+
+  function bridgeLiveStop(b, d) {
+    if (typeof d.key === 'string') liveClose(b, d.key);
+    return Promise.resolve({ status: 204, body: null });
+  }
+
+  function liveConnect(b, key, s) {
+    s.timer = null;
+    if (state.bridge !== b || !b.live || b.live[key] !== s) return;
+    var q = new URLSearchParams();
+    q.set('plugin', b.plugin);
+    if (s.devices.length) q.set('devices', s.devices.join(','));
+    if (state.org) q.set('org', state.org);
+    if (s.last) q.set('last_event_id', s.last);
+    var es = new EventSource('/api/v1/telemetry/stream?' + q.toString());
+    s.source = es;
+    es.addEventListener('open', function () {
+      s.backoff = 1000;
+      livePost(b, key, 'open', null);
+    });
+    ['latest', 'alert'].forEach(function (type) {
+      es.addEventListener(type, function (ev) {
+        if (ev.lastEventId) s.last = ev.lastEventId;
+        var data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        livePost(b, key, type, data);
+      });
+    });
+    es.addEventListener('error', function () {
+      // CONNECTING: the browser reconnects by itself (a kernel restart).
+      // CLOSED: refused (signed out, too many streams) or not a stream.
+      if (es.readyState !== EventSource.CLOSED || s.source !== es) return;
+      es.close();
+      s.source = null;
+      livePost(b, key, 'error', null);
+      // Refused as signed out: the shell says so (and ends the page).
+      sessionExpiredSoon();
+      s.timer = setTimeout(function () { liveConnect(b, key, s); }, s.backoff);
+      s.backoff = Math.min(s.backoff * 2, 30000);
+    });
+  }
+
+  function livePost(b, key, type, data) {
+    var frame = $('plugin-frame');
+    if (state.bridge !== b || !frame.contentWindow) return liveCloseAll(b);
+    // As bridgeReply: the nonce keeps the events with the page.
+    frame.contentWindow.postMessage({ tianshan: 'bridge-live', nonce: b.nonce, key: key, type: type, data: data }, '*');
+  }
+
+  function liveClose(b, key) {
+    var s = b.live && b.live[key];
+    if (!s) return;
+    delete b.live[key];
+    if (s.timer) clearTimeout(s.timer);
+    if (s.source) s.source.close();
+    s.source = null;
+  }
+
+  function liveCloseAll(b) {
+    if (b && b.live) Object.keys(b.live).forEach(function (key) { liveClose(b, key); });
+  }
+
+  // A document loaded in the frame: whatever streams the previous one had
+  // end; the new one (if it is the page, with its nonce) opens its own.
+  function onFrameLoad() {
+    var b = state.bridge;
+    var frame = $('plugin-frame');
+    if (!b) return;
+    liveCloseAll(b);
+    if (frame.contentWindow) frame.contentWindow.postMessage({ tianshan: 'bridge-live', nonce: b.nonce, type: 'reset' }, '*');
+  }
+
   // A page's call found the session gone: the shell says so once.
   function sessionExpiredSoon() {
     if (state.me) api('GET', '/api/v1/me').then(function (res) { if (res.status === 401 && state.me) sessionExpired(); });
@@ -1198,6 +1303,7 @@
     window.addEventListener('hashchange', route);
     window.addEventListener('popstate', route);
     window.addEventListener('message', onBridgeMessage);
+    $('plugin-frame').addEventListener('load', onFrameLoad);
     setLang(pickLang()).then(checkSession);
   }
 

@@ -128,6 +128,13 @@ impl Kernel {
         let app = self
             .router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        // Live streams never end by themselves: they end when shutdown
+        // begins, so the in-flight requests can finish.
+        let live = self.telemetry.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close();
+        };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -67,6 +67,70 @@ function call(op, args) {
   });
 }
 
+// ---- live values -------------------------------------------------------------
+
+// Latest values and alerts of this plugin's devices as they are stored,
+// without polling: the portal opens the kernel's stream for the page
+// (GET /api/v1/telemetry/stream) and forwards its events. Call after
+// kit.start(). options: {devices: ['m1', …] (none: every device of the
+// plugin the viewer reaches), onLatest({device, channel, at, value,
+// quality}) — the current values first, then each new one —,
+// onAlert({id, rule, device, org, at, detail}), onStatus('open' |
+// 'error')}. Returns a function that stops it. The portal reopens a
+// stream that was cut (a kernel restart) and resumes after its last event.
+var liveSubs = {};
+var liveSeq = 0;
+
+export function live(options) {
+  var o = options || {};
+  var key = 'live-' + (++liveSeq) + '-' + Math.random().toString(36).slice(2, 10);
+  liveSubs[key] = {
+    devices: (o.devices || []).map(String),
+    onLatest: o.onLatest, onAlert: o.onAlert, onStatus: o.onStatus,
+    alerts: []
+  };
+  liveOpen(key);
+  return function stop() {
+    if (!liveSubs[key]) return;
+    delete liveSubs[key];
+    if (bridged()) call('live-stop', { key: key });
+  };
+}
+
+function liveOpen(key) {
+  var sub = liveSubs[key];
+  if (!sub) return;
+  call('live', { key: key, devices: sub.devices }).then(function (res) {
+    if (res.status !== 204 && liveSubs[key] === sub && sub.onStatus) sub.onStatus('error', res);
+  });
+}
+
+window.addEventListener('message', function (ev) {
+  if (ev.source !== window.parent) return;
+  var d = ev.data;
+  if (!d || d.tianshan !== 'bridge-live' || !state.nonce || d.nonce !== state.nonce) return;
+  // A document loaded in the frame and the portal ended every stream:
+  // this page's open again.
+  if (d.type === 'reset') return Object.keys(liveSubs).forEach(liveOpen);
+  var sub = liveSubs[d.key];
+  if (!sub) return;
+  if (d.type === 'latest' && sub.onLatest) sub.onLatest(d.data);
+  else if (d.type === 'alert' && sub.onAlert && d.data) {
+    // A resumed stream may repeat its last few seconds.
+    if (sub.alerts.indexOf(d.data.id) >= 0) return;
+    sub.alerts.push(d.data.id);
+    if (sub.alerts.length > 200) sub.alerts.shift();
+    sub.onAlert(d.data);
+  } else if ((d.type === 'open' || d.type === 'error') && sub.onStatus) sub.onStatus(d.type);
+});
+
+window.addEventListener('pagehide', function () {
+  Object.keys(liveSubs).forEach(function (key) {
+    delete liveSubs[key];
+    if (bridged()) call('live-stop', { key: key });
+  });
+});
+
 // ---- texts -------------------------------------------------------------------
 
 export function format(template, values) {

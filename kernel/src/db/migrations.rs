@@ -752,4 +752,19 @@ CREATE INDEX tm_track_at ON tm_track (at);
 "#,
         },
     ),
+    (
+        19,
+        Schema::Both(
+            r#"
+-- Telemetry's live stream (http/telemetry.rs `stream`): when each latest
+-- value and alert was stored, by the storing node's clock, so a stream
+-- on any node finds what is new whatever time the devices reported.
+-- Rows from before stay 0.
+ALTER TABLE tm_latest ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX tm_latest_updated ON tm_latest (plugin_id, updated_at);
+ALTER TABLE tm_alerts ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX tm_alerts_created ON tm_alerts (plugin_id, created_at);
+"#,
+        ),
+    ),
 ];

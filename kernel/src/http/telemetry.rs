@@ -1,22 +1,33 @@
 //! The kernel API of telemetry: the HTTP batch endpoint devices, gateways
-//! and bill uploads post readings to, and the refused list and counters
-//! for administrators (docs/telemetry.md).
+//! and bill uploads post readings to, the refused list and counters for
+//! administrators, and the live stream of latest values and alerts that
+//! plugin pages get through the portal (docs/telemetry.md).
 
 use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::core::calendar;
-use crate::core::error::{ApiError, ApiResult};
+use crate::core::error::{ApiError, ApiResult, ErrorCode, ServiceError};
+use crate::core::scope::Scope;
 use crate::http::routes::Routes;
-use crate::http::session::{Caller, parse_json, read_body};
+use crate::http::session::{
+    Caller, ORG_HEADER, Session, authenticate, check_plugin_scope, parse_json, read_body,
+};
 use crate::node::Kernel;
+use crate::services::telemetry::live::{self, Slot};
 use crate::services::telemetry::mqtt::{self, Raw};
 use crate::services::telemetry::{Incoming, MAX_READINGS_PER_BATCH, Protocol, Quality};
 
@@ -27,6 +38,7 @@ pub fn routes() -> Routes {
         .post("/api/v1/telemetry/readings", post_readings)
         .get("/api/v1/telemetry/rejected", rejected)
         .get("/api/v1/telemetry/stats", stats)
+        .get("/api/v1/telemetry/stream", stream)
 }
 
 #[derive(Deserialize)]
@@ -344,12 +356,414 @@ async fn stats(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<
     session
         .require(&k, &k.root_org, "kernel.telemetry.read")
         .await?;
-    Ok(Json(json!({ "since_start": k.telemetry.stats.snapshot() })))
+    Ok(Json(json!({
+        "since_start": k.telemetry.stats.snapshot(),
+        "live_streams": k.telemetry.live.open_streams(),
+    })))
+}
+
+// ---------------------------------------------------------------- the stream
+
+/// Live streams one user may hold open on one node; past it, 429.
+pub const MAX_STREAMS_PER_USER: u32 = 10;
+/// Heartbeat comments, so proxies and browsers keep an idle stream.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Without a wake-up from this node, a stream polls this often (other
+/// nodes store too).
+const TICK: Duration = Duration::from_secs(1);
+/// At least this long between two polls of one stream, however often this
+/// node stores batches.
+const MIN_GAP: Duration = Duration::from_millis(200);
+/// How often a stream checks again that its caller is signed in, the
+/// plugin there, and what they reach.
+const RECHECK: Duration = Duration::from_secs(30);
+/// A resume from further back than this starts afresh (current values,
+/// new alerts) instead of replaying.
+const RESUME_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Latest values sent when a stream starts afresh, newest first.
+const SNAPSHOT: i64 = 5_000;
+/// What a stream remembers of what it sent (to skip it when a poll reads
+/// back [`live::OVERLAP_MS`]); past it, it forgets and may send a value
+/// twice, which is harmless.
+const REMEMBERED: usize = 20_000;
+/// Reconnect delay the stream asks of the browser's `EventSource`.
+const RETRY: Duration = Duration::from_secs(2);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    plugin: String,
+    #[serde(default)]
+    devices: Option<String>,
+    /// The acting org (`X-Tianshan-Org`; an `EventSource` sends no headers).
+    #[serde(default)]
+    org: Option<String>,
+    /// As the `Last-Event-ID` header, for a client that reopens by hand.
+    #[serde(default)]
+    last_event_id: Option<String>,
+}
+
+/// The scope a call of `plugin` by this caller would have: the plugin's
+/// devices at orgs the acting org reaches. Unknown, disabled or outside
+/// its install subtree: the plugin is not there.
+fn stream_scope(k: &Kernel, plugin: &str, session: &Session) -> ApiResult<Scope> {
+    let p = k
+        .plugins
+        .get(plugin)
+        .ok_or_else(|| crate::plugins::not_installed(plugin))?;
+    check_plugin_scope(k, &p, Some(session))?;
+    if !p.enabled() {
+        return Err(ApiError::new(
+            ErrorCode::PluginDisabled,
+            format!("plugin {plugin} is disabled"),
+        ));
+    }
+    Ok(Scope {
+        plugin: plugin.to_string(),
+        ..Scope::for_user(
+            k.authz.orgs(),
+            session.org(),
+            session.user_id(),
+            &session.identity.username,
+        )
+    })
+}
+
+/// `{stored of latest}.{stored of alerts}`, the two cursors of an event.
+fn parse_event_id(id: &str) -> Option<(i64, i64)> {
+    let (l, a) = id.trim().split_once('.')?;
+    Some((l.parse().ok()?, a.parse().ok()?))
+}
+
+/// `GET /api/v1/telemetry/stream?plugin=&devices=a,b&org=`: server-sent
+/// events of the plugin's devices the caller reaches — `latest` (device,
+/// channel, at, value, quality; the current values first) and `alert`
+/// (id, rule, device, org, at, detail) —, a heartbeat comment every 15 s,
+/// resumable with `Last-Event-ID` for 10 minutes.
+async fn stream(
+    State(k): State<AppState>,
+    mut headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> ApiResult<Response> {
+    if let Some(org) = q.org.as_deref().filter(|o| !o.is_empty())
+        && !headers.contains_key(ORG_HEADER)
+    {
+        let value =
+            HeaderValue::from_str(org).map_err(|_| ApiError::validation("org", "not an org id"))?;
+        headers.insert(ORG_HEADER, value);
+    }
+    let session = authenticate(&k, &Method::GET, &headers)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "log in first"))?;
+    let scope = stream_scope(&k, &q.plugin, &session)?;
+    let devices: Option<Vec<String>> = match q.devices.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(list) => {
+            let mut ids: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect();
+            ids.sort();
+            ids.dedup();
+            if ids.len() > live::MAX_DEVICES {
+                return Err(ApiError::validation(
+                    "devices",
+                    format!("at most {} devices per stream", live::MAX_DEVICES),
+                ));
+            }
+            Some(ids)
+        }
+    };
+    let now = calendar::now_ms();
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(q.last_event_id)
+        .and_then(|id| parse_event_id(&id))
+        .filter(|(l, a)| now - (*l).min(*a) < RESUME_WINDOW_MS);
+    let slot = k
+        .telemetry
+        .live
+        .open(session.user_id(), MAX_STREAMS_PER_USER)
+        .ok_or_else(|| {
+            let mut e = ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!("at most {MAX_STREAMS_PER_USER} live streams at a time; close one"),
+            );
+            e.retry_after = Some(10);
+            e
+        })?;
+    let (latest, alerts) = resume.unwrap_or((now, now));
+    let state = Stream {
+        changes: k.telemetry.live.changes(),
+        closing: k.telemetry.live.closing(),
+        k,
+        session,
+        headers,
+        devices,
+        scope,
+        checked: Instant::now(),
+        last_poll: Instant::now()
+            .checked_sub(MIN_GAP)
+            .unwrap_or_else(Instant::now),
+        fresh: resume.is_none(),
+        page_latest: None,
+        page_alerts: None,
+        latest,
+        alerts,
+        sent_latest: HashMap::new(),
+        sent_alerts: HashMap::new(),
+        _slot: slot,
+    };
+    let first = Event::default().retry(RETRY).comment("tianshan live");
+    let events = futures_util::stream::once(async move { vec![first] })
+        .chain(futures_util::stream::unfold(state, Stream::next))
+        .flat_map(|batch| futures_util::stream::iter(batch.into_iter().map(Ok::<_, Infallible>)));
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response();
+    // Proxies (nginx) would otherwise hold events back in their buffers.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// One open stream: its caller, cursors, and what it sent lately. Its
+/// memory is bounded: one poll's page and [`REMEMBERED`] entries.
+struct Stream {
+    k: Arc<Kernel>,
+    /// The caller and the request's credentials, to check them again now
+    /// and then.
+    session: Session,
+    headers: HeaderMap,
+    devices: Option<Vec<String>>,
+    scope: Scope,
+    checked: Instant,
+    last_poll: Instant,
+    changes: watch::Receiver<u64>,
+    closing: watch::Receiver<bool>,
+    /// The current values are still to be sent.
+    fresh: bool,
+    /// Where the next page starts when the last poll filled one: it
+    /// follows at once, without reading back.
+    page_latest: Option<live::LatestKey>,
+    page_alerts: Option<live::AlertKey>,
+    /// Stored-at cursors (this kernel's clocks) of latest values and alerts.
+    latest: i64,
+    alerts: i64,
+    /// (device, channel) → (at, stored) sent within the read-back window.
+    sent_latest: HashMap<(String, String), (i64, i64)>,
+    /// Alert id → stored, sent within the read-back window.
+    sent_alerts: HashMap<i64, i64>,
+    _slot: Slot,
+}
+
+impl Stream {
+    async fn next(mut self) -> Option<(Vec<Event>, Stream)> {
+        loop {
+            if *self.closing.borrow() {
+                return None;
+            }
+            if self.fresh {
+                self.fresh = false;
+                match self.snapshot().await {
+                    Ok(events) if !events.is_empty() => return Some((events, self)),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: reading current values failed")
+                    }
+                }
+            }
+            if self.page_latest.is_none() && self.page_alerts.is_none() {
+                tokio::select! {
+                    _ = self.changes.changed() => {}
+                    _ = tokio::time::sleep(TICK) => {}
+                    _ = self.closing.wait_for(|c| *c) => return None,
+                }
+                let since = self.last_poll.elapsed();
+                if since < MIN_GAP {
+                    tokio::time::sleep(MIN_GAP - since).await;
+                }
+            }
+            if self.checked.elapsed() > RECHECK {
+                self.scope = self.recheck().await?;
+                self.checked = Instant::now();
+            }
+            self.last_poll = Instant::now();
+            match self.poll().await {
+                Ok(events) if !events.is_empty() => return Some((events, self)),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "live stream: poll failed");
+                    self.page_latest = None;
+                    self.page_alerts = None;
+                }
+            }
+        }
+    }
+
+    /// The caller's scope now; none (the stream ends) when they are
+    /// signed out (or their session went idle: this check is no activity),
+    /// no longer reach the org, or the plugin is gone for them.
+    async fn recheck(&self) -> Option<Scope> {
+        let session = match self.session.identity.session_hash.as_deref() {
+            Some(hash) => {
+                if !self.k.auth.session_live(hash).await.ok()? {
+                    return None;
+                }
+                self.session.clone()
+            }
+            // An API token: resolved again (it has no idle time).
+            None => authenticate(&self.k, &Method::GET, &self.headers)
+                .await
+                .ok()??,
+        };
+        if !self.k.authz.reaches(session.user_id(), session.org()) {
+            return None;
+        }
+        stream_scope(&self.k, &self.scope.plugin, &session).ok()
+    }
+
+    fn latest_event(&self, l: &live::LiveLatest, id: String) -> Event {
+        Event::default()
+            .event("latest")
+            .id(id)
+            .data(serde_json::to_string(l).unwrap_or_default())
+    }
+
+    /// The current values, newest first; alerts from now on.
+    async fn snapshot(&mut self) -> Result<Vec<Event>, ServiceError> {
+        let since = self.latest - live::OVERLAP_MS;
+        let rows = self
+            .k
+            .telemetry
+            .live_latest(&self.scope, self.devices.as_deref(), None, SNAPSHOT)
+            .await?;
+        let mut events = Vec::with_capacity(rows.items.len());
+        for l in rows.items.iter().rev() {
+            if l.stored_at > since {
+                self.sent_latest
+                    .insert((l.device.clone(), l.channel.clone()), (l.at, l.stored_at));
+            }
+            events.push(self.latest_event(l, format!("{}.{}", self.latest, self.alerts)));
+        }
+        // Alerts of the read-back window are not new to this stream.
+        let recent = self
+            .k
+            .telemetry
+            .live_alerts(&self.scope, self.devices.as_deref(), (since, 0), live::PAGE)
+            .await?;
+        for a in recent.items {
+            self.sent_alerts.insert(a.id, a.stored_at);
+        }
+        Ok(events)
+    }
+
+    async fn poll(&mut self) -> Result<Vec<Event>, ServiceError> {
+        // Read back a little (what committed late), unless a full page
+        // left more to read.
+        let from_latest = self.page_latest.take().unwrap_or((
+            self.latest - live::OVERLAP_MS,
+            String::new(),
+            String::new(),
+        ));
+        let from_alerts = self
+            .page_alerts
+            .take()
+            .unwrap_or((self.alerts - live::OVERLAP_MS, 0));
+        let latest = self
+            .k
+            .telemetry
+            .live_latest(
+                &self.scope,
+                self.devices.as_deref(),
+                Some(&from_latest),
+                live::PAGE,
+            )
+            .await?;
+        let alerts = self
+            .k
+            .telemetry
+            .live_alerts(
+                &self.scope,
+                self.devices.as_deref(),
+                from_alerts,
+                live::PAGE,
+            )
+            .await?;
+        if latest.full {
+            self.page_latest = latest.last.clone();
+        }
+        if alerts.full {
+            self.page_alerts = alerts.last;
+        }
+        let mut events = Vec::new();
+        let alerts_before = self.alerts;
+        for l in &latest.items {
+            let key = (l.device.clone(), l.channel.clone());
+            if self.sent_latest.get(&key) == Some(&(l.at, l.stored_at)) {
+                continue;
+            }
+            self.latest = self.latest.max(l.stored_at);
+            events.push(self.latest_event(l, format!("{}.{alerts_before}", l.stored_at)));
+            self.sent_latest.insert(key, (l.at, l.stored_at));
+        }
+        if let Some((stored, ..)) = latest.last {
+            self.latest = self.latest.max(stored);
+        }
+        for a in &alerts.items {
+            if self.sent_alerts.contains_key(&a.id) {
+                continue;
+            }
+            self.alerts = self.alerts.max(a.stored_at);
+            events.push(
+                Event::default()
+                    .event("alert")
+                    .id(format!("{}.{}", self.latest, a.stored_at))
+                    .data(serde_json::to_string(a).unwrap_or_default()),
+            );
+            self.sent_alerts.insert(a.id, a.stored_at);
+        }
+        if let Some((stored, _)) = alerts.last {
+            self.alerts = self.alerts.max(stored);
+        }
+        // Forget what can no longer be read back; past the bound, all of it.
+        let (lo_l, lo_a) = (
+            self.latest - live::OVERLAP_MS,
+            self.alerts - live::OVERLAP_MS,
+        );
+        self.sent_latest.retain(|_, (_, stored)| *stored > lo_l);
+        self.sent_alerts.retain(|_, stored| *stored > lo_a);
+        if self.sent_latest.len() > REMEMBERED {
+            self.sent_latest.clear();
+        }
+        if self.sent_alerts.len() > REMEMBERED {
+            self.sent_alerts.clear();
+        }
+        Ok(events)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_ids_carry_two_cursors() {
+        assert_eq!(
+            parse_event_id("1764547200000.1764547199000"),
+            Some((1_764_547_200_000, 1_764_547_199_000))
+        );
+        assert_eq!(parse_event_id("17"), None);
+        assert_eq!(parse_event_id("a.b"), None);
+    }
 
     #[test]
     fn times_in_the_region() {

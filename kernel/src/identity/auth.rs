@@ -398,6 +398,26 @@ impl Auth {
         Ok(Some(identity_from(&row, csrf, Some(hash), None)))
     }
 
+    /// Whether the session with this token hash is still live (not ended,
+    /// expired or idle too long, its user not disabled), without counting
+    /// the question as activity: a long-lived live stream checks with this,
+    /// so an open page does not keep an idle session open.
+    pub async fn session_live(&self, hash: &str) -> ApiResult<bool> {
+        let row = sqlx::query(
+            "SELECT u.disabled, s.last_seen_at, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.db)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let now = now();
+        Ok(!crate::db::flag(&row, 0)
+            && now < row.get::<i64, _>(2)
+            && now - row.get::<i64, _>(1) <= self.config.session_idle_secs as i64)
+    }
+
     async fn authenticate_api_token(&self, token: &str) -> ApiResult<Option<Identity>> {
         let hash = token_hash(token);
         let row = sqlx::query(

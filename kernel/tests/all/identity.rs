@@ -677,6 +677,15 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [200, 200, 200, 200, 200],
         ),
+        // The live stream of a plugin that is not there is 404 (live.rs
+        // streams).
+        (
+            "GET",
+            "/api/v1/telemetry/stream",
+            "/api/v1/telemetry/stream?plugin=no-such-plugin".into(),
+            Value::Null,
+            [401, 404, 404, 404, 404],
+        ),
     ];
     for (method, template) in tianshan_kernel::route_table() {
         assert!(

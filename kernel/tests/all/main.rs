@@ -13,6 +13,7 @@ mod gateway;
 mod identity;
 mod lanes;
 mod layers;
+mod live;
 mod login;
 mod operations;
 mod packages;

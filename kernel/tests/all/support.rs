@@ -88,8 +88,16 @@ impl TestKernel {
     }
 
     fn start_command(command: &str, data_dir: &Path, extra: &[&str]) -> TestKernel {
+        // An address of the caller's (a restart on the same port), or any.
+        let listen = if extra.contains(&"--listen") {
+            &[][..]
+        } else {
+            &["--listen", "127.0.0.1:0"][..]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_tianshan"))
-            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(command)
+            .args(listen)
+            .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("TIANSHAN_ADMIN_PASSWORD", ADMIN_PASSWORD)

@@ -21,6 +21,7 @@
 //! readings, are.
 
 pub mod jt808;
+pub mod live;
 pub mod mqtt;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -367,6 +368,8 @@ pub struct Telemetry {
     external: std::sync::RwLock<DeviceCache>,
     rules: std::sync::RwLock<RuleCache>,
     pub stats: Stats,
+    /// What live streams wait on (`live.rs`).
+    pub live: Arc<live::Live>,
 }
 
 fn valid_id(id: &str, max: usize, extra: &[char]) -> bool {
@@ -420,6 +423,7 @@ impl Telemetry {
             external: Default::default(),
             rules: Default::default(),
             stats: Stats::default(),
+            live: Arc::new(live::Live::new()),
         }
     }
 
@@ -884,7 +888,9 @@ impl Telemetry {
         Ok(recorded)
     }
 
+    /// Counts a stored batch and wakes this node's live streams.
     fn note(&self, r: &Recorded) {
+        self.live.changed();
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats
             .stored
@@ -1166,14 +1172,18 @@ impl Telemetry {
             q.execute(&mut *tx).await?;
         }
         let newest: Vec<_> = newest.into_iter().collect();
+        // When it was stored, for live streams: read as late as possible,
+        // just before the commit (live.rs allows for the rest).
+        let stored_at = calendar::now_ms();
         for chunk in newest.chunks(CHUNK) {
             let mut sql = String::from(
-                "INSERT INTO tm_latest (plugin_id, device_id, channel, at, value, quality) VALUES ",
+                "INSERT INTO tm_latest (plugin_id, device_id, channel, at, value, quality, updated_at) VALUES ",
             );
-            sql.push_str(&values(chunk.len(), 6));
+            sql.push_str(&values(chunk.len(), 7));
             sql.push_str(
                 " ON CONFLICT (plugin_id, device_id, channel) DO UPDATE SET at = excluded.at,
-                   value = excluded.value, quality = excluded.quality WHERE excluded.at >= tm_latest.at",
+                   value = excluded.value, quality = excluded.quality, updated_at = excluded.updated_at
+                   WHERE excluded.at >= tm_latest.at",
             );
             let mut q = sqlx::query(&sql);
             for ((plugin, device, channel), (at, value, quality)) in chunk {
@@ -1183,7 +1193,8 @@ impl Telemetry {
                     .bind(channel)
                     .bind(*at)
                     .bind(*value)
-                    .bind(quality.as_str());
+                    .bind(quality.as_str())
+                    .bind(stored_at);
             }
             q.execute(&mut *tx).await?;
         }
@@ -1816,7 +1827,8 @@ impl Telemetry {
                     continue;
                 }
                 sqlx::query(
-                    "INSERT INTO tm_alerts (plugin_id, rule, device_id, org_id, at, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO tm_alerts (plugin_id, rule, device_id, org_id, at, detail, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&device.plugin)
                 .bind(&rule)
@@ -1824,6 +1836,7 @@ impl Telemetry {
                 .bind(&device.org)
                 .bind(at)
                 .bind(detail.to_string())
+                .bind(calendar::now_ms())
                 .execute(&mut *tx)
                 .await?;
                 fired
@@ -1860,6 +1873,7 @@ impl Telemetry {
         if count > 0 {
             self.stats.alerts.fetch_add(count, Ordering::Relaxed);
             self.messaging.wake();
+            self.live.changed();
         }
         Ok(())
     }
