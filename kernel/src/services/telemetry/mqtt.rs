@@ -14,7 +14,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+// MQTT 5: its Receive Maximum lets the kernel take up to
+// `RECEIVE_MAXIMUM` unacknowledged messages, where an MQTT 3.1.1 client
+// gets the broker's own limit (Mosquitto's default is 20).
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -24,6 +29,8 @@ use super::{Incoming, Protocol, Quality, Rejection, Telemetry};
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 /// How long a batch waits for one more message before it is stored.
 const BATCH_GAP: Duration = Duration::from_millis(3);
+/// Unacknowledged messages the broker may send this node.
+const RECEIVE_MAXIMUM: u16 = 1_000;
 /// Messages that close a batch early.
 pub const BATCH_MESSAGES: usize = 2_000;
 /// Largest payload taken; larger ones are refused as malformed.
@@ -206,11 +213,13 @@ pub async fn run(
     let mut options = MqttOptions::new(client_id, host, port);
     options
         .set_keep_alive(Duration::from_secs(30))
-        // The broker keeps the session, so messages sent while this node
-        // was away wait for it.
-        .set_clean_session(false)
+        // The broker keeps the session for a week, so messages sent while
+        // this node was away wait for it.
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(7 * 24 * 3600))
+        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
         .set_manual_acks(true)
-        .set_max_packet_size(MAX_PAYLOAD + 1024, 64 * 1024);
+        .set_max_packet_size(Some(MAX_PAYLOAD as u32 + 1024));
     if let Some((user, password)) = credentials {
         options.set_credentials(user, password);
     }
@@ -279,11 +288,8 @@ async fn batch(
         let payloads: Vec<(String, Result<Vec<Raw>, String>)> = messages
             .iter()
             .map(|p| {
-                let device = p
-                    .topic
-                    .strip_prefix(&prefix)
-                    .unwrap_or(&p.topic)
-                    .to_string();
+                let topic = String::from_utf8_lossy(&p.topic);
+                let device = topic.strip_prefix(&prefix).unwrap_or(&topic).to_string();
                 let parsed = parse_payload(&device, &p.payload);
                 (device, parsed)
             })
