@@ -435,6 +435,36 @@ mod tests {
                 "no kit text for {code}"
             );
         }
+        // The codes the SDK answers with for every plugin (its host-call
+        // error mappings) reach pages too: each needs words as well.
+        let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/src");
+        let mut sdk_codes = Vec::new();
+        for entry in std::fs::read_dir(&sdk).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for marker in [
+                "Error::new(503, \"",
+                "Error::new(422, \"",
+                "bad_request(\"",
+                "with_code(\"",
+            ] {
+                for rest in text.split(marker).skip(1) {
+                    let code: String = rest.chars().take_while(|c| *c != '"').collect();
+                    if code.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !code.is_empty()
+                    {
+                        sdk_codes.push(code);
+                    }
+                }
+            }
+        }
+        assert!(sdk_codes.len() > 10, "{sdk_codes:?}");
+        let missing: Vec<&String> = sdk_codes
+            .iter()
+            .filter(|c| !kit.contains(&format!("code.{c}")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "SDK codes without kit texts: {missing:?}"
+        );
     }
 
     #[test]
