@@ -404,6 +404,11 @@ const DEVICE_SELECT: &str = "SELECT d.plugin_id, d.id, d.kind, d.org_id, d.proto
       UNION ALL SELECT MAX(t.at) FROM tm_track t \
          WHERE t.plugin_id = d.plugin_id AND t.device_id = d.id) seen), \
      d.created_at FROM tm_devices d";
+/// The same without `last_seen` (two subqueries a device), for the lookups
+/// on the ingestion and query paths that do not show it.
+const DEVICE_SELECT_PLAIN: &str = "SELECT d.plugin_id, d.id, d.kind, d.org_id, d.protocol, \
+     d.external_id, d.name, d.channels, d.formula, CAST(NULL AS BIGINT), d.created_at \
+     FROM tm_devices d";
 
 impl Telemetry {
     pub fn new(
@@ -670,7 +675,7 @@ impl Telemetry {
         for chunk in ids.chunks(500) {
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "{DEVICE_SELECT} WHERE d.plugin_id = $1 AND d.id IN ({})",
+                "{DEVICE_SELECT_PLAIN} WHERE d.plugin_id = $1 AND d.id IN ({})",
                 marks.join(",")
             );
             let mut q = sqlx::query(&sql).bind(&scope.plugin);
@@ -698,17 +703,20 @@ impl Telemetry {
         }
     }
 
-    /// `plugin`'s devices at `org` and below, by id.
+    /// `plugin`'s devices at `org` and below, by id, with when each was
+    /// last seen.
     pub async fn devices(&self, scope: &Scope, org: &str) -> Result<Vec<Device>> {
+        self.devices_in(scope, org, DEVICE_SELECT).await
+    }
+
+    async fn devices_in(&self, scope: &Scope, org: &str, select: &str) -> Result<Vec<Device>> {
         if !scope.reaches(org) {
             return Err(ServiceError::OutsideReach(org.to_string()));
         }
-        let rows = sqlx::query(&format!(
-            "{DEVICE_SELECT} WHERE d.plugin_id = $1 ORDER BY d.id"
-        ))
-        .bind(&scope.plugin)
-        .fetch_all(&self.db)
-        .await?;
+        let rows = sqlx::query(&format!("{select} WHERE d.plugin_id = $1 ORDER BY d.id"))
+            .bind(&scope.plugin)
+            .fetch_all(&self.db)
+            .await?;
         Ok(rows
             .iter()
             .map(device_of)
@@ -741,7 +749,7 @@ impl Telemetry {
             return Ok(device.clone());
         }
         let row = sqlx::query(&format!(
-            "{DEVICE_SELECT} WHERE d.protocol = $1 AND d.external_id = $2"
+            "{DEVICE_SELECT_PLAIN} WHERE d.protocol = $1 AND d.external_id = $2"
         ))
         .bind(protocol.as_str())
         .bind(external_id)
@@ -1364,7 +1372,8 @@ impl Telemetry {
             return Err(invalid("to", "to must be after from"));
         }
         let devices: Vec<Device> = if q.devices.is_empty() {
-            self.devices(scope, &q.within_org).await?
+            self.devices_in(scope, &q.within_org, DEVICE_SELECT_PLAIN)
+                .await?
         } else {
             if q.devices.len() > 5_000 {
                 return Err(invalid("devices", "at most 5,000 devices per query"));
