@@ -454,10 +454,11 @@
   function userPage(id, seq) {
     var p = page('admin.users.one');
     p.box.insertBefore(h('p', null, h('a', { href: '#/admin/users', text: '← ' + t('admin.nav.users') })), p.box.firstChild);
-    Promise.all([call('GET', '/api/v1/users/' + encodeURIComponent(id)), loadOrgs()]).then(function (r) {
+    Promise.all([call('GET', '/api/v1/users/' + encodeURIComponent(id)), loadOrgs(), call('GET', '/api/v1/post-ranks')]).then(function (r) {
       if (seq !== renderSeq) return;
       var res = r[0];
       var flat = r[1];
+      var ranks = (r[2].status === 200 && r[2].body.post_ranks) || [];
       if (res.status !== 200) return banner(p.note, 'error', errorText(res));
       var u = res.body.user;
       var byId = {};
@@ -465,9 +466,23 @@
       function reload() { if (seq === renderSeq) { view.textContent = ''; userPage(id, ++renderSeq); } }
 
       var name = input('display_name', 'text', u.display_name);
+      // The profile plugins read through identity.profile-of (the office
+      // area standard goes by the post rank).
+      var rank = h('select', { name: 'post_rank', id: 'admin-user-rank' },
+        [h('option', { value: '', text: t('admin.users.rankNone') })].concat(ranks.map(function (x) {
+          return h('option', { value: x.code, text: x.label[ctx.lang] || x.label['zh-CN'] || x.code });
+        })));
+      rank.value = u.post_rank || '';
+      var position = input('position', 'text', u.position || '');
+      position.id = 'admin-user-position';
+      var department = input('department', 'text', u.department || '');
+      department.id = 'admin-user-department';
       var save = button('admin.save', function () {
-        act(p.note, save, call('PATCH', '/api/v1/users/' + encodeURIComponent(id), { display_name: name.value }), 'admin.done');
+        act(p.note, save, call('PATCH', '/api/v1/users/' + encodeURIComponent(id), {
+          display_name: name.value, post_rank: rank.value, position: position.value, department: department.value
+        }), 'admin.done');
       });
+      save.id = 'admin-user-save';
       var toggle = button(u.disabled ? 'admin.users.enable' : 'admin.users.disable', function () {
         act(p.note, toggle, call('PATCH', '/api/v1/users/' + encodeURIComponent(id), { disabled: !u.disabled }), 'admin.done', reload);
       });
@@ -483,7 +498,8 @@
           h('dt', { text: t('admin.col.status') }), h('dd', { id: 'admin-user-status', text: statusText(u) }),
           h('dt', { text: t('admin.users.lock') }), h('dd', { text: locked ? t('admin.users.lockedUntil', { at: when(locked) }) : t('admin.users.notLocked') })
         ]),
-        h('div.admin-row', null, [field('admin.col.name', name)]),
+        h('div.admin-row', null, [field('admin.col.name', name), field('admin.users.rank', rank)]),
+        h('div.admin-row', null, [field('admin.users.position', position), field('admin.users.department', department)]),
         h('div.admin-actions', null, [save, toggle, unlock])
       ]));
 

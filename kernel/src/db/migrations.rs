@@ -767,4 +767,18 @@ CREATE INDEX tm_alerts_created ON tm_alerts (plugin_id, created_at);
 "#,
         ),
     ),
+    (
+        20,
+        Schema::Both(
+            r#"
+-- A person's profile (contract 1.4 `identity.profile`): the post rank
+-- (a code of identity/users.rs POST_RANKS), 职务 and department, set by
+-- administrators, read by systems that decide on them (office area by
+-- rank). `position` is an SQL keyword, hence post_title.
+ALTER TABLE users ADD COLUMN post_rank TEXT;
+ALTER TABLE users ADD COLUMN post_title TEXT;
+ALTER TABLE users ADD COLUMN department TEXT;
+"#,
+        ),
+    ),
 ];

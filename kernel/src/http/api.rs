@@ -48,6 +48,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/orgs/{id}", show_org)
         .patch("/api/v1/orgs/{id}", update_org)
         .delete("/api/v1/orgs/{id}", delete_org)
+        .get("/api/v1/post-ranks", post_ranks)
         .get("/api/v1/users", list_users)
         .post("/api/v1/users", create_user)
         .get("/api/v1/users/{id}", show_user)
@@ -549,6 +550,16 @@ async fn delete_org(
 
 // ---------------------------------------------------------------- users
 
+/// The post ranks a profile names, with their labels, for any signed-in
+/// user (the console's form, a plugin page showing a rank).
+async fn post_ranks(Caller(_session): Caller) -> Json<Value> {
+    let ranks: Vec<Value> = users::POST_RANKS
+        .iter()
+        .map(|(code, zh, en)| json!({ "code": code, "label": { "zh-CN": zh, "en": en } }))
+        .collect();
+    Json(json!({ "post_ranks": ranks }))
+}
+
 #[derive(Deserialize)]
 struct UserQuery {
     org: Option<String>,
@@ -602,6 +613,12 @@ struct NewUser {
     /// first login.
     #[serde(default)]
     must_change_password: bool,
+    #[serde(default)]
+    post_rank: Option<String>,
+    #[serde(default)]
+    position: Option<String>,
+    #[serde(default)]
+    department: Option<String>,
 }
 
 async fn create_user(
@@ -629,6 +646,12 @@ async fn create_user(
         .require(&k, &req.org_id, "kernel.users.write")
         .await?;
     users::check_password(&req.password, username)?;
+    let profile = users::ProfileChange {
+        post_rank: req.post_rank.clone(),
+        position: req.position.clone(),
+        department: req.department.clone(),
+    };
+    let checked_profile = profile.applied_to(&users::Profile::default())?;
     let org = orgs::get(&k.db, &req.org_id)
         .await?
         .ok_or_else(|| not_found_org(&req.org_id))?;
@@ -649,12 +672,15 @@ async fn create_user(
         req.must_change_password,
     )
     .await?;
+    if !profile.is_empty() {
+        users::set_profile(&mut write, &id, &checked_profile).await?;
+    }
     write
         .commit(
             &Entry::new(session.user_id(), "user.create", "ok")
                 .org(&req.org_id)
                 .target(&id)
-                .detail(json!({ "username": username })),
+                .detail(json!({ "username": username, "profile": profile })),
         )
         .await?;
     k.authz.reload().await.map_err(ApiError::internal)?;
@@ -759,6 +785,13 @@ struct UserUpdate {
     display_name: Option<String>,
     org_id: Option<String>,
     disabled: Option<bool>,
+    /// A code of `GET /api/v1/post-ranks`; "" clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    post_rank: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    position: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    department: Option<String>,
 }
 
 async fn update_user(
@@ -788,7 +821,16 @@ async fn update_user(
             "you cannot disable yourself",
         ));
     }
+    let profile = users::ProfileChange {
+        post_rank: req.post_rank.clone(),
+        position: req.position.clone(),
+        department: req.department.clone(),
+    };
+    let checked_profile = profile.applied_to(&user.profile)?;
     let mut write = k.audit.begin().await?;
+    if !profile.is_empty() {
+        users::set_profile(&mut write, &id, &checked_profile).await?;
+    }
     sqlx::query(
         "UPDATE users SET display_name = COALESCE($1, display_name), org_id = COALESCE($2, org_id),
                 disabled = COALESCE($3, disabled), updated_at = $4 WHERE id = $5",

@@ -59,11 +59,24 @@ pub struct User {
     pub created_at: i64,
     /// The next login must choose a new password first.
     pub must_change_password: bool,
+    #[serde(flatten)]
+    pub profile: Profile,
 }
 
-/// The columns [`row_to_user`] reads.
-pub const USER_COLUMNS: &str =
-    "id, username, display_name, org_id, disabled, created_at, must_change_password";
+/// What administrators say about a person, beyond the account.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    /// A code of [`POST_RANKS`].
+    pub post_rank: Option<String>,
+    /// 职务, free text.
+    pub position: Option<String>,
+    pub department: Option<String>,
+}
+
+/// The columns [`row_to_user`] reads. `position` is a keyword in SQL, so
+/// the column is `post_title`.
+pub const USER_COLUMNS: &str = "id, username, display_name, org_id, disabled, created_at, \
+     must_change_password, post_rank, post_title, department";
 
 pub fn row_to_user(r: &sqlx::any::AnyRow) -> User {
     User {
@@ -74,6 +87,11 @@ pub fn row_to_user(r: &sqlx::any::AnyRow) -> User {
         disabled: crate::db::flag(r, "disabled"),
         created_at: r.get("created_at"),
         must_change_password: crate::db::flag(r, "must_change_password"),
+        profile: Profile {
+            post_rank: r.get("post_rank"),
+            position: r.get("post_title"),
+            department: r.get("department"),
+        },
     }
 }
 
@@ -83,6 +101,118 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<User>> {
         .fetch_optional(db)
         .await?;
     Ok(row.as_ref().map(row_to_user))
+}
+
+/// A user by id or username, on a connection of the caller's choosing (a
+/// plugin's read connection for the `identity.profile` import).
+pub async fn by_id_or_username(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+) -> sqlx::Result<Option<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR username = $1"
+    ))
+    .bind(key)
+    .fetch_all(&mut *conn)
+    .await?;
+    // An id wins over another account's username that happens to equal it.
+    Ok(rows.iter().map(row_to_user).min_by_key(|u| u.id != key))
+}
+
+/// The post ranks (职务层次) of the civil service, which the office-area
+/// standard (发改投资〔2014〕2674号) and the vehicle rules decide on; the
+/// standard names each rank by the organ's level (a county's 县级正职 is
+/// `division`, a province's 正处 too), so a plugin maps the rank and the
+/// organ level to its figure. Codes are the contract (`identity.profile`);
+/// labels are for the administration console (`GET /api/v1/post-ranks`).
+pub const POST_RANKS: &[(&str, &str, &str)] = &[
+    ("ministerial", "省部级正职", "Minister level, principal"),
+    ("vice_ministerial", "省部级副职", "Minister level, deputy"),
+    ("bureau", "厅局级正职", "Bureau level, principal"),
+    ("vice_bureau", "厅局级副职", "Bureau level, deputy"),
+    ("division", "县处级正职", "Division level, principal"),
+    ("vice_division", "县处级副职", "Division level, deputy"),
+    ("section", "乡科级正职", "Section level, principal"),
+    ("vice_section", "乡科级副职", "Section level, deputy"),
+    ("staff", "科员及以下", "Staff"),
+];
+
+/// What an administrator sets of a user's profile: each field absent
+/// keeps the stored value, an empty string clears it.
+#[derive(Debug, Default, Clone, serde::Deserialize, Serialize)]
+pub struct ProfileChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_rank: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+}
+
+/// The longest position or department name kept, in characters.
+const PROFILE_TEXT_CHARS: usize = 64;
+
+impl ProfileChange {
+    pub fn is_empty(&self) -> bool {
+        self.post_rank.is_none() && self.position.is_none() && self.department.is_none()
+    }
+
+    /// The profile after the change, checked: a known rank code, short
+    /// texts without control characters.
+    pub fn applied_to(&self, stored: &Profile) -> ApiResult<Profile> {
+        fn merged(change: &Option<String>, stored: &Option<String>) -> Option<String> {
+            match change {
+                None => stored.clone(),
+                Some(v) if v.trim().is_empty() => None,
+                Some(v) => Some(v.trim().to_string()),
+            }
+        }
+        let rank = merged(&self.post_rank, &stored.post_rank);
+        if let Some(code) = &rank
+            && !POST_RANKS.iter().any(|(c, _, _)| c == code)
+        {
+            return Err(ApiError::validation(
+                "post_rank",
+                format!("{code} is not a post rank; GET /api/v1/post-ranks lists them"),
+            ));
+        }
+        let position = merged(&self.position, &stored.position);
+        let department = merged(&self.department, &stored.department);
+        for (field, value) in [("position", &position), ("department", &department)] {
+            if let Some(v) = value
+                && (v.chars().count() > PROFILE_TEXT_CHARS || v.chars().any(char::is_control))
+            {
+                return Err(ApiError::validation(
+                    field,
+                    format!("{field} must be at most {PROFILE_TEXT_CHARS} characters on one line"),
+                ));
+            }
+        }
+        Ok(Profile {
+            post_rank: rank,
+            position,
+            department,
+        })
+    }
+}
+
+/// Stores a checked profile (from [`ProfileChange::applied_to`]).
+pub async fn set_profile(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    profile: &Profile,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET post_rank = $1, post_title = $2, department = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&profile.post_rank)
+    .bind(&profile.position)
+    .bind(&profile.department)
+    .bind(now())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Inserts a user (password already checked) as a member of their unit.
@@ -453,6 +583,46 @@ pub fn client_address(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_change_keeps_clears_and_checks() {
+        let stored = Profile {
+            post_rank: Some("section".into()),
+            position: Some("科长".into()),
+            department: Some("办公室".into()),
+        };
+        let change = ProfileChange {
+            post_rank: Some(" vice_division ".into()),
+            department: Some("  ".into()),
+            ..ProfileChange::default()
+        };
+        let after = change.applied_to(&stored).unwrap();
+        assert_eq!(after.post_rank.as_deref(), Some("vice_division"));
+        assert_eq!(after.position.as_deref(), Some("科长"), "absent keeps");
+        assert_eq!(after.department, None, "blank clears");
+        let unknown = ProfileChange {
+            post_rank: Some("emperor".into()),
+            ..ProfileChange::default()
+        };
+        assert_eq!(
+            unknown.applied_to(&stored).unwrap_err().field.as_deref(),
+            Some("post_rank")
+        );
+        let long = ProfileChange {
+            position: Some("长".repeat(65)),
+            ..ProfileChange::default()
+        };
+        assert_eq!(
+            long.applied_to(&stored).unwrap_err().field.as_deref(),
+            Some("position")
+        );
+        assert!(ProfileChange::default().is_empty());
+        assert!(POST_RANKS.iter().all(|(code, zh, en)| {
+            code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                && !zh.is_empty()
+                && !en.is_empty()
+        }));
+    }
 
     #[test]
     fn password_rules_follow_owasp() {

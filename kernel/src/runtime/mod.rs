@@ -46,6 +46,7 @@ pub mod bindings {
             "tianshan:plugin/approvals": async,
             "tianshan:plugin/datacenter": async,
             "tianshan:plugin/orgs": async,
+            "tianshan:plugin/identity": async,
             "tianshan:plugin/telemetry": async,
         },
     });
@@ -64,7 +65,7 @@ pub type LinkHostService = fn(&mut Linker<host::HostState>) -> wasmtime::Result<
 /// The contract versions this kernel serves: every released minor of the
 /// majors listed here. A plugin built against another major is refused.
 pub const CONTRACT_PACKAGE: &str = "tianshan:plugin";
-pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 3, 0);
+pub const CONTRACT_VERSION: semver::Version = semver::Version::new(1, 4, 0);
 
 /// Interfaces every plugin must export, without their version suffix.
 const REQUIRED_EXPORTS: [&str; 3] = ["http-handler", "lifecycle", "event-handler"];

@@ -68,6 +68,24 @@ fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit
     b.wait_text("#admin-user-username", "the user's page", |t| {
         t == "new.clerk"
     });
+    // The profile plugins read: rank from the kernel's list, position.
+    b.wait_until("the post ranks in the form", || {
+        b.script(
+            "return document.querySelectorAll('#admin-user-rank option').length",
+            json!([]),
+        ) == 10
+    });
+    b.script(
+        "document.getElementById('admin-user-rank').value = 'vice_section'",
+        json!([]),
+    );
+    b.type_into("#admin-user-position", "综合科副科长");
+    b.click("#admin-user-save");
+    b.wait_until("the profile saved", || {
+        let (_, users) = k.get("/api/v1/users?q=new.clerk");
+        users["users"][0]["post_rank"] == "vice_section"
+            && users["users"][0]["position"] == "综合科副科长"
+    });
     b.type_into("#admin-reset-password", "reset by the prefecture");
     b.click("#admin-reset-submit");
     b.wait_text("#admin-user-status", "the forced change flag", |t| {

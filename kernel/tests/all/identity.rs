@@ -272,6 +272,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "GET",
+            "/api/v1/post-ranks",
+            "/api/v1/post-ranks".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
             "/api/v1/users",
             "/api/v1/users".into(),
             Value::Null,
@@ -1318,6 +1325,121 @@ fn plugins_ask_the_kernel_and_get_the_callers_real_answer() {
         "a token's scope narrows what plugins are told"
     );
     assert!(can(&token, "kernel.orgs.read"));
+}
+
+/// Post rank, position and department: set by whoever manages the user,
+/// checked, audited, and read by a plugin through `identity.profile` only
+/// within the call's reach.
+#[test]
+fn profiles_are_set_by_administrators_and_read_by_plugins_within_reach() {
+    let w = world();
+    let k = &w.k;
+    k.install_ok("hello");
+    let ranks = ok(k, "GET", "/api/v1/post-ranks", Value::Null, 200);
+    let codes: Vec<&str> = ranks["post_ranks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes.first(), Some(&"ministerial"));
+    assert!(codes.contains(&"division") && codes.contains(&"staff"));
+    assert_eq!(ranks["post_ranks"][4]["label"]["zh-CN"], "县处级正职");
+
+    // Created with a profile; an unknown rank and an over-long or
+    // multi-line text are refused, naming the field.
+    let chief = ok(
+        k,
+        "POST",
+        "/api/v1/users",
+        json!({"username": "chief.a", "display_name": "王主任", "password": PASSWORD,
+               "org_id": w.unit_a, "post_rank": "section", "position": "办公室主任",
+               "department": "办公室"}),
+        201,
+    )["user"]
+        .clone();
+    assert_eq!(chief["post_rank"], "section");
+    assert_eq!(chief["position"], "办公室主任");
+    let chief_id = chief["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/users/{chief_id}");
+    for (body, field) in [
+        (json!({"post_rank": "emperor"}), "post_rank"),
+        (json!({"position": "x".repeat(65)}), "position"),
+        (json!({"department": "a\nb"}), "department"),
+    ] {
+        let refused = ok_as(k, &w.county_admin, "PATCH", &path, body, 422);
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
+    // The county admin changes the rank; an absent field stays, "" clears.
+    let changed = ok_as(
+        k,
+        &w.county_admin,
+        "PATCH",
+        &path,
+        json!({"post_rank": "vice_division", "department": ""}),
+        200,
+    )["user"]
+        .clone();
+    assert_eq!(changed["post_rank"], "vice_division");
+    assert_eq!(changed["position"], "办公室主任");
+    assert_eq!(changed["department"], Value::Null);
+    let (_, audit) = k.get("/api/v1/audit?limit=1");
+    assert!(audit.to_string().contains("vice_division"), "{audit}");
+    // A member cannot change anyone's profile, their own included.
+    let chief_token = k.login("chief.a", PASSWORD);
+    ok_as(
+        k,
+        &chief_token,
+        "PATCH",
+        &path,
+        json!({"post_rank": "ministerial"}),
+        404,
+    );
+    ok_as(
+        k,
+        &w.member,
+        "PATCH",
+        &path,
+        json!({"post_rank": "ministerial"}),
+        404,
+    );
+
+    // A plugin reads it by id or username within the call's reach.
+    let read = |token: &str, user: &str| {
+        let (status, body) = k.request(
+            "GET",
+            &format!("/api/v1/p/hello/profile/{user}"),
+            Some(token),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let seen = read(&w.county_admin, "chief.a");
+    assert_eq!(seen["user_id"], chief_id.as_str());
+    assert_eq!(seen["post_rank"], "vice_division");
+    assert_eq!(seen["position"], "办公室主任");
+    assert_eq!(seen["department"], "");
+    assert_eq!(seen["org_id"], w.unit_a.as_str());
+    assert_eq!(seen["active"], true);
+    assert_eq!(read(&w.county_admin, &chief_id)["username"], "chief.a");
+    // County B's user is beyond county A's reach: the same none as nobody.
+    assert_eq!(read(&w.county_admin, &w.user_b), Value::Null);
+    assert_eq!(read(&w.county_admin, "user.b"), Value::Null);
+    assert_eq!(read(&w.county_admin, "nobody.at.all"), Value::Null);
+    // A member acting at their unit sees their unit's people and themself.
+    assert_eq!(read(&w.member, "chief.a")["post_rank"], "vice_division");
+    let (status, mine) = k.request(
+        "GET",
+        "/api/v1/p/hello/my-profile",
+        Some(&chief_token),
+        None,
+    );
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["username"], "chief.a");
+    // The platform administrator, acting at the region, reaches everyone.
+    let (_, everyone) = k.get(&format!("/api/v1/p/hello/profile/{}", w.user_b));
+    assert_eq!(everyone["username"], "user.b", "{everyone}");
 }
 
 #[test]

@@ -295,8 +295,8 @@ fn a_plugin_built_against_an_older_minor_contract_keeps_working() {
     assert_eq!(
         contracts,
         vec![
-            ("dcprobe", "1.3.0"),
-            ("hello", "1.3.0"),
+            ("dcprobe", "1.4.0"),
+            ("hello", "1.4.0"),
             ("legacy", "1.0.0"),
             ("legacy12", "1.2.0")
         ],

@@ -239,7 +239,7 @@ impl config::Host for HostState {
 }
 
 impl identity::Host for HostState {
-    fn caller(&mut self) -> Option<identity::Principal> {
+    async fn caller(&mut self) -> Option<identity::Principal> {
         self.caller
             .as_ref()
             .map(|c| &c.principal)
@@ -252,12 +252,46 @@ impl identity::Host for HostState {
             })
     }
 
-    fn plugin_id(&mut self) -> String {
+    async fn plugin_id(&mut self) -> String {
         self.plugin.id.clone()
     }
 
-    fn plugin_version(&mut self) -> String {
+    async fn plugin_version(&mut self) -> String {
         self.plugin.version.clone()
+    }
+
+    /// A user's profile when their unit is in this call's reach, or they
+    /// are the caller. Anything else, a failed read included, answers
+    /// `none`, so a plugin cannot tell "elsewhere" from "nobody".
+    async fn profile_of(&mut self, user: String) -> Option<identity::Profile> {
+        if user.is_empty() || user.len() > 64 {
+            return None;
+        }
+        let caller_id = self.caller.as_ref().map(|c| c.principal.user_id.clone());
+        let (scope, services) = self.read_scope()?;
+        let mut conn = services.reads.acquire(&self.plugin.id).await.ok()?;
+        let found = crate::identity::users::by_id_or_username(&mut conn, &user).await;
+        let found = match found {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(plugin = %self.plugin.id, error = %e, "identity.profile read failed");
+                conn.settle::<()>(&Err(crate::core::error::ServiceError::from(e)));
+                return None;
+            }
+        };
+        if caller_id.as_deref() != Some(found.id.as_str()) && !scope.reaches(&found.org_id) {
+            return None;
+        }
+        Some(identity::Profile {
+            user_id: found.id,
+            username: found.username,
+            display_name: found.display_name,
+            org_id: found.org_id,
+            post_rank: found.profile.post_rank.unwrap_or_default(),
+            position: found.profile.position.unwrap_or_default(),
+            department: found.profile.department.unwrap_or_default(),
+            active: !found.disabled,
+        })
     }
 }
 

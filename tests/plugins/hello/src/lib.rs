@@ -1,4 +1,4 @@
-//! Test plugin `hello`: routing, identity, config, echo and typed errors.
+//! Test plugin `hello`: routing, identity and profiles, config, echo and typed errors.
 
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::serde_json::Value;
@@ -11,6 +11,8 @@ impl Plugin for Hello {
             .get("/", index)
             .post("/echo", echo)
             .get("/whoami", whoami)
+            .get("/profile/{user}", profile)
+            .get("/my-profile", my_profile)
             .get("/can/{permission}", can)
             .get("/config/{key}", config_value)
             .get("/greet/{name}", greet)
@@ -32,6 +34,15 @@ fn echo(req: &Request) -> Result<Response> {
 
 fn whoami(_: &Request) -> Result<Response> {
     Ok(Response::json(&identity::caller()))
+}
+
+/// A user's profile as the kernel lets this call see it (contract 1.4).
+fn profile(req: &Request) -> Result<Response> {
+    Ok(Response::json(&identity::profile(req.param("user")?)))
+}
+
+fn my_profile(_: &Request) -> Result<Response> {
+    Ok(Response::json(&identity::caller_profile()))
 }
 
 fn config_value(req: &Request) -> Result<Response> {
