@@ -30,13 +30,13 @@ pub fn routes(router: Router) -> Router {
 }
 
 pub fn define_flows() -> Result<()> {
-    approvals::define(&Flow::new(FLOW, "办公用房调剂申请 Office-room allocation request").step(
-        Step::any(
+    approvals::define(
+        &Flow::new(FLOW, "办公用房调剂申请 Office-room allocation request").step(Step::any(
             "上级机关事务管理局审核 Parent administration review",
             "property.approver",
             Level::Parent,
-        ),
-    ))
+        )),
+    )
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,11 +89,8 @@ fn create(req: &Request) -> Result<Response> {
     // The room asked for usually sits at another org (the county's pool),
     // out of the requester's reach: its keeper checks it at the hand-over.
     let room_id = input.room_id.filter(|r| !r.is_empty());
-    match (&room_id, input.kind.as_str()) {
-        (None, "adjust" | "swap") => {
-            return Err(invalid("room_id", "required", "name the room asked for"));
-        }
-        _ => {}
+    if room_id.is_none() && matches!(input.kind.as_str(), "adjust" | "swap") {
+        return Err(invalid("room_id", "required", "name the room asked for"));
     }
     let caller = identity::caller().ok_or_else(|| Error::unauthorized("sign in"))?;
     let mut timeline = Timeline::default();
@@ -148,7 +145,11 @@ fn submit(req: &Request) -> Result<Response> {
     data.status = status;
     data.approval_id = Some(approval.id);
     data.timeline.push("submitted", None);
-    Ok(Response::json(&allocations().update(&doc.id, doc.revision, &data)?))
+    Ok(Response::json(&allocations().update(
+        &doc.id,
+        doc.revision,
+        &data,
+    )?))
 }
 
 /// The approval's outcome; a redelivery finds the status decided already.
@@ -190,11 +191,17 @@ fn handover(req: &Request) -> Result<Response> {
         authz::require_at("property.manage", &room.org)?;
         let mut assigned = room.data.clone();
         assigned.assigned_unit = Some(doc.org.clone());
-        writes.push(tianshan_sdk::storage::Write::update("rooms", &room, &assigned)?);
+        writes.push(tianshan_sdk::storage::Write::update(
+            "rooms", &room, &assigned,
+        )?);
     } else {
         authz::require_at("property.manage", &doc.org)?;
     }
-    writes.push(tianshan_sdk::storage::Write::update("allocations", &doc, &data)?);
+    writes.push(tianshan_sdk::storage::Write::update(
+        "allocations",
+        &doc,
+        &data,
+    )?);
     storage::transact(writes)?;
     Ok(Response::json(&allocations().fetch::<Allocation>(&doc.id)?))
 }

@@ -16,18 +16,56 @@ pub fn routes(router: Router) -> Router {
 }
 
 const PEOPLE: &[&str] = &[
-    "王芳", "李强", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "艾力", "古丽", "买买提",
-    "阿依努尔", "热依拉", "马骏", "孙丽", "朱涛",
+    "王芳",
+    "李强",
+    "张伟",
+    "刘洋",
+    "陈静",
+    "杨磊",
+    "赵敏",
+    "黄勇",
+    "艾力",
+    "古丽",
+    "买买提",
+    "阿依努尔",
+    "热依拉",
+    "马骏",
+    "孙丽",
+    "朱涛",
 ];
 
 /// (no, class, subtype, usable m², occupants as (rank suffix, position))
-type RoomPlan = (&'static str, &'static str, &'static str, f64, &'static [(&'static str, &'static str)]);
+type RoomPlan = (
+    &'static str,
+    &'static str,
+    &'static str,
+    f64,
+    &'static [(&'static str, &'static str)],
+);
 
 const FLOOR_ROOMS: &[RoomPlan] = &[
     ("01", "office", "office.leader", 32.0, &[("head", "主任")]),
-    ("02", "office", "office.leader", 24.0, &[("deputy", "副主任")]),
-    ("03", "office", "office.staff", 36.0, &[("staff", "科员"), ("staff", "科员")]),
-    ("04", "office", "office.staff", 18.0, &[("staff", "科员"), ("staff", "科员")]),
+    (
+        "02",
+        "office",
+        "office.leader",
+        24.0,
+        &[("deputy", "副主任")],
+    ),
+    (
+        "03",
+        "office",
+        "office.staff",
+        36.0,
+        &[("staff", "科员"), ("staff", "科员")],
+    ),
+    (
+        "04",
+        "office",
+        "office.staff",
+        18.0,
+        &[("staff", "科员"), ("staff", "科员")],
+    ),
     ("05", "service", "service.meeting", 60.0, &[]),
     ("06", "office", "office.staff", 20.0, &[]),
     ("07", "equipment", "equipment.network", 16.0, &[]),
@@ -71,12 +109,22 @@ fn seed(req: &Request) -> Result<Response> {
         .as_array()
         .map(|list| {
             list.iter()
-                .filter_map(|o| Some((o["id"].as_str()?.to_string(), o["level"].as_str()?.to_string())))
+                .filter_map(|o| {
+                    Some((
+                        o["id"].as_str()?.to_string(),
+                        o["level"].as_str()?.to_string(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
     let pick = |level: &str, n: usize| -> Vec<String> {
-        listed.iter().filter(|(_, l)| l == level).map(|(id, _)| id.clone()).take(n).collect()
+        listed
+            .iter()
+            .filter(|(_, l)| l == level)
+            .map(|(id, _)| id.clone())
+            .take(n)
+            .collect()
     };
     let mut targets = pick("unit", 6);
     targets.extend(pick("county", 3));
@@ -102,7 +150,10 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
     let compound = compounds().insert_with(
         None,
         Some(org),
-        &Compound { name: format!("机关大院{}", i + 1), address: format!("人民路{}号", 10 + i) },
+        &Compound {
+            name: format!("机关大院{}", i + 1),
+            address: format!("人民路{}号", 10 + i),
+        },
     )?;
     let registration = ["registered", "in_progress", "pending", "defective"][i % 4];
     let building = buildings().insert_with(
@@ -111,8 +162,16 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
         &Building {
             compound_id: compound.id.clone(),
             name: "综合办公楼".into(),
-            cert_no: if registration == "registered" { format!("新(2021)不动产权第{:07}号", 1000 + i) } else { String::new() },
-            owner: if registration == "registered" { "机关事务管理局".into() } else { String::new() },
+            cert_no: if registration == "registered" {
+                format!("新(2021)不动产权第{:07}号", 1000 + i)
+            } else {
+                String::new()
+            },
+            owner: if registration == "registered" {
+                "机关事务管理局".into()
+            } else {
+                String::new()
+            },
             registered_m2: (registration == "registered").then_some(2400.0),
             measured_m2: 2450.0,
             floors: 2,
@@ -121,13 +180,22 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
             acquisition: "built".into(),
             usage: "办公".into(),
             registration: registration.into(),
-            defects: if registration == "defective" { vec!["土地证与房产证权利人不一致".into()] } else { Vec::new() },
+            defects: if registration == "defective" {
+                vec!["土地证与房产证权利人不一致".into()]
+            } else {
+                Vec::new()
+            },
         },
     )?;
     let mut person = i * 3;
     for level_no in 1..=2 {
         let svg = plan_svg(&format!("{}F", level_no));
-        let file = files::put(&format!("plan-{level_no}F.svg"), "image/svg+xml", svg.as_bytes(), Some(org))?;
+        let file = files::put(
+            &format!("plan-{level_no}F.svg"),
+            "image/svg+xml",
+            svg.as_bytes(),
+            Some(org),
+        )?;
         let floor = floors().insert_with(
             None,
             Some(org),
@@ -157,7 +225,12 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
             };
             // Room ids chosen here so occupancies can name them in the same transaction.
             let room_id = format!("{}-{level_no}{no}", floor.id);
-            writes.push(Write::insert_with("rooms", Some(&room_id), Some(org), &room)?);
+            writes.push(Write::insert_with(
+                "rooms",
+                Some(&room_id),
+                Some(org),
+                &room,
+            )?);
             for (rank, position) in occupants.iter() {
                 let occupancy = Occupancy {
                     room_id: room_id.clone(),
@@ -170,7 +243,12 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
                     active: true,
                 };
                 person += 1;
-                writes.push(Write::insert_with("occupancies", None, Some(org), &occupancy)?);
+                writes.push(Write::insert_with(
+                    "occupancies",
+                    None,
+                    Some(org),
+                    &occupancy,
+                )?);
             }
         }
         storage::transact(writes)?;

@@ -130,7 +130,10 @@ pub struct RoomCheck {
 
 fn current_occupants(room_id: &str) -> Result<Vec<Doc<Occupancy>>> {
     all(
-        occupancies().find().eq("room_id", room_id).eq("active", true),
+        occupancies()
+            .find()
+            .eq("room_id", room_id)
+            .eq("active", true),
         500,
     )
 }
@@ -193,8 +196,12 @@ fn assign(req: &Request) -> Result<Response> {
     model::POST_RANK.check("rank", &input.rank)?;
     let level = crate::common::organ_level(&room.org)?;
     if !model::rank_fits_level(&input.rank, level) {
-        return Err(invalid("rank", "rank_not_of_level", "a rank of the unit's organ level")
-            .with_param("level", level));
+        return Err(invalid(
+            "rank",
+            "rank_not_of_level",
+            "a rank of the unit's organ level",
+        )
+        .with_param("level", level));
     }
     let person = required("person", &input.person)?;
     let start_on = date("start_on", &input.start_on)?;
@@ -202,7 +209,11 @@ fn assign(req: &Request) -> Result<Response> {
     if people.iter().any(|o| {
         o.data.person == person || (input.user_id.is_some() && o.data.user_id == input.user_id)
     }) {
-        return Err(invalid("person", "already_in_room", "the person is in the room"));
+        return Err(invalid(
+            "person",
+            "already_in_room",
+            "the person is in the room",
+        ));
     }
     let occupancy = Occupancy {
         room_id: room.id.clone(),
@@ -235,12 +246,20 @@ fn end(req: &Request) -> Result<Response> {
     let occ = occupancies().fetch::<Occupancy>(req.param("id")?)?;
     authz::require_at(MANAGE, &occ.org)?;
     if !occ.data.active {
-        return Err(Error::new(409, "occupancy_ended", "the occupancy has ended"));
+        return Err(Error::new(
+            409,
+            "occupancy_ended",
+            "the occupancy has ended",
+        ));
     }
     let input: EndInput = req.json()?;
     let end_on = date("end_on", &input.end_on)?;
     if end_on < occ.data.start_on {
-        return Err(invalid("end_on", "end_before_start", "ends before it starts"));
+        return Err(invalid(
+            "end_on",
+            "end_before_start",
+            "ends before it starts",
+        ));
     }
     let room = rooms().fetch::<Room>(&occ.data.room_id)?;
     let mut ended = occ.data.clone();
@@ -318,7 +337,10 @@ pub fn over_standard_rows() -> Result<(Vec<serde_json::Value>, Vec<serde_json::V
     let people = all::<Occupancy>(occupancies().find().eq("active", true), 200_000)?;
     let mut by_room: HashMap<&str, Vec<Doc<Occupancy>>> = HashMap::new();
     for o in &people {
-        by_room.entry(o.data.room_id.as_str()).or_default().push(o.clone());
+        by_room
+            .entry(o.data.room_id.as_str())
+            .or_default()
+            .push(o.clone());
     }
     let table = Standards::load()?;
     let mut levels = Levels::default();
@@ -370,8 +392,13 @@ fn over_standard(req: &Request) -> Result<Response> {
         let mut table = export::Table::new(
             "overstandard",
             &[
-                "房间 Room", "使用人 Person", "职级 Rank", "职务 Position",
-                "标准 Standard m²", "实际 Actual m²", "超标 Excess m²",
+                "房间 Room",
+                "使用人 Person",
+                "职级 Rank",
+                "职务 Position",
+                "标准 Standard m²",
+                "实际 Actual m²",
+                "超标 Excess m²",
             ],
         );
         let lang = req.lang();
@@ -388,5 +415,7 @@ fn over_standard(req: &Request) -> Result<Response> {
         }
         return export::respond(&table, format);
     }
-    Ok(Response::json(&json!({ "persons": persons, "units": units })))
+    Ok(Response::json(
+        &json!({ "persons": persons, "units": units }),
+    ))
 }

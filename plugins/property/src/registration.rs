@@ -26,16 +26,26 @@ pub fn define_indicators() -> Result<()> {
         .granularity(Granularity::Year)
         .sharing(Sharing::Open)
         .define()?;
-    Indicator::new(REGISTERED, "已确权登记楼栋数", "Registered buildings", "buildings")
-        .aggregation(datacenter::Aggregation::Stock)
-        .granularity(Granularity::Year)
-        .sharing(Sharing::Open)
-        .define()?;
-    Ratio::new(RATE, "办公用房确权登记率", "Ownership registration rate", "%")
-        .of(REGISTERED, TOTAL)
-        .scale(100.0)
-        .sharing(Sharing::Open)
-        .define()?;
+    Indicator::new(
+        REGISTERED,
+        "已确权登记楼栋数",
+        "Registered buildings",
+        "buildings",
+    )
+    .aggregation(datacenter::Aggregation::Stock)
+    .granularity(Granularity::Year)
+    .sharing(Sharing::Open)
+    .define()?;
+    Ratio::new(
+        RATE,
+        "办公用房确权登记率",
+        "Ownership registration rate",
+        "%",
+    )
+    .of(REGISTERED, TOTAL)
+    .scale(100.0)
+    .sharing(Sharing::Open)
+    .define()?;
     Ok(())
 }
 
@@ -58,13 +68,21 @@ fn change(req: &Request) -> Result<Response> {
     let input: ChangeInput = req.json()?;
     model::REGISTRATION.check("status", &input.status)?;
     if !model::registration_step_allowed(&current.data.registration, &input.status) {
-        return Err(Error::new(409, "registration_step", "not a step from the current status")
-            .with_field("status")
-            .with_param("from", current.data.registration.clone())
-            .with_param("to", input.status.clone()));
+        return Err(Error::new(
+            409,
+            "registration_step",
+            "not a step from the current status",
+        )
+        .with_field("status")
+        .with_param("from", current.data.registration.clone())
+        .with_param("to", input.status.clone()));
     }
     let mut data = current.data.clone();
-    if let Some(cert) = input.cert_no.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
+    if let Some(cert) = input
+        .cert_no
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+    {
         data.cert_no = cert;
     }
     match input.status.as_str() {

@@ -40,7 +40,13 @@ fn area(req: &Request) -> Result<Response> {
         "class" => "class",
         "org" => "org",
         "building" => "building_id",
-        _ => return Err(model::invalid("by", "invalid_choice", "class, org or building")),
+        _ => {
+            return Err(model::invalid(
+                "by",
+                "invalid_choice",
+                "class, org or building",
+            ));
+        }
     };
     let lang = req.lang();
     let groups = sums(&rooms().find(), &[field])?;
@@ -68,7 +74,12 @@ fn area(req: &Request) -> Result<Response> {
     if let Some(format) = export::wanted(req)? {
         let mut table = export::Table::new(
             &format!("area-by-{by}"),
-            &["分组 Group", "房间数 Rooms", "使用面积 Usable m²", "建筑面积 Gross m²"],
+            &[
+                "分组 Group",
+                "房间数 Rooms",
+                "使用面积 Usable m²",
+                "建筑面积 Gross m²",
+            ],
         );
         for r in &rows {
             table.push(vec![
@@ -87,16 +98,28 @@ fn area(req: &Request) -> Result<Response> {
 fn summary(_: &Request) -> Result<Response> {
     let all = sums(&rooms().find(), &[])?;
     let offices = sums(&rooms().find().eq("class", "office"), &[])?;
-    let idle = sums(&rooms().find().eq("class", "office").eq("occupants", 0), &[])?;
+    let idle = sums(
+        &rooms().find().eq("class", "office").eq("occupants", 0),
+        &[],
+    )?;
     let first = |g: &[Group], i: usize| g.first().map_or(0.0, |g| n(g, i));
     let office_m2 = first(&offices, 1);
     let idle_m2 = first(&idle, 1);
     let people = occupancies().find().eq("active", true).count()?;
     let total_buildings = buildings().find().count()?;
-    let registered = buildings().find().eq("registration", "registered").count()?;
+    let registered = buildings()
+        .find()
+        .eq("registration", "registered")
+        .count()?;
     let (persons, units) = crate::occupancy::over_standard_rows()?;
     let excess: f64 = persons.iter().filter_map(|p| p["excess_m2"].as_f64()).sum();
-    let pct = |a: f64, b: f64| if b > 0.0 { model::round2(a * 100.0 / b) } else { 0.0 };
+    let pct = |a: f64, b: f64| {
+        if b > 0.0 {
+            model::round2(a * 100.0 / b)
+        } else {
+            0.0
+        }
+    };
     Ok(Response::json(&json!({
         "rooms": first(&all, 0),
         "usable_m2": first(&all, 1),

@@ -71,7 +71,10 @@ fn list_compounds(req: &Request) -> Result<Response> {
         req,
         &find,
         "compounds",
-        &[("院落 Compound", "/data/name"), ("地址 Address", "/data/address")],
+        &[
+            ("院落 Compound", "/data/name"),
+            ("地址 Address", "/data/address"),
+        ],
     )
 }
 
@@ -211,12 +214,18 @@ fn update_building(req: &Request) -> Result<Response> {
     authz::require_at(MANAGE, &current.org)?;
     let input: BuildingInput = req.json()?;
     if input.compound_id != current.data.compound_id {
-        return Err(invalid("compound_id", "immutable", "a building stays in its compound"));
+        return Err(invalid(
+            "compound_id",
+            "immutable",
+            "a building stays in its compound",
+        ));
     }
     let building = building_from(input, Some(&current.data))?;
-    Ok(Response::json(
-        &buildings().update(&current.id, current.revision, &building)?,
-    ))
+    Ok(Response::json(&buildings().update(
+        &current.id,
+        current.revision,
+        &building,
+    )?))
 }
 
 // --------------------------------------------------------------- floors
@@ -245,7 +254,11 @@ fn create_floor(req: &Request) -> Result<Response> {
     let building = parent::<Building>(&buildings(), "building_id", &input.building_id)?;
     authz::require_at(MANAGE, &building.org)?;
     if input.level == 0 || input.level.abs() > building.data.floors.max(1) + 10 {
-        return Err(invalid("level", "floor_level_invalid", "a storey of the building"));
+        return Err(invalid(
+            "level",
+            "floor_level_invalid",
+            "a storey of the building",
+        ));
     }
     let taken = floors()
         .find()
@@ -253,10 +266,17 @@ fn create_floor(req: &Request) -> Result<Response> {
         .eq("level", input.level)
         .count()?;
     if taken > 0 {
-        return Err(invalid("level", "floor_exists", "the building has that storey"));
+        return Err(invalid(
+            "level",
+            "floor_exists",
+            "the building has that storey",
+        ));
     }
     let size = input.plan_size.unwrap_or_else(model::default_plan_size);
-    if !size.iter().all(|v| v.is_finite() && *v >= 10.0 && *v <= 100_000.0) {
+    if !size
+        .iter()
+        .all(|v| v.is_finite() && *v >= 10.0 && *v <= 100_000.0)
+    {
         return Err(invalid("plan_size", "plan_size_invalid", "10–100000 units"));
     }
     let floor = Floor {
@@ -287,14 +307,22 @@ fn set_plan(req: &Request) -> Result<Response> {
     let info = files::info(&input.file_id)
         .map_err(|_| invalid("file_id", "file_unknown", "no such upload"))?;
     if !info.content_type.starts_with("image/") {
-        return Err(invalid("file_id", "plan_not_image", "an image or SVG drawing"));
+        return Err(invalid(
+            "file_id",
+            "plan_not_image",
+            "an image or SVG drawing",
+        ));
     }
     let mut data = floor.data.clone();
     data.plan_file = Some(info.id);
     if let Some(size) = input.plan_size {
         data.plan_size = size;
     }
-    Ok(Response::json(&floors().update(&floor.id, floor.revision, &data)?))
+    Ok(Response::json(&floors().update(
+        &floor.id,
+        floor.revision,
+        &data,
+    )?))
 }
 
 // ---------------------------------------------------------------- rooms
@@ -318,15 +346,27 @@ fn room_from(input: RoomInput, floor: &Doc<Floor>, keep: Option<&Room>) -> Resul
     model::ROOM_CLASS.check("class", &input.class)?;
     model::ROOM_SUBTYPE.check("subtype", &input.subtype)?;
     if input.subtype.split('.').next() != Some(input.class.as_str()) {
-        return Err(invalid("subtype", "subtype_not_in_class", "a sub-type of the class"));
+        return Err(invalid(
+            "subtype",
+            "subtype_not_in_class",
+            "a sub-type of the class",
+        ));
     }
     let usable = area("usable_m2", input.usable_m2)?;
     let gross = area("gross_m2", input.gross_m2)?;
     if usable > gross {
-        return Err(invalid("usable_m2", "usable_above_gross", "usable area ≤ gross area"));
+        return Err(invalid(
+            "usable_m2",
+            "usable_above_gross",
+            "usable area ≤ gross area",
+        ));
     }
     if let Some(code) = model::outline_error(&input.outline, floor.data.plan_size) {
-        return Err(invalid("outline", code, "the outline does not fit the drawing"));
+        return Err(invalid(
+            "outline",
+            code,
+            "the outline does not fit the drawing",
+        ));
     }
     if input.photos.len() > 20 {
         return Err(invalid("photos", "too_many", "at most 20 photos"));
@@ -383,7 +423,11 @@ fn create_room(req: &Request) -> Result<Response> {
         .eq("no", input.no.trim())
         .count()?;
     if taken > 0 {
-        return Err(invalid("no", "room_exists", "the floor has a room of that number"));
+        return Err(invalid(
+            "no",
+            "room_exists",
+            "the floor has a room of that number",
+        ));
     }
     let room = room_from(input, &floor, None)?;
     let doc = rooms().insert_with(None, Some(&floor.org), &room)?;
@@ -397,7 +441,11 @@ fn update_room(req: &Request) -> Result<Response> {
     authz::require_at(MANAGE, &current.org)?;
     let input: RoomInput = req.json()?;
     if input.floor_id != current.data.floor_id {
-        return Err(invalid("floor_id", "immutable", "a room stays on its floor"));
+        return Err(invalid(
+            "floor_id",
+            "immutable",
+            "a room stays on its floor",
+        ));
     }
     let floor = floors().fetch::<Floor>(&current.data.floor_id)?;
     let room = room_from(input, &floor, Some(&current.data))?;
@@ -419,7 +467,11 @@ fn set_outline(req: &Request) -> Result<Response> {
     let input: OutlineInput = req.json()?;
     let floor = floors().fetch::<Floor>(&current.data.floor_id)?;
     if let Some(code) = model::outline_error(&input.outline, floor.data.plan_size) {
-        return Err(invalid("outline", code, "the outline does not fit the drawing"));
+        return Err(invalid(
+            "outline",
+            code,
+            "the outline does not fit the drawing",
+        ));
     }
     let mut room = current.data.clone();
     room.outline = input
@@ -427,7 +479,11 @@ fn set_outline(req: &Request) -> Result<Response> {
         .iter()
         .map(|p| [model::round2(p[0]), model::round2(p[1])])
         .collect();
-    Ok(Response::json(&rooms().update(&current.id, current.revision, &room)?))
+    Ok(Response::json(&rooms().update(
+        &current.id,
+        current.revision,
+        &room,
+    )?))
 }
 
 /// Writes for a room whose occupant count changes.
@@ -436,4 +492,3 @@ pub fn room_count_write(room: &Doc<Room>, occupants: u32) -> Result<Write> {
     data.occupants = occupants;
     Write::update("rooms", room, &data)
 }
-
