@@ -15,16 +15,22 @@ use crate::support::TestKernel;
 
 const P: &str = "/api/v1/p/property";
 
+/// A signed-in user and the org they act in (None: their home unit).
+struct Who {
+    token: String,
+    org: Option<String>,
+}
+
 struct World {
     k: TestKernel,
     county_a: String,
     unit_a: String,
-    manager_a: String,
-    manager_b: String,
-    member_a: String,
-    keeper_a: String,
-    approver_a: String,
-    approver_b: String,
+    manager_a: Who,
+    manager_b: Who,
+    member_a: Who,
+    keeper_a: Who,
+    approver_a: Who,
+    approver_b: Who,
 }
 
 fn world() -> World {
@@ -37,24 +43,37 @@ fn world() -> World {
         ..
     } = two_counties(&k);
     k.install_ok("property");
-    let login = |name: &str, home: &str, roles: &[(&str, &str)]| person(&k, name, home, roles);
-    let manager_a = login("prop.manager.a", &unit_a, &[("property.manager", &unit_a)]);
-    let manager_b = login("prop.manager.b", &unit_b, &[("property.manager", &unit_b)]);
-    let member_a = login("prop.member.a", &unit_a, &[]);
+    // Users belong to units; the county's keeper and approvers act at the
+    // county where their roles are bound.
+    let login = |name: &str, home: &str, role: Option<(&str, &str)>| Who {
+        token: person(&k, name, home, role.as_slice()),
+        org: role.map(|(_, at)| at.to_string()).filter(|at| at != home),
+    };
+    let manager_a = login(
+        "prop.manager.a",
+        &unit_a,
+        Some(("property.manager", &unit_a)),
+    );
+    let manager_b = login(
+        "prop.manager.b",
+        &unit_b,
+        Some(("property.manager", &unit_b)),
+    );
+    let member_a = login("prop.member.a", &unit_a, None);
     let keeper_a = login(
         "prop.keeper.a",
-        &county_a,
-        &[("property.manager", &county_a)],
+        &unit_a,
+        Some(("property.manager", &county_a)),
     );
     let approver_a = login(
         "prop.approver.a",
-        &county_a,
-        &[("property.approver", &county_a)],
+        &unit_a,
+        Some(("property.approver", &county_a)),
     );
     let approver_b = login(
         "prop.approver.b",
-        &county_b,
-        &[("property.approver", &county_b)],
+        &unit_b,
+        Some(("property.approver", &county_b)),
     );
     World {
         k,
@@ -69,12 +88,26 @@ fn world() -> World {
     }
 }
 
-fn call(k: &TestKernel, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+/// A call to any kernel path as `who`, at their acting org.
+fn kernel(k: &TestKernel, who: &Who, method: &str, path: &str, body: Value) -> (u16, Value) {
     let body = (!body.is_null()).then(|| body.to_string().into_bytes());
-    k.request(method, &format!("{P}{path}"), Some(token), body)
+    let headers: Vec<(&str, &str)> = who
+        .org
+        .iter()
+        .map(|o| ("x-tianshan-org", o.as_str()))
+        .collect();
+    let (status, bytes, _) = k.raw(method, path, Some(&who.token), body, &headers);
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
-fn ok(k: &TestKernel, token: &str, method: &str, path: &str, body: Value, expect: u16) -> Value {
+fn call(k: &TestKernel, token: &Who, method: &str, path: &str, body: Value) -> (u16, Value) {
+    kernel(k, token, method, &format!("{P}{path}"), body)
+}
+
+fn ok(k: &TestKernel, token: &Who, method: &str, path: &str, body: Value, expect: u16) -> Value {
     let (status, out) = call(k, token, method, path, body);
     assert_eq!(status, expect, "{method} {path}: {out}");
     out
@@ -88,7 +121,7 @@ fn id(v: &Value) -> String {
 }
 
 /// compound → building → floor; answers (building, floor).
-fn tree(k: &TestKernel, token: &str, name: &str) -> (String, String) {
+fn tree(k: &TestKernel, token: &Who, name: &str) -> (String, String) {
     let compound = ok(k, token, "POST", "/compounds", json!({"name": name}), 201);
     let building = ok(
         k,
@@ -113,7 +146,7 @@ fn tree(k: &TestKernel, token: &str, name: &str) -> (String, String) {
     (id(&building), id(&floor))
 }
 
-fn office(k: &TestKernel, token: &str, floor: &str, no: &str, usable: f64) -> String {
+fn office(k: &TestKernel, token: &Who, floor: &str, no: &str, usable: f64) -> String {
     let room = ok(
         k,
         token,
@@ -515,11 +548,12 @@ fn allocation(w: &World) {
         .unwrap()
         .to_string();
     // Another county's approver is not this approval's.
-    let (status, out) = k.request(
+    let (status, out) = kernel(
+        k,
+        &w.approver_b,
         "POST",
         &format!("/api/v1/approvals/{approval}/approve"),
-        Some(&w.approver_b),
-        Some(json!({"comment": "同意"}).to_string().into_bytes()),
+        json!({"comment": "同意"}),
     );
     assert!(status == 403 || status == 404, "{status} {out}");
     // Hand-over before approval is refused.
@@ -535,11 +569,12 @@ fn allocation(w: &World) {
         (409, Some("not_approved")),
         "{out}"
     );
-    let (status, out) = k.request(
+    let (status, out) = kernel(
+        k,
+        &w.approver_a,
         "POST",
         &format!("/api/v1/approvals/{approval}/approve"),
-        Some(&w.approver_a),
-        Some(json!({"comment": "同意调剂"}).to_string().into_bytes()),
+        json!({"comment": "同意调剂"}),
     );
     assert_eq!(status, 200, "{out}");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -600,9 +635,9 @@ fn allocation(w: &World) {
     let (status, bytes, _) = k.raw(
         "GET",
         &format!("{P}/reports/area?by=class&format=csv"),
-        Some(&w.keeper_a),
+        Some(&w.keeper_a.token),
         None,
-        &[],
+        &[("x-tianshan-org", &w.county_a)],
     );
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&bytes).contains("办公室"));

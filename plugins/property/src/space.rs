@@ -336,10 +336,11 @@ struct RoomInput {
     subtype: String,
     usable_m2: f64,
     gross_m2: f64,
+    /// Absent on a change: the drawn outline and the photos stay.
     #[serde(default)]
-    outline: Vec<[f64; 2]>,
+    outline: Option<Vec<[f64; 2]>>,
     #[serde(default)]
-    photos: Vec<String>,
+    photos: Option<Vec<String>>,
 }
 
 fn room_from(input: RoomInput, floor: &Doc<Floor>, keep: Option<&Room>) -> Result<Room> {
@@ -361,14 +362,20 @@ fn room_from(input: RoomInput, floor: &Doc<Floor>, keep: Option<&Room>) -> Resul
             "usable area ≤ gross area",
         ));
     }
-    if let Some(code) = model::outline_error(&input.outline, floor.data.plan_size) {
+    let outline = input
+        .outline
+        .unwrap_or_else(|| keep.map_or(Vec::new(), |r| r.outline.clone()));
+    if let Some(code) = model::outline_error(&outline, floor.data.plan_size) {
         return Err(invalid(
             "outline",
             code,
             "the outline does not fit the drawing",
         ));
     }
-    if input.photos.len() > 20 {
+    let photos = input
+        .photos
+        .unwrap_or_else(|| keep.map_or(Vec::new(), |r| r.photos.clone()));
+    if photos.len() > 20 {
         return Err(invalid("photos", "too_many", "at most 20 photos"));
     }
     Ok(Room {
@@ -379,10 +386,10 @@ fn room_from(input: RoomInput, floor: &Doc<Floor>, keep: Option<&Room>) -> Resul
         subtype: input.subtype,
         usable_m2: usable,
         gross_m2: gross,
-        outline: input.outline,
+        outline,
         assigned_unit: keep.and_then(|r| r.assigned_unit.clone()),
         occupants: keep.map_or(0, |r| r.occupants),
-        photos: input.photos,
+        photos,
     })
 }
 
