@@ -642,3 +642,139 @@ fn allocation(w: &World) {
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&bytes).contains("办公室"));
 }
+
+/// The floor view in a real browser: the over-standard room is drawn red,
+/// clicking it opens the room with the warning, and assigning a second
+/// occupant through the form shows the new figures.
+#[test]
+fn floor_plan_and_over_standard_warning_in_the_browser() {
+    use crate::identity::PASSWORD;
+    use crate::portal::Browser;
+    if !crate::support::have(crate::support::Service::Browser) {
+        return;
+    }
+    let w = world();
+    let k = &w.k;
+    let (_, floor) = tree(k, &w.manager_a, "天山区机关大院");
+    let room = office(k, &w.manager_a, &floor, "301", 20.0);
+    office(k, &w.manager_a, &floor, "302", 9.0);
+    ok(
+        k,
+        &w.manager_a,
+        "POST",
+        &format!("/rooms/{room}/occupants"),
+        json!({"person": "王芳", "rank": "county.staff", "start_on": "2026-03-01"}),
+        201,
+    );
+    let b = Browser::start();
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#login-username");
+    b.type_into("#login-username", "prop.manager.a");
+    b.type_into("#login-password", PASSWORD);
+    b.click("#login-submit");
+    b.wait_displayed("#user-name");
+    // What the shell logged before signing in (the session check's 401).
+    b.console_errors();
+    b.goto(&format!("{}/#/p/property/floor/{floor}", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_displayed(&format!(r#"polygon.over[data-room="{room}"]"#));
+        // Two rooms drawn; the vacant 9 m² office is not over.
+        b.wait_until("both rooms drawn", || {
+            b.script("return document.querySelectorAll('polygon[data-room]').length", json!([])) == 2
+        });
+        b.script(
+            "document.querySelector(arguments[0]).dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+            json!([format!(r#"polygon[data-room="{room}"]"#)]),
+        );
+        b.wait_text("h2", "the room's title", |t| t.contains("301"));
+        b.wait_text("p.warn", "the over-standard warning", |t| t.contains("11"));
+        // A second staff member: 10 m² each, 1 m² over each, 2 in all.
+        b.type_into("input[name=person]", "李强");
+        b.script(
+            "var s = document.querySelector('select[name=rank]'); s.value = 'county.staff'; \
+             s.dispatchEvent(new Event('change', {bubbles: true}));",
+            json!([]),
+        );
+        b.click("form.inline button[type=submit]");
+        b.wait_text("p.warn[role=alert]", "the new figures", |t| t.contains('2'));
+        b.wait_until("two occupants listed", || {
+            b.script(
+                "return document.querySelectorAll('table')[0].querySelectorAll('tbody tr').length",
+                json!([]),
+            ) == 2
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// `tianshan up`'s seed: rooms drawn on SVG plans with over-standard cases,
+/// and a second call adds nothing.
+#[test]
+fn demo_seed_is_idempotent_and_has_over_standard_cases() {
+    let w = world();
+    let k = &w.k;
+    let orgs = json!({"orgs": [
+        {"id": w.unit_a, "level": "unit"},
+        {"id": w.county_a, "level": "county"},
+    ]});
+    let seed = |expect: u64| {
+        let (status, out) = k.request(
+            "POST",
+            &format!("{P}/demo/seed"),
+            None,
+            Some(orgs.to_string().into_bytes()),
+        );
+        assert_eq!(status, 201, "{out}");
+        assert_eq!(out["seeded"].as_u64(), Some(expect), "{out}");
+    };
+    seed(2);
+    seed(0);
+    let keeper = &w.keeper_a;
+    let list = ok(k, keeper, "GET", "/overstandard", Value::Null, 200);
+    // Per org and floor: the head 2 m² over, two staff 9 m² over each.
+    assert_eq!(list["persons"].as_array().unwrap().len(), 12, "{list}");
+    let floors = ok(k, keeper, "GET", "/rooms?limit=1", Value::Null, 200);
+    let floor = floors["records"][0]["data"]["floor_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let view = ok(
+        k,
+        keeper,
+        "GET",
+        &format!("/floors/{floor}/view"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(view["floor"]["data"]["plan_svg"], true, "{view}");
+    let (status, bytes, headers) = k.raw(
+        "GET",
+        &format!("{P}/floors/{floor}/plan.svg"),
+        Some(&keeper.token),
+        None,
+        &[("x-tianshan-org", &w.county_a)],
+    );
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&bytes).starts_with("<svg"));
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v.starts_with("image/svg+xml"))
+    );
+    // An SVG with a script is refused as a plan.
+    let (status, bytes, _) = k.raw(
+        "PUT",
+        &format!("{P}/floors/{floor}/plan.svg"),
+        Some(&keeper.token),
+        Some(b"<svg><script>alert(1)</script></svg>".to_vec()),
+        &[("x-tianshan-org", &w.county_a)],
+    );
+    let out: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (422, Some("plan_active_content")),
+        "{out}"
+    );
+    assert_eq!(view["rooms"].as_array().unwrap().len(), 8, "{view}");
+}

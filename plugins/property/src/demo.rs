@@ -189,13 +189,6 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
     )?;
     let mut person = i * 3;
     for level_no in 1..=2 {
-        let svg = plan_svg(&format!("{}F", level_no));
-        let file = files::put(
-            &format!("plan-{level_no}F.svg"),
-            "image/svg+xml",
-            svg.as_bytes(),
-            Some(org),
-        )?;
         let floor = floors().insert_with(
             None,
             Some(org),
@@ -203,10 +196,12 @@ fn seed_org(org: &str, i: usize) -> Result<()> {
                 building_id: building.id.clone(),
                 level: level_no,
                 name: format!("{level_no}层"),
-                plan_file: Some(file.id),
+                plan_file: None,
+                plan_svg: true,
                 plan_size: [1000.0, 600.0],
             },
         )?;
+        crate::space::store_svg_plan(&floor, &plan_svg(&format!("{level_no}F")))?;
         let mut writes = Vec::new();
         for (r, (no, class, subtype, usable, occupants)) in FLOOR_ROOMS.iter().enumerate() {
             let [x, y, w, h] = cell(r);

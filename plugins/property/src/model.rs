@@ -226,6 +226,10 @@ pub struct Floor {
     /// The plan drawing: a file id from the kernel's files API.
     #[serde(default)]
     pub plan_file: Option<String>,
+    /// An SVG drawing kept by the plugin (the kernel's files API takes
+    /// raster images only), served by `GET /floors/{id}/plan.svg`.
+    #[serde(default)]
+    pub plan_svg: bool,
     /// The drawing's coordinate space (its width and height) that room
     /// outlines are in.
     #[serde(default = "default_plan_size")]
@@ -390,6 +394,34 @@ pub fn polygon_area(points: &[[f64; 2]]) -> f64 {
     twice.abs() / 2.0
 }
 
+/// Why an SVG drawing is refused, if it is: pages show it as an `<img>`
+/// (where scripts never run), but the route can be opened directly, so
+/// anything active is refused outright.
+pub fn svg_error(svg: &str) -> Option<&'static str> {
+    if svg.len() > 2 << 20 {
+        return Some("plan_too_large");
+    }
+    let lower = svg.to_ascii_lowercase();
+    if !lower.contains("<svg") {
+        return Some("plan_not_svg");
+    }
+    let active = [
+        "<script",
+        "javascript:",
+        "<foreignobject",
+        "<iframe",
+        "<embed",
+        "<object",
+    ];
+    let handler = lower
+        .split(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+        .any(|w| w.starts_with("on") && w.contains('='));
+    if handler || active.iter().any(|a| lower.contains(a)) {
+        return Some("plan_active_content");
+    }
+    None
+}
+
 /// A positive, finite area of at most 1,000,000 m² (larger is a typo).
 pub fn area_ok(v: f64) -> bool {
     v.is_finite() && v > 0.0 && v <= 1_000_000.0
@@ -473,6 +505,27 @@ mod tests {
         let square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
         assert_eq!(outline_error(&square, size), None);
         assert_eq!(polygon_area(&square), 100.0);
+    }
+
+    #[test]
+    fn svg_plans_are_plain_drawings() {
+        assert_eq!(
+            svg_error(r#"<svg viewBox="0 0 10 10"><rect width="5" height="5"/></svg>"#),
+            None
+        );
+        assert_eq!(svg_error("<html></html>"), Some("plan_not_svg"));
+        assert_eq!(
+            svg_error("<svg><script>alert(1)</script></svg>"),
+            Some("plan_active_content")
+        );
+        assert_eq!(
+            svg_error(r#"<svg><rect onclick="x()"/></svg>"#),
+            Some("plan_active_content")
+        );
+        assert_eq!(
+            svg_error(r#"<svg><a href="javascript:x()"/></svg>"#),
+            Some("plan_active_content")
+        );
     }
 
     #[test]

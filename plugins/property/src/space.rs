@@ -33,6 +33,10 @@ pub fn routes(router: Router) -> Router {
         .requires(MANAGE)
         .put("/floors/{id}/plan", set_plan)
         .requires(MANAGE)
+        .put("/floors/{id}/plan.svg", put_svg_plan)
+        .requires(MANAGE)
+        .get("/floors/{id}/plan.svg", get_svg_plan)
+        .requires(VIEW)
         .get("/floors/{id}/view", crate::occupancy::floor_view)
         .requires(VIEW)
         .get("/rooms", list_rooms)
@@ -284,6 +288,7 @@ fn create_floor(req: &Request) -> Result<Response> {
         level: input.level,
         name: input.name.trim().to_string(),
         plan_file: None,
+        plan_svg: false,
         plan_size: size,
     };
     let doc = floors().insert_with(None, Some(&building.org), &floor)?;
@@ -315,6 +320,7 @@ fn set_plan(req: &Request) -> Result<Response> {
     }
     let mut data = floor.data.clone();
     data.plan_file = Some(info.id);
+    data.plan_svg = false;
     if let Some(size) = input.plan_size {
         data.plan_size = size;
     }
@@ -323,6 +329,55 @@ fn set_plan(req: &Request) -> Result<Response> {
         floor.revision,
         &data,
     )?))
+}
+
+/// `PUT /floors/{id}/plan.svg`: an SVG drawing as the body, kept in the
+/// `plans` collection next to the floor (at its org).
+fn put_svg_plan(req: &Request) -> Result<Response> {
+    let floor = floors().fetch::<Floor>(req.param("id")?)?;
+    authz::require_at(MANAGE, &floor.org)?;
+    let svg = req.text()?;
+    if let Some(code) = model::svg_error(svg) {
+        return Err(invalid("file", code, "not a plain SVG drawing"));
+    }
+    store_svg_plan(&floor, svg)?;
+    let mut data = floor.data.clone();
+    data.plan_svg = true;
+    data.plan_file = None;
+    Ok(Response::json(&floors().update(
+        &floor.id,
+        floor.revision,
+        &data,
+    )?))
+}
+
+pub fn store_svg_plan(floor: &Doc<Floor>, svg: &str) -> Result<()> {
+    let plans = tianshan_sdk::storage::collection("plans");
+    let body = json!({ "svg": svg });
+    match plans.get::<serde_json::Value>(&floor.id)? {
+        Some(current) => plans
+            .update(&current.id, current.revision, &body)
+            .map(|_| ()),
+        None => plans
+            .insert_with(Some(&floor.id), Some(&floor.org), &body)
+            .map(|_| ()),
+    }
+}
+
+fn get_svg_plan(req: &Request) -> Result<Response> {
+    let floor = floors().fetch::<Floor>(req.param("id")?)?;
+    let plan = tianshan_sdk::storage::collection("plans").fetch::<serde_json::Value>(&floor.id)?;
+    let svg = plan.data["svg"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    Ok(Response::bytes("image/svg+xml", svg)
+        .header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        )
+        .header("content-disposition", "attachment; filename=\"plan.svg\""))
 }
 
 // ---------------------------------------------------------------- rooms

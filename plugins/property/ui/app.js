@@ -17,8 +17,15 @@ import * as kit from '/ui/kit/kit.js';
   }
   function m2(v) { return v == null ? '—' : Number(v).toFixed(2) + ' m²'; }
   function show(children) { var v = view(); v.textContent = ''; kit.append(v, children); }
+  window.addEventListener('hashchange', function () { var n = document.getElementById('notice'); if (n) n.remove(); });
   function fail(res) { show(h('p', { class: 'warn' }, kit.errorText(res))); }
   function link(hash, text) { return h('a', { href: hash }, text); }
+  // A message above the view (sandboxed pages may not open dialogs).
+  function notify(message, cls) {
+    var old = document.getElementById('notice');
+    if (old) old.remove();
+    view().parentNode.insertBefore(h('p', { id: 'notice', class: cls || 'warn', role: 'status' }, message), view());
+  }
 
   // A form from [{name, label, control}] posting `build(elements)`; `done`
   // gets the answer.
@@ -128,7 +135,7 @@ import * as kit from '/ui/kit/kit.js';
             defects: e.defects.value ? e.defects.value.split(/[;；]/) : []
           });
         }, function (r) {
-          alert(tr('registration.rate', { rate: r.body.rate.rate }));
+          notify(tr('registration.rate', { rate: r.body.rate.rate }), 'good');
           buildingView(id);
         }) : null,
         h('h3', null, tr('tree.floors')),
@@ -163,6 +170,14 @@ import * as kit from '/ui/kit/kit.js';
       var box = h('div', { class: 'plan', style: 'aspect-ratio:' + size[0] + '/' + size[1] });
       var svg = kit.svg('svg', { viewBox: '0 0 ' + size[0] + ' ' + size[1], role: 'img' });
       if (floor.data.plan_file) box.appendChild(kit.fileImage(floor.data.plan_file, { alt: tr('field.plan') }));
+      else if (floor.data.plan_svg) {
+        // Shown as an image: an SVG's scripts never run in an <img>.
+        var plan = h('img', { alt: tr('field.plan') });
+        kit.fetchBlob('GET', 'floors/' + id + '/plan.svg').then(function (r) {
+          if (ok(r) && r.blob) plan.src = URL.createObjectURL(new Blob([r.blob], { type: 'image/svg+xml' }));
+        });
+        box.appendChild(plan);
+      }
       box.appendChild(svg);
       var hint = h('p', { class: 'muted' }, tr('plan.hint'));
       var saveButton = h('button', { class: 'button primary', type: 'button', hidden: true, onclick: save }, tr('plan.saveOutline'));
@@ -213,7 +228,7 @@ import * as kit from '/ui/kit/kit.js';
       });
       function save() {
         kit.api('PUT', 'rooms/' + editing.room.id + '/outline', { outline: editing.points }).then(function (r) {
-          if (!ok(r)) return alert(kit.errorText(r));
+          if (!ok(r)) return notify(kit.errorText(r));
           editing.room.outline = editing.points;
           editing = null;
           saveButton.hidden = clearButton.hidden = true;
@@ -231,11 +246,18 @@ import * as kit from '/ui/kit/kit.js';
       } }, tr('plan.editOutline'));
       var upload = kit.input('file', { accept: 'image/*,.svg' });
       upload.addEventListener('change', function () {
-        if (!upload.files[0]) return;
-        kit.api('POST', '/api/v1/files', upload.files[0]).then(function (r) {
-          if (!ok(r)) return alert(kit.errorText(r));
+        var file = upload.files[0];
+        if (!file) return;
+        if (file.type === 'image/svg+xml' || /\.svg$/i.test(file.name)) {
+          return kit.api('PUT', 'floors/' + id + '/plan.svg', file).then(function (p) {
+            if (!ok(p)) return notify(kit.errorText(p));
+            floorView(parts);
+          });
+        }
+        kit.api('POST', '/api/v1/files', file).then(function (r) {
+          if (!ok(r)) return notify(kit.errorText(r));
           return kit.api('PUT', 'floors/' + id + '/plan', { file_id: r.body.id }).then(function (p) {
-            if (!ok(p)) return alert(kit.errorText(p));
+            if (!ok(p)) return notify(kit.errorText(p));
             floorView(parts);
           });
         });
@@ -303,7 +325,7 @@ import * as kit from '/ui/kit/kit.js';
           { key: 'end', label: '', render: function (p) {
             return h('button', { class: 'button', type: 'button', onclick: function () {
               kit.api('POST', 'occupancies/' + p.occupancy_id + '/end', { end_on: today }).then(function (r) {
-                if (!ok(r)) return alert(kit.errorText(r));
+                if (!ok(r)) return notify(kit.errorText(r));
                 roomView(parts);
               });
             } }, tr('room.moveOut'));
@@ -320,7 +342,7 @@ import * as kit from '/ui/kit/kit.js';
             person: e.person.value, rank: e.rank.value, position: e.position.value, start_on: e.start_on.value
           });
         }, function (r) {
-          if (r.body.check.over) alert(tr('check.over', { excess: r.body.check.excess_m2 }));
+          if (r.body.check.over) notify(tr('check.over', { excess: r.body.check.excess_m2 }));
           roomView(parts);
         }),
         h('h3', null, tr('room.history')),
@@ -400,7 +422,7 @@ import * as kit from '/ui/kit/kit.js';
       function act(path) {
         return function () {
           kit.api('POST', 'allocations/' + id + '/' + path).then(function (r) {
-            if (!ok(r)) return alert(kit.errorText(r));
+            if (!ok(r)) return notify(kit.errorText(r));
             allocationView(id);
           });
         };
@@ -472,7 +494,7 @@ import * as kit from '/ui/kit/kit.js';
             var i = kit.input('number', { value: s.m2, step: '0.5', style: 'width:6em' });
             i.addEventListener('change', function () {
               kit.api('PUT', 'standards/' + s.rank, { m2: Number(i.value) }).then(function (r) {
-                if (!ok(r)) { alert(kit.errorText(r)); i.value = s.m2; }
+                if (!ok(r)) { notify(kit.errorText(r)); i.value = s.m2; }
               });
             });
             return i;
