@@ -383,6 +383,60 @@ fn property_end_to_end() {
         json!({"m2": 30}),
     );
     assert_eq!(status, 403);
+    // A county's administrator holds configure at the county, but the
+    // standard is the region's: no laxer figures for oneself.
+    let county_admin = Who {
+        token: person(
+            k,
+            "prop.county.admin",
+            &w.unit_a,
+            &[("org-admin", &w.county_a)],
+        ),
+        org: Some(w.county_a.clone()),
+    };
+    let (status, _) = call(
+        k,
+        &county_admin,
+        "PUT",
+        "/standards/county.staff",
+        json!({"m2": 30}),
+    );
+    assert_eq!(status, 403);
+    // The region's administrator (the kernel's admin) edits it, and the
+    // check follows: the 9 m² room against 5 is 4 over.
+    let admin = Who {
+        token: k.token.clone(),
+        org: None,
+    };
+    ok(
+        k,
+        &admin,
+        "PUT",
+        "/standards/county.staff",
+        json!({"m2": 5}),
+        200,
+    );
+    let room_now = ok(
+        k,
+        &w.manager_a,
+        "GET",
+        &format!("/rooms/{r301}"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        room_now["check"]["excess_m2"].as_f64(),
+        Some(4.0),
+        "{room_now}"
+    );
+    ok(
+        k,
+        &admin,
+        "PUT",
+        "/standards/county.staff",
+        json!({"m2": 9}),
+        200,
+    );
     let standards = ok(k, &w.member_a, "GET", "/standards", Value::Null, 200);
     let county_head = standards["standards"]
         .as_array()

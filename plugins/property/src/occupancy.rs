@@ -90,7 +90,16 @@ fn set_standard(req: &Request) -> Result<Response> {
             authz::require_at(CONFIGURE, &current.org)?;
             standards().update(&current.id, current.revision, &row)?
         }
-        None => standards().insert_with(Some(rank), None, &row)?,
+        // A rank nobody stored yet: only the region stores the table, so a
+        // county cannot write itself a laxer standard.
+        None => {
+            let caller = identity::caller().ok_or_else(|| Error::unauthorized("sign in"))?;
+            let acting = orgs::get(&caller.org_id)?;
+            if acting.map(|o| o.level) != Some("region".into()) {
+                return Err(Error::forbidden("the region keeps the area standard"));
+            }
+            standards().insert_with(Some(rank), None, &row)?
+        }
     };
     Ok(Response::json(&doc))
 }
