@@ -15,6 +15,7 @@
 pub mod allocation;
 pub mod common;
 pub mod demo;
+pub mod import;
 pub mod model;
 pub mod occupancy;
 pub mod registration;
@@ -37,6 +38,7 @@ impl Plugin for Property {
         let router = registration::routes(router);
         let router = allocation::routes(router);
         let router = reports::routes(router);
+        let router = import::routes(router);
         demo::routes(router)
     }
 
@@ -90,6 +92,7 @@ mod texts {
         include_str!("registration.rs"),
         include_str!("space.rs"),
         include_str!("reports.rs"),
+        include_str!("import.rs"),
     ];
 
     fn keys(json: &str) -> BTreeSet<String> {

@@ -398,6 +398,12 @@ struct RoomInput {
     photos: Option<Vec<String>>,
 }
 
+/// A new room from a JSON body (the import builds one per row).
+pub fn room_from_json(body: serde_json::Value, floor: &Doc<Floor>) -> Result<Room> {
+    let input: RoomInput = serde_json::from_value(body)?;
+    room_from(input, floor, None)
+}
+
 fn room_from(input: RoomInput, floor: &Doc<Floor>, keep: Option<&Room>) -> Result<Room> {
     model::ROOM_CLASS.check("class", &input.class)?;
     model::ROOM_SUBTYPE.check("subtype", &input.subtype)?;

@@ -138,6 +138,7 @@ import * as kit from '/ui/kit/kit.js';
           notify(tr('registration.rate', { rate: r.body.rate.rate }), 'good');
           buildingView(id);
         }) : null,
+        importBox(id),
         h('h3', null, tr('tree.floors')),
         kit.table([
           { key: 'level', label: tr('field.level'), render: function (f) { return link('#/floor/' + f.id, f.data.name || String(f.data.level)); } },
@@ -150,6 +151,32 @@ import * as kit from '/ui/kit/kit.js';
           function () { buildingView(id); })
       ]);
     });
+  }
+
+  // A room register from Excel or CSV: every problem listed, nothing
+  // imported unless there is none.
+  function importBox(buildingId) {
+    var box = h('div');
+    var file = kit.input('file', { accept: '.xlsx,.xls,.csv' });
+    file.addEventListener('change', function () {
+      if (!file.files[0]) return;
+      kit.api('POST', 'buildings/' + buildingId + '/rooms/import', file.files[0]).then(function (res) {
+        var out = box.querySelector('.import-result');
+        if (out) out.remove();
+        if (ok(res)) return box.appendChild(h('p', { class: 'good import-result' }, tr('import.done', { count: res.body.imported })));
+        var errors = (res.body && res.body.errors) || [];
+        box.appendChild(h('div', { class: 'import-result' }, [
+          h('p', { class: 'warn' }, kit.errorText(res)),
+          errors.length ? kit.table([
+            { key: 'row', label: '#', num: true },
+            { key: 'column', label: tr('import.title') },
+            { key: 'message', label: '' }
+          ], errors) : null
+        ]));
+      });
+    });
+    kit.append(box, [h('h3', null, tr('import.title')), h('p', { class: 'muted' }, tr('import.hint')), file]);
+    return box;
   }
 
   // ---- 以图管房: the floor plan ------------------------------------------------
