@@ -888,3 +888,20 @@ fn demo_seed_is_idempotent_and_has_over_standard_cases() {
     );
     assert_eq!(view["rooms"].as_array().unwrap().len(), 8, "{view}");
 }
+
+/// `tianshan up` installs the plugin and seeds it: as the kernel, with the
+/// demo org tree, the way a newcomer first sees it.
+#[test]
+fn tianshan_up_installs_property_with_demo_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = TestKernel::start_demo(dir.path());
+    let admin = Who {
+        token: k.token.clone(),
+        org: None,
+    };
+    let summary = ok(&k, &admin, "GET", "/reports/summary", Value::Null, 200);
+    assert!(summary["rooms"].as_f64().unwrap() >= 16.0, "{summary}");
+    assert!(summary["buildings"].as_u64().unwrap() >= 1, "{summary}");
+    let list = ok(&k, &admin, "GET", "/overstandard", Value::Null, 200);
+    assert!(!list["persons"].as_array().unwrap().is_empty(), "{list}");
+}
