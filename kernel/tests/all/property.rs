@@ -505,6 +505,20 @@ fn import(w: &World, building: &str) {
     assert_eq!(status, 404);
     let (status, out) = upload(&w.manager_a, good);
     assert_eq!((status, out["imported"].as_u64()), (201, Some(2)), "{out}");
+    // The unit's usable area reaches the data center for other systems:
+    // room 301 (9 m² since its change) + 310 (18.5) + 311 (40).
+    let (status, out) = kernel(
+        k,
+        &w.manager_a,
+        "GET",
+        &format!(
+            "/api/v1/datacenter/indicators/property.usable_m2/values?org={}&per=year",
+            w.unit_a
+        ),
+        Value::Null,
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["rows"][0]["value"].as_f64(), Some(67.5), "{out}");
     let (status, out) = upload(&w.manager_a, good);
     assert_eq!(status, 422, "{out}");
     assert_eq!(out["errors"][0]["code"], "room_exists", "{out}");

@@ -140,6 +140,7 @@ fn seed(req: &Request) -> Result<Response> {
         }
         seed_org(org, i)?;
         crate::registration::publish_rates(org)?;
+        crate::registration::publish_areas(org)?;
         seeded += 1;
     }
     Ok(Response::json(&json!({ "seeded": seeded, "orgs": targets.len() })).with_status(201))

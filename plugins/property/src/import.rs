@@ -135,6 +135,7 @@ fn import_rooms(req: &Request) -> Result<Response> {
     let count = writes.len();
     if count > 0 {
         storage::transact(writes)?;
+        crate::registration::publish_areas(&building.org)?;
     }
     Ok(Response::json(&json!({ "ok": true, "imported": count })).with_status(201))
 }

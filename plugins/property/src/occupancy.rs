@@ -239,6 +239,7 @@ fn assign(req: &Request) -> Result<Response> {
         crate::space::room_count_write(&room, people.len() as u32 + 1)?,
     ])?;
     let room = rooms().fetch::<Room>(&room.id)?;
+    crate::registration::publish_areas(&room.org)?;
     let check = room_check(&room)?;
     let id = written[0].as_ref().map(|d| d.id.clone());
     Ok(Response::json(&json!({ "occupancy_id": id, "check": check })).with_status(201))
@@ -279,6 +280,7 @@ fn end(req: &Request) -> Result<Response> {
         crate::space::room_count_write(&room, room.data.occupants.saturating_sub(1))?,
     ])?;
     let room = rooms().fetch::<Room>(&room.id)?;
+    crate::registration::publish_areas(&room.org)?;
     Ok(Response::json(&json!({ "check": room_check(&room)? })))
 }
 

@@ -13,6 +13,10 @@ use crate::model::{self, Building, invalid};
 pub const TOTAL: &str = "property.buildings_total";
 pub const REGISTERED: &str = "property.buildings_registered";
 pub const RATE: &str = "property.registration_rate";
+/// Denominators for other systems (energy per m², per capita).
+pub const USABLE: &str = "property.usable_m2";
+pub const GROSS: &str = "property.gross_m2";
+pub const OCCUPANTS: &str = "property.occupants";
 
 pub fn routes(router: Router) -> Router {
     router
@@ -36,6 +40,32 @@ pub fn define_indicators() -> Result<()> {
     .granularity(Granularity::Year)
     .sharing(Sharing::Open)
     .define()?;
+    for (code, zh, en, unit) in [
+        (
+            USABLE,
+            "办公用房使用面积",
+            "Usable area of office buildings",
+            "m²",
+        ),
+        (
+            GROSS,
+            "办公用房建筑面积",
+            "Gross area of office buildings",
+            "m²",
+        ),
+        (
+            OCCUPANTS,
+            "办公用房使用人数",
+            "People in office rooms",
+            "persons",
+        ),
+    ] {
+        Indicator::new(code, zh, en, unit)
+            .aggregation(datacenter::Aggregation::Stock)
+            .granularity(Granularity::Year)
+            .sharing(Sharing::Open)
+            .define()?;
+    }
     Ratio::new(
         RATE,
         "办公用房确权登记率",
@@ -145,4 +175,37 @@ pub fn publish_rates(org: &str) -> Result<serde_json::Value> {
         "org": org, "period": year, "total": total, "registered": registered,
         "rate": rate, "plan_indicator": plan, "plan_published": plan_published,
     }))
+}
+
+/// Publishes an org's room areas and headcount for this year (stock
+/// values at the org; the kernel sums them up the tree), after any change
+/// of its rooms or occupants.
+pub fn publish_areas(org: &str) -> Result<()> {
+    use tianshan_sdk::storage::AggregateOp;
+    let sums = crate::common::rooms().aggregate(
+        &crate::common::rooms().find().eq("org", org),
+        &[],
+        &[
+            (AggregateOp::Sum, Some("usable_m2")),
+            (AggregateOp::Sum, Some("gross_m2")),
+        ],
+    )?;
+    let value = |i: usize| {
+        sums.first()
+            .and_then(|g| g.values.get(i).copied().flatten())
+            .map_or(0.0, model::round2)
+    };
+    let people = crate::common::occupancies()
+        .find()
+        .eq("org", org)
+        .eq("active", true)
+        .count()?;
+    let year = dates::current_period(Granularity::Year);
+    datacenter::publish(USABLE, &[datacenter::value(Some(org), &year, value(0))])?;
+    datacenter::publish(GROSS, &[datacenter::value(Some(org), &year, value(1))])?;
+    datacenter::publish(
+        OCCUPANTS,
+        &[datacenter::value(Some(org), &year, people as f64)],
+    )?;
+    Ok(())
 }

@@ -499,6 +499,7 @@ fn create_room(req: &Request) -> Result<Response> {
     }
     let room = room_from(input, &floor, None)?;
     let doc = rooms().insert_with(None, Some(&floor.org), &room)?;
+    crate::registration::publish_areas(&doc.org)?;
     Ok(Response::json(&doc).with_status(201))
 }
 
@@ -518,6 +519,7 @@ fn update_room(req: &Request) -> Result<Response> {
     let floor = floors().fetch::<Floor>(&current.data.floor_id)?;
     let room = room_from(input, &floor, Some(&current.data))?;
     let doc = rooms().update(&current.id, current.revision, &room)?;
+    crate::registration::publish_areas(&doc.org)?;
     let check = crate::occupancy::room_check(&doc)?;
     Ok(Response::json(&json!({ "room": doc, "check": check })))
 }
