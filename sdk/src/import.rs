@@ -41,6 +41,9 @@ pub enum Kind {
     Int,
     /// An amount in yuan, stored as fen.
     Yuan,
+    /// A decimal number (an area in m², a length), thousands separators
+    /// allowed; stored as a JSON number.
+    Number,
     /// A date, stored as `YYYY-MM-DD`.
     Date,
     /// A code of the vocabulary, given by code or label.
@@ -191,6 +194,10 @@ impl Problem {
             "number_invalid" => (
                 format!("“{}”不是整数", p("value")),
                 format!("{:?} is not a whole number", p("value")),
+            ),
+            "decimal_invalid" => (
+                format!("“{}”不是数字", p("value")),
+                format!("{:?} is not a number", p("value")),
             ),
             "vocab_unknown" => (
                 format!("“{}”不是可选值（可选：{}）", p("value"), p("allowed_zh")),
@@ -486,6 +493,17 @@ fn convert(cell: &Cell, kind: Kind) -> Result<Value, (&'static str, Value)> {
                 .parse::<i64>()
                 .map(|n| json!(n))
                 .map_err(|_| ("number_invalid", json!({ "value": text }))),
+        },
+        Kind::Number => match cell {
+            Cell::Number(n) if n.is_finite() => Ok(json!(*n)),
+            _ => text
+                .replace([',', '，'], "")
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .map(|n| json!(n))
+                .ok_or(("decimal_invalid", json!({ "value": text }))),
         },
         Kind::Yuan => match cell {
             Cell::Number(n) => money::yuan_float_to_fen(*n),
@@ -884,6 +902,17 @@ mod tests {
         assert_eq!(parsed.rows[0].values["name"], "桌子, 大");
         let bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
         assert_eq!(REGISTER.parse(&bom).rows.len(), 1);
+    }
+
+    #[test]
+    fn decimal_numbers_from_cells_and_text() {
+        assert_eq!(convert(&Cell::Number(18.5), Kind::Number), Ok(json!(18.5)));
+        assert_eq!(convert(&t("1,234.25"), Kind::Number), Ok(json!(1234.25)));
+        assert_eq!(convert(&t(" 36 "), Kind::Number), Ok(json!(36.0)));
+        assert_eq!(
+            convert(&t("十八"), Kind::Number).map_err(|e| e.0),
+            Err("decimal_invalid")
+        );
     }
 
     #[test]

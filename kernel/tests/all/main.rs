@@ -19,6 +19,7 @@ mod operations;
 mod packages;
 mod pages;
 mod portal;
+mod property;
 mod reach;
 mod sandbox;
 mod seams;
