@@ -342,6 +342,7 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
         let package = tianshan_kernel::plugins::package::Package::from_bytes(&bytes, usize::MAX)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
         let id = package.manifest.id.clone();
+        let first_install = kernel.plugins.get(&id).is_none();
         let result = match kernel.plugins.get(&id) {
             None => kernel
                 .plugins
@@ -373,6 +374,14 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
             .messaging
             .grant(&id, &package.manifest.subscribes, "system")
             .await?;
+        // And the plan indicators the system feeds, once: an administrator
+        // who later revokes a grant is not overruled at the next start.
+        if first_install {
+            let granted = kernel.datacenter.grant_plan_feeds(&id, "system").await?;
+            if !granted.is_empty() {
+                tracing::info!(plugin = %id, indicators = ?granted, "granted publishing into the plan");
+            }
+        }
         if let Some(route) = &package.manifest.demo_seed {
             seed_demo_data(kernel, &id, route).await;
         }

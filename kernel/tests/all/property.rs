@@ -918,4 +918,15 @@ fn tianshan_up_installs_property_with_demo_data() {
     assert!(summary["buildings"].as_u64().unwrap() >= 1, "{summary}");
     let list = ok(&k, &admin, "GET", "/overstandard", Value::Null, 200);
     assert!(!list["persons"].as_array().unwrap().is_empty(), "{list}");
+    // `up` granted the system the plan's registration rates it feeds, so
+    // the demo's registrations reached them.
+    let (_, plan) = k.get("/api/v1/datacenter/indicators/plan.room_registration_county");
+    assert!(
+        plan.to_string().contains(r#""plugin":"property""#),
+        "the publish grant: {plan}"
+    );
+    let (status, values) =
+        k.get("/api/v1/datacenter/indicators/plan.room_registration_county/values?rollup=false");
+    assert_eq!(status, 200, "{values}");
+    assert!(values.to_string().contains("\"value\""), "values: {values}");
 }

@@ -354,6 +354,29 @@ pub fn valid_code(code: &str) -> bool {
 
 // ---------------------------------------------------------- the plan table
 
+/// Which bundled system feeds each plan indicator. Those ids are reserved
+/// to the platform administrator (`core::ids::BUNDLED_SYSTEM_IDS`), so
+/// granting them by id cannot hand the plan to a local module posing as
+/// one. The standards counts have no system yet: an administrator grants
+/// them.
+pub const PLAN_FEEDS: &[(&str, &str)] = &[
+    ("plan.energy_per_capita", "energy"),
+    ("plan.energy_per_area", "energy"),
+    ("plan.water_per_capita", "energy"),
+    ("plan.carbon_per_area", "energy"),
+    ("plan.energy_total", "energy"),
+    ("plan.water_total", "energy"),
+    ("plan.carbon_total", "energy"),
+    ("plan.key_users_metered_share", "energy"),
+    ("plan.nev_share", "vehicles"),
+    ("plan.nev_count", "vehicles"),
+    ("plan.charging_piles", "vehicles"),
+    ("plan.physical_warehouses", "assets"),
+    ("plan.room_registration_region", "property"),
+    ("plan.room_registration_prefecture", "property"),
+    ("plan.room_registration_county", "property"),
+];
+
 /// The revised 14th Five-Year Plan's own indicators (专栏1, 专栏8; see
 /// docs/DOMAIN.md), seeded at every start. Targets are data here, not code
 /// paths: (code, zh, en, unit, aggregation, target kind, target value).
@@ -614,6 +637,43 @@ impl DataCenter {
     /// Registers the plan's indicators; run at every start. Names, units
     /// and targets follow the table; sharing and grants, which an
     /// administrator may have changed, are kept.
+    /// Grants `plugin` publishing into the plan indicators [`PLAN_FEEDS`]
+    /// names it for, keeping any grant an administrator already set;
+    /// answers the codes newly granted. `tianshan up` calls it when it first
+    /// installs a bundled system, as it grants the system's subscriptions.
+    pub async fn grant_plan_feeds(&self, plugin: &str, actor: &str) -> Result<Vec<String>> {
+        let codes: Vec<&str> = PLAN_FEEDS
+            .iter()
+            .filter(|(_, feeder)| *feeder == plugin)
+            .map(|(code, _)| *code)
+            .collect();
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.audit.begin().await?;
+        let mut granted = Vec::new();
+        for code in codes {
+            let added = sqlx::query(
+                "INSERT INTO dc_grants (code, plugin_id, access, granted_at) VALUES ($1, $2, 'publish', $3)
+                 ON CONFLICT (code, plugin_id) DO NOTHING",
+            )
+            .bind(code)
+            .bind(plugin)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if added > 0 {
+                granted.push(code.to_string());
+            }
+        }
+        let entry = audit::Entry::new(actor, "datacenter.share", "ok")
+            .target(plugin.to_string())
+            .detail(json!({ "plan_feeds": granted, "access": "publish" }));
+        tx.commit(&entry).await?;
+        Ok(granted)
+    }
+
     pub async fn seed_plan(&self) -> sqlx::Result<()> {
         let now = now();
         for (code, zh, en, unit, aggregation, kind, target) in PLAN {
@@ -1506,6 +1566,20 @@ pub fn to_xlsx(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_plan_feed_is_a_plan_indicator_fed_by_a_reserved_system() {
+        for (code, feeder) in PLAN_FEEDS {
+            assert!(
+                PLAN.iter().any(|p| p.0 == *code),
+                "{code} is not in the plan"
+            );
+            assert!(
+                crate::core::ids::BUNDLED_SYSTEM_IDS.contains(feeder),
+                "{feeder} is not reserved"
+            );
+        }
+    }
 
     #[test]
     fn periods_parse_and_bucket() {
