@@ -930,3 +930,77 @@ fn tianshan_up_installs_property_with_demo_data() {
     assert_eq!(status, 200, "{values}");
     assert!(values.to_string().contains("\"value\""), "values: {values}");
 }
+
+/// An occupant who is a platform user brings the post rank an
+/// administrator set on their kernel profile (contract 1.4), mapped onto
+/// the organ level's row; a user beyond the manager's reach is unknown.
+#[test]
+fn an_occupant_who_is_a_user_brings_the_rank_of_their_profile() {
+    let w = world();
+    let k = &w.k;
+    let (_, floor) = tree(k, &w.manager_a, "县委大院");
+    let room = office(k, &w.manager_a, &floor, "201", 40.0);
+    // The county head: 县级正职 is the national division rank.
+    let head = crate::identity::user(k, "county.head", &w.unit_a);
+    let (status, out) = k.request(
+        "PATCH",
+        &format!("/api/v1/users/{head}"),
+        None,
+        Some(
+            json!({"post_rank": "division", "position": "县长"})
+                .to_string()
+                .into_bytes(),
+        ),
+    );
+    assert_eq!(status, 200, "{out}");
+    let out = ok(
+        k,
+        &w.manager_a,
+        "POST",
+        &format!("/rooms/{room}/occupants"),
+        json!({"person": "", "user_id": "county.head", "start_on": "2026-03-01"}),
+        201,
+    );
+    let first = &out["check"]["occupants"][0];
+    assert_eq!(first["rank"], "county.head", "{out}");
+    assert_eq!(first["person"], "county.head", "the display name: {out}");
+    assert_eq!(first["position"], "县长", "{out}");
+    assert_eq!(
+        (first["standard_m2"].as_f64(), first["excess_m2"].as_f64()),
+        (Some(30.0), Some(10.0)),
+        "{out}"
+    );
+    // A user without a rank needs one in the form.
+    let clerk = crate::identity::user(k, "county.clerk", &w.unit_a);
+    let (status, out) = call(
+        k,
+        &w.manager_a,
+        "POST",
+        &format!("/rooms/{room}/occupants"),
+        json!({"person": "", "user_id": clerk, "start_on": "2026-03-01"}),
+    );
+    assert_eq!(
+        (
+            status,
+            out["error"]["code"].as_str(),
+            out["error"]["field"].as_str()
+        ),
+        (422, Some("rank_not_on_profile"), Some("rank")),
+        "{out}"
+    );
+    // County B's manager does not learn county A's people.
+    let b_floor = tree(k, &w.manager_b, "区委大院").1;
+    let b_room = office(k, &w.manager_b, &b_floor, "101", 12.0);
+    let (status, out) = call(
+        k,
+        &w.manager_b,
+        "POST",
+        &format!("/rooms/{b_room}/occupants"),
+        json!({"person": "", "user_id": "county.head", "start_on": "2026-03-01"}),
+    );
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (422, Some("user_unknown")),
+        "{out}"
+    );
+}

@@ -351,6 +351,62 @@ pub fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// The standard's rank for a person whose kernel profile names their
+/// national post rank (职务层次, contract 1.4): the standard names posts by
+/// the organ's level, so a county's 县级正职 is a `division` and a
+/// province's 正处 too. A rank above what the organ level lists takes its
+/// top row; `None` for a code the kernel does not have.
+pub fn rank_from_profile(post_rank: &str, organ_level: &str) -> Option<&'static str> {
+    const ORDER: [&str; 9] = [
+        "ministerial",
+        "vice_ministerial",
+        "bureau",
+        "vice_bureau",
+        "division",
+        "vice_division",
+        "section",
+        "vice_section",
+        "staff",
+    ];
+    let tier = ORDER.iter().position(|r| *r == post_rank)?;
+    let rows: [&'static str; 9] = match organ_level {
+        "provincial" => [
+            "provincial.head",
+            "provincial.deputy",
+            "provincial.bureau_head",
+            "provincial.bureau_deputy",
+            "provincial.division_head",
+            "provincial.division_deputy",
+            "provincial.staff",
+            "provincial.staff",
+            "provincial.staff",
+        ],
+        "municipal" => [
+            "municipal.head",
+            "municipal.head",
+            "municipal.head",
+            "municipal.deputy",
+            "municipal.bureau_head",
+            "municipal.bureau_deputy",
+            "municipal.staff",
+            "municipal.staff",
+            "municipal.staff",
+        ],
+        _ => [
+            "county.head",
+            "county.head",
+            "county.head",
+            "county.head",
+            "county.head",
+            "county.deputy",
+            "county.section_head",
+            "county.section_deputy",
+            "county.staff",
+        ],
+    };
+    Some(rows[tier])
+}
+
 /// The rank must belong to the room's organ level.
 pub fn rank_fits_level(rank: &str, organ_level: &str) -> bool {
     rank.split_once('.').map(|(level, _)| level) == Some(organ_level)
@@ -474,6 +530,38 @@ mod tests {
         let county_head = STANDARD_2014.iter().find(|s| s.0 == "county.head");
         assert_eq!(county_head.map(|s| s.1), Some(30.0));
         assert!(rank_fits_level("county.staff", "county"));
+        // The kernel's national ranks land on the level's own rows.
+        assert_eq!(rank_from_profile("division", "county"), Some("county.head"));
+        assert_eq!(
+            rank_from_profile("division", "municipal"),
+            Some("municipal.bureau_head")
+        );
+        assert_eq!(
+            rank_from_profile("division", "provincial"),
+            Some("provincial.division_head")
+        );
+        assert_eq!(
+            rank_from_profile("bureau", "municipal"),
+            Some("municipal.head")
+        );
+        assert_eq!(
+            rank_from_profile("vice_section", "county"),
+            Some("county.section_deputy")
+        );
+        assert_eq!(
+            rank_from_profile("staff", "provincial"),
+            Some("provincial.staff")
+        );
+        assert_eq!(rank_from_profile("emperor", "county"), None);
+        for level in ["provincial", "municipal", "county"] {
+            for r in ["ministerial", "vice_division", "staff"] {
+                let row = rank_from_profile(r, level).unwrap();
+                assert!(
+                    rank_fits_level(row, level) && POST_RANK.contains(row),
+                    "{row}"
+                );
+            }
+        }
         assert!(!rank_fits_level("provincial.head", "county"));
     }
 

@@ -110,10 +110,43 @@ struct AssignInput {
     person: String,
     #[serde(default)]
     user_id: Option<String>,
+    /// Empty: the rank of the user's kernel profile.
+    #[serde(default)]
     rank: String,
     #[serde(default)]
     position: String,
     start_on: String,
+}
+
+/// A person who is a platform user brings what administrators set on
+/// their profile (contract 1.4): the name, the position and, unless the
+/// form names one, the rank, mapped onto the organ level's row.
+fn with_profile(mut input: AssignInput, level: &'static str) -> Result<AssignInput> {
+    let Some(user) = input.user_id.clone().filter(|u| !u.trim().is_empty()) else {
+        return Ok(input);
+    };
+    // None for a user beyond the caller's reach, exactly as for nobody.
+    let profile = identity::profile(user.trim())
+        .ok_or_else(|| invalid("user_id", "user_unknown", "a user of a unit you manage"))?;
+    input.user_id = Some(profile.user_id.clone());
+    if input.person.trim().is_empty() {
+        input.person = profile.display_name.clone();
+    }
+    if input.position.trim().is_empty() {
+        input.position = profile.position.clone();
+    }
+    if input.rank.is_empty() {
+        input.rank = model::rank_from_profile(&profile.post_rank, level)
+            .ok_or_else(|| {
+                invalid(
+                    "rank",
+                    "rank_not_on_profile",
+                    "the rank, or set it on the user's profile",
+                )
+            })?
+            .to_string();
+    }
+    Ok(input)
 }
 
 /// One occupant's figures, as the API answers the check.
@@ -202,8 +235,9 @@ fn assign(req: &Request) -> Result<Response> {
     let room = rooms().fetch::<Room>(req.param("id")?)?;
     authz::require_at(MANAGE, &room.org)?;
     let input: AssignInput = req.json()?;
-    model::POST_RANK.check("rank", &input.rank)?;
     let level = crate::common::organ_level(&room.org)?;
+    let input = with_profile(input, level)?;
+    model::POST_RANK.check("rank", &input.rank)?;
     if !model::rank_fits_level(&input.rank, level) {
         return Err(invalid(
             "rank",
