@@ -170,6 +170,39 @@ fn register_purchase_control_and_attacks() {
         json!({"plate": "新AD12345", "vin": "LGXCE4CB5N0123456"}), 200);
     assert_eq!(plated["data"]["state"], "in_service", "{plated}");
 
+    // Scrapping: too young and too short a run is refused; an old one
+    // goes through approval and frees its slot.
+    assert_eq!(
+        refused(&k, &manager_a, "POST", &format!("/vehicles/{vid}/scrap"), json!({"reason": "故障"})),
+        (422, "scrap_too_early".into())
+    );
+    let mut old = car("新A54321", "LSVAU2180N2183299", "gasoline");
+    old["registered_on"] = json!("2015-03-01");
+    let old = ok(&k, &manager_a, "POST", "/vehicles", old, 201);
+    let old_id = old["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        refused(&k, &manager_a, "PUT", &format!("/vehicles/{old_id}"), json!({"state": "scrapped"})),
+        (409, "state_by_workflow".into())
+    );
+    assert_eq!(
+        call(&k, &manager_b, "POST", &format!("/vehicles/{old_id}/scrap"), json!({"reason": "x"})).0,
+        404
+    );
+    ok(&k, &manager_a, "POST", &format!("/vehicles/{old_id}/scrap"), json!({"reason": "使用年限已满"}), 201);
+    let todos = k.request("GET", "/api/v1/todos?kind=pending", Some(&approver), None).1;
+    let approval = todos["items"][0]["approval"]["id"].as_str().unwrap_or_else(|| panic!("{todos}")).to_string();
+    let (status, out) = k.request(
+        "POST",
+        &format!("/api/v1/approvals/{approval}/approve"),
+        Some(&approver),
+        Some(json!({"comment": "同意"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+    wait_for("the scrapped vehicle", || {
+        let v = ok(&k, &manager_a, "GET", &format!("/vehicles/{old_id}"), Value::Null, 200);
+        (v["data"]["state"] == "scrapped").then_some(v)
+    });
+
     // assets made the draft card from vehicles.purchased.
     wait_for("the asset card", || {
         let (s, cards) = k.request("GET", "/api/v1/p/assets/cards", Some(&county_admin), None);

@@ -7,6 +7,7 @@
 //! - [`model`]: the vehicle, vocabularies and pure checks.
 //! - [`register`]: vehicles and drivers.
 //! - [`purchase`]: rules, quotas, purchase requests and their approval.
+//! - [`scrap`]: scrap requests and their approval.
 //! - [`indicators`]: what goes into the data center.
 //! - [`demo`]: the fleet `tianshan up` seeds.
 
@@ -15,6 +16,7 @@ pub mod indicators;
 pub mod model;
 pub mod purchase;
 pub mod register;
+pub mod scrap;
 
 use tianshan_sdk::prelude::*;
 
@@ -29,6 +31,7 @@ impl Plugin for Vehicles {
             .requires("vehicles.view");
         let router = register::routes(router);
         let router = purchase::routes(router);
+        let router = scrap::routes(router);
         let router = indicators::routes(router);
         demo::routes(router)
     }
@@ -43,7 +46,12 @@ impl Plugin for Vehicles {
 
     fn on_event(event: Event) -> core::result::Result<(), String> {
         if let Some(outcome) = event.approval().map_err(|e| e.to_string())? {
-            return purchase::decided(&outcome).map_err(|e| e.to_string());
+            let decided = if outcome.flow == scrap::FLOW {
+                scrap::decided(&outcome)
+            } else {
+                purchase::decided(&outcome)
+            };
+            return decided.map_err(|e| e.to_string());
         }
         Ok(())
     }
@@ -59,6 +67,7 @@ fn about(_: &Request) -> Result<Response> {
 /// Flows, indicators and the region's default rules; all idempotent.
 fn setup() -> Result<()> {
     purchase::define_flows()?;
+    scrap::define_flows()?;
     purchase::seed_rules()?;
     indicators::define()?;
     Ok(())

@@ -36,6 +36,7 @@ pub const STATE: Vocab = Vocab::new(
         Term::new("in_service", "在用", "In service"),
         Term::new("idle", "闲置", "Idle"),
         Term::new("repair", "维修中", "Under repair"),
+        Term::new("scrapping", "报废审批中", "Being scrapped"),
         Term::new("scrapped", "已报废", "Scrapped"),
     ],
 );
@@ -242,11 +243,15 @@ pub struct Cap {
     pub displacement_max_l: f64,
 }
 
-/// The region's purchase rules (region-editable data).
+/// The region's purchase and scrapping rules (region-editable data).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Rules {
     pub nev_target_pct: f64,
     pub caps: Vec<Cap>,
+    /// A vehicle may be scrapped once it is this old or has run this far.
+    pub scrap_min_years: i64,
+    pub scrap_min_km: f64,
 }
 
 impl Default for Rules {
@@ -267,6 +272,8 @@ impl Default for Rules {
                 cap("special", 450_000, 3.0),
                 cap("other", 180_000, 1.8),
             ],
+            scrap_min_years: 8,
+            scrap_min_km: 250_000.0,
         }
     }
 }
@@ -328,6 +335,26 @@ pub fn check_purchase(
 /// (scrapped ones free their slot) and the new ones already requested.
 pub fn headroom(quota: u64, held: u64, requested: u64) -> i64 {
     quota as i64 - held as i64 - requested as i64
+}
+
+/// Whether a vehicle registered on `registered_on` with `odometer_km` may
+/// be scrapped on `today` under `rules` (old enough or run far enough).
+pub fn scrap_allowed(
+    rules: &Rules,
+    registered_on: &str,
+    odometer_km: f64,
+    today: &str,
+) -> Result<()> {
+    let days = tianshan_sdk::dates::days_between(registered_on, today).unwrap_or(0);
+    if days >= rules.scrap_min_years * 365 || odometer_km >= rules.scrap_min_km {
+        return Ok(());
+    }
+    Err(
+        Error::validation("id", "neither old enough nor run far enough to scrap")
+            .with_code("scrap_too_early")
+            .with_param("years", rules.scrap_min_years)
+            .with_param("km", rules.scrap_min_km),
+    )
 }
 
 #[cfg(test)]
@@ -394,6 +421,15 @@ mod tests {
         assert_eq!((e.code(), e.field()), ("price_over_cap", Some("price")));
         let e = check_purchase(&rules, "other", 15_000_000, 2.0, "phev", year).unwrap_err();
         assert_eq!(e.code(), "displacement_over_cap");
+    }
+
+    #[test]
+    fn scrapping_follows_age_or_mileage() {
+        let rules = Rules::default();
+        assert!(scrap_allowed(&rules, "2017-01-01", 10.0, "2026-01-01").is_ok());
+        assert!(scrap_allowed(&rules, "2024-01-01", 260_000.0, "2026-01-01").is_ok());
+        let e = scrap_allowed(&rules, "2024-01-01", 10.0, "2026-01-01").unwrap_err();
+        assert_eq!(e.code(), "scrap_too_early");
     }
 
     #[test]

@@ -133,14 +133,24 @@ fn update_vehicle(req: &Request) -> Result<Response> {
     }
     let mut next: Vehicle = serde_json::from_value(Value::Object(merged))
         .map_err(|e| Error::validation("body", e.to_string()).with_code("invalid_body"))?;
-    next.normalise()?;
-    odometer_moves_on(doc.data.odometer_km, next.odometer_km)?;
-    if next.plate != doc.data.plate {
-        check_plate(&next, Some(&doc.id))?;
-    }
     // A vehicle of an approved purchase gets its plate: it is in service.
     if doc.data.state == "ordered" && !next.plate.is_empty() && next.state == "ordered" {
         next.state = "in_service".into();
+    }
+    next.normalise()?;
+    // Scrapping and the purchase's ordered state are the workflow's.
+    let workflow = ["scrapping", "scrapped", "ordered"];
+    if next.state != doc.data.state
+        && (workflow.contains(&next.state.as_str())
+            || workflow[..2].contains(&doc.data.state.as_str()))
+    {
+        return Err(Error::conflict("this state changes through its approval")
+            .with_code("state_by_workflow")
+            .with_field("state"));
+    }
+    odometer_moves_on(doc.data.odometer_km, next.odometer_km)?;
+    if next.plate != doc.data.plate {
+        check_plate(&next, Some(&doc.id))?;
     }
     let saved = vehicles().update(&doc.id, doc.revision, &next)?;
     crate::indicators::refresh(&saved.org)?;
