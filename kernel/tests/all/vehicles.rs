@@ -96,7 +96,7 @@ fn register_purchase_control_and_attacks() {
         &[("vehicles.approver", &county_a)],
     );
     let county_admin = person(&k, "county.a", &unit_a, &[("org-admin", &county_a)]);
-    let member = person(&k, "member.a", &unit_a, &[("member", &unit_a)]);
+    let member = person(&k, "member.a", &unit_a, &[]);
 
     // Register: a valid vehicle, then the checks.
     let v = ok(
