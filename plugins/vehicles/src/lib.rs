@@ -74,3 +74,32 @@ fn setup() -> Result<()> {
 }
 
 tianshan_sdk::export_plugin!(Vehicles);
+
+#[cfg(test)]
+mod tests {
+    /// Every error code this plugin answers has words in both languages of
+    /// its pages, and both files have the same keys.
+    #[test]
+    fn every_error_code_has_texts_in_both_languages() {
+        let keys = |json: &str| -> std::collections::BTreeSet<String> {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(json).unwrap();
+            map.keys().cloned().collect()
+        };
+        let zh = keys(include_str!("../ui/i18n/zh-CN.json"));
+        let en = keys(include_str!("../ui/i18n/en.json"));
+        assert_eq!(zh, en);
+        let sources = [
+            include_str!("model.rs"),
+            include_str!("register.rs"),
+            include_str!("purchase.rs"),
+            include_str!("scrap.rs"),
+        ];
+        for source in sources {
+            for rest in source.split("with_code(\"").skip(1) {
+                let code = rest.split('"').next().unwrap();
+                assert!(zh.contains(&format!("code.{code}")), "no text for {code}");
+            }
+        }
+    }
+}
