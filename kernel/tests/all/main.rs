@@ -27,4 +27,5 @@ mod services;
 mod support;
 mod telemetry;
 mod tooling;
+mod vehicles;
 mod vendor;
