@@ -1593,6 +1593,20 @@ fn the_demo_start_brings_the_real_tree_bundled_plugins_and_demo_accounts() {
         None,
     );
     assert!(items["total"].as_u64().unwrap() > 0, "{items}");
+
+    // The vehicles system seeded a fleet, and `up` let it feed the plan's
+    // NEV figures.
+    let (status, fleet) = k.request("GET", "/api/v1/p/vehicles/vehicles?limit=1", None, None);
+    assert_eq!(status, 200, "{fleet}");
+    assert!(
+        fleet["total"].as_u64().unwrap() >= 12,
+        "the demo fleet: {fleet}"
+    );
+    let (_, nev) = k.get("/api/v1/datacenter/indicators/plan.nev_count");
+    assert!(
+        nev.to_string().contains(r#""plugin":"vehicles""#),
+        "the publish grant: {nev}"
+    );
 }
 
 #[test]
