@@ -308,6 +308,17 @@ impl Plugins {
         let (package, sha256) = self.parse(bytes)?;
         let _guard = self.change_lock.lock().await;
         let id = package.manifest.id.clone();
+        // Reserved first: a local administrator learns that the id is not
+        // theirs, not whether the region runs it.
+        if installer == Installer::Local && crate::core::ids::is_reserved_id(&id) {
+            return Err(ApiError::new(
+                ErrorCode::PluginIdReserved,
+                format!(
+                    "plugin id {id} is reserved for the platform's own system; only the platform administrator installs it"
+                ),
+            )
+            .with_field("id"));
+        }
         if let Some(existing) = self.get(&id) {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
@@ -318,15 +329,6 @@ impl Plugins {
             ));
         }
         if installer == Installer::Local {
-            if crate::core::ids::is_reserved_id(&id) {
-                return Err(ApiError::new(
-                    ErrorCode::PluginIdReserved,
-                    format!(
-                        "plugin id {id} is reserved for the platform's own system; only the platform administrator installs it"
-                    ),
-                )
-                .with_field("id"));
-            }
             let claim: Option<Option<String>> =
                 sqlx::query_scalar("SELECT org_id FROM plugin_ids WHERE id = $1")
                     .bind(&id)

@@ -128,8 +128,11 @@ fn a_prefecture_module_stays_in_its_prefecture() {
     assert_eq!(status, 422, "{out}");
     assert_eq!(out["error"]["field"], "id", "{out}");
 
-    // The platform administrator may put it at Ürümqi; Ürümqi's admin then
-    // runs it and grants it what it asks for, but only for its own lane.
+    // The platform administrator may put it at Ürümqi (in place of the
+    // bundled system `up` installed); Ürümqi's admin then runs it and
+    // grants it what it asks for, but only for its own lane.
+    let (status, out) = k.request("DELETE", "/api/v1/plugins/vehicles", None, None);
+    assert!(status < 300, "{status} {out}");
     let (status, bytes, _) = k.raw(
         "POST",
         &format!("/api/v1/plugins?org={URUMQI}"),

@@ -410,3 +410,362 @@ fn register_purchase_control_and_attacks() {
     );
     assert_eq!(share["rows"][0]["value"].as_f64(), Some(50.0), "{share}");
 }
+
+/// The unit's vehicle approver's first pending approval, approved.
+fn approve_first(k: &TestKernel, approver: &str) {
+    let todos = k
+        .request("GET", "/api/v1/todos?kind=pending", Some(approver), None)
+        .1;
+    let approval = todos["items"][0]["approval"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{todos}"))
+        .to_string();
+    let (status, out) = k.request(
+        "POST",
+        &format!("/api/v1/approvals/{approval}/approve"),
+        Some(approver),
+        Some(json!({"comment": "同意"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+}
+
+/// A trip from a member's request through the unit's approval, dispatch
+/// (a clashing vehicle refused) and return with the odometer moving; an
+/// emergency trip dispatched first and approved afterwards; the attacks.
+#[test]
+fn trips_from_request_through_dispatch_to_return() {
+    let k = TestKernel::start();
+    let TwoCounties { unit_a, unit_b, .. } = two_counties(&k);
+    k.install_ok("vehicles");
+    let manager_a = person(&k, "fleet.a", &unit_a, &[("vehicles.manager", &unit_a)]);
+    let manager_b = person(&k, "fleet.b", &unit_b, &[("vehicles.manager", &unit_b)]);
+    let approver = person(&k, "leader.a", &unit_a, &[("vehicles.approver", &unit_a)]);
+    let member = person(&k, "staff.a", &unit_a, &[]);
+    let mut body = car("新A54321", "LSVAU2180N2183394", "bev");
+    body["state"] = json!("in_service");
+    let vid = ok(&k, &manager_a, "POST", "/vehicles", body, 201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let did = ok(
+        &k,
+        &manager_a,
+        "POST",
+        "/drivers",
+        json!({"name": "马师傅", "licence_no": "650102198001011234", "licence_class": "A2",
+               "licence_expires": "2031-06-30", "phone": "13900000000"}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The request, with its checks.
+    let trip = |start: &str, end: &str, emergency: bool| {
+        json!({"reason": "赴乡镇督查", "destination": "天山区某街道", "passengers": 3,
+               "start_at": start, "end_at": end, "emergency": emergency})
+    };
+    assert_eq!(
+        refused(
+            &k,
+            &member,
+            "POST",
+            "/trips",
+            trip("2026-12-02T12:00", "2026-12-02T09:00", false)
+        ),
+        (422, "end_before_start".into())
+    );
+    assert_eq!(
+        refused(
+            &k,
+            &member,
+            "POST",
+            "/trips",
+            trip("2026-12-02 09:00", "2026-12-02T12:00", false)
+        ),
+        (422, "time_invalid".into())
+    );
+    let t1 = ok(
+        &k,
+        &member,
+        "POST",
+        "/trips",
+        trip("2026-12-02T09:00", "2026-12-02T12:00", false),
+        201,
+    );
+    let t1_id = t1["id"].as_str().unwrap().to_string();
+    assert_eq!(t1["data"]["status"], "submitted", "{t1}");
+    assert!(
+        t1["data"]["no"].as_str().unwrap().starts_with("派车"),
+        "{t1}"
+    );
+    assert_eq!(t1["org"], unit_a.as_str());
+    let dispatch = json!({"vehicle_id": vid, "driver_id": did});
+    let t1_dispatch = format!("/trips/{t1_id}/dispatch");
+    assert_eq!(
+        refused(&k, &manager_a, "POST", &t1_dispatch, dispatch.clone()),
+        (409, "trip_not_dispatchable".into())
+    );
+    // A member asks but does not dispatch; another county does not see it.
+    assert_eq!(
+        refused(&k, &member, "POST", &t1_dispatch, dispatch.clone()).0,
+        403
+    );
+    approve_first(&k, &approver);
+    wait_for("the approved trip", || {
+        let t = ok(
+            &k,
+            &member,
+            "GET",
+            &format!("/trips/{t1_id}"),
+            Value::Null,
+            200,
+        );
+        (t["data"]["status"] == "approved").then_some(t)
+    });
+    assert_eq!(
+        refused(&k, &manager_b, "POST", &t1_dispatch, dispatch.clone()).0,
+        404
+    );
+    let out = ok(&k, &manager_a, "POST", &t1_dispatch, dispatch.clone(), 200);
+    assert_eq!(out["data"]["status"], "dispatched", "{out}");
+    assert_eq!(out["data"]["plate"], "新A54321", "{out}");
+    assert_eq!(
+        refused(
+            &k,
+            &member,
+            "POST",
+            &format!("/trips/{t1_id}/cancel"),
+            Value::Null
+        ),
+        (409, "trip_not_cancellable".into())
+    );
+
+    // An emergency trip is dispatchable at once, but not onto a car that
+    // is out then.
+    let t2 = ok(
+        &k,
+        &member,
+        "POST",
+        "/trips",
+        trip("2026-12-02T11:00", "2026-12-02T14:00", true),
+        201,
+    );
+    let t2_id = t2["id"].as_str().unwrap().to_string();
+    assert_eq!(t2["data"]["status"], "approved", "{t2}");
+    let (status, out) = call(
+        &k,
+        &manager_a,
+        "POST",
+        &format!("/trips/{t2_id}/dispatch"),
+        dispatch.clone(),
+    );
+    assert_eq!(
+        (
+            status,
+            out["error"]["code"].as_str(),
+            out["error"]["field"].as_str()
+        ),
+        (409, Some("vehicle_busy"), Some("vehicle_id")),
+        "{out}"
+    );
+
+    // The return: the sheet is checked against the odometer, which moves.
+    let back = format!("/trips/{t1_id}/return");
+    assert_eq!(
+        refused(
+            &k,
+            &manager_a,
+            "POST",
+            &back,
+            json!({"odometer_out": 900.0, "odometer_in": 950.0})
+        ),
+        (422, "odometer_decreased".into())
+    );
+    let out = ok(
+        &k,
+        &manager_a,
+        "POST",
+        &back,
+        json!({"odometer_out": 1000.0, "odometer_in": 1042.5, "tolls": 1500, "parking": 800}),
+        200,
+    );
+    assert_eq!(out["data"]["status"], "returned", "{out}");
+    assert_eq!(out["data"]["km"], 42.5, "{out}");
+    let v = ok(
+        &k,
+        &manager_a,
+        "GET",
+        &format!("/vehicles/{vid}"),
+        Value::Null,
+        200,
+    );
+    assert_eq!(v["data"]["odometer_km"], 1042.5, "{v}");
+
+    // Now the car is free for the emergency; its approval comes after.
+    let out = ok(
+        &k,
+        &manager_a,
+        "POST",
+        &format!("/trips/{t2_id}/dispatch"),
+        dispatch,
+        200,
+    );
+    assert_eq!(out["data"]["status"], "dispatched", "{out}");
+    approve_first(&k, &approver);
+    let t2 = wait_for("the emergency's verdict", || {
+        let t = ok(
+            &k,
+            &member,
+            "GET",
+            &format!("/trips/{t2_id}"),
+            Value::Null,
+            200,
+        );
+        (t["data"]["verdict"] == "approved").then_some(t)
+    });
+    assert_eq!(t2["data"]["status"], "dispatched", "{t2}");
+    // The dispatch board's queue and the export.
+    let board = ok(
+        &k,
+        &manager_a,
+        "GET",
+        "/trips?status=dispatched",
+        Value::Null,
+        200,
+    );
+    assert_eq!(board["total"], 1, "{board}");
+    let (status, _) = call(
+        &k,
+        &manager_b,
+        "GET",
+        &format!("/trips/{t2_id}"),
+        Value::Null,
+    );
+    assert_eq!(status, 404);
+}
+
+/// A member books a trip from a phone-sized window; the unit's leader
+/// approves it; the dispatcher assigns the car on the dispatch board and
+/// records its return, all through the plugin's pages.
+#[test]
+fn a_trip_booked_on_a_phone_and_dispatched_on_the_board() {
+    use crate::identity::PASSWORD;
+    use crate::portal::Browser;
+    if !crate::support::have(crate::support::Service::Browser) {
+        return;
+    }
+    let k = TestKernel::start();
+    let TwoCounties { unit_a, .. } = two_counties(&k);
+    k.install_ok("vehicles");
+    let manager = person(&k, "fleet.a", &unit_a, &[("vehicles.manager", &unit_a)]);
+    let approver = person(&k, "leader.a", &unit_a, &[("vehicles.approver", &unit_a)]);
+    person(&k, "staff.a", &unit_a, &[]);
+    let mut body = car("新A66666", "LSVAU2180N2183494", "bev");
+    body["state"] = json!("in_service");
+    ok(&k, &manager, "POST", "/vehicles", body, 201);
+    ok(
+        &k,
+        &manager,
+        "POST",
+        "/drivers",
+        json!({"name": "马师傅", "licence_no": "650102198001011234", "licence_class": "C1",
+               "licence_expires": "2031-06-30", "phone": "13900000000"}),
+        201,
+    );
+    let sign_in = |b: &Browser, name: &str| {
+        b.goto(&format!("{}/", k.base));
+        b.wait_displayed("#login-username");
+        b.type_into("#login-username", name);
+        b.type_into("#login-password", PASSWORD);
+        b.click("#login-submit");
+        b.wait_displayed("#user-name");
+        b.console_errors();
+    };
+
+    let b = Browser::start();
+    sign_in(&b, "staff.a");
+    b.resize(390, 844);
+    b.goto(&format!("{}/#/p/vehicles/trips", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_displayed("#trip-form");
+        b.wait_text("#trip-submit", "the page's own words", |t| t == "申请用车");
+        b.type_into("#trip-form input[name=reason]", "赴乡镇督查");
+        b.type_into("#trip-form input[name=destination]", "天山区某街道");
+        b.script(
+            "var f = document.getElementById('trip-form'); \
+             f.elements.start_at.value = '2026-12-02T09:00'; f.elements.end_at.value = '2026-12-02T08:00';",
+            json!([]),
+        );
+        b.click("#trip-submit");
+        // The server's refusal, in Chinese, under the field it names.
+        b.wait_text("[data-error-for=end_at]", "the end-before-start error", |t| {
+            t.contains("结束时间须晚于开始时间")
+        });
+        // The browser logs the refused request; it was meant.
+        b.console_errors();
+        b.script(
+            "document.getElementById('trip-form').elements.end_at.value = '2026-12-02T12:00';",
+            json!([]),
+        );
+        b.click("#trip-submit");
+        b.wait_text("#trip-list", "the booked trip", |t| {
+            t.contains("天山区某街道") && t.contains("待审批")
+        });
+        let overflow = b.script(
+            "return document.documentElement.scrollWidth > window.innerWidth",
+            json!([]),
+        );
+        assert_eq!(overflow, false, "no horizontal scrolling on a phone");
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    approve_first(&k, &approver);
+    wait_for("the approved trip", || {
+        let list = ok(
+            &k,
+            &manager,
+            "GET",
+            "/trips?status=approved",
+            Value::Null,
+            200,
+        );
+        (list["total"] == 1).then_some(list)
+    });
+
+    b.resize(1280, 900);
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#logout");
+    b.click("#logout");
+    sign_in(&b, "fleet.a");
+    b.goto(&format!("{}/#/p/vehicles/board", k.base));
+    b.in_plugin_frame(|| {
+        b.wait_displayed("form[data-trip] button[type=submit]");
+        b.click("form[data-trip] button[type=submit]");
+        b.wait_text("main", "the trip out", |t| {
+            t.contains("新A66666") && t.contains("马师傅")
+        });
+        b.wait_displayed("form[data-trip] input[name=odometer_in]");
+        b.type_into("form[data-trip] input[name=odometer_out]", "1000");
+        b.type_into("form[data-trip] input[name=odometer_in]", "1036.5");
+        b.click("form[data-trip] button[type=submit]");
+        b.wait_until("the board emptied", || {
+            b.script(
+                "return document.querySelectorAll('form[data-trip]').length",
+                json!([]),
+            ) == 0
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    let returned = ok(
+        &k,
+        &manager,
+        "GET",
+        "/trips?status=returned",
+        Value::Null,
+        200,
+    );
+    assert_eq!(returned["records"][0]["data"]["km"], 36.5, "{returned}");
+}

@@ -8,6 +8,7 @@
 //! - [`register`]: vehicles and drivers.
 //! - [`purchase`]: rules, quotas, purchase requests and their approval.
 //! - [`scrap`]: scrap requests and their approval.
+//! - [`trips`]: trip requests, approval, dispatch and return.
 //! - [`indicators`]: what goes into the data center.
 //! - [`demo`]: the fleet `tianshan up` seeds.
 
@@ -17,6 +18,7 @@ pub mod model;
 pub mod purchase;
 pub mod register;
 pub mod scrap;
+pub mod trips;
 
 use tianshan_sdk::prelude::*;
 
@@ -32,6 +34,7 @@ impl Plugin for Vehicles {
         let router = register::routes(router);
         let router = purchase::routes(router);
         let router = scrap::routes(router);
+        let router = trips::routes(router);
         let router = indicators::routes(router);
         demo::routes(router)
     }
@@ -48,6 +51,8 @@ impl Plugin for Vehicles {
         if let Some(outcome) = event.approval().map_err(|e| e.to_string())? {
             let decided = if outcome.flow == scrap::FLOW {
                 scrap::decided(&outcome)
+            } else if outcome.flow == trips::FLOW {
+                trips::decided(&outcome)
             } else {
                 purchase::decided(&outcome)
             };
@@ -68,6 +73,7 @@ fn about(_: &Request) -> Result<Response> {
 fn setup() -> Result<()> {
     purchase::define_flows()?;
     scrap::define_flows()?;
+    trips::define_flows()?;
     purchase::seed_rules()?;
     indicators::define()?;
     Ok(())
@@ -94,10 +100,20 @@ mod tests {
             include_str!("register.rs"),
             include_str!("purchase.rs"),
             include_str!("scrap.rs"),
+            include_str!("trips.rs"),
         ];
         for source in sources {
             for rest in source.split("with_code(\"").skip(1) {
                 let code = rest.split('"').next().unwrap();
+                assert!(zh.contains(&format!("code.{code}")), "no text for {code}");
+            }
+            // trips.rs: invalid("field", "code", …), on one line or several.
+            let compact = source.split_whitespace().collect::<Vec<_>>().join(" ");
+            for rest in compact.split("invalid(").skip(1) {
+                let Some(args) = rest.trim_start().strip_prefix('"') else {
+                    continue;
+                };
+                let code = args.split('"').nth(2).unwrap();
                 assert!(zh.contains(&format!("code.{code}")), "no text for {code}");
             }
         }

@@ -49,7 +49,13 @@ pub const PURCHASE_KIND: Vocab = Vocab::new(
     ],
 );
 
-pub const VOCABS: &[&Vocab] = &[&ENERGY_TYPE, &CATEGORY, &STATE, &PURCHASE_KIND];
+pub const VOCABS: &[&Vocab] = &[
+    &ENERGY_TYPE,
+    &CATEGORY,
+    &STATE,
+    &PURCHASE_KIND,
+    &crate::trips::TRIP_STATUS,
+];
 
 /// New-energy vehicles under the national definition: plug-in hybrids,
 /// battery electric and fuel cell; a plain hybrid (HEV) is not one.

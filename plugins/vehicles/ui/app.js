@@ -92,14 +92,134 @@ import * as kit from '/ui/kit/kit.js';
     return kit.todoList(document.getElementById('todos'));
   }
 
-  var routes = { vehicles: vehicles, purchases: purchases, quotas: quotas, nev: nev, todos: todos };
+  function submitWith(form, call, done) {
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      kit.clearErrors(form);
+      kit.busy(form, true);
+      call().then(function (res) {
+        kit.busy(form, false);
+        if (!kit.ok(res)) return kit.showError(form, res);
+        done(res);
+      });
+    });
+    return form;
+  }
+
+  function tripTime(r) { return r.data.start_at.replace('T', ' ') + ' – ' + r.data.end_at.slice(11); }
+
+  // 用车申请: a phone-sized form and the caller's own trips.
+  function trips() {
+    var f = {
+      reason: kit.input('text', { required: true }),
+      destination: kit.input('text', { required: true }),
+      start_at: kit.input('datetime-local', { required: true }),
+      end_at: kit.input('datetime-local', { required: true }),
+      passengers: kit.input('number', { min: 1, max: 60, value: 1 }),
+      emergency: kit.input('checkbox')
+    };
+    var form = h('form', { id: 'trip-form', class: 'form' }, Object.keys(f).map(function (name) {
+      return kit.field(name, tr('field.' + name), f[name]);
+    }).concat([h('button', { type: 'submit', class: 'primary', id: 'trip-submit' }, tr('trip.request'))]));
+    var list = h('div', { id: 'trip-list' });
+    submitWith(form, function () {
+      return kit.api('POST', 'trips', {
+        reason: f.reason.value, destination: f.destination.value,
+        start_at: f.start_at.value.slice(0, 16), end_at: f.end_at.value.slice(0, 16),
+        passengers: Number(f.passengers.value || 1), emergency: f.emergency.checked
+      });
+    }, function () { form.reset(); load(); });
+    function load() {
+      var me = (kit.context().user || {}).id;
+      return kit.api('GET', 'trips?sort=-start_at&limit=50').then(function (res) {
+        list.textContent = '';
+        if (!kit.ok(res)) return kit.append(list, h('p', { class: 'form-error' }, kit.errorText(res)));
+        var mine = res.body.records.filter(function (r) { return !me || r.data.applicant === me; });
+        kit.append(list, kit.pagedRows([
+          column('no', function (r) { return r.data.no; }),
+          column('destination', function (r) { return r.data.destination; }),
+          column('start_at', tripTime),
+          column('status', function (r) { return label('trip_status', r.data.status); }),
+          column('plate', function (r) { return r.data.plate + (r.data.driver_name ? ' · ' + r.data.driver_name : ''); })
+        ], mine, { empty: tr('common.empty') }, 10));
+      });
+    }
+    show([h('h2', null, tr('trip.request')), form, h('h2', null, tr('trip.mine')), list]);
+    return load();
+  }
+
+  // 派车台: approved trips to dispatch, dispatched ones to take back.
+  function board() {
+    return Promise.all([
+      kit.api('GET', 'trips?status=approved&sort=start_at&limit=100'),
+      kit.api('GET', 'trips?status=dispatched&sort=start_at&limit=100'),
+      kit.api('GET', 'vehicles?state=in_service&limit=200'),
+      kit.api('GET', 'drivers?limit=200')
+    ]).then(function (r) {
+      for (var i = 0; i < r.length; i++) if (!kit.ok(r[i])) return failed(r[i]);
+      var cars = r[2].body.records;
+      var drivers = r[3].body.records;
+      function choose(rows, text) {
+        return h('select', null, rows.map(function (x) { return h('option', { value: x.id }, text(x)); }));
+      }
+      var waiting = r[0].body.records.map(function (t) {
+        var car = choose(cars, function (x) { return x.data.plate + ' ' + label('energy_type', x.data.energy_type); });
+        var driver = choose(drivers, function (x) { return x.data.name; });
+        var form = h('form', { class: 'form inline', 'data-trip': t.data.no }, [
+          kit.field('vehicle_id', tr('field.plate'), car),
+          kit.field('driver_id', tr('field.driver'), driver),
+          h('button', { type: 'submit', class: 'primary' }, tr('trip.dispatch'))
+        ]);
+        submitWith(form, function () {
+          return kit.api('POST', 'trips/' + t.id + '/dispatch', { vehicle_id: car.value, driver_id: driver.value });
+        }, board);
+        return h('div', { class: 'card' }, [
+          h('p', null, [h('strong', null, t.data.no + (t.data.emergency ? ' · ' + tr('field.emergency') : '')), ' ',
+            t.data.applicant_name + ' · ' + t.data.destination + ' · ' + tripTime(t)]),
+          form
+        ]);
+      });
+      var out = r[1].body.records.map(function (t) {
+        var f = {
+          odometer_out: kit.input('number', { step: '0.1', required: true }),
+          odometer_in: kit.input('number', { step: '0.1', required: true }),
+          tolls: kit.input('number', { step: '0.01', min: 0 }),
+          parking: kit.input('number', { step: '0.01', min: 0 })
+        };
+        var form = h('form', { class: 'form inline', 'data-trip': t.data.no }, Object.keys(f).map(function (name) {
+          return kit.field(name, tr('field.' + name), f[name]);
+        }).concat([h('button', { type: 'submit' }, tr('trip.return'))]));
+        var fen = function (x) { return Math.round(Number(x.value || 0) * 100); };
+        submitWith(form, function () {
+          return kit.api('POST', 'trips/' + t.id + '/return', {
+            odometer_out: Number(f.odometer_out.value), odometer_in: Number(f.odometer_in.value),
+            tolls: fen(f.tolls), parking: fen(f.parking)
+          });
+        }, board);
+        return h('div', { class: 'card' }, [
+          h('p', null, [h('strong', null, t.data.no), ' ', t.data.plate + ' · ' + t.data.driver_name + ' · ' + tripTime(t)]),
+          form
+        ]);
+      });
+      show([
+        h('h2', null, tr('trip.waiting')), waiting.length ? waiting : h('p', { class: 'muted' }, tr('common.empty')),
+        h('h2', null, tr('trip.out')), out.length ? out : h('p', { class: 'muted' }, tr('common.empty'))
+      ]);
+    });
+  }
+
+  var routes = {
+    vehicles: vehicles, purchases: purchases, quotas: quotas, nev: nev, todos: todos,
+    trips: trips, board: board
+  };
 
   function route() {
     var name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'vehicles';
     (routes[name] || vehicles)();
   }
 
-  kit.start({ plugin: 'vehicles' }).then(function () {
+  kit.start({ plugin: 'vehicles', texts: true }).then(function () {
+    kit.applyTexts(document);
     return kit.api('GET', 'vocab');
   }).then(function (res) {
     if (kit.ok(res)) vocab = res.body;
