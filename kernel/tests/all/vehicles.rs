@@ -261,20 +261,7 @@ fn register_purchase_control_and_attacks() {
     );
 
     // The county's approver approves it from the to-do list.
-    let todos = k
-        .request("GET", "/api/v1/todos?kind=pending", Some(&approver), None)
-        .1;
-    let approval = todos["items"][0]["approval"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{todos}"))
-        .to_string();
-    let (status, out) = k.request(
-        "POST",
-        &format!("/api/v1/approvals/{approval}/approve"),
-        Some(&approver),
-        Some(json!({"comment": "同意"}).to_string().into_bytes()),
-    );
-    assert_eq!(status, 200, "{out}");
+    approve_first(&k, &approver);
     let vehicle = wait_for("the approved vehicle", || {
         let (s, v) = call(
             &k,
@@ -354,20 +341,7 @@ fn register_purchase_control_and_attacks() {
         json!({"reason": "使用年限已满"}),
         201,
     );
-    let todos = k
-        .request("GET", "/api/v1/todos?kind=pending", Some(&approver), None)
-        .1;
-    let approval = todos["items"][0]["approval"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{todos}"))
-        .to_string();
-    let (status, out) = k.request(
-        "POST",
-        &format!("/api/v1/approvals/{approval}/approve"),
-        Some(&approver),
-        Some(json!({"comment": "同意"}).to_string().into_bytes()),
-    );
-    assert_eq!(status, 200, "{out}");
+    approve_first(&k, &approver);
     wait_for("the scrapped vehicle", || {
         let v = ok(
             &k,

@@ -40,15 +40,15 @@ impl Plugin for Vehicles {
     }
 
     fn install() -> core::result::Result<(), String> {
-        setup().map_err(|e| e.to_string())
+        Ok(setup()?)
     }
 
     fn upgrade(_previous: &str) -> core::result::Result<(), String> {
-        setup().map_err(|e| e.to_string())
+        Ok(setup()?)
     }
 
     fn on_event(event: Event) -> core::result::Result<(), String> {
-        if let Some(outcome) = event.approval().map_err(|e| e.to_string())? {
+        if let Some(outcome) = event.approval()? {
             let decided = if outcome.flow == scrap::FLOW {
                 scrap::decided(&outcome)
             } else if outcome.flow == trips::FLOW {
@@ -56,7 +56,7 @@ impl Plugin for Vehicles {
             } else {
                 purchase::decided(&outcome)
             };
-            return decided.map_err(|e| e.to_string());
+            return Ok(decided?);
         }
         Ok(())
     }
