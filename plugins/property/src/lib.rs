@@ -116,12 +116,11 @@ mod texts {
                         .map(|a| a.trim())
                         .filter(|a| a.starts_with('"'))
                         .map(|a| a.trim_matches('"'))
+                        .filter(|c| {
+                            !c.is_empty() && c.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        })
                     {
-                        if !code.is_empty()
-                            && code.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                        {
-                            codes.insert(code.to_string());
-                        }
+                        codes.insert(code.to_string());
                     }
                 }
             }
