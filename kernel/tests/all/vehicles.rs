@@ -743,3 +743,109 @@ fn a_trip_booked_on_a_phone_and_dispatched_on_the_board() {
     );
     assert_eq!(returned["records"][0]["data"]["km"], 36.5, "{returned}");
 }
+
+/// Two dispatchers booking one car onto two overlapping trips at the same
+/// moment: the clash check alone would let both through; the vehicle's
+/// record rewritten in each dispatch's transaction lets exactly one win.
+#[test]
+fn two_dispatchers_cannot_book_one_car_at_once() {
+    let k = TestKernel::start();
+    let TwoCounties { unit_a, .. } = two_counties(&k);
+    k.install_ok("vehicles");
+    let manager = person(&k, "fleet.a", &unit_a, &[("vehicles.manager", &unit_a)]);
+    // The approval the emergencies still go through afterwards.
+    person(&k, "leader.a", &unit_a, &[("vehicles.approver", &unit_a)]);
+    let member = person(&k, "staff.a", &unit_a, &[]);
+    let mut body = car("新A77777", "LSVAU2180N2183594", "bev");
+    body["state"] = json!("in_service");
+    let vid = ok(&k, &manager, "POST", "/vehicles", body, 201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let driver = |name: &str, licence: &str| {
+        ok(
+            &k,
+            &manager,
+            "POST",
+            "/drivers",
+            json!({"name": name, "licence_no": licence, "licence_class": "C1",
+                   "licence_expires": "2031-06-30", "phone": "13900000000"}),
+            201,
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let drivers = [
+        driver("马师傅", "650102198001011234"),
+        driver("李师傅", "650102198001011235"),
+    ];
+    let mut trips = Vec::new();
+    for _ in 0..2 {
+        // Emergencies: dispatchable at once, no approval needed first.
+        let t = ok(
+            &k,
+            &member,
+            "POST",
+            "/trips",
+            json!({"reason": "抢险", "destination": "某乡", "start_at": "2026-12-03T09:00",
+                   "end_at": "2026-12-03T12:00", "emergency": true}),
+            201,
+        );
+        trips.push(t["id"].as_str().unwrap().to_string());
+    }
+    for round in 0..3 {
+        let barrier = std::sync::Barrier::new(2);
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|i| {
+                    let (k, manager, barrier) = (&k, &manager, &barrier);
+                    let path = format!("/trips/{}/dispatch", trips[i]);
+                    let body = json!({"vehicle_id": vid, "driver_id": drivers[i]});
+                    s.spawn(move || {
+                        barrier.wait();
+                        call(k, manager, "POST", &path, body).0
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(won, 1, "round {round}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 409),
+            "{statuses:?}"
+        );
+        let out = ok(
+            &k,
+            &manager,
+            "GET",
+            "/trips?status=dispatched",
+            Value::Null,
+            200,
+        );
+        assert_eq!(out["total"], 1, "{out}");
+        // Put the winner back in the queue for the next round.
+        let winner = out["records"][0]["id"].as_str().unwrap().to_string();
+        ok(
+            &k,
+            &manager,
+            "POST",
+            &format!("/trips/{winner}/return"),
+            json!({"odometer_out": 1000.0 + f64::from(round) * 10.0,
+                   "odometer_in": 1010.0 + f64::from(round) * 10.0}),
+            200,
+        );
+        let again = ok(
+            &k,
+            &member,
+            "POST",
+            "/trips",
+            json!({"reason": "抢险", "destination": "某乡", "start_at": "2026-12-03T09:00",
+                   "end_at": "2026-12-03T12:00", "emergency": true}),
+            201,
+        );
+        let slot = trips.iter().position(|t| *t == winner).unwrap();
+        trips[slot] = again["id"].as_str().unwrap().to_string();
+    }
+}
