@@ -110,6 +110,17 @@ pub fn month_of(date: &str) -> Option<i64> {
     parse_date(date).map(|(y, m, _)| y as i64 * 12 + m as i64 - 1)
 }
 
+/// `[start, end)` of month `index` in the region's time zone, as
+/// milliseconds since the epoch: the range a telemetry roll-up of that
+/// month asks for.
+pub fn month_bounds_ms(index: i64) -> (i64, i64) {
+    let start_of = |i: i64| {
+        let days = days_from_civil(i.div_euclid(12) as i32, i.rem_euclid(12) as u32 + 1, 1);
+        (days * 86_400 - REGION_OFFSET_MINUTES * 60) * 1000
+    };
+    (start_of(index), start_of(index + 1))
+}
+
 pub fn month_text(index: i64) -> String {
     format!(
         "{:04}-{:02}",
@@ -221,6 +232,17 @@ pub fn days_between(a: &str, b: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_month_starts_at_midnight_in_the_region() {
+        // 2026-11-01 00:00 UTC+8 is 2026-10-31 16:00 UTC.
+        let (from, to) = month_bounds_ms(parse_month("2026-11").unwrap());
+        assert_eq!(from, 1_793_462_400_000);
+        assert_eq!(to - from, 30 * 86_400_000);
+        let (dec, jan) = month_bounds_ms(parse_month("2026-12").unwrap());
+        assert_eq!(dec, to);
+        assert_eq!(jan - dec, 31 * 86_400_000);
+    }
 
     #[test]
     fn dates_are_checked_against_the_calendar() {

@@ -70,6 +70,16 @@ impl Error {
         Self::new(422, "validation_failed", message).with_field(field)
     }
 
+    /// 422 with a code of its own on `field`: the usual refusal of one
+    /// input, e.g. `Error::invalid("period", "period_invalid", "expected YYYY-MM")`.
+    pub fn invalid(
+        field: impl Into<String>,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(422, code, message).with_field(field)
+    }
+
     /// 401 `unauthorized`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, "unauthorized", message)

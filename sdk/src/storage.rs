@@ -190,6 +190,24 @@ impl Collection {
         wit::history(&self.name, id).map_err(to_error)
     }
 
+    /// The history as a page shows it: `revision`, `op`, `at`, `actor` and
+    /// the record's `data` as JSON, oldest first.
+    pub fn revisions(&self, id: &str) -> Result<Vec<Value>> {
+        Ok(self
+            .history(id)?
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "revision": r.revision,
+                    "op": r.op,
+                    "at": r.at,
+                    "actor": r.actor,
+                    "data": serde_json::from_str::<Value>(&r.data).unwrap_or(Value::Null),
+                })
+            })
+            .collect())
+    }
+
     /// Grouped aggregates: `group_by` fields, then `measures` as
     /// (operation, field) pairs, e.g. `(AggregateOp::Sum, Some("value"))`.
     pub fn aggregate(
@@ -318,6 +336,23 @@ impl Find {
             next_cursor: page.next_cursor,
             total: page.total,
         })
+    }
+
+    /// Every record of the query, page by page, up to `cap`: reports and
+    /// checks stay bounded so one request keeps within its time limit.
+    pub fn all<T: DeserializeOwned>(&self, cap: usize) -> Result<Vec<Doc<T>>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.clone().limit(1000).cursor(cursor).page::<T>()?;
+            out.extend(page.records);
+            match page.next_cursor {
+                Some(next) if out.len() < cap => cursor = Some(next),
+                _ => break,
+            }
+        }
+        out.truncate(cap);
+        Ok(out)
     }
 
     pub fn count(&self) -> Result<u64> {
