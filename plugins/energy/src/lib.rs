@@ -1,0 +1,139 @@
+//! 公共机构能耗: energy and water of public institutions. Each institution
+//! has an annual profile (名录库), meters online (MQTT, through the
+//! kernel's telemetry) or read by hand, and bills; a monthly statement
+//! (基层表) is prefilled from them, filled in, reviewed up the org tree
+//! through the kernel's approvals and locked; the locked months feed the
+//! data center — the plugin's own indicators and the plan's energy,
+//! water and carbon indicators — and the summary forms (综合表). Targets
+//! go down the levels, quotas come from the region, alerts follow.
+//! Built on the SDK's blocks only.
+//!
+//! - [`model`]: records, vocabularies, conversion and the pure rules.
+//! - [`factors`]: energy types and coefficients as versioned data.
+//! - [`profiles`]: the annual institution profiles.
+//! - [`meters`]: meters, readings by hand, bills, what a month measured.
+//! - [`statements`]: the monthly forms, their review and locking.
+//! - [`indicators`]: what goes into the data center.
+//! - [`targets`]: targets, quotas, tracking and alerts.
+//! - [`analysis`]: the summary forms and the analysis pages.
+//! - [`demo`]: what `tianshan up` seeds.
+
+pub mod analysis;
+pub mod common;
+pub mod demo;
+pub mod factors;
+pub mod indicators;
+pub mod meters;
+pub mod model;
+pub mod profiles;
+pub mod statements;
+pub mod targets;
+
+use tianshan_sdk::prelude::*;
+
+struct Energy;
+
+impl Plugin for Energy {
+    fn routes() -> Router {
+        let router = Router::new()
+            .get("/", about)
+            .requires("energy.view")
+            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
+            .requires("energy.view");
+        let router = factors::routes(router);
+        let router = profiles::routes(router);
+        let router = meters::routes(router);
+        let router = statements::routes(router);
+        let router = targets::routes(router);
+        let router = analysis::routes(router);
+        demo::routes(router)
+    }
+
+    fn install() -> core::result::Result<(), String> {
+        Ok(setup()?)
+    }
+
+    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
+        Ok(setup()?)
+    }
+
+    fn on_event(event: Event) -> core::result::Result<(), String> {
+        if let Some(outcome) = event.approval()? {
+            return Ok(statements::decided(&outcome)?);
+        }
+        if let Some(alerts) = event.telemetry_alerts()? {
+            return Ok(targets::meter_alerts(&alerts)?);
+        }
+        Ok(())
+    }
+}
+
+/// Flows, indicators, rules and reference data; all idempotent.
+fn setup() -> Result<()> {
+    factors::seed()?;
+    targets::seed_quotas()?;
+    statements::define_flows()?;
+    indicators::define()?;
+    meters::define_rules()?;
+    Ok(())
+}
+
+fn about(_: &Request) -> Result<Response> {
+    Ok(Response::json(&json!({
+        "plugin": identity::plugin_id(),
+        "version": identity::plugin_version(),
+    })))
+}
+
+tianshan_sdk::export_plugin!(Energy);
+
+#[cfg(test)]
+mod tests {
+    /// Every error code this plugin answers has words in both languages of
+    /// its pages, and both files have the same keys.
+    #[test]
+    fn every_error_code_has_texts_in_both_languages() {
+        let keys = |json: &str| -> std::collections::BTreeSet<String> {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(json).unwrap();
+            map.keys().cloned().collect()
+        };
+        let zh = keys(include_str!("../ui/i18n/zh-CN.json"));
+        let en = keys(include_str!("../ui/i18n/en.json"));
+        assert_eq!(zh, en);
+        let sources = [
+            include_str!("analysis.rs"),
+            include_str!("common.rs"),
+            include_str!("factors.rs"),
+            include_str!("meters.rs"),
+            include_str!("model.rs"),
+            include_str!("profiles.rs"),
+            include_str!("statements.rs"),
+            include_str!("targets.rs"),
+        ];
+        let mut codes = std::collections::BTreeSet::new();
+        for source in sources {
+            let compact = source.split_whitespace().collect::<Vec<_>>().join(" ");
+            for rest in compact.split("with_code(\"").skip(1) {
+                codes.insert(rest.split('"').next().unwrap().to_string());
+            }
+            // Error::invalid(field, "code", …) and Error::new(status, "code", …)
+            for marker in ["Error::invalid(", "Error::new("] {
+                for rest in compact.split(marker).skip(1) {
+                    let Some(code) = rest.split(',').nth(1).map(str::trim) else {
+                        continue;
+                    };
+                    if let Some(code) = code.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+                        codes.insert(code.to_string());
+                    }
+                }
+            }
+        }
+        assert!(codes.len() > 30, "{codes:?}");
+        let missing: Vec<_> = codes
+            .iter()
+            .filter(|c| !zh.contains(&format!("code.{c}")))
+            .collect();
+        assert!(missing.is_empty(), "codes without words: {missing:?}");
+    }
+}
