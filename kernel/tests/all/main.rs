@@ -9,6 +9,7 @@ mod assets_ui;
 mod audit_chain;
 mod backup;
 mod datacenter;
+mod energy;
 mod gateway;
 mod identity;
 mod lanes;
