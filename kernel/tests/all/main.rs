@@ -29,3 +29,4 @@ mod telemetry;
 mod tooling;
 mod vehicles;
 mod vendor;
+mod wall;
