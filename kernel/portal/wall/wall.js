@@ -519,7 +519,7 @@
       if (p && p.baseline != null) marks.push({ yAxis: p.baseline, name: tr('trend.baseline') });
       c.setOption({
         backgroundColor: 'transparent',
-        grid: { left: 8, right: 24, top: 24, bottom: 8, containLabel: true },
+        grid: { left: 8, right: 64, top: 24, bottom: 8, containLabel: true },
         xAxis: { type: 'category', data: points.map(function (x) { return x.period; }), axisLabel: { fontSize: fontPx(0.75) } },
         yAxis: { type: 'value', scale: true, axisLabel: { fontSize: fontPx(0.7) }, splitLine: { lineStyle: { color: 'rgba(255,255,255,.08)' } } },
         series: [{
