@@ -1,9 +1,9 @@
 //! The LED wall (`/wall/`, docs/wall.md) against a real kernel: the one
 //! overview call (progress, rankings of the orgs below, trends) with the
 //! viewer's reach deciding the org, the live stream of changes within that
-//! reach only, and the page itself in headless Chromium at 1920×1080 and
-//! 3840×1080 — no scrollbars, every panel filled, a value entered through
-//! the API on the wall within 2 s without a reload.
+//! reach only, and the page itself in headless Chromium at 1920×1080,
+//! 3840×2160 and 3840×1080 — no scrollbars, every panel filled, a value
+//! entered through the API on the wall within 2 s without a reload.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -381,7 +381,7 @@ fn wall_in_chromium_fits_two_walls_and_updates_live() {
         "zh-CN"
     );
 
-    for (width, height) in [(1920, 1080), (3840, 1080)] {
+    for (width, height) in [(1920, 1080), (3840, 2160), (3840, 1080)] {
         let size = format!("{width}x{height}");
         viewport(&b, width, height);
         wait_panels_ready(&b, &size);
@@ -433,6 +433,16 @@ fn wall_in_chromium_fits_two_walls_and_updates_live() {
         true,
         "the wall reloaded"
     );
+    // The second page of a 16:9 wall (rankings, trend, map), as the
+    // rotation shows it, kept for people to look at.
+    viewport(&b, 1920, 1080);
+    b.script(
+        "document.querySelectorAll('.wall-page').forEach(function (p, i) { p.classList.toggle('active', i === 1); })",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_fits(&b, "1920x1080, second page");
+    b.screenshot(&shots.join("wall-1920x1080-page2.png"));
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 
