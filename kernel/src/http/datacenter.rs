@@ -462,6 +462,8 @@ struct StreamParams {
     org: Option<String>,
 }
 
+/// Wall streams one user may hold open on one node; past it, 429.
+pub const MAX_STREAMS_PER_USER: u32 = 10;
 /// Heartbeat comments, so proxies and browsers keep an idle stream.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 /// How often a stream checks again that its caller is signed in and still
@@ -475,8 +477,9 @@ const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 /// (`{"code"}`) after a publish or a manual entry, `resync` (`{}`) when the
 /// stream fell behind and the wall should read everything again — and a
 /// heartbeat comment every 15 s. The org is checked as for `overview`
-/// (404 outside reach); the stream ends when the caller signs out or loses
-/// the org, and when the node shuts down (the browser then reconnects).
+/// (404 outside reach; 429 past ten streams of one user on this node); the
+/// stream ends when the caller signs out or loses the org, and when the
+/// node shuts down (the browser then reconnects).
 async fn stream(
     State(k): State<AppState>,
     Caller(session): Caller,
@@ -490,7 +493,19 @@ async fn stream(
         .require(&k, session.org(), "kernel.datacenter.read")
         .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
+    let slot = k
+        .datacenter
+        .open_stream(session.user_id(), MAX_STREAMS_PER_USER)
+        .ok_or_else(|| {
+            let mut e = ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!("at most {MAX_STREAMS_PER_USER} wall streams at a time; close one"),
+            );
+            e.retry_after = Some(10);
+            e
+        })?;
     let state = WallStream {
+        _slot: slot,
         changes: k.datacenter.changes(),
         closing: k.datacenter.closing(),
         k,
@@ -525,6 +540,7 @@ struct WallStream {
     changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
     closing: tokio::sync::watch::Receiver<bool>,
     checked: std::time::Instant,
+    _slot: crate::services::datacenter::overview::Slot,
 }
 
 enum Woke {

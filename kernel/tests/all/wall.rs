@@ -302,6 +302,18 @@ fn wall_stream_tells_of_changes_within_reach_and_ends_at_shutdown() {
     );
     assert!(viewer.try_recv().is_err(), "one change, one event");
 
+    // One user holds at most ten streams on a node.
+    let more: Vec<_> = (0..9)
+        .map(|_| {
+            let (status, rx) = open_stream(&k, &w.viewer, "");
+            assert_eq!(status, 200);
+            rx
+        })
+        .collect();
+    let (status, _) = open_stream(&k, &w.viewer, "");
+    assert_eq!(status, 429, "an eleventh stream");
+    drop(more);
+
     // A graceful shutdown ends open streams instead of waiting on them.
     let stopping = Instant::now();
     k.stop();

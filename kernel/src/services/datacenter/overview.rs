@@ -7,7 +7,8 @@
 //! every other reader and one call stays bounded by the data center's own
 //! limits. The caller has checked the org against the viewer's reach.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
@@ -35,6 +36,27 @@ pub struct Change {
 pub struct Live {
     changes: broadcast::Sender<Arc<Change>>,
     closing: watch::Sender<bool>,
+    /// Open streams per user on this node, so one account cannot hold
+    /// the node's connections.
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One open wall stream of one user; frees itself when dropped.
+pub struct Slot {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    user: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Live {
@@ -42,6 +64,7 @@ impl Live {
         Live {
             changes: broadcast::channel(BACKLOG).0,
             closing: watch::channel(false).0,
+            open: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -107,6 +130,24 @@ impl DataCenter {
     /// Values written on this node from now on.
     pub fn changes(&self) -> broadcast::Receiver<Arc<Change>> {
         self.live.changes.subscribe()
+    }
+
+    /// A stream slot for `user`; none when they hold `max` already or the
+    /// node is shutting down.
+    pub fn open_stream(&self, user: &str, max: u32) -> Option<Slot> {
+        if *self.live.closing.borrow() {
+            return None;
+        }
+        let mut open = self.live.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(user.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            open: self.live.open.clone(),
+            user: user.to_string(),
+        })
     }
 
     /// The node is shutting down: every wall stream ends.
