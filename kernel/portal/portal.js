@@ -222,9 +222,26 @@
 
   // ---- session --------------------------------------------------------------
 
+  // Where a page of the kernel's own sent the browser to sign in (the LED
+  // wall: `/?next=/wall/?org=…`), to go back to once signed in. Only the
+  // wall's own address is taken, so a link cannot send a signed-in user
+  // anywhere else.
+  function returnTo() {
+    var m = /[?&]next=([^&#]*)/.exec(location.search);
+    if (!m) return null;
+    var next;
+    try { next = decodeURIComponent(m[1]); } catch (e) { return null; }
+    return /^\/wall\/(\?[^#\\]*)?$/.test(next) ? next : null;
+  }
+
   function checkSession() {
     return api('GET', '/api/v1/me').then(function (res) {
       if (res.status === 200 && res.body && res.body.user) {
+        var next = returnTo();
+        if (next) {
+          location.replace(next);
+          return;
+        }
         if (state.csrf) return enterShell(res.body);
         // After a reload the login answer is gone: the token comes from an
         // endpoint only the shell can read (plugin pages are sandboxed).

@@ -131,9 +131,11 @@ impl Kernel {
         // Live streams never end by themselves: they end when shutdown
         // begins, so the in-flight requests can finish.
         let live = self.telemetry.live.clone();
+        let datacenter = self.datacenter.clone();
         let shutdown = async move {
             shutdown.await;
             live.close();
+            datacenter.close_streams();
         };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

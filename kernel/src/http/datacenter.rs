@@ -30,6 +30,8 @@ pub fn routes() -> Routes {
         .post("/api/v1/datacenter/indicators/{code}/values", enter_values)
         .put("/api/v1/datacenter/indicators/{code}/sharing", set_sharing)
         .get("/api/v1/datacenter/plan", plan_progress)
+        .get("/api/v1/datacenter/overview", overview)
+        .get("/api/v1/datacenter/stream", stream)
         .get("/api/v1/open/datasets", open_list)
         .get("/api/v1/open/datasets/{code}", open_values)
 }
@@ -368,4 +370,245 @@ async fn open_values(
         per: p.per,
     };
     answer(&k, &indicator, &q, p.format.as_deref()).await
+}
+
+// ------------------------------------------------------------- the wall
+
+/// One org as the wall names it.
+#[derive(serde::Serialize)]
+struct OrgInfo {
+    id: String,
+    parent: Option<String>,
+    level: String,
+    code: String,
+    name: BTreeMap<String, String>,
+}
+
+/// `org` and its active children, children by code (the order the wall's
+/// schematic map lays them out in).
+async fn org_and_children(k: &Kernel, org: &str) -> ApiResult<(OrgInfo, Vec<OrgInfo>)> {
+    use sqlx::Row as _;
+    let rows = sqlx::query(
+        "SELECT id, parent_id, level, code, name_zh, name_en FROM orgs
+         WHERE (id = $1 OR parent_id = $1) AND active = 1 ORDER BY code",
+    )
+    .bind(org)
+    .fetch_all(&k.db)
+    .await?;
+    let mut own = None;
+    let mut children = Vec::new();
+    for r in rows {
+        let info = OrgInfo {
+            id: r.get(0),
+            parent: r.get(1),
+            level: r.get(2),
+            code: r.get(3),
+            name: BTreeMap::from([
+                ("zh-CN".to_string(), r.get(4)),
+                ("en".to_string(), r.get(5)),
+            ]),
+        };
+        if info.id == org {
+            own = Some(info);
+        } else {
+            children.push(info);
+        }
+    }
+    let own = own.ok_or_else(|| ApiError::not_found(format!("org {org} not found")))?;
+    Ok((own, children))
+}
+
+/// `GET /api/v1/datacenter/overview?org=&period=`: everything the LED wall
+/// shows of one org in one answer (`services/datacenter/overview.rs`), the
+/// org and the orgs one level below, and the approvals running in its
+/// subtree when the caller may read approvals there (null otherwise).
+/// Reach is checked as for `plan`: an org outside it is 404.
+async fn overview(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(p): Query<PlanParams>,
+) -> ApiResult<Json<Value>> {
+    session
+        .require(&k, session.org(), "kernel.datacenter.read")
+        .await?;
+    let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
+    let orgs = k.authz.orgs();
+    let overview = k
+        .datacenter
+        .overview(&orgs, &org, p.period.as_deref())
+        .await?;
+    let approvals_running = if session.may(&k, &org, crate::services::approvals::READ_PERMISSION) {
+        let subtree = orgs.subtree(&org).into_iter().collect();
+        Some(k.approvals.running_count(&subtree).await?)
+    } else {
+        None
+    };
+    let (own, children) = org_and_children(&k, &org).await?;
+    Ok(Json(json!({
+        "org": own,
+        "children": children,
+        "period": p.period,
+        "progress": overview.progress,
+        "rankings": overview.rankings,
+        "trends": overview.trends,
+        "approvals_running": approvals_running,
+        "generated_at": crate::core::calendar::now_ms(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamParams {
+    org: Option<String>,
+}
+
+/// Wall streams one user may hold open on one node; past it, 429.
+pub const MAX_STREAMS_PER_USER: u32 = 10;
+/// Heartbeat comments, so proxies and browsers keep an idle stream.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often a stream checks again that its caller is signed in and still
+/// reaches the org.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+/// Reconnect delay the stream asks of the browser's `EventSource`.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /api/v1/datacenter/stream?org=`: server-sent events telling the
+/// wall that values in the org's subtree changed on this node — `changed`
+/// (`{"code"}`) after a publish or a manual entry, `resync` (`{}`) when the
+/// stream fell behind and the wall should read everything again — and a
+/// heartbeat comment every 15 s. The org is checked as for `overview`
+/// (404 outside reach; 429 past ten streams of one user on this node); the
+/// stream ends when the caller signs out or loses the org, and when the
+/// node shuts down (the browser then reconnects).
+async fn stream(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    headers: axum::http::HeaderMap,
+    Query(p): Query<StreamParams>,
+) -> ApiResult<Response> {
+    use axum::http::HeaderValue;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt as _;
+    session
+        .require(&k, session.org(), "kernel.datacenter.read")
+        .await?;
+    let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
+    let slot = k
+        .datacenter
+        .open_stream(session.user_id(), MAX_STREAMS_PER_USER)
+        .ok_or_else(|| {
+            let mut e = ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!("at most {MAX_STREAMS_PER_USER} wall streams at a time; close one"),
+            );
+            e.retry_after = Some(10);
+            e
+        })?;
+    let state = WallStream {
+        _slot: slot,
+        changes: k.datacenter.changes(),
+        closing: k.datacenter.closing(),
+        k,
+        session,
+        headers,
+        org,
+        checked: std::time::Instant::now(),
+    };
+    let first = Event::default().retry(RETRY).comment("tianshan wall");
+    let events = futures_util::stream::once(async move { first })
+        .chain(futures_util::stream::unfold(state, WallStream::next))
+        .map(Ok::<_, std::convert::Infallible>);
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response();
+    // Proxies (nginx) would otherwise hold events back in their buffers.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// One open wall stream: who watches which org.
+struct WallStream {
+    k: Arc<Kernel>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+    org: String,
+    changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    checked: std::time::Instant,
+    _slot: crate::services::datacenter::overview::Slot,
+}
+
+enum Woke {
+    Closing,
+    Recheck,
+    Got(std::result::Result<Arc<Change>, tokio::sync::broadcast::error::RecvError>),
+}
+
+impl WallStream {
+    async fn next(mut self) -> Option<(axum::response::sse::Event, WallStream)> {
+        use axum::response::sse::Event;
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            if *self.closing.borrow() {
+                return None;
+            }
+            let wait = RECHECK.saturating_sub(self.checked.elapsed());
+            let woke = tokio::select! {
+                _ = self.closing.wait_for(|c| *c) => Woke::Closing,
+                _ = tokio::time::sleep(wait) => Woke::Recheck,
+                got = self.changes.recv() => Woke::Got(got),
+            };
+            match woke {
+                Woke::Closing | Woke::Got(Err(RecvError::Closed)) => return None,
+                Woke::Recheck => {
+                    if !self.still_allowed().await {
+                        return None;
+                    }
+                    self.checked = std::time::Instant::now();
+                }
+                Woke::Got(Ok(change)) => {
+                    let orgs = self.k.authz.orgs();
+                    // Only changes inside the org the caller was let see.
+                    if change.orgs.iter().any(|o| orgs.is_within(o, &self.org)) {
+                        let data = json!({ "code": change.code }).to_string();
+                        return Some((Event::default().event("changed").data(data), self));
+                    }
+                }
+                // Fell behind: which orgs changed is lost, so the wall
+                // reads its own org again (it learns nothing of others).
+                Woke::Got(Err(RecvError::Lagged(_))) => {
+                    return Some((Event::default().event("resync").data("{}"), self));
+                }
+            }
+        }
+    }
+
+    /// Whether the caller is still signed in (a session that went idle
+    /// counts as signed out: this check is no activity) and still may read
+    /// the org.
+    async fn still_allowed(&self) -> bool {
+        let session = match self.session.identity.session_hash.as_deref() {
+            Some(hash) => match self.k.auth.session_live(hash).await {
+                Ok(true) => self.session.clone(),
+                _ => return false,
+            },
+            // An API token: resolved again (it has no idle time).
+            None => match crate::http::session::authenticate(
+                &self.k,
+                &axum::http::Method::GET,
+                &self.headers,
+            )
+            .await
+            {
+                Ok(Some(s)) => s,
+                _ => return false,
+            },
+        };
+        session.may(&self.k, &self.org, "kernel.datacenter.read")
+    }
 }

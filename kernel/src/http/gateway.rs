@@ -23,7 +23,9 @@ use tracing::Instrument;
 use crate::core::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::routes::Routes;
 use crate::http::session::{authenticate, check_plugin_scope, read_body};
-use crate::http::static_files::{plugin_ui, portal_asset, portal_index};
+use crate::http::static_files::{
+    plugin_ui, portal_asset, portal_index, wall_asset, wall_index, wall_slash,
+};
 use crate::identity::auth::CSRF_HEADER;
 use crate::metrics::{ErrorLabels, PluginLabels, RequestLabels, status_class};
 use crate::node::Kernel;
@@ -46,6 +48,9 @@ pub fn router(kernel: Arc<Kernel>, kernel_api: Routes) -> Router {
         )
         .route("/", get(portal_index))
         .route("/portal/{*path}", get(portal_asset))
+        .route("/wall", get(wall_slash))
+        .route("/wall/", get(wall_index))
+        .route("/wall/{*path}", get(wall_asset))
         .route("/api/v1/p/{plugin}", any(plugin_call))
         .route("/api/v1/p/{plugin}/", any(plugin_call))
         .route("/api/v1/p/{plugin}/{*path}", any(plugin_call))
@@ -326,7 +331,7 @@ fn into_http_response(
 mod tests {
     use super::*;
     use crate::http::session::cookie_value;
-    use crate::http::static_files::{KIT, PORTAL};
+    use crate::http::static_files::{KIT, PORTAL, WALL};
     use crate::identity::auth::SESSION_COOKIE;
     use axum::http::HeaderMap;
 
@@ -402,7 +407,7 @@ mod tests {
         map.keys().cloned().collect()
     }
 
-    /// Every text of the kit and of the portal exists in both languages,
+    /// Every text of the kit, the portal and the wall exists in both languages,
     /// and every error code the kernel answers has words in the kit.
     #[test]
     fn kit_and_portal_texts_have_the_same_keys_in_both_languages() {
@@ -414,7 +419,7 @@ mod tests {
                 .1
                 .to_string()
         };
-        for files in [KIT, PORTAL] {
+        for files in [KIT, PORTAL, WALL] {
             let zh = keys(&lookup(files, "i18n/zh-CN.json"));
             let en = keys(&lookup(files, "i18n/en.json"));
             assert_eq!(

@@ -67,6 +67,108 @@ pub(crate) async fn portal_asset(uri: Uri) -> ApiResult<Response> {
     portal_file(uri.path().trim_start_matches("/portal/"))
 }
 
+/// The LED wall (`/wall/`, docs/wall.md): a page of the kernel's own,
+/// compiled in like the portal.
+pub(crate) const WALL: &[(&str, &str)] = &[
+    ("index.html", include_str!("../../portal/wall/index.html")),
+    ("wall.js", include_str!("../../portal/wall/wall.js")),
+    ("wall.css", include_str!("../../portal/wall/wall.css")),
+    (
+        "i18n/zh-CN.json",
+        include_str!("../../portal/wall/i18n/zh-CN.json"),
+    ),
+    (
+        "i18n/en.json",
+        include_str!("../../portal/wall/i18n/en.json"),
+    ),
+];
+
+/// The wall's policy: scripts (its own, ECharts from `/ui/kit/vendor/`),
+/// texts and API calls from this origin only, inline styles (ECharts sets
+/// them), and it may not be framed.
+const WALL_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
+frame-ancestors 'none'";
+
+fn wall_file(path: &str) -> ApiResult<Response> {
+    let (_, text) = WALL
+        .iter()
+        .find(|(p, _)| *p == path)
+        .ok_or_else(|| ApiError::not_found(format!("no wall file {path}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, ui_mime(path)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::CONTENT_SECURITY_POLICY, WALL_CSP.to_string()),
+        ],
+        *text,
+    )
+        .into_response())
+}
+
+/// `/wall/` (and `/wall/?org=…`): the page, for a signed-in browser only;
+/// without a session, the portal's sign-in, which comes back here
+/// (`portal.js` `returnTo`). What the wall shows is read by its script
+/// through the API, which checks the viewer's reach.
+pub(crate) async fn wall_index(
+    State(k): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if authenticate(&k, &Method::GET, &headers).await?.is_none() {
+        let back = match uri.query() {
+            Some(q) => format!("/wall/?{q}"),
+            None => "/wall/".to_string(),
+        };
+        let to = format!("/?next={}", percent_encode(&back));
+        return Ok((
+            axum::http::StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, to),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+        )
+            .into_response());
+    }
+    let mut response = wall_file("index.html")?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// `/wall` without the slash: one address for the page.
+pub(crate) async fn wall_slash(uri: Uri) -> Response {
+    let to = match uri.query() {
+        Some(q) => format!("/wall/?{q}"),
+        None => "/wall/".to_string(),
+    };
+    (
+        axum::http::StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, to)],
+    )
+        .into_response()
+}
+
+/// The wall's script, style and texts: code the kernel ships, not data.
+pub(crate) async fn wall_asset(uri: Uri) -> ApiResult<Response> {
+    wall_file(uri.path().trim_start_matches("/wall/"))
+}
+
+/// Everything but unreserved characters as `%XX`, for a query value.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The UI kit (`/ui/kit/…`): plain ES modules every plugin page imports,
 /// compiled into the kernel like the portal.
 pub(crate) const KIT: &[(&str, &str)] = &[

@@ -647,6 +647,22 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [401, 404, 404, 200, 200],
         ),
+        (
+            "GET",
+            "/api/v1/datacenter/overview",
+            format!("/api/v1/datacenter/overview?org={}", w.county_b),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        // The wall's stream for an org nobody has is 404 before it starts
+        // (wall.rs streams).
+        (
+            "GET",
+            "/api/v1/datacenter/stream",
+            "/api/v1/datacenter/stream?org=no-such-org".into(),
+            Value::Null,
+            [401, 404, 404, 404, 404],
+        ),
         // Readings of a device nobody registered: stored as refused, by
         // whoever may ingest where they act.
         (

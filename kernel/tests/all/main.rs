@@ -30,3 +30,4 @@ mod telemetry;
 mod tooling;
 mod vehicles;
 mod vendor;
+mod wall;

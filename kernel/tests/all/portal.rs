@@ -520,6 +520,15 @@ impl Browser {
         );
     }
 
+    /// One Chromium DevTools command (`Emulation.setDeviceMetricsOverride`, …).
+    pub(crate) fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.command(
+            "POST",
+            &self.session_path("/goog/cdp/execute"),
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+    }
+
     /// Makes the browser refuse every request whose URL matches one of
     /// `patterns` (`*` wildcards), as if the server had nothing there
     /// (DevTools `Network.setBlockedURLs`; frames in the page's process).

@@ -1338,6 +1338,22 @@ impl Approvals {
         }))
     }
 
+    /// Instances still running at `orgs` (one org's subtree): the wall's
+    /// "approvals in flight". Counted per org in SQL and filtered here, as
+    /// a subtree can be thousands of orgs.
+    pub async fn running_count(&self, orgs: &std::collections::HashSet<String>) -> Result<u64> {
+        let rows = sqlx::query(
+            "SELECT org_id, COUNT(*) FROM approval_instances WHERE status = 'running' GROUP BY org_id",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter(|r| orgs.contains(&r.get::<String, _>(0)))
+            .map(|r| r.get::<i64, _>(1).max(0) as u64)
+            .sum())
+    }
+
     /// One page of a user's list: pending tasks, copies, or applications.
     pub async fn todos(
         &self,

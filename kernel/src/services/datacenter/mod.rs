@@ -45,6 +45,9 @@ use crate::core::error::ServiceError;
 use crate::core::scope::OrgIndex;
 use crate::db::{Db, now};
 
+pub mod overview;
+pub use overview::{Change, Overview};
+
 /// The owner of the plan's indicators and of values users enter by hand.
 pub const KERNEL_OWNER: &str = "kernel";
 /// Plugin ids that may not own indicators: the kernel's and the plan's
@@ -550,6 +553,9 @@ pub fn plan_codes() -> impl Iterator<Item = &'static str> {
 pub struct DataCenter {
     db: Db,
     audit: Arc<Audit>,
+    /// Which values changed on this node, for the wall's live stream
+    /// (`overview.rs`).
+    live: overview::Live,
 }
 
 /// A ratio's row in `dc_indicators` says `mean` (that table's CHECK
@@ -631,7 +637,11 @@ impl Indicator {
 
 impl DataCenter {
     pub fn new(db: Db, audit: Arc<Audit>) -> Self {
-        DataCenter { db, audit }
+        DataCenter {
+            db,
+            audit,
+            live: overview::Live::new(),
+        }
     }
 
     /// Registers the plan's indicators; run at every start. Names, units
@@ -1065,6 +1075,11 @@ impl DataCenter {
             .target(indicator.code.clone())
             .detail(json!({ "source": source, "values": normalized.len(), "orgs": orgs.len() }));
         tx.commit(&entry).await?;
+        // After the commit, so a stream that hears it reads the new values.
+        self.live.changed(
+            &indicator.code,
+            orgs.into_iter().map(str::to_string).collect(),
+        );
         Ok(normalized.len() as u32)
     }
 

@@ -1,0 +1,671 @@
+// The LED wall (/wall/, docs/wall.md): one org's plan indicators, the
+// orgs below it and their trends, read from the kernel in one call
+// (GET /api/v1/datacenter/overview) and read again when the data center
+// says values changed (GET /api/v1/datacenter/stream, server-sent events).
+//
+// It runs unattended for days, so: every element and chart is made once and
+// updated in place (charts with setOption), one EventSource at a time, no
+// timer that reads the server more often than every 5 minutes, and every
+// failure leads back to a retry, never to a dead screen.
+(function () {
+  'use strict';
+
+  var DEFAULT_LANG = 'zh-CN';
+  var LANGS = ['zh-CN', 'en'];
+  var LANG_KEY = 'tianshan.lang'; // the portal's choice, shared
+  var DEBOUNCE_MS = 300;
+  // A read of everything now and then, for what no event announced
+  // (values written on another node; a stream that was down).
+  var SAFETY_REFRESH_MS = 5 * 60 * 1000;
+  var BACKOFF_MIN_MS = 2000;
+  var BACKOFF_MAX_MS = 60000;
+
+  var params = new URLSearchParams(location.search);
+  var state = {
+    lang: pickLang(),
+    t: {},
+    codes: {},
+    askedOrg: params.get('org') || '',
+    rotateMs: rotateSeconds() * 1000,
+    fixedIndicator: params.get('indicator') || '',
+    data: null,
+    org: null,
+    page: 0,
+    indicatorIndex: 0,
+    echarts: null,
+    charts: {},
+    cards: {},
+    tiles: {},
+    es: null,
+    backoff: BACKOFF_MIN_MS,
+    reconnectTimer: null,
+    refreshTimer: null,
+    loading: false,
+    again: false,
+    streamWasDown: false
+  };
+
+  function $(id) { return document.getElementById(id); }
+
+  function pickLang() {
+    var asked = params.get('lang');
+    if (asked && LANGS.indexOf(asked) >= 0) return asked;
+    var stored = null;
+    try { stored = localStorage.getItem(LANG_KEY); } catch (e) { stored = null; }
+    return stored && LANGS.indexOf(stored) >= 0 ? stored : DEFAULT_LANG;
+  }
+
+  function rotateSeconds() {
+    var r = params.get('rotate');
+    if (r == null || r === '') return 30;
+    var n = Number(r);
+    return isFinite(n) && n >= 0 ? Math.max(n, n === 0 ? 0 : 5) : 30;
+  }
+
+  function format(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (_, key) {
+      return values && values[key] != null ? String(values[key]) : '';
+    });
+  }
+
+  function tr(key, values) {
+    var s = state.t[key];
+    return format(s == null ? key : s, values);
+  }
+
+  function localized(value) {
+    if (value == null) return '';
+    if (typeof value === 'string') return value;
+    return value[state.lang] || value[DEFAULT_LANG] || value.en || '';
+  }
+
+  function number(value) {
+    if (value == null || !isFinite(value)) return '—';
+    var digits = Math.abs(value) >= 1000 ? 0 : Math.abs(value) >= 100 ? 1 : 2;
+    return Number(value).toLocaleString(state.lang, { maximumFractionDigits: digits });
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function loadJson(url) {
+    return fetch(url, { credentials: 'same-origin' }).then(function (r) {
+      if (!r.ok) throw new Error(url + ': ' + r.status);
+      return r.json();
+    });
+  }
+
+  function loadTexts() {
+    // The kit's texts give every kernel error code its words.
+    return Promise.all([
+      loadJson('/wall/i18n/' + state.lang + '.json'),
+      loadJson('/ui/kit/i18n/' + state.lang + '.json').catch(function () { return {}; })
+    ]).then(function (both) {
+      state.t = both[0];
+      state.codes = both[1];
+    }, function () {
+      state.t = {};
+    }).then(function () {
+      document.documentElement.lang = state.lang;
+      var nodes = document.querySelectorAll('[data-i18n]');
+      for (var i = 0; i < nodes.length; i++) {
+        nodes[i].textContent = tr(nodes[i].getAttribute('data-i18n'));
+      }
+      document.title = tr('wall.title');
+    });
+  }
+
+  // ---- the library -------------------------------------------------------------
+
+  // ECharts as the UI kit serves it (/ui/kit/vendor/, docs/ui-kit.md); null
+  // when the kernel was built without it: the charts are tables then.
+  function loadCharts() {
+    return import('/ui/kit/vendor/index.js').then(function (m) {
+      var e = m.vendor && m.vendor['echarts.min.js'];
+      if (!e || !(e.size > 0)) return null;
+      if (window.echarts) return window.echarts;
+      return new Promise(function (resolve) {
+        var script = document.createElement('script');
+        script.src = e.url;
+        script.async = true;
+        script.addEventListener('load', function () { resolve(window.echarts || null); });
+        script.addEventListener('error', function () { resolve(null); });
+        document.head.appendChild(script);
+      });
+    }).catch(function () { return null; });
+  }
+
+  function chart(name) {
+    if (!state.echarts) return null;
+    if (!state.charts[name]) {
+      var box = $(name + '-chart');
+      state.charts[name] = state.echarts.init(box, 'dark', { renderer: 'canvas', locale: state.lang === 'en' ? 'EN' : 'ZH' });
+    }
+    return state.charts[name];
+  }
+
+  // ---- reading -----------------------------------------------------------------
+
+  function showMessage(text) {
+    var box = $('wall-message');
+    box.textContent = text || '';
+    box.hidden = !text;
+  }
+
+  function errorText(status, body) {
+    var e = body && body.error;
+    if (status === 404) return tr('error.orgNotFound', { org: state.askedOrg || '' });
+    if (status === 403) return tr('error.forbidden');
+    var byCode = e && e.code && state.codes['code.' + e.code];
+    return tr('error.generic', { message: byCode || (e && e.message) || String(status) });
+  }
+
+  function signIn() {
+    location.replace('/?next=' + encodeURIComponent(location.pathname + location.search));
+  }
+
+  // Reads the overview; a read asked for while one runs follows it.
+  function load() {
+    if (state.loading) {
+      state.again = true;
+      return Promise.resolve();
+    }
+    state.loading = true;
+    var url = '/api/v1/datacenter/overview' + (state.askedOrg ? '?org=' + encodeURIComponent(state.askedOrg) : '');
+    return fetch(url, { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (body) {
+        if (r.status === 401) {
+          signIn();
+          return false;
+        }
+        if (r.status >= 500 || !body) {
+          // The kernel is restarting or failing: keep what is shown.
+          showMessage(errorText(r.status, body));
+          return true;
+        }
+        if (r.status !== 200) {
+          // Never data of an org the viewer may not see: the message only.
+          state.data = null;
+          $('wall-pages').hidden = true;
+          showMessage(errorText(r.status, body));
+          return false;
+        }
+        showMessage('');
+        $('wall-pages').hidden = false;
+        state.data = body;
+        state.org = body.org;
+        render();
+        return false;
+      });
+    }, function () {
+      showMessage(tr('error.network'));
+      return true;
+    }).then(function (retry) {
+      state.loading = false;
+      if (state.again) {
+        state.again = false;
+        scheduleRefresh(0);
+      }
+      return retry;
+    });
+  }
+
+  function scheduleRefresh(delay) {
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = setTimeout(function () {
+      state.refreshTimer = null;
+      load();
+    }, delay);
+  }
+
+  // ---- the stream ----------------------------------------------------------------
+
+  function setLive(kind) {
+    $('wall-live').setAttribute('data-state', kind);
+    $('wall-live-text').textContent = tr('live.' + kind);
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    if (state.es) {
+      state.es.close();
+      state.es = null;
+    }
+    if (!state.org) return;
+    setLive('connecting');
+    var es = new EventSource('/api/v1/datacenter/stream?org=' + encodeURIComponent(state.org.id));
+    state.es = es;
+    es.addEventListener('open', function () {
+      setLive('live');
+      state.backoff = BACKOFF_MIN_MS;
+      // What changed while the stream was down was not announced.
+      if (state.streamWasDown) {
+        state.streamWasDown = false;
+        scheduleRefresh(0);
+      }
+    });
+    es.addEventListener('changed', function () { scheduleRefresh(DEBOUNCE_MS); });
+    es.addEventListener('resync', function () { scheduleRefresh(DEBOUNCE_MS); });
+    es.addEventListener('error', function () {
+      if (state.es !== es) return;
+      setLive('down');
+      state.streamWasDown = true;
+      // CONNECTING: the browser retries by itself (the kernel asks 2 s).
+      // CLOSED: the kernel refused it (signed out, org gone): read the
+      // overview again, which says why, and try again later, backing off.
+      if (es.readyState === EventSource.CLOSED) {
+        es.close();
+        state.es = null;
+        var wait = state.backoff;
+        state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+        state.reconnectTimer = setTimeout(function () {
+          load().then(resume);
+        }, wait);
+      }
+    });
+  }
+
+  // After a read: stream when there is data; retry, backing off, when the
+  // kernel could not answer; stop at a refusal (the message stays).
+  function resume(retry) {
+    if (retry) {
+      var wait = state.backoff;
+      state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+      clearTimeout(state.reconnectTimer);
+      state.reconnectTimer = setTimeout(function () { load().then(resume); }, wait);
+    } else if (state.data) {
+      connect();
+    }
+  }
+
+  // ---- what is shown ---------------------------------------------------------------
+
+  function progressOf(code) {
+    var list = (state.data && state.data.progress) || [];
+    for (var i = 0; i < list.length; i++) if (list[i].code === code) return list[i];
+    return null;
+  }
+
+  function rankingOf(code) {
+    var list = (state.data && state.data.rankings) || [];
+    for (var i = 0; i < list.length; i++) if (list[i].code === code) return list[i];
+    return null;
+  }
+
+  function trendOf(code) {
+    var list = (state.data && state.data.trends) || [];
+    for (var i = 0; i < list.length; i++) if (list[i].code === code && list[i].per === 'year') return list[i];
+    return null;
+  }
+
+  function childName(id) {
+    var children = (state.data && state.data.children) || [];
+    for (var i = 0; i < children.length; i++) if (children[i].id === id) return localized(children[i].name);
+    return id;
+  }
+
+  // The indicator the ranking, trend and map show: the asked one, else one
+  // of those with values below, in turn.
+  function selectedIndicator() {
+    var progress = (state.data && state.data.progress) || [];
+    if (state.fixedIndicator && progressOf(state.fixedIndicator)) return progressOf(state.fixedIndicator);
+    var withRows = progress.filter(function (p) {
+      var r = rankingOf(p.code);
+      return r && r.rows.length > 0;
+    });
+    var pool = withRows.length ? withRows : progress;
+    if (!pool.length) return null;
+    return pool[state.indicatorIndex % pool.length];
+  }
+
+  function targetText(p) {
+    var t = p.target;
+    if (!t) return '';
+    if (t.kind === 'change_at_most') return tr('target.change_at_most', { value: number(Math.abs(t.value)) });
+    return tr('target.' + t.kind, { value: number(t.value) + ' ' + p.unit });
+  }
+
+  // How far along the target a value is, 0 to 1, for the bar.
+  function fraction(p) {
+    var t = p.target;
+    if (!t) return 0;
+    if (t.kind === 'change_at_most') {
+      if (p.change_pct == null || t.value === 0) return 0;
+      return Math.max(0, Math.min(1, p.change_pct / t.value));
+    }
+    if (p.latest == null || !t.value) return 0;
+    return Math.max(0, Math.min(1, p.latest / t.value));
+  }
+
+  function setReady(panel, ready) {
+    $(panel).setAttribute('data-ready', ready ? 'true' : 'false');
+  }
+
+  function render() {
+    var d = state.data;
+    $('wall-org').textContent = localized(d.org.name);
+    renderPlan(d.progress || []);
+    renderApprovals(d.approvals_running);
+    renderSummary(d.progress || []);
+    renderSelected();
+    var at = new Date(d.generated_at || Date.now());
+    $('wall-updated').textContent = tr('updated', { time: at.toLocaleTimeString(state.lang, { hour12: false }) });
+  }
+
+  function renderPlan(progress) {
+    var grid = $('plan-grid');
+    progress.forEach(function (p, i) {
+      var card = state.cards[p.code];
+      if (!card) {
+        card = {
+          root: el('div', 'plan-card'),
+          name: el('div', 'plan-name'),
+          value: el('div', 'plan-value'),
+          bar: el('span'),
+          target: el('div', 'plan-meta'),
+          baseline: el('div', 'plan-meta'),
+          badge: el('span', 'plan-badge')
+        };
+        card.root.setAttribute('data-code', p.code);
+        var bar = el('div', 'plan-bar');
+        bar.appendChild(card.bar);
+        [card.name, card.value, bar, card.target, card.baseline, card.badge].forEach(function (n) {
+          card.root.appendChild(n);
+        });
+        state.cards[p.code] = card;
+      }
+      if (grid.children[i] !== card.root) grid.insertBefore(card.root, grid.children[i] || null);
+      card.name.textContent = localized(p.name);
+      card.value.textContent = p.latest == null ? tr('plan.noValue') : number(p.latest);
+      card.value.setAttribute('data-value', p.latest == null ? '' : String(p.latest));
+      card.value.classList.toggle('none', p.latest == null);
+      if (p.latest != null) {
+        card.value.appendChild(el('small', null, p.unit));
+      }
+      card.bar.style.width = Math.round(fraction(p) * 100) + '%';
+      card.target.textContent = targetText(p);
+      card.baseline.textContent = [
+        p.latest_period ? tr('plan.latest', { period: p.latest_period }) : '',
+        p.baseline != null ? tr('plan.baseline', { period: p.target && p.target.baseline_period, value: number(p.baseline) }) : '',
+        p.change_pct != null ? tr('plan.change', { value: (p.change_pct > 0 ? '+' : '') + number(p.change_pct) }) : ''
+      ].filter(Boolean).join(' · ');
+      var met = p.met == null ? 'null' : String(p.met);
+      card.root.setAttribute('data-met', met);
+      card.badge.textContent = tr('met.' + met);
+    });
+    // Indicators gone from the catalogue leave the grid.
+    Object.keys(state.cards).forEach(function (code) {
+      if (!progress.some(function (p) { return p.code === code; })) {
+        state.cards[code].root.remove();
+        delete state.cards[code];
+      }
+    });
+    setReady('panel-plan', progress.some(function (p) { return p.latest != null; }));
+  }
+
+  function renderApprovals(count) {
+    $('approvals-count').textContent = count == null ? '—' : number(count);
+    $('approvals-note').textContent = count == null ? tr('approvals.hidden') : tr('approvals.scope');
+    setReady('panel-approvals', count != null);
+  }
+
+  function renderSummary(progress) {
+    var box = $('summary');
+    var counts = { met: 0, notMet: 0, unknown: 0 };
+    progress.forEach(function (p) {
+      if (p.met === true) counts.met++;
+      else if (p.met === false) counts.notMet++;
+      else counts.unknown++;
+    });
+    ['met', 'notMet', 'unknown'].forEach(function (kind) {
+      var row = box.querySelector('[data-kind="' + kind + '"]');
+      if (!row) {
+        row = el('div', 'summary-row');
+        row.setAttribute('data-kind', kind);
+        row.appendChild(el('span'));
+        row.appendChild(el('b'));
+        box.appendChild(row);
+      }
+      row.firstChild.textContent = tr('summary.' + kind);
+      row.lastChild.textContent = String(counts[kind]);
+    });
+    setReady('panel-summary', progress.length > 0);
+  }
+
+  function renderSelected() {
+    var p = selectedIndicator();
+    var label = p ? localized(p.name) : '';
+    var subs = document.querySelectorAll('[data-role="indicator"]');
+    for (var i = 0; i < subs.length; i++) subs[i].textContent = label;
+    var ranking = p ? rankingOf(p.code) : null;
+    var rows = ranking ? ranking.rows : [];
+    renderRanking(p, rows);
+    renderTrend(p, p ? trendOf(p.code) : null);
+    renderMap(p, rows);
+  }
+
+  // A table in place of a chart (no ECharts), rebuilt: a few rows.
+  function table(box, head, rows) {
+    var t = box.querySelector('table');
+    if (!t) {
+      box.textContent = '';
+      t = el('table');
+      t.appendChild(el('thead'));
+      t.appendChild(el('tbody'));
+      box.appendChild(t);
+    }
+    var tr1 = el('tr');
+    head.forEach(function (h) { tr1.appendChild(el('th', null, h)); });
+    t.tHead.replaceChildren(tr1);
+    t.tBodies[0].replaceChildren.apply(t.tBodies[0], rows.map(function (r) {
+      var row = el('tr');
+      r.forEach(function (c) { row.appendChild(el('td', null, c)); });
+      return row;
+    }));
+  }
+
+  function empty(box, text) {
+    var note = box.querySelector('.empty');
+    if (!note) {
+      note = el('p', 'empty');
+      box.appendChild(note);
+    }
+    note.textContent = text || '';
+    note.hidden = !text;
+  }
+
+  function renderRanking(p, rows) {
+    var box = $('ranking-chart');
+    var names = rows.map(function (r) { return childName(r.org); });
+    var values = rows.map(function (r) { return r.value; });
+    var c = chart('ranking');
+    if (c) {
+      // Best at the top: ECharts draws a category axis from the bottom.
+      c.setOption({
+        backgroundColor: 'transparent',
+        grid: { left: 8, right: 56, top: 8, bottom: 8, containLabel: true },
+        textStyle: { fontSize: fontPx(0.8) },
+        xAxis: { type: 'value', axisLabel: { fontSize: fontPx(0.7) }, splitLine: { lineStyle: { color: 'rgba(255,255,255,.08)' } } },
+        yAxis: { type: 'category', inverse: true, data: names, axisLabel: { fontSize: fontPx(0.8) } },
+        series: [{
+          type: 'bar',
+          data: values,
+          barMaxWidth: fontPx(1.4),
+          itemStyle: { color: '#39c6ff', borderRadius: [0, 4, 4, 0] },
+          label: { show: true, position: 'right', color: '#fff', fontSize: fontPx(0.75), formatter: function (v) { return number(v.value); } }
+        }]
+      });
+      empty(box, rows.length ? '' : tr('ranking.noData'));
+    } else {
+      table(box, [tr('table.org'), tr('table.value') + (p ? ' (' + p.unit + ')' : '')],
+        rows.map(function (r, i) { return [(i + 1) + '. ' + childName(r.org), number(r.value)]; }));
+      empty(box, rows.length ? '' : tr('ranking.noData'));
+    }
+    setReady('panel-ranking', rows.length > 0);
+  }
+
+  function renderTrend(p, trend) {
+    var box = $('trend-chart');
+    var points = trend ? trend.points : [];
+    var c = chart('trend');
+    if (c) {
+      var marks = [];
+      if (p && p.target && p.target.kind !== 'change_at_most') marks.push({ yAxis: p.target.value, name: tr('trend.target') });
+      if (p && p.baseline != null) marks.push({ yAxis: p.baseline, name: tr('trend.baseline') });
+      c.setOption({
+        backgroundColor: 'transparent',
+        grid: { left: 8, right: 64, top: 24, bottom: 8, containLabel: true },
+        xAxis: { type: 'category', data: points.map(function (x) { return x.period; }), axisLabel: { fontSize: fontPx(0.75) } },
+        yAxis: { type: 'value', scale: true, axisLabel: { fontSize: fontPx(0.7) }, splitLine: { lineStyle: { color: 'rgba(255,255,255,.08)' } } },
+        series: [{
+          type: 'line',
+          smooth: true,
+          symbolSize: fontPx(0.5),
+          data: points.map(function (x) { return x.value; }),
+          lineStyle: { width: 3, color: '#39c6ff' },
+          itemStyle: { color: '#39c6ff' },
+          areaStyle: { color: 'rgba(57,198,255,.15)' },
+          label: { show: true, color: '#fff', fontSize: fontPx(0.7), formatter: function (v) { return number(v.value); } },
+          markLine: { symbol: 'none', label: { formatter: '{b}', color: '#c9a227' }, lineStyle: { color: '#c9a227', type: 'dashed' }, data: marks }
+        }]
+      });
+      empty(box, points.length ? '' : tr('trend.noData'));
+    } else {
+      table(box, [tr('table.period'), tr('table.value') + (p ? ' (' + p.unit + ')' : '')],
+        points.map(function (x) { return [x.period, number(x.value)]; }));
+      empty(box, points.length ? '' : tr('trend.noData'));
+    }
+    setReady('panel-trend', points.length > 0);
+  }
+
+  // The orgs below as tiles in the tree's order (by code): a schematic map,
+  // each tile coloured by the selected indicator from low to high.
+  function renderMap(p, rows) {
+    var box = $('map');
+    var children = (state.data && state.data.children) || [];
+    var values = {};
+    rows.forEach(function (r) { values[r.org] = r.value; });
+    var known = rows.map(function (r) { return r.value; });
+    var lo = Math.min.apply(null, known.length ? known : [0]);
+    var hi = Math.max.apply(null, known.length ? known : [0]);
+    var cols = Math.max(1, Math.ceil(Math.sqrt(children.length * 1.4)));
+    box.style.gridTemplateColumns = 'repeat(' + cols + ', minmax(0, 1fr))';
+    var seen = {};
+    children.forEach(function (child, i) {
+      seen[child.id] = true;
+      var tile = state.tiles[child.id];
+      if (!tile) {
+        tile = { root: el('div', 'map-tile'), name: el('b'), value: el('span') };
+        tile.root.setAttribute('data-org', child.id);
+        tile.root.appendChild(tile.name);
+        tile.root.appendChild(tile.value);
+        state.tiles[child.id] = tile;
+      }
+      if (box.children[i] !== tile.root) box.insertBefore(tile.root, box.children[i] || null);
+      tile.name.textContent = localized(child.name);
+      var v = values[child.id];
+      tile.value.textContent = v == null ? tr('map.noData') : number(v);
+      tile.root.style.backgroundColor = v == null ? '' : shade(hi > lo ? (v - lo) / (hi - lo) : 1);
+    });
+    Object.keys(state.tiles).forEach(function (id) {
+      if (!seen[id]) {
+        state.tiles[id].root.remove();
+        delete state.tiles[id];
+      }
+    });
+    empty(box, children.length ? '' : tr('map.noChildren'));
+    var legend = $('map-legend');
+    if (!legend.firstChild) {
+      legend.appendChild(el('span'));
+      legend.appendChild(el('i'));
+      legend.appendChild(el('span'));
+    }
+    legend.firstChild.textContent = tr('map.low') + ' ' + (known.length ? number(lo) : '');
+    legend.lastChild.textContent = tr('map.high') + ' ' + (known.length ? number(hi) : '');
+    setReady('panel-map', children.length > 0);
+  }
+
+  // #163a6b → #39c6ff.
+  function shade(f) {
+    var a = [0x16, 0x3a, 0x6b];
+    var b = [0x39, 0xc6, 0xff];
+    var c = a.map(function (x, i) { return Math.round(x + (b[i] - x) * f); });
+    return 'rgb(' + c.join(',') + ')';
+  }
+
+  function fontPx(rem) {
+    return Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * rem);
+  }
+
+  // ---- pages and time ---------------------------------------------------------------
+
+  function wide() {
+    return window.matchMedia('(min-aspect-ratio: 3/1)').matches;
+  }
+
+  function showPage(n) {
+    var pages = document.querySelectorAll('.wall-page');
+    state.page = n % pages.length;
+    var pager = $('wall-pager');
+    for (var i = 0; i < pages.length; i++) {
+      pages[i].classList.toggle('active', i === state.page);
+      var dot = pager.children[i];
+      if (!dot) {
+        dot = el('span', null, tr('page.' + pages[i].getAttribute('data-page')));
+        pager.appendChild(dot);
+      }
+      dot.classList.toggle('active', i === state.page);
+    }
+  }
+
+  function rotate() {
+    // On a wide wall both pages show: only the indicator turns.
+    if (wide() || state.page === 1) {
+      state.indicatorIndex++;
+      if (state.data) renderSelected();
+    }
+    if (!wide()) showPage(state.page + 1);
+  }
+
+  function tick() {
+    var now = new Date();
+    $('wall-clock').textContent = now.toLocaleString(state.lang, {
+      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false
+    });
+  }
+
+  function onResize() {
+    Object.keys(state.charts).forEach(function (k) { state.charts[k].resize(); });
+    if (state.data) renderSelected();
+  }
+
+  function boot() {
+    showPage(0);
+    tick();
+    setInterval(tick, 1000);
+    if (state.rotateMs > 0) setInterval(rotate, state.rotateMs);
+    setInterval(function () { if (state.data) load(); }, SAFETY_REFRESH_MS);
+    var resizeTimer = null;
+    window.addEventListener('resize', function () {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(onResize, 200);
+    });
+    Promise.all([loadTexts(), loadCharts()]).then(function (got) {
+      state.echarts = got[1];
+      document.body.setAttribute('data-charts', state.echarts ? 'echarts' : 'tables');
+      setLive('connecting');
+      var pager = $('wall-pager');
+      pager.replaceChildren();
+      showPage(0);
+      return load();
+    }).then(resume);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
+  else boot();
+})();

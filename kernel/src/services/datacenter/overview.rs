@@ -1,0 +1,266 @@
+//! What the LED wall (`/wall/`, docs/wall.md) shows of one org, in one
+//! answer: the plan's progress there, each plan indicator's values for the
+//! orgs one level below (rankings and the map) and trend series by year and
+//! by month — and what tells its live stream that values changed.
+//!
+//! Computed here, not in the browser, so a wall gets the same roll-ups as
+//! every other reader and one call stays bounded by the data center's own
+//! limits. The caller has checked the org against the viewer's reach.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use super::{DataCenter, Granularity, GroupBy, Progress, Result, ValueQuery};
+use crate::core::scope::OrgIndex;
+
+/// Monthly series one overview carries at most: a wall has room for a few.
+pub const MAX_MONTHLY_TRENDS: usize = 6;
+/// Months each monthly series keeps, newest last.
+pub const MONTHS: usize = 24;
+/// Changes a slow stream may fall behind before it is told to re-read
+/// everything (`broadcast` drops the oldest).
+const BACKLOG: usize = 256;
+
+/// Values of `code` were written for `orgs` (on this node).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub code: String,
+    pub orgs: Vec<String>,
+}
+
+/// The wall streams' wake-ups and the node's shutdown (an open stream
+/// would hold a graceful shutdown forever, as telemetry's do).
+pub struct Live {
+    changes: broadcast::Sender<Arc<Change>>,
+    closing: watch::Sender<bool>,
+    /// Open streams per user on this node, so one account cannot hold
+    /// the node's connections.
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One open wall stream of one user; frees itself when dropped.
+pub struct Slot {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    user: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Live {
+    pub fn new() -> Self {
+        Live {
+            changes: broadcast::channel(BACKLOG).0,
+            closing: watch::channel(false).0,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub(super) fn changed(&self, code: &str, orgs: Vec<String>) {
+        // No receiver is no wall open: nothing to tell.
+        let _ = self.changes.send(Arc::new(Change {
+            code: code.to_string(),
+            orgs,
+        }));
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One org's value of an indicator, for a ranking.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked {
+    pub org: String,
+    pub value: f64,
+}
+
+/// A plan indicator at the orgs one level below, best first by value (the
+/// wall decides what "best" means per target kind).
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranking {
+    pub code: String,
+    /// The latest year any org below has a value for, up to the asked one.
+    pub period: Option<String>,
+    pub rows: Vec<Ranked>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    pub period: String,
+    pub value: f64,
+}
+
+/// One indicator at the org over time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trend {
+    pub code: String,
+    pub name: std::collections::BTreeMap<String, String>,
+    pub unit: String,
+    pub per: Granularity,
+    pub points: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub org: String,
+    pub progress: Vec<Progress>,
+    pub rankings: Vec<Ranking>,
+    /// Every plan indicator per year, then up to [`MAX_MONTHLY_TRENDS`]
+    /// monthly indicators of the catalogue that have values here.
+    pub trends: Vec<Trend>,
+}
+
+impl DataCenter {
+    /// Values written on this node from now on.
+    pub fn changes(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.live.changes.subscribe()
+    }
+
+    /// A stream slot for `user`; none when they hold `max` already or the
+    /// node is shutting down.
+    pub fn open_stream(&self, user: &str, max: u32) -> Option<Slot> {
+        if *self.live.closing.borrow() {
+            return None;
+        }
+        let mut open = self.live.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(user.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            open: self.live.open.clone(),
+            user: user.to_string(),
+        })
+    }
+
+    /// The node is shutting down: every wall stream ends.
+    pub fn close_streams(&self) {
+        self.live.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.live.closing.subscribe()
+    }
+
+    /// The wall's one read of `org` (already checked against the caller's
+    /// reach) up to `period` (a year; the latest when none).
+    pub async fn overview(
+        &self,
+        orgs: &OrgIndex,
+        org: &str,
+        period: Option<&str>,
+    ) -> Result<Overview> {
+        let progress = self.plan(orgs, org, period).await?;
+        let catalogue = self.list().await?;
+        let mut rankings = Vec::new();
+        let mut trends = Vec::new();
+        for ind in catalogue.iter().filter(|i| i.target.is_some()) {
+            let rows = self
+                .query(
+                    ind,
+                    orgs,
+                    &ValueQuery {
+                        org: org.to_string(),
+                        to: period.map(str::to_string),
+                        rollup: true,
+                        group: GroupBy::Org,
+                        per: Some(Granularity::Year),
+                        ..ValueQuery::default()
+                    },
+                )
+                .await?;
+            let (own, below): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.org == org);
+            // Labels of one granularity sort as text.
+            let latest = below.iter().map(|r| r.period.clone()).max();
+            let mut ranked: Vec<Ranked> = below
+                .into_iter()
+                .filter(|r| Some(&r.period) == latest.as_ref())
+                .map(|r| Ranked {
+                    org: r.org,
+                    value: r.value,
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.org.cmp(&b.org)));
+            rankings.push(Ranking {
+                code: ind.code.clone(),
+                period: latest,
+                rows: ranked,
+            });
+            trends.push(Trend {
+                code: ind.code.clone(),
+                name: ind.name.clone(),
+                unit: ind.unit.clone(),
+                per: Granularity::Year,
+                points: own
+                    .into_iter()
+                    .map(|r| TrendPoint {
+                        period: r.period,
+                        value: r.value,
+                    })
+                    .collect(),
+            });
+        }
+        let monthly = catalogue
+            .iter()
+            .filter(|i| i.target.is_none() && i.granularity == Granularity::Month);
+        for ind in monthly {
+            if trends.len() >= progress.len() + MAX_MONTHLY_TRENDS {
+                break;
+            }
+            let mut rows = self
+                .query(
+                    ind,
+                    orgs,
+                    &ValueQuery {
+                        org: org.to_string(),
+                        to: period.map(|y| format!("{y}-12")),
+                        rollup: true,
+                        per: Some(Granularity::Month),
+                        ..ValueQuery::default()
+                    },
+                )
+                .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            let skip = rows.len().saturating_sub(MONTHS);
+            rows.drain(..skip);
+            trends.push(Trend {
+                code: ind.code.clone(),
+                name: ind.name.clone(),
+                unit: ind.unit.clone(),
+                per: Granularity::Month,
+                points: rows
+                    .into_iter()
+                    .map(|r| TrendPoint {
+                        period: r.period,
+                        value: r.value,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(Overview {
+            org: org.to_string(),
+            progress,
+            rankings,
+            trends,
+        })
+    }
+}
