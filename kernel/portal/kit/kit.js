@@ -772,6 +772,24 @@ export function busy(form, on) {
   form.setAttribute('aria-busy', String(on));
 }
 
+// The usual submit: clears the form's errors, marks it busy, runs `call()`
+// (a promise of an API answer) and either puts the refusal next to its
+// field or runs `done(res)`. Answers the form, so a view can build and
+// wire it in one expression.
+export function onSubmit(form, call, done) {
+  form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    clearErrors(form);
+    busy(form, true);
+    Promise.resolve(call()).then(function (res) {
+      busy(form, false);
+      if (!ok(res)) return showError(form, res);
+      if (done) done(res);
+    });
+  });
+  return form;
+}
+
 // Marks a horizontally scrolling bar (`.nav`) with `more-left` /
 // `more-right` while there is more of it on that side (the kit's CSS fades
 // that edge), and keeps its active link in view.

@@ -60,20 +60,6 @@ import * as kit from '/ui/kit/kit.js';
 
   function thisYear() { return thisMonth().slice(0, 4); }
 
-  function submitWith(form, call, done) {
-    form.addEventListener('submit', function (ev) {
-      ev.preventDefault();
-      kit.clearErrors(form);
-      kit.busy(form, true);
-      call().then(function (res) {
-        kit.busy(form, false);
-        if (!kit.ok(res)) return kit.showError(form, res);
-        done(res);
-      });
-    });
-    return form;
-  }
-
   function statusBadge(code) {
     return h('span', { class: 'badge status-' + code, 'data-status': code }, label('status', code));
   }
@@ -166,7 +152,7 @@ import * as kit from '/ui/kit/kit.js';
         });
         return { lines: out, note: form.elements.note.value };
       }
-      submitWith(form, function () { return kit.api('PUT', base, body()); }, function () { statement(parts, params, live); });
+      kit.onSubmit(form, function () { return kit.api('PUT', base, body()); }, function () { statement(parts, params, live); });
       function submitIt() {
         kit.clearErrors(form);
         kit.busy(form, true);
@@ -189,7 +175,7 @@ import * as kit from '/ui/kit/kit.js';
       var reopen = null;
       if (stage === 'locked') {
         var reason = kit.input('text', { required: true, maxlength: 500 });
-        reopen = submitWith(h('form', { class: 'form inline', id: 'reopen-form' }, [
+        reopen = kit.onSubmit(h('form', { class: 'form inline', id: 'reopen-form' }, [
           kit.field('reason', tr('field.reason'), reason),
           h('button', { type: 'submit' }, tr('statement.reopen'))
         ]), function () { return kit.api('POST', base + '/reopen', { reason: reason.value }); },
@@ -227,7 +213,7 @@ import * as kit from '/ui/kit/kit.js';
       var form = h('form', { class: 'form grid-form', id: 'meter-form' }, Object.keys(f).map(function (name) {
         return kit.field(name, tr('field.' + name), f[name]);
       }).concat([h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, tr('meter.add')))]));
-      submitWith(form, function () {
+      kit.onSubmit(form, function () {
         var body = {
           name: f.name.value, building: f.building.value, energy_type: f.energy_type.value,
           sub_item: f.sub_item.value, kind: f.kind.value, external_id: f.external_id.value,
@@ -277,7 +263,7 @@ import * as kit from '/ui/kit/kit.js';
         kit.field('photo', tr('field.photo'), photo),
         h('button', { type: 'submit', class: 'primary', id: 'reading-submit' }, tr('meter.record'))
       ]);
-      submitWith(form, function () {
+      kit.onSubmit(form, function () {
         var file = photo.files && photo.files[0];
         var upload = file
           ? kit.api('POST', 'meters/' + encodeURIComponent(id) + '/photos' + kit.query({ name: file.name }), file)
@@ -329,7 +315,7 @@ import * as kit from '/ui/kit/kit.js';
       var form = h('form', { class: 'form grid-form', id: 'profile-form' }, Object.keys(f).map(function (name) {
         return kit.field(name, tr('field.' + name), f[name]);
       }).concat([h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, tr('common.save')))]));
-      submitWith(form, function () {
+      kit.onSubmit(form, function () {
         return kit.api('PUT', base, {
           year: Number(year), nature: f.nature.value, building_m2: Number(f.building_m2.value),
           heating_m2: Number(f.heating_m2.value || 0), energy_users: Number(f.energy_users.value),
@@ -416,7 +402,7 @@ import * as kit from '/ui/kit/kit.js';
         column('value', function (a) { return a.data.kind === 'meter_offline' ? a.data.meter : num(a.data.value) + ' / ' + num(a.data.limit); }),
         column('note', function (a) {
           var note = kit.input('text', { required: true, maxlength: 500 });
-          return submitWith(h('form', { class: 'form inline' }, [note, h('button', { type: 'submit' }, tr('alert.close'))]),
+          return kit.onSubmit(h('form', { class: 'form inline' }, [note, h('button', { type: 'submit' }, tr('alert.close'))]),
             function () { return kit.api('POST', 'alerts/' + encodeURIComponent(a.id) + '/close', { note: note.value }); },
             function () { alerts(parts, params, live); });
         })

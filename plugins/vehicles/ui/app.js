@@ -92,20 +92,6 @@ import * as kit from '/ui/kit/kit.js';
     return kit.todoList(document.getElementById('todos'));
   }
 
-  function submitWith(form, call, done) {
-    form.addEventListener('submit', function (ev) {
-      ev.preventDefault();
-      kit.clearErrors(form);
-      kit.busy(form, true);
-      call().then(function (res) {
-        kit.busy(form, false);
-        if (!kit.ok(res)) return kit.showError(form, res);
-        done(res);
-      });
-    });
-    return form;
-  }
-
   function tripTime(r) { return r.data.start_at.replace('T', ' ') + ' – ' + r.data.end_at.slice(11); }
 
   // 用车申请: a phone-sized form and the caller's own trips.
@@ -122,7 +108,7 @@ import * as kit from '/ui/kit/kit.js';
       return kit.field(name, tr('field.' + name), f[name]);
     }).concat([h('button', { type: 'submit', class: 'primary', id: 'trip-submit' }, tr('trip.request'))]));
     var list = h('div', { id: 'trip-list' });
-    submitWith(form, function () {
+    kit.onSubmit(form, function () {
       return kit.api('POST', 'trips', {
         reason: f.reason.value, destination: f.destination.value,
         start_at: f.start_at.value.slice(0, 16), end_at: f.end_at.value.slice(0, 16),
@@ -170,7 +156,7 @@ import * as kit from '/ui/kit/kit.js';
           kit.field('driver_id', tr('field.driver'), driver),
           h('button', { type: 'submit', class: 'primary' }, tr('trip.dispatch'))
         ]);
-        submitWith(form, function () {
+        kit.onSubmit(form, function () {
           return kit.api('POST', 'trips/' + t.id + '/dispatch', { vehicle_id: car.value, driver_id: driver.value });
         }, board);
         return h('div', { class: 'card' }, [
@@ -190,7 +176,7 @@ import * as kit from '/ui/kit/kit.js';
           return kit.field(name, tr('field.' + name), f[name]);
         }).concat([h('button', { type: 'submit' }, tr('trip.return'))]));
         var fen = function (x) { return Math.round(Number(x.value || 0) * 100); };
-        submitWith(form, function () {
+        kit.onSubmit(form, function () {
           return kit.api('POST', 'trips/' + t.id + '/return', {
             odometer_out: Number(f.odometer_out.value), odometer_in: Number(f.odometer_in.value),
             tolls: fen(f.tolls), parking: fen(f.parking)
