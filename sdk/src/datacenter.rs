@@ -189,6 +189,22 @@ pub fn publish(code: &str, values: &[Point]) -> Result<u32> {
     wit::publish(code, values).map_err(to_error)
 }
 
+/// Publishes into an indicator that takes values only from plugins an
+/// administrator granted `publish` (the plan's `plan.*`): without the grant
+/// (or the indicator) it stores nothing, logs why at debug level and
+/// answers 0, so a plugin's own indicators still carry its figures; any
+/// other failure is an error.
+pub fn publish_if_granted(code: &str, values: &[Point]) -> Result<u32> {
+    match publish(code, values) {
+        Ok(n) => Ok(n),
+        Err(e) if e.status() == 403 || e.status() == 404 => {
+            crate::log::debug(format!("{code} not granted: {}", e.message()));
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The indicators this plugin may read.
 pub fn catalogue() -> Result<Vec<Entry>> {
     wit::catalogue().map_err(to_error)

@@ -140,11 +140,13 @@ impl Publisher {
             .push(datacenter::value(Some(org), period, value));
     }
 
+    /// Sends everything; the plan's indicators only where the platform
+    /// granted publishing, this plugin's own always.
     pub fn flush(&mut self) -> Result<()> {
         for (code, points) in std::mem::take(&mut self.values) {
             for chunk in points.chunks(datacenter_batch()) {
                 if code.starts_with("plan.") {
-                    plan(code, chunk)?;
+                    datacenter::publish_if_granted(code, chunk)?;
                 } else {
                     datacenter::publish(code, chunk)?;
                 }
@@ -156,20 +158,6 @@ impl Publisher {
 
 fn datacenter_batch() -> usize {
     1000
-}
-
-/// The plan's indicators take values only from a plugin the platform
-/// granted `publish`; without it this plugin's own indicators still
-/// carry the figures.
-fn plan(code: &str, values: &[Point]) -> Result<()> {
-    match datacenter::publish(code, values) {
-        Ok(_) => Ok(()),
-        Err(e) if e.status() == 403 || e.status() == 404 => {
-            log::debug(format!("{code} not granted: {}", e.message()));
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// Republishes one institution's year.

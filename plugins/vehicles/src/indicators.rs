@@ -80,28 +80,14 @@ pub fn refresh(org: &str) -> Result<()> {
     datacenter::publish("vehicles.nev_stock", &at(nev))?;
     datacenter::publish("vehicles.new_total", &at(new.total as f64))?;
     datacenter::publish("vehicles.new_nev", &at(new.nev as f64))?;
-    plan("plan.nev_count", &at(nev))?;
+    datacenter::publish_if_granted("plan.nev_count", &at(nev))?;
     if new.total > 0 {
-        plan(
+        datacenter::publish_if_granted(
             "plan.nev_share",
             &at(100.0 * new.nev as f64 / new.total as f64),
         )?;
     }
     Ok(())
-}
-
-/// The plan's indicators take values only from plugins a platform
-/// administrator granted `publish`; without the grant the plugin's own
-/// indicators still carry the numbers.
-fn plan(code: &str, values: &[datacenter::Point]) -> Result<()> {
-    match datacenter::publish(code, values) {
-        Ok(_) => Ok(()),
-        Err(e) if e.status() == 403 || e.status() == 404 => {
-            log::debug(format!("{code} not granted: {}", e.message()));
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// `GET /indicators`: the NEV shares and counts per org below the acting one.
