@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use tianshan_sdk::prelude::*;
-use tianshan_sdk::storage::{Collection, Doc, collection};
+use tianshan_sdk::storage::{Collection, collection};
 
 use crate::model::{self, Standard};
 
@@ -85,25 +85,6 @@ impl Standards {
     pub fn m2(&self, rank: &str) -> Option<f64> {
         self.0.get(rank).copied()
     }
-}
-
-/// Every record of a query, page by page, up to `cap` (reports and checks
-/// are bounded so one request stays within its time limit).
-pub fn all<T: serde::de::DeserializeOwned>(
-    find: tianshan_sdk::storage::Find,
-    cap: usize,
-) -> Result<Vec<Doc<T>>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = find.clone().limit(1000).cursor(cursor).page::<T>()?;
-        out.extend(page.records);
-        match page.next_cursor {
-            Some(next) if out.len() < cap => cursor = Some(next),
-            _ => break,
-        }
-    }
-    Ok(out)
 }
 
 /// A date field as `YYYY-MM-DD`, or 422 `invalid_date` on it.

@@ -8,7 +8,7 @@ use tianshan_sdk::import::{self, Column, Kind, Problem, Register};
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{self, Doc, Write};
 
-use crate::common::{all, buildings, floors, rooms};
+use crate::common::{buildings, floors, rooms};
 use crate::model::{self, Building, Floor, Room};
 
 const REGISTER: Register = Register::new(&[
@@ -90,16 +90,19 @@ fn import_rooms(req: &Request) -> Result<Response> {
                 .with_param("max", MAX_ROWS),
         );
     }
-    let floor_list = all::<Floor>(floors().find().eq("building_id", building.id.as_str()), 500)?;
+    let floor_list = floors()
+        .find()
+        .eq("building_id", building.id.as_str())
+        .all::<Floor>(500)?;
     let by_level: HashMap<i64, &Doc<Floor>> =
         floor_list.iter().map(|f| (f.data.level, f)).collect();
-    let existing: HashSet<(String, String)> = all::<Room>(
-        rooms().find().eq("building_id", building.id.as_str()),
-        50_000,
-    )?
-    .into_iter()
-    .map(|r| (r.data.floor_id, r.data.no))
-    .collect();
+    let existing: HashSet<(String, String)> = rooms()
+        .find()
+        .eq("building_id", building.id.as_str())
+        .all::<Room>(50_000)?
+        .into_iter()
+        .map(|r| (r.data.floor_id, r.data.no))
+        .collect();
     let mut seen = HashSet::new();
     let mut problems = Vec::new();
     let mut writes = Vec::new();

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{self, Doc, Write};
 
-use crate::common::{
-    Levels, Standards, all, date, floors, occupancies, required, rooms, standards,
-};
+use crate::common::{Levels, Standards, date, floors, occupancies, required, rooms, standards};
 use crate::model::{self, Floor, Occupancy, Room, Standard, invalid};
 
 const VIEW: &str = "property.view";
@@ -171,13 +169,11 @@ pub struct RoomCheck {
 }
 
 fn current_occupants(room_id: &str) -> Result<Vec<Doc<Occupancy>>> {
-    all(
-        occupancies()
-            .find()
-            .eq("room_id", room_id)
-            .eq("active", true),
-        500,
-    )
+    occupancies()
+        .find()
+        .eq("room_id", room_id)
+        .eq("active", true)
+        .all(500)
 }
 
 fn evaluate(
@@ -339,17 +335,18 @@ pub fn room_detail(req: &Request) -> Result<Response> {
 /// every room with its outline, use, vacancy and over-standard flag.
 pub fn floor_view(req: &Request) -> Result<Response> {
     let floor = floors().fetch::<Floor>(req.param("id")?)?;
-    let list = all::<Room>(rooms().find().eq("floor_id", floor.id.as_str()), 2000)?;
+    let list = rooms()
+        .find()
+        .eq("floor_id", floor.id.as_str())
+        .all::<Room>(2000)?;
     let ids: Vec<String> = list.iter().map(|r| r.id.clone()).collect();
     let mut by_room: HashMap<String, Vec<Doc<Occupancy>>> = HashMap::new();
     if !ids.is_empty() {
-        let people = all::<Occupancy>(
-            occupancies()
-                .find()
-                .one_of("room_id", ids.iter().map(|s| s.as_str()))
-                .eq("active", true),
-            20_000,
-        )?;
+        let people = occupancies()
+            .find()
+            .one_of("room_id", ids.iter().map(|s| s.as_str()))
+            .eq("active", true)
+            .all::<Occupancy>(20_000)?;
         for o in people {
             by_room.entry(o.data.room_id.clone()).or_default().push(o);
         }
@@ -375,11 +372,15 @@ pub fn floor_view(req: &Request) -> Result<Response> {
 /// Everyone over the standard in reach, with the excess, and the units
 /// they belong to (the room's org) summed.
 pub fn over_standard_rows() -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
-    let offices = all::<Room>(
-        rooms().find().eq("class", "office").gt("occupants", 0),
-        50_000,
-    )?;
-    let people = all::<Occupancy>(occupancies().find().eq("active", true), 200_000)?;
+    let offices = rooms()
+        .find()
+        .eq("class", "office")
+        .gt("occupants", 0)
+        .all::<Room>(50_000)?;
+    let people = occupancies()
+        .find()
+        .eq("active", true)
+        .all::<Occupancy>(200_000)?;
     let mut by_room: HashMap<&str, Vec<Doc<Occupancy>>> = HashMap::new();
     for o in &people {
         by_room
