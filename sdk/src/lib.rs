@@ -59,6 +59,7 @@ pub mod export;
 pub mod import;
 pub mod list;
 pub mod money;
+pub mod texts;
 pub mod vocab;
 
 /// Bindings generated from `wit/plugin.wit`; use the wrappers instead.

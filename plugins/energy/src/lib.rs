@@ -93,47 +93,21 @@ mod tests {
     /// its pages, and both files have the same keys.
     #[test]
     fn every_error_code_has_texts_in_both_languages() {
-        let keys = |json: &str| -> std::collections::BTreeSet<String> {
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(json).unwrap();
-            map.keys().cloned().collect()
-        };
-        let zh = keys(include_str!("../ui/i18n/zh-CN.json"));
-        let en = keys(include_str!("../ui/i18n/en.json"));
-        assert_eq!(zh, en);
-        let sources = [
-            include_str!("analysis.rs"),
-            include_str!("common.rs"),
-            include_str!("factors.rs"),
-            include_str!("meters.rs"),
-            include_str!("model.rs"),
-            include_str!("profiles.rs"),
-            include_str!("statements.rs"),
-            include_str!("targets.rs"),
-        ];
-        let mut codes = std::collections::BTreeSet::new();
-        for source in sources {
-            let compact = source.split_whitespace().collect::<Vec<_>>().join(" ");
-            for rest in compact.split("with_code(\"").skip(1) {
-                codes.insert(rest.split('"').next().unwrap().to_string());
-            }
-            // Error::invalid(field, "code", …) and Error::new(status, "code", …)
-            for marker in ["Error::invalid(", "Error::new("] {
-                for rest in compact.split(marker).skip(1) {
-                    let Some(code) = rest.split(',').nth(1).map(str::trim) else {
-                        continue;
-                    };
-                    if let Some(code) = code.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
-                        codes.insert(code.to_string());
-                    }
-                }
-            }
-        }
-        assert!(codes.len() > 30, "{codes:?}");
-        let missing: Vec<_> = codes
-            .iter()
-            .filter(|c| !zh.contains(&format!("code.{c}")))
-            .collect();
-        assert!(missing.is_empty(), "codes without words: {missing:?}");
+        let checked = tianshan_sdk::texts::assert_error_texts(
+            include_str!("../ui/i18n/zh-CN.json"),
+            include_str!("../ui/i18n/en.json"),
+            &[
+                include_str!("analysis.rs"),
+                include_str!("common.rs"),
+                include_str!("factors.rs"),
+                include_str!("meters.rs"),
+                include_str!("model.rs"),
+                include_str!("profiles.rs"),
+                include_str!("statements.rs"),
+                include_str!("targets.rs"),
+            ],
+            &[],
+        );
+        assert!(checked > 30, "{checked}");
     }
 }
