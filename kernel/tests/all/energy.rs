@@ -696,6 +696,36 @@ fn tianshan_up_installs_energy_with_demo_data() {
         .find(|i| i["code"] == "plan.key_users_metered_share")
         .unwrap();
     assert!(metered["latest"].as_f64().unwrap() > 0.0, "{metered}");
+    // The LED wall's one read: every prefecture ranked by energy per m²,
+    // and each of the system's plan indicators with a value.
+    let (status, overview) = k.get("/api/v1/datacenter/overview?org=org-650000");
+    assert_eq!(status, 200, "{overview}");
+    let ranking = overview["rankings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "plan.energy_per_area")
+        .unwrap_or_else(|| panic!("{overview}"));
+    assert!(
+        ranking["rows"].as_array().unwrap().len() >= 14,
+        "the prefectures: {ranking}"
+    );
+    for code in [
+        "plan.energy_per_capita",
+        "plan.water_per_capita",
+        "plan.carbon_per_area",
+        "plan.energy_total",
+        "plan.water_total",
+        "plan.carbon_total",
+    ] {
+        let p = overview["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == code)
+            .unwrap_or_else(|| panic!("{code} in {overview}"));
+        assert!(p["latest"].as_f64().unwrap_or(0.0) > 0.0, "{p}");
+    }
     let (_, year) = region_month();
     let summary = ok(
         &k,
