@@ -126,6 +126,7 @@
 
   var NAV = [
     { id: 'account', hash: '#/account', icon: '◉', show: function () { return true; } },
+    { id: 'datacenter', hash: '#/datacenter', icon: '▤', show: function () { return true; } },
     { id: 'users', hash: '#/admin/users', icon: '☺', show: isAdmin },
     { id: 'orgs', hash: '#/admin/orgs', icon: '⌬', show: isAdmin },
     { id: 'plugins', hash: '#/admin/plugins', icon: '▦', show: isAdmin },
@@ -144,7 +145,7 @@
     }
     box.textContent = '';
     var items = NAV.filter(function (n) { return n.show(); });
-    var adminItems = items.filter(function (n) { return n.id !== 'account'; });
+    var adminItems = items.filter(function (n) { return n.id !== 'account' && n.id !== 'datacenter'; });
     box.appendChild(h('p.menu-heading', { text: t(adminItems.length ? 'admin.menu.heading' : 'admin.menu.mine') }));
     items.forEach(function (n) {
       var a = h('a.menu-entry' + (n.id === active ? '.active' : ''), {
@@ -159,6 +160,10 @@
   function parse(hash) {
     var m = /^#\/account$/.exec(hash || '');
     if (m) return { page: 'account' };
+    m = /^#\/datacenter(?:\/([^/?#]+))?$/.exec(hash || '');
+    if (m) {
+      try { return { page: 'datacenter', arg: m[1] ? decodeURIComponent(m[1]) : null }; } catch (e) { return null; }
+    }
     m = /^#\/admin\/(users|orgs|plugins|audit|dead|system)(?:\/([^/]+))?$/.exec(hash || '');
     if (!m) return null;
     var arg = null;
@@ -822,9 +827,152 @@
     });
   }
 
+  // ---- the data center: the catalogue, one indicator, manual entry -----------------
+  //
+  // Every signed-in user reads the catalogue (the government's, not a
+  // plugin's) and the values of the orgs their bindings reach; the kernel
+  // answers only those. The plan's indicators nobody's system measures
+  // (standards issued) are entered here by whoever holds
+  // kernel.datacenter.write.
+
+  function nameOf(ind) { return (ind.name && (ind.name[ctx.lang] || ind.name['zh-CN'])) || ind.code; }
+
+  function number(v) {
+    return v == null ? '—' : Number(v).toLocaleString(ctx.lang, { maximumFractionDigits: 3 });
+  }
+
+  function targetText(ind) {
+    var tg = ind.target;
+    if (!tg) return '—';
+    return t('admin.dc.target.' + tg.kind, { value: number(tg.value), unit: ind.unit, period: tg.period || '', baseline: tg.baseline_period || '' });
+  }
+
+  function datacenterPage(code, seq) {
+    if (code) return indicatorPage(code, seq);
+    var p = page('admin.nav.datacenter', t('admin.dc.intro'));
+    var filter = input('q', 'search');
+    filter.id = 'dc-filter';
+    var wall = h('a.button.button-secondary', { href: '/wall/', target: '_blank', rel: 'noopener', id: 'dc-wall', text: t('admin.dc.wall') });
+    var list = h('div', { id: 'dc-catalogue' });
+    p.box.appendChild(card(null, [h('div.admin-toolbar', null, [field('admin.dc.search', filter), wall]), list]));
+    call('GET', '/api/v1/datacenter/indicators').then(function (res) {
+      if (seq !== renderSeq) return;
+      if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+      var all = res.body.indicators || [];
+      function draw() {
+        var q = filter.value.trim().toLowerCase();
+        list.textContent = '';
+        var rows = all.filter(function (ind) {
+          return !q || ind.code.toLowerCase().indexOf(q) >= 0 || nameOf(ind).toLowerCase().indexOf(q) >= 0;
+        }).map(function (ind) {
+          return h('tr', { 'data-code': ind.code }, [
+            td(h('a', { href: '#/datacenter/' + encodeURIComponent(ind.code), text: nameOf(ind) })),
+            td(h('code', { text: ind.code })), td(ind.owner), td(ind.unit),
+            td(t('admin.dc.agg.' + ind.aggregation)), td(t('admin.dc.gran.' + ind.granularity)),
+            td(t('admin.dc.sharing.' + ind.sharing)), td(targetText(ind))
+          ]);
+        });
+        list.appendChild(table(['admin.dc.name', 'admin.dc.code', 'admin.dc.owner', 'admin.dc.unit', 'admin.dc.aggregation',
+          'admin.dc.granularity', 'admin.dc.sharingCol', 'admin.dc.targetCol'], rows));
+        list.appendChild(h('p.admin-intro', { text: t('admin.dc.count', { n: rows.length, total: all.length }) }));
+      }
+      filter.addEventListener('input', draw);
+      draw();
+    });
+  }
+
+  function indicatorPage(code, seq) {
+    var p = page('admin.nav.datacenter');
+    var base = '/api/v1/datacenter/indicators/' + encodeURIComponent(code);
+    call('GET', base).then(function (res) {
+      if (seq !== renderSeq) return;
+      if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+      var ind = res.body.indicator;
+      p.box.querySelector('h1').textContent = nameOf(ind);
+      p.box.appendChild(card(null, [h('dl.admin-facts', { id: 'dc-facts' }, [
+        h('dt', { text: t('admin.dc.code') }), h('dd', null, h('code', { text: ind.code })),
+        h('dt', { text: t('admin.dc.owner') }), h('dd', { text: ind.owner }),
+        h('dt', { text: t('admin.dc.unit') }), h('dd', { text: ind.unit }),
+        h('dt', { text: t('admin.dc.aggregation') }), h('dd', { text: t('admin.dc.agg.' + ind.aggregation) }),
+        h('dt', { text: t('admin.dc.granularity') }), h('dd', { text: t('admin.dc.gran.' + ind.granularity) }),
+        h('dt', { text: t('admin.dc.sharingCol') }), h('dd', { text: t('admin.dc.sharing.' + ind.sharing) }),
+        h('dt', { text: t('admin.dc.targetCol') }), h('dd', { text: targetText(ind) })
+      ]), h('p', null, h('a', { href: '#/datacenter', text: t('admin.dc.back') }))]));
+      var byOrg = h('div', { id: 'dc-by-org' });
+      var byYear = h('div', { id: 'dc-by-year' });
+      function download(format, group) {
+        return button('admin.dc.export.' + format, function () {
+          var a = h('a', { href: base + '/values?format=' + format + '&group=' + group + '&per=year', download: '' });
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+        });
+      }
+      p.box.appendChild(card('admin.dc.byOrg', [byOrg, h('div.admin-actions', null, [download('csv', 'org'), download('xlsx', 'org')])]));
+      p.box.appendChild(card('admin.dc.byYear', [byYear]));
+      function load() {
+        Promise.all([
+          call('GET', base + '/values?group=org&per=year'),
+          call('GET', base + '/values?per=year')
+        ]).then(function (r) {
+          if (seq !== renderSeq) return;
+          byOrg.textContent = '';
+          byYear.textContent = '';
+          if (r[0].status !== 200) return banner(p.note, 'error', errorText(r[0]));
+          byOrg.appendChild(table(['admin.col.org', 'admin.dc.period', 'admin.dc.value'], r[0].body.rows.map(function (row) {
+            return h('tr', { 'data-org': row.org }, [td(orgName(row.org)), td(row.period), td(number(row.value))]);
+          })));
+          if (r[1].status === 200) {
+            byYear.appendChild(table(['admin.dc.period', 'admin.dc.value'], r[1].body.rows.map(function (row) {
+              return h('tr', null, [td(row.period), td(number(row.value))]);
+            })));
+          }
+        });
+      }
+      if (ind.owner === 'kernel') p.box.appendChild(card('admin.dc.enter', [entryForm(base, p.note, load)]));
+      load();
+    });
+  }
+
+  // Names of the orgs the caller reaches, once per page.
+  var dcOrgNames = {};
+  function orgName(id) {
+    var span = h('span', { text: dcOrgNames[id] || id });
+    if (!dcOrgNames[id]) {
+      call('GET', '/api/v1/orgs/' + encodeURIComponent(id)).then(function (res) {
+        if (res.status === 200 && res.body) {
+          var o = res.body.org || res.body;
+          dcOrgNames[id] = o.name_zh || o.name || id;
+          span.textContent = ctx.lang === 'en' ? (o.name_en || dcOrgNames[id]) : dcOrgNames[id];
+        }
+      });
+    }
+    return span;
+  }
+
+  function entryForm(base, note, after) {
+    var org = input('org', 'text', (ctx.me && ctx.me.org) || '');
+    org.id = 'dc-entry-org';
+    var period = input('period', 'text', String(new Date().getFullYear()));
+    period.id = 'dc-entry-period';
+    var value = input('value', 'number');
+    value.id = 'dc-entry-value';
+    value.step = 'any';
+    var save = button('admin.save', function () {
+      act(note, save, call('POST', base + '/values', { values: [{ org: org.value.trim() || null, period: period.value.trim(), value: Number(value.value) }] }),
+        'admin.dc.entered', after);
+    }, 'button-primary');
+    save.id = 'dc-entry-save';
+    return h('div.admin-form', null, [
+      h('p.admin-intro', { text: t('admin.dc.enterIntro') }),
+      field('admin.col.org', org, t('admin.dc.orgHint')), field('admin.dc.period', period), field('admin.dc.value', value),
+      h('div.admin-actions', null, [save])
+    ]);
+  }
+
   var PAGES = {
     account: accountPage, users: usersPage, orgs: orgsPage, plugins: pluginsPage,
-    audit: auditPage, dead: deadPage, system: systemPage
+    audit: auditPage, dead: deadPage, system: systemPage, datacenter: datacenterPage
   };
 
   // ---- the forced password change at login ------------------------------------------

@@ -149,6 +149,63 @@ fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit
     });
 }
 
+/// The data center in the portal: a member finds a plan indicator in the
+/// catalogue; the platform administrator enters a value of an indicator
+/// nobody's system measures, which then shows for the region, and a
+/// member may not enter one.
+#[test]
+fn the_catalogue_and_a_plan_value_entered_by_hand() {
+    if skip_browser() {
+        return;
+    }
+    let k = TestKernel::start();
+    let t = two_counties(&k);
+    person(&k, "clerk.a", &t.unit_a, &[]);
+    let b = Browser::start();
+    b.goto(&format!("{}/", k.base));
+    sign_in(&b, "clerk.a", PASSWORD);
+    b.wait_displayed("#admin-menu a[data-admin=\"datacenter\"]");
+    b.click("#admin-menu a[data-admin=\"datacenter\"]");
+    b.wait_displayed("#dc-catalogue tr[data-code=\"plan.energy_per_area\"]");
+    b.type_into("#dc-filter", "标准");
+    b.wait_until("only the standards", || {
+        b.script(
+            "var rows = document.querySelectorAll('#dc-catalogue tbody tr'); \
+             return rows.length === 2 && !!document.querySelector('#dc-catalogue tr[data-code=\"plan.regional_standards\"]')",
+            json!([]),
+        ) == true
+    });
+    b.click("#dc-catalogue tr[data-code=\"plan.regional_standards\"] a");
+    b.wait_text("#dc-facts", "the indicator's facts", |t| {
+        t.contains("plan.regional_standards") && t.contains("不低于 20")
+    });
+    // A member reads but may not enter: the kernel says so in Chinese.
+    b.type_into("#dc-entry-value", "3");
+    b.click("#dc-entry-save");
+    b.wait_text(".admin-banner", "the refusal", |t| {
+        !t.is_empty() && !t.contains("forbidden")
+    });
+    b.click("#logout");
+
+    sign_in(&b, "admin", crate::support::ADMIN_PASSWORD);
+    b.goto(&format!("{}/#/datacenter/plan.regional_standards", k.base));
+    b.wait_displayed("#dc-entry-value");
+    b.type_into("#dc-entry-org", "org-650000");
+    b.script(
+        "document.getElementById('dc-entry-period').value = '2026'; return true;",
+        json!([]),
+    );
+    b.type_into("#dc-entry-value", "12");
+    b.click("#dc-entry-save");
+    b.wait_text("#dc-by-org", "the entered value for the region", |t| {
+        t.contains("2026") && t.contains("12")
+    });
+    let (status, values) =
+        k.get("/api/v1/datacenter/indicators/plan.regional_standards/values?per=year");
+    assert_eq!(status, 200, "{values}");
+    assert_eq!(values["rows"][0]["value"], 12.0, "{values}");
+}
+
 #[test]
 fn the_console_dictionaries_match_and_cover_the_script() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("portal");
