@@ -9,10 +9,12 @@
 //! - [`purchase`]: rules, quotas, purchase requests and their approval.
 //! - [`scrap`]: scrap requests and their approval.
 //! - [`trips`]: trip requests, approval, dispatch and return.
+//! - [`fuel`]: fuel and charging logs, per org and month in the data center.
 //! - [`indicators`]: what goes into the data center.
 //! - [`demo`]: the fleet `tianshan up` seeds.
 
 pub mod demo;
+pub mod fuel;
 pub mod indicators;
 pub mod model;
 pub mod purchase;
@@ -36,6 +38,7 @@ impl Plugin for Vehicles {
         let router = scrap::routes(router);
         let router = trips::routes(router);
         let router = indicators::routes(router);
+        let router = fuel::routes(router);
         demo::routes(router)
     }
 
@@ -76,6 +79,7 @@ fn setup() -> Result<()> {
     trips::define_flows()?;
     purchase::seed_rules()?;
     indicators::define()?;
+    fuel::define()?;
     Ok(())
 }
 
@@ -96,6 +100,7 @@ mod tests {
                 include_str!("purchase.rs"),
                 include_str!("scrap.rs"),
                 include_str!("trips.rs"),
+                include_str!("fuel.rs"),
             ],
             &[],
         );
