@@ -1,8 +1,9 @@
 //! The energy plugin end to end on a real kernel with the real plugin:
 //! a month measured by a meter read by hand, an online meter over MQTT
-//! (Mosquitto) and a bill, the statement prefilled from them, reviewed by
-//! the unit, the county and the region through the kernel's approvals
-//! (once sent back), locked, in the data center and the plan, reopened;
+//! (Mosquitto), a bill and the vehicles system's fuel log, the statement
+//! prefilled from them, reviewed by the unit, the county and the region
+//! through the kernel's approvals (once sent back), locked, in the data
+//! center and the plan, reopened;
 //! targets level by level, alerts, a factor change recomputing the year;
 //! the attacks (another county's institution, a forged org, editing in
 //! review, a county setting the region's coefficients); `tianshan up`
@@ -357,7 +358,49 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
         (422, "energy_type_unknown".into(), "energy_type".into())
     );
 
-    // The form, prefilled: electricity from the meter, water from the bill.
+    // Fuel from the vehicles system's log of one of the unit's cars.
+    k.install_ok("vehicles");
+    let fleet = person(k, "fleet.a", &w.unit_a, &[("vehicles.manager", &w.unit_a)]);
+    let car = k.request(
+        "POST",
+        "/api/v1/p/vehicles/vehicles",
+        Some(&fleet),
+        Some(
+            json!({"plate": "新A12345", "vin": "LSVAU2180N2183294", "brand": "红旗", "model": "H5",
+                   "energy_type": "gasoline", "displacement_l": 1.5, "price": 15_980_000,
+                   "category": "other", "seats": 5, "odometer_km": 1000.0,
+                   "registered_on": "2024-05-01"})
+            .to_string()
+            .into_bytes(),
+        ),
+    );
+    assert_eq!(car.0, 201, "{}", car.1);
+    let first_of_month = format!("{month}-01");
+    let fuel = |body: Value| {
+        k.request(
+            "POST",
+            "/api/v1/p/vehicles/fuel",
+            Some(&fleet),
+            Some(body.to_string().into_bytes()),
+        )
+    };
+    let refused_fuel = fuel(
+        json!({"vehicle_id": car.1["id"], "kind": "charging", "on": first_of_month, "amount": 30.0}),
+    );
+    assert_eq!(
+        (refused_fuel.0, refused_fuel.1["error"]["code"].as_str()),
+        (422, Some("fuel_kind_mismatch")),
+        "a petrol car is not charged: {}",
+        refused_fuel.1
+    );
+    let logged = fuel(
+        json!({"vehicle_id": car.1["id"], "kind": "gasoline", "on": first_of_month,
+                             "amount": 80.0, "cost_fen": 62_400, "station": "中石油天山路站"}),
+    );
+    assert_eq!(logged.0, 201, "{}", logged.1);
+
+    // The form, prefilled: electricity from the meter, water from the bill,
+    // gasoline from the vehicles system.
     let shown = ok(k, &w.reporter, "GET", &form, Value::Null, 200);
     assert_eq!(shown["statement"]["stage"], "not_filed", "{shown}");
     let electricity = line(&shown["prefill"], "electricity");
@@ -377,6 +420,12 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
             water["cost_fen"].as_i64()
         ),
         (Some(120.0), Some("bill"), Some(57600)),
+        "{shown}"
+    );
+    let petrol = line(&shown["prefill"], "gasoline");
+    assert_eq!(
+        (petrol["quantity"].as_f64(), petrol["source"].as_str()),
+        (Some(80.0), Some("vehicles")),
         "{shown}"
     );
     assert!(shown["gaps"].as_array().unwrap().is_empty(), "{shown}");
@@ -419,8 +468,8 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
         json!({"lines": shown["prefill"], "note": "按表计与账单填报"}),
         200,
     );
-    let gas_kgce = if mqtt { 1200.0 * 1.2143 } else { 0.0 };
-    let kgce = 30000.0 * 0.1229 + gas_kgce;
+    let fuels_kgce = if mqtt { 1200.0 * 1.2143 } else { 0.0 } + 80.0 * 0.73 * 1.4714;
+    let kgce = 30000.0 * 0.1229 + fuels_kgce;
     assert!(
         (saved["data"]["kgce"].as_f64().unwrap() - kgce).abs() < 0.01,
         "{saved}"
@@ -467,7 +516,7 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
     wait_stage(k, &w.reporter, &form, "region_review");
     decide(k, &w.region_reviewer, false);
     wait_stage(k, &w.reporter, &form, "locked");
-    let kgce = 29000.0 * 0.1229 + gas_kgce;
+    let kgce = 29000.0 * 0.1229 + fuels_kgce;
 
     // Locked: in the data center per month, and in the plan annualised.
     // The handler that locked it publishes right after; wait for it.
@@ -638,7 +687,7 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
     let made = ok(k, &w.region_admin, "POST", "/factors", set, 201);
     assert!(made["recomputed"].as_u64().unwrap() >= 1, "{made}");
     let now = ok(k, &w.reporter, "GET", &form, Value::Null, 200);
-    let recomputed = 29000.0 * 0.2 + gas_kgce;
+    let recomputed = 29000.0 * 0.2 + fuels_kgce;
     assert!(
         (now["statement"]["data"]["kgce"].as_f64().unwrap() - recomputed).abs() < 0.01,
         "{now}"

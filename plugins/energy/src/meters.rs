@@ -598,6 +598,32 @@ pub fn measured(org: &str, month: i64) -> Result<Measured> {
             );
         }
     }
+    // Vehicle fuel from the vehicles system's logs, for what no meter or
+    // bill gave. Charging is not added: the piles hang off the building's
+    // own meters, which count it already.
+    for (energy_type, code) in [
+        ("gasoline", "vehicles.gasoline_l"),
+        ("diesel", "vehicles.diesel_l"),
+    ] {
+        if lines.iter().any(|l| l.energy_type == energy_type) {
+            continue;
+        }
+        let own = tianshan_sdk::datacenter::Query::new(code)
+            .org(org)
+            .between(Some(period.clone()), Some(period.clone()))
+            .raw()
+            .rows();
+        // Without the vehicles system (or its indicator) there is nothing to add.
+        let litres: f64 = own
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.org == org)
+            .map(|r| r.value)
+            .sum();
+        if litres > 0.0 {
+            add(&mut lines, energy_type, litres, 0, "vehicles");
+        }
+    }
     for l in &mut lines {
         l.quantity = crate::model::round(l.quantity, 3);
     }

@@ -420,7 +420,8 @@ pub struct Line {
     /// 费用 in fen.
     #[serde(default)]
     pub cost_fen: i64,
-    /// `meter`, `bill` or `entered`.
+    /// `meter`, `bill`, `vehicles` (the vehicles system's fuel logs) or
+    /// `entered`.
     #[serde(default = "entered")]
     pub source: String,
     /// A gap filled by estimate (估算), flagged on the form.
@@ -502,11 +503,11 @@ pub fn check_lines(lines: &[Line], factors: &FactorSet) -> Result<()> {
                 "a cost of 0 or more",
             ));
         }
-        if !["meter", "bill", "entered"].contains(&line.source.as_str()) {
+        if !["meter", "bill", "vehicles", "entered"].contains(&line.source.as_str()) {
             return Err(Error::invalid(
                 format!("lines[{i}].source"),
                 "source_invalid",
-                "meter, bill or entered",
+                "meter, bill, vehicles or entered",
             ));
         }
     }
