@@ -142,6 +142,30 @@ fn wait_stage(k: &TestKernel, token: &str, path: &str, want: &str) {
     });
 }
 
+/// The department's and the region's approvals of a statement the unit
+/// has passed, up to locked.
+fn review_above_the_unit(w: &World, form: &str) {
+    decide(&w.k, &w.county_reviewer, false);
+    wait_stage(&w.k, &w.reporter, form, "region_review");
+    decide(&w.k, &w.region_reviewer, false);
+    wait_stage(&w.k, &w.reporter, form, "locked");
+}
+
+/// Submits the saved statement and takes it through all three reviews.
+fn submit_and_review(w: &World, form: &str) {
+    ok(
+        &w.k,
+        &w.reporter,
+        "POST",
+        &format!("{form}/submit"),
+        Value::Null,
+        201,
+    );
+    decide(&w.k, &w.unit_reviewer, false);
+    wait_stage(&w.k, &w.reporter, form, "reported");
+    review_above_the_unit(w, form);
+}
+
 fn line<'a>(lines: &'a Value, energy_type: &str) -> &'a Value {
     lines
         .as_array()
@@ -502,20 +526,7 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
         .find(|l| l["type"] == "electricity")
         .unwrap()["quantity"] = json!(29000.0);
     ok(k, &w.reporter, "PUT", &form, json!({"lines": lines}), 200);
-    ok(
-        k,
-        &w.reporter,
-        "POST",
-        &format!("{form}/submit"),
-        Value::Null,
-        201,
-    );
-    decide(k, &w.unit_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "reported");
-    decide(k, &w.county_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "region_review");
-    decide(k, &w.region_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "locked");
+    submit_and_review(&w, &form);
     let kgce = 29000.0 * 0.1229 + fuels_kgce;
 
     // Locked: in the data center per month, and in the plan annualised.
@@ -631,20 +642,7 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
     assert_eq!(accepted["data"]["status"], "accepted");
 
     // Locked again over the target: an alert the unit sees and closes.
-    ok(
-        k,
-        &w.reporter,
-        "POST",
-        &format!("{form}/submit"),
-        Value::Null,
-        201,
-    );
-    decide(k, &w.unit_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "reported");
-    decide(k, &w.county_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "region_review");
-    decide(k, &w.region_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "locked");
+    submit_and_review(&w, &form);
     let over = wait_for("the over-target alert", || {
         let alerts = ok(
             k,
@@ -906,10 +904,7 @@ fn a_month_read_by_hand_and_submitted_in_the_browser() {
     sign_out(&b);
     let form = format!("/statements/{}/{month}", w.unit_a);
     wait_stage(k, &w.reporter, &form, "reported");
-    decide(k, &w.county_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "region_review");
-    decide(k, &w.region_reviewer, false);
-    wait_stage(k, &w.reporter, &form, "locked");
+    review_above_the_unit(&w, &form);
 
     wait_for("the month in the data center", || {
         let (_, v) = k.get(&format!(
