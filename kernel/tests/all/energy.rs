@@ -499,15 +499,33 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
         "{saved}"
     );
     assert_eq!(saved["stage"], "draft");
-    let submitted = ok(
-        k,
-        &w.reporter,
-        "POST",
-        &format!("{form}/submit"),
-        Value::Null,
-        201,
-    );
+    // Submitted twice at once (a double click, two tabs): one review starts.
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let submit = || {
+            scope.spawn(|| {
+                call(
+                    k,
+                    &w.reporter,
+                    "POST",
+                    &format!("{form}/submit"),
+                    Value::Null,
+                )
+            })
+        };
+        let (a, b) = (submit(), submit());
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{answers:?}");
+    let submitted = &answers.iter().find(|(s, _)| *s == 201).unwrap().1;
     assert_eq!(submitted["stage"], "unit_review", "{submitted}");
+    let shown_now = ok(k, &w.reporter, "GET", &form, Value::Null, 200);
+    assert_eq!(
+        shown_now["approvals"].as_array().unwrap().len(),
+        1,
+        "one approval for the month: {shown_now}"
+    );
     assert_eq!(
         refused(k, &w.reporter, "PUT", &form, body.clone()),
         (409, "statement_not_editable".into(), String::new())

@@ -460,10 +460,6 @@ pub struct Statement {
     /// The factor set used (its record id).
     pub factor_set: String,
     #[serde(default)]
-    pub approval_id: Option<String>,
-    #[serde(default)]
-    pub reopen_id: Option<String>,
-    #[serde(default)]
     pub note: String,
     #[serde(default)]
     pub timeline: tianshan_sdk::document::Timeline,

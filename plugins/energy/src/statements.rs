@@ -70,12 +70,20 @@ pub fn define_flows() -> Result<()> {
     )
 }
 
+/// The statement's running approval (review or reopening), as the kernel
+/// keeps it: the record does not copy the instance's id or step.
+fn running(doc: &Doc<Statement>) -> Option<approvals::Instance> {
+    approvals::for_subject(&doc.id)
+        .ok()?
+        .into_iter()
+        .find(|i| i.status == "running")
+}
+
 /// The live status of a stored statement: a running review shows the
 /// step the kernel is at.
 fn live_status(doc: &Doc<Statement>) -> String {
     if doc.data.status == "in_review"
-        && let Some(id) = &doc.data.approval_id
-        && let Ok(Some(instance)) = approvals::get(id)
+        && let Some(instance) = running(doc)
     {
         return model::stage_of_step(instance.current_step).to_string();
     }
@@ -149,7 +157,13 @@ fn show(req: &Request) -> Result<Response> {
     let year = index.div_euclid(12) as i32;
     let factors = crate::factors::for_year(year)?;
     let profile = crate::profiles::for_year(&org, year)?;
-    let statement = match statements().get::<Statement>(&id(&org, &period))? {
+    let stored = statements().get::<Statement>(&id(&org, &period))?;
+    // Every review and reopening of the month, newest first, for the panel.
+    let history = match &stored {
+        Some(doc) => approvals::for_subject(&doc.id)?,
+        None => Vec::new(),
+    };
+    let statement = match stored {
         Some(doc) => view(&doc),
         None => {
             let totals = model::totals(&measured.lines, &factors.data);
@@ -171,6 +185,7 @@ fn show(req: &Request) -> Result<Response> {
         "gaps": measured.gaps,
         "profile": profile.map(|p| p.data),
         "factors": factors,
+        "approvals": history,
     })))
 }
 
@@ -302,7 +317,7 @@ fn submit(req: &Request) -> Result<Response> {
             { "label": { "zh-CN": "费用", "en": "Cost" }, "value": next.totals.cost_fen, "format": "money_fen" },
         ],
     });
-    let (instance, _) = approvals::start_with(
+    approvals::start_with(
         FLOW,
         &doc.id,
         &format!("能耗统计 {} Energy statement", next.period),
@@ -310,20 +325,15 @@ fn submit(req: &Request) -> Result<Response> {
         &form,
         vec![Write::update("statements", &doc, &next)?],
     )?;
-    // The instance id goes on the record once the kernel has made it.
-    let current = statements().fetch::<Statement>(&doc.id)?;
-    let mut with_id = current.data.clone();
-    with_id.approval_id = Some(instance.id.clone());
-    let saved = statements().update(&current.id, current.revision, &with_id)?;
+    let saved = statements().fetch::<Statement>(&doc.id)?;
     Ok(Response::json(&view(&saved)).with_status(201))
 }
 
 fn withdraw(req: &Request) -> Result<Response> {
     let (org, _, period) = path(req)?;
     let doc = fetch(&org, &period)?;
-    let approval = match (&doc.data.status[..], &doc.data.approval_id) {
-        ("in_review", Some(a)) => a.clone(),
-        ("reopening", _) => doc.data.reopen_id.clone().unwrap_or_default(),
+    let approval = match running(&doc) {
+        Some(i) if ["in_review", "reopening"].contains(&doc.data.status.as_str()) => i.id,
         _ => {
             return Err(Error::conflict("nothing to withdraw").with_code("not_in_review"));
         }
@@ -360,7 +370,7 @@ fn reopen(req: &Request) -> Result<Response> {
     next.status = "reopening".into();
     next.timeline
         .push("reopen_requested", Some(json!({ "reason": reason })));
-    let (instance, _) = approvals::start_with(
+    approvals::start_with(
         REOPEN_FLOW,
         &doc.id,
         &format!("解锁能耗报表 {} Reopen energy statement", next.period),
@@ -368,10 +378,7 @@ fn reopen(req: &Request) -> Result<Response> {
         &json!({ "period": next.period, "reason": reason }),
         vec![Write::update("statements", &doc, &next)?],
     )?;
-    let current = statements().fetch::<Statement>(&doc.id)?;
-    let mut with_id = current.data.clone();
-    with_id.reopen_id = Some(instance.id);
-    let saved = statements().update(&current.id, current.revision, &with_id)?;
+    let saved = statements().fetch::<Statement>(&doc.id)?;
     Ok(Response::json(&view(&saved)).with_status(201))
 }
 
@@ -413,14 +420,32 @@ pub fn decided(outcome: &Outcome) -> Result<()> {
     Ok(())
 }
 
+/// The most statements one factor change recomputes in its request.
+const RECOMPUTE_CAP: usize = 50_000;
+
+/// Refuses a factor change that would recompute more statements than one
+/// request may touch, before anything is written.
+pub fn ensure_recomputable(year: i32) -> Result<()> {
+    if statements().find().gte("year", year).count()? > RECOMPUTE_CAP as u64 {
+        return Err(Error::invalid(
+            "effective_from",
+            "recompute_too_large",
+            "too many statements to recompute in one change",
+        )
+        .with_param("max", RECOMPUTE_CAP as u64));
+    }
+    Ok(())
+}
+
 /// Recomputes the totals of every statement from `year` on under the
 /// factor sets now in force, and republishes the years that changed.
-/// Answers how many statements changed.
+/// Answers how many statements changed; callers check
+/// [`ensure_recomputable`] first.
 pub fn recompute_from(year: i32) -> Result<usize> {
     let docs = statements()
         .find()
         .gte("year", year)
-        .all::<Statement>(50_000)?;
+        .all::<Statement>(RECOMPUTE_CAP)?;
     let mut sets = std::collections::BTreeMap::new();
     let mut changed = 0;
     let mut years = std::collections::BTreeSet::new();

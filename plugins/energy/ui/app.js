@@ -188,8 +188,8 @@ import * as kit from '/ui/kit/kit.js';
         totals, form, reopen, panel,
         h('p', null, h('a', { href: '#/statements' + kit.query({ period: period }) }, tr('statement.back')))
       ]);
-      if (s.data.approval_id || s.data.reopen_id) {
-        kit.approvalPanel(panel, { approvalId: stage === 'reopening' ? s.data.reopen_id : s.data.approval_id, onDone: function () { statement(parts, params, live); } });
+      if ((b.approvals || []).length) {
+        kit.approvalPanel(panel, { approvals: b.approvals, onDone: function () { statement(parts, params, live); } });
       }
     });
   }
