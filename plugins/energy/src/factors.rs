@@ -85,6 +85,7 @@ fn create(req: &Request) -> Result<Response> {
                 .with_field("effective_from"),
         );
     }
+    crate::statements::ensure_recomputable(set.effective_from)?;
     let doc = sets().insert(&set)?;
     let recomputed = crate::statements::recompute_from(set.effective_from)?;
     Ok(Response::json(&json!({ "set": doc, "recomputed": recomputed })).with_status(201))
@@ -106,6 +107,7 @@ fn update(req: &Request) -> Result<Response> {
         );
     }
     let from = set.effective_from.min(doc.data.effective_from);
+    crate::statements::ensure_recomputable(from)?;
     let saved = sets().update(&doc.id, doc.revision, &set)?;
     let recomputed = crate::statements::recompute_from(from)?;
     Ok(Response::json(

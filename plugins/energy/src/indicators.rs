@@ -144,7 +144,7 @@ impl Publisher {
     /// granted publishing, this plugin's own always.
     pub fn flush(&mut self) -> Result<()> {
         for (code, points) in std::mem::take(&mut self.values) {
-            for chunk in points.chunks(datacenter_batch()) {
+            for chunk in points.chunks(BATCH) {
                 if code.starts_with("plan.") {
                     datacenter::publish_if_granted(code, chunk)?;
                 } else {
@@ -156,9 +156,8 @@ impl Publisher {
     }
 }
 
-fn datacenter_batch() -> usize {
-    1000
-}
+/// The most values the kernel takes in one publish call.
+const BATCH: usize = 1000;
 
 /// Republishes one institution's year.
 pub fn refresh_year(org: &str, year: i32) -> Result<()> {

@@ -7,7 +7,7 @@ use tianshan_sdk::datacenter::Query;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Collection, Doc, collection};
 
-use crate::model::{Profile, year_ok};
+use crate::model::Profile;
 
 pub fn profiles() -> Collection {
     collection("profiles")
@@ -133,8 +133,4 @@ fn save(req: &Request) -> Result<Response> {
     };
     crate::indicators::refresh_year(&org, year)?;
     Ok(Response::json(&saved))
-}
-
-pub fn check_year(year: i32) -> Result<()> {
-    year_ok("year", year)
 }
