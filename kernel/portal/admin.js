@@ -837,6 +837,13 @@
 
   function nameOf(ind) { return (ind.name && (ind.name[ctx.lang] || ind.name['zh-CN'])) || ind.code; }
 
+  // A catalogue unit in the viewer's language where it is a word.
+  function unitText(unit) {
+    var dict = messages[ctx.lang] || {};
+    var s = dict['admin.dc.unitWord.' + unit];
+    return s == null ? unit : s;
+  }
+
   function number(v) {
     return v == null ? '—' : Number(v).toLocaleString(ctx.lang, { maximumFractionDigits: 3 });
   }
@@ -844,7 +851,7 @@
   function targetText(ind) {
     var tg = ind.target;
     if (!tg) return '—';
-    return t('admin.dc.target.' + tg.kind, { value: number(tg.value), unit: ind.unit, period: tg.period || '', baseline: tg.baseline_period || '' });
+    return t('admin.dc.target.' + tg.kind, { value: number(tg.value), unit: unitText(ind.unit), period: tg.period || '', baseline: tg.baseline_period || '' });
   }
 
   function datacenterPage(code, seq) {
@@ -867,7 +874,7 @@
         }).map(function (ind) {
           return h('tr', { 'data-code': ind.code }, [
             td(h('a', { href: '#/datacenter/' + encodeURIComponent(ind.code), text: nameOf(ind) })),
-            td(h('code', { text: ind.code })), td(ind.owner), td(ind.unit),
+            td(h('code', { text: ind.code })), td(ind.owner), td(unitText(ind.unit)),
             td(t('admin.dc.agg.' + ind.aggregation)), td(t('admin.dc.gran.' + ind.granularity)),
             td(t('admin.dc.sharing.' + ind.sharing)), td(targetText(ind))
           ]);
@@ -892,7 +899,7 @@
       p.box.appendChild(card(null, [h('dl.admin-facts', { id: 'dc-facts' }, [
         h('dt', { text: t('admin.dc.code') }), h('dd', null, h('code', { text: ind.code })),
         h('dt', { text: t('admin.dc.owner') }), h('dd', { text: ind.owner }),
-        h('dt', { text: t('admin.dc.unit') }), h('dd', { text: ind.unit }),
+        h('dt', { text: t('admin.dc.unit') }), h('dd', { text: unitText(ind.unit) }),
         h('dt', { text: t('admin.dc.aggregation') }), h('dd', { text: t('admin.dc.agg.' + ind.aggregation) }),
         h('dt', { text: t('admin.dc.granularity') }), h('dd', { text: t('admin.dc.gran.' + ind.granularity) }),
         h('dt', { text: t('admin.dc.sharingCol') }), h('dd', { text: t('admin.dc.sharing.' + ind.sharing) }),

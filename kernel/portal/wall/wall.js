@@ -73,6 +73,13 @@
     return format(s == null ? key : s, values);
   }
 
+  // A catalogue unit in the viewer's language where it is a word
+  // (`vehicles` → 辆); symbols (kgce/m², %) stay as they are.
+  function unitText(unit) {
+    var s = state.t['unit.' + unit];
+    return s == null ? unit : s;
+  }
+
   function localized(value) {
     if (value == null) return '';
     if (typeof value === 'string') return value;
@@ -327,7 +334,7 @@
     var t = p.target;
     if (!t) return '';
     if (t.kind === 'change_at_most') return tr('target.change_at_most', { value: number(Math.abs(t.value)) });
-    return tr('target.' + t.kind, { value: number(t.value) + ' ' + p.unit });
+    return tr('target.' + t.kind, { value: number(t.value) + ' ' + unitText(p.unit) });
   }
 
   // How far along the target a value is, 0 to 1, for the bar.
@@ -385,7 +392,7 @@
       card.value.setAttribute('data-value', p.latest == null ? '' : String(p.latest));
       card.value.classList.toggle('none', p.latest == null);
       if (p.latest != null) {
-        card.value.appendChild(el('small', null, p.unit));
+        card.value.appendChild(el('small', null, unitText(p.unit)));
       }
       card.bar.style.width = Math.round(fraction(p) * 100) + '%';
       card.target.textContent = targetText(p);
@@ -502,7 +509,7 @@
       });
       empty(box, rows.length ? '' : tr('ranking.noData'));
     } else {
-      table(box, [tr('table.org'), tr('table.value') + (p ? ' (' + p.unit + ')' : '')],
+      table(box, [tr('table.org'), tr('table.value') + (p ? ' (' + unitText(p.unit) + ')' : '')],
         rows.map(function (r, i) { return [(i + 1) + '. ' + childName(r.org), number(r.value)]; }));
       empty(box, rows.length ? '' : tr('ranking.noData'));
     }
@@ -536,7 +543,7 @@
       });
       empty(box, points.length ? '' : tr('trend.noData'));
     } else {
-      table(box, [tr('table.period'), tr('table.value') + (p ? ' (' + p.unit + ')' : '')],
+      table(box, [tr('table.period'), tr('table.value') + (p ? ' (' + unitText(p.unit) + ')' : '')],
         points.map(function (x) { return [x.period, number(x.value)]; }));
       empty(box, points.length ? '' : tr('trend.noData'));
     }

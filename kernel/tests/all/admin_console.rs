@@ -167,6 +167,12 @@ fn the_catalogue_and_a_plan_value_entered_by_hand() {
     b.wait_displayed("#admin-menu a[data-admin=\"datacenter\"]");
     b.click("#admin-menu a[data-admin=\"datacenter\"]");
     b.wait_displayed("#dc-catalogue tr[data-code=\"plan.energy_per_area\"]");
+    // Units that are words read in Chinese: 辆, not "vehicles".
+    b.wait_text(
+        "#dc-catalogue tr[data-code=\"plan.nev_count\"]",
+        "the unit in Chinese",
+        |t| t.contains("辆") && !t.contains("vehicles"),
+    );
     b.type_into("#dc-filter", "标准");
     b.wait_until("only the standards", || {
         b.script(

@@ -354,7 +354,8 @@ fn assert_fits(b: &Browser, size: &str) {
     );
 }
 
-/// Every panel shown has data.
+/// Every panel shown has data, and the catalogue's unit words read in
+/// Chinese (辆, not "vehicles").
 fn wait_panels_ready(b: &Browser, size: &str) {
     b.wait_until(&format!("every panel with data at {size}"), || {
         b.script(
@@ -363,6 +364,14 @@ fn wait_panels_ready(b: &Browser, size: &str) {
             json!([]),
         ) == true
     });
+    let text = b.script("return document.body.innerText", json!([]));
+    let text = text.as_str().unwrap_or_default();
+    for word in ["vehicles", "piles", "standards", "warehouses"] {
+        assert!(
+            !text.contains(word),
+            "{word} in English on the wall at {size}"
+        );
+    }
 }
 
 #[test]
