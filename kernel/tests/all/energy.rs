@@ -558,14 +558,17 @@ fn a_month_from_meters_through_three_reviews_into_the_plan() {
     });
     let stored = month_values["rows"][0]["value"].as_f64().unwrap();
     assert!((stored - kgce).abs() < 0.01, "{month_values}");
-    let (_, plan) = k.get(&format!(
-        "/api/v1/datacenter/indicators/plan.energy_per_area/values?org={}&from={year}&to={year}",
-        w.unit_a
-    ));
+    // The handler publishes indicator by indicator, the month first and
+    // the plan after it; wait for the plan's value as well.
+    let plan = wait_for("the plan's value for the year", || {
+        let (_, v) = k.get(&format!(
+            "/api/v1/datacenter/indicators/plan.energy_per_area/values?org={}&from={year}&to={year}",
+            w.unit_a
+        ));
+        v["rows"][0]["value"].is_number().then_some(v)
+    });
     // Annualised: one month of energy, times twelve, over 10,000 m².
-    let planned = plan["rows"][0]["value"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("the plan's value for the year: {plan}"));
+    let planned = plan["rows"][0]["value"].as_f64().unwrap();
     assert!((planned - kgce * 12.0 / 10000.0).abs() < 0.01, "{plan}");
     // The county's energy per m² is its units' energy over their area.
     let (_, ratio) = k.get(&format!(
