@@ -1,0 +1,100 @@
+//! 协同办公: paperless official documents. Outgoing documents in the
+//! GB/T 9704 form drafted, reviewed, co-signed and signed through the
+//! kernel's approvals, registered, sealed and distributed into the
+//! recipients' incoming boxes; incoming documents handled to the archive;
+//! notices with read receipts; supervision; search. Built only on the SDK.
+//!
+//! - [`model`]: the documents, vocabularies, validation, marked changes, snippets.
+//! - [`outgoing`]: 发文, its approval, registration and distribution.
+//! - [`incoming`]: 收文 from registration to the archive.
+//! - [`notices`]: 通知公告 and receipts.
+//! - [`matters`]: supervision (督办) of assigned matters.
+//! - [`search`]: a phrase in titles and bodies.
+//! - [`indicators`]: documents issued and received into the data center.
+//! - [`demo`]: the year of documents `tianshan up` seeds.
+
+pub mod common;
+pub mod demo;
+pub mod incoming;
+pub mod indicators;
+pub mod matters;
+pub mod model;
+pub mod notices;
+pub mod outgoing;
+pub mod search;
+
+use tianshan_sdk::prelude::*;
+
+struct Office;
+
+impl Plugin for Office {
+    fn routes() -> Router {
+        let router = Router::new()
+            .get("/", about)
+            .requires("office.view")
+            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
+            .requires("office.view");
+        let router = outgoing::routes(router);
+        let router = incoming::routes(router);
+        let router = notices::routes(router);
+        let router = matters::routes(router);
+        let router = search::routes(router);
+        demo::routes(router)
+    }
+
+    fn install() -> core::result::Result<(), String> {
+        Ok(setup()?)
+    }
+
+    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
+        Ok(setup()?)
+    }
+
+    fn on_event(event: Event) -> core::result::Result<(), String> {
+        if let Some(outcome) = event.approval()?
+            && outcome.flow == outgoing::FLOW
+        {
+            outgoing::decided(&outcome)?;
+        }
+        Ok(())
+    }
+}
+
+/// The flow and the indicators; both idempotent.
+fn setup() -> Result<()> {
+    outgoing::define_flows()?;
+    indicators::define()
+}
+
+fn about(_: &Request) -> Result<Response> {
+    Ok(Response::json(&json!({
+        "plugin": identity::plugin_id(),
+        "version": identity::plugin_version(),
+    })))
+}
+
+tianshan_sdk::export_plugin!(Office);
+
+#[cfg(test)]
+mod tests {
+    /// Every error code this plugin answers has words in both languages of
+    /// its pages, and both files have the same keys.
+    #[test]
+    fn every_error_code_has_texts_in_both_languages() {
+        let checked = tianshan_sdk::texts::assert_error_texts(
+            include_str!("../ui/i18n/zh-CN.json"),
+            include_str!("../ui/i18n/en.json"),
+            &[
+                include_str!("model.rs"),
+                include_str!("common.rs"),
+                include_str!("outgoing.rs"),
+                include_str!("incoming.rs"),
+                include_str!("notices.rs"),
+                include_str!("matters.rs"),
+                include_str!("search.rs"),
+            ],
+            &[],
+        );
+        assert!(checked > 25, "{checked}");
+    }
+}

@@ -1,0 +1,193 @@
+//! Notices (通知公告) with read receipts. A notice is stored at its
+//! audience org: the collection is `read-below`, so the org's whole
+//! subtree reads it and nobody outside does, by the kernel's scoping and
+//! not by a filter here. `audience` narrows it further to leaders or the
+//! office. Reading one records a receipt at the reader's org.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashSet;
+use tianshan_sdk::prelude::*;
+use tianshan_sdk::storage::{Collection, Doc, collection};
+
+use crate::common::{self, required};
+use crate::model::{AUDIENCE, Notice, Receipt, audience_permission};
+
+pub fn notices() -> Collection {
+    collection("notices")
+}
+
+fn receipts() -> Collection {
+    collection("receipts")
+}
+
+pub fn routes(router: Router) -> Router {
+    router
+        .get("/notices", list)
+        .requires("office.view")
+        .post("/notices", publish)
+        .requires("office.clerk")
+        .get("/notices/{id}", show)
+        .requires("office.view")
+        .get("/notices/{id}/receipts", receipts_of)
+        .requires("office.clerk")
+}
+
+/// Whether the caller is in the notice's audience.
+fn addressed_to_me(doc: &Doc<Notice>) -> bool {
+    match audience_permission(&doc.data.audience) {
+        None => true,
+        Some(permission) => authz::allowed(permission) || published_by_me(doc),
+    }
+}
+
+fn published_by_me(doc: &Doc<Notice>) -> bool {
+    identity::caller().is_some_and(|me| me.user_id == doc.data.publisher)
+}
+
+fn receipt_id(notice: &str, user: &str) -> String {
+    format!("{notice}.{}", user.trim_start_matches("user-"))
+}
+
+/// Notices for the caller, newest first, each with whether he has read it.
+fn list(req: &Request) -> Result<Response> {
+    let me = common::caller()?;
+    let page = list::Paging::of(req)?;
+    let found = page
+        .apply(notices().find().sort_desc("published_at"))
+        .page::<Notice>()?;
+    let read: HashSet<String> = receipts()
+        .find()
+        .eq("user", me.user_id.clone())
+        .all::<Receipt>(2000)?
+        .into_iter()
+        .map(|r| r.data.notice_id)
+        .collect();
+    let records: Vec<Value> = found
+        .records
+        .iter()
+        .filter(|d| addressed_to_me(d))
+        .map(|d| {
+            json!({
+                "id": d.id, "org": d.org, "data": d.data,
+                "read": read.contains(&d.id),
+            })
+        })
+        .collect();
+    Ok(Response::json(&json!({
+        "records": records,
+        "next_cursor": found.next_cursor,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct NoticeInput {
+    title: String,
+    body: String,
+    audience_org: String,
+    audience: String,
+    attachments: Vec<String>,
+}
+
+fn publish(req: &Request) -> Result<Response> {
+    let input: NoticeInput = req.json()?;
+    let me = common::caller()?;
+    let title = required("title", "title_required", &input.title)?;
+    if title.chars().count() > 200 {
+        return Err(Error::invalid(
+            "title",
+            "title_too_long",
+            "a title has 200 characters at most",
+        ));
+    }
+    let audience = if input.audience.is_empty() {
+        "all".to_string()
+    } else {
+        input.audience
+    };
+    AUDIENCE.check("audience", &audience)?;
+    // The audience org: the caller's own by default, or one he publishes
+    // for (the kernel refuses a write outside his reach as well).
+    let org = if input.audience_org.trim().is_empty() {
+        me.org_id.clone()
+    } else {
+        let org = orgs::require_active("audience_org", input.audience_org.trim())?;
+        if !authz::allowed_at("office.clerk", &org.id) {
+            return Err(Error::new(404, "org_unknown", "no such org").with_field("audience_org"));
+        }
+        org.id
+    };
+    let notice = Notice {
+        title,
+        body: input.body,
+        audience,
+        publisher: me.user_id.clone(),
+        publisher_name: me.display_name.clone(),
+        publisher_org: me.org_id.clone(),
+        published_at: now_ms(),
+        published_on: dates::today(),
+        attachments: input.attachments,
+    };
+    let saved = notices().insert_with(None, Some(&org), &notice)?;
+    Ok(Response::json(&saved).with_status(201))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn fetch_for_me(req: &Request) -> Result<Doc<Notice>> {
+    let doc: Doc<Notice> = notices().fetch(req.param("id")?)?;
+    if !addressed_to_me(&doc) {
+        return Err(Error::not_found("no such notice"));
+    }
+    Ok(doc)
+}
+
+/// The notice; the first read records the caller's receipt.
+fn show(req: &Request) -> Result<Response> {
+    let doc = fetch_for_me(req)?;
+    let me = common::caller()?;
+    let id = receipt_id(&doc.id, &me.user_id);
+    if receipts().get::<Receipt>(&id)?.is_none() {
+        let receipt = Receipt {
+            notice_id: doc.id.clone(),
+            user: me.user_id.clone(),
+            name: me.display_name.clone(),
+            at: now_ms(),
+        };
+        match receipts().insert_with(Some(&id), Some(&me.org_id), &receipt) {
+            Ok(_) => {}
+            // Two tabs at once: the other one recorded it.
+            Err(e) if e.status() == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Response::json(&json!({ "notice": doc, "read": true })))
+}
+
+/// Who has read it, for the office of the notice's org or above.
+fn receipts_of(req: &Request) -> Result<Response> {
+    let doc = fetch_for_me(req)?;
+    authz::require_at("office.clerk", &doc.org)?;
+    let read = receipts()
+        .find()
+        .eq("notice_id", doc.id.clone())
+        .all::<Receipt>(5000)?;
+    let rows: Vec<Value> = read
+        .iter()
+        .map(|r| {
+            json!({
+                "user": r.data.user, "name": r.data.name, "org": r.org,
+                "at": r.data.at,
+            })
+        })
+        .collect();
+    Ok(Response::json(
+        &json!({ "read": rows, "count": rows.len() }),
+    ))
+}
