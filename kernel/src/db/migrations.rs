@@ -781,4 +781,23 @@ ALTER TABLE users ADD COLUMN department TEXT;
 "#,
         ),
     ),
+    (
+        21,
+        Schema::Both(
+            r#"
+-- Delegation while away (services/approvals/delegation.rs): one per user,
+-- the region's days as typed and as seconds, the end exclusive.
+CREATE TABLE approval_delegations (
+    user_id     TEXT PRIMARY KEY,
+    delegate_id TEXT NOT NULL,
+    starts_on   TEXT NOT NULL,
+    ends_on     TEXT NOT NULL,
+    starts_at   BIGINT NOT NULL,
+    ends_at     BIGINT NOT NULL,
+    note        TEXT,
+    created_at  BIGINT NOT NULL
+);
+"#,
+        ),
+    ),
 ];

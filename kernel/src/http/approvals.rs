@@ -36,8 +36,54 @@ pub fn routes() -> Routes {
             ],
             act,
         )
+        .get("/api/v1/me/delegation", show_delegation)
+        .put("/api/v1/me/delegation", set_delegation)
+        .delete("/api/v1/me/delegation", clear_delegation)
         .get("/api/v1/approval-flows", list_flows)
         .put("/api/v1/approval-flows/{plugin}/{name}", set_flow_policy)
+}
+
+/// The caller's delegation while away (出差代理), `{delegation: null}` when
+/// none is set or it is over.
+async fn show_delegation(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    let delegation = k.approvals.delegation_of(session.user_id()).await?;
+    Ok(Json(json!({ "delegation": delegation })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationBody {
+    delegate: String,
+    from: String,
+    until: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `{delegate, from, until, note}`: while away, the steps entered hand the
+/// caller's tasks to a colleague of the same unit.
+async fn set_delegation(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let b: DelegationBody = parse_json(&read_body(body, 1 << 16).await?)?;
+    let delegation = k
+        .approvals
+        .set_delegation(session.user_id(), b.delegate.trim(), b.from.trim(), b.until.trim(), b.note)
+        .await?;
+    Ok(Json(json!({ "delegation": delegation })))
+}
+
+async fn clear_delegation(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+) -> ApiResult<StatusCode> {
+    k.approvals.clear_delegation(session.user_id()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every plugin's flows with their separation-of-duties setting: the

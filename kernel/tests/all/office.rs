@@ -918,3 +918,128 @@ fn tianshan_up_installs_office_with_demo_data() {
         "{notices}"
     );
 }
+
+/// Today in the region (UTC+8), `YYYY-MM-DD`.
+fn region_day(offset_days: i64) -> String {
+    use tianshan_kernel::core::calendar::{civil_from_days, now};
+    let (y, m, d) = civil_from_days((now() + 8 * 3600).div_euclid(86_400) + offset_days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// 出差代理: the checker away today hands 核稿 to the colleague he named,
+/// for this document and not for the ones before; the refusals; back
+/// from his trip, the next step is his again.
+#[test]
+fn an_approver_away_hands_his_steps_to_his_stand_in() {
+    let w = office(TestKernel::start());
+    let k = &w.k;
+    let me = |token: &str, method: &str, body: Value| {
+        let body = (!body.is_null()).then(|| body.to_string().into_bytes());
+        k.request(method, "/api/v1/me/delegation", Some(token), body)
+    };
+    let field_of = |(status, out): (u16, Value)| {
+        assert_eq!(status, 422, "{out}");
+        out["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let today = region_day(0);
+    // The refusals: oneself, someone of another unit, backwards, too long,
+    // already over, no such day.
+    for (body, field) in [
+        (
+            json!({"delegate": "checker.a", "from": today, "until": today}),
+            "delegate",
+        ),
+        (
+            json!({"delegate": "member.b", "from": today, "until": today}),
+            "delegate",
+        ),
+        (
+            json!({"delegate": "nobody", "from": today, "until": today}),
+            "delegate",
+        ),
+        (
+            json!({"delegate": "colleague.a", "from": today, "until": region_day(-1)}),
+            "until",
+        ),
+        (
+            json!({"delegate": "colleague.a", "from": today, "until": region_day(200)}),
+            "until",
+        ),
+        (
+            json!({"delegate": "colleague.a", "from": region_day(-3), "until": region_day(-2)}),
+            "until",
+        ),
+        (
+            json!({"delegate": "colleague.a", "from": "2026-02-30", "until": today}),
+            "from",
+        ),
+    ] {
+        assert_eq!(
+            field_of(me(&w.checker, "PUT", body.clone())),
+            field,
+            "{body}"
+        );
+    }
+    let (status, set) = me(
+        &w.checker,
+        "PUT",
+        json!({"delegate": "colleague.a", "from": today, "until": region_day(2), "note": "赴京出差"}),
+    );
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["delegation"]["active"], true, "{set}");
+    assert_eq!(set["delegation"]["delegate_name"], "colleague.a");
+
+    let d = ok(k, &w.drafter, "POST", "/outgoing", draft_body(&w), 201);
+    let approval = through_review_until_checking(&w, d["id"].as_str().unwrap());
+    // 核稿 is the colleague's, not the checker's.
+    wait_for("the stand-in's to-do", || {
+        pending(k, &w.colleague)
+            .contains(&approval)
+            .then_some(Value::Null)
+    });
+    assert!(!pending(k, &w.checker).contains(&approval));
+    let (_, detail) = k.request(
+        "GET",
+        &format!("/api/v1/approvals/{approval}"),
+        Some(&w.colleague),
+        None,
+    );
+    assert!(
+        detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["action"] == "delegated"),
+        "{detail}"
+    );
+    approve(k, &w.colleague, &approval);
+    approve(k, &w.cosigners[0], &approval);
+
+    // Back: the next document's 核稿 is the checker's again.
+    let (status, _) = me(&w.checker, "DELETE", Value::Null);
+    assert_eq!(status, 204);
+    assert!(me(&w.checker, "GET", Value::Null).1["delegation"].is_null());
+    let mut second = draft_body(&w);
+    second["title"] = json!("关于第二批次的通知");
+    let d2 = ok(k, &w.drafter, "POST", "/outgoing", second, 201);
+    let approval2 = through_review_until_checking(&w, d2["id"].as_str().unwrap());
+    approve(k, &w.checker, &approval2);
+}
+
+/// Submits and passes 部门审核: the document waits at 核稿.
+fn through_review_until_checking(w: &Office, id: &str) -> String {
+    let submitted = ok(
+        &w.k,
+        &w.drafter,
+        "POST",
+        &format!("/outgoing/{id}/submit"),
+        Value::Null,
+        201,
+    );
+    let approval = submitted["approval"]["id"].as_str().unwrap().to_string();
+    approve(&w.k, &w.reviewer, &approval);
+    approval
+}

@@ -22,8 +22,11 @@
 //! to steps not yet reached. Disabled users are skipped; a step with no
 //! approver refuses to start (or to advance) rather than stall silently.
 
+mod delegation;
+
 use std::sync::Arc;
 
+pub use delegation::Delegation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -633,8 +636,24 @@ impl Approvals {
         .bind(inst.updated_at)
         .execute(&mut **tx)
         .await?;
-        for user in &approvers {
-            self.add_task(tx, inst, user, "resolved").await?;
+        for (user, away) in self.stand_ins(tx, inst, approvers).await? {
+            match away {
+                None => self.add_task(tx, inst, &user, "resolved").await?,
+                Some(away) => {
+                    self.add_task(tx, inst, &user, "delegated").await?;
+                    let (id, step) = (inst.id.clone(), inst.current_step);
+                    self.timeline(
+                        tx,
+                        &id,
+                        "system",
+                        "delegated",
+                        step,
+                        None,
+                        json!({ "from": away, "to": user }),
+                    )
+                    .await?;
+                }
+            }
         }
         Ok(())
     }
