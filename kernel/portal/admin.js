@@ -317,6 +317,46 @@
       field('admin.account.current', current), field('admin.account.new', next), field('admin.account.again', again), change
     ]));
 
+    // 出差代理: while away, the approvals' steps go to a colleague.
+    var away = h('div', { id: 'admin-delegation' });
+    var delegate = input('delegate');
+    var from = input('from', 'date');
+    var until = input('until', 'date');
+    var note = input('note');
+    delegate.id = 'admin-delegation-delegate';
+    from.id = 'admin-delegation-from';
+    until.id = 'admin-delegation-until';
+    var save = button('admin.delegation.save', function () {
+      act(p.note, save, call('PUT', '/api/v1/me/delegation', {
+        delegate: delegate.value, from: from.value, until: until.value, note: note.value || null
+      }), 'admin.done', loadDelegation);
+    }, 'button-primary');
+    save.id = 'admin-delegation-save';
+    p.box.appendChild(card('admin.account.delegation', [
+      h('p.admin-intro', { text: t('admin.delegation.intro') }),
+      away,
+      h('div.admin-row', null, [field('admin.delegation.delegate', delegate), field('admin.delegation.from', from),
+        field('admin.delegation.until', until), field('admin.delegation.note', note)]),
+      save
+    ]));
+    function loadDelegation() {
+      call('GET', '/api/v1/me/delegation').then(function (res) {
+        if (seq !== renderSeq) return;
+        away.textContent = '';
+        if (res.status !== 200) return banner(p.note, 'error', errorText(res));
+        var d = res.body.delegation;
+        if (!d) return away.appendChild(h('p.admin-intro', { text: t('admin.delegation.none') }));
+        var end = button('admin.delegation.end', function () {
+          act(p.note, end, call('DELETE', '/api/v1/me/delegation'), 'admin.done', loadDelegation);
+        });
+        away.appendChild(h('p', { 'data-delegate': d.delegate }, [
+          h('span', { text: t(d.active ? 'admin.delegation.active' : 'admin.delegation.planned',
+            { name: d.delegate_name, from: d.from, until: d.until }) }), ' ', end
+        ]));
+      });
+    }
+    loadDelegation();
+
     var sessions = h('div', { id: 'admin-sessions' });
     p.box.appendChild(card('admin.account.sessions', [sessions]));
     function loadSessions() {

@@ -28,6 +28,7 @@ fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit
     let k = TestKernel::start();
     let t = two_counties(&k);
     person(&k, "pref.admin", &t.unit_a, &[("org-admin", &t.prefecture)]);
+    person(&k, "deputy.b", &t.unit_b, &[]);
     let b = Browser::start();
     b.goto(&format!("{}/", k.base));
     sign_in(&b, "pref.admin", PASSWORD);
@@ -106,6 +107,25 @@ fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit
     b.click("#admin-menu a[data-admin=\"account\"]");
     b.wait_text("#admin-sessions", "the own session", |t| {
         t.contains("当前会话")
+    });
+    // 出差代理: a colleague approves in the clerk's place from today.
+    b.wait_text("#admin-delegation", "no delegation yet", |t| {
+        t.contains("未设置")
+    });
+    let today = {
+        use tianshan_kernel::core::calendar::{civil_from_days, now};
+        let (y, m, d) = civil_from_days((now() + 8 * 3600).div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    b.type_into("#admin-delegation-delegate", "deputy.b");
+    b.script(
+        "document.getElementById('admin-delegation-from').value = arguments[0]; \
+         document.getElementById('admin-delegation-until').value = arguments[0];",
+        json!([today]),
+    );
+    b.click("#admin-delegation-save");
+    b.wait_text("#admin-delegation", "the delegation in force", |t| {
+        t.contains("代理中") && t.contains("deputy.b")
     });
     b.click("#logout");
 
