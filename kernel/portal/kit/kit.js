@@ -505,6 +505,20 @@ export function pager(total, page, hasNext, onPrev, onNext) {
   ]);
 }
 
+// Paging a list endpoint's cursor pages (`{records, next_cursor, total}`):
+// `cursors` keeps the cursor of each page seen, so previous works without
+// the server; `go(cursor, page)` loads one. Answers the pager, or just the
+// total when everything fits on one page.
+export function cursorPager(body, cursors, page, go) {
+  var total = body.total;
+  if (!(body.next_cursor || page > 1)) {
+    return total == null ? null : h('p', { class: 'muted pager-total', 'data-total': total }, tr('common.total', { total: total }));
+  }
+  return pager(total, page, !!body.next_cursor,
+    function () { go(cursors[page - 2] || '', page - 1); },
+    function () { cursors[page] = body.next_cursor; go(body.next_cursor, page + 1); });
+}
+
 // Rows the page already holds, shown `size` at a time with a pager, so a
 // long list (a campaign's hundreds of tasks, a label sheet's cards) does
 // not make a phone page tens of thousands of pixels tall. Same columns
@@ -717,6 +731,76 @@ export function orgPicker(opts) {
   return wrap;
 }
 
+// Several orgs picked from the kernel's directory and shown as chips; their
+// ids are the value of a hidden input named `name` (comma-separated), and
+// `.ids()` answers them. Read-only when not `editable`.
+export function orgsPicker(name, ids, editable) {
+  var chosen = (ids || []).slice();
+  var hidden = h('input', { type: 'hidden', name: name, value: chosen.join(',') });
+  var chips = h('ul', { class: 'chips', 'data-orgs': name });
+  var box = h('div', { class: 'org-list' });
+  var picker = null;
+  function changed() { box.dispatchEvent(new Event('input', { bubbles: true })); }
+  function render() {
+    hidden.value = chosen.join(',');
+    chips.textContent = '';
+    chosen.forEach(function (id) {
+      chips.appendChild(h('li', { 'data-org-id': id }, [
+        orgLabel(id),
+        editable ? h('button', { type: 'button', class: 'chip-remove', 'aria-label': tr('common.remove'), onclick: function () {
+          chosen = chosen.filter(function (x) { return x !== id; });
+          render();
+          changed();
+        } }, '×') : null
+      ]));
+    });
+    if (!chosen.length && !editable) chips.appendChild(h('li', { class: 'muted' }, '—'));
+  }
+  if (editable) {
+    picker = orgPicker({
+      name: name + '_pick', level: null, placeholder: tr('common.addOrg'),
+      onPick: function (org) {
+        if (chosen.indexOf(org.id) < 0) chosen.push(org.id);
+        picker.input.value = '';
+        picker.hiddenInput.value = '';
+        render();
+        changed();
+      }
+    });
+    box.appendChild(picker);
+    box.input = picker.input;
+  } else {
+    box.input = h('span', { tabindex: '-1' });
+    box.appendChild(box.input);
+  }
+  box.appendChild(hidden);
+  box.appendChild(chips);
+  box.hiddenInput = hidden;
+  box.ids = function () { return chosen.slice(); };
+  render();
+  return box;
+}
+
+// A record's own timeline as the SDK's `document::Timeline` keeps it
+// (`{on, actor, action, note}`, oldest first): the action in the page's
+// words (`action.<code>`), the kernel's own entries as "system".
+export function recordTimeline(entries) {
+  var list = entries || [];
+  return h('section', { class: 'record-timeline' }, [
+    h('h2', null, tr('timeline.title')),
+    list.length ? h('ul', { class: 'kit-timeline' }, list.map(function (t) {
+      var key = 'action.' + t.action;
+      var note = t.note == null || t.note === '' ? null : typeof t.note === 'object' ? JSON.stringify(t.note) : String(t.note);
+      return h('li', { 'data-action': t.action }, [
+        h('time', { class: 'muted' }, t.on || ''), ' ',
+        h('span', { class: 'kit-timeline-who' }, t.actor === 'system' ? tr('timeline.system') : (t.actor_name || t.actor)), ' ',
+        h('strong', { class: 'kit-timeline-what' }, has(key) ? tr(key) : t.action),
+        note ? h('p', { class: 'kit-timeline-comment' }, note) : null
+      ]);
+    })) : h('p', { class: 'muted' }, tr('common.empty'))
+  ]);
+}
+
 export function formError() {
   return h('p', { class: 'form-error', role: 'alert' });
 }
@@ -749,7 +833,9 @@ export function showError(form, res, aliases) {
   var e = res && res.body && res.body.error;
   var f = e && e.field;
   if (f) {
-    var candidates = aliases ? aliases(f) : [f];
+    // `readers[1]` is shown by the list's own field when the form has no
+    // control for the one item.
+    var candidates = aliases ? aliases(f) : [f, f.replace(/\[\d+\]$/, '')];
     // Next to the field, the words for the code (else the server's own
     // about it) — and only there: the message is shown once.
     var own = codeText(e);
