@@ -797,6 +797,9 @@ CREATE TABLE approval_delegations (
     note        TEXT,
     created_at  BIGINT NOT NULL
 );
+-- 审批人去重 per flow (services/approvals/repeat.rs), the platform
+-- administrator's to turn on; off keeps every flow as it was.
+ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
 "#,
         ),
     ),

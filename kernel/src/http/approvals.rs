@@ -100,7 +100,12 @@ async fn list_flows(State(k): State<AppState>, Caller(session): Caller) -> ApiRe
 struct FlowPolicy {
     /// Let an applicant approve their own instances of this flow (a unit
     /// of one person); off by default.
-    allow_self_approval: bool,
+    #[serde(default)]
+    allow_self_approval: Option<bool>,
+    /// 审批人去重: approve a step for the person who approved the step
+    /// just before; off by default.
+    #[serde(default)]
+    auto_approve_repeat: Option<bool>,
 }
 
 async fn set_flow_policy(
@@ -114,25 +119,36 @@ async fn set_flow_policy(
         .await?;
     let bytes = read_body(body, 4096).await?;
     let policy: FlowPolicy = parse_json(&bytes)?;
-    k.approvals
-        .set_self_approval(
-            &plugin,
-            &name,
-            policy.allow_self_approval,
-            session.user_id(),
-        )
-        .await
-        .map_err(|e| match e {
-            ServiceError::NotFound(_) => {
-                ApiError::not_found(format!("{plugin} has no flow {name:?}"))
-            }
-            e => e.into(),
-        })?;
-    Ok(Json(json!({
-        "plugin": plugin,
-        "name": name,
-        "allow_self_approval": policy.allow_self_approval,
-    })))
+    if policy.allow_self_approval.is_none() && policy.auto_approve_repeat.is_none() {
+        return Err(ApiError::validation(
+            "allow_self_approval",
+            "set allow_self_approval or auto_approve_repeat",
+        ));
+    }
+    let missing = |e: ServiceError| match e {
+        ServiceError::NotFound(_) => ApiError::not_found(format!("{plugin} has no flow {name:?}")),
+        e => e.into(),
+    };
+    if let Some(allowed) = policy.allow_self_approval {
+        k.approvals
+            .set_self_approval(&plugin, &name, allowed, session.user_id())
+            .await
+            .map_err(missing)?;
+    }
+    if let Some(on) = policy.auto_approve_repeat {
+        k.approvals
+            .set_auto_approve_repeat(&plugin, &name, on, session.user_id())
+            .await
+            .map_err(missing)?;
+    }
+    let flow = k
+        .approvals
+        .flows()
+        .await?
+        .into_iter()
+        .find(|f| f["plugin"] == plugin.as_str() && f["name"] == name.as_str())
+        .unwrap_or(Value::Null);
+    Ok(Json(flow))
 }
 
 #[derive(Deserialize)]

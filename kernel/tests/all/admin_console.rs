@@ -112,11 +112,7 @@ fn a_prefecture_admin_manages_its_subtree_and_the_platform_admin_reads_the_audit
     b.wait_text("#admin-delegation", "no delegation yet", |t| {
         t.contains("未设置")
     });
-    let today = {
-        use tianshan_kernel::core::calendar::{civil_from_days, now};
-        let (y, m, d) = civil_from_days((now() + 8 * 3600).div_euclid(86_400));
-        format!("{y:04}-{m:02}-{d:02}")
-    };
+    let today = crate::identity::region_day(0);
     b.type_into("#admin-delegation-delegate", "deputy.b");
     b.script(
         "document.getElementById('admin-delegation-from').value = arguments[0]; \

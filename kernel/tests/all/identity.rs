@@ -144,6 +144,13 @@ fn world() -> World {
     }
 }
 
+/// The region's day (UTC+8) `offset_days` from today, `YYYY-MM-DD`.
+pub fn region_day(offset_days: i64) -> String {
+    use tianshan_kernel::core::calendar::{civil_from_days, now};
+    let (y, m, d) = civil_from_days((now() + 8 * 3600).div_euclid(86_400) + offset_days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Every kernel API route × caller. Statuses per caller, in the order:
 /// anonymous, member of county A's unit, org-admin of county A, auditor at
 /// the region, platform admin. Id routes target county B's records.
@@ -213,6 +220,30 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             "/api/v1/auth/sessions".into(),
             Value::Null,
             [401, 200, 200, 200, 200],
+        ),
+        // 出差代理: each signed-in user's own.
+        (
+            "GET",
+            "/api/v1/me/delegation",
+            "/api/v1/me/delegation".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/me/delegation",
+            "/api/v1/me/delegation".into(),
+            // Oneself and someone of another unit are refused; colleagues
+            // of member.a's unit take it.
+            json!({"delegate": "member.a", "from": region_day(0), "until": region_day(0)}),
+            [401, 422, 200, 200, 422],
+        ),
+        (
+            "DELETE",
+            "/api/v1/me/delegation",
+            "/api/v1/me/delegation".into(),
+            Value::Null,
+            [401, 204, 204, 204, 204],
         ),
         (
             "DELETE",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::identity::{person, two_counties};
+use crate::identity::{person, region_day, two_counties};
 use crate::support::TestKernel;
 
 const P: &str = "/api/v1/p/office";
@@ -919,13 +919,6 @@ fn tianshan_up_installs_office_with_demo_data() {
     );
 }
 
-/// Today in the region (UTC+8), `YYYY-MM-DD`.
-fn region_day(offset_days: i64) -> String {
-    use tianshan_kernel::core::calendar::{civil_from_days, now};
-    let (y, m, d) = civil_from_days((now() + 8 * 3600).div_euclid(86_400) + offset_days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// 出差代理: the checker away today hands 核稿 to the colleague he named,
 /// for this document and not for the ones before; the refusals; back
 /// from his trip, the next step is his again.
@@ -1042,4 +1035,91 @@ fn through_review_until_checking(w: &Office, id: &str) -> String {
     let approval = submitted["approval"]["id"].as_str().unwrap().to_string();
     approve(&w.k, &w.reviewer, &approval);
     approval
+}
+
+/// 审批人去重, once the platform administrator turns it on for the flow:
+/// a director who is also the office's clerk signs (签发) and 复核 passes
+/// for him, so the document is issued without his signing twice; with it
+/// off (the default) the same document would wait at 复核.
+#[test]
+fn the_same_approver_twice_in_a_row_signs_once_when_the_flow_says_so() {
+    let w = office(TestKernel::start());
+    let k = &w.k;
+    let both = person(
+        k,
+        "director2.a",
+        &w.unit_a,
+        &[("office.signer", &w.unit_a), ("office.clerk", &w.unit_a)],
+    );
+    let policy = |on: bool| {
+        k.request(
+            "PUT",
+            "/api/v1/approval-flows/office/outgoing",
+            None,
+            Some(json!({"auto_approve_repeat": on}).to_string().into_bytes()),
+        )
+    };
+    let (status, flow) = policy(true);
+    assert_eq!(
+        (status, &flow["auto_approve_repeat"]),
+        (200, &json!(true)),
+        "{flow}"
+    );
+    assert_eq!(
+        flow["allow_self_approval"], false,
+        "the other setting stays"
+    );
+    assert_eq!(
+        k.request(
+            "PUT",
+            "/api/v1/approval-flows/office/outgoing",
+            None,
+            Some(b"{}".to_vec())
+        )
+        .0,
+        422,
+        "a policy names what it sets"
+    );
+
+    let run = |title: &str| {
+        let mut body = draft_body(&w);
+        body["title"] = json!(title);
+        let d = ok(k, &w.drafter, "POST", "/outgoing", body, 201);
+        let id = d["id"].as_str().unwrap().to_string();
+        let approval = through_review_until_checking(&w, &id);
+        for who in [&w.checker, &w.cosigners[0], &w.cosigners[1]] {
+            approve(k, who, &approval);
+        }
+        approve(k, &both, &approval);
+        (id, approval)
+    };
+    let (id, approval) = run("关于去重审批的通知");
+    wait_for("issued without a second signature", || {
+        let d = document(k, &w.drafter, &id);
+        (d["data"]["status"] == "issued").then_some(d)
+    });
+    let (_, detail) = k.request(
+        "GET",
+        &format!("/api/v1/approvals/{approval}"),
+        Some(&both),
+        None,
+    );
+    assert!(
+        detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["action"] == "auto_approved"),
+        "{detail}"
+    );
+
+    // Off again: 复核 waits for a person.
+    assert_eq!(policy(false).0, 200);
+    let (id2, approval2) = run("关于不去重审批的通知");
+    wait_for("复核 on the clerk's list", || {
+        pending(k, &w.clerk)
+            .contains(&approval2)
+            .then_some(Value::Null)
+    });
+    assert_eq!(document(k, &w.drafter, &id2)["data"]["status"], "reviewing");
 }

@@ -23,6 +23,7 @@
 //! approver refuses to start (or to advance) rather than stall silently.
 
 mod delegation;
+mod repeat;
 
 use std::sync::Arc;
 
@@ -749,7 +750,7 @@ impl Approvals {
     /// platform administrator.
     pub async fn flows(&self) -> Result<Vec<Value>> {
         let rows = sqlx::query(
-            "SELECT plugin_id, name, title, allow_self_approval FROM approval_flows
+            "SELECT plugin_id, name, title, allow_self_approval, auto_approve_repeat FROM approval_flows
              ORDER BY plugin_id, name",
         )
         .fetch_all(&self.db)
@@ -762,6 +763,7 @@ impl Approvals {
                     "name": r.get::<String, _>(1),
                     "title": r.get::<String, _>(2),
                     "allow_self_approval": r.get::<i64, _>(3) != 0,
+                    "auto_approve_repeat": r.get::<i64, _>(4) != 0,
                 })
             })
             .collect())
@@ -940,6 +942,31 @@ impl Approvals {
         }
     }
 
+    /// Whether the current step is complete after an approval on it: its
+    /// mode is any-one, or nobody's task is left. A complete step's other
+    /// tasks are moot and cancelled.
+    async fn step_done(&self, tx: &mut Tx<'_>, inst: &Instance, step: i64) -> Result<bool> {
+        let mode = inst.steps[(step - 1) as usize].mode;
+        let remaining: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND status = 'pending'",
+        )
+        .bind(&inst.id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if mode != Mode::Any && remaining > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
+             WHERE instance_id = $1 AND status = 'pending'",
+        )
+        .bind(&inst.id)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(true)
+    }
+
     async fn close_task(
         &self,
         tx: &mut Tx<'_>,
@@ -1001,26 +1028,14 @@ impl Approvals {
                     json!({}),
                 )
                 .await?;
-                let mode = inst.steps[(step - 1) as usize].mode;
-                let remaining: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND status = 'pending'",
-                )
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if mode == Mode::Any || remaining == 0 {
-                    // Any-one: the others' tasks on this step are moot.
-                    sqlx::query(
-                        "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-                         WHERE instance_id = $1 AND status = 'pending'",
-                    )
-                    .bind(id)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
-                    if (step as usize) < inst.steps.len() {
+                if self.step_done(&mut tx, &inst, step).await? {
+                    let finished = if (step as usize) < inst.steps.len() {
                         self.enter_step(&mut tx, &mut inst, step + 1).await?;
+                        self.approve_repeats(&mut tx, &mut inst, user).await?
                     } else {
+                        true
+                    };
+                    if finished {
                         self.finish(&mut tx, &mut inst, "approved").await?;
                         outcome = Some(("approved", comment));
                     }
