@@ -719,6 +719,8 @@
       link.href = '#/approvals/' + encodeURIComponent(a.id);
       link.setAttribute('data-approval', a.id);
       link.appendChild(el('strong', 'todo-title', approvalTitle(kit, a)));
+      // 催办: the applicant pressed for it.
+      if (item.urged_at) link.appendChild(el('span', 'todo-urged', tr('todos.urged')));
       var meta = [oneLang(kit, a.flow_title), statusLabel(a.status)];
       if (item.step_name) meta.push(tr('todos.step', { step: oneLang(kit, item.step_name) }));
       meta.push(when(item.since));

@@ -1522,7 +1522,9 @@ function todoItem(item, o, reload) {
   if (item.step_name) meta.push(tr('panel.currentStep', { step: oneLang(item.step_name) }));
   meta.push(tr('todo.since', { when: when(item.since) }));
   return h('li', { class: 'todo', 'data-approval': a.id, 'data-plugin': a.plugin }, [
-    h('div', { class: 'todo-head' }, [title, h('span', { class: 'muted todo-meta' }, meta.join(' · '))]),
+    h('div', { class: 'todo-head' }, [title,
+      item.urged_at ? h('span', { class: 'todo-urged' }, tr('todo.urged')) : null,
+      h('span', { class: 'muted todo-meta' }, meta.join(' · '))]),
     approvalSummary(a.form, o),
     o.detail ? o.detail(item) : null,
     panel

@@ -800,6 +800,8 @@ CREATE TABLE approval_delegations (
 -- 审批人去重 per flow (services/approvals/repeat.rs), the platform
 -- administrator's to turn on; off keeps every flow as it was.
 ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
+-- 催办: when the applicant last urged a task's holder.
+ALTER TABLE approval_tasks ADD COLUMN urged_at BIGINT;
 "#,
         ),
     ),

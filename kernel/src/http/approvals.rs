@@ -33,6 +33,7 @@ pub fn routes() -> Routes {
                 "copy-to",
                 "comment",
                 "attach",
+                "urge",
             ],
             act,
         )
@@ -267,6 +268,7 @@ async fn act(
             reference: required(b.reference, "ref")?,
             name: required(b.name, "name")?,
         },
+        "urge" => Action::Urge { comment: b.comment },
         _ => return Err(ApiError::not_found("no such approval action")),
     };
     let inst = visible(&k, &session, &id).await?;

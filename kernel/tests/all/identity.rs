@@ -588,6 +588,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             json!({"ref": "f-1", "name": "a.pdf"}),
             [401, 404, 404, 403, 403],
         ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/urge",
+            on("urge"),
+            json!({"comment": "请尽快"}),
+            [401, 404, 404, 403, 403],
+        ),
         // Separation of duties per flow: the platform administrator's alone.
         (
             "GET",
@@ -828,6 +835,7 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         "POST /api/v1/approvals/{id}/copy-to",
         "POST /api/v1/approvals/{id}/comment",
         "POST /api/v1/approvals/{id}/attach",
+        "POST /api/v1/approvals/{id}/urge",
         "PUT /api/v1/approval-flows/{plugin}/{name}",
     ];
     let unaudited: Vec<String> = unaudited

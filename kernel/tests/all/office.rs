@@ -1123,3 +1123,60 @@ fn the_same_approver_twice_in_a_row_signs_once_when_the_flow_says_so() {
     });
     assert_eq!(document(k, &w.drafter, &id2)["data"]["status"], "reviewing");
 }
+
+/// 催办: the drafter presses the step's approver, whose to-do shows it;
+/// once an hour; nobody else may.
+#[test]
+fn the_drafter_urges_and_the_approver_sees_it() {
+    let w = office(TestKernel::start());
+    let k = &w.k;
+    let d = ok(k, &w.drafter, "POST", "/outgoing", draft_body(&w), 201);
+    let submitted = ok(
+        k,
+        &w.drafter,
+        "POST",
+        &format!("/outgoing/{}/submit", d["id"].as_str().unwrap()),
+        Value::Null,
+        201,
+    );
+    let approval = submitted["approval"]["id"].as_str().unwrap().to_string();
+    let urge = |who: &str| {
+        k.request(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/urge"),
+            Some(who),
+            Some(
+                json!({"comment": "明天印发，请尽快审核"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+    };
+    assert_eq!(urge(&w.reviewer).0, 403, "an approver does not urge");
+    let (status, out) = urge(&w.drafter);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(urge(&w.drafter).0, 409, "once an hour");
+    let (_, todos) = k.request("GET", "/api/v1/todos?kind=pending", Some(&w.reviewer), None);
+    let item = todos["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["approval"]["id"] == approval.as_str())
+        .unwrap_or_else(|| panic!("{todos}"))
+        .clone();
+    assert!(item["urged_at"].as_i64().unwrap() > 0, "{item}");
+    let (_, detail) = k.request(
+        "GET",
+        &format!("/api/v1/approvals/{approval}"),
+        Some(&w.reviewer),
+        None,
+    );
+    assert!(
+        detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["action"] == "urged" && t["comment"] == "明天印发，请尽快审核"),
+        "{detail}"
+    );
+}

@@ -183,7 +183,15 @@ pub enum Action {
         reference: String,
         name: String,
     },
+    /// 催办: the applicant presses the current step's approvers; their
+    /// to-dos show it. Once an hour.
+    Urge {
+        comment: Option<String>,
+    },
 }
+
+/// How long after an urge the next is refused: the approvers have it.
+pub const URGE_INTERVAL_SECS: i64 = 3600;
 
 impl Action {
     fn name(&self) -> &'static str {
@@ -196,6 +204,7 @@ impl Action {
             Action::CopyTo { .. } => "copy_to",
             Action::Comment { .. } => "comment",
             Action::Attach { .. } => "attach",
+            Action::Urge { .. } => "urge",
         }
     }
 }
@@ -1209,6 +1218,41 @@ impl Approvals {
                 self.timeline(&mut tx, id, user, "attached", step, None, detail.clone())
                     .await?;
             }
+            Action::Urge { comment } => {
+                let comment = clean_comment(comment)?;
+                if inst.applicant != user {
+                    return Err(ServiceError::Forbidden(
+                        "only the applicant urges the approvers".into(),
+                    ));
+                }
+                if !inst.running() {
+                    return Err(ServiceError::Conflict(format!(
+                        "the approval is {} already",
+                        inst.status
+                    )));
+                }
+                let last: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(at) FROM approval_timeline WHERE instance_id = $1 AND action = 'urged'",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if last.is_some_and(|at| now() - at < URGE_INTERVAL_SECS) {
+                    return Err(ServiceError::Conflict(
+                        "urged within the hour already; the approvers have it on their lists"
+                            .into(),
+                    ));
+                }
+                sqlx::query(
+                    "UPDATE approval_tasks SET urged_at = $2 WHERE instance_id = $1 AND status = 'pending'",
+                )
+                .bind(id)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                self.timeline(&mut tx, id, user, "urged", step, comment.as_deref(), json!({}))
+                    .await?;
+            }
         }
         if let Some((outcome, comment)) = &outcome {
             self.notify(&mut tx, &inst, outcome, user, comment.as_deref())
@@ -1401,7 +1445,7 @@ impl Approvals {
         let (sql, count) = match kind {
             TodoKind::Pending => (
                 format!(
-                    "SELECT {cols}, t.id, t.created_at FROM approval_tasks t
+                    "SELECT {cols}, t.id, t.created_at, t.urged_at FROM approval_tasks t
                      JOIN approval_instances i ON i.id = t.instance_id
                      WHERE t.assignee = $1 AND t.status = 'pending'
                      ORDER BY t.created_at DESC, t.id DESC LIMIT $2 OFFSET $3"
@@ -1410,7 +1454,7 @@ impl Approvals {
             ),
             TodoKind::Copied => (
                 format!(
-                    "SELECT {cols}, NULL, c.copied_at FROM approval_copies c
+                    "SELECT {cols}, NULL, c.copied_at, NULL FROM approval_copies c
                      JOIN approval_instances i ON i.id = c.instance_id
                      WHERE c.user_id = $1
                      ORDER BY c.copied_at DESC, i.id DESC LIMIT $2 OFFSET $3"
@@ -1419,7 +1463,7 @@ impl Approvals {
             ),
             TodoKind::Started => (
                 format!(
-                    "SELECT {cols}, NULL, i.created_at FROM approval_instances i
+                    "SELECT {cols}, NULL, i.created_at, NULL FROM approval_instances i
                      WHERE i.applicant = $1
                      ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3"
                 ),
@@ -1447,6 +1491,8 @@ impl Approvals {
                 json!({
                     "task_id": r.get::<Option<String>, _>(15),
                     "since": r.get::<i64, _>(16),
+                    // When the applicant last urged (催办), if he did.
+                    "urged_at": r.get::<Option<i64>, _>(17),
                     "step_name": step_name,
                     "approval": inst,
                 })
