@@ -783,8 +783,8 @@ ALTER TABLE users ADD COLUMN department TEXT;
     ),
     (
         21,
-        Schema::Both(
-            r#"
+        Schema::Each {
+            sqlite: r#"
 -- Delegation while away (services/approvals/delegation.rs): one per user,
 -- the region's days as typed and as seconds, the end exclusive.
 CREATE TABLE approval_delegations (
@@ -800,9 +800,52 @@ CREATE TABLE approval_delegations (
 -- 审批人去重 per flow (services/approvals/repeat.rs), the platform
 -- administrator's to turn on; off keeps every flow as it was.
 ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
--- 催办: when the applicant last urged a task's holder.
-ALTER TABLE approval_tasks ADD COLUMN urged_at BIGINT;
+-- Tasks: 催办's urged_at, and `held` for the others' tasks while one
+-- approver has claimed (签收) the step. SQLite changes a CHECK only by
+-- rebuilding the table.
+CREATE TABLE approval_tasks_new (
+    id           TEXT PRIMARY KEY,
+    instance_id  TEXT NOT NULL,
+    step         BIGINT NOT NULL,
+    round        BIGINT NOT NULL,
+    assignee     TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending','approved','rejected','cancelled','reassigned','held')),
+    origin       TEXT NOT NULL,
+    comment      TEXT,
+    created_at   BIGINT NOT NULL,
+    acted_at     BIGINT,
+    urged_at     BIGINT
+);
+INSERT INTO approval_tasks_new (id, instance_id, step, round, assignee, status, origin, comment, created_at, acted_at)
+    SELECT id, instance_id, step, round, assignee, status, origin, comment, created_at, acted_at FROM approval_tasks;
+DROP TABLE approval_tasks;
+ALTER TABLE approval_tasks_new RENAME TO approval_tasks;
+CREATE INDEX approval_tasks_assignee ON approval_tasks(assignee, status, created_at);
+CREATE INDEX approval_tasks_instance ON approval_tasks(instance_id);
 "#,
-        ),
+            postgres: r#"
+-- Delegation while away (services/approvals/delegation.rs): one per user,
+-- the region's days as typed and as seconds, the end exclusive.
+CREATE TABLE approval_delegations (
+    user_id     TEXT PRIMARY KEY,
+    delegate_id TEXT NOT NULL,
+    starts_on   TEXT NOT NULL,
+    ends_on     TEXT NOT NULL,
+    starts_at   BIGINT NOT NULL,
+    ends_at     BIGINT NOT NULL,
+    note        TEXT,
+    created_at  BIGINT NOT NULL
+);
+-- 审批人去重 per flow (services/approvals/repeat.rs), the platform
+-- administrator's to turn on; off keeps every flow as it was.
+ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
+-- Tasks: 催办's urged_at, and `held` while one approver has claimed (签收)
+-- the step.
+ALTER TABLE approval_tasks ADD COLUMN urged_at BIGINT;
+ALTER TABLE approval_tasks DROP CONSTRAINT approval_tasks_status_check;
+ALTER TABLE approval_tasks ADD CONSTRAINT approval_tasks_status_check
+    CHECK (status IN ('pending','approved','rejected','cancelled','reassigned','held'));
+"#,
+        },
     ),
 ];

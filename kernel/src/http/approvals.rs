@@ -34,6 +34,8 @@ pub fn routes() -> Routes {
                 "comment",
                 "attach",
                 "urge",
+                "claim",
+                "unclaim",
             ],
             act,
         )
@@ -269,6 +271,8 @@ async fn act(
             name: required(b.name, "name")?,
         },
         "urge" => Action::Urge { comment: b.comment },
+        "claim" => Action::Claim,
+        "unclaim" => Action::Unclaim,
         _ => return Err(ApiError::not_found("no such approval action")),
     };
     let inst = visible(&k, &session, &id).await?;

@@ -595,6 +595,20 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             json!({"comment": "请尽快"}),
             [401, 404, 404, 403, 403],
         ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/claim",
+            on("claim"),
+            Value::Null,
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/unclaim",
+            on("unclaim"),
+            Value::Null,
+            [401, 404, 404, 403, 403],
+        ),
         // Separation of duties per flow: the platform administrator's alone.
         (
             "GET",
@@ -836,6 +850,8 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         "POST /api/v1/approvals/{id}/comment",
         "POST /api/v1/approvals/{id}/attach",
         "POST /api/v1/approvals/{id}/urge",
+        "POST /api/v1/approvals/{id}/claim",
+        "POST /api/v1/approvals/{id}/unclaim",
         "PUT /api/v1/approval-flows/{plugin}/{name}",
     ];
     let unaudited: Vec<String> = unaudited

@@ -1180,3 +1180,63 @@ fn the_drafter_urges_and_the_approver_sees_it() {
         "{detail}"
     );
 }
+
+/// 签收 and 反签收: of two checkers, the one who claims 核稿 has it alone
+/// until he gives it back; a 会签 step is not claimed.
+#[test]
+fn a_checker_claims_the_step_and_gives_it_back() {
+    let w = office(TestKernel::start());
+    let k = &w.k;
+    let second = person(k, "checker2.a", &w.unit_a, &[("office.checker", &w.unit_a)]);
+    let d = ok(k, &w.drafter, "POST", "/outgoing", draft_body(&w), 201);
+    let approval = through_review_until_checking(&w, d["id"].as_str().unwrap());
+    for who in [&w.checker, &second] {
+        wait_for("both checkers' to-dos", || {
+            pending(k, who).contains(&approval).then_some(Value::Null)
+        });
+    }
+    let act = |who: &str, action: &str| {
+        k.request(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/{action}"),
+            Some(who),
+            Some(json!({"comment": "同意"}).to_string().into_bytes()),
+        )
+    };
+    assert_eq!(act(&w.checker, "claim").0, 200);
+    assert!(
+        !pending(k, &second).contains(&approval),
+        "off the other's list"
+    );
+    let (status, out) = act(&second, "approve");
+    assert_eq!(status, 409, "claimed by a colleague: {out}");
+    assert_eq!(act(&second, "claim").0, 409);
+    assert_eq!(act(&w.checker, "unclaim").0, 200);
+    assert!(pending(k, &second).contains(&approval), "back on his list");
+    assert_eq!(act(&w.checker, "unclaim").0, 409, "nothing is claimed");
+    assert_eq!(act(&second, "claim").0, 200);
+    assert_eq!(act(&second, "approve").0, 200);
+    // 会签: every co-signer signs; nobody claims it.
+    wait_for("the co-signer's to-do", || {
+        pending(k, &w.cosigners[0])
+            .contains(&approval)
+            .then_some(Value::Null)
+    });
+    assert_eq!(act(&w.cosigners[0], "claim").0, 409);
+    let (_, detail) = k.request(
+        "GET",
+        &format!("/api/v1/approvals/{approval}"),
+        Some(&second),
+        None,
+    );
+    let actions: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"claimed") && actions.contains(&"unclaimed"),
+        "{detail}"
+    );
+}

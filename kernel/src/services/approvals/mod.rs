@@ -188,6 +188,11 @@ pub enum Action {
     Urge {
         comment: Option<String>,
     },
+    /// 签收: one of a step's several any-one approvers takes it; the
+    /// others' tasks are held (off their lists) until he unclaims it.
+    Claim,
+    /// 反签收: gives a claimed step back to every approver.
+    Unclaim,
 }
 
 /// How long after an urge the next is refused: the approvers have it.
@@ -205,6 +210,8 @@ impl Action {
             Action::Comment { .. } => "comment",
             Action::Attach { .. } => "attach",
             Action::Urge { .. } => "urge",
+            Action::Claim => "claim",
+            Action::Unclaim => "unclaim",
         }
     }
 }
@@ -831,7 +838,7 @@ impl Approvals {
     async fn finish(&self, tx: &mut Tx<'_>, inst: &mut Instance, status: &str) -> Result<()> {
         sqlx::query(
             "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-             WHERE instance_id = $1 AND status = 'pending'",
+             WHERE instance_id = $1 AND status IN ('pending', 'held')",
         )
         .bind(&inst.id)
         .bind(now())
@@ -932,6 +939,18 @@ impl Approvals {
         if let Some(task) = pending {
             return Ok(task);
         }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status = 'held'",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if held > 0 {
+            return Err(ServiceError::Conflict(
+                "a colleague has claimed this step (签收); it comes back if they unclaim it".into(),
+            ));
+        }
         let had: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2",
         )
@@ -967,7 +986,7 @@ impl Approvals {
         }
         sqlx::query(
             "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-             WHERE instance_id = $1 AND status = 'pending'",
+             WHERE instance_id = $1 AND status IN ('pending', 'held')",
         )
         .bind(&inst.id)
         .bind(now())
@@ -1083,7 +1102,7 @@ impl Approvals {
                 } else {
                     sqlx::query(
                         "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-                         WHERE instance_id = $1 AND status = 'pending'",
+                         WHERE instance_id = $1 AND status IN ('pending', 'held')",
                     )
                     .bind(id)
                     .bind(now())
@@ -1218,6 +1237,43 @@ impl Approvals {
                 self.timeline(&mut tx, id, user, "attached", step, None, detail.clone())
                     .await?;
             }
+            Action::Claim | Action::Unclaim => {
+                let claim = matches!(action, Action::Claim);
+                self.own_pending_task(&mut tx, &inst, user).await?;
+                if claim && inst.steps[(step - 1) as usize].mode != Mode::Any {
+                    return Err(ServiceError::Conflict(
+                        "a step every approver signs (会签) is not claimed".into(),
+                    ));
+                }
+                let (from, to) = if claim {
+                    ("pending", "held")
+                } else {
+                    ("held", "pending")
+                };
+                let moved = sqlx::query(
+                    "UPDATE approval_tasks SET status = $5
+                     WHERE instance_id = $1 AND step = $2 AND round = $3 AND assignee <> $4 AND status = $6",
+                )
+                .bind(id)
+                .bind(step)
+                .bind(inst.round)
+                .bind(user)
+                .bind(to)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    return Err(ServiceError::Conflict(if claim {
+                        "nobody else approves this step: there is nothing to claim".into()
+                    } else {
+                        "the step is not claimed".into()
+                    }));
+                }
+                let what = if claim { "claimed" } else { "unclaimed" };
+                self.timeline(&mut tx, id, user, what, step, None, json!({ "tasks": moved }))
+                    .await?;
+            }
             Action::Urge { comment } => {
                 let comment = clean_comment(comment)?;
                 if inst.applicant != user {
@@ -1284,7 +1340,7 @@ impl Approvals {
         field: &'static str,
     ) -> Result<()> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status = 'pending'",
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status IN ('pending', 'held')",
         )
         .bind(&inst.id)
         .bind(user)
