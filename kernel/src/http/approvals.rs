@@ -76,7 +76,13 @@ async fn set_delegation(
     let b: DelegationBody = parse_json(&read_body(body, 1 << 16).await?)?;
     let delegation = k
         .approvals
-        .set_delegation(session.user_id(), b.delegate.trim(), b.from.trim(), b.until.trim(), b.note)
+        .set_delegation(
+            session.user_id(),
+            b.delegate.trim(),
+            b.from.trim(),
+            b.until.trim(),
+            b.note,
+        )
         .await?;
     Ok(Json(json!({ "delegation": delegation })))
 }

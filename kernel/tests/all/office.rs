@@ -774,7 +774,7 @@ fn notices_reach_their_audience_and_matters_are_supervised() {
         Value::Null,
         200,
     );
-    assert_eq!(titles(&w.drafter)[0].1, true);
+    assert!(titles(&w.drafter)[0].1, "read now");
     let receipts = ok(
         k,
         &w.clerk,

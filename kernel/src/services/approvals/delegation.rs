@@ -195,7 +195,9 @@ impl Approvals {
             .fetch_optional(&mut **tx)
             .await?;
             let stand_in = match stand_in {
-                Some(d) if d == inst.applicant && !self.self_approval_allowed(tx, inst).await? => None,
+                Some(d) if d == inst.applicant && !self.self_approval_allowed(tx, inst).await? => {
+                    None
+                }
                 other => other,
             };
             let entry = match stand_in {

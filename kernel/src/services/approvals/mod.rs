@@ -1271,8 +1271,16 @@ impl Approvals {
                     }));
                 }
                 let what = if claim { "claimed" } else { "unclaimed" };
-                self.timeline(&mut tx, id, user, what, step, None, json!({ "tasks": moved }))
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    what,
+                    step,
+                    None,
+                    json!({ "tasks": moved }),
+                )
+                .await?;
             }
             Action::Urge { comment } => {
                 let comment = clean_comment(comment)?;
@@ -1306,8 +1314,16 @@ impl Approvals {
                 .bind(now())
                 .execute(&mut *tx)
                 .await?;
-                self.timeline(&mut tx, id, user, "urged", step, comment.as_deref(), json!({}))
-                    .await?;
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "urged",
+                    step,
+                    comment.as_deref(),
+                    json!({}),
+                )
+                .await?;
             }
         }
         if let Some((outcome, comment)) = &outcome {
