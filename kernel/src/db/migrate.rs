@@ -120,6 +120,123 @@ mod tests {
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
     }
 
+    /// The approval engine's migration (21: delegation, 审批人去重, 催办,
+    /// 签收) on a database of the kernel before it, with a flow and a
+    /// running instance's tasks in it: every row keeps its values, the new
+    /// columns start off, and the tasks take the new `held` state while
+    /// the old CHECK still refuses nonsense.
+    #[tokio::test]
+    async fn running_approvals_keep_working_across_migration_21() {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, checksum TEXT)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (version, schema) in MIGRATIONS.iter().filter(|(v, _)| *v < 21) {
+            sqlx::raw_sql(&schema.text(Dialect::Sqlite))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO schema_migrations VALUES ($1, 0, $2)")
+                .bind(version)
+                .bind(checksum(schema, Dialect::Sqlite))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO approval_flows (plugin_id, name, title, steps, updated_at, allow_self_approval)
+                 VALUES ('office', 'outgoing', '发文', '[]', 1, 1);
+             INSERT INTO approval_tasks (id, instance_id, step, round, assignee, status, origin, comment, created_at, acted_at)
+                 VALUES ('t1', 'i1', 2, 1, 'user-a', 'approved', 'resolved', '同意', 10, 11),
+                        ('t2', 'i1', 3, 1, 'user-b', 'pending', 'resolved', NULL, 12, NULL),
+                        ('t3', 'i1', 3, 1, 'user-c', 'pending', 'added', NULL, 13, NULL);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+        migrate_locked(&mut conn, Dialect::Sqlite).await.unwrap();
+
+        let tasks: Vec<(String, String, String, Option<String>, i64, Option<i64>, Option<i64>)> =
+            sqlx::query(
+                "SELECT id, status, origin, comment, created_at, acted_at, urged_at FROM approval_tasks ORDER BY id",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+            .collect();
+        assert_eq!(
+            tasks,
+            [
+                (
+                    "t1".into(),
+                    "approved".into(),
+                    "resolved".into(),
+                    Some("同意".into()),
+                    10,
+                    Some(11),
+                    None
+                ),
+                (
+                    "t2".into(),
+                    "pending".into(),
+                    "resolved".into(),
+                    None,
+                    12,
+                    None,
+                    None
+                ),
+                (
+                    "t3".into(),
+                    "pending".into(),
+                    "added".into(),
+                    None,
+                    13,
+                    None,
+                    None
+                ),
+            ]
+        );
+        let flow: (i64, i64) = sqlx::query(
+            "SELECT allow_self_approval, auto_approve_repeat FROM approval_flows WHERE name = 'outgoing'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+        assert_eq!(flow, (1, 0), "the old setting kept, the new one off");
+        sqlx::query("UPDATE approval_tasks SET status = 'held' WHERE id = 't3'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            sqlx::query("UPDATE approval_tasks SET status = 'lost' WHERE id = 't3'")
+                .execute(&mut conn)
+                .await
+                .is_err()
+        );
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'approval_tasks' ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(
+            indexes.contains(&"approval_tasks_assignee".to_string())
+                && indexes.contains(&"approval_tasks_instance".to_string()),
+            "{indexes:?}"
+        );
+    }
+
     #[test]
     fn a_checksum_is_of_the_dialects_text() {
         let (_, first) = &MIGRATIONS[0];
