@@ -164,7 +164,16 @@ mod tests {
 
         migrate_locked(&mut conn, Dialect::Sqlite).await.unwrap();
 
-        let tasks: Vec<(String, String, String, Option<String>, i64, Option<i64>, Option<i64>)> =
+        type Task = (
+            String,
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<i64>,
+            Option<i64>,
+        );
+        let tasks: Vec<Task> =
             sqlx::query(
                 "SELECT id, status, origin, comment, created_at, acted_at, urged_at FROM approval_tasks ORDER BY id",
             )
