@@ -642,6 +642,9 @@ export function orgPicker(opts) {
     box.setAttribute('aria-expanded', 'false');
   }
   function pick(org) {
+    // A search still under way would reopen the list over the page.
+    seq += 1;
+    clearTimeout(timer);
     hidden.value = org.id;
     box.value = labelOf(org);
     box.removeAttribute('aria-invalid');
@@ -784,9 +787,9 @@ export function orgsPicker(name, ids, editable) {
 // A record's own timeline as the SDK's `document::Timeline` keeps it
 // (`{on, actor, action, note}`, oldest first): the action in the page's
 // words (`action.<code>`), the kernel's own entries as "system".
-export function recordTimeline(entries) {
+export function recordTimeline(entries, opts) {
   var list = entries || [];
-  return h('section', { class: 'record-timeline' }, [
+  return h('section', { class: 'record-timeline', id: (opts && opts.id) || null }, [
     h('h2', null, tr('timeline.title')),
     list.length ? h('ul', { class: 'kit-timeline' }, list.map(function (t) {
       var key = 'action.' + t.action;

@@ -16,6 +16,8 @@ mod lanes;
 mod layers;
 mod live;
 mod login;
+mod office;
+mod office_ui;
 mod operations;
 mod packages;
 mod pages;
