@@ -9,18 +9,15 @@
 //! review, a county setting the region's coefficients); `tianshan up`
 //! with its demo; and the same month entered and submitted in Chromium.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::identity::{TwoCounties, person, two_counties};
-use crate::support::{self, TestKernel};
+use crate::support::{self, TestKernel, wait_for};
 
 const P: &str = "/api/v1/p/energy";
 
 fn call(k: &TestKernel, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let body = (!body.is_null()).then(|| body.to_string().into_bytes());
-    k.request(method, &format!("{P}{path}"), Some(token), body)
+    support::plugin_call(k, P, token, method, path, body)
 }
 
 fn ok(k: &TestKernel, token: &str, method: &str, path: &str, body: Value, expect: u16) -> Value {
@@ -37,31 +34,13 @@ fn refused(
     path: &str,
     body: Value,
 ) -> (u16, String, String) {
-    let (status, out) = call(k, token, method, path, body);
-    assert!(status >= 400, "{method} {path} was not refused: {out}");
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    (
-        status,
-        text(&out["error"]["code"]),
-        text(&out["error"]["field"]),
-    )
+    support::refusal(method, path, call(k, token, method, path, body))
 }
 
 fn admin(k: &TestKernel, method: &str, path: &str, body: Value) -> Value {
     let (status, out) = k.request(method, path, None, Some(body.to_string().into_bytes()));
     assert!(status < 300, "{method} {path}: {status} {out}");
     out
-}
-
-fn wait_for(what: &str, mut probe: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// This month and year in the region (UTC+8), as the plugin sees them.

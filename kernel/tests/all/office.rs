@@ -9,18 +9,17 @@
 //! attacks (another county's documents, editing someone else's draft or a
 //! document in review, publishing for an org out of reach).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::identity::{person, region_day, two_counties};
-use crate::support::TestKernel;
+use crate::support::{self, TestKernel, wait_for};
 
 const P: &str = "/api/v1/p/office";
 
 fn call(k: &TestKernel, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let body = (!body.is_null()).then(|| body.to_string().into_bytes());
-    k.request(method, &format!("{P}{path}"), Some(token), body)
+    support::plugin_call(k, P, token, method, path, body)
 }
 
 fn ok(k: &TestKernel, token: &str, method: &str, path: &str, body: Value, expect: u16) -> Value {
@@ -37,25 +36,7 @@ fn refused(
     path: &str,
     body: Value,
 ) -> (u16, String, String) {
-    let (status, out) = call(k, token, method, path, body);
-    assert!(status >= 400, "{method} {path} was not refused: {out}");
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    (
-        status,
-        text(&out["error"]["code"]),
-        text(&out["error"]["field"]),
-    )
-}
-
-fn wait_for(what: &str, mut probe: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(150));
-    }
+    support::refusal(method, path, call(k, token, method, path, body))
 }
 
 /// The approval ids `who` has pending, newest last.

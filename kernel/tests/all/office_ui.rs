@@ -10,25 +10,13 @@
 //! the plugin answers.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
 use crate::identity::{PASSWORD, TwoCounties, person, two_counties};
-use crate::support::{self, TestKernel};
+use crate::support::{self, TestKernel, wait_for};
 
 const P: &str = "/api/v1/p/office";
-
-fn wait_for(what: &str, mut probe: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// This year in the region (UTC+8), as the plugin numbers documents.
 fn region_year() -> i64 {

@@ -435,3 +435,42 @@ fn s3_ready() -> bool {
 pub fn mqtt_url() -> String {
     std::env::var("TIANSHAN_TEST_MQTT").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into())
 }
+
+/// Waits up to a minute for `probe` to answer something, polling; panics
+/// naming `what` when it never does. For what the kernel finishes after
+/// answering (approval outcomes, event handlers, published values).
+pub fn wait_for(what: &str, mut probe: impl FnMut() -> Option<Value>) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// A plugin's API as one user calls it: `{prefix}{path}` with a JSON body
+/// (none when null), answering the status and the JSON.
+pub fn plugin_call(
+    k: &TestKernel,
+    prefix: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let body = (!body.is_null()).then(|| body.to_string().into_bytes());
+    k.request(method, &format!("{prefix}{path}"), Some(token), body)
+}
+
+/// The status, code and field of a refusal; panics if it was not one.
+pub fn refusal(method: &str, path: &str, (status, out): (u16, Value)) -> (u16, String, String) {
+    assert!(status >= 400, "{method} {path} was not refused: {out}");
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        status,
+        text(&out["error"]["code"]),
+        text(&out["error"]["field"]),
+    )
+}

@@ -5,12 +5,10 @@
 //! (another county's vehicle, a forged org, a member without the manage
 //! permission, a decreasing odometer).
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::identity::{TwoCounties, person, two_counties};
-use crate::support::TestKernel;
+use crate::support::{TestKernel, wait_for};
 
 const P: &str = "/api/v1/p/vehicles";
 
@@ -41,17 +39,6 @@ fn admin(k: &TestKernel, method: &str, path: &str, body: Value) -> Value {
     let (status, out) = k.request(method, path, None, Some(body.to_string().into_bytes()));
     assert!(status < 300, "{method} {path}: {status} {out}");
     out
-}
-
-fn wait_for(what: &str, mut probe: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn car(plate: &str, vin: &str, energy: &str) -> Value {

@@ -195,6 +195,13 @@ pub enum Action {
     Unclaim,
 }
 
+/// A flow's switches only the platform administrator turns.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FlowFlag {
+    SelfApproval,
+    AutoApproveRepeat,
+}
+
 /// How long after an urge the next is refused: the approvers have it.
 pub const URGE_INTERVAL_SECS: i64 = 3600;
 
@@ -740,11 +747,30 @@ impl Approvals {
         allowed: bool,
         actor: &str,
     ) -> Result<()> {
+        self.set_flow_flag(plugin, name, FlowFlag::SelfApproval, allowed, actor)
+            .await
+    }
+
+    /// Sets one of a flow's platform-administrator switches, audited.
+    pub(super) async fn set_flow_flag(
+        &self,
+        plugin: &str,
+        name: &str,
+        flag: FlowFlag,
+        on: bool,
+        actor: &str,
+    ) -> Result<()> {
+        let (column, action) = match flag {
+            FlowFlag::SelfApproval => ("allow_self_approval", "approval.flow.self_approval"),
+            FlowFlag::AutoApproveRepeat => {
+                ("auto_approve_repeat", "approval.flow.auto_approve_repeat")
+            }
+        };
         let mut tx = self.audit.begin().await?;
-        let n = sqlx::query(
-            "UPDATE approval_flows SET allow_self_approval = $1 WHERE plugin_id = $2 AND name = $3",
-        )
-        .bind(i64::from(allowed))
+        let n = sqlx::query(&format!(
+            "UPDATE approval_flows SET {column} = $1 WHERE plugin_id = $2 AND name = $3"
+        ))
+        .bind(i64::from(on))
         .bind(plugin)
         .bind(name)
         .execute(&mut *tx)
@@ -754,9 +780,9 @@ impl Approvals {
             return Err(ServiceError::NotFound("approval".into()));
         }
         tx.commit(
-            &Entry::new(actor, "approval.flow.self_approval", "ok")
+            &Entry::new(actor, action, "ok")
                 .target(format!("{plugin}/{name}"))
-                .detail(json!({ "allowed": allowed })),
+                .detail(json!({ column: on })),
         )
         .await?;
         Ok(())

@@ -6,8 +6,7 @@
 
 use serde_json::json;
 
-use super::{Approvals, Instance, Result, ServiceError, Tx};
-use crate::audit::Entry;
+use super::{Approvals, FlowFlag, Instance, Result, Tx};
 
 /// The comment on a task approved for its holder.
 const AUTO_COMMENT: &str = "自动通过：与上一步审批人相同 (approved already at the step before)";
@@ -84,25 +83,7 @@ impl Approvals {
         on: bool,
         actor: &str,
     ) -> Result<()> {
-        let mut tx = self.audit.begin().await?;
-        let n = sqlx::query(
-            "UPDATE approval_flows SET auto_approve_repeat = $1 WHERE plugin_id = $2 AND name = $3",
-        )
-        .bind(i64::from(on))
-        .bind(plugin)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Err(ServiceError::NotFound("approval".into()));
-        }
-        tx.commit(
-            &Entry::new(actor, "approval.flow.auto_approve_repeat", "ok")
-                .target(format!("{plugin}/{name}"))
-                .detail(json!({ "on": on })),
-        )
-        .await?;
-        Ok(())
+        self.set_flow_flag(plugin, name, FlowFlag::AutoApproveRepeat, on, actor)
+            .await
     }
 }
