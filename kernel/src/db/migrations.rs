@@ -800,8 +800,8 @@ CREATE TABLE approval_delegations (
 -- 审批人去重 per flow (services/approvals/repeat.rs), the platform
 -- administrator's to turn on; off keeps every flow as it was.
 ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
--- Tasks: 催办's urged_at, and `held` for the others' tasks while one
--- approver has claimed (签收) the step. SQLite changes a CHECK only by
+-- Tasks: 催办's urged_at, `held` for the others' tasks while one
+-- approver has claimed (签收) the step, `lent` while delegated (委派). SQLite changes a CHECK only by
 -- rebuilding the table.
 CREATE TABLE approval_tasks_new (
     id           TEXT PRIMARY KEY,
@@ -809,7 +809,7 @@ CREATE TABLE approval_tasks_new (
     step         BIGINT NOT NULL,
     round        BIGINT NOT NULL,
     assignee     TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('pending','approved','rejected','cancelled','reassigned','held')),
+    status       TEXT NOT NULL CHECK (status IN ('pending','approved','rejected','cancelled','reassigned','held','lent')),
     origin       TEXT NOT NULL,
     comment      TEXT,
     created_at   BIGINT NOT NULL,
@@ -839,12 +839,12 @@ CREATE TABLE approval_delegations (
 -- 审批人去重 per flow (services/approvals/repeat.rs), the platform
 -- administrator's to turn on; off keeps every flow as it was.
 ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
--- Tasks: 催办's urged_at, and `held` while one approver has claimed (签收)
--- the step.
+-- Tasks: 催办's urged_at, `held` while one approver has claimed (签收)
+-- the step, `lent` while delegated (委派).
 ALTER TABLE approval_tasks ADD COLUMN urged_at BIGINT;
 ALTER TABLE approval_tasks DROP CONSTRAINT approval_tasks_status_check;
 ALTER TABLE approval_tasks ADD CONSTRAINT approval_tasks_status_check
-    CHECK (status IN ('pending','approved','rejected','cancelled','reassigned','held'));
+    CHECK (status IN ('pending','approved','rejected','cancelled','reassigned','held','lent'));
 "#,
         },
     ),

@@ -36,6 +36,7 @@ pub fn routes() -> Routes {
                 "urge",
                 "claim",
                 "unclaim",
+                "delegate",
             ],
             act,
         )
@@ -279,6 +280,10 @@ async fn act(
         "urge" => Action::Urge { comment: b.comment },
         "claim" => Action::Claim,
         "unclaim" => Action::Unclaim,
+        "delegate" => Action::Delegate {
+            to: required(b.to, "to")?,
+            comment: b.comment,
+        },
         _ => return Err(ApiError::not_found("no such approval action")),
     };
     let inst = visible(&k, &session, &id).await?;

@@ -609,6 +609,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [401, 404, 404, 403, 403],
         ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/delegate",
+            on("delegate"),
+            json!({"to": "auditor"}),
+            [401, 404, 404, 403, 403],
+        ),
         // Separation of duties per flow: the platform administrator's alone.
         (
             "GET",
@@ -852,6 +859,7 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         "POST /api/v1/approvals/{id}/urge",
         "POST /api/v1/approvals/{id}/claim",
         "POST /api/v1/approvals/{id}/unclaim",
+        "POST /api/v1/approvals/{id}/delegate",
         "PUT /api/v1/approval-flows/{plugin}/{name}",
     ];
     let unaudited: Vec<String> = unaudited

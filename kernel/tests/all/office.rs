@@ -1221,3 +1221,79 @@ fn a_checker_claims_the_step_and_gives_it_back() {
         "{detail}"
     );
 }
+
+/// 委派: the checker asks a colleague's opinion on 核稿; the colleague
+/// approves (gives it) and the task is the checker's again, who decides.
+#[test]
+fn a_checker_delegates_for_an_opinion_and_still_decides() {
+    let w = office(TestKernel::start());
+    let k = &w.k;
+    let d = ok(k, &w.drafter, "POST", "/outgoing", draft_body(&w), 201);
+    let approval = through_review_until_checking(&w, d["id"].as_str().unwrap());
+    wait_for("the checker's to-do", || {
+        pending(k, &w.checker)
+            .contains(&approval)
+            .then_some(Value::Null)
+    });
+    let act = |who: &str, action: &str, body: Value| {
+        k.request(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/{action}"),
+            Some(who),
+            Some(body.to_string().into_bytes()),
+        )
+    };
+    assert_eq!(
+        act(&w.checker, "delegate", json!({"to": "drafter.a"})).0,
+        422,
+        "not to the applicant"
+    );
+    let (status, out) = act(
+        &w.checker,
+        "delegate",
+        json!({"to": "colleague.a", "comment": "请把关文字"}),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert!(pending(k, &w.colleague).contains(&approval));
+    assert!(!pending(k, &w.checker).contains(&approval));
+    assert_eq!(act(&w.checker, "approve", json!({})).0, 409, "lent out");
+    assert_eq!(
+        act(
+            &w.colleague,
+            "reject",
+            json!({"comment": "不行", "to_step": 0})
+        )
+        .0,
+        409,
+        "a delegate gives an opinion, not the decision"
+    );
+    assert_eq!(
+        act(&w.colleague, "approve", json!({"comment": "文字已核"})).0,
+        200
+    );
+    // Back with the checker; the step has not moved.
+    assert!(pending(k, &w.checker).contains(&approval));
+    assert!(!pending(k, &w.cosigners[0]).contains(&approval));
+    approve(k, &w.checker, &approval);
+    wait_for("会签 reached", || {
+        pending(k, &w.cosigners[0])
+            .contains(&approval)
+            .then_some(Value::Null)
+    });
+    let (_, detail) = k.request(
+        "GET",
+        &format!("/api/v1/approvals/{approval}"),
+        Some(&w.checker),
+        None,
+    );
+    let actions: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"delegated_out") && actions.contains(&"delegate_resolved"),
+        "{detail}"
+    );
+}

@@ -193,6 +193,12 @@ pub enum Action {
     Claim,
     /// 反签收: gives a claimed step back to every approver.
     Unclaim,
+    /// 委派: an approver asks a colleague's opinion; the colleague's
+    /// approval hands the task back to him, who still decides.
+    Delegate {
+        to: String,
+        comment: Option<String>,
+    },
 }
 
 /// A flow's switches only the platform administrator turns.
@@ -219,6 +225,7 @@ impl Action {
             Action::Urge { .. } => "urge",
             Action::Claim => "claim",
             Action::Unclaim => "unclaim",
+            Action::Delegate { .. } => "delegate",
         }
     }
 }
@@ -864,7 +871,7 @@ impl Approvals {
     async fn finish(&self, tx: &mut Tx<'_>, inst: &mut Instance, status: &str) -> Result<()> {
         sqlx::query(
             "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-             WHERE instance_id = $1 AND status IN ('pending', 'held')",
+             WHERE instance_id = $1 AND status IN ('pending', 'held', 'lent')",
         )
         .bind(&inst.id)
         .bind(now())
@@ -977,6 +984,19 @@ impl Approvals {
                 "a colleague has claimed this step (签收); it comes back if they unclaim it".into(),
             ));
         }
+        let lent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status = 'lent'",
+        )
+        .bind(&inst.id)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?;
+        if lent > 0 {
+            return Err(ServiceError::Conflict(
+                "you delegated this step (委派); it comes back with your colleague's opinion"
+                    .into(),
+            ));
+        }
         let had: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2",
         )
@@ -996,6 +1016,17 @@ impl Approvals {
         }
     }
 
+    /// For a task delegated (委派) to its holder, the owner's task it goes
+    /// back to.
+    async fn lent_from(&self, tx: &mut Tx<'_>, task: &str) -> Result<Option<String>> {
+        let origin: Option<String> =
+            sqlx::query_scalar("SELECT origin FROM approval_tasks WHERE id = $1")
+                .bind(task)
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(origin.and_then(|o| o.strip_prefix("delegate:").map(str::to_string)))
+    }
+
     /// Whether the current step is complete after an approval on it: its
     /// mode is any-one, or nobody's task is left. A complete step's other
     /// tasks are moot and cancelled.
@@ -1012,7 +1043,7 @@ impl Approvals {
         }
         sqlx::query(
             "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-             WHERE instance_id = $1 AND status IN ('pending', 'held')",
+             WHERE instance_id = $1 AND status IN ('pending', 'held', 'lent')",
         )
         .bind(&inst.id)
         .bind(now())
@@ -1070,28 +1101,51 @@ impl Approvals {
             Action::Approve { comment } => {
                 let comment = clean_comment(comment)?;
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
-                self.close_task(&mut tx, &task, "approved", comment.as_deref())
+                if let Some(owner_task) = self.lent_from(&mut tx, &task).await? {
+                    // 委派: the colleague's opinion goes back to the owner,
+                    // whose task it still is; the step does not move.
+                    self.close_task(&mut tx, &task, "approved", comment.as_deref())
+                        .await?;
+                    sqlx::query(
+                        "UPDATE approval_tasks SET status = 'pending' WHERE id = $1 AND status = 'lent'",
+                    )
+                    .bind(&owner_task)
+                    .execute(&mut *tx)
                     .await?;
-                self.timeline(
-                    &mut tx,
-                    id,
-                    user,
-                    "approved",
-                    step,
-                    comment.as_deref(),
-                    json!({}),
-                )
-                .await?;
-                if self.step_done(&mut tx, &inst, step).await? {
-                    let finished = if (step as usize) < inst.steps.len() {
-                        self.enter_step(&mut tx, &mut inst, step + 1).await?;
-                        self.approve_repeats(&mut tx, &mut inst, user).await?
-                    } else {
-                        true
-                    };
-                    if finished {
-                        self.finish(&mut tx, &mut inst, "approved").await?;
-                        outcome = Some(("approved", comment));
+                    self.timeline(
+                        &mut tx,
+                        id,
+                        user,
+                        "delegate_resolved",
+                        step,
+                        comment.as_deref(),
+                        json!({}),
+                    )
+                    .await?;
+                } else {
+                    self.close_task(&mut tx, &task, "approved", comment.as_deref())
+                        .await?;
+                    self.timeline(
+                        &mut tx,
+                        id,
+                        user,
+                        "approved",
+                        step,
+                        comment.as_deref(),
+                        json!({}),
+                    )
+                    .await?;
+                    if self.step_done(&mut tx, &inst, step).await? {
+                        let finished = if (step as usize) < inst.steps.len() {
+                            self.enter_step(&mut tx, &mut inst, step + 1).await?;
+                            self.approve_repeats(&mut tx, &mut inst, user).await?
+                        } else {
+                            true
+                        };
+                        if finished {
+                            self.finish(&mut tx, &mut inst, "approved").await?;
+                            outcome = Some(("approved", comment));
+                        }
                     }
                 }
             }
@@ -1105,6 +1159,11 @@ impl Approvals {
                     ));
                 }
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
+                if self.lent_from(&mut tx, &task).await?.is_some() {
+                    return Err(ServiceError::Conflict(
+                        "a delegate gives an opinion (approve); sending back is the owner's decision".into(),
+                    ));
+                }
                 // Sending back without a reason leaves the applicant guessing.
                 if comment.as_deref().is_none_or(|c| c.trim().is_empty()) {
                     return Err(ServiceError::ReasonRequired { field: "comment" });
@@ -1128,7 +1187,7 @@ impl Approvals {
                 } else {
                     sqlx::query(
                         "UPDATE approval_tasks SET status = 'cancelled', acted_at = $2
-                         WHERE instance_id = $1 AND status IN ('pending', 'held')",
+                         WHERE instance_id = $1 AND status IN ('pending', 'held', 'lent')",
                     )
                     .bind(id)
                     .bind(now())
@@ -1263,6 +1322,39 @@ impl Approvals {
                 self.timeline(&mut tx, id, user, "attached", step, None, detail.clone())
                     .await?;
             }
+            Action::Delegate { to, comment } => {
+                let comment = clean_comment(comment)?;
+                let task = self.own_pending_task(&mut tx, &inst, user).await?;
+                if self.lent_from(&mut tx, &task).await?.is_some() {
+                    return Err(ServiceError::Conflict(
+                        "a task delegated to you goes back to its owner; it is not delegated on"
+                            .into(),
+                    ));
+                }
+                let to = self.active_user(&mut tx, &to, "to").await?;
+                if to == user {
+                    return Err(invalid("to", "name someone else"));
+                }
+                self.ensure_not_applicant(&mut tx, &inst, &to, "to").await?;
+                self.ensure_not_pending(&mut tx, &inst, &to, "to").await?;
+                sqlx::query("UPDATE approval_tasks SET status = 'lent' WHERE id = $1")
+                    .bind(&task)
+                    .execute(&mut *tx)
+                    .await?;
+                self.add_task(&mut tx, &inst, &to, &format!("delegate:{task}"))
+                    .await?;
+                detail = json!({ "to": to });
+                self.timeline(
+                    &mut tx,
+                    id,
+                    user,
+                    "delegated_out",
+                    step,
+                    comment.as_deref(),
+                    detail.clone(),
+                )
+                .await?;
+            }
             Action::Claim | Action::Unclaim => {
                 let claim = matches!(action, Action::Claim);
                 self.own_pending_task(&mut tx, &inst, user).await?;
@@ -1382,7 +1474,7 @@ impl Approvals {
         field: &'static str,
     ) -> Result<()> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status IN ('pending', 'held')",
+            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status IN ('pending', 'held', 'lent')",
         )
         .bind(&inst.id)
         .bind(user)
