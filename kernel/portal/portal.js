@@ -721,6 +721,8 @@
       link.appendChild(el('strong', 'todo-title', approvalTitle(kit, a)));
       // 催办: the applicant pressed for it.
       if (item.urged_at) link.appendChild(el('span', 'todo-urged', tr('todos.urged')));
+      // 待阅: a copy not read yet.
+      if (state.todoKind === 'copied' && !item.read_at) link.appendChild(el('span', 'todo-urged todo-unread', tr('todos.unread')));
       var meta = [oneLang(kit, a.flow_title), statusLabel(a.status)];
       if (item.step_name) meta.push(tr('todos.step', { step: oneLang(kit, item.step_name) }));
       meta.push(when(item.since));
@@ -755,6 +757,10 @@
   function renderApproval(d, kit) {
     var a = d.approval;
     state.approval = d;
+    // Opening a copy (抄送) made to the viewer reads it (已阅).
+    var me = state.me && state.me.user && state.me.user.user_id;
+    var unreadCopy = (d.copies || []).some(function (c) { return c.user === me && !c.read_at; });
+    if (unreadCopy) api('POST', '/api/v1/approvals/' + encodeURIComponent(a.id) + '/read', {});
     state.approvalKit = kit;
     $('approval').hidden = false;
     $('approval-title').textContent = approvalTitle(kit, a);

@@ -800,6 +800,8 @@ CREATE TABLE approval_delegations (
 -- 审批人去重 per flow (services/approvals/repeat.rs), the platform
 -- administrator's to turn on; off keeps every flow as it was.
 ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
+-- 待阅 / 已阅 of copies (抄送).
+ALTER TABLE approval_copies ADD COLUMN read_at BIGINT;
 -- Tasks: 催办's urged_at, `held` for the others' tasks while one
 -- approver has claimed (签收) the step, `lent` while delegated (委派). SQLite changes a CHECK only by
 -- rebuilding the table.
@@ -839,6 +841,8 @@ CREATE TABLE approval_delegations (
 -- 审批人去重 per flow (services/approvals/repeat.rs), the platform
 -- administrator's to turn on; off keeps every flow as it was.
 ALTER TABLE approval_flows ADD COLUMN auto_approve_repeat BIGINT NOT NULL DEFAULT 0;
+-- 待阅 / 已阅 of copies (抄送).
+ALTER TABLE approval_copies ADD COLUMN read_at BIGINT;
 -- Tasks: 催办's urged_at, `held` while one approver has claimed (签收)
 -- the step, `lent` while delegated (委派).
 ALTER TABLE approval_tasks ADD COLUMN urged_at BIGINT;

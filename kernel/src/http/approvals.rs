@@ -37,6 +37,7 @@ pub fn routes() -> Routes {
                 "claim",
                 "unclaim",
                 "delegate",
+                "read",
             ],
             act,
         )
@@ -280,6 +281,7 @@ async fn act(
         "urge" => Action::Urge { comment: b.comment },
         "claim" => Action::Claim,
         "unclaim" => Action::Unclaim,
+        "read" => Action::Read,
         "delegate" => Action::Delegate {
             to: required(b.to, "to")?,
             comment: b.comment,

@@ -611,6 +611,13 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         ),
         (
             "POST",
+            "/api/v1/approvals/{id}/read",
+            on("read"),
+            Value::Null,
+            [401, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
             "/api/v1/approvals/{id}/delegate",
             on("delegate"),
             json!({"to": "auditor"}),
@@ -860,6 +867,7 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
         "POST /api/v1/approvals/{id}/claim",
         "POST /api/v1/approvals/{id}/unclaim",
         "POST /api/v1/approvals/{id}/delegate",
+        "POST /api/v1/approvals/{id}/read",
         "PUT /api/v1/approval-flows/{plugin}/{name}",
     ];
     let unaudited: Vec<String> = unaudited

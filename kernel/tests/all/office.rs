@@ -1297,3 +1297,66 @@ fn a_checker_delegates_for_an_opinion_and_still_decides() {
         "{detail}"
     );
 }
+
+/// 抄送 with 待阅 / 已阅: the drafter copies the approval to a colleague,
+/// whose copied list counts it unread until he marks it read.
+#[test]
+fn a_copy_is_unread_until_read() {
+    let w = office(TestKernel::start());
+    let k = &w.k;
+    let d = ok(k, &w.drafter, "POST", "/outgoing", draft_body(&w), 201);
+    let approval = through_review_until_checking(&w, d["id"].as_str().unwrap());
+    let act = |who: &str, action: &str, body: Value| {
+        k.request(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/{action}"),
+            Some(who),
+            Some(body.to_string().into_bytes()),
+        )
+    };
+    let (status, out) = act(&w.drafter, "copy-to", json!({"users": ["colleague.a"]}));
+    assert_eq!(status, 200, "{out}");
+    let copied = |who: &str| {
+        k.request("GET", "/api/v1/todos?kind=copied", Some(who), None)
+            .1
+    };
+    let list = copied(&w.colleague);
+    assert_eq!(list["unread"], 1, "{list}");
+    assert!(list["items"][0]["read_at"].is_null(), "{list}");
+    assert_eq!(
+        act(&w.reviewer, "read", json!({})).0,
+        403,
+        "not copied to him"
+    );
+    assert_eq!(
+        act(&w.member_b, "read", json!({})).0,
+        404,
+        "another county's"
+    );
+    assert_eq!(act(&w.colleague, "read", json!({})).0, 200);
+    assert_eq!(
+        act(&w.colleague, "read", json!({})).0,
+        200,
+        "reading twice is fine"
+    );
+    let list = copied(&w.colleague);
+    assert_eq!(list["unread"], 0, "{list}");
+    assert!(list["items"][0]["read_at"].as_i64().unwrap() > 0, "{list}");
+    let (_, detail) = k.request(
+        "GET",
+        &format!("/api/v1/approvals/{approval}"),
+        Some(&w.drafter),
+        None,
+    );
+    let reads = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["action"] == "read")
+        .count();
+    assert_eq!(reads, 1, "{detail}");
+    assert!(
+        detail["copies"][0]["read_at"].as_i64().unwrap() > 0,
+        "{detail}"
+    );
+}

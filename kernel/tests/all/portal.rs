@@ -188,6 +188,23 @@ fn portal_todo_list_approve_with_comment() {
     let (_, out) = k.get(&format!("/api/v1/approvals/{id}"));
     assert_eq!(out["approval"]["current_step"], 2, "{out}");
 
+    // 抄送: the applicant copies it to the officer, whose copied tab marks
+    // it 待阅 until he opens it.
+    let (status, out) = k.request(
+        "POST",
+        &format!("/api/v1/approvals/{id}/copy-to"),
+        Some(&applicant),
+        Some(json!({"users": ["officer"]}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+    b.click(r#"#todo-tabs [data-kind="copied"]"#);
+    b.wait_text(&item, "the copy, unread", |t| t.contains("待阅"));
+    b.click(&item);
+    crate::support::wait_for("the copy read", || {
+        let (_, out) = k.get(&format!("/api/v1/approvals/{id}"));
+        out["copies"][0]["read_at"].is_i64().then_some(out)
+    });
+
     // English labels for the same view.
     b.click(r#"#lang-switch [data-lang="en"]"#);
     b.wait_text("#menu-todos", "the English menu label", |t| {

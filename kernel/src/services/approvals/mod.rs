@@ -193,6 +193,8 @@ pub enum Action {
     Claim,
     /// 反签收: gives a claimed step back to every approver.
     Unclaim,
+    /// 已阅: a user the approval was copied to marks it read.
+    Read,
     /// 委派: an approver asks a colleague's opinion; the colleague's
     /// approval hands the task back to him, who still decides.
     Delegate {
@@ -226,6 +228,7 @@ impl Action {
             Action::Claim => "claim",
             Action::Unclaim => "unclaim",
             Action::Delegate { .. } => "delegate",
+            Action::Read => "read",
         }
     }
 }
@@ -1355,6 +1358,36 @@ impl Approvals {
                 )
                 .await?;
             }
+            Action::Read => {
+                let n = sqlx::query(
+                    "UPDATE approval_copies SET read_at = $3
+                     WHERE instance_id = $1 AND user_id = $2 AND read_at IS NULL",
+                )
+                .bind(id)
+                .bind(user)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    let copied: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM approval_copies WHERE instance_id = $1 AND user_id = $2",
+                    )
+                    .bind(id)
+                    .bind(user)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if copied == 0 {
+                        return Err(ServiceError::Forbidden(
+                            "the approval was not copied to you".into(),
+                        ));
+                    }
+                    // Read before: nothing changes, nothing to record.
+                    return Ok(inst);
+                }
+                self.timeline(&mut tx, id, user, "read", step, None, json!({}))
+                    .await?;
+            }
             Action::Claim | Action::Unclaim => {
                 let claim = matches!(action, Action::Claim);
                 self.own_pending_task(&mut tx, &inst, user).await?;
@@ -1575,7 +1608,7 @@ impl Approvals {
             })
             .collect();
         let copies = sqlx::query(
-            "SELECT c.user_id, u.display_name, c.copied_by, c.copied_at
+            "SELECT c.user_id, u.display_name, c.copied_by, c.copied_at, c.read_at
              FROM approval_copies c LEFT JOIN users u ON u.id = c.user_id
              WHERE c.instance_id = $1 ORDER BY c.copied_at, c.user_id",
         )
@@ -1590,6 +1623,7 @@ impl Approvals {
                     "user_name": r.get::<Option<String>, _>(1),
                     "copied_by": r.get::<String, _>(2),
                     "copied_at": r.get::<i64, _>(3),
+                    "read_at": r.get::<Option<i64>, _>(4),
                 })
             })
             .collect();
@@ -1635,7 +1669,7 @@ impl Approvals {
         let (sql, count) = match kind {
             TodoKind::Pending => (
                 format!(
-                    "SELECT {cols}, t.id, t.created_at, t.urged_at FROM approval_tasks t
+                    "SELECT {cols}, t.id, t.created_at, t.urged_at, CAST(NULL AS BIGINT) FROM approval_tasks t
                      JOIN approval_instances i ON i.id = t.instance_id
                      WHERE t.assignee = $1 AND t.status = 'pending'
                      ORDER BY t.created_at DESC, t.id DESC LIMIT $2 OFFSET $3"
@@ -1644,7 +1678,7 @@ impl Approvals {
             ),
             TodoKind::Copied => (
                 format!(
-                    "SELECT {cols}, NULL, c.copied_at, NULL FROM approval_copies c
+                    "SELECT {cols}, NULL, c.copied_at, CAST(NULL AS BIGINT), c.read_at FROM approval_copies c
                      JOIN approval_instances i ON i.id = c.instance_id
                      WHERE c.user_id = $1
                      ORDER BY c.copied_at DESC, i.id DESC LIMIT $2 OFFSET $3"
@@ -1653,7 +1687,7 @@ impl Approvals {
             ),
             TodoKind::Started => (
                 format!(
-                    "SELECT {cols}, NULL, i.created_at, NULL FROM approval_instances i
+                    "SELECT {cols}, NULL, i.created_at, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM approval_instances i
                      WHERE i.applicant = $1
                      ORDER BY i.created_at DESC, i.id DESC LIMIT $2 OFFSET $3"
                 ),
@@ -1683,15 +1717,30 @@ impl Approvals {
                     "since": r.get::<i64, _>(16),
                     // When the applicant last urged (催办), if he did.
                     "urged_at": r.get::<Option<i64>, _>(17),
+                    // A copy (抄送) read, 已阅; null while 待阅.
+                    "read_at": r.get::<Option<i64>, _>(18),
                     "step_name": step_name,
                     "approval": inst,
                 })
             })
             .collect();
         let next = offset + items.len() as i64;
+        // 待阅: how many copies the user has not read yet.
+        let unread: Option<i64> = match kind {
+            TodoKind::Copied => Some(
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM approval_copies WHERE user_id = $1 AND read_at IS NULL",
+                )
+                .bind(user)
+                .fetch_one(&self.db)
+                .await?,
+            ),
+            _ => None,
+        };
         Ok(json!({
             "items": items,
             "total": total,
+            "unread": unread,
             "next_offset": (next < total).then_some(next),
         }))
     }
