@@ -54,18 +54,23 @@ fn pending(k: &TestKernel, who: &str) -> Vec<String> {
 }
 
 /// `who` approves approval `id` once it is in his to-do list.
+/// `who` does `action` to approval `id` through the kernel's API.
+fn act_on(k: &TestKernel, who: &str, id: &str, action: &str, body: Value) -> (u16, Value) {
+    k.request(
+        "POST",
+        &format!("/api/v1/approvals/{id}/{action}"),
+        Some(who),
+        Some(body.to_string().into_bytes()),
+    )
+}
+
 fn approve(k: &TestKernel, who: &str, id: &str) {
     wait_for("the to-do", || {
         pending(k, who)
             .contains(&id.to_string())
             .then_some(Value::Null)
     });
-    let (status, out) = k.request(
-        "POST",
-        &format!("/api/v1/approvals/{id}/approve"),
-        Some(who),
-        Some(json!({"comment": "同意"}).to_string().into_bytes()),
-    );
+    let (status, out) = act_on(k, who, id, "approve", json!({"comment": "同意"}));
     assert_eq!(status, 200, "approve: {out}");
 }
 
@@ -1122,15 +1127,12 @@ fn the_drafter_urges_and_the_approver_sees_it() {
     );
     let approval = submitted["approval"]["id"].as_str().unwrap().to_string();
     let urge = |who: &str| {
-        k.request(
-            "POST",
-            &format!("/api/v1/approvals/{approval}/urge"),
-            Some(who),
-            Some(
-                json!({"comment": "明天印发，请尽快审核"})
-                    .to_string()
-                    .into_bytes(),
-            ),
+        act_on(
+            k,
+            who,
+            &approval,
+            "urge",
+            json!({"comment": "明天印发，请尽快审核"}),
         )
     };
     assert_eq!(urge(&w.reviewer).0, 403, "an approver does not urge");
@@ -1176,14 +1178,8 @@ fn a_checker_claims_the_step_and_gives_it_back() {
             pending(k, who).contains(&approval).then_some(Value::Null)
         });
     }
-    let act = |who: &str, action: &str| {
-        k.request(
-            "POST",
-            &format!("/api/v1/approvals/{approval}/{action}"),
-            Some(who),
-            Some(json!({"comment": "同意"}).to_string().into_bytes()),
-        )
-    };
+    let act =
+        |who: &str, action: &str| act_on(k, who, &approval, action, json!({"comment": "同意"}));
     assert_eq!(act(&w.checker, "claim").0, 200);
     assert!(
         !pending(k, &second).contains(&approval),
@@ -1235,14 +1231,7 @@ fn a_checker_delegates_for_an_opinion_and_still_decides() {
             .contains(&approval)
             .then_some(Value::Null)
     });
-    let act = |who: &str, action: &str, body: Value| {
-        k.request(
-            "POST",
-            &format!("/api/v1/approvals/{approval}/{action}"),
-            Some(who),
-            Some(body.to_string().into_bytes()),
-        )
-    };
+    let act = |who: &str, action: &str, body: Value| act_on(k, who, &approval, action, body);
     assert_eq!(
         act(&w.checker, "delegate", json!({"to": "drafter.a"})).0,
         422,
@@ -1306,14 +1295,7 @@ fn a_copy_is_unread_until_read() {
     let k = &w.k;
     let d = ok(k, &w.drafter, "POST", "/outgoing", draft_body(&w), 201);
     let approval = through_review_until_checking(&w, d["id"].as_str().unwrap());
-    let act = |who: &str, action: &str, body: Value| {
-        k.request(
-            "POST",
-            &format!("/api/v1/approvals/{approval}/{action}"),
-            Some(who),
-            Some(body.to_string().into_bytes()),
-        )
-    };
+    let act = |who: &str, action: &str, body: Value| act_on(k, who, &approval, action, body);
     let (status, out) = act(&w.drafter, "copy-to", json!({"users": ["colleague.a"]}));
     assert_eq!(status, 200, "{out}");
     let copied = |who: &str| {

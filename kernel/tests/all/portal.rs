@@ -487,13 +487,23 @@ impl Browser {
         text
     }
 
+    /// Clicks the element matching `css`. A page that re-renders between
+    /// finding and clicking (a view rebuilt when its data arrives) makes
+    /// the element stale: it is found again, as a user would click the
+    /// button now on screen.
     pub(crate) fn click(&self, css: &str) {
-        let element = self.wait_displayed(css);
-        self.command(
-            "POST",
-            &self.session_path(&format!("/element/{element}/click")),
-            Some(json!({})),
-        );
+        for _ in 0..5 {
+            let element = self.wait_displayed(css);
+            let path = self.session_path(&format!("/element/{element}/click"));
+            match self.try_command("POST", &path, Some(json!({}))) {
+                Ok(_) => return,
+                Err((error, _)) if error == "stale element reference" => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err((error, message)) => panic!("WebDriver POST {path}: {error}: {message}"),
+            }
+        }
+        panic!("{css} kept going stale: the page never stopped re-rendering");
     }
 
     /// Replaces the value of the input matching `css` with `text`.

@@ -975,30 +975,30 @@ impl Approvals {
         if let Some(task) = pending {
             return Ok(task);
         }
-        let held: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status = 'held'",
+        // Claimed by a colleague (签收) or lent out (委派): the task is his
+        // still, not his to act on now.
+        let parked: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM approval_tasks WHERE instance_id = $1 AND assignee = $2
+               AND status IN ('held', 'lent') LIMIT 1",
         )
         .bind(&inst.id)
         .bind(user)
-        .fetch_one(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-        if held > 0 {
-            return Err(ServiceError::Conflict(
-                "a colleague has claimed this step (签收); it comes back if they unclaim it".into(),
-            ));
-        }
-        let lent: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2 AND status = 'lent'",
-        )
-        .bind(&inst.id)
-        .bind(user)
-        .fetch_one(&mut **tx)
-        .await?;
-        if lent > 0 {
-            return Err(ServiceError::Conflict(
-                "you delegated this step (委派); it comes back with your colleague's opinion"
-                    .into(),
-            ));
+        match parked.as_deref() {
+            Some("held") => {
+                return Err(ServiceError::Conflict(
+                    "a colleague has claimed this step (签收); it comes back if they unclaim it"
+                        .into(),
+                ));
+            }
+            Some(_) => {
+                return Err(ServiceError::Conflict(
+                    "you delegated this step (委派); it comes back with your colleague's opinion"
+                        .into(),
+                ));
+            }
+            None => {}
         }
         let had: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM approval_tasks WHERE instance_id = $1 AND assignee = $2",
