@@ -125,6 +125,10 @@ pub struct Authz {
     /// Plugin-declared (role, permission) policies, by plugin id.
     plugin_policies: RwLock<HashMap<String, Vec<(String, String)>>>,
     bus: std::sync::OnceLock<std::sync::Arc<crate::cluster::Bus>>,
+    /// One rebuild at a time: two that overlap could swap in the older
+    /// reading last, bringing back an org just created as missing or a
+    /// binding just removed as still there.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 async fn new_enforcer() -> casbin::Result<Enforcer> {
@@ -141,6 +145,7 @@ impl Authz {
             plugin_policies: RwLock::new(HashMap::new()),
             bindings: RwLock::new(HashMap::new()),
             bus: std::sync::OnceLock::new(),
+            refreshing: tokio::sync::Mutex::new(()),
         };
         authz.refresh().await?;
         Ok(authz)
@@ -164,6 +169,7 @@ impl Authz {
 
     /// Rebuilds the org index and the enforcer from the database.
     pub async fn refresh(&self) -> anyhow::Result<()> {
+        let _turn = self.refreshing.lock().await;
         let orgs = load_org_index(&self.db).await?;
         let mut enforcer = new_enforcer().await?;
         let mut policies: Vec<Vec<String>> = KERNEL_ROLES
