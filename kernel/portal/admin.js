@@ -76,7 +76,7 @@
     var dict = messages[ctx.lang] || {};
     var key = 'admin.error.' + e.code;
     if (dict[key] == null) return e.message;
-    var text = t(key);
+    var text = t(key, e.params || {});
     if (e.field) {
       var hint = dict['admin.fieldHint.' + e.field];
       text += ' ' + (hint != null ? hint : t('admin.field', { field: e.field }));

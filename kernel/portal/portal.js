@@ -112,6 +112,10 @@
 
   function errorMessage(res) {
     var e = res && res.body && res.body.error;
+    // A code with words of its own in the kit (an approval's refusal)
+    // is said in the reader's language, not in the kernel's English.
+    var own = kitReady && kitLang === state.lang ? kitReady.codeText(e) : null;
+    if (own) return own;
     if (e && e.message) return e.message;
     return tr('error.generic', { status: res ? res.status : '—' });
   }
@@ -177,6 +181,7 @@
     $('shell').hidden = name !== 'shell';
     var signedIn = name === 'shell';
     $('user-box').hidden = !signedIn;
+    $('bell').hidden = !signedIn;
     $('logout').hidden = !signedIn;
     $('menu-toggle').hidden = !signedIn;
     $('org-picker').hidden = !signedIn || state.orgs.length < 2;
@@ -184,6 +189,7 @@
   }
 
   function showLogin(error) {
+    stopBell();
     state.me = null;
     state.orgs = [];
     state.org = null;
@@ -265,6 +271,7 @@
     showView('shell');
     renderShell();
     loadMenu();
+    startBell();
   }
 
   function sessionExpired() {
@@ -635,12 +642,13 @@
 
   var kitModule = null;
   var kitLang = null;
+  var kitReady = null;
 
   function withKit() {
     if (!kitModule) kitModule = import('/ui/kit/kit.js').catch(function () { return null; });
     return kitModule.then(function (kit) {
       if (!kit || kitLang === state.lang) return kit;
-      return kit.useTexts(state.lang).then(function () { kitLang = state.lang; return kit; });
+      return kit.useTexts(state.lang).then(function () { kitLang = state.lang; kitReady = kit; return kit; });
     });
   }
 
@@ -655,6 +663,129 @@
     document.body.appendChild(a);
     a.click();
     a.remove();
+  }
+
+  // ---- the bell: the notification centre -----------------------------------
+  //
+  // The kernel's stream (`/api/v1/me/notifications/stream`) tells the count
+  // and each new notification as it is made, so the bell and the to-do
+  // badge change without polling; the browser reconnects by itself and the
+  // stream sends what it missed (Last-Event-ID).
+
+  var bell = { source: null, next: null, open: false, seq: 0 };
+
+  function startBell() {
+    stopBell();
+    if (typeof EventSource !== 'function') return;
+    var source = new EventSource('/api/v1/me/notifications/stream');
+    bell.source = source;
+    source.addEventListener('unread', function (e) {
+      var data = parseJson(e.data);
+      if (data) setBellCount(data.unread);
+    });
+    source.addEventListener('notification', function (e) {
+      var data = parseJson(e.data);
+      if (!data) return;
+      setBellCount(data.unread);
+      // A new to-do or an outcome changes the to-do list too.
+      loadTodoCount();
+      if (bell.open) loadBell(false);
+    });
+  }
+
+  function stopBell() {
+    if (bell.source) bell.source.close();
+    bell.source = null;
+    closeBell();
+    setBellCount(0);
+  }
+
+  function parseJson(text) {
+    try { return JSON.parse(text); } catch (e) { return null; }
+  }
+
+  function setBellCount(n) {
+    var badge = $('bell-count');
+    badge.textContent = n > 99 ? '99+' : String(n || 0);
+    badge.hidden = !n;
+    $('bell-read-all').disabled = !n;
+    $('bell-button').setAttribute('aria-label', n ? tr('bell.unread', { count: n }) : tr('bell.title'));
+  }
+
+  function toggleBell() {
+    if (bell.open) closeBell();
+    else {
+      bell.open = true;
+      $('bell-panel').hidden = false;
+      $('bell-button').setAttribute('aria-expanded', 'true');
+      loadBell(false);
+    }
+  }
+
+  function closeBell() {
+    bell.open = false;
+    $('bell-panel').hidden = true;
+    $('bell-button').setAttribute('aria-expanded', 'false');
+  }
+
+  // The newest notifications, or (more) the page after those shown.
+  function loadBell(more) {
+    var seq = ++bell.seq;
+    var path = '/api/v1/me/notifications?limit=20' + (more && bell.next ? '&before=' + bell.next : '');
+    Promise.all([api('GET', path), withKit()]).then(function (both) {
+      var res = both[0];
+      if (seq !== bell.seq) return;
+      if (res.status === 401) return sessionExpired();
+      if (res.status !== 200 || !res.body) {
+        showShellError(tr('bell.error', { message: errorMessage(res) }));
+        return;
+      }
+      var list = $('bell-list');
+      if (!more) list.textContent = '';
+      res.body.items.forEach(function (n) { list.appendChild(bellItem(both[1], n)); });
+      bell.next = res.body.next;
+      setBellCount(res.body.unread);
+      $('bell-more').hidden = !res.body.next;
+      $('bell-empty').hidden = list.children.length > 0;
+    }, function () { showShellError(tr('error.network')); });
+  }
+
+  function bellText(kit, n) {
+    var title = oneLang(kit, n.title);
+    if (n.kind === 'decided') {
+      return tr(n.detail && n.detail.status === 'approved' ? 'bell.kind.approved' : 'bell.kind.rejected', { title: title });
+    }
+    return tr('bell.kind.' + n.kind, { title: title, name: n.actor_name || '' });
+  }
+
+  function bellItem(kit, n) {
+    var li = el('li', '');
+    var a = el('a', n.read_at ? '' : 'bell-unread', bellText(kit, n));
+    a.href = n.link;
+    a.setAttribute('data-notification', String(n.id));
+    a.appendChild(el('span', 'bell-when', when(n.created_at)));
+    a.addEventListener('click', function () {
+      closeBell();
+      if (!n.read_at) {
+        n.read_at = Date.now() / 1000;
+        a.classList.remove('bell-unread');
+        api('POST', '/api/v1/me/notifications/read', { ids: [n.id] }).then(function (res) {
+          if (res.status === 200 && res.body) setBellCount(res.body.unread);
+        });
+      }
+    });
+    li.appendChild(a);
+    return li;
+  }
+
+  function readAllBell() {
+    api('POST', '/api/v1/me/notifications/read', { all: true }).then(function (res) {
+      if (res.status === 401) return sessionExpired();
+      if (res.status !== 200 || !res.body) return showShellError(errorMessage(res));
+      setBellCount(res.body.unread);
+      var unread = document.querySelectorAll('#bell-list .bell-unread');
+      for (var i = 0; i < unread.length; i++) unread[i].classList.remove('bell-unread');
+    }, function () { showShellError(tr('error.network')); });
   }
 
   // ---- the to-do list: approvals of every plugin, run by the kernel --------
@@ -1314,6 +1445,15 @@
   function boot() {
     $('login-form').addEventListener('submit', onLogin);
     $('logout').addEventListener('click', onLogout);
+    $('bell-button').addEventListener('click', toggleBell);
+    $('bell-read-all').addEventListener('click', readAllBell);
+    $('bell-more').addEventListener('click', function () { loadBell(true); });
+    document.addEventListener('keydown', function (e) {
+      if (e.key === 'Escape' && bell.open) { closeBell(); $('bell-button').focus(); }
+    });
+    document.addEventListener('click', function (e) {
+      if (bell.open && !$('bell').contains(e.target)) closeBell();
+    });
     $('org-switcher').addEventListener('change', onOrgChange);
     $('lang-switch').addEventListener('click', onLangClick);
     $('menu-toggle').addEventListener('click', function () {

@@ -90,9 +90,10 @@ pub fn kernel_routes() -> Routes {
     HOST_SERVICES
         .iter()
         .filter_map(|service| service.routes)
-        .fold(http::api::routes(), |routes, service| {
-            routes.merge(service())
-        })
+        .fold(
+            http::api::routes().merge(http::notifications::routes()),
+            |routes, service| routes.merge(service()),
+        )
 }
 
 /// Every kernel API route as (method, path template), read off the routes
@@ -132,10 +133,12 @@ impl Kernel {
         // begins, so the in-flight requests can finish.
         let live = self.telemetry.live.clone();
         let datacenter = self.datacenter.clone();
+        let notification_streams = self.notifications.streams.clone();
         let shutdown = async move {
             shutdown.await;
             live.close();
             datacenter.close_streams();
+            notification_streams.close();
         };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -75,22 +75,24 @@ impl Flow {
 pub fn to_error(e: wit::ApprovalError) -> Error {
     match e {
         wit::ApprovalError::NotFound => Error::not_found("approval not found"),
-        wit::ApprovalError::Forbidden(m) => Error::forbidden(m),
-        wit::ApprovalError::Conflict(m) => Error::conflict(m),
-        // The kernel leads a refusal that has its own stable code with it.
-        wit::ApprovalError::Invalid(m) => {
-            // A flow nobody can approve yet has a code of its own, so a
-            // page says so in the user's language rather than the kernel's
-            // English.
-            for code in ["approval_applicant_only", "approval_no_approver"] {
-                if let Some(rest) = m.strip_prefix(code).and_then(|r| r.strip_prefix(": ")) {
-                    return Error::new(422, code, rest);
-                }
-            }
-            Error::new(422, "validation_failed", m)
-        }
+        wit::ApprovalError::Forbidden(m) => coded(403, "forbidden", m),
+        wit::ApprovalError::Conflict(m) => coded(409, "conflict", m),
+        wit::ApprovalError::Invalid(m) => coded(422, "validation_failed", m),
         wit::ApprovalError::Unavailable(m) => Error::new(503, "unavailable", m),
     }
+}
+
+/// A refusal with a code of its own comes as `approval_…: detail` (or
+/// `delegation_…`), so a page says why in the user's language rather than
+/// the kernel's English; anything else keeps the generic code.
+fn coded(status: u16, generic: &'static str, m: String) -> Error {
+    if let Some((code, rest)) = m.split_once(": ")
+        && (code.starts_with("approval_") || code.starts_with("delegation_"))
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        return Error::new(status, code.to_string(), rest);
+    }
+    Error::new(status, generic, m)
 }
 
 /// Creates or replaces a flow of this plugin.
@@ -343,6 +345,13 @@ mod tests {
         ));
         assert_eq!((e.status(), e.code()), (422, "approval_no_approver"));
         let e = to_error(wit::ApprovalError::Invalid("something else".into()));
+        assert_eq!(e.code(), "validation_failed");
+        let e = to_error(wit::ApprovalError::Conflict(
+            "approval_decided: the approval is approved already".into(),
+        ));
+        assert_eq!((e.status(), e.code()), (409, "approval_decided"));
+        // A field's name in front is not a code.
+        let e = to_error(wit::ApprovalError::Invalid("title: too long".into()));
         assert_eq!(e.code(), "validation_failed");
     }
 }

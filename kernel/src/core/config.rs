@@ -38,6 +38,36 @@ pub struct Config {
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
+    pub notifications: NotificationsConfig,
+}
+
+/// The notification centre (`services/notifications/`): how long a
+/// person's notifications are kept, and the outside channel an operator
+/// connects (docs/operations.md "Notifications").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NotificationsConfig {
+    /// Notifications are deleted this many days after they were made.
+    pub retention_days: u32,
+    /// Every new notification is POSTed here as JSON (an SMS gateway, the
+    /// government app, a mail relay), in batches, retried with backoff.
+    pub webhook_url: Option<String>,
+    /// Signs each POST: `X-Tianshan-Signature: sha256=<hex HMAC-SHA256 of
+    /// the body>`. Or `TIANSHAN_NOTIFICATIONS_WEBHOOK_SECRET`.
+    pub webhook_secret: Option<String>,
+    /// Seconds one POST may take.
+    pub webhook_timeout_secs: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            retention_days: 180,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_timeout_secs: 10,
+        }
+    }
 }
 
 /// Telemetry ingestion (docs/telemetry.md): the MQTT broker to read
@@ -284,6 +314,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -563,6 +594,15 @@ mod tests {
             defaults.events.stream_replicas
         );
         parsed.events.check().unwrap();
+        assert_eq!(
+            parsed.notifications.retention_days,
+            defaults.notifications.retention_days
+        );
+        assert_eq!(
+            parsed.notifications.webhook_timeout_secs,
+            defaults.notifications.webhook_timeout_secs
+        );
+        assert!(parsed.notifications.webhook_url.is_none());
         assert_eq!(parsed.files.backend, defaults.files.backend);
         assert_eq!(parsed.files.max_bytes, defaults.files.max_bytes);
         let (s3, default_s3) = (&parsed.files.s3, &defaults.files.s3);

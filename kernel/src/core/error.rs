@@ -37,6 +37,48 @@ pub enum ErrorCode {
     ApprovalNoApprover,
     /// Sending an approval back needs a reason the applicant can act on.
     ApprovalReasonRequired,
+    /// The approval is decided (`params.status`): nothing more to act on.
+    ApprovalDecided,
+    /// A colleague claimed the step (签收); it comes back if they unclaim it.
+    ApprovalClaimed,
+    /// The caller delegated the step (委派) and waits for the opinion.
+    ApprovalLent,
+    /// The caller acted on the current step already.
+    ApprovalActed,
+    /// The caller is not an approver of the current step.
+    ApprovalNotApprover,
+    /// A delegate (委派) gives an opinion; sending back or passing the task
+    /// on is its owner's decision.
+    ApprovalDelegateOpinionOnly,
+    /// Only the applicant may do this (withdraw, urge).
+    ApprovalApplicantAction,
+    /// The approval was not copied to the caller.
+    ApprovalNotCopied,
+    /// The step cannot be claimed: every approver signs it (会签), or
+    /// nobody else approves it.
+    ApprovalNotClaimable,
+    /// The step is not claimed, so there is nothing to unclaim.
+    ApprovalNotClaimed,
+    /// Urged within the last hour already.
+    ApprovalUrgedRecently,
+    /// The named user approves the current step already.
+    ApprovalAlreadyApprover,
+    /// Only the applicant and approvers may do this.
+    ApprovalNotParticipant,
+    /// The named user is not an active user (`field` names where).
+    ApprovalUnknownUser,
+    /// Not a date `YYYY-MM-DD` (`field` names which).
+    DateInvalid,
+    /// A delegation while away (出差代理) whose last day comes before its first.
+    DelegationDaysOrder,
+    /// A delegation whose days are over already.
+    DelegationDaysOver,
+    /// A delegation longer than `params.max` days.
+    DelegationTooLong,
+    /// A delegation to oneself.
+    DelegationSelf,
+    /// A stand-in from another unit than one's own.
+    DelegationNotColleague,
     // 5xx: a plugin or the kernel failed
     PluginDisabled,
     PluginTrapped,
@@ -56,6 +98,61 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for the checks that each one has its words in the kit.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidJson,
+        ErrorCode::ValidationFailed,
+        ErrorCode::Unauthenticated,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::PasswordChangeRequired,
+        ErrorCode::InvalidPackage,
+        ErrorCode::ContractUnsupported,
+        ErrorCode::PluginNotFound,
+        ErrorCode::PluginIdReserved,
+        ErrorCode::ApprovalApplicantOnly,
+        ErrorCode::ApprovalNoApprover,
+        ErrorCode::ApprovalReasonRequired,
+        ErrorCode::ApprovalDecided,
+        ErrorCode::ApprovalClaimed,
+        ErrorCode::ApprovalLent,
+        ErrorCode::ApprovalActed,
+        ErrorCode::ApprovalNotApprover,
+        ErrorCode::ApprovalDelegateOpinionOnly,
+        ErrorCode::ApprovalApplicantAction,
+        ErrorCode::ApprovalNotCopied,
+        ErrorCode::ApprovalNotClaimable,
+        ErrorCode::ApprovalNotClaimed,
+        ErrorCode::ApprovalUrgedRecently,
+        ErrorCode::ApprovalAlreadyApprover,
+        ErrorCode::ApprovalNotParticipant,
+        ErrorCode::ApprovalUnknownUser,
+        ErrorCode::DateInvalid,
+        ErrorCode::DelegationDaysOrder,
+        ErrorCode::DelegationDaysOver,
+        ErrorCode::DelegationTooLong,
+        ErrorCode::DelegationSelf,
+        ErrorCode::DelegationNotColleague,
+        ErrorCode::PluginDisabled,
+        ErrorCode::PluginTrapped,
+        ErrorCode::PluginPanicked,
+        ErrorCode::PluginTimeout,
+        ErrorCode::PluginMemoryExceeded,
+        ErrorCode::PluginBusy,
+        ErrorCode::PluginBadResponse,
+        ErrorCode::PluginHookFailed,
+        ErrorCode::NotReady,
+        ErrorCode::Internal,
+        ErrorCode::MemoryBudgetExhausted,
+        ErrorCode::PluginResponseTooLarge,
+    ];
+
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
@@ -66,12 +163,34 @@ impl ErrorCode {
             | PluginHookFailed
             | ApprovalApplicantOnly
             | ApprovalNoApprover
-            | ApprovalReasonRequired => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApprovalReasonRequired
+            | ApprovalAlreadyApprover
+            | ApprovalUnknownUser
+            | DateInvalid
+            | DelegationDaysOrder
+            | DelegationDaysOver
+            | DelegationTooLong
+            | DelegationSelf
+            | DelegationNotColleague => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Forbidden | PluginIdReserved | PasswordChangeRequired => StatusCode::FORBIDDEN,
+            Forbidden
+            | PluginIdReserved
+            | PasswordChangeRequired
+            | ApprovalNotApprover
+            | ApprovalApplicantAction
+            | ApprovalNotCopied
+            | ApprovalNotParticipant => StatusCode::FORBIDDEN,
             NotFound | PluginNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict => StatusCode::CONFLICT,
+            Conflict
+            | ApprovalDecided
+            | ApprovalClaimed
+            | ApprovalLent
+            | ApprovalActed
+            | ApprovalDelegateOpinionOnly
+            | ApprovalNotClaimable
+            | ApprovalNotClaimed
+            | ApprovalUrgedRecently => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             PluginDisabled | PluginBusy | NotReady | MemoryBudgetExhausted => {
@@ -107,6 +226,26 @@ impl ErrorCode {
             ApprovalApplicantOnly => "approval_applicant_only",
             ApprovalNoApprover => "approval_no_approver",
             ApprovalReasonRequired => "approval_reason_required",
+            ApprovalDecided => "approval_decided",
+            ApprovalClaimed => "approval_claimed",
+            ApprovalLent => "approval_lent",
+            ApprovalActed => "approval_acted",
+            ApprovalNotApprover => "approval_not_approver",
+            ApprovalDelegateOpinionOnly => "approval_delegate_opinion_only",
+            ApprovalApplicantAction => "approval_applicant_action",
+            ApprovalNotCopied => "approval_not_copied",
+            ApprovalNotClaimable => "approval_not_claimable",
+            ApprovalNotClaimed => "approval_not_claimed",
+            ApprovalUrgedRecently => "approval_urged_recently",
+            ApprovalAlreadyApprover => "approval_already_approver",
+            ApprovalNotParticipant => "approval_not_participant",
+            ApprovalUnknownUser => "approval_unknown_user",
+            DateInvalid => "date_invalid",
+            DelegationDaysOrder => "delegation_days_order",
+            DelegationDaysOver => "delegation_days_over",
+            DelegationTooLong => "delegation_too_long",
+            DelegationSelf => "delegation_self",
+            DelegationNotColleague => "delegation_not_colleague",
             PluginDisabled => "plugin_disabled",
             PluginTrapped => "plugin_trapped",
             PluginPanicked => "plugin_panicked",
@@ -133,6 +272,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, for throttled and busy answers.
     pub retry_after: Option<u64>,
+    /// Values the code's words are filled from (`{"status":"approved"}`).
+    pub params: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -142,7 +283,13 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            params: Vec::new(),
         }
+    }
+
+    pub fn with_param(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((name, value.into()));
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -179,6 +326,14 @@ impl ApiError {
         });
         if let Some(field) = &self.field {
             error["field"] = serde_json::Value::String(field.clone());
+        }
+        if !self.params.is_empty() {
+            error["params"] = self
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
         }
         serde_json::json!({ "error": error })
     }
@@ -247,9 +402,24 @@ pub enum ServiceError {
     /// Sending back without a reason (`field` names where it goes).
     #[error("say why it goes back: the applicant reads the reason")]
     ReasonRequired { field: &'static str },
+    /// A rule of the service refuses the action, with a code of its own so
+    /// a page says why in the user's language (each code has its words in
+    /// the kit's i18n); `message` is the English detail for logs and API
+    /// users.
+    #[error("{}", .0.message)]
+    Refused(Box<Refusal>),
     /// The database or a store failed; the cause is in the log.
     #[error("{0} is unavailable")]
     Unavailable(String),
+}
+
+/// What [`ServiceError::Refused`] carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+    pub params: Vec<(&'static str, String)>,
 }
 
 impl ServiceError {
@@ -266,6 +436,32 @@ impl ServiceError {
             field: None,
             message: message.into(),
         }
+    }
+
+    /// A refusal with its own code ([`ServiceError::Refused`]).
+    pub fn rule(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServiceError::Refused(Box::new(Refusal {
+            code,
+            message: message.into(),
+            field: None,
+            params: Vec::new(),
+        }))
+    }
+
+    /// Names the field a refusal is about; other errors stay as they are.
+    pub fn on_field(mut self, field: impl Into<String>) -> Self {
+        if let ServiceError::Refused(r) = &mut self {
+            r.field = Some(field.into());
+        }
+        self
+    }
+
+    /// Adds a value the refusal's words are filled from.
+    pub fn with_param(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        if let ServiceError::Refused(r) = &mut self {
+            r.params.push((name, value.into()));
+        }
+        self
     }
 }
 
@@ -311,6 +507,18 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::ReasonRequired { field } => {
                 ApiError::new(ErrorCode::ApprovalReasonRequired, e.to_string()).with_field(field)
+            }
+            ServiceError::Refused(r) => {
+                let Refusal {
+                    code,
+                    message,
+                    field,
+                    params,
+                } = *r;
+                let mut error = ApiError::new(code, message);
+                error.field = field;
+                error.params = params;
+                error
             }
             // The cause is logged where it happened; the caller learns
             // which part failed and that trying again may work.
@@ -361,6 +569,47 @@ mod tests {
         ] {
             assert!(code.status().is_server_error(), "{code:?}");
         }
+    }
+
+    /// Users read Chinese: a page shows any kernel code in the reader's
+    /// words, so each one has them in both of the kit's languages.
+    #[test]
+    fn every_code_has_words_in_the_kit() {
+        for (lang, text) in [
+            ("zh-CN", include_str!("../../portal/kit/i18n/zh-CN.json")),
+            ("en", include_str!("../../portal/kit/i18n/en.json")),
+        ] {
+            let texts: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(text).unwrap();
+            for code in ErrorCode::ALL {
+                let key = format!("code.{}", code.as_str());
+                assert!(
+                    texts
+                        .get(&key)
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|v| !v.is_empty()),
+                    "{lang}: no text for {key}"
+                );
+            }
+        }
+        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "a code listed twice");
+    }
+
+    #[test]
+    fn a_refusal_answers_its_own_code_field_and_params() {
+        let e: ApiError = ServiceError::rule(ErrorCode::DelegationTooLong, "180 days at most")
+            .on_field("until")
+            .with_param("max", "180")
+            .into();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"error":{"code":"delegation_too_long","message":"180 days at most",
+                "field":"until","params":{"max":"180"}}})
+        );
     }
 
     #[test]

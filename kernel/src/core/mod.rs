@@ -1,5 +1,5 @@
 //! What every layer shares: ids, the calendar, localized text, the caller's
-//! scope, the one error type, configuration.
+//! scope, the one error type, configuration, stream slots.
 
 pub mod calendar;
 pub mod config;
@@ -8,4 +8,5 @@ pub mod error;
 pub mod ids;
 pub mod net;
 pub mod scope;
+pub mod streams;
 pub mod text;

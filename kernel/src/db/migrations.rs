@@ -852,4 +852,36 @@ ALTER TABLE approval_tasks ADD CONSTRAINT approval_tasks_status_check
 "#,
         },
     ),
+    (
+        22,
+        Schema::Both(
+            r#"
+-- The notification centre (services/notifications/): what reached one
+-- person — a new to-do, an urge, a copy, the outcome of their application
+-- — with its read state. `seq` orders them and is the streams' event id.
+-- `webhook_due` is set while the operator's outside channel still has to
+-- receive it (NULL: delivered, given up, or no channel configured).
+CREATE TABLE notifications (
+    seq              {serial},
+    user_id          TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    plugin_id        TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    link             TEXT NOT NULL,
+    actor_id         TEXT,
+    detail           TEXT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    read_at          BIGINT,
+    webhook_due      BIGINT,
+    webhook_attempts BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX notifications_user ON notifications (user_id, seq);
+CREATE INDEX notifications_unread ON notifications (user_id, read_at);
+CREATE INDEX notifications_subject ON notifications (subject, created_at);
+CREATE INDEX notifications_webhook ON notifications (webhook_due) WHERE webhook_due IS NOT NULL;
+CREATE INDEX notifications_created ON notifications (created_at);
+"#,
+        ),
+    ),
 ];

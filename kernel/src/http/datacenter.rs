@@ -592,22 +592,10 @@ impl WallStream {
     /// counts as signed out: this check is no activity) and still may read
     /// the org.
     async fn still_allowed(&self) -> bool {
-        let session = match self.session.identity.session_hash.as_deref() {
-            Some(hash) => match self.k.auth.session_live(hash).await {
-                Ok(true) => self.session.clone(),
-                _ => return false,
-            },
-            // An API token: resolved again (it has no idle time).
-            None => match crate::http::session::authenticate(
-                &self.k,
-                &axum::http::Method::GET,
-                &self.headers,
-            )
-            .await
-            {
-                Ok(Some(s)) => s,
-                _ => return false,
-            },
+        let Some(session) =
+            crate::http::session::still_signed_in(&self.k, &self.session, &self.headers).await
+        else {
+            return false;
         };
         session.may(&self.k, &self.org, "kernel.datacenter.read")
     }

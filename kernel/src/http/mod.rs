@@ -7,6 +7,7 @@ pub mod datacenter;
 pub mod detach;
 pub mod gateway;
 pub mod health;
+pub mod notifications;
 pub mod openapi;
 pub mod routes;
 pub mod session;

@@ -119,6 +119,24 @@ impl Session {
     }
 }
 
+/// For a long-lived answer (a stream): the caller as they are now, none
+/// when they signed out, their session went idle (this check is no
+/// activity) or their API token stopped resolving.
+pub async fn still_signed_in(
+    k: &Kernel,
+    session: &Session,
+    headers: &HeaderMap,
+) -> Option<Session> {
+    match session.identity.session_hash.as_deref() {
+        Some(hash) => match k.auth.session_live(hash).await {
+            Ok(true) => Some(session.clone()),
+            _ => None,
+        },
+        // An API token: resolved again (it has no idle time).
+        None => authenticate(k, &Method::GET, headers).await.ok()?,
+    }
+}
+
 /// Establishes the caller. A bearer token that does not resolve is an error
 /// (the client meant to authenticate); a stale cookie just means anonymous.
 /// A cookie session on an unsafe method must carry the CSRF token.

@@ -613,18 +613,8 @@ impl Stream {
     /// signed out (or their session went idle: this check is no activity),
     /// no longer reach the org, or the plugin is gone for them.
     async fn recheck(&self) -> Option<Scope> {
-        let session = match self.session.identity.session_hash.as_deref() {
-            Some(hash) => {
-                if !self.k.auth.session_live(hash).await.ok()? {
-                    return None;
-                }
-                self.session.clone()
-            }
-            // An API token: resolved again (it has no idle time).
-            None => authenticate(&self.k, &Method::GET, &self.headers)
-                .await
-                .ok()??,
-        };
+        let session =
+            crate::http::session::still_signed_in(&self.k, &self.session, &self.headers).await?;
         if !self.k.authz.reaches(session.user_id(), session.org()) {
             return None;
         }

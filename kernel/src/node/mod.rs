@@ -13,7 +13,9 @@ use crate::identity::{auth, authz, orgs, users};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeStats};
 use crate::services::messaging::jetstream;
-use crate::services::{approvals, datacenter, files, jobs, messaging, storage, telemetry};
+use crate::services::{
+    approvals, datacenter, files, jobs, messaging, notifications, storage, telemetry,
+};
 use crate::{audit, db, plugins, runtime};
 
 /// Everything one kernel process holds. Cheap to share (`Arc<Kernel>`).
@@ -29,6 +31,7 @@ pub struct Kernel {
     pub messaging: Arc<messaging::Messaging>,
     pub files: Arc<files::Files>,
     pub approvals: Arc<approvals::Approvals>,
+    pub notifications: Arc<notifications::Notifications>,
     pub datacenter: Arc<datacenter::DataCenter>,
     pub telemetry: Arc<telemetry::Telemetry>,
     /// This node's name in logs and job claims.
@@ -111,11 +114,19 @@ impl Kernel {
             bus.clone(),
             bus.is_connected() && config.events.jetstream,
         ));
+        let notifications = Arc::new(notifications::Notifications::new(
+            db.clone(),
+            audit.clone(),
+            bus.clone(),
+            &node_id,
+            config.notifications.webhook_url.is_some(),
+        ));
         let approvals = Arc::new(approvals::Approvals::new(
             db.clone(),
             audit.clone(),
             messaging.clone(),
             authz.clone(),
+            notifications.clone(),
         ));
         let files = Arc::new(files::Files::new(
             db.clone(),
@@ -179,6 +190,7 @@ impl Kernel {
                 messaging,
                 files,
                 approvals,
+                notifications,
                 datacenter,
                 telemetry,
                 node_id,
@@ -216,6 +228,11 @@ impl Kernel {
             self.node_id.clone(),
         ));
         tokio::spawn(reload::watch(self.clone()));
+        tokio::spawn(notifications::webhook::run(
+            self.notifications.clone(),
+            self.config.notifications.clone(),
+        ));
+        tokio::spawn(self.notifications.clone().listen());
         tokio::spawn(self.telemetry.clone().run());
         if let Some(addr) = self.config.telemetry.jt808_listen {
             let terminals = Arc::new(telemetry::Terminals808(self.telemetry.clone()));

@@ -9,5 +9,6 @@ pub mod datacenter;
 pub mod files;
 pub mod jobs;
 pub mod messaging;
+pub mod notifications;
 pub mod storage;
 pub mod telemetry;

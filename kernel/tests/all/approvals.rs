@@ -197,7 +197,7 @@ fn happy_path(w: &World) {
     assert_eq!(act(w, &w.ob, &id, "approve", json!({})).0, 404);
     let (status, out) = act(w, &w.applicant, &id, "approve", json!({}));
     assert_eq!(status, 403, "{out}");
-    assert_eq!(out["error"]["code"], "forbidden");
+    assert_eq!(out["error"]["code"], "approval_not_approver");
     assert_eq!(
         act(w, &w.o1, "01JFORGEDFORGEDFORGEDFORGE", "approve", json!({})).0,
         404
@@ -217,7 +217,7 @@ fn happy_path(w: &World) {
     assert_eq!(act(w, &w.o2, &id, "approve", json!({})).0, 409);
     let (status, out) = act(w, &w.o1, &id, "approve", json!({}));
     assert_eq!(status, 409, "double approve: {out}");
-    assert_eq!(out["error"]["code"], "conflict");
+    assert_eq!(out["error"]["code"], "approval_acted");
 
     // Step 2, all must approve.
     assert!(pending(w, &w.d1).contains(&id));
@@ -553,4 +553,343 @@ fn a_flow_without_approvers_does_not_start() {
             .contains("no approver"),
         "{out}"
     );
+}
+
+/// The caller's notifications (`query` after `?`): the page as JSON.
+fn bell(w: &World, token: &str, query: &str) -> Value {
+    let (status, out) = call(
+        &w.k,
+        token,
+        "GET",
+        &format!("/api/v1/me/notifications?{query}"),
+        Value::Null,
+    );
+    assert_eq!(status, 200, "{out}");
+    out
+}
+
+fn unread(w: &World, token: &str) -> i64 {
+    bell(w, token, "")["unread"].as_i64().unwrap()
+}
+
+fn mark_read(w: &World, token: &str, body: Value) -> (u16, Value) {
+    call(&w.k, token, "POST", "/api/v1/me/notifications/read", body)
+}
+
+/// The next event named `name` within 20 s, skipping others.
+fn next_event(events: &std::sync::mpsc::Receiver<support::Sse>, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (event, data) = events
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {name} event within 20 s"));
+        if event == name {
+            return serde_json::from_str(&data).unwrap();
+        }
+    }
+}
+
+/// The notification centre follows an approval to its people: the
+/// approvers of the step get a to-do (live, on their open stream), the
+/// urge reaches them, acting answers theirs and their colleagues', and the
+/// applicant learns the outcome. Nobody reads or marks anyone else's.
+#[test]
+fn notifications_follow_an_approval_to_its_people() {
+    let w = world(TestKernel::start());
+    let k = &w.k;
+    let (status, o1_bell) = support::open_sse(k, &w.o1, "/api/v1/me/notifications/stream");
+    assert_eq!(status, 200);
+    assert_eq!(next_event(&o1_bell, "unread")["unread"], 0);
+
+    let (_, id) = new_request(&w, "采购复印机");
+    let live = next_event(&o1_bell, "notification");
+    assert_eq!(live["unread"], 1, "{live}");
+    let note = &live["notification"];
+    assert_eq!(note["kind"], "todo", "{live}");
+    assert_eq!(note["subject"], id.as_str());
+    assert_eq!(note["link"], format!("#/approvals/{id}"));
+    assert_eq!(note["actor_name"], "applicant", "{live}");
+    assert_eq!(next_event(&o1_bell, "unread")["unread"], 1);
+    for (who, n) in [(&w.o1, 1), (&w.o2, 1), (&w.applicant, 0), (&w.ob, 0)] {
+        assert_eq!(unread(&w, who), n, "{who}");
+    }
+
+    // Another person's id marks nothing; reading it is not possible at all.
+    let o1_note = note["id"].as_i64().unwrap();
+    let (status, out) = mark_read(&w, &w.reader, json!({"ids": [o1_note]}));
+    assert_eq!((status, &out["unread"]), (200, &json!(0)), "{out}");
+    assert_eq!(unread(&w, &w.o1), 1, "still unread for its owner");
+    assert!(
+        bell(&w, &w.reader, "")["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // 催办 reaches the step's approvers.
+    act_ok(
+        &w,
+        &w.applicant,
+        &id,
+        "urge",
+        json!({"comment": "明天开会要用"}),
+    );
+    let urged = next_event(&o1_bell, "notification");
+    assert_eq!(urged["notification"]["kind"], "urged", "{urged}");
+    assert_eq!(urged["notification"]["detail"]["comment"], "明天开会要用");
+    assert_eq!(unread(&w, &w.o2), 2);
+
+    // Officer 1 approves: his to-do and the urge are answered, and officer
+    // 2's, whose task went with the step; the directors get theirs.
+    act_ok(&w, &w.o1, &id, "approve", json!({}));
+    while next_event(&o1_bell, "unread")["unread"] != 0 {}
+    assert_eq!(unread(&w, &w.o2), 0, "the colleague's to-do is moot");
+    assert_eq!(unread(&w, &w.d1), 1);
+    act_ok(&w, &w.d1, &id, "approve", json!({}));
+    act_ok(&w, &w.d2, &id, "approve", json!({}));
+    let page = bell(&w, &w.applicant, "unread=true");
+    assert_eq!(page["unread"], 1, "{page}");
+    assert_eq!(page["items"][0]["kind"], "decided", "{page}");
+    assert_eq!(page["items"][0]["detail"]["status"], "approved", "{page}");
+
+    // Paging: newest first, `next` goes on to older ones.
+    for n in 0..3 {
+        new_request(&w, &format!("第{n}份"));
+    }
+    let first = bell(&w, &w.o1, "limit=2");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2, "{first}");
+    let before = first["next"].as_i64().expect("an older page");
+    let second = bell(&w, &w.o1, &format!("limit=2&before={before}"));
+    assert!(
+        second["items"][0]["id"].as_i64().unwrap() < before,
+        "{second}"
+    );
+    assert_eq!(unread(&w, &w.o1), 3);
+    let (status, out) = mark_read(&w, &w.o1, json!({"all": true}));
+    assert_eq!((status, &out["unread"]), (200, &json!(0)), "{out}");
+
+    // Bad input names its field; nobody signed in gets nothing.
+    for (body, field) in [
+        (json!({}), "ids"),
+        (json!({"ids": []}), "ids"),
+        (json!({"ids": [1], "all": true}), "ids"),
+    ] {
+        let (status, out) = mark_read(&w, &w.o1, body);
+        assert_eq!(
+            (status, out["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{out}"
+        );
+    }
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("unread=maybe", "unread"),
+        ("before=x", "before"),
+    ] {
+        let (status, out) = call(
+            k,
+            &w.o1,
+            "GET",
+            &format!("/api/v1/me/notifications?{query}"),
+            Value::Null,
+        );
+        assert_eq!(
+            (status, out["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        k.request("GET", "/api/v1/me/notifications", Some(""), None)
+            .0,
+        401
+    );
+    assert_eq!(
+        k.request("GET", "/api/v1/me/notifications/stream", Some(""), None)
+            .0,
+        401
+    );
+}
+
+/// A stream that reconnects with the last id it had gets what it missed;
+/// one person holds at most eight streams on a node.
+#[test]
+fn a_reconnecting_bell_misses_nothing() {
+    let w = world(TestKernel::start());
+    let k = &w.k;
+    let (_, id) = new_request(&w, "第一份");
+    let seen = bell(&w, &w.o1, "")["items"][0]["id"].as_i64().unwrap();
+    new_request(&w, "第二份");
+    let (status, resumed) = support::open_sse(
+        k,
+        &w.o1,
+        &format!("/api/v1/me/notifications/stream?since={seen}"),
+    );
+    assert_eq!(status, 200);
+    let missed = next_event(&resumed, "notification");
+    assert_eq!(missed["notification"]["title"], "第二份", "{missed}");
+    assert_ne!(missed["notification"]["subject"], id.as_str());
+    let mut open = vec![resumed];
+    for _ in 1..8 {
+        let (status, s) = support::open_sse(k, &w.o1, "/api/v1/me/notifications/stream");
+        assert_eq!(status, 200);
+        open.push(s);
+    }
+    let (status, _) = support::open_sse(k, &w.o1, "/api/v1/me/notifications/stream");
+    assert_eq!(status, 429, "a ninth stream");
+    let (status, _) = support::open_sse(k, &w.o2, "/api/v1/me/notifications/stream");
+    assert_eq!(status, 200, "a colleague has streams of his own");
+    let (status, out) = call(
+        k,
+        &w.o2,
+        "GET",
+        "/api/v1/me/notifications/stream?since=x",
+        Value::Null,
+    );
+    assert_eq!(
+        (status, out["error"]["field"].as_str()),
+        (422, Some("since"))
+    );
+}
+
+/// An operator's webhook (an SMS gateway) receives each new notification
+/// once, signed, with a Chinese sentence it can send as it is.
+#[test]
+fn notifications_reach_the_operators_webhook_signed() {
+    use hmac::{Hmac, Mac};
+    use std::io::{BufRead, BufReader, Read, Write};
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let (tx, posts) = std::sync::mpsc::channel::<(Vec<(String, String)>, Vec<u8>)>();
+    std::thread::spawn(move || {
+        for stream in receiver.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = l.split_once(':') {
+                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                }
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            if tx.send((headers, body)).is_err() {
+                break;
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("tianshan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[notifications]\nwebhook-url = \"http://127.0.0.1:{port}/hook?key=k\"\nwebhook-secret = \"s3cret\"\n"
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let w = world(TestKernel::start_in(
+        &data,
+        &["--config", config.to_str().unwrap()],
+    ));
+    let (_, id) = new_request(&w, "采购复印机");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let (headers, body) = posts
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the webhook is called within 30 s");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(&body);
+        assert_eq!(
+            header("x-tianshan-signature"),
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            "signed with the configured secret"
+        );
+        let out: Value = serde_json::from_slice(&body).unwrap();
+        got.extend(out["notifications"].as_array().unwrap().iter().cloned());
+    }
+    let mut users: Vec<&str> = got
+        .iter()
+        .map(|n| n["user"]["username"].as_str().unwrap())
+        .collect();
+    users.sort();
+    assert_eq!(users, ["officer.1", "officer.2"], "{got:?}");
+    for n in &got {
+        assert_eq!(n["kind"], "todo");
+        assert_eq!(n["subject"], id.as_str());
+        assert_eq!(n["text"], "您有一项待办审批：采购复印机", "{n}");
+    }
+    // Delivered once: nothing more comes for them.
+    assert!(
+        posts.recv_timeout(Duration::from_secs(8)).is_err(),
+        "a delivered notification is not sent again"
+    );
+}
+
+/// The portal's bell in Chromium: a to-do rings it while the approver's
+/// page is open, without a reload (the stream), the to-do badge follows,
+/// and opening the notification reads it and shows the approval.
+#[test]
+fn the_portal_bell_rings_without_a_reload() {
+    if !support::have(support::Service::Browser) {
+        return;
+    }
+    let w = world(TestKernel::start());
+    let b = crate::portal::Browser::start();
+    b.goto(&format!("{}/", w.k.base));
+    b.wait_displayed("#login-username");
+    b.type_into("#login-username", "officer.1");
+    b.type_into("#login-password", PASSWORD);
+    b.click("#login-submit");
+    b.wait_displayed("#bell-button");
+    assert_eq!(
+        b.script(
+            "return document.getElementById('bell-count').hidden",
+            json!([])
+        ),
+        json!(true),
+        "nothing to tell yet"
+    );
+    new_request(&w, "采购复印机");
+    b.wait_text("#bell-count", "the bell's count", |t| t == "1");
+    b.wait_text("#todo-count", "the to-do badge", |t| t == "1");
+    b.click("#bell-button");
+    b.wait_text("#bell-list a.bell-unread", "the notification", |t| {
+        t.contains("待您审批：采购复印机")
+    });
+    b.click("#bell-list a");
+    b.wait_text("#approval-title", "the approval", |t| {
+        t.contains("采购复印机")
+    });
+    b.wait_until("the bell is read", || {
+        b.script(
+            "return document.getElementById('bell-count').hidden",
+            json!([]),
+        ) == json!(true)
+    });
+    assert_eq!(unread(&w, &w.o1), 0, "read on the server too");
 }

@@ -245,6 +245,30 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [401, 204, 204, 204, 204],
         ),
+        // The notification centre: each signed-in user's own.
+        (
+            "GET",
+            "/api/v1/me/notifications",
+            "/api/v1/me/notifications".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/me/notifications/read",
+            "/api/v1/me/notifications/read".into(),
+            json!({"all": true}),
+            [401, 200, 200, 200, 200],
+        ),
+        // A stream that would start is tested in approvals.rs; here its
+        // refusal of a bad `since`, before it starts.
+        (
+            "GET",
+            "/api/v1/me/notifications/stream",
+            "/api/v1/me/notifications/stream?since=x".into(),
+            Value::Null,
+            [401, 422, 422, 422, 422],
+        ),
         (
             "DELETE",
             "/api/v1/auth/sessions/{id}",

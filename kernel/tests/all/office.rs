@@ -916,52 +916,64 @@ fn an_approver_away_hands_his_steps_to_his_stand_in() {
         let body = (!body.is_null()).then(|| body.to_string().into_bytes());
         k.request(method, "/api/v1/me/delegation", Some(token), body)
     };
-    let field_of = |(status, out): (u16, Value)| {
+    let refusal_of = |(status, out): (u16, Value)| {
         assert_eq!(status, 422, "{out}");
-        out["error"]["field"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        (text(&out["error"]["code"]), text(&out["error"]["field"]))
     };
     let today = region_day(0);
-    // The refusals: oneself, someone of another unit, backwards, too long,
+    // The refusals, each with its own code (the page says it in Chinese):
+    // oneself, someone of another unit, nobody, backwards, too long,
     // already over, no such day.
-    for (body, field) in [
+    for (body, code, field) in [
         (
             json!({"delegate": "checker.a", "from": today, "until": today}),
+            "delegation_self",
             "delegate",
         ),
         (
             json!({"delegate": "member.b", "from": today, "until": today}),
+            "delegation_not_colleague",
             "delegate",
         ),
         (
             json!({"delegate": "nobody", "from": today, "until": today}),
+            "approval_unknown_user",
             "delegate",
         ),
         (
             json!({"delegate": "colleague.a", "from": today, "until": region_day(-1)}),
+            "delegation_days_order",
             "until",
         ),
         (
             json!({"delegate": "colleague.a", "from": today, "until": region_day(200)}),
+            "delegation_too_long",
             "until",
         ),
         (
             json!({"delegate": "colleague.a", "from": region_day(-3), "until": region_day(-2)}),
+            "delegation_days_over",
             "until",
         ),
         (
             json!({"delegate": "colleague.a", "from": "2026-02-30", "until": today}),
+            "date_invalid",
             "from",
         ),
     ] {
         assert_eq!(
-            field_of(me(&w.checker, "PUT", body.clone())),
-            field,
+            refusal_of(me(&w.checker, "PUT", body.clone())),
+            (code.to_string(), field.to_string()),
             "{body}"
         );
     }
+    let (_, out) = me(
+        &w.checker,
+        "PUT",
+        json!({"delegate": "colleague.a", "from": today, "until": region_day(200)}),
+    );
+    assert_eq!(out["error"]["params"]["max"], "180", "{out}");
     let (status, set) = me(
         &w.checker,
         "PUT",
@@ -1135,10 +1147,20 @@ fn the_drafter_urges_and_the_approver_sees_it() {
             json!({"comment": "明天印发，请尽快审核"}),
         )
     };
-    assert_eq!(urge(&w.reviewer).0, 403, "an approver does not urge");
+    let (status, out) = urge(&w.reviewer);
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (403, Some("approval_applicant_action")),
+        "an approver does not urge: {out}"
+    );
     let (status, out) = urge(&w.drafter);
     assert_eq!(status, 200, "{out}");
-    assert_eq!(urge(&w.drafter).0, 409, "once an hour");
+    let (status, out) = urge(&w.drafter);
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (409, Some("approval_urged_recently")),
+        "once an hour: {out}"
+    );
     let (_, todos) = k.request("GET", "/api/v1/todos?kind=pending", Some(&w.reviewer), None);
     let item = todos["items"]
         .as_array()
@@ -1187,10 +1209,16 @@ fn a_checker_claims_the_step_and_gives_it_back() {
     );
     let (status, out) = act(&second, "approve");
     assert_eq!(status, 409, "claimed by a colleague: {out}");
+    assert_eq!(out["error"]["code"], "approval_claimed", "{out}");
     assert_eq!(act(&second, "claim").0, 409);
     assert_eq!(act(&w.checker, "unclaim").0, 200);
     assert!(pending(k, &second).contains(&approval), "back on his list");
-    assert_eq!(act(&w.checker, "unclaim").0, 409, "nothing is claimed");
+    let (status, out) = act(&w.checker, "unclaim");
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (409, Some("approval_not_claimed")),
+        "nothing is claimed: {out}"
+    );
     assert_eq!(act(&second, "claim").0, 200);
     assert_eq!(act(&second, "approve").0, 200);
     // 会签: every co-signer signs; nobody claims it.

@@ -474,3 +474,43 @@ pub fn refusal(method: &str, path: &str, (status, out): (u16, Value)) -> (u16, S
         text(&out["error"]["field"]),
     )
 }
+
+/// One server-sent event: (event, data).
+pub type Sse = (String, String);
+
+/// Opens a stream of server-sent events at `path` with `token` and reads it
+/// on a thread: its status, and the events as they come (the channel
+/// closes when the stream ends).
+pub fn open_sse(k: &TestKernel, token: &str, path: &str) -> (u16, std::sync::mpsc::Receiver<Sse>) {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let response = agent
+        .get(format!("{}{path}", k.base))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .expect("opening the stream");
+    let status = response.status().as_u16();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let reader = BufReader::new(response.into_body().into_reader());
+        let (mut event, mut data) = (String::new(), String::new());
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            if line.is_empty() {
+                if !event.is_empty() && tx.send((event.clone(), data.clone())).is_err() {
+                    break;
+                }
+                event.clear();
+                data.clear();
+            } else if let Some(e) = line.strip_prefix("event:") {
+                event = e.trim().to_string();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data = d.trim().to_string();
+            }
+        }
+    });
+    (status, rx)
+}

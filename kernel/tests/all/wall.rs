@@ -5,7 +5,6 @@
 //! 3840×2160 and 3840×1080 — no scrollbars, every panel filled, a value
 //! entered through the API on the wall within 2 s without a reload.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -205,44 +204,9 @@ fn wall_overview_gives_progress_rankings_and_trends_within_reach() {
     assert_eq!(out["error"]["field"], "period");
 }
 
-/// One server-sent event: (event, data).
-type Sse = (String, String);
-
-/// Opens the wall's stream with `token` and reads it on a thread: its
-/// status, and the events as they come (the channel closes when the stream
-/// ends).
-fn open_stream(k: &TestKernel, token: &str, query: &str) -> (u16, mpsc::Receiver<Sse>) {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build(),
-    );
-    let response = agent
-        .get(format!("{}/api/v1/datacenter/stream{query}", k.base))
-        .header("Authorization", format!("Bearer {token}"))
-        .call()
-        .expect("opening the stream");
-    let status = response.status().as_u16();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let reader = BufReader::new(response.into_body().into_reader());
-        let (mut event, mut data) = (String::new(), String::new());
-        for line in reader.lines() {
-            let Ok(line) = line else { break };
-            if line.is_empty() {
-                if !event.is_empty() && tx.send((event.clone(), data.clone())).is_err() {
-                    break;
-                }
-                event.clear();
-                data.clear();
-            } else if let Some(e) = line.strip_prefix("event:") {
-                event = e.trim().to_string();
-            } else if let Some(d) = line.strip_prefix("data:") {
-                data = d.trim().to_string();
-            }
-        }
-    });
-    (status, rx)
+/// Opens the wall's stream with `token`: its status and its events.
+fn open_stream(k: &TestKernel, token: &str, query: &str) -> (u16, mpsc::Receiver<support::Sse>) {
+    support::open_sse(k, token, &format!("/api/v1/datacenter/stream{query}"))
 }
 
 #[test]

@@ -35,6 +35,15 @@ fn to_wit_error(e: ServiceError) -> approvals::ApprovalError {
         ServiceError::NoApprover(m) => {
             approvals::ApprovalError::Invalid(format!("approval_no_approver: {m}"))
         }
+        // The code leads here too; the SDK gives it back to the page.
+        ServiceError::Refused(r) => {
+            let m = format!("{}: {}", r.code.as_str(), r.message);
+            match r.code.status().as_u16() {
+                403 => approvals::ApprovalError::Forbidden(m),
+                409 => approvals::ApprovalError::Conflict(m),
+                _ => approvals::ApprovalError::Invalid(m),
+            }
+        }
         ServiceError::Unavailable(m) => approvals::ApprovalError::Unavailable(m),
         e => approvals::ApprovalError::Invalid(e.to_string()),
     }

@@ -39,6 +39,9 @@ pub(super) fn storage_error(e: crate::core::error::ServiceError) -> storage::Sto
         | E::ApplicantOnly(_)
         | E::NoApprover(_)
         | E::ReasonRequired { .. }) => storage::StorageError::Invalid(e.to_string()),
+        E::Refused(r) => {
+            storage::StorageError::Invalid(format!("{}: {}", r.code.as_str(), r.message))
+        }
     }
 }
 

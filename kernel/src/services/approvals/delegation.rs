@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Approvals, Instance, Result, Tx, invalid};
+use super::{Approvals, Instance, Result, Tx};
 use crate::audit::Entry;
 use crate::core::calendar::{days_from_civil, now};
-use crate::core::error::ServiceError;
+use crate::core::error::{ErrorCode, ServiceError};
 
 /// The region's offset from UTC: days are the region's days.
 const REGION_OFFSET_SECS: i64 = 8 * 3600;
@@ -34,7 +34,7 @@ pub struct Delegation {
 
 /// Seconds at the start of a region day `YYYY-MM-DD`.
 fn day_start(field: &'static str, date: &str) -> Result<i64> {
-    let bad = || invalid(field, "a date as YYYY-MM-DD");
+    let bad = || ServiceError::rule(ErrorCode::DateInvalid, "a date as YYYY-MM-DD").on_field(field);
     let mut parts = date.splitn(3, '-');
     let (y, m, d) = (
         parts.next().and_then(|p| p.parse::<i64>().ok()),
@@ -95,16 +95,26 @@ impl Approvals {
         let starts_at = day_start("from", from)?;
         let ends_at = day_start("until", until)? + 86_400;
         if ends_at <= starts_at {
-            return Err(invalid("until", "the last day comes on or after the first"));
+            return Err(ServiceError::rule(
+                ErrorCode::DelegationDaysOrder,
+                "the last day comes on or after the first",
+            )
+            .on_field("until"));
         }
         if ends_at <= now() {
-            return Err(invalid("until", "the days away are already over"));
+            return Err(ServiceError::rule(
+                ErrorCode::DelegationDaysOver,
+                "the days away are already over",
+            )
+            .on_field("until"));
         }
         if (ends_at - starts_at) / 86_400 > MAX_DAYS {
-            return Err(invalid(
-                "until",
+            return Err(ServiceError::rule(
+                ErrorCode::DelegationTooLong,
                 format!("a delegation lasts {MAX_DAYS} days at most"),
-            ));
+            )
+            .on_field("until")
+            .with_param("max", MAX_DAYS.to_string()));
         }
         let note = note
             .map(|n| n.trim().chars().take(200).collect::<String>())
@@ -112,7 +122,10 @@ impl Approvals {
         let mut tx = self.audit.begin().await?;
         let delegate = self.active_user(&mut tx, delegate, "delegate").await?;
         if delegate == user {
-            return Err(invalid("delegate", "name someone else"));
+            return Err(
+                ServiceError::rule(ErrorCode::DelegationSelf, "name someone else")
+                    .on_field("delegate"),
+            );
         }
         let homes: Vec<(String, String)> =
             sqlx::query("SELECT id, org_id FROM users WHERE id = $1 OR id = $2")
@@ -125,10 +138,11 @@ impl Approvals {
                 .collect();
         let home = |id: &str| homes.iter().find(|(u, _)| u == id).map(|(_, o)| o.clone());
         if home(user).is_none() || home(user) != home(&delegate) {
-            return Err(invalid(
-                "delegate",
+            return Err(ServiceError::rule(
+                ErrorCode::DelegationNotColleague,
                 "the stand-in is a colleague of your own unit",
-            ));
+            )
+            .on_field("delegate"));
         }
         sqlx::query("DELETE FROM approval_delegations WHERE user_id = $1")
             .bind(user)

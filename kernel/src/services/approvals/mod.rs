@@ -33,11 +33,12 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::audit::{Audit, Entry};
-use crate::core::error::ServiceError;
+use crate::core::error::{ErrorCode, ServiceError};
 use crate::core::scope::Scope;
 use crate::db::{Db, Dialect, now};
 use crate::identity::authz::Authz;
 use crate::services::messaging::{Message, Messaging};
+use crate::services::notifications::{Kind, Note, Notifications};
 use crate::services::storage::{Record, Storage, Write};
 
 /// Admins holding this at an instance's org (or above) may read it.
@@ -278,6 +279,15 @@ pub fn validate_flow(plugin: &str, flow: &Flow) -> Result<()> {
     Ok(())
 }
 
+/// An action on an approval that is decided already.
+fn decided(inst: &Instance) -> ServiceError {
+    ServiceError::rule(
+        ErrorCode::ApprovalDecided,
+        format!("the approval is {} already", inst.status),
+    )
+    .with_param("status", inst.status.clone())
+}
+
 fn clean_comment(comment: Option<String>) -> Result<Option<String>> {
     match comment.map(|c| c.trim().to_string()) {
         Some(c) if c.is_empty() => Ok(None),
@@ -295,6 +305,7 @@ pub struct Approvals {
     audit: Arc<Audit>,
     messaging: Arc<Messaging>,
     authz: Arc<Authz>,
+    notifications: Arc<Notifications>,
 }
 
 /// An approval change in progress: every step commits with its audit record.
@@ -339,7 +350,13 @@ fn instance_of(r: &sqlx::any::AnyRow) -> Instance {
 }
 
 impl Approvals {
-    pub fn new(db: Db, audit: Arc<Audit>, messaging: Arc<Messaging>, authz: Arc<Authz>) -> Self {
+    pub fn new(
+        db: Db,
+        audit: Arc<Audit>,
+        messaging: Arc<Messaging>,
+        authz: Arc<Authz>,
+        notifications: Arc<Notifications>,
+    ) -> Self {
         let dialect = Dialect::of(&db);
         Approvals {
             db,
@@ -347,6 +364,7 @@ impl Approvals {
             audit,
             messaging,
             authz,
+            notifications,
         }
     }
 
@@ -403,6 +421,7 @@ impl Approvals {
         title: &str,
         form: &str,
     ) -> Result<Instance> {
+        let since = now();
         let mut tx = self.audit.begin().await?;
         let instance = self
             .start_in(
@@ -410,6 +429,7 @@ impl Approvals {
             )
             .await?;
         tx.finish().await?;
+        self.notifications.committed(&instance.id, since).await;
         Ok(instance)
     }
 
@@ -433,6 +453,7 @@ impl Approvals {
         storage
             .validate_all(scope, &writes)
             .map_err(|(i, e)| StartWithError::Write(i, e))?;
+        let since = now();
         let mut tx = self.audit.begin().await.map_err(ServiceError::from)?;
         let records = storage
             .transact_in(&mut tx, scope, writes)
@@ -464,6 +485,7 @@ impl Approvals {
             )
             .await?;
         tx.finish().await.map_err(ServiceError::from)?;
+        self.notifications.committed(&instance.id, since).await;
         Ok((instance, records))
     }
 
@@ -841,7 +863,20 @@ impl Approvals {
         .bind(now())
         .execute(&mut **tx)
         .await?;
-        Ok(())
+        self.notifications
+            .add(
+                tx,
+                &Note {
+                    user,
+                    kind: Kind::Todo,
+                    title: &inst.title,
+                    plugin: &inst.plugin,
+                    subject: &inst.id,
+                    actor: Some(&inst.applicant),
+                    detail: json!({ "step": inst.current_step }),
+                },
+            )
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -883,6 +918,24 @@ impl Approvals {
         inst.status = status.to_string();
         inst.current_step = 0;
         inst.updated_at = now();
+        self.notifications.settle(tx, &inst.id, None).await?;
+        // The applicant learns the outcome; one who withdrew knows it.
+        if status != "withdrawn" {
+            self.notifications
+                .add(
+                    tx,
+                    &Note {
+                        user: &inst.applicant,
+                        kind: Kind::Decided,
+                        title: &inst.title,
+                        plugin: &inst.plugin,
+                        subject: &inst.id,
+                        actor: None,
+                        detail: json!({ "status": status }),
+                    },
+                )
+                .await?;
+        }
         sqlx::query(
             "UPDATE approval_instances SET status = $2, current_step = 0, updated_at = $3 WHERE id = $1",
         )
@@ -957,10 +1010,7 @@ impl Approvals {
         user: &str,
     ) -> Result<String> {
         if !inst.running() {
-            return Err(ServiceError::Conflict(format!(
-                "the approval is {} already",
-                inst.status
-            )));
+            return Err(decided(inst));
         }
         let pending: Option<String> = sqlx::query_scalar(
             "SELECT id FROM approval_tasks WHERE instance_id = $1 AND assignee = $2
@@ -987,15 +1037,15 @@ impl Approvals {
         .await?;
         match parked.as_deref() {
             Some("held") => {
-                return Err(ServiceError::Conflict(
-                    "a colleague has claimed this step (签收); it comes back if they unclaim it"
-                        .into(),
+                return Err(ServiceError::rule(
+                    ErrorCode::ApprovalClaimed,
+                    "a colleague has claimed this step (签收); it comes back if they unclaim it",
                 ));
             }
             Some(_) => {
-                return Err(ServiceError::Conflict(
-                    "you delegated this step (委派); it comes back with your colleague's opinion"
-                        .into(),
+                return Err(ServiceError::rule(
+                    ErrorCode::ApprovalLent,
+                    "you delegated this step (委派); it comes back with your colleague's opinion",
                 ));
             }
             None => {}
@@ -1008,13 +1058,14 @@ impl Approvals {
         .fetch_one(&mut **tx)
         .await?;
         if had > 0 {
-            Err(ServiceError::Conflict(
-                "you have no pending task on this approval's current step; you acted already"
-                    .into(),
+            Err(ServiceError::rule(
+                ErrorCode::ApprovalActed,
+                "you have no pending task on this approval's current step; you acted already",
             ))
         } else {
-            Err(ServiceError::Forbidden(
-                "you are not an approver of this approval's current step".into(),
+            Err(ServiceError::rule(
+                ErrorCode::ApprovalNotApprover,
+                "you are not an approver of this approval's current step",
             ))
         }
     }
@@ -1052,6 +1103,8 @@ impl Approvals {
         .bind(now())
         .execute(&mut **tx)
         .await?;
+        // The colleagues' to-dos of a step one of them did are moot.
+        self.notifications.settle(tx, &inst.id, None).await?;
         Ok(true)
     }
 
@@ -1071,7 +1124,15 @@ impl Approvals {
         .bind(now())
         .execute(&mut **tx)
         .await?;
-        Ok(())
+        // Acting on a to-do answers its notifications.
+        let row = sqlx::query("SELECT instance_id, assignee FROM approval_tasks WHERE id = $1")
+            .bind(task)
+            .fetch_one(&mut **tx)
+            .await?;
+        let (instance, assignee): (String, String) = (row.get(0), row.get(1));
+        self.notifications
+            .settle(tx, &instance, Some(&assignee))
+            .await
     }
 
     async fn active_user(
@@ -1087,7 +1148,13 @@ impl Approvals {
         .bind(user)
         .fetch_optional(&mut **tx)
         .await?;
-        id.ok_or_else(|| invalid(field, format!("no active user {user:?}")))
+        id.ok_or_else(|| {
+            ServiceError::rule(
+                ErrorCode::ApprovalUnknownUser,
+                format!("no active user {user:?}"),
+            )
+            .on_field(field)
+        })
     }
 
     /// Applies `action` by `user` to instance `id`. The caller has checked
@@ -1095,6 +1162,7 @@ impl Approvals {
     /// this to it.
     pub async fn act(&self, id: &str, user: &str, action: Action) -> Result<Instance> {
         let name = action.name();
+        let since = now();
         let mut tx = self.audit.begin().await?;
         let mut inst = self.lock_instance(&mut tx, id).await?;
         let step = inst.current_step;
@@ -1163,8 +1231,9 @@ impl Approvals {
                 }
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
                 if self.lent_from(&mut tx, &task).await?.is_some() {
-                    return Err(ServiceError::Conflict(
-                        "a delegate gives an opinion (approve); sending back is the owner's decision".into(),
+                    return Err(ServiceError::rule(
+                        ErrorCode::ApprovalDelegateOpinionOnly,
+                        "a delegate gives an opinion (approve); sending back is the owner's decision",
                     ));
                 }
                 // Sending back without a reason leaves the applicant guessing.
@@ -1196,6 +1265,7 @@ impl Approvals {
                     .bind(now())
                     .execute(&mut *tx)
                     .await?;
+                    self.notifications.settle(&mut tx, id, None).await?;
                     self.enter_step(&mut tx, &mut inst, target).await?;
                     outcome = Some(("returned", comment));
                 }
@@ -1203,15 +1273,13 @@ impl Approvals {
             Action::Withdraw { comment } => {
                 let comment = clean_comment(comment)?;
                 if inst.applicant != user {
-                    return Err(ServiceError::Forbidden(
-                        "only the applicant may withdraw an approval".into(),
+                    return Err(ServiceError::rule(
+                        ErrorCode::ApprovalApplicantAction,
+                        "only the applicant may withdraw an approval",
                     ));
                 }
                 if !inst.running() {
-                    return Err(ServiceError::Conflict(format!(
-                        "the approval is {} already",
-                        inst.status
-                    )));
+                    return Err(decided(&inst));
                 }
                 self.timeline(
                     &mut tx,
@@ -1292,6 +1360,20 @@ impl Approvals {
                     .await?
                     .rows_affected();
                     if n > 0 {
+                        self.notifications
+                            .add(
+                                &mut tx,
+                                &Note {
+                                    user: &u,
+                                    kind: Kind::Copied,
+                                    title: &inst.title,
+                                    plugin: &inst.plugin,
+                                    subject: &inst.id,
+                                    actor: Some(user),
+                                    detail: json!({}),
+                                },
+                            )
+                            .await?;
                         added.push(u);
                     }
                 }
@@ -1329,9 +1411,9 @@ impl Approvals {
                 let comment = clean_comment(comment)?;
                 let task = self.own_pending_task(&mut tx, &inst, user).await?;
                 if self.lent_from(&mut tx, &task).await?.is_some() {
-                    return Err(ServiceError::Conflict(
-                        "a task delegated to you goes back to its owner; it is not delegated on"
-                            .into(),
+                    return Err(ServiceError::rule(
+                        ErrorCode::ApprovalDelegateOpinionOnly,
+                        "a task delegated to you goes back to its owner; it is not delegated on",
                     ));
                 }
                 let to = self.active_user(&mut tx, &to, "to").await?;
@@ -1378,8 +1460,9 @@ impl Approvals {
                     .fetch_one(&mut *tx)
                     .await?;
                     if copied == 0 {
-                        return Err(ServiceError::Forbidden(
-                            "the approval was not copied to you".into(),
+                        return Err(ServiceError::rule(
+                            ErrorCode::ApprovalNotCopied,
+                            "the approval was not copied to you",
                         ));
                     }
                     // Read before: nothing changes, nothing to record.
@@ -1392,8 +1475,9 @@ impl Approvals {
                 let claim = matches!(action, Action::Claim);
                 self.own_pending_task(&mut tx, &inst, user).await?;
                 if claim && inst.steps[(step - 1) as usize].mode != Mode::Any {
-                    return Err(ServiceError::Conflict(
-                        "a step every approver signs (会签) is not claimed".into(),
+                    return Err(ServiceError::rule(
+                        ErrorCode::ApprovalNotClaimable,
+                        "a step every approver signs (会签) is not claimed",
                     ));
                 }
                 let (from, to) = if claim {
@@ -1415,11 +1499,14 @@ impl Approvals {
                 .await?
                 .rows_affected();
                 if moved == 0 {
-                    return Err(ServiceError::Conflict(if claim {
-                        "nobody else approves this step: there is nothing to claim".into()
+                    return Err(if claim {
+                        ServiceError::rule(
+                            ErrorCode::ApprovalNotClaimable,
+                            "nobody else approves this step: there is nothing to claim",
+                        )
                     } else {
-                        "the step is not claimed".into()
-                    }));
+                        ServiceError::rule(ErrorCode::ApprovalNotClaimed, "the step is not claimed")
+                    });
                 }
                 let what = if claim { "claimed" } else { "unclaimed" };
                 self.timeline(
@@ -1436,15 +1523,13 @@ impl Approvals {
             Action::Urge { comment } => {
                 let comment = clean_comment(comment)?;
                 if inst.applicant != user {
-                    return Err(ServiceError::Forbidden(
-                        "only the applicant urges the approvers".into(),
+                    return Err(ServiceError::rule(
+                        ErrorCode::ApprovalApplicantAction,
+                        "only the applicant urges the approvers",
                     ));
                 }
                 if !inst.running() {
-                    return Err(ServiceError::Conflict(format!(
-                        "the approval is {} already",
-                        inst.status
-                    )));
+                    return Err(decided(&inst));
                 }
                 let last: Option<i64> = sqlx::query_scalar(
                     "SELECT MAX(at) FROM approval_timeline WHERE instance_id = $1 AND action = 'urged'",
@@ -1453,9 +1538,9 @@ impl Approvals {
                 .fetch_one(&mut *tx)
                 .await?;
                 if last.is_some_and(|at| now() - at < URGE_INTERVAL_SECS) {
-                    return Err(ServiceError::Conflict(
-                        "urged within the hour already; the approvers have it on their lists"
-                            .into(),
+                    return Err(ServiceError::rule(
+                        ErrorCode::ApprovalUrgedRecently,
+                        "urged within the hour already; the approvers have it on their lists",
                     ));
                 }
                 sqlx::query(
@@ -1465,6 +1550,28 @@ impl Approvals {
                 .bind(now())
                 .execute(&mut *tx)
                 .await?;
+                let urged: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT assignee FROM approval_tasks WHERE instance_id = $1 AND status = 'pending'",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for approver in &urged {
+                    self.notifications
+                        .add(
+                            &mut tx,
+                            &Note {
+                                user: approver,
+                                kind: Kind::Urged,
+                                title: &inst.title,
+                                plugin: &inst.plugin,
+                                subject: &inst.id,
+                                actor: Some(user),
+                                detail: json!({ "comment": comment }),
+                            },
+                        )
+                        .await?;
+                }
                 self.timeline(
                     &mut tx,
                     id,
@@ -1496,6 +1603,7 @@ impl Approvals {
         if outcome.is_some() {
             self.messaging.wake();
         }
+        self.notifications.committed(id, since).await;
         Ok(inst)
     }
 
@@ -1514,10 +1622,11 @@ impl Approvals {
         .fetch_one(&mut **tx)
         .await?;
         if n > 0 {
-            return Err(ServiceError::invalid(
-                field,
+            return Err(ServiceError::rule(
+                ErrorCode::ApprovalAlreadyApprover,
                 "that user is already an approver of the current step",
-            ));
+            )
+            .on_field(field));
         }
         Ok(())
     }
@@ -1549,8 +1658,9 @@ impl Approvals {
         .fetch_one(&mut **tx)
         .await?;
         if n == 0 {
-            return Err(ServiceError::Forbidden(
-                "only the applicant and approvers may do this".into(),
+            return Err(ServiceError::rule(
+                ErrorCode::ApprovalNotParticipant,
+                "only the applicant and approvers may do this",
             ));
         }
         Ok(())
