@@ -464,8 +464,6 @@ struct StreamParams {
 
 /// Wall streams one user may hold open on one node; past it, 429.
 pub const MAX_STREAMS_PER_USER: u32 = 10;
-/// Heartbeat comments, so proxies and browsers keep an idle stream.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 /// How often a stream checks again that its caller is signed in and still
 /// reaches the org.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
@@ -486,8 +484,7 @@ async fn stream(
     headers: axum::http::HeaderMap,
     Query(p): Query<StreamParams>,
 ) -> ApiResult<Response> {
-    use axum::http::HeaderValue;
-    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::sse::Event;
     use futures_util::StreamExt as _;
     session
         .require(&k, session.org(), "kernel.datacenter.read")
@@ -518,17 +515,7 @@ async fn stream(
     let events = futures_util::stream::once(async move { first })
         .chain(futures_util::stream::unfold(state, WallStream::next))
         .map(Ok::<_, std::convert::Infallible>);
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
-        .into_response();
-    // Proxies (nginx) would otherwise hold events back in their buffers.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(crate::http::session::event_stream(events))
 }
 
 /// One open wall stream: who watches which org.

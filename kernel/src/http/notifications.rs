@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::response::sse::Event;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,8 +26,6 @@ type AppState = Arc<crate::node::Kernel>;
 /// Streams one person may hold open on one node (tabs, a phone); past
 /// it, 429.
 pub const MAX_STREAMS_PER_USER: u32 = 8;
-/// Heartbeat comments, so proxies and browsers keep an idle stream.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 /// How often a stream checks its caller is still signed in and counts
 /// again (what another node's signal, if lost, would have told).
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
@@ -195,17 +193,7 @@ async fn stream(
     let events = futures_util::stream::once(async move { first })
         .chain(futures_util::stream::unfold(state, BellStream::next))
         .map(Ok::<_, std::convert::Infallible>);
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
-        .into_response();
-    // Proxies (nginx) would otherwise hold events back in their buffers.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(crate::http::session::event_stream(events))
 }
 
 /// One open bell: whose, the newest notification sent, the count last sent.

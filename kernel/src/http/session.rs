@@ -296,3 +296,34 @@ pub(crate) fn check_plugin_scope(
         Err(crate::plugins::not_installed(&plugin.manifest.id))
     }
 }
+
+/// Heartbeat comments, so proxies and browsers keep an idle stream.
+pub const STREAM_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The answer of each of the kernel's server-sent-event streams (the
+/// wall, live telemetry, the bell): a heartbeat comment every 15 s, and
+/// headers that keep proxies from holding events back in their buffers
+/// and caches from keeping them.
+pub fn event_stream<S, E>(events: S) -> axum::response::Response
+where
+    S: futures_util::Stream<Item = Result<axum::response::sse::Event, E>> + Send + 'static,
+    E: Into<axum::BoxError>,
+{
+    use axum::http::HeaderValue;
+    use axum::response::IntoResponse;
+    use axum::response::sse::{KeepAlive, Sse};
+    let mut response = Sse::new(events)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(STREAM_HEARTBEAT)
+                .text("heartbeat"),
+        )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -12,8 +12,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -366,8 +366,6 @@ async fn stats(State(k): State<AppState>, Caller(session): Caller) -> ApiResult<
 
 /// Live streams one user may hold open on one node; past it, 429.
 pub const MAX_STREAMS_PER_USER: u32 = 10;
-/// Heartbeat comments, so proxies and browsers keep an idle stream.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Without a wake-up from this node, a stream polls this often (other
 /// nodes store too).
 const TICK: Duration = Duration::from_secs(1);
@@ -522,17 +520,7 @@ async fn stream(
     let events = futures_util::stream::once(async move { vec![first] })
         .chain(futures_util::stream::unfold(state, Stream::next))
         .flat_map(|batch| futures_util::stream::iter(batch.into_iter().map(Ok::<_, Infallible>)));
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
-        .into_response();
-    // Proxies (nginx) would otherwise hold events back in their buffers.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(crate::http::session::event_stream(events))
 }
 
 /// One open stream: its caller, cursors, and what it sent lately. Its
