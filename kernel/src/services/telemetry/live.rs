@@ -12,8 +12,7 @@
 //! visible: each poll reads again [`OVERLAP_MS`] back, and the stream skips
 //! what it sent already (`http/telemetry.rs` `Cursor`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -22,6 +21,7 @@ use tokio::sync::watch;
 
 use super::{Quality, Result, Telemetry};
 use crate::core::scope::Scope;
+use crate::core::streams::{StreamSlot, StreamSlots};
 
 /// How far back each poll reads again: covers a batch's time between its
 /// stamp and its commit, and the clocks of nodes that differ by less.
@@ -31,13 +31,15 @@ pub const PAGE: i64 = 1_000;
 /// Devices a stream may name.
 pub const MAX_DEVICES: usize = 500;
 
-/// Streams' wake-ups, their count per user on this node, and the node's
-/// shutdown (an open stream would hold a graceful shutdown forever).
+/// Streams' wake-ups, and their slots per user on this node with the
+/// node's shutdown (`core/streams.rs`).
 pub struct Live {
     changes: watch::Sender<u64>,
-    closing: watch::Sender<bool>,
-    open: Mutex<HashMap<String, u32>>,
+    slots: Arc<StreamSlots>,
 }
+
+/// One open stream of one user.
+pub type Slot = StreamSlot;
 
 impl Default for Live {
     fn default() -> Self {
@@ -49,8 +51,7 @@ impl Live {
     pub fn new() -> Self {
         Live {
             changes: watch::channel(0).0,
-            closing: watch::channel(false).0,
-            open: Mutex::new(HashMap::new()),
+            slots: Arc::new(StreamSlots::default()),
         }
     }
 
@@ -65,56 +66,22 @@ impl Live {
 
     /// The node is shutting down: every stream ends.
     pub fn close(&self) {
-        self.closing.send_replace(true);
+        self.slots.close();
     }
 
     pub fn closing(&self) -> watch::Receiver<bool> {
-        self.closing.subscribe()
+        self.slots.closing()
     }
 
     /// A stream slot for `user`, none when they hold `max` already (or the
     /// node is shutting down); the slot frees itself when dropped.
-    pub fn open(self: &Arc<Self>, user: &str, max: u32) -> Option<Slot> {
-        if *self.closing.borrow() {
-            return None;
-        }
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(user.to_string()).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            live: self.clone(),
-            user: user.to_string(),
-        })
+    pub fn open(&self, user: &str, max: u32) -> Option<Slot> {
+        self.slots.open(user, max)
     }
 
     /// Open streams on this node, all users.
     pub fn open_streams(&self) -> u32 {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .sum()
-    }
-}
-
-/// One open stream of one user.
-pub struct Slot {
-    live: Arc<Live>,
-    user: String,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.live.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.user);
-            }
-        }
+        self.slots.open_streams()
     }
 }
 
