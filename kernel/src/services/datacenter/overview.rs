@@ -7,14 +7,14 @@
 //! every other reader and one call stays bounded by the data center's own
 //! limits. The caller has checked the org against the viewer's reach.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use super::{DataCenter, Granularity, GroupBy, Progress, Result, ValueQuery};
 use crate::core::scope::OrgIndex;
+use crate::core::streams::{StreamSlot, StreamSlots};
 
 /// Monthly series one overview carries at most: a wall has room for a few.
 pub const MAX_MONTHLY_TRENDS: usize = 6;
@@ -31,40 +31,21 @@ pub struct Change {
     pub orgs: Vec<String>,
 }
 
-/// The wall streams' wake-ups and the node's shutdown (an open stream
-/// would hold a graceful shutdown forever, as telemetry's do).
+/// The wall streams' wake-ups, and their slots per user on this node
+/// with the node's shutdown (`core/streams.rs`).
 pub struct Live {
     changes: broadcast::Sender<Arc<Change>>,
-    closing: watch::Sender<bool>,
-    /// Open streams per user on this node, so one account cannot hold
-    /// the node's connections.
-    open: Arc<Mutex<HashMap<String, u32>>>,
+    slots: Arc<StreamSlots>,
 }
 
 /// One open wall stream of one user; frees itself when dropped.
-pub struct Slot {
-    open: Arc<Mutex<HashMap<String, u32>>>,
-    user: String,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.user);
-            }
-        }
-    }
-}
+pub type Slot = StreamSlot;
 
 impl Live {
     pub fn new() -> Self {
         Live {
             changes: broadcast::channel(BACKLOG).0,
-            closing: watch::channel(false).0,
-            open: Arc::new(Mutex::new(HashMap::new())),
+            slots: Arc::new(StreamSlots::default()),
         }
     }
 
@@ -135,28 +116,16 @@ impl DataCenter {
     /// A stream slot for `user`; none when they hold `max` already or the
     /// node is shutting down.
     pub fn open_stream(&self, user: &str, max: u32) -> Option<Slot> {
-        if *self.live.closing.borrow() {
-            return None;
-        }
-        let mut open = self.live.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(user.to_string()).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            open: self.live.open.clone(),
-            user: user.to_string(),
-        })
+        self.live.slots.open(user, max)
     }
 
     /// The node is shutting down: every wall stream ends.
     pub fn close_streams(&self) {
-        self.live.closing.send_replace(true);
+        self.live.slots.close();
     }
 
     pub fn closing(&self) -> watch::Receiver<bool> {
-        self.live.closing.subscribe()
+        self.live.slots.closing()
     }
 
     /// The wall's one read of `org` (already checked against the caller's
