@@ -476,13 +476,8 @@ async fn append_all_with(
         let mut sql = String::from(
             "INSERT INTO audit (seq, at, actor, org_id, action, target, outcome, detail, prev_hash, hash, alg, key_id) VALUES ",
         );
-        for n in 0..chunk.len() {
-            let b = 12 * n;
-            let marks: Vec<String> = (1..=12).map(|k| format!("${}", b + k)).collect();
-            sql.push_str(if n > 0 { ", (" } else { "(" });
-            sql.push_str(&marks.join(", "));
-            sql.push(')');
-        }
+        let dialect = crate::db::Dialect::of_backend(tx.backend_name());
+        sql.push_str(&crate::db::Marks::new(dialect).rows(chunk.len(), 12));
         let mut q = sqlx::query(&sql);
         for entry in chunk {
             let hash = record_hash(seq, at, entry, &prev, key.map(|k| (k, k.alg)));

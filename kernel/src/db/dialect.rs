@@ -103,6 +103,53 @@ impl Dialect {
     }
 }
 
+/// Placeholders for a statement whose values are bound in the order the
+/// placeholders are written: `$1, $2, …` on PostgreSQL, `?` on SQLite.
+///
+/// Why not `$N` on SQLite too: sqlx's SQLite driver learns which value a
+/// `$N` takes by asking SQLite the placeholder's name, and SQLite finds a
+/// name by walking the statement's list of names, so binding n numbered
+/// placeholders costs n²/2 steps. A 900-value insert of telemetry readings
+/// spent 29 % of ingestion there (`perf record` on the telemetry bench).
+/// Anonymous `?` have no names: SQLite answers at once and sqlx binds them
+/// in order. A statement takes all its placeholders from one `Marks`
+/// (SQLite numbers a `?` after the highest `$N` before it), and no value
+/// can be used twice: bind it again instead.
+pub struct Marks {
+    dialect: Dialect,
+    next: usize,
+}
+
+impl Marks {
+    pub fn new(dialect: Dialect) -> Marks {
+        Marks { dialect, next: 1 }
+    }
+
+    /// The next value's placeholder.
+    pub fn mark(&mut self) -> String {
+        let n = self.next;
+        self.next += 1;
+        match self.dialect {
+            Dialect::Sqlite => "?".to_string(),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// `n` placeholders separated by commas, for an `IN (…)`.
+    pub fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.mark()).collect::<Vec<_>>().join(",")
+    }
+
+    /// `(…),(…)`: `rows` rows of `columns` placeholders, for a multi-row
+    /// insert.
+    pub fn rows(&mut self, rows: usize, columns: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(columns)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// Serialises the transactions that take the lock `key` until they end: a
 /// transaction-scoped advisory lock on PostgreSQL. SQLite needs none — a
 /// write transaction already holds the one write lock.
@@ -133,5 +180,16 @@ mod tests {
         assert_eq!(Dialect::of_backend("SQLite"), Dialect::Sqlite);
         assert_eq!(Dialect::of_url("postgres://x/y"), Dialect::Postgres);
         assert_eq!(Dialect::Postgres.sort_direction(true), "DESC NULLS LAST");
+    }
+
+    #[test]
+    fn marks_number_on_postgres_and_stay_anonymous_on_sqlite() {
+        let mut pg = Marks::new(Dialect::Postgres);
+        assert_eq!(pg.mark(), "$1");
+        assert_eq!(pg.rows(2, 2), "($2,$3),($4,$5)");
+        assert_eq!(pg.list(2), "$6,$7");
+        let mut lite = Marks::new(Dialect::Sqlite);
+        assert_eq!(lite.rows(2, 3), "(?,?,?),(?,?,?)");
+        assert_eq!(lite.list(1), "?");
     }
 }

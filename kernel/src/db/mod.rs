@@ -23,7 +23,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub type Db = AnyPool;
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, Marks};
 
 /// Reads an integer flag column (0/1 in both dialects) as a bool.
 pub fn flag<I: sqlx::ColumnIndex<AnyRow>>(row: &AnyRow, index: I) -> bool {

@@ -506,10 +506,9 @@ impl Messaging {
             return Ok(Vec::new());
         }
         // One query for the whole batch's events, not one per delivery.
-        let placeholders: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT seq, id, topic, event_key, org_id, source, payload FROM events WHERE seq IN ({})",
-            placeholders.join(", ")
+            crate::db::Marks::new(self.dialect).list(claimed.len())
         );
         let mut query = sqlx::query(&sql);
         for row in &claimed {
@@ -773,10 +772,10 @@ impl Messaging {
             if seqs.is_empty() {
                 return Ok(());
             }
-            let placeholders: Vec<String> = (1..=seqs.len()).map(|i| format!("${i}")).collect();
+            let dialect = Dialect::of_backend(conn.backend_name());
             let sql = format!(
                 "UPDATE events SET streamed = 1 WHERE seq IN ({})",
-                placeholders.join(", ")
+                crate::db::Marks::new(dialect).list(seqs.len())
             );
             let mut query = sqlx::query(&sql);
             for seq in seqs {

@@ -20,7 +20,7 @@ use crate::audit::{self, Audit, AuditedWrite};
 use crate::core::error::ServiceError;
 use crate::core::ids::new_record_id;
 use crate::core::scope::{CollectionIndexes, Reach, Scope};
-use crate::db::{Db, Dialect, now};
+use crate::db::{Db, Dialect, Marks, now};
 
 /// Largest record a plugin may store (JSON text).
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -239,11 +239,15 @@ impl Sql {
         self
     }
 
-    /// Appends a placeholder for `param`.
+    /// Appends a placeholder for `param`: placeholders come in the order
+    /// of their parameters, so on SQLite they are anonymous (db::Marks
+    /// says why).
     fn bind(&mut self, param: Param) -> &mut Self {
         self.params.push(param);
-        let n = self.params.len();
-        self.text.push_str(&format!("${n}"));
+        match self.dialect {
+            Dialect::Sqlite => self.text.push('?'),
+            Dialect::Postgres => self.text.push_str(&format!("${}", self.params.len())),
+        }
         self
     }
 
@@ -1083,16 +1087,19 @@ impl Storage {
         // Chosen ids that exist already fail as a single insert would,
         // naming the first such write.
         for (start, chunk) in (0..).step_by(CHUNK).zip(rows.chunks(CHUNK)) {
-            let mut sql =
-                String::from("SELECT collection, id FROM records WHERE plugin_id = $1 AND (");
+            let mut marks = Marks::new(self.dialect);
+            let mut sql = format!(
+                "SELECT collection, id FROM records WHERE plugin_id = {} AND (",
+                marks.mark()
+            );
             for n in 0..chunk.len() {
                 if n > 0 {
                     sql.push_str(" OR ");
                 }
                 sql.push_str(&format!(
-                    "(collection = ${} AND id = ${})",
-                    2 + 2 * n,
-                    3 + 2 * n
+                    "(collection = {} AND id = {})",
+                    marks.mark(),
+                    marks.mark()
                 ));
             }
             sql.push_str(") LIMIT 1");
@@ -1116,30 +1123,36 @@ impl Storage {
         let json = self.dialect.json_cast();
         for (start, chunk) in (0..).step_by(CHUNK).zip(rows.chunks(CHUNK)) {
             let fail = |e: sqlx::Error| (at(start), ServiceError::from(e));
-            // $1 plugin, $2 time and $3 actor are shared by every row.
+            // Every row binds its own plugin, time and actor: placeholders
+            // are never shared (db::Marks says why).
+            let mut marks = Marks::new(self.dialect);
             let mut sql = String::from(
                 "INSERT INTO records (plugin_id, collection, id, org_id, data, revision,
                      created_at, updated_at, created_by, updated_by) VALUES ",
             );
             for n in 0..chunk.len() {
-                let b = 4 + 4 * n;
                 if n > 0 {
                     sql.push_str(", ");
                 }
+                let m: Vec<String> = (0..9).map(|_| marks.mark()).collect();
                 sql.push_str(&format!(
-                    "($1, ${b}, ${}, ${}, ${}{json}, 1, $2, $2, $3, $3)",
-                    b + 1,
-                    b + 2,
-                    b + 3
+                    "({}, {}, {}, {}, {}{json}, 1, {}, {}, {}, {})",
+                    m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]
                 ));
             }
             sql.push_str(" ON CONFLICT (plugin_id, collection, id) DO NOTHING");
-            let mut q = sqlx::query(&sql)
-                .bind(&scope.plugin)
-                .bind(now)
-                .bind(&scope.actor);
+            let mut q = sqlx::query(&sql);
             for (collection, r) in chunk {
-                q = q.bind(collection).bind(&r.id).bind(&r.org).bind(&r.data);
+                q = q
+                    .bind(&scope.plugin)
+                    .bind(collection)
+                    .bind(&r.id)
+                    .bind(&r.org)
+                    .bind(&r.data)
+                    .bind(now)
+                    .bind(now)
+                    .bind(&scope.actor)
+                    .bind(&scope.actor);
             }
             let inserted = q.execute(&mut **tx).await.map_err(fail)?;
             if inserted.rows_affected() != chunk.len() as u64 {
@@ -1149,24 +1162,27 @@ impl Storage {
             let mut sql = String::from(
                 "INSERT INTO record_history (plugin_id, collection, id, org_id, revision, op, data, at, actor) VALUES ",
             );
+            let mut marks = Marks::new(self.dialect);
             for n in 0..chunk.len() {
-                let b = 4 + 4 * n;
                 if n > 0 {
                     sql.push_str(", ");
                 }
+                let m: Vec<String> = (0..7).map(|_| marks.mark()).collect();
                 sql.push_str(&format!(
-                    "($1, ${b}, ${}, ${}, 1, 'insert', ${}, $2, $3)",
-                    b + 1,
-                    b + 2,
-                    b + 3
+                    "({}, {}, {}, {}, 1, 'insert', {}, {}, {})",
+                    m[0], m[1], m[2], m[3], m[4], m[5], m[6]
                 ));
             }
-            let mut q = sqlx::query(&sql)
-                .bind(&scope.plugin)
-                .bind(now)
-                .bind(&scope.actor);
+            let mut q = sqlx::query(&sql);
             for (collection, r) in chunk {
-                q = q.bind(collection).bind(&r.id).bind(&r.org).bind(&r.data);
+                q = q
+                    .bind(&scope.plugin)
+                    .bind(collection)
+                    .bind(&r.id)
+                    .bind(&r.org)
+                    .bind(&r.data)
+                    .bind(now)
+                    .bind(&scope.actor);
             }
             q.execute(&mut **tx).await.map_err(fail)?;
         }
