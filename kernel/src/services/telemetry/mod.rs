@@ -37,7 +37,7 @@ use crate::audit::{self, Audit};
 use crate::core::calendar;
 use crate::core::error::ServiceError;
 use crate::core::scope::Scope;
-use crate::db::{Db, Dialect};
+use crate::db::{Db, Dialect, Marks};
 use crate::services::messaging::{Message, Messaging};
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -673,10 +673,11 @@ impl Telemetry {
     pub async fn visible_all(&self, scope: &Scope, ids: &[String]) -> Result<Vec<Device>> {
         let mut found: HashMap<String, Device> = HashMap::new();
         for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut marks = Marks::new(self.dialect);
             let sql = format!(
-                "{DEVICE_SELECT_PLAIN} WHERE d.plugin_id = $1 AND d.id IN ({})",
-                marks.join(",")
+                "{DEVICE_SELECT_PLAIN} WHERE d.plugin_id = {} AND d.id IN ({})",
+                marks.mark(),
+                marks.list(chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(&scope.plugin);
             for id in chunk {
@@ -1028,49 +1029,33 @@ impl Telemetry {
                 rows.push((r, delta));
             }
         }
-        // Raw readings; the ones that were new come back.
-        let mut inserted: HashSet<(String, String, String, i64)> = HashSet::new();
+        // Raw readings. Nearly always every one is new, and then nothing
+        // needs to come back: a plain insert under a savepoint, checked by
+        // its count. Only when some were there already is it undone and
+        // redone returning the new ones, to tell them from the duplicates.
+        sqlx::Executor::execute(&mut *tx, "SAVEPOINT tm_readings").await?;
+        let mut all_new = true;
         for chunk in rows.chunks(CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO tm_readings (plugin_id, device_id, channel, at, value, delta, quality, received_at) VALUES ",
-            );
-            // A NULL real is bound as a 4-byte type by sqlx's Any driver,
-            // and PostgreSQL then refuses an 8-byte value in the same
-            // prepared statement: the delta goes as a number and a flag.
-            for i in 0..chunk.len() {
-                let b = i * 9;
-                if i > 0 {
-                    sql.push(',');
+            let sql = self.readings_sql(chunk.len(), false);
+            let q = bind_readings(sqlx::query(&sql), chunk, now);
+            if q.execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
+                all_new = false;
+                break;
+            }
+        }
+        let mut inserted: Option<HashSet<(String, String, String, i64)>> = None;
+        if all_new {
+            sqlx::Executor::execute(&mut *tx, "RELEASE SAVEPOINT tm_readings").await?;
+        } else {
+            sqlx::Executor::execute(&mut *tx, "ROLLBACK TO SAVEPOINT tm_readings").await?;
+            sqlx::Executor::execute(&mut *tx, "RELEASE SAVEPOINT tm_readings").await?;
+            let new = inserted.get_or_insert_with(HashSet::new);
+            for chunk in rows.chunks(CHUNK) {
+                let sql = self.readings_sql(chunk.len(), true);
+                let q = bind_readings(sqlx::query(&sql), chunk, now);
+                for row in q.fetch_all(&mut *tx).await? {
+                    new.insert((row.get(0), row.get(1), row.get(2), row.get(3)));
                 }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},CASE WHEN ${} THEN ${} ELSE NULL END,${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
-            }
-            sql.push_str(" ON CONFLICT DO NOTHING RETURNING plugin_id, device_id, channel, at");
-            let mut q = sqlx::query(&sql);
-            for (r, delta) in chunk {
-                q = q
-                    .bind(&r.device.plugin)
-                    .bind(&r.device.id)
-                    .bind(&r.channel)
-                    .bind(r.at)
-                    .bind(r.value)
-                    .bind(delta.is_some())
-                    .bind(delta.unwrap_or(0.0))
-                    .bind(r.quality.as_str())
-                    .bind(now);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                inserted.insert((row.get(0), row.get(1), row.get(2), row.get(3)));
             }
         }
         // Roll-ups of what was new.
@@ -1092,7 +1077,7 @@ impl Telemetry {
                 r.channel.clone(),
                 r.at,
             );
-            if !inserted.contains(&key) {
+            if inserted.as_ref().is_some_and(|new| !new.contains(&key)) {
                 recorded.duplicates += 1;
                 rejections.push(Rejection {
                     source: source.to_string(),
@@ -1154,7 +1139,7 @@ impl Telemetry {
             let mut sql = String::from(
                 "INSERT INTO tm_rollups (plugin_id, device_id, channel, span, start, n, total, low, high, last, last_at) VALUES ",
             );
-            sql.push_str(&values(chunk.len(), 11));
+            sql.push_str(&Marks::new(self.dialect).rows(chunk.len(), 11));
             sql.push_str(&format!(
                 " ON CONFLICT (plugin_id, channel, span, start, device_id) DO UPDATE SET
                    n = tm_rollups.n + excluded.n, total = tm_rollups.total + excluded.total,
@@ -1187,7 +1172,7 @@ impl Telemetry {
             let mut sql = String::from(
                 "INSERT INTO tm_latest (plugin_id, device_id, channel, at, value, quality, updated_at) VALUES ",
             );
-            sql.push_str(&values(chunk.len(), 7));
+            sql.push_str(&Marks::new(self.dialect).rows(chunk.len(), 7));
             sql.push_str(
                 " ON CONFLICT (plugin_id, device_id, channel) DO UPDATE SET at = excluded.at,
                    value = excluded.value, quality = excluded.quality, updated_at = excluded.updated_at
@@ -1219,6 +1204,33 @@ impl Telemetry {
         Ok((recorded, observed))
     }
 
+    /// A multi-row insert of `rows` raw readings, the new ones' keys
+    /// returned when asked; its values come from [`bind_readings`].
+    fn readings_sql(&self, rows: usize, returning: bool) -> String {
+        let mut sql = String::from(
+            "INSERT INTO tm_readings (plugin_id, device_id, channel, at, value, delta, quality, received_at) VALUES ",
+        );
+        // A NULL real is bound as a 4-byte type by sqlx's Any driver, and
+        // PostgreSQL then refuses an 8-byte value in the same prepared
+        // statement: the delta goes as a number and a flag.
+        let mut marks = Marks::new(self.dialect);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            let m: Vec<String> = (0..9).map(|_| marks.mark()).collect();
+            sql.push_str(&format!(
+                "({},{},{},{},{},CASE WHEN {} THEN {} ELSE NULL END,{},{})",
+                m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]
+            ));
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        if returning {
+            sql.push_str(" RETURNING plugin_id, device_id, channel, at");
+        }
+        sql
+    }
+
     /// Refusals that found no device at all (malformed payloads, unknown
     /// devices), stored on their own.
     pub async fn reject(&self, rejections: Vec<Rejection>) -> Result<()> {
@@ -1244,7 +1256,7 @@ impl Telemetry {
             let mut sql = String::from(
                 "INSERT INTO tm_rejected (at, source, plugin_id, device, reason, detail) VALUES ",
             );
-            sql.push_str(&values(chunk.len(), 6));
+            sql.push_str(&Marks::new(self.dialect).rows(chunk.len(), 6));
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 let detail: String = r.detail.chars().take(500).collect();
@@ -1276,11 +1288,12 @@ impl Telemetry {
         let mut out = HashMap::new();
         for (plugin, devices) in by_plugin {
             for chunk in devices.chunks(CHUNK) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let mut marks = Marks::new(self.dialect);
                 let sql = format!(
                     "SELECT device_id, channel, at, value FROM tm_latest
-                     WHERE plugin_id = $1 AND device_id IN ({})",
-                    marks.join(",")
+                     WHERE plugin_id = {} AND device_id IN ({})",
+                    marks.mark(),
+                    marks.list(chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(plugin);
                 for d in chunk {
@@ -1310,7 +1323,7 @@ impl Telemetry {
                 "INSERT INTO tm_track (plugin_id, device_id, at, latitude, longitude, altitude_m, speed_kmh,
                      heading, alarm, status) VALUES ",
             );
-            sql.push_str(&values(chunk.len(), 10));
+            sql.push_str(&Marks::new(self.dialect).rows(chunk.len(), 10));
             sql.push_str(" ON CONFLICT DO NOTHING");
             let mut q = sqlx::query(&sql);
             for p in chunk {
@@ -1415,12 +1428,17 @@ impl Telemetry {
             list.sort();
             list.dedup();
             for chunk in list.chunks(500) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 6)).collect();
+                let mut m = Marks::new(self.dialect);
                 let sql = format!(
                     "SELECT device_id, start, n, total, low, high, last FROM tm_rollups
-                     WHERE plugin_id = $1 AND channel = $2 AND span = $3 AND start >= $4 AND start < $5
+                     WHERE plugin_id = {} AND channel = {} AND span = {} AND start >= {} AND start < {}
                        AND device_id IN ({})",
-                    marks.join(",")
+                    m.mark(),
+                    m.mark(),
+                    m.mark(),
+                    m.mark(),
+                    m.mark(),
+                    m.list(chunk.len())
                 );
                 let mut query = sqlx::query(&sql)
                     .bind(&scope.plugin)
@@ -1502,11 +1520,12 @@ impl Telemetry {
         self.visible_all(scope, devices).await?;
         let mut out = Vec::new();
         for chunk in devices.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut marks = Marks::new(self.dialect);
             let sql = format!(
                 "SELECT device_id, channel, at, value, quality FROM tm_latest
-                 WHERE plugin_id = $1 AND device_id IN ({}) ORDER BY device_id, channel",
-                marks.join(",")
+                 WHERE plugin_id = {} AND device_id IN ({}) ORDER BY device_id, channel",
+                marks.mark(),
+                marks.list(chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(&scope.plugin);
             for d in chunk {
@@ -2155,17 +2174,25 @@ impl jt808::Terminals for Terminals808 {
     }
 }
 
-/// `($1,…,$columns),(…)` for a multi-row insert of `rows` rows.
-fn values(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let marks: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", marks.join(","))
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+/// The values of [`Telemetry::readings_sql`]'s insert.
+fn bind_readings<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    chunk: &'q [(Incoming, Option<f64>)],
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for (r, delta) in chunk {
+        q = q
+            .bind(&r.device.plugin)
+            .bind(&r.device.id)
+            .bind(&r.channel)
+            .bind(r.at)
+            .bind(r.value)
+            .bind(delta.is_some())
+            .bind(delta.unwrap_or(0.0))
+            .bind(r.quality.as_str())
+            .bind(now);
+    }
+    q
 }
 
 /// Great-circle distance in metres.
@@ -2216,9 +2243,58 @@ mod tests {
         assert_eq!(t.bucket_start(Span::Month, march), 1_740_758_400_000);
     }
 
-    #[test]
-    fn placeholders_for_many_rows() {
-        assert_eq!(values(2, 3), "($1,$2,$3),($4,$5,$6)");
+    /// Duplicates come back only when a batch has some: a batch of new
+    /// readings over several statements stores them all; one that mixes
+    /// new readings with stored ones (the plain insert undone, redone
+    /// returning) stores only the new, and sums them once.
+    #[tokio::test]
+    async fn a_batch_with_duplicates_stores_only_the_new_readings() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        let bus = Arc::new(crate::cluster::Bus::local("test"));
+        let messaging = Arc::new(Messaging::new(db.clone(), Default::default(), bus, false));
+        let t = Telemetry::new(
+            db.clone(),
+            Arc::new(Audit::new(db.clone())),
+            messaging,
+            480,
+            400,
+        );
+        sqlx::query(
+            "INSERT INTO tm_devices (plugin_id, id, kind, org_id, protocol, external_id, name, channels, created_at, updated_at)
+             VALUES ('p', 'm1', 'meter', 'org-1', 'mqtt', 'M1', 'm1',
+               '[{\"name\":\"kw\",\"unit\":\"kW\",\"kind\":\"instantaneous\",\"min\":null,\"max\":null,\"max_step\":null}]', 0, 0)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        let device = Arc::new(t.device("p", "m1").await.unwrap().unwrap());
+        // An hour's start in the recent past, so every reading is in it.
+        let hour = (calendar::now_ms() - 2 * 3_600_000) / 3_600_000 * 3_600_000;
+        let reading = |second: i64| Incoming {
+            device: device.clone(),
+            channel: "kw".into(),
+            at: hour + second * 1000,
+            value: 1.0,
+            quality: Quality::Good,
+        };
+        let first: Vec<Incoming> = (0..250).map(reading).collect();
+        let r = t.ingest("test", first, Vec::new()).await.unwrap();
+        assert_eq!((r.stored, r.duplicates), (250, 0));
+        // 200..249 are stored already; 250..299 are new.
+        let second: Vec<Incoming> = (200..300).map(reading).collect();
+        let r = t.ingest("test", second, Vec::new()).await.unwrap();
+        assert_eq!((r.stored, r.duplicates), (50, 50));
+        let (rows, n, total): (i64, i64, f64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM tm_readings), n, total FROM tm_rollups
+             WHERE span = 'hour' AND start = $1",
+        )
+        .bind(hour)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert_eq!((rows, n, total), (300, 300, 300.0));
     }
 
     #[test]

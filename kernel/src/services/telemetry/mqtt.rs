@@ -256,13 +256,25 @@ pub async fn run(
     }
 }
 
-/// Collects publishes into batches, stores each, then acks its messages.
+/// A batch of publishes, parsed and resolved to devices, waiting to be
+/// stored.
+struct Prepared {
+    messages: Vec<Publish>,
+    found: Vec<Incoming>,
+    rejected: Vec<Rejection>,
+}
+
+/// Collects publishes into batches and parses them, while the batch before
+/// is being stored: parsing overlaps the previous commit instead of
+/// waiting for it. One batch is stored at a time, in order.
 async fn batch(
     telemetry: Arc<Telemetry>,
     client: AsyncClient,
     topic: String,
     mut incoming: mpsc::Receiver<Publish>,
 ) {
+    let (to_store, ready) = mpsc::channel::<Prepared>(1);
+    let storer = tokio::spawn(store(telemetry.clone(), client, ready));
     let prefix = format!("{topic}/");
     while let Some(first) = incoming.recv().await {
         let mut messages = vec![first];
@@ -295,6 +307,31 @@ async fn batch(
             })
             .collect();
         let (found, rejected) = resolve(&telemetry, Protocol::Mqtt, "mqtt", payloads).await;
+        let prepared = Prepared {
+            messages,
+            found,
+            rejected,
+        };
+        if to_store.send(prepared).await.is_err() {
+            break;
+        }
+    }
+    drop(to_store);
+    let _ = storer.await;
+}
+
+/// Stores each prepared batch, then acks its messages.
+async fn store(
+    telemetry: Arc<Telemetry>,
+    client: AsyncClient,
+    mut ready: mpsc::Receiver<Prepared>,
+) {
+    while let Some(Prepared {
+        messages,
+        found,
+        rejected,
+    }) = ready.recv().await
+    {
         // Until the batch is stored nothing is acked; retry rather than
         // drop, so a database outage delays readings instead of losing them.
         let mut wait = Duration::from_millis(100);
