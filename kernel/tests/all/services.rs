@@ -499,6 +499,31 @@ fn a_failed_transaction_leaves_no_write_behind(k: &TestKernel) {
         200,
     );
     assert_eq!(count(), before + 1);
+    // A bulk insert naming an id that is taken fails at that write, and
+    // none of the run is kept.
+    let taken = ok(
+        k,
+        "POST",
+        &format!("{NOTES}/batch"),
+        json!([
+            {"op": "insert", "id": "batch-2", "data": {"title": "new"}},
+            {"op": "insert", "id": "batch-3", "data": {"title": "new"}},
+            {"op": "insert", "id": "batch-1", "data": {"title": "taken"}}
+        ]),
+        409,
+    );
+    assert!(
+        taken["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("write 2"),
+        "{taken}"
+    );
+    assert_eq!(
+        count(),
+        before + 1,
+        "a refused bulk insert left a write behind"
+    );
 }
 
 fn delete_keeps_the_history(k: &TestKernel) {

@@ -1086,37 +1086,47 @@ impl Storage {
         }
         // Chosen ids that exist already fail as a single insert would,
         // naming the first such write.
+        // One lookup per collection and chunk, `id IN (…)` after the key's
+        // equal prefix, so SQLite searches the primary key whatever its
+        // statistics say (an OR of (collection, id) pairs let it scan every
+        // record of the plugin when the tables were never analysed: seeding
+        // slowed as the register grew).
         for (start, chunk) in (0..).step_by(CHUNK).zip(rows.chunks(CHUNK)) {
-            let mut marks = Marks::new(self.dialect);
-            let mut sql = format!(
-                "SELECT collection, id FROM records WHERE plugin_id = {} AND (",
-                marks.mark()
-            );
-            for n in 0..chunk.len() {
-                if n > 0 {
-                    sql.push_str(" OR ");
-                }
-                sql.push_str(&format!(
-                    "(collection = {} AND id = {})",
-                    marks.mark(),
-                    marks.mark()
-                ));
-            }
-            sql.push_str(") LIMIT 1");
-            let mut q = sqlx::query(&sql).bind(&scope.plugin);
+            let mut by_collection: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
             for (collection, record) in chunk {
-                q = q.bind(collection).bind(&record.id);
+                by_collection
+                    .entry(collection.as_str())
+                    .or_default()
+                    .push(record.id.as_str());
             }
-            let existing = q
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(|e| (at(start), e.into()))?;
-            if let Some(row) = existing {
-                let (c, id): (String, String) = (row.get(0), row.get(1));
-                let i = chunk
-                    .iter()
-                    .position(|(collection, r)| *collection == c && r.id == id)
-                    .unwrap_or(0);
+            let mut existing: Option<usize> = None;
+            for (collection, ids) in by_collection {
+                let mut marks = Marks::new(self.dialect);
+                let sql = format!(
+                    "SELECT id FROM records WHERE plugin_id = {} AND collection = {} AND id IN ({})",
+                    marks.mark(),
+                    marks.mark(),
+                    marks.list(ids.len())
+                );
+                let mut q = sqlx::query(&sql).bind(&scope.plugin).bind(collection);
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                let found = q
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(|e| (at(start), e.into()))?;
+                for row in found {
+                    let id: String = row.get(0);
+                    if let Some(i) = chunk
+                        .iter()
+                        .position(|(c, r)| c.as_str() == collection && r.id == id)
+                    {
+                        existing = Some(existing.map_or(i, |e| e.min(i)));
+                    }
+                }
+            }
+            if let Some(i) = existing {
                 return Err((at(start + i), ServiceError::AlreadyExists));
             }
         }
