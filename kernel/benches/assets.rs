@@ -6,8 +6,12 @@
 //! Run: `cargo bench -p tianshan-kernel --bench assets`
 //! (env `BENCH_CARDS`, default 100000; `BENCH_RUNS` requests per figure,
 //! default 30; `BENCH_DATA_DIR` to keep the database, and `BENCH_REUSE=1`
-//! to measure it again without seeding). SQLite, as the zero-setup default
-//! deploys.
+//! to measure it again without seeding; `BENCH_DATABASE_URL` to run on
+//! another database, e.g. an empty PostgreSQL one). SQLite by default, as
+//! the zero-setup default deploys. `cargo test` runs it in its short mode
+//! (see `common::short_mode`): 200 cards over 4 units.
+
+mod common;
 
 use std::time::Instant;
 
@@ -23,14 +27,8 @@ fn p50(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cards: usize = std::env::var("BENCH_CARDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+    let cards: usize = common::env_or("BENCH_CARDS", 100_000, 200);
+    let runs: usize = common::env_or("BENCH_RUNS", 30, 2);
     eprintln!("building the assets plugin…");
     let plugins = tooling::bundled_plugins("plugins")?
         .into_iter()
@@ -52,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|_| data.path().to_path_buf());
         let config = Config {
             data_dir,
+            database_url: std::env::var("BENCH_DATABASE_URL").ok(),
             ..Config::default()
         };
         let opened = Kernel::open(config).await?;
@@ -84,7 +83,10 @@ fn main() -> anyhow::Result<()> {
         walk(&tree, &mut targets);
         let units: Vec<String> = targets.iter().filter(|(_, l)| l == "unit").map(|(id, _)| id.clone()).collect();
         let counties: Vec<String> = targets.iter().filter(|(_, l)| l == "county").map(|(id, _)| id.clone()).take(12).collect();
-        let all: Vec<String> = units.into_iter().chain(counties).collect();
+        let mut all: Vec<String> = units.into_iter().chain(counties).collect();
+        if common::short_mode() {
+            all.truncate(4);
+        }
         let per_org = cards.div_ceil(all.len());
         let started = Instant::now();
         // BENCH_REUSE=1 with BENCH_DATA_DIR measures an existing register.
@@ -162,7 +164,7 @@ fn main() -> anyhow::Result<()> {
         .await??;
         let (page, search, rollup) = figures;
         eprintln!("page p50 {page:.1} ms, search p50 {search:.1} ms, roll-up p50 {rollup:.1} ms over {seeded} cards");
-        println!("RESULT page_p50_ms={page:.1} search_p50_ms={search:.1} rollup_p50_ms={rollup:.1}");
+        println!("RESULT page_p50_ms={page:.1} search_p50_ms={search:.1} rollup_p50_ms={rollup:.1} cards={seeded}");
         anyhow::Ok(())
     })
 }

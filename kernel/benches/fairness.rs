@@ -3,12 +3,15 @@
 //! ≥ 50 % of the throughput and p99 ≤ 100 ms with 8 loopers running).
 //!
 //! Run: `cargo bench -p tianshan-kernel --bench fairness`
-//! (env `BENCH_SECS` per phase, default 5 — `BENCH_SECS=1` is the short
-//! mode CI runs; `BENCH_CONNECTIONS` benign keep-alive connections, default
-//! 8; `BENCH_LOOPERS` hostile calls kept running, default 8).
+//! (env `BENCH_SECS` per phase, default 5; `BENCH_CONNECTIONS` benign
+//! keep-alive connections, default 8; `BENCH_LOOPERS` hostile calls kept
+//! running, default 8). `cargo test` runs it in its short mode (see
+//! `common::short_mode`): 1 s phases, 2 loopers.
 //!
 //! The benign plugin is `hello`'s JSON echo; the hostile one is `looper`,
 //! whose `GET /` spins until its 1 s deadline and is re-sent at once.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,17 +118,10 @@ fn hostile(
         .collect()
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> anyhow::Result<()> {
-    let secs: f64 = env_or("BENCH_SECS", 5.0);
-    let connections: usize = env_or("BENCH_CONNECTIONS", 8);
-    let loopers: usize = env_or("BENCH_LOOPERS", 8);
+    let secs: f64 = common::env_or("BENCH_SECS", 5.0, 1.0);
+    let connections: usize = common::env_or("BENCH_CONNECTIONS", 8, 2);
+    let loopers: usize = common::env_or("BENCH_LOOPERS", 8, 2);
     eprintln!("building the hello and looper test plugins…");
     let plugins = tooling::bundled_plugins("tests/plugins")?
         .into_iter()

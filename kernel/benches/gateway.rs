@@ -4,14 +4,21 @@
 //! Run: `cargo bench -p tianshan-kernel --bench gateway`
 //! (env `BENCH_SECS` per phase, default 5; `BENCH_CONNECTIONS`, default 32;
 //! `BENCH_PREWARM` overrides `runtime.prewarm-instances`, 0 to compare
-//! with every request instantiating inline).
+//! with every request instantiating inline; `BENCH_INSTR=0` skips the
+//! instruction counts, which need valgrind). `cargo test` runs it in its
+//! short mode (see `common::short_mode`).
 //!
 //! Phases, each run for native and plugin alternately:
 //! - throughput under concurrent load (keep-alive connections) → requests/s
 //!   and the plugin/native ratio;
 //! - latency on one connection (no queueing) → p50/p99 of both, and the
 //!   latency the plugin adds;
-//! - instantiation alone (store + instantiate, no call), in-process.
+//! - instantiation alone (store + instantiate, no call), in-process;
+//! - CPU instructions per request, in-process through each router (the
+//!   kernel's whole gateway for the plugin, axum for native), counted by
+//!   callgrind: the figure a noisy machine cannot move.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +28,9 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use tower::ServiceExt;
+
+use common::instructions;
 use tianshan_kernel::Kernel;
 use tianshan_kernel::core::config::Config;
 use tianshan_kernel::plugins::tooling;
@@ -41,6 +51,79 @@ async fn native_echo(body: Bytes) -> axum::response::Response {
 }
 
 use axum::response::IntoResponse;
+
+fn native_router() -> axum::Router {
+    axum::Router::new().route("/echo", axum::routing::post(native_echo))
+}
+
+const PLUGIN_PATH: &str = "/api/v1/p/hello/echo";
+
+/// One echo through `router` in-process, as the server would hand it over.
+async fn echo_in_process(router: &axum::Router, path: &str) {
+    let request = Request::post(path)
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(PAYLOAD))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(body.len(), PAYLOAD.len(), "echo changed the payload size");
+}
+
+/// The callgrind child (see `common::instructions`): `native` serves the
+/// echo with axum alone; `plugin` opens the kernel on the data dir the
+/// parent installed `hello` into and goes through its router.
+fn instructions_child(role: &str) -> anyhow::Result<()> {
+    let ops = instructions::child_ops();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let (router, path, _kernel) = if role == "native" {
+            (native_router(), "/echo", None)
+        } else {
+            let data_dir = std::env::var("BENCH_INSTR_DATA")?.into();
+            let mut config = Config {
+                data_dir,
+                ..Config::default()
+            };
+            config.runtime.max_concurrent_instances = instructions::pool_slots();
+            let kernel = Kernel::open(config).await?.kernel;
+            anyhow::ensure!(
+                kernel.plugins.get("hello").is_some(),
+                "hello is not installed"
+            );
+            (kernel.router(), PLUGIN_PATH, Some(kernel))
+        };
+        // Blocks this thread in a syscall after each request, which is when
+        // valgrind (one thread at a time) lets the prewarm helper drop the
+        // used store and prepare the next one, as an idle core would;
+        // otherwise used stores pile up in its queue and the small pool runs
+        // out.
+        let pause = || std::thread::sleep(Duration::from_millis(2));
+        for _ in 0..50 {
+            echo_in_process(&router, path).await;
+            pause();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let window = instructions::Window::open();
+        for _ in 0..ops {
+            echo_in_process(&router, path).await;
+            pause();
+        }
+        // What the last requests left to the background (dropping stores,
+        // preparing the next instances) belongs to them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        window.close();
+        anyhow::Ok(())
+    })
+}
 
 struct Load {
     rps: f64,
@@ -110,14 +193,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let secs: f64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5.0);
-    let connections: usize = std::env::var("BENCH_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
+    if let Some(role) = instructions::child_role() {
+        return instructions_child(&role);
+    }
+    let secs: f64 = common::env_or("BENCH_SECS", 5.0, 0.2);
+    let connections: usize = common::env_or("BENCH_CONNECTIONS", 32, 4);
+    let count_instructions = instructions::wanted();
     eprintln!("building the hello test plugin…");
     // hello (SDK, std) for the echo; legacy (raw bindings) to compare what
     // instantiation costs for a smaller component.
@@ -173,15 +254,15 @@ fn main() -> anyhow::Result<()> {
 
         let native_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let native_addr = native_listener.local_addr()?;
-        let native = axum::Router::new().route("/echo", axum::routing::post(native_echo));
+        let native = native_router();
         tokio::spawn(async move { axum::serve(native_listener, native).await });
 
-        let plugin_path = "/api/v1/p/hello/echo";
+        let plugin_path = PLUGIN_PATH;
         // Warm up both paths (pool slots, caches, connections).
-        load(native_addr, "/echo", connections, 1.0).await;
-        load(plugin_addr, plugin_path, connections, 1.0).await;
+        load(native_addr, "/echo", connections, secs.min(1.0)).await;
+        load(plugin_addr, plugin_path, connections, secs.min(1.0)).await;
 
-        let rounds = 3;
+        let rounds = if common::short_mode() { 1 } else { 3 };
         let (mut n_rps, mut p_rps) = (Vec::new(), Vec::new());
         let (mut n50, mut n99, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut ln50, mut lp50) = (Vec::new(), Vec::new());
@@ -211,8 +292,8 @@ fn main() -> anyhow::Result<()> {
 
         // Instantiation alone.
         let active = kernel.plugins.get("hello").expect("installed");
-        let iterations = 20_000;
-        for _ in 0..1000 {
+        let iterations = common::env_or("BENCH_ITERATIONS", 20_000, 200);
+        for _ in 0..iterations / 20 {
             kernel.runtime.instantiate_only(&active.component).await.unwrap();
         }
         let started = Instant::now();
@@ -293,9 +374,42 @@ fn main() -> anyhow::Result<()> {
             std::fs::metadata(&legacy_package).map(|m| m.len() / 1024).unwrap_or(0),
             std::fs::metadata(&package).map(|m| m.len() / 1024).unwrap_or(0),
         );
-        println!(
+        let mut result = format!(
             "RESULT added_latency_p50_us={added_p50:.0} added_latency_p99_us={added_p99:.0} plugin_native_ratio={ratio:.2}"
         );
+        if count_instructions {
+            // A data dir of its own with hello installed and compiled, so
+            // the child under callgrind only opens it.
+            let instr_data = tempfile::tempdir()?;
+            let prepared = Kernel::open(Config {
+                data_dir: instr_data.path().to_path_buf(),
+                ..Config::default()
+            })
+            .await?
+            .kernel;
+            prepared
+                .plugins
+                .install(&std::fs::read(&package)?, None)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            drop(prepared);
+            let ops = common::env_or("BENCH_INSTR_OPS", 1_000, 1_000);
+            eprintln!("counting instructions under callgrind ({ops} requests each)…");
+            let data_path = instr_data.path().display().to_string();
+            let (plugin_instr, native_instr) = tokio::task::spawn_blocking(move || {
+                anyhow::Ok((
+                    instructions::per_operation("plugin", ops, &[("BENCH_INSTR_DATA", data_path)])?,
+                    instructions::per_operation("native", ops, &[])?,
+                ))
+            })
+            .await??;
+            println!(
+                "  instructions per request, in-process (callgrind): plugin {plugin_instr:.0}   native {native_instr:.0}   ratio {:.2}",
+                plugin_instr / native_instr
+            );
+            result += &format!(" plugin_instr_per_req={plugin_instr:.0} native_instr_per_req={native_instr:.0}");
+        }
+        println!("{result}");
         drop(Arc::clone(&kernel));
         anyhow::Ok(())
     })

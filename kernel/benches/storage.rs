@@ -7,7 +7,13 @@
 //! measurement lasts from 0.2 s to a few seconds; queries are a quarter of
 //! it, inserts an eighth;
 //! `TIANSHAN_TEST_POSTGRES` the server's admin URL, default
-//! postgres://postgres@127.0.0.1:5432/postgres).
+//! postgres://postgres@127.0.0.1:5432/postgres; `BENCH_INSTR=0` skips the
+//! instruction counts, which need valgrind). `cargo test` runs it in its
+//! short mode (see `common::short_mode`).
+//!
+//! Instructions per get (callgrind, SQLite, in-process): the plugin's
+//! `/bench/get` doing N gets in one request against N direct sqlx gets, in
+//! the RESULT line as `plugin_instr_per_req` and `native_instr_per_req`.
 //!
 //! "Through the plugin" is one plugin request that performs N operations
 //! with the storage host calls, so the figure is the cost of the host
@@ -15,6 +21,8 @@
 //! not of HTTP and instantiation, which the gateway benchmark measures.
 //! A plugin insert also writes the record's history row and its audit
 //! record in the same transaction; the direct insert writes the row only.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,10 +33,19 @@ use tianshan_kernel::core::config::Config;
 use tianshan_kernel::plugins::tooling;
 use tianshan_kernel::runtime::PluginRequest;
 
+use common::instructions;
+
 const TOPICS: usize = 50;
-const SEED_RECORDS: usize = 20_000;
+
+/// Records seeded per database: 20,000, or 1,000 in the short mode (a page
+/// of 20 per topic still fills).
+fn seed_records() -> usize {
+    common::env_or("BENCH_SEED", 20_000, 1_000)
+}
 
 struct Figures {
+    /// A seeded record's id, for the instruction counts.
+    some_id: String,
     get_plugin: f64,
     get_direct: f64,
     query_plugin: f64,
@@ -79,7 +96,8 @@ async fn seed(kernel: &Kernel, postgres: bool) -> anyhow::Result<String> {
          VALUES ('notes', 'notes', $1, $2, 1, {json}, $3, $4)"
     );
     let mut some_id = String::new();
-    for i in 0..SEED_RECORDS {
+    let records = seed_records();
+    for i in 0..records {
         let id = format!("seed-{i:06}");
         let data = serde_json::json!({
             "title": format!("Seeded note {i}"),
@@ -94,7 +112,7 @@ async fn seed(kernel: &Kernel, postgres: bool) -> anyhow::Result<String> {
             .bind(data.to_string())
             .execute(&mut *tx)
             .await?;
-        if i == SEED_RECORDS / 2 {
+        if i == records / 2 {
             some_id = id;
         }
     }
@@ -113,6 +131,7 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
     let postgres = url.starts_with("postgres");
     let id = seed(&kernel, postgres).await?;
     let data_col = if postgres { "data::text" } else { "data" };
+    let get_sql = get_sql(postgres);
     let topic_expr = if postgres {
         "(data->'topic') = $1::jsonb"
     } else {
@@ -124,10 +143,6 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
     } else {
         topic.to_string()
     };
-    let get_sql = format!(
-        "SELECT id, org_id, revision, {data_col}, created_at, updated_at FROM records
-         WHERE plugin_id = 'notes' AND collection = 'notes' AND id = $1"
-    );
     let query_sql = format!(
         "SELECT id, org_id, revision, {data_col}, created_at, updated_at FROM records
          WHERE plugin_id = 'notes' AND collection = 'notes' AND {topic_expr} ORDER BY id LIMIT 20"
@@ -143,6 +158,7 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
 
     let mut conn = sqlx::AnyConnection::connect(url).await?;
     let mut figures = Figures {
+        some_id: id.clone(),
         get_plugin: 0.0,
         get_direct: 0.0,
         query_plugin: 0.0,
@@ -153,7 +169,8 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
     };
     // Alternate plugin and direct three times and keep the best of each:
     // this machine is noisy, and the ratio is what we compare.
-    for _ in 0..3 {
+    let rounds = if common::short_mode() { 1 } else { 3 };
+    for _ in 0..rounds {
         let started = Instant::now();
         let out = call(&kernel, "GET", "/bench/get", format!("id={id}&n={ops}")).await;
         assert_eq!(out["found"], ops);
@@ -221,6 +238,62 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
     Ok(figures)
 }
 
+fn get_sql(postgres: bool) -> String {
+    let data_col = if postgres { "data::text" } else { "data" };
+    format!(
+        "SELECT id, org_id, revision, {data_col}, created_at, updated_at FROM records
+         WHERE plugin_id = 'notes' AND collection = 'notes' AND id = $1"
+    )
+}
+
+/// The callgrind child (see `common::instructions`), on the SQLite data dir
+/// the parent installed `notes` into and seeded: `plugin` is one request
+/// doing the gets through the storage host calls, `native` the same gets
+/// with sqlx on one connection.
+fn instructions_child(role: &str) -> anyhow::Result<()> {
+    let ops = instructions::child_ops();
+    let data_dir: std::path::PathBuf = std::env::var("BENCH_INSTR_DATA")?.into();
+    let id = std::env::var("BENCH_INSTR_ID")?;
+    let url = format!("sqlite://{}", data_dir.join("bench.db").display());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    sqlx::any::install_default_drivers();
+    runtime.block_on(async move {
+        if role == "native" {
+            let mut conn = sqlx::AnyConnection::connect(&url).await?;
+            let sql = get_sql(false);
+            let mut get = async || -> anyhow::Result<()> {
+                let rows = sqlx::query(&sql).bind(&id).fetch_all(&mut conn).await?;
+                anyhow::ensure!(rows.len() == 1, "no record {id}");
+                Ok(())
+            };
+            for _ in 0..50 {
+                get().await?;
+            }
+            let window = instructions::Window::open();
+            for _ in 0..ops {
+                get().await?;
+            }
+            window.close();
+            return anyhow::Ok(());
+        }
+        let mut config = Config {
+            data_dir: data_dir.join("lite"),
+            database_url: Some(url.clone()),
+            ..Config::default()
+        };
+        config.runtime.max_concurrent_instances = instructions::pool_slots();
+        let kernel = Kernel::open(config).await?.kernel;
+        call(&kernel, "GET", "/bench/get", format!("id={id}&n=50")).await;
+        let window = instructions::Window::open();
+        let out = call(&kernel, "GET", "/bench/get", format!("id={id}&n={ops}")).await;
+        window.close();
+        anyhow::ensure!(out["found"] == ops, "{out}");
+        anyhow::Ok(())
+    })
+}
+
 /// What PostgreSQL itself serves on one connection: `pgbench -S -M
 /// prepared -c 1` for 5 s against its own small table in the bench's
 /// database (0 when pgbench is not installed).
@@ -267,10 +340,16 @@ fn print(name: &str, f: &Figures) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let ops: usize = std::env::var("BENCH_OPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    if let Some(role) = instructions::child_role() {
+        return instructions_child(&role);
+    }
+    let ops: usize = common::env_or("BENCH_OPS", 20_000, 200);
+    let admin = std::env::var("TIANSHAN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if !common::service_ready("PostgreSQL", &admin, 5432) {
+        return Ok(());
+    }
+    let count_instructions = instructions::wanted();
     eprintln!("building the notes test plugin…");
     let plugins = tooling::bundled_plugins("tests/plugins")?
         .into_iter()
@@ -286,8 +365,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     sqlx::any::install_default_drivers();
     runtime.block_on(async move {
-        let admin = std::env::var("TIANSHAN_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("tianshan_bench_{}", std::process::id());
         let mut admin_conn = sqlx::AnyConnection::connect(&admin).await?;
         sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
@@ -315,12 +392,13 @@ fn main() -> anyhow::Result<()> {
             let figures = measure(kernel, &url, ops).await?;
             results.push(figures);
         }
-        let pgbench = pgbench_select_per_s(&pg_url);
+        // The short mode only proves the bench still runs.
+        let pgbench = if common::short_mode() { 0.0 } else { pgbench_select_per_s(&pg_url) };
         sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin_conn)
             .await?;
 
-        println!("Storage through a plugin vs direct sqlx, {ops} gets per measurement, {SEED_RECORDS} records, best of 3");
+        println!("Storage through a plugin vs direct sqlx, {ops} gets per measurement, {} records, best of {}", seed_records(), results[0].rounds.len());
         print("SQLite", &results[0]);
         print("PostgreSQL", &results[1]);
         println!(
@@ -328,13 +406,29 @@ fn main() -> anyhow::Result<()> {
             results[1].get_direct,
             results[1].get_direct / pgbench
         );
-        println!(
+        let mut result = format!(
             "RESULT get_ratio_sqlite={:.2} get_ratio_postgres={:.2} insert_ratio_sqlite={:.2} pg_get_per_s={:.0} pgbench_select_per_s={pgbench:.0}",
             results[0].get_plugin / results[0].get_direct,
             results[1].get_plugin / results[1].get_direct,
             results[0].insert_plugin / results[0].insert_direct,
             results[1].get_direct,
         );
+        if count_instructions {
+            let ops = common::env_or("BENCH_INSTR_OPS", 2_000, 2_000);
+            eprintln!("counting instructions under callgrind ({ops} gets each)…");
+            let env = [
+                ("BENCH_INSTR_DATA", data.path().display().to_string()),
+                ("BENCH_INSTR_ID", results[0].some_id.clone()),
+            ];
+            let plugin = instructions::per_operation("plugin", ops, &env)?;
+            let native = instructions::per_operation("native", ops, &env)?;
+            println!(
+                "SQLite get by id, instructions per get in-process (callgrind): plugin {plugin:.0}   direct {native:.0}   ratio {:.2}",
+                plugin / native
+            );
+            result += &format!(" plugin_instr_per_req={plugin:.0} native_instr_per_req={native:.0}");
+        }
+        println!("{result}");
         anyhow::Ok(())
     })
 }

@@ -11,7 +11,11 @@
 //!
 //! Run: `cargo bench -p tianshan-kernel --bench telemetry` (env
 //! `TIANSHAN_TEST_MQTT`, default mqtt://127.0.0.1:1883; `BENCH_READINGS`,
-//! default 200,000).
+//! default 200,000; `BENCH_TERMINALS`, default 2,000). `cargo test` runs it
+//! in its short mode (see `common::short_mode`): 2,000 readings, 50
+//! terminals.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +32,10 @@ use tianshan_kernel::services::telemetry::{
 };
 
 const METERS: usize = 1_000;
-const TERMINALS: usize = 2_000;
+
+fn terminals() -> usize {
+    common::env_or("BENCH_TERMINALS", 2_000, 50)
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -54,7 +61,7 @@ async fn seed_devices(kernel: &Kernel, tag: &str) -> anyhow::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
-    for i in 0..TERMINALS {
+    for i in 0..terminals() {
         sqlx::query(
             "INSERT INTO tm_devices (plugin_id, id, kind, org_id, protocol, external_id, name, channels, formula, created_at, updated_at)
              VALUES ('bench', $1, 'vehicle_terminal', $2, 'jt808', $3, $1, '[]', '[]', 0, 0)",
@@ -134,10 +141,14 @@ async fn mqtt_rate(
 }
 
 fn main() -> anyhow::Result<()> {
-    let total: usize = std::env::var("BENCH_READINGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let total: usize = common::env_or("BENCH_READINGS", 200_000, 2_000);
+    let mqtt_url =
+        std::env::var("TIANSHAN_TEST_MQTT").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into());
+    if !common::service_ready("an MQTT broker", &mqtt_url, 1883) {
+        return Ok(());
+    }
+    let terminal_count = terminals();
+    let probes: i64 = common::env_or("BENCH_PROBES", 200, 20);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -147,7 +158,6 @@ fn main() -> anyhow::Result<()> {
         let tag = format!("b{}", std::process::id());
         let topic = format!("{tag}/telemetry");
         let jt808 = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let mqtt_url = std::env::var("TIANSHAN_TEST_MQTT").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into());
         let mut config = Config {
             data_dir: data.path().join("data"),
             ..Config::default()
@@ -178,7 +188,7 @@ fn main() -> anyhow::Result<()> {
             ..Scope::for_user(kernel.authz.orgs(), &kernel.root_org, "bench", "bench")
         };
         let mut waits = Vec::new();
-        for i in 0..200 {
+        for i in 0..probes {
             let at = now_ms() - 60_000 + i;
             let started = Instant::now();
             client
@@ -207,7 +217,7 @@ fn main() -> anyhow::Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
         let reports_each = 5;
         let t0 = now_ms() / 1000 - 3600;
-        for i in 0..TERMINALS {
+        for i in 0..terminal_count {
             tasks.spawn(async move {
                 let phone = format!("1390{i:07}");
                 let mut t = Terminal::connect(jt808, &phone).await.unwrap();
@@ -240,7 +250,7 @@ fn main() -> anyhow::Result<()> {
         while let Some(done) = tasks.join_next().await {
             done?;
         }
-        let jt808_rate = (TERMINALS * reports_each) as f64 / started.elapsed().as_secs_f64();
+        let jt808_rate = (terminal_count * reports_each) as f64 / started.elapsed().as_secs_f64();
 
         // A month query: 50 buildings of 20 meters, a year of roll-ups.
         let year_start = kernel.telemetry.bucket_start(Span::Month, now_ms() - 365 * 86_400_000);
@@ -306,8 +316,8 @@ fn main() -> anyhow::Result<()> {
 
         println!("MQTT, 100 readings per message: {batched:.0} readings/s ({total} readings)");
         println!("MQTT, 1 reading per message: {single:.0} readings/s ({} readings)", total / 10);
-        println!("publish → queryable over 200 single readings: p99 {p99:.1} ms");
-        println!("JT/T 808, {TERMINALS} terminals × {reports_each} reports: {jt808_rate:.0} reports/s (connect, register and authenticate included)");
+        println!("publish → queryable over {probes} single readings: p99 {p99:.1} ms");
+        println!("JT/T 808, {terminal_count} terminals × {reports_each} reports: {jt808_rate:.0} reports/s (connect, register and authenticate included)");
         println!("month query, 50 buildings × 20 meters × 12 months: best of 5 {best:.1} ms");
         println!(
             "RESULT mqtt_readings_per_s={batched:.0} jt808_reports_per_s={jt808_rate:.0} publish_to_query_p99_ms={p99:.1} month_query_ms={best:.1}"
