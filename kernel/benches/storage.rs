@@ -1,11 +1,11 @@
-//! Storage benchmark: get by id, an indexed query and an insert, each done
-//! through a plugin (the `notes` test plugin calling the storage host
+//! Storage benchmark: get by id, an indexed query, an insert and a bulk
+//! insert, each done through a plugin (the `notes` test plugin calling the storage host
 //! interface) and directly with sqlx, on SQLite and PostgreSQL, in one run.
 //!
 //! Run: `cargo bench -p tianshan-kernel --bench storage`
 //! (env `BENCH_OPS` gets per measurement, default 20,000, so that every
 //! measurement lasts from 0.2 s to a few seconds; queries are a quarter of
-//! it, inserts an eighth;
+//! it, inserts an eighth, bulk inserts half;
 //! `TIANSHAN_TEST_POSTGRES` the server's admin URL, default
 //! postgres://postgres@127.0.0.1:5432/postgres; `BENCH_INSTR=0` skips the
 //! instruction counts, which need valgrind). `cargo test` runs it in its
@@ -21,6 +21,9 @@
 //! not of HTTP and instantiation, which the gateway benchmark measures.
 //! A plugin insert also writes the record's history row and its audit
 //! record in the same transaction; the direct insert writes the row only.
+//! A bulk insert through the plugin is `transact` with 500 inserts a call,
+//! which the kernel writes in bulk (history and audit included); direct, it
+//! is one transaction of single-row inserts.
 
 mod common;
 
@@ -52,9 +55,14 @@ struct Figures {
     query_direct: f64,
     insert_plugin: f64,
     insert_direct: f64,
-    /// Each round's plugin/direct ratio for get, query and insert: how far
+    /// Records per second written in bulk: through the plugin's
+    /// `transact` (500 inserts a call) and direct, in one transaction.
+    bulk_plugin: f64,
+    bulk_direct: f64,
+    /// Each round's plugin/direct ratio for get, query, insert and bulk
+    /// insert: how far
     /// one round is from another says how much the best-of figure means.
-    rounds: Vec<[f64; 3]>,
+    rounds: Vec<[f64; 4]>,
 }
 
 fn ops_per_sec(ops: usize, started: Instant) -> f64 {
@@ -165,6 +173,8 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
         query_direct: 0.0,
         insert_plugin: 0.0,
         insert_direct: 0.0,
+        bulk_plugin: 0.0,
+        bulk_direct: 0.0,
         rounds: Vec::new(),
     };
     // Alternate plugin and direct three times and keep the best of each:
@@ -229,10 +239,41 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
         }
         let insert_direct = ops_per_sec(insert_ops, started);
         figures.insert_direct = figures.insert_direct.max(insert_direct);
+
+        let bulk_ops = ops / 2;
+        let started = Instant::now();
+        let out = call(
+            &kernel,
+            "POST",
+            "/bench/insert-bulk",
+            format!("n={bulk_ops}"),
+        )
+        .await;
+        assert_eq!(out["inserted"], bulk_ops);
+        let bulk_plugin = ops_per_sec(bulk_ops, started);
+        figures.bulk_plugin = figures.bulk_plugin.max(bulk_plugin);
+
+        let started = Instant::now();
+        let mut tx = conn.begin().await?;
+        for i in 0..bulk_ops {
+            let id = tianshan_kernel::core::ids::new_record_id();
+            let data =
+                serde_json::json!({"title": format!("bulk {i}"), "topic": "bulk", "priority": i});
+            sqlx::query(&insert_sql)
+                .bind(&id)
+                .bind(&kernel.root_org)
+                .bind(data.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let bulk_direct = ops_per_sec(bulk_ops, started);
+        figures.bulk_direct = figures.bulk_direct.max(bulk_direct);
         figures.rounds.push([
             get_plugin / get_direct,
             query_plugin / query_direct,
             insert_plugin / insert_direct,
+            bulk_plugin / bulk_direct,
         ]);
     }
     Ok(figures)
@@ -326,6 +367,7 @@ fn print(name: &str, f: &Figures) {
         ("get by id", f.get_plugin, f.get_direct),
         ("indexed query (page of 20)", f.query_plugin, f.query_direct),
         ("insert", f.insert_plugin, f.insert_direct),
+        ("bulk insert (records/s)", f.bulk_plugin, f.bulk_direct),
     ]
     .into_iter()
     .enumerate()
@@ -412,6 +454,10 @@ fn main() -> anyhow::Result<()> {
             results[1].get_plugin / results[1].get_direct,
             results[0].insert_plugin / results[0].insert_direct,
             results[1].get_direct,
+        );
+        result += &format!(
+            " bulk_insert_sqlite_per_s={:.0} bulk_insert_postgres_per_s={:.0}",
+            results[0].bulk_plugin, results[1].bulk_plugin
         );
         if count_instructions {
             let ops = common::env_or("BENCH_INSTR_OPS", 2_000, 2_000);

@@ -28,6 +28,7 @@ impl Plugin for Notes {
             .get("/bench/get", bench_get)
             .get("/bench/query", bench_query)
             .post("/bench/insert", bench_insert)
+            .post("/bench/insert-bulk", bench_insert_bulk)
     }
 
     fn on_event(event: Event) -> core::result::Result<(), String> {
@@ -300,6 +301,30 @@ fn bench_insert(req: &Request) -> Result<Response> {
     let notes = collection("notes");
     for i in 0..n {
         notes.insert(&json!({ "title": format!("bench {i}"), "topic": "bench", "priority": i }))?;
+    }
+    Ok(Response::json(&json!({ "inserted": n })))
+}
+
+/// `n` inserts through `transact`, 500 to a call: the kernel writes a
+/// call's consecutive inserts in bulk, history and audit included.
+fn bench_insert_bulk(req: &Request) -> Result<Response> {
+    let n: u32 = req
+        .query_param("n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let mut done = 0;
+    while done < n {
+        let chunk = (n - done).min(500);
+        let writes = (done..done + chunk)
+            .map(|i| {
+                Write::insert(
+                    "notes",
+                    &json!({ "title": format!("bulk {i}"), "topic": "bulk", "priority": i }),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tianshan_sdk::storage::transact(writes)?;
+        done += chunk;
     }
     Ok(Response::json(&json!({ "inserted": n })))
 }
