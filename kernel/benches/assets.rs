@@ -19,7 +19,6 @@ use tianshan_kernel::Kernel;
 use tianshan_kernel::core::config::Config;
 use tianshan_kernel::identity::orgs;
 use tianshan_kernel::plugins::tooling;
-use tianshan_kernel::runtime::PluginRequest;
 
 fn p50(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -68,7 +67,6 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
         }
-        let plugin = kernel.plugins.get("assets").expect("installed");
 
         // The seed goes straight to the plugin as the kernel, one org per
         // call so each call stays well inside the plugin's deadline.
@@ -106,21 +104,9 @@ fn main() -> anyhow::Result<()> {
                     "per_org": n,
                     "force": true,
                 });
-                let response = kernel
-                    .runtime
-                    .handle_http(
-                        &plugin.component,
-                        None,
-                        PluginRequest {
-                            method: "POST".into(),
-                            path: "/demo/seed".into(),
-                            query: String::new(),
-                            headers: vec![("content-type".into(), "application/json".into())],
-                            body: body.to_string().into_bytes(),
-                        },
-                    )
-                    .await
-                    .map_err(|f| anyhow::anyhow!("seed: {}", f.detail))?;
+                let response =
+                    common::call_plugin(&kernel, "assets", "POST", "/demo/seed", String::new(), Some(body))
+                        .await?;
                 anyhow::ensure!(response.status == 201, "seed answered {}: {}", response.status, String::from_utf8_lossy(&response.body));
                 let answer: serde_json::Value = serde_json::from_slice(&response.body)?;
                 let stored = answer["seeded"].as_u64().unwrap_or(0) as usize;

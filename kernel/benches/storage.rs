@@ -34,7 +34,6 @@ use sqlx::Connection;
 use tianshan_kernel::Kernel;
 use tianshan_kernel::core::config::Config;
 use tianshan_kernel::plugins::tooling;
-use tianshan_kernel::runtime::PluginRequest;
 
 use common::instructions;
 
@@ -70,20 +69,7 @@ fn ops_per_sec(ops: usize, started: Instant) -> f64 {
 }
 
 async fn call(kernel: &Kernel, method: &str, path: &str, query: String) -> serde_json::Value {
-    let plugin = kernel.plugins.get("notes").expect("notes installed");
-    let response = kernel
-        .runtime
-        .handle_http(
-            &plugin.component,
-            None,
-            PluginRequest {
-                method: method.into(),
-                path: path.into(),
-                query,
-                headers: vec![],
-                body: vec![],
-            },
-        )
+    let response = common::call_plugin(kernel, "notes", method, path, query, None)
         .await
         .expect("plugin call");
     assert_eq!(

@@ -31,18 +31,8 @@ pub fn env_or<T: std::str::FromStr>(name: &str, full: T, short: T) -> T {
 /// needs it; the short mode skips without it, as the tests do, unless CI=true
 /// makes every service mandatory.
 pub fn service_ready(what: &str, url: &str, default_port: u16) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    let host_port = if host_port.contains(':') {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:{default_port}")
-    };
-    use std::net::ToSocketAddrs;
-    let ready = host_port.to_socket_addrs().is_ok_and(|mut addrs| {
-        addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-    });
+    let ready =
+        tianshan_kernel::core::net::accepts_connections(url, default_port, Duration::from_secs(2));
     if !ready {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         assert!(
@@ -52,6 +42,45 @@ pub fn service_ready(what: &str, url: &str, default_port: u16) -> bool {
         eprintln!("skipping the short benchmark: {what} is not reachable at {url}");
     }
     ready
+}
+
+/// One request straight to an installed plugin's handler, as the kernel
+/// calls it (no session, no HTTP): how benches seed and drive plugins
+/// without measuring the gateway.
+pub async fn call_plugin(
+    kernel: &tianshan_kernel::Kernel,
+    plugin_id: &str,
+    method: &str,
+    path: &str,
+    query: String,
+    json_body: Option<serde_json::Value>,
+) -> anyhow::Result<tianshan_kernel::runtime::PluginResponse> {
+    let plugin = kernel
+        .plugins
+        .get(plugin_id)
+        .ok_or_else(|| anyhow::anyhow!("{plugin_id} is not installed"))?;
+    let (headers, body) = match json_body {
+        Some(json) => (
+            vec![("content-type".into(), "application/json".into())],
+            json.to_string().into_bytes(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    kernel
+        .runtime
+        .handle_http(
+            &plugin.component,
+            None,
+            tianshan_kernel::runtime::PluginRequest {
+                method: method.into(),
+                path: path.into(),
+                query,
+                headers,
+                body,
+            },
+        )
+        .await
+        .map_err(|f| anyhow::anyhow!("{plugin_id} {method} {path}: {}", f.detail))
 }
 
 /// CPU instructions per operation, counted by valgrind's callgrind, which

@@ -1,6 +1,27 @@
-//! Address blocks, for the trusted proxies a client address is taken from.
+//! Address blocks, for the trusted proxies a client address is taken from,
+//! and whether a service's address answers.
 
 use std::net::IpAddr;
+use std::time::Duration;
+
+/// Whether the host and port of a service URL (`postgres://user@host:5432/db`,
+/// `mqtt://host`; `default_port` when it names none) accept a TCP
+/// connection within `timeout`. The tests and benchmarks ask it before they
+/// use a service.
+pub fn accepts_connections(url: &str, default_port: u16, timeout: Duration) -> bool {
+    use std::net::ToSocketAddrs;
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host_port = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:{default_port}")
+    };
+    host_port.to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
+    })
+}
 
 /// An address block (`10.0.0.0/8`, `::1`, `192.168.1.7`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,5 +78,31 @@ impl IpNet {
         }
         let shift = width - self.prefix as u32;
         bits(&self.addr) >> shift == bits(&other) >> shift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listening_port_accepts_and_a_closed_one_does_not() {
+        let timeout = Duration::from_secs(2);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(accepts_connections(
+            &format!("postgres://user:secret@127.0.0.1:{port}/db"),
+            1,
+            timeout
+        ));
+        // No port in the URL: the default one is asked.
+        assert!(accepts_connections("mqtt://127.0.0.1", port, timeout));
+        drop(listener);
+        assert!(!accepts_connections(
+            &format!("http://127.0.0.1:{port}/"),
+            1,
+            timeout
+        ));
+        assert!(!accepts_connections("not a url", 1, timeout));
     }
 }

@@ -386,18 +386,7 @@ fn browser_skipped_on_purpose() -> bool {
 
 /// Whether the host:port of `url` (or `default_port`) accepts a TCP connection.
 fn reachable(url: &str, default_port: u16) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    let host_port = if host_port.contains(':') {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:{default_port}")
-    };
-    use std::net::ToSocketAddrs;
-    host_port.to_socket_addrs().is_ok_and(|mut addrs| {
-        addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-    })
+    tianshan_kernel::core::net::accepts_connections(url, default_port, Duration::from_secs(2))
 }
 
 /// The S3 test server: reachable already, or started once from `moto_server`.
