@@ -20,11 +20,6 @@ use tianshan_kernel::core::config::Config;
 use tianshan_kernel::identity::orgs;
 use tianshan_kernel::plugins::tooling;
 
-fn p50(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let cards: usize = common::env_or("BENCH_CARDS", 100_000, 200);
     let runs: usize = common::env_or("BENCH_RUNS", 30, 2);
@@ -128,13 +123,7 @@ fn main() -> anyhow::Result<()> {
                 ureq::Agent::config_builder().http_status_as_error(false).build(),
             );
             let base = format!("http://{addr}");
-            let mut login = agent
-                .post(format!("{base}/api/v1/auth/login"))
-                .send_json(serde_json::json!({"username": "admin", "password": admin_password}))?;
-            let token = login.body_mut().read_json::<serde_json::Value>()?["token"]
-                .as_str()
-                .expect("token")
-                .to_string();
+            let token = common::login(&agent, &base, "admin", &admin_password)?;
             let time = |path: &str| -> anyhow::Result<f64> {
                 let mut times = Vec::with_capacity(runs);
                 for i in 0..runs + 3 {
@@ -153,7 +142,7 @@ fn main() -> anyhow::Result<()> {
                         times.push(ms);
                     }
                 }
-                Ok(p50(times))
+                Ok(common::median(times))
             };
             let page = time("/cards?category=A020100&use_status=in_use&limit=20")?;
             let search = time("/cards?q=%E7%A9%BA%E8%B0%83&limit=20")?;

@@ -187,11 +187,6 @@ async fn load(addr: SocketAddr, path: &'static str, connections: usize, secs: f6
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     if let Some(role) = instructions::child_role() {
         return instructions_child(&role);
@@ -345,27 +340,27 @@ fn main() -> anyhow::Result<()> {
             .await?
         };
 
-        let native_rps = median(n_rps);
-        let plugin_rps = median(p_rps);
+        let native_rps = common::median(n_rps);
+        let plugin_rps = common::median(p_rps);
         let ratio = plugin_rps / native_rps;
-        let added_p50 = (median(p50.clone()) - median(n50.clone())).max(0.0);
-        let added_p99 = (median(p99.clone()) - median(n99.clone())).max(0.0);
+        let added_p50 = (common::median(p50.clone()) - common::median(n50.clone())).max(0.0);
+        let added_p99 = (common::median(p99.clone()) - common::median(n99.clone())).max(0.0);
         println!("gateway benchmark: JSON echo ({} bytes), median of {rounds} rounds of {secs} s", PAYLOAD.len());
         println!("  loaded, {connections} connections:  native {native_rps:>9.0} req/s   plugin {plugin_rps:>9.0} req/s   ratio {ratio:.2}");
         println!(
             "  loaded p50:                native {:>7.0} µs   plugin {:>7.0} µs",
-            median(ln50),
-            median(lp50)
+            common::median(ln50),
+            common::median(lp50)
         );
         println!(
             "  one connection p50:        native {:>7.0} µs   plugin {:>7.0} µs   added {added_p50:.0} µs",
-            median(n50),
-            median(p50)
+            common::median(n50),
+            common::median(p50)
         );
         println!(
             "  one connection p99:        native {:>7.0} µs   plugin {:>7.0} µs   added {added_p99:.0} µs",
-            median(n99),
-            median(p99)
+            common::median(n99),
+            common::median(p99)
         );
         println!("  instantiation alone:       {instantiate_us:.1} µs per store + instance");
         println!("  plugin call in-process:    {call_us:.1} µs until the answer, {call_total_us:.1} µs per call in all (store, instance, echo handler, drop)");

@@ -87,11 +87,6 @@ impl Drop for Server {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let restarts: usize = common::env_or("BENCH_RESTARTS", 5, 1);
     let instances: usize = common::env_or("BENCH_INSTANCES", 16, 4);
@@ -168,13 +163,7 @@ fn main() -> anyhow::Result<()> {
         let pid = server.child.id();
         let idle_kib = rss_kib(pid)?;
 
-        let mut login = agent
-            .post(format!("{base}/api/v1/auth/login"))
-            .send_json(serde_json::json!({"username": "admin", "password": password}))?;
-        let token = login.body_mut().read_json::<serde_json::Value>()?["token"]
-            .as_str()
-            .expect("login token")
-            .to_string();
+        let token = common::login(&agent, &base, "admin", &password)?;
         // Each looper call spins until its 1 s deadline (504); sample while
         // all of them are inside the plugin.
         let callers: Vec<_> = (0..instances)
@@ -210,9 +199,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     let best = to_healthz.iter().copied().fold(f64::INFINITY, f64::min);
-    let healthz = median(to_healthz);
-    let idle = median(idle);
-    let per_instance = median(per_instance);
+    let healthz = common::median(to_healthz);
+    let idle = common::median(idle);
+    let per_instance = common::median(per_instance);
     println!(
         "start-up with {} plugins installed and their compiled code cached, median of {restarts} restarts:",
         packages.len()

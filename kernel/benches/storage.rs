@@ -213,16 +213,14 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
         figures.insert_plugin = figures.insert_plugin.max(insert_plugin);
 
         let started = Instant::now();
-        for i in 0..insert_ops {
-            let id = tianshan_kernel::core::ids::new_record_id();
-            let data = serde_json::json!({"title": format!("direct {i}"), "topic": "bench", "priority": i});
-            sqlx::query(&insert_sql)
-                .bind(&id)
-                .bind(&kernel.root_org)
-                .bind(data.to_string())
-                .execute(&mut conn)
-                .await?;
-        }
+        direct_inserts(
+            &mut conn,
+            &insert_sql,
+            &kernel.root_org,
+            insert_ops,
+            "direct",
+        )
+        .await?;
         let insert_direct = ops_per_sec(insert_ops, started);
         figures.insert_direct = figures.insert_direct.max(insert_direct);
 
@@ -241,17 +239,7 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
 
         let started = Instant::now();
         let mut tx = conn.begin().await?;
-        for i in 0..bulk_ops {
-            let id = tianshan_kernel::core::ids::new_record_id();
-            let data =
-                serde_json::json!({"title": format!("bulk {i}"), "topic": "bulk", "priority": i});
-            sqlx::query(&insert_sql)
-                .bind(&id)
-                .bind(&kernel.root_org)
-                .bind(data.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        direct_inserts(&mut tx, &insert_sql, &kernel.root_org, bulk_ops, "bulk").await?;
         tx.commit().await?;
         let bulk_direct = ops_per_sec(bulk_ops, started);
         figures.bulk_direct = figures.bulk_direct.max(bulk_direct);
@@ -263,6 +251,29 @@ async fn measure(kernel: Arc<Kernel>, url: &str, ops: usize) -> anyhow::Result<F
         ]);
     }
     Ok(figures)
+}
+
+/// `n` single-row inserts of bench notes titled `label i`, each its own
+/// statement on `conn` (in autocommit, or inside the caller's transaction).
+async fn direct_inserts(
+    conn: &mut sqlx::AnyConnection,
+    insert_sql: &str,
+    org: &str,
+    n: usize,
+    label: &str,
+) -> anyhow::Result<()> {
+    for i in 0..n {
+        let id = tianshan_kernel::core::ids::new_record_id();
+        let data =
+            serde_json::json!({"title": format!("{label} {i}"), "topic": label, "priority": i});
+        sqlx::query(insert_sql)
+            .bind(&id)
+            .bind(org)
+            .bind(data.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 fn get_sql(postgres: bool) -> String {

@@ -27,6 +27,30 @@ pub fn env_or<T: std::str::FromStr>(name: &str, full: T, short: T) -> T {
         .unwrap_or(if short_mode() { short } else { full })
 }
 
+/// Signs in at the kernel at `base` (`http://host:port`) and returns the
+/// session token.
+pub fn login(
+    agent: &ureq::Agent,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let mut response = agent
+        .post(format!("{base}/api/v1/auth/login"))
+        .send_json(serde_json::json!({"username": username, "password": password}))?;
+    let body: serde_json::Value = response.body_mut().read_json()?;
+    body["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("login as {username} answered {body}"))
+}
+
+/// The middle value of `v` (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Whether the service at `url` accepts a TCP connection. A full bench
 /// needs it; the short mode skips without it, as the tests do, unless CI=true
 /// makes every service mandatory.
