@@ -20,6 +20,9 @@ pub const EXPORT_LIMIT: usize = 50_000;
 /// Rows with a header; cells are JSON strings or numbers.
 pub struct Table {
     pub name: String,
+    /// Lines above the header, as official forms have them: the title,
+    /// then the filing unit, period and money unit, then notes.
+    pub caption: Vec<String>,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<Value>>,
 }
@@ -28,6 +31,7 @@ impl Table {
     pub fn new(name: &str, headers: &[&str]) -> Table {
         Table {
             name: name.to_string(),
+            caption: Vec::new(),
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
         }
@@ -35,6 +39,12 @@ impl Table {
 
     pub fn push(&mut self, row: Vec<Value>) {
         self.rows.push(row);
+    }
+
+    /// Puts `lines` above the header (the first one is the title).
+    pub fn caption(mut self, lines: Vec<String>) -> Table {
+        self.caption = lines;
+        self
     }
 }
 
@@ -91,6 +101,10 @@ pub fn to_csv(table: &Table) -> Vec<u8> {
             .collect::<Vec<_>>()
             .join(",")
     };
+    for caption in &table.caption {
+        out.push_str(&csv_field(caption));
+        out.push_str("\r\n");
+    }
     out.push_str(&line(table.headers.clone()));
     out.push_str("\r\n");
     for row in &table.rows {
@@ -116,15 +130,38 @@ pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
         .set_name(if name.is_empty() { "Sheet1" } else { &name })
         .map_err(fail)?;
     let bold = Format::new().set_bold();
+    // The title spans the table, centred and large; the other caption
+    // lines span it too, left-aligned.
+    let last_col = table.headers.len().saturating_sub(1) as u16;
+    for (r, text) in table.caption.iter().enumerate() {
+        let format = if r == 0 {
+            Format::new()
+                .set_bold()
+                .set_font_size(16)
+                .set_align(rust_xlsxwriter::FormatAlign::Center)
+        } else {
+            Format::new()
+        };
+        if last_col > 0 {
+            sheet
+                .merge_range(r as u32, 0, r as u32, last_col, text, &format)
+                .map_err(fail)?;
+        } else {
+            sheet
+                .write_string_with_format(r as u32, 0, text, &format)
+                .map_err(fail)?;
+        }
+    }
+    let head = table.caption.len() as u32;
     for (col, header) in table.headers.iter().enumerate() {
         sheet
-            .write_string_with_format(0, col as u16, header, &bold)
+            .write_string_with_format(head, col as u16, header, &bold)
             .map_err(fail)?;
         sheet.set_column_width(col as u16, 16).map_err(fail)?;
     }
     for (r, row) in table.rows.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
-            let (r, c) = (r as u32 + 1, c as u16);
+            let (r, c) = (r as u32 + head + 1, c as u16);
             match cell {
                 Value::Number(n) => {
                     sheet
@@ -138,7 +175,7 @@ pub fn to_xlsx(table: &Table) -> Result<Vec<u8>> {
             }
         }
     }
-    sheet.set_freeze_panes(1, 0).map_err(fail)?;
+    sheet.set_freeze_panes(head + 1, 0).map_err(fail)?;
     book.save_to_buffer().map_err(fail)
 }
 
@@ -241,6 +278,35 @@ mod tests {
         assert!(text.contains("\"桌子, 大\""));
         assert!(text.contains("'=cmd()"));
         assert!(text.contains(",-3\r\n"));
+    }
+
+    #[test]
+    fn a_caption_goes_above_the_header() {
+        let mut t = Table::new("annual", &["分类", "原值"]).caption(vec![
+            "表一 固定资产情况表".into(),
+            "金额单位：元, 年度".into(),
+        ]);
+        t.push(vec![json!("设备"), json!(12.5)]);
+        let text = String::from_utf8(to_csv(&t)).unwrap();
+        let lines: Vec<&str> = text.trim_start_matches('\u{feff}').split("\r\n").collect();
+        assert_eq!(lines[0], "表一 固定资产情况表");
+        assert_eq!(lines[1], "\"金额单位：元, 年度\"");
+        assert_eq!(lines[2], "分类,原值");
+        assert_eq!(lines[3], "设备,12.5");
+    }
+
+    #[cfg(all(feature = "xlsx", feature = "import"))]
+    #[test]
+    fn an_xlsx_caption_spans_the_rows_above_the_header() {
+        use calamine::{Data, Reader, Xlsx};
+        let mut t = Table::new("annual", &["分类", "原值"]).caption(vec!["表一".into()]);
+        t.push(vec![json!("设备"), json!(12.5)]);
+        let bytes = to_xlsx(&t).unwrap();
+        let mut book = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let range = book.worksheet_range("annual").unwrap();
+        assert_eq!(range.get_value((0, 0)), Some(&Data::String("表一".into())));
+        assert_eq!(range.get_value((1, 0)), Some(&Data::String("分类".into())));
+        assert_eq!(range.get_value((2, 1)), Some(&Data::Float(12.5)));
     }
 
     #[cfg(feature = "xlsx")]
