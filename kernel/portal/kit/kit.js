@@ -1007,7 +1007,8 @@ function chartOption(spec, fmt) {
   }
   var horizontal = !!spec.horizontal;
   var categoryAxis = { type: 'category', data: categories, inverse: horizontal,
-    axisLabel: { width: horizontal ? 120 : 80, overflow: 'truncate', interval: horizontal ? 0 : 'auto' } };
+    // Names wrap rather than being cut: a unit or category is read whole.
+    axisLabel: { width: horizontal ? 160 : 80, overflow: 'break', interval: horizontal ? 0 : 'auto', hideOverlap: !horizontal } };
   var valueAxis = { type: 'value', axisLabel: { formatter: compactNumber } };
   option.grid = { left: 8, right: 24, top: legend ? 36 : 16, bottom: 8 };
   option.xAxis = horizontal ? valueAxis : categoryAxis;
@@ -1022,7 +1023,8 @@ function chartHeight(spec) {
   if (spec.height) return spec.height;
   var n = (spec.categories || []).length;
   if (spec.type === 'pie') return 300;
-  if (spec.horizontal) return Math.max(160, n * Math.max(1, (spec.series || []).length) * 20 + n * 8 + 70);
+  // Room for a name wrapped onto two lines beside each category's bars.
+  if (spec.horizontal) return Math.max(160, n * Math.max(36, Math.max(1, (spec.series || []).length) * 20 + 8) + 70);
   return 300;
 }
 
