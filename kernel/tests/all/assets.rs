@@ -1099,3 +1099,150 @@ fn the_depreciation_report_says_which_months_are_booked() {
         "{after}"
     );
 }
+
+/// Issue 15.7: the trend month by month and the annual report's tables.
+/// Each fixed-assets line balances (opening + added − left = closing),
+/// vehicles are an "of which" line of equipment, the files carry the
+/// form's caption above the header, and another unit's manager sees none
+/// of unit A's cards in his.
+#[test]
+fn the_trend_and_the_annual_report_tables_balance() {
+    let w = world();
+    import_cards(
+        &w,
+        &[
+            ("年报台式机", "A020101", "主楼301室", "in_use"),
+            ("年报轿车", "A020301", "车库", "in_use"),
+            ("年报办公楼", "A010101", "主楼", "in_use"),
+        ],
+    );
+    let get = |who: &str, path: &str| ok(&w.k, who, "GET", path, Value::Null, 200);
+
+    let trend = get(&w.manager_a, "/reports/trend?from=2024-01");
+    let rows = trend["rows"].as_array().unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(last["count"].as_f64(), Some(3.0), "{trend}");
+    assert_eq!(last["original_value"].as_f64(), Some(3.0 * 450_000.0));
+    let added: f64 = rows
+        .iter()
+        .map(|r| r["additions_count"].as_f64().unwrap())
+        .sum();
+    assert_eq!(added, 3.0, "every card comes in exactly once: {trend}");
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/reports/trend?from=2000-01",
+        Value::Null,
+    );
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (422, Some("range_too_long")),
+        "{out}"
+    );
+
+    let fixed = get(&w.manager_a, "/reports/annual?form=fixed");
+    assert_eq!(fixed["title"], "固定资产情况表", "{fixed}");
+    let row = |form: &Value, key: &str| {
+        form["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {key}: {form}"))
+    };
+    for r in fixed["rows"].as_array().unwrap() {
+        let f = |k: &str| r[k].as_f64().unwrap();
+        assert_eq!(
+            f("opening_value") + f("additions_value") - f("reductions_value"),
+            f("closing_value"),
+            "{r}"
+        );
+    }
+    assert_eq!(row(&fixed, "total")["closing_count"].as_f64(), Some(3.0));
+    assert_eq!(row(&fixed, "A02")["closing_count"].as_f64(), Some(2.0));
+    assert_eq!(row(&fixed, "A0203")["closing_count"].as_f64(), Some(1.0));
+    assert_eq!(
+        row(&fixed, "A01")["closing_value"].as_f64(),
+        Some(450_000.0)
+    );
+    assert!(
+        fixed["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["group"] == "年末数" && c["label"] == "净值"),
+        "{fixed}"
+    );
+
+    let vehicles = get(&w.manager_a, "/reports/annual?form=vehicles");
+    assert_eq!(row(&vehicles, "total")["A020301"].as_f64(), Some(1.0));
+    let houses = get(&w.manager_a, "/reports/annual?form=houses");
+    assert_eq!(row(&houses, "A010101")["count"].as_f64(), Some(1.0));
+    let disposals = get(&w.manager_a, "/reports/annual?form=disposals");
+    assert_eq!(row(&disposals, "total")["count"].as_f64(), Some(0.0));
+    assert_eq!(row(&disposals, "sale")["name"], "出售");
+    let leases = get(&w.manager_a, "/reports/annual?form=leases");
+    assert_eq!(row(&leases, "rented")["count"].as_f64(), Some(0.0));
+
+    let (status, bytes, _) = w.k.raw(
+        "GET",
+        &format!("{P}/reports/annual?form=fixed&format=csv"),
+        Some(&w.manager_a),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    let text = String::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].contains("固定资产情况表"), "{text}");
+    assert!(lines[1].contains("金额单位：元"), "{text}");
+    assert_eq!(
+        lines[2],
+        "年初数 + 本年增加 − 本年减少 = 年末数；车辆为设备的其中数。"
+    );
+    assert!(
+        lines[3].starts_with("资产分类,年初数·数量,年初数·原值"),
+        "{text}"
+    );
+    assert!(
+        lines[4].starts_with("固定资产合计,3,13500,"),
+        "whole quantities, yuan: {text}"
+    );
+
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/reports/annual?form=balance",
+        Value::Null,
+    );
+    assert_eq!(
+        (status, out["error"]["field"].as_str()),
+        (422, Some("form")),
+        "{out}"
+    );
+    let (status, out) = call(
+        &w.k,
+        &w.manager_a,
+        "GET",
+        "/reports/annual?year=2999",
+        Value::Null,
+    );
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (422, Some("year_invalid")),
+        "{out}"
+    );
+
+    // Unit B's manager reads only unit B: none of A's cards are in it.
+    let other = get(&w.manager_b, "/reports/annual?form=fixed");
+    assert_eq!(
+        row(&other, "total")["closing_count"].as_f64(),
+        Some(0.0),
+        "{other}"
+    );
+    let other = get(&w.manager_b, "/reports/annual?form=vehicles");
+    assert_eq!(row(&other, "total")["count"].as_f64(), Some(0.0), "{other}");
+}

@@ -1566,6 +1566,94 @@ fn assets_ui_report_charts_are_echarts_without_console_errors() {
     );
 }
 
+/// Issue 15.7: the trend is a line chart with its table; the annual
+/// report's tables look like the paper form (number and title, filing
+/// unit, money unit, grouped heads over a second header row, the vehicles
+/// "of which" line) in the viewer's language, switch between forms, and
+/// chart labels wrap instead of being cut.
+#[test]
+fn assets_ui_trend_and_annual_report_tables() {
+    let Some((started, k, tree)) = start() else {
+        return;
+    };
+    manager_with_cards(
+        &k,
+        &tree,
+        &[
+            ("年报台式计算机", "A020101", "主楼101室", "in_use"),
+            ("年报公务轿车", "A020301", "车库", "in_use"),
+        ],
+    );
+    let b = Browser::start();
+    sign_in(&b, &k, "manager");
+    b.console_errors();
+    b.click(REPORTS_ENTRY);
+    b.in_plugin_frame(|| {
+        b.wait_text("#trend-table", "the trend's months", |t| t.contains("¥9,000.00"));
+        b.wait_displayed("#trend .kit-chart canvas");
+        let kind = b.script(
+            "return echarts.getInstanceByDom(document.querySelector('#trend .kit-chart')).getOption().series[0].type",
+            json!([]),
+        );
+        assert_eq!(kind, "line");
+        let overflow = b.script(
+            "var o = echarts.getInstanceByDom(document.querySelector('#totals .kit-chart')).getOption(); \
+             return o.yAxis[0].axisLabel.overflow",
+            json!([]),
+        );
+        assert_eq!(overflow, "break", "names wrap, never cut");
+
+        b.wait_text("#annual-form", "the fixed-assets table", |t| {
+            t.contains("表一") && t.contains("固定资产情况表") && t.contains("金额单位：元")
+                && t.contains("其中：车辆") && t.contains("乌鲁木齐市第一中学")
+        });
+        assert_eq!(
+            b.script("return document.querySelectorAll('#annual-table thead tr').length", json!([])),
+            2,
+            "grouped heads over a second header row"
+        );
+        let vehicles = b.script(
+            "var r = document.querySelector('#annual-table tr[data-key=\"A0203\"]'); \
+             return r.cells[7].textContent",
+            json!([]),
+        );
+        assert_eq!(vehicles, "1", "the car is the vehicles line's closing quantity");
+        b.script(
+            "var e = document.querySelector('#annual-form'); \
+             window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 80); return true;",
+            json!([]),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        b.screenshot(&tianshan_kernel::plugins::tooling::target_dir().join("assets-annual-report.png"));
+        set_value(&b, "#annual-which", "vehicles");
+        b.click("#annual form button[type=submit]");
+        b.wait_text("#annual-form", "the vehicles table", |t| {
+            t.contains("表三") && t.contains("车辆情况表") && t.contains("未填写")
+        });
+        b.wait_displayed("#annual-print");
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text("#logout", "the portal in English", |t| t == "Sign out");
+    b.in_plugin_frame(|| {
+        b.wait_text("#annual-form", "the English table", |t| {
+            t.contains("Table 1")
+                && t.contains("Fixed assets")
+                && t.contains("Amounts in yuan")
+                && t.contains("of which: vehicles")
+                && !t.contains("固定资产")
+        });
+    });
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    eprintln!(
+        "assets UI trend and annual report ran in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// Issue 15: on a phone without `BarcodeDetector` (iOS Safari, the WeChat
 /// browser) the scan view reads a photo of the card's QR label with the
 /// ZXing library the kit serves, and the scan is recorded on the task.

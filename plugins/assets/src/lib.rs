@@ -15,6 +15,7 @@
 //!   import, dates and money are the SDK's building blocks).
 //! - [`demo`]: the register `tianshan up` seeds.
 
+pub mod annual;
 pub mod cards;
 pub mod categories;
 pub mod common;

@@ -30,6 +30,10 @@ pub fn routes(router: Router) -> Router {
         .requires("assets.view")
         .get("/reports/rollup", rollup)
         .requires("assets.view")
+        .get("/reports/trend", trend)
+        .requires("assets.view")
+        .get("/reports/annual", crate::annual::form)
+        .requires("assets.view")
 }
 
 /// Cards on the books, within `?org=` when given.
@@ -40,11 +44,11 @@ fn booked(req: &Request) -> Find {
         .within(req.query_param("org").filter(|o| !o.is_empty()))
 }
 
-fn n(group: &Group, i: usize) -> f64 {
+pub(crate) fn n(group: &Group, i: usize) -> f64 {
     group.values.get(i).copied().flatten().unwrap_or(0.0)
 }
 
-fn key_text(v: &Value) -> String {
+pub(crate) fn key_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -54,6 +58,21 @@ fn key_text(v: &Value) -> String {
 
 fn yuan(fen: f64) -> f64 {
     crate::model::fen_to_yuan_number(fen.round() as i64)
+}
+
+/// A cell of an exported report: money (fen) in yuan, and a count as the
+/// whole number it is (`3`, not `3.0`).
+pub(crate) fn file_cell(v: &Value, money: bool) -> Value {
+    let Value::Number(n) = v else {
+        return v.clone();
+    };
+    let x = n.as_f64().unwrap_or(0.0);
+    let x = if money { yuan(x) } else { x };
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
 }
 
 /// Answers `rows` as JSON (money in fen) or as a table (money in yuan).
@@ -70,10 +89,7 @@ fn answer(
             table.push(
                 fields
                     .iter()
-                    .map(|(f, money)| match (&row[*f], money) {
-                        (Value::Number(v), true) => json!(yuan(v.as_f64().unwrap_or(0.0))),
-                        (v, _) => v.clone(),
-                    })
+                    .map(|(f, money)| file_cell(&row[*f], *money))
                     .collect(),
             );
         }
@@ -169,7 +185,7 @@ fn totals(req: &Request) -> Result<Response> {
 }
 
 /// Count and original value of the cards `find` selects.
-fn count_value(find: &Find) -> Result<(f64, f64)> {
+pub(crate) fn count_value(find: &Find) -> Result<(f64, f64)> {
     let groups = cards().aggregate(
         find,
         &[],
@@ -185,7 +201,7 @@ fn count_value(find: &Find) -> Result<(f64, f64)> {
 }
 
 /// Grouped by top category, as (count, value) per key.
-fn by_category(find: &Find) -> Result<std::collections::BTreeMap<String, (f64, f64)>> {
+pub(crate) fn by_category(find: &Find) -> Result<std::collections::BTreeMap<String, (f64, f64)>> {
     let groups = cards().aggregate(
         find,
         &["category_top"],
@@ -202,40 +218,153 @@ fn by_category(find: &Find) -> Result<std::collections::BTreeMap<String, (f64, f
 
 const EVER_BOOKED: [&str; 3] = ["booked", "transferred", "disposed"];
 
+/// Every card that was ever on the books, within `org`.
+pub(crate) fn ever_booked(org: Option<String>) -> Find {
+    cards().find().one_of("state", EVER_BOOKED).within(org)
+}
+
+/// Cards booked by the end of month `m` (a month index).
+pub(crate) fn added_upto(org: Option<String>, m: i64) -> Find {
+    ever_booked(org).lte("booked_on", format!("{}-31", dates::month_text(m)))
+}
+
+/// Cards that left the books by the end of month `m`.
+pub(crate) fn reduced_upto(org: Option<String>, m: i64) -> Find {
+    ever_booked(org)
+        .gte("reduced_on", "1900-01")
+        .lte("reduced_on", dates::month_text(m))
+}
+
+/// `?field=YYYY-MM` as a month index, or `default` when absent.
+fn month_param(req: &Request, field: &str, default: i64) -> Result<i64> {
+    match req.query_param(field).filter(|m| !m.is_empty()) {
+        Some(m) => dates::parse_month(&m).ok_or_else(|| {
+            Error::validation(field, format!("{field} must be YYYY-MM")).with_code("month_invalid")
+        }),
+        None => Ok(default),
+    }
+}
+
+/// The longest trend one request computes (two aggregates a month).
+const TREND_MONTHS: i64 = 60;
+
+/// Month by month over `?from=&to=` (default: the twelve months up to
+/// this one): the cards and original value on the books at each month's
+/// end, what came in and what left in the month, and the net value the
+/// data center holds for months whose depreciation run is booked (null
+/// for the others, which have no booked net value).
+fn trend(req: &Request) -> Result<Response> {
+    let to = month_param(req, "to", dates::this_month())?;
+    let from = month_param(req, "from", to - 11)?;
+    if from > to {
+        return Err(Error::validation("from", "from is after to").with_code("date_range"));
+    }
+    if to - from >= TREND_MONTHS {
+        return Err(Error::validation(
+            "from",
+            format!("a trend covers at most {TREND_MONTHS} months"),
+        )
+        .with_code("range_too_long")
+        .with_param("max", TREND_MONTHS));
+    }
+    let org = req.query_param("org").filter(|o| !o.is_empty());
+    let mut net: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut query = datacenter::Query::new("assets.net_value")
+        .between(Some(dates::month_text(from)), Some(dates::month_text(to)));
+    if let Some(org) = &org {
+        query = query.org(org.clone());
+    }
+    for row in query.rows()? {
+        // The data center holds yuan; the reports answer fen.
+        net.insert(row.period, (row.value * 100.0).round());
+    }
+    let stock = |m: i64| -> Result<(f64, f64, f64, f64)> {
+        let (a, r) = (
+            count_value(&added_upto(org.clone(), m))?,
+            count_value(&reduced_upto(org.clone(), m))?,
+        );
+        Ok((a.0, a.1, r.0, r.1))
+    };
+    let mut before = stock(from - 1)?;
+    let mut rows = Vec::new();
+    for m in from..=to {
+        let now = stock(m)?;
+        let month = dates::month_text(m);
+        rows.push(json!({
+            "month": month,
+            "count": now.0 - now.2,
+            "original_value": now.1 - now.3,
+            "additions_count": now.0 - before.0,
+            "additions_value": now.1 - before.1,
+            "reductions_count": now.2 - before.2,
+            "reductions_value": now.3 - before.3,
+            "net_value": net.get(&month),
+        }));
+        before = now;
+    }
+    let headers: &[&str] = if lang(req).starts_with("en") {
+        &[
+            "Month",
+            "Cards",
+            "Original value (yuan)",
+            "Added",
+            "Added value (yuan)",
+            "Left",
+            "Left value (yuan)",
+            "Net value (yuan)",
+        ]
+    } else {
+        &[
+            "月份",
+            "卡片数",
+            "原值（元）",
+            "本月增加数量",
+            "本月增加原值（元）",
+            "本月减少数量",
+            "本月减少原值（元）",
+            "净值（元）",
+        ]
+    };
+    if export::wanted(req)?.is_some() {
+        return answer(
+            req,
+            "trend",
+            headers,
+            rows,
+            &[
+                ("month", false),
+                ("count", false),
+                ("original_value", true),
+                ("additions_count", false),
+                ("additions_value", true),
+                ("reductions_count", false),
+                ("reductions_value", true),
+                ("net_value", true),
+            ],
+        );
+    }
+    Ok(Response::json(&json!({
+        "from": dates::month_text(from),
+        "to": dates::month_text(to),
+        "rows": rows,
+    })))
+}
+
 /// 资产增减变动表 for `?from=YYYY-MM&to=YYYY-MM` (default: this year so far).
 /// Additions are cards booked in the window; reductions are cards that
 /// left (transfer out, disposal) in it; opening and closing follow from
 /// everything before, so the statement always balances.
 fn changes(req: &Request) -> Result<Response> {
-    let this_month = dates::this_month();
-    let month = |field: &str, default: i64| -> Result<i64> {
-        match req.query_param(field).filter(|m| !m.is_empty()) {
-            Some(m) => dates::parse_month(&m).ok_or_else(|| {
-                Error::validation(field, format!("{field} must be YYYY-MM"))
-                    .with_code("month_invalid")
-            }),
-            None => Ok(default),
-        }
-    };
-    let to = month("to", this_month)?;
-    let from = month("from", to - to.rem_euclid(12))?;
+    let to = month_param(req, "to", dates::this_month())?;
+    let from = month_param(req, "from", to - to.rem_euclid(12))?;
     if from > to {
         return Err(Error::validation("from", "from is after to").with_code("date_range"));
     }
     let org = req.query_param("org").filter(|o| !o.is_empty());
-    let base = || {
-        cards()
-            .find()
-            .one_of("state", EVER_BOOKED)
-            .within(org.clone())
-    };
+    let base = || ever_booked(org.clone());
     let month_end = |m: i64| format!("{}-31", dates::month_text(m));
-    let added_upto = |m: i64| base().lte("booked_on", month_end(m));
-    let reduced_upto = |m: i64| {
-        base()
-            .gte("reduced_on", "1900-01")
-            .lte("reduced_on", dates::month_text(m))
-    };
+    let added_upto = |m: i64| added_upto(org.clone(), m);
+    let reduced_upto = |m: i64| reduced_upto(org.clone(), m);
     let added_in = base()
         .gte("booked_on", format!("{}-01", dates::month_text(from)))
         .lte("booked_on", month_end(to));

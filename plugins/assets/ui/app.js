@@ -134,11 +134,16 @@ import * as kit from '/ui/kit/kit.js';
     return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
   }
 
-  function lastMonth() {
+  // The month `n` months before this one, as YYYY-MM.
+  function monthsBack(n) {
     var d = new Date();
     d.setDate(1);
-    d.setMonth(d.getMonth() - 1);
+    d.setMonth(d.getMonth() - n);
     return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2);
+  }
+
+  function lastMonth() {
+    return monthsBack(1);
   }
 
   function withParam(path, key, value) {
@@ -1278,6 +1283,55 @@ import * as kit from '/ui/kit/kit.js';
     return box;
   }
 
+  // An annual-report table (年报) as the API lays it out: its number and
+  // title, the filing unit, year and money unit, grouped column heads (a
+  // second header row where columns share a group), indented lines, and
+  // the notes under it. Looks like the paper form and prints as one.
+  function annualTable(b) {
+    var cols = b.columns || [];
+    var grouped = cols.some(function (c) { return c.group; });
+    var top = [];
+    var sub = [];
+    cols.forEach(function (c, i) {
+      if (!c.group) {
+        top.push(h('th', grouped ? { rowspan: '2', scope: 'col' } : { scope: 'col' }, c.label));
+        return;
+      }
+      if (i > 0 && cols[i - 1].group === c.group) top[top.length - 1].colSpan += 1;
+      else top.push(h('th', { colspan: '1', scope: 'colgroup' }, c.group));
+      sub.push(h('th', { scope: 'col' }, c.label));
+    });
+    var thead = h('thead', null, [h('tr', null, top), grouped ? h('tr', null, sub) : null]);
+    var tbody = h('tbody', null, (b.rows || []).map(function (r) {
+      return h('tr', { class: 'level-' + (r.level == null ? 1 : r.level), 'data-key': r.key }, cols.map(function (c, i) {
+        var v = r[c.key];
+        if (i === 0 || typeof v === 'string') return h('td', null, v == null || v === '' ? '—' : String(v));
+        return h('td', { class: 'num' }, c.money ? moneyPlain(v) : numberText(v));
+      }));
+    }));
+    return h('div', { class: 'annual-form', id: 'annual-form' }, [
+      h('h3', { class: 'annual-title' }, [h('span', { class: 'annual-number' }, b.number), ' ', b.title]),
+      h('p', { class: 'annual-meta' }, [
+        h('span', null, tr('annual.unit', { org: b.org_name || orgName(b.org) })),
+        h('span', null, tr('annual.yearOf', { year: b.year })),
+        h('span', null, tr('annual.money'))
+      ]),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'table annual-table', id: 'annual-table' }, [thead, tbody])),
+      (b.notes || []).length ? h('ul', { class: 'annual-notes' }, b.notes.map(function (n) { return h('li', null, n); })) : null
+    ]);
+  }
+
+  // Fen as 1,234.56 (the form's money unit, 元, is said once above it).
+  function moneyPlain(fen) {
+    var t = money(fen);
+    return t === '—' ? t : t.replace('¥', '');
+  }
+
+  function numberText(v) {
+    if (v == null || v === '' || isNaN(Number(v))) return '—';
+    return Number(v).toLocaleString(kit.lang && kit.lang() === 'en' ? 'en' : 'zh-CN', { maximumFractionDigits: 2 });
+  }
+
   function reportsView(live) {
     var by = h('select', { name: 'by', id: 'totals-by' }, ['unit', 'category', 'funding'].map(function (b) {
       return h('option', { value: b }, tr('reports.by.' + b));
@@ -1287,6 +1341,12 @@ import * as kit from '/ui/kit/kit.js';
     var to = input('month', { name: 'to', value: thisMonth() });
     var month = input('month', { name: 'month', value: lastMonth() });
     var dispYear = input('number', { name: 'year', value: String(year), min: '2000', max: '2999' });
+    var trendFrom = input('month', { name: 'from', value: monthsBack(11) });
+    var trendTo = input('month', { name: 'to', value: thisMonth() });
+    var annualForm = h('select', { name: 'form', id: 'annual-which' }, ['fixed', 'houses', 'vehicles', 'disposals', 'leases'].map(function (f) {
+      return h('option', { value: f }, tr('annual.form.' + f));
+    }));
+    var annualYear = input('number', { name: 'year', value: String(year), min: '2000', max: String(year) });
 
     setView([
       h('h1', null, tr('reports.title')),
@@ -1313,6 +1373,30 @@ import * as kit from '/ui/kit/kit.js';
               rows.concat([sumRow(rows, keys, 'label')]), { id: 'totals-table' })
           ];
         }, live),
+      reportPanel('trend', 'reports.trend', [
+        field('from', tr('reports.fromMonth'), trendFrom), field('to', tr('reports.toMonth'), trendTo)
+      ], function () { return 'reports/trend' + query({ from: trendFrom.value, to: trendTo.value }); }, function (b) {
+        var rows = b.rows || [];
+        if (!rows.length) return h('p', { class: 'muted' }, tr('common.empty'));
+        var withNet = rows.some(function (r) { return r.net_value != null; });
+        var box = h('div', { class: 'report-chart', id: 'trend-chart' });
+        kit.chart(box, {
+          type: 'line',
+          categories: rows.map(function (r) { return r.month; }),
+          series: [{ name: tr('col.original_value'), data: rows.map(function (r) { return yuan(r.original_value); }) }]
+            .concat(withNet ? [{ name: tr('col.net_value'), data: rows.map(function (r) { return yuan(r.net_value); }) }] : []),
+          unit: tr('unit.yuan')
+        });
+        return [
+          box,
+          withNet ? null : h('p', { class: 'muted', id: 'trend-no-net' }, tr('reports.trendNoNet')),
+          table([{ label: tr('reports.month'), key: 'month' }].concat(moneyColumns(['count', 'original_value',
+            'additions_count', 'additions_value', 'reductions_count', 'reductions_value', 'net_value']).map(function (c) {
+            c.label = tr('trend.' + c.key);
+            return c;
+          })), rows, { id: 'trend-table' })
+        ];
+      }, live),
       reportPanel('changes', 'reports.changes', [
         field('from', tr('reports.fromMonth'), from), field('to', tr('reports.toMonth'), to)
       ], function () { return 'reports/changes' + query({ from: from.value, to: to.value }); }, function (b) {
@@ -1397,6 +1481,14 @@ import * as kit from '/ui/kit/kit.js';
               [byValue ? tr('col.original_value') : tr('col.count')], { type: 'pie', money: byValue, unit: tr('unit.cards') }),
             table([{ label: tr('col.method'), key: 'label' }].concat(moneyColumns(['count', 'original_value', 'net_value'])),
               rows, { id: 'disposals-table' })
+          ];
+        }, live),
+      reportPanel('annual', 'reports.annual', [field('form', tr('annual.which'), annualForm), field('year', tr('reports.year'), annualYear)],
+        function () { return 'reports/annual' + query({ form: annualForm.value, year: annualYear.value }); },
+        function (b) {
+          return [
+            h('div', { class: 'actions kit-no-print' }, h('button', { type: 'button', class: 'button', id: 'annual-print', onclick: function () { kit.print(document.getElementById('annual-form')); } }, tr('common.print'))),
+            annualTable(b)
           ];
         }, live)
     ]);
