@@ -12,7 +12,8 @@
 //! - [`stocktake`]: campaigns, tasks, scans, differences.
 //! - [`warehouse`]: the public asset warehouse.
 //! - [`reports`], [`import`], [`labels`]: what leaves and enters (export,
-//!   import, dates and money are the SDK's building blocks).
+//!   import, dates and money are the SDK's building blocks); [`annual`]:
+//!   the annual report's tables, laid out as units file them.
 //! - [`demo`]: the register `tianshan up` seeds.
 
 pub mod annual;
