@@ -59,6 +59,7 @@ pub mod export;
 pub mod import;
 pub mod list;
 pub mod money;
+pub mod setup;
 pub mod texts;
 pub mod vocab;
 
@@ -106,6 +107,7 @@ pub use error::{Error, Result};
 pub use request::Request;
 pub use response::Response;
 pub use router::{Handler, Router};
+pub use setup::Setup;
 
 /// An event of a topic the plugin subscribed to.
 pub use bindings::tianshan::plugin::types::Event;
@@ -155,9 +157,9 @@ pub trait Plugin {
 /// The usual imports for writing a plugin.
 pub mod prelude {
     pub use crate::{
-        Error, Event, Plugin, Principal, Request, Response, Result, Router, approvals, authz,
-        config, datacenter, dates, export, files, identity, json, list, log, messaging, money,
-        orgs, storage, telemetry, vocab,
+        Error, Event, Plugin, Principal, Request, Response, Result, Router, Setup, approvals,
+        authz, config, datacenter, dates, export, files, identity, json, list, log, messaging,
+        money, orgs, storage, telemetry, vocab,
     };
 }
 
@@ -198,10 +200,37 @@ pub mod __private {
     }
 }
 
-/// Export a type implementing [`Plugin`] as the plugin's component exports.
-/// Invoke once, at the root of the plugin crate.
+/// Export a type implementing [`Plugin`] as the plugin's component exports,
+/// or with `setup = f` the plugin `f()` declares ([`Setup`]). Invoke once,
+/// at the root of the plugin crate.
 #[macro_export]
 macro_rules! export_plugin {
+    (setup = $setup:path) => {
+        #[doc(hidden)]
+        struct __TianshanSetupPlugin;
+
+        impl $crate::Plugin for __TianshanSetupPlugin {
+            fn routes() -> $crate::Router {
+                $setup().router()
+            }
+
+            fn install() -> ::core::result::Result<(), ::std::string::String> {
+                Ok($setup().install()?)
+            }
+
+            fn upgrade(previous: &str) -> ::core::result::Result<(), ::std::string::String> {
+                Ok($setup().upgrade(previous)?)
+            }
+
+            fn on_event(
+                event: $crate::Event,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                Ok($setup().handle_event(&event)?)
+            }
+        }
+
+        $crate::export_plugin!(__TianshanSetupPlugin);
+    };
     ($ty:ty) => {
         #[doc(hidden)]
         struct __TianshanPluginExports;

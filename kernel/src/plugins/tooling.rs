@@ -65,6 +65,14 @@ const TEMPLATE: &[(&str, &str)] = &[
         include_str!("../../../sdk/template/ui/app.js.tmpl"),
     ),
     (
+        "ui/i18n/zh-CN.json",
+        include_str!("../../../sdk/template/ui/i18n/zh-CN.json.tmpl"),
+    ),
+    (
+        "ui/i18n/en.json",
+        include_str!("../../../sdk/template/ui/i18n/en.json.tmpl"),
+    ),
+    (
         ".gitignore",
         include_str!("../../../sdk/template/.gitignore.tmpl"),
     ),

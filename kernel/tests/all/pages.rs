@@ -136,7 +136,9 @@ fn a_hostile_plugin_page_cannot_act_as_the_viewer() {
 /// `tianshan plugin new`, build, pack, install: the template's page shows in
 /// the portal, answers through the kit, shows the API's field error next
 /// to the field, and the console stays clean (issue 16: it used to be an
-/// inline script that the CSP blocked).
+/// inline script that the CSP blocked). Its application is an approvable
+/// document on the kit's approval panel: submitted, shown with its steps
+/// and timeline, withdrawn by the applicant (issue 12 item 5).
 #[test]
 fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
     if skip_browser() {
@@ -151,9 +153,19 @@ fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
     let k = TestKernel::start();
     let (status, body) = k.install(std::fs::read(dir.join("fresh-page-0.1.0.tspkg")).unwrap());
     assert_eq!(status, 201, "{body}");
+    // The template's flow is approved one level up: an applicant in a unit
+    // and an administrator of its county, so the submit has an approver.
+    let t = crate::identity::two_counties(&k);
+    let applicant = crate::identity::person(&k, "applicant", &t.unit_a, &[]);
+    crate::identity::person(&k, "county.admin", &t.unit_a, &[("org-admin", &t.county_a)]);
 
     let b = Browser::start();
-    sign_in_as_admin(&b, &k);
+    b.goto(&format!("{}/", k.base));
+    b.wait_displayed("#login-username");
+    b.type_into("#login-username", "applicant");
+    b.type_into("#login-password", crate::identity::PASSWORD);
+    b.click("#login-submit");
+    b.wait_text("#user-name", "the applicant's name", |t| t == "applicant");
     // What the shell logged while signed out (its session check's 401).
     b.console_errors();
     b.click(r#"#menu .menu-entry[data-plugin="fresh-page"]"#);
@@ -192,7 +204,66 @@ fn a_new_plugins_page_works_in_the_portal_without_console_errors() {
         b.wait_text("#list", "the list with the new draft", |t| {
             t.contains("第一项") && t.contains("草稿")
         });
+
+        // Its page: the document, and the kit's approval panel, which has
+        // no approval to show before the submit.
+        b.click("#list a.button");
+        b.wait_text("#doc-title", "the document", |t| t.contains("第一项"));
+        b.wait_text("#approval", "the empty panel", |t| t.contains("暂无审批"));
+        b.click("#submit");
+        // Submitted: the panel shows it running at the county, what the
+        // approver reads, the timeline and the applicant's withdraw.
+        b.wait_text(
+            "#approval .kit-approval-status",
+            "the approval running",
+            |t| t == "审批中",
+        );
+        b.wait_text("#approval .kit-steps", "the flow's step", |t| {
+            t.contains("上级审批")
+        });
+        b.wait_text("#approval .kit-summary", "the summary", |t| {
+            t.contains("1,200.50")
+        });
+        b.wait_text(
+            r#"#approval .kit-timeline li[data-action="started"]"#,
+            "the start in the timeline",
+            |t| t.contains("applicant") && t.contains("发起申请"),
+        );
+        b.wait_text("#doc-timeline", "the record's own timeline", |t| {
+            t.contains("创建") && t.contains("提交审批")
+        });
+        b.click(r#"#approval button[data-action="withdraw"]"#);
+        b.wait_text("#kit-confirm", "the confirmation", |t| t.contains("撤回"));
+        b.click("#kit-confirm-ok");
+        b.wait_text(
+            "#approval .kit-approval-status",
+            "the approval withdrawn",
+            |t| t == "已撤回",
+        );
+        b.wait_text(
+            r#"#approval .kit-timeline li[data-action="withdrawn"]"#,
+            "the withdrawal in the timeline",
+            |t| t.contains("applicant"),
+        );
     });
+    // The outcome reaches the plugin (Setup's on_flow): the document
+    // follows its approval.
+    support::wait_for("the application withdrawn", || {
+        let (_, list) = k.request(
+            "GET",
+            "/api/v1/p/fresh-page/applications",
+            Some(&applicant),
+            None,
+        );
+        (list["records"][0]["data"]["status"] == "withdrawn").then_some(list)
+    });
+    // The form's refusals above are the browser's 422s; nothing else.
+    let errors: Vec<String> = b
+        .console_errors()
+        .into_iter()
+        .filter(|e| !(e.contains("/fresh-page/applications") && e.contains("status of 422")))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
 
 /// Issue 10 item 2 and item 9: a plugin's answer gets the kernel's CSP and

@@ -29,63 +29,30 @@ pub mod profiles;
 pub mod statements;
 pub mod targets;
 
-use tianshan_sdk::prelude::*;
+use tianshan_sdk::Setup;
 
-struct Energy;
-
-impl Plugin for Energy {
-    fn routes() -> Router {
-        let router = Router::new()
-            .get("/", about)
-            .requires("energy.view")
-            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
-            .requires("energy.view");
-        let router = factors::routes(router);
-        let router = profiles::routes(router);
-        let router = meters::routes(router);
-        let router = statements::routes(router);
-        let router = targets::routes(router);
-        let router = analysis::routes(router);
-        demo::routes(router)
-    }
-
-    fn install() -> core::result::Result<(), String> {
-        Ok(setup()?)
-    }
-
-    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
-        Ok(setup()?)
-    }
-
-    fn on_event(event: Event) -> core::result::Result<(), String> {
-        if let Some(outcome) = event.approval()? {
-            return Ok(statements::decided(&outcome)?);
-        }
-        if let Some(alerts) = event.telemetry_alerts()? {
-            return Ok(targets::meter_alerts(&alerts)?);
-        }
-        Ok(())
-    }
+fn plugin() -> Setup {
+    Setup::new()
+        .about("energy.view")
+        .vocab(model::VOCABS, "energy.view")
+        .routes(factors::routes)
+        .routes(profiles::routes)
+        .routes(meters::routes)
+        .routes(statements::routes)
+        .routes(targets::routes)
+        .routes(analysis::routes)
+        .routes(demo::routes)
+        // Reference data, quotas, flows, indicators and rules.
+        .define(factors::seed)
+        .define(targets::seed_quotas)
+        .define(statements::define_flows)
+        .define(indicators::define)
+        .define(meters::define_rules)
+        .on_approval(statements::decided)
+        .on_alerts(targets::meter_alerts)
 }
 
-/// Flows, indicators, rules and reference data; all idempotent.
-fn setup() -> Result<()> {
-    factors::seed()?;
-    targets::seed_quotas()?;
-    statements::define_flows()?;
-    indicators::define()?;
-    meters::define_rules()?;
-    Ok(())
-}
-
-fn about(_: &Request) -> Result<Response> {
-    Ok(Response::json(&json!({
-        "plugin": identity::plugin_id(),
-        "version": identity::plugin_version(),
-    })))
-}
-
-tianshan_sdk::export_plugin!(Energy);
+tianshan_sdk::export_plugin!(setup = plugin);
 
 #[cfg(test)]
 mod tests {

@@ -23,57 +23,24 @@ pub mod notices;
 pub mod outgoing;
 pub mod search;
 
-use tianshan_sdk::prelude::*;
+use tianshan_sdk::Setup;
 
-struct Office;
-
-impl Plugin for Office {
-    fn routes() -> Router {
-        let router = Router::new()
-            .get("/", about)
-            .requires("office.view")
-            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
-            .requires("office.view");
-        let router = outgoing::routes(router);
-        let router = incoming::routes(router);
-        let router = notices::routes(router);
-        let router = matters::routes(router);
-        let router = search::routes(router);
-        demo::routes(router)
-    }
-
-    fn install() -> core::result::Result<(), String> {
-        Ok(setup()?)
-    }
-
-    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
-        Ok(setup()?)
-    }
-
-    fn on_event(event: Event) -> core::result::Result<(), String> {
-        if let Some(outcome) = event.approval()?
-            && outcome.flow == outgoing::FLOW
-        {
-            outgoing::decided(&outcome)?;
-        }
-        Ok(())
-    }
+fn plugin() -> Setup {
+    Setup::new()
+        .about("office.view")
+        .vocab(model::VOCABS, "office.view")
+        .routes(outgoing::routes)
+        .routes(incoming::routes)
+        .routes(notices::routes)
+        .routes(matters::routes)
+        .routes(search::routes)
+        .routes(demo::routes)
+        .define(outgoing::define_flows)
+        .define(indicators::define)
+        .on_flow(outgoing::FLOW, outgoing::decided)
 }
 
-/// The flow and the indicators; both idempotent.
-fn setup() -> Result<()> {
-    outgoing::define_flows()?;
-    indicators::define()
-}
-
-fn about(_: &Request) -> Result<Response> {
-    Ok(Response::json(&json!({
-        "plugin": identity::plugin_id(),
-        "version": identity::plugin_version(),
-    })))
-}
-
-tianshan_sdk::export_plugin!(Office);
+tianshan_sdk::export_plugin!(setup = plugin);
 
 #[cfg(test)]
 mod tests {

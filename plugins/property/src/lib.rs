@@ -22,61 +22,27 @@ pub mod registration;
 pub mod reports;
 pub mod space;
 
-use tianshan_sdk::prelude::*;
+use tianshan_sdk::Setup;
 
-struct Property;
-
-impl Plugin for Property {
-    fn routes() -> Router {
-        let router = Router::new()
-            .get("/", about)
-            .requires("property.view")
-            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
-            .requires("property.view");
-        let router = space::routes(router);
-        let router = occupancy::routes(router);
-        let router = registration::routes(router);
-        let router = allocation::routes(router);
-        let router = reports::routes(router);
-        let router = import::routes(router);
-        demo::routes(router)
-    }
-
-    fn install() -> core::result::Result<(), String> {
-        setup()?;
-        Ok(())
-    }
-
-    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
-        setup()?;
-        Ok(())
-    }
-
-    fn on_event(event: Event) -> core::result::Result<(), String> {
-        if let Some(outcome) = event.approval()? {
-            allocation::on_approval(&outcome)?;
-        }
-        Ok(())
-    }
+fn plugin() -> Setup {
+    Setup::new()
+        .about("property.view")
+        .vocab(model::VOCABS, "property.view")
+        .routes(space::routes)
+        .routes(occupancy::routes)
+        .routes(registration::routes)
+        .routes(allocation::routes)
+        .routes(reports::routes)
+        .routes(import::routes)
+        .routes(demo::routes)
+        // Flows, indicators and the area standard.
+        .define(allocation::define_flows)
+        .define(registration::define_indicators)
+        .define(occupancy::seed_standards)
+        .on_approval(allocation::on_approval)
 }
 
-/// Flows, indicators and the standard are (re)defined on install and every
-/// upgrade; each is idempotent.
-fn setup() -> Result<()> {
-    allocation::define_flows()?;
-    registration::define_indicators()?;
-    occupancy::seed_standards()?;
-    Ok(())
-}
-
-fn about(_: &Request) -> Result<Response> {
-    Ok(Response::json(&json!({
-        "plugin": identity::plugin_id(),
-        "version": identity::plugin_version(),
-    })))
-}
-
-tianshan_sdk::export_plugin!(Property);
+tianshan_sdk::export_plugin!(setup = plugin);
 
 /// Every error code the plugin answers has words in both languages, and
 /// the two files hold the same keys (users read Chinese first).

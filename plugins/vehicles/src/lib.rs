@@ -22,68 +22,33 @@ pub mod register;
 pub mod scrap;
 pub mod trips;
 
-use tianshan_sdk::prelude::*;
+use tianshan_sdk::Setup;
 
-struct Vehicles;
-
-impl Plugin for Vehicles {
-    fn routes() -> Router {
-        let router = Router::new()
-            .get("/", about)
-            .requires("vehicles.view")
-            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
-            .requires("vehicles.view");
-        let router = register::routes(router);
-        let router = purchase::routes(router);
-        let router = scrap::routes(router);
-        let router = trips::routes(router);
-        let router = indicators::routes(router);
-        let router = fuel::routes(router);
-        demo::routes(router)
-    }
-
-    fn install() -> core::result::Result<(), String> {
-        Ok(setup()?)
-    }
-
-    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
-        Ok(setup()?)
-    }
-
-    fn on_event(event: Event) -> core::result::Result<(), String> {
-        if let Some(outcome) = event.approval()? {
-            let decided = if outcome.flow == scrap::FLOW {
-                scrap::decided(&outcome)
-            } else if outcome.flow == trips::FLOW {
-                trips::decided(&outcome)
-            } else {
-                purchase::decided(&outcome)
-            };
-            return Ok(decided?);
-        }
-        Ok(())
-    }
+fn plugin() -> Setup {
+    Setup::new()
+        .about("vehicles.view")
+        .vocab(model::VOCABS, "vehicles.view")
+        .routes(register::routes)
+        .routes(purchase::routes)
+        .routes(scrap::routes)
+        .routes(trips::routes)
+        .routes(indicators::routes)
+        .routes(fuel::routes)
+        .routes(demo::routes)
+        // Flows, the region's default rules and the indicators.
+        .define(purchase::define_flows)
+        .define(scrap::define_flows)
+        .define(trips::define_flows)
+        .define(purchase::seed_rules)
+        .define(indicators::define)
+        .define(fuel::define)
+        .on_flow(scrap::FLOW, scrap::decided)
+        .on_flow(trips::FLOW, trips::decided)
+        // Purchases are every other flow.
+        .on_approval(purchase::decided)
 }
 
-fn about(_: &Request) -> Result<Response> {
-    Ok(Response::json(&json!({
-        "plugin": identity::plugin_id(),
-        "version": identity::plugin_version(),
-    })))
-}
-
-/// Flows, indicators and the region's default rules; all idempotent.
-fn setup() -> Result<()> {
-    purchase::define_flows()?;
-    scrap::define_flows()?;
-    trips::define_flows()?;
-    purchase::seed_rules()?;
-    indicators::define()?;
-    fuel::define()?;
-    Ok(())
-}
-
-tianshan_sdk::export_plugin!(Vehicles);
+tianshan_sdk::export_plugin!(setup = plugin);
 
 #[cfg(test)]
 mod tests {
