@@ -171,6 +171,11 @@ pub fn records(find: &crate::storage::Find, name: &str, columns: &[(&str, &str)]
     }
 }
 
+/// A cell of fen shown in yuan (a number, so a spreadsheet sums it).
+pub fn yuan(fen: i64) -> Value {
+    serde_json::json!(crate::money::fen_to_yuan_number(fen))
+}
+
 /// 422 `export_too_large`: more rows than one export holds.
 pub fn too_large() -> Error {
     Error::new(
@@ -182,8 +187,7 @@ pub fn too_large() -> Error {
 
 fn cell(record: &Value, spec: &str) -> Value {
     if let Some(pointer) = spec.strip_prefix('¥') {
-        let fen = record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
-        return serde_json::json!(crate::money::fen_to_yuan_number(fen));
+        return yuan(record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0));
     }
     if let Some(pointer) = spec.strip_prefix('#') {
         let len = record
@@ -241,6 +245,12 @@ mod tests {
         assert!(text.contains("\"桌子, 大\""));
         assert!(text.contains("'=cmd()"));
         assert!(text.contains(",-3\r\n"));
+    }
+
+    #[test]
+    fn fen_cells_are_yuan_numbers() {
+        assert_eq!(yuan(120_050), json!(1200.5));
+        assert_eq!(yuan(-5), json!(-0.05));
     }
 
     #[cfg(feature = "xlsx")]
