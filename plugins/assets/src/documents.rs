@@ -622,7 +622,7 @@ pub fn create_document(
         let (payload, total) = validate_plan(input)?;
         (payload, Vec::new(), Vec::new(), total)
     } else {
-        let ids = common::ids(&input, "card_ids", 200, "card", "document")?;
+        let ids = common::ids(input, "card_ids", 200, "card", "document")?;
         let mut cards_in = Vec::with_capacity(ids.len());
         for id in &ids {
             let card = cards().fetch::<Card>(id)?;
