@@ -208,6 +208,11 @@ pub fn records(find: &crate::storage::Find, name: &str, columns: &[(&str, &str)]
     }
 }
 
+/// A cell of fen shown in yuan (a number, so a spreadsheet sums it).
+pub fn yuan(fen: i64) -> Value {
+    serde_json::json!(crate::money::fen_to_yuan_number(fen))
+}
+
 /// 422 `export_too_large`: more rows than one export holds.
 pub fn too_large() -> Error {
     Error::new(
@@ -219,8 +224,7 @@ pub fn too_large() -> Error {
 
 fn cell(record: &Value, spec: &str) -> Value {
     if let Some(pointer) = spec.strip_prefix('¥') {
-        let fen = record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
-        return serde_json::json!(crate::money::fen_to_yuan_number(fen));
+        return yuan(record.pointer(pointer).and_then(Value::as_i64).unwrap_or(0));
     }
     if let Some(pointer) = spec.strip_prefix('#') {
         let len = record
@@ -307,6 +311,12 @@ mod tests {
         assert_eq!(range.get_value((0, 0)), Some(&Data::String("表一".into())));
         assert_eq!(range.get_value((1, 0)), Some(&Data::String("分类".into())));
         assert_eq!(range.get_value((2, 1)), Some(&Data::Float(12.5)));
+    }
+
+    #[test]
+    fn fen_cells_are_yuan_numbers() {
+        assert_eq!(yuan(120_050), json!(1200.5));
+        assert_eq!(yuan(-5), json!(-0.05));
     }
 
     #[cfg(feature = "xlsx")]

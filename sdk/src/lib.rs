@@ -55,6 +55,7 @@ pub mod telemetry;
 pub mod dates;
 pub mod document;
 pub mod export;
+pub mod form;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod list;

@@ -76,6 +76,23 @@ pub fn filter_vocab(find: Find, req: &Request, field: &str, vocab: &Vocab) -> Re
     }
 }
 
+/// `find` narrowed to `?{field}=` for each of `fields` the request gives:
+/// free values such as ids, which no allowlist holds.
+pub fn filter_eq(fields: &[&str], find: Find, req: &Request) -> Find {
+    fields.iter().fold(find, |find, field| {
+        match req.query_param(field).filter(|v| !v.is_empty()) {
+            Some(v) => find.eq(field, v),
+            None => find,
+        }
+    })
+}
+
+/// `find` within `?org=` (that org's subtree) when the request names one;
+/// the kernel refuses an org out of the caller's reach.
+pub fn within_org(find: Find, req: &Request) -> Find {
+    find.within(req.query_param("org").filter(|o| !o.is_empty()))
+}
+
 /// `find` sorted by `?sort=` (`field` ascending, `-field` descending),
 /// `default` when absent; a field outside `allowed` is refused.
 pub fn sorted(find: Find, req: &Request, allowed: &[&str], default: &str) -> Result<Find> {
@@ -151,6 +168,20 @@ mod tests {
         // Empty values are absent values (a form's blank field).
         assert_eq!(paging("limit=&cursor=").unwrap(), paging("").unwrap());
         assert_eq!(paging("limit=200").unwrap().limit, MAX_LIMIT);
+    }
+
+    #[test]
+    fn free_filters_take_what_the_query_gives() {
+        let req = Request::new("GET", "/items").with_query("warehouse_id=w1&card_org=&x=1");
+        let find = filter_eq(
+            &["warehouse_id", "card_org"],
+            crate::storage::collection("items").find(),
+            &req,
+        );
+        assert_eq!(
+            find.conditions(),
+            vec![("warehouse_id".to_string(), "\"w1\"".to_string())]
+        );
     }
 
     #[test]

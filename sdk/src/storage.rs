@@ -43,6 +43,23 @@ pub struct Doc<T> {
     pub data: T,
 }
 
+impl Doc<Value> {
+    /// The record with its data decoded as `T` (what `transact` wrote, say).
+    pub fn typed<T: DeserializeOwned>(self) -> Result<Doc<T>> {
+        let data = serde_json::from_value(self.data).map_err(|e| {
+            Error::internal(format!("record {} does not match its type: {e}", self.id))
+        })?;
+        Ok(Doc {
+            id: self.id,
+            org: self.org,
+            revision: self.revision,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            data,
+        })
+    }
+}
+
 /// One page of a query.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page<T> {
@@ -60,6 +77,18 @@ pub struct Group {
     pub key: Vec<Value>,
     /// One per measure; none when no record had a number there.
     pub values: Vec<Option<f64>>,
+}
+
+impl Group {
+    /// The group-by value at `i` as text; empty when absent or not text.
+    pub fn key_text(&self, i: usize) -> &str {
+        self.key.get(i).and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// Measure `i`; 0 when no record of the group had a number there.
+    pub fn value(&self, i: usize) -> f64 {
+        self.values.get(i).copied().flatten().unwrap_or(0.0)
+    }
 }
 
 /// A revision in a record's history.
@@ -254,6 +283,16 @@ pub struct Find {
 }
 
 impl Find {
+    /// The conditions so far as (field, value), for tests of query builders.
+    #[cfg(test)]
+    pub(crate) fn conditions(&self) -> Vec<(String, String)> {
+        self.query
+            .filter
+            .iter()
+            .map(|c| (c.field.clone(), c.value.clone()))
+            .collect()
+    }
+
     fn condition(mut self, field: &str, op: wit::Op, value: Value) -> Self {
         self.query.filter.push(wit::Condition {
             field: field.to_string(),
@@ -586,6 +625,35 @@ mod tests {
         assert_eq!(e.status(), 500);
         let e = Write::update("rooms", &room_doc(), &"text").unwrap_err();
         assert!(e.message().contains("JSON object"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_written_record_reads_as_its_type() {
+        let raw = |data: Value| Doc {
+            id: "r1".into(),
+            org: "org-650102".into(),
+            revision: 3,
+            created_at: 1,
+            updated_at: 2,
+            data,
+        };
+        let doc = raw(json!({"name": "201", "status": "free"}));
+        assert_eq!(doc.typed::<Room>().unwrap().data, room_doc().data);
+        let bad = raw(json!({"name": 1}));
+        assert_eq!(bad.typed::<Room>().unwrap_err().status(), 500);
+    }
+
+    #[test]
+    fn groups_read_their_keys_and_measures() {
+        let g = Group {
+            key: vec![json!("in_stock"), json!(3)],
+            values: vec![Some(2.0), None],
+        };
+        assert_eq!(
+            (g.key_text(0), g.key_text(1), g.key_text(2)),
+            ("in_stock", "", "")
+        );
+        assert_eq!((g.value(0), g.value(1), g.value(5)), (2.0, 0.0, 0.0));
     }
 
     #[test]

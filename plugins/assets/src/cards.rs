@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Find, Write, collection};
 
-use crate::common::{self, activity, body, lang, require};
+use crate::common::{self, activity, lang, require};
 use crate::export::{self, Table};
 use crate::model::{Card, fen_to_yuan_number};
 use crate::{categories, dates};
@@ -298,8 +298,8 @@ fn plausible(card: &Card, lang: &str) -> Result<()> {
 /// New draft cards; `org` in the body puts them in another org the caller
 /// reaches (a unit under the caller's administration).
 fn create(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let org = common::text_field(&input, "org");
+    let input = common::body(req)?;
+    let org = input.text("org");
     let mut card = card_from(&input)?;
     plausible(&card, req.lang())?;
     let doc = insert_cards(
@@ -430,7 +430,7 @@ fn show(req: &Request) -> Result<Response> {
 /// Edits a draft (with its revision); booked cards change by document.
 fn edit(req: &Request) -> Result<Response> {
     let id = req.param("id")?;
-    let input = body(req)?;
+    let input = common::body(req)?;
     let revision = input
         .get("revision")
         .and_then(Value::as_u64)

@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
-use tianshan_sdk::storage::Write;
+use tianshan_sdk::storage::{Doc, Write};
+
+use crate::model::Card;
 
 /// The caller's language (`en` or `zh-CN`).
 pub fn lang(req: &Request) -> String {
@@ -93,10 +96,10 @@ pub fn publish(
         .map(|_| ())
 }
 
-/// A JSON body that must be an object.
-pub fn body(req: &Request) -> Result<serde_json::Map<String, Value>> {
+/// A JSON body that must be an object, read field by field.
+pub fn body(req: &Request) -> Result<Form> {
     match req.json::<Value>()? {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => Ok(Form(map)),
         _ => Err(Error::bad_request(
             "invalid_body",
             "the body must be a JSON object",
@@ -104,18 +107,97 @@ pub fn body(req: &Request) -> Result<serde_json::Map<String, Value>> {
     }
 }
 
-pub fn text_field(map: &serde_json::Map<String, Value>, field: &str) -> Option<String> {
-    map.get(field)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// The ids of the records an action covers (`card`s of a `document`):
+/// at least one, at most `max`, none twice.
+pub fn ids(input: &Form, field: &str, max: usize, noun: &str, holder: &str) -> Result<Vec<String>> {
+    let ids: Vec<String> = input
+        .get(field)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Err(
+            Error::validation(field, format!("name at least one {noun}"))
+                .with_code("none_selected"),
+        );
+    }
+    if ids.len() > max {
+        return Err(
+            Error::validation(field, format!("at most {max} {noun}s per {holder}"))
+                .with_code("too_many")
+                .with_param("max", max),
+        );
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != ids.len() {
+        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        return Err(
+            Error::validation(field, format!("{article} {noun} is named twice"))
+                .with_code("named_twice"),
+        );
+    }
+    Ok(ids)
 }
 
-pub fn required_text(map: &serde_json::Map<String, Value>, field: &str) -> Result<String> {
-    text_field(map, field).ok_or_else(|| {
-        Error::validation(field, format!("{field} is required")).with_code("required")
+/// One entry of a record's `history` (who, when, what), as the pages show
+/// it: the username and the display name.
+pub fn history_entry(action: &str, note: Value) -> Value {
+    json!({
+        "on": crate::dates::today(), "actor": actor(), "actor_name": actor_name(),
+        "action": action, "note": note,
     })
+}
+
+/// Appends to a raw record's `history`, starting one if it has none.
+pub fn push_history(data: &mut Value, action: &str, note: Value) {
+    if !data["history"].is_array() {
+        data["history"] = json!([]);
+    }
+    if let Some(h) = data["history"].as_array_mut() {
+        h.push(history_entry(action, note));
+    }
+}
+
+/// A new record number of `series` in `org` this year (`PREFIX` + year +
+/// six digits) and the record id derived from it, so a number names one
+/// record per org.
+pub fn new_number(series: &str, prefix: &str, org: &str) -> Result<(String, String)> {
+    let year = crate::dates::today()[..4].to_string();
+    let seq = reserve_numbers(&format!("{series}{year}"), org, 1)?;
+    let no = number(prefix, &year, seq);
+    let id = format!("{no}.{org}").to_ascii_lowercase();
+    Ok((no, id))
+}
+
+/// The update of a card to `data` at the revision it was read at.
+pub fn card_write(card: &Doc<Card>, data: &Card) -> Result<Write> {
+    Write::update("cards", card, data)
+}
+
+/// Publishes the events an approved document or order caused, each once
+/// per (record, topic, key) however often the outcome is delivered.
+pub fn publish_all(record: &str, events: Vec<(&str, String, String, Value)>) -> Result<()> {
+    for (topic, key, org, body) in events {
+        publish(topic, &key, &org, &body, &format!("{record}:{topic}:{key}"))?;
+    }
+    Ok(())
+}
+
+/// Who decided an approval and what they said, for the record's history:
+/// the approver by name when the kernel's event carries it.
+pub fn outcome_note(payload: &Value) -> Value {
+    json!({ "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"] })
 }
 
 /// `"资产登记 Registration"` (how this plugin names its kinds and flows) as

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tianshan_sdk::prelude::*;
 
 use crate::cards::{cards, insert_cards};
-use crate::common::body;
+use crate::common;
 use crate::dates;
 use crate::depreciation::book_through;
 use crate::model::Card;
@@ -179,8 +179,8 @@ fn seed(req: &Request) -> Result<Response> {
     if identity::caller().is_some() {
         authz::require("assets.configure")?;
     }
-    let input = body(req)?;
-    let force = input.get("force").and_then(Value::as_bool) == Some(true);
+    let input = common::body(req)?;
+    let force = input.flag("force");
     let existing = cards().find().count()?;
     if existing > 0 && !force {
         return Ok(Response::json(

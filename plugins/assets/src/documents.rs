@@ -7,13 +7,15 @@
 //! receipt, return, repair done) → `completed`; side exits `rejected`,
 //! `withdrawn`, `void`.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tianshan_sdk::approvals::{Flow, Level, Step};
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Write, collection, transact};
 
 use crate::cards::cards;
-use crate::common::{self, activity, actor, body, require, required_text, text_field};
+use crate::common::{self, activity, actor, card_write, require};
 use crate::dates;
 use crate::model::{Card, USE_STATUS, fen_to_yuan};
 
@@ -63,6 +65,42 @@ const CHANGEABLE: &[&str] = &[
     "warranty_until",
     "ext",
 ];
+
+/// A lifecycle document. `cards` are the summaries the pages and the
+/// approver read; `payload` holds what its kind adds (a transfer's
+/// receiver, a disposal's method, a plan's lines). Step dates and the flow
+/// stay in `rest` as stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Document {
+    pub kind: String,
+    pub no: String,
+    pub status: String,
+    pub card_ids: Vec<String>,
+    pub cards: Vec<Value>,
+    pub payload: Value,
+    pub total_value: i64,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub created_by_name: String,
+    pub created_on: String,
+    pub history: Vec<Value>,
+    pub approval_id: Option<String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl Document {
+    /// The document moved to `status` by `action`, dated today in
+    /// `dated` and in its history.
+    fn step(&self, status: &str, dated: &str, action: &str, note: Value) -> Document {
+        let mut next = self.clone();
+        next.status = status.into();
+        next.rest.insert(dated.into(), json!(dates::today()));
+        next.history.push(common::history_entry(action, note));
+        next
+    }
+}
 
 fn documents() -> tianshan_sdk::storage::Collection {
     collection("documents")
@@ -143,15 +181,13 @@ pub fn routes(router: Router) -> Router {
 
 fn list(req: &Request) -> Result<Response> {
     let mut find = documents().find();
-    find = tianshan_sdk::list::filter_one_of(find, req, "kind", KINDS)?;
-    find = tianshan_sdk::list::filter_one_of(find, req, "status", STATUSES)?;
+    find = list::filter_one_of(find, req, "kind", KINDS)?;
+    find = list::filter_one_of(find, req, "status", STATUSES)?;
     if let Some(q) = req.query_param("q").filter(|v| !v.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }
-    find = find
-        .within(req.query_param("org").filter(|o| !o.is_empty()))
-        .sort_desc("no");
-    tianshan_sdk::list::respond(
+    find = list::within_org(find, req).sort_desc("no");
+    list::respond(
         req,
         &find,
         "documents",
@@ -168,41 +204,9 @@ fn list(req: &Request) -> Result<Response> {
     )
 }
 
-fn card_ids(input: &Map<String, Value>) -> Result<Vec<String>> {
-    let ids: Vec<String> = input
-        .get("card_ids")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    if ids.is_empty() {
-        return Err(
-            Error::validation("card_ids", "name at least one card").with_code("none_selected")
-        );
-    }
-    if ids.len() > 200 {
-        return Err(
-            Error::validation("card_ids", "at most 200 cards per document")
-                .with_code("too_many")
-                .with_param("max", 200),
-        );
-    }
-    let mut unique = ids.clone();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != ids.len() {
-        return Err(Error::validation("card_ids", "a card is named twice").with_code("named_twice"));
-    }
-    Ok(ids)
-}
-
 /// Checks the kind's own fields and the cards' states; returns the
 /// payload to store and the cards' total original value.
-fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> Result<Value> {
+fn validate(kind: &str, input: &Form, cards_in: &[Doc<Card>]) -> Result<Value> {
     let require_state = |states: &[&str], what: &str| -> Result<()> {
         for c in cards_in {
             if !states.contains(&c.data.state.as_str()) {
@@ -215,14 +219,6 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
             }
         }
         Ok(())
-    };
-    let date = |field: &str| -> Result<String> {
-        let v = required_text(input, field)?;
-        dates::parse_date(&v).ok_or_else(|| {
-            Error::validation(field, format!("{field} must be YYYY-MM-DD"))
-                .with_code("date_invalid")
-        })?;
-        Ok(v)
     };
     match kind {
         "registration" => {
@@ -268,7 +264,7 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
             for c in cards_in {
                 apply_changes(&c.data, changes)?;
             }
-            Ok(json!({ "changes": changes, "reason": required_text(input, "reason")? }))
+            Ok(json!({ "changes": changes, "reason": input.required("reason")? }))
         }
         "transfer" => {
             require_state(&["booked"], "only booked cards are transferred")?;
@@ -283,7 +279,7 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
             }
             // An org the kernel does not know would strand the cards at
             // approval: refuse it now, and keep the id when a code was given.
-            let to_org = orgs::require_active("to_org", &required_text(input, "to_org")?)?.id;
+            let to_org = orgs::require_active("to_org", &input.required("to_org")?)?.id;
             if cards_in.iter().any(|c| c.org == to_org) {
                 return Err(Error::validation(
                     "to_org",
@@ -291,7 +287,7 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                 )
                 .with_code("same_unit"));
             }
-            Ok(json!({ "to_org": to_org, "reason": required_text(input, "reason")? }))
+            Ok(json!({ "to_org": to_org, "reason": input.required("reason")? }))
         }
         "lease" => {
             require_state(&["booked"], "only booked cards are rented or lent")?;
@@ -305,12 +301,12 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                     .with_param("asset_no", c.data.asset_no.as_str()));
                 }
             }
-            let mode = required_text(input, "mode")?;
+            let mode = input.required("mode")?;
             if mode != "rent" && mode != "lend" {
                 return Err(Error::validation("mode", "mode is rent or lend")
                     .with_code("not_in_vocabulary"));
             }
-            let (from, until) = (date("from")?, date("until")?);
+            let (from, until) = (input.required_date("from")?, input.required_date("until")?);
             if until < from {
                 return Err(
                     Error::validation("until", "the contract ends before it starts")
@@ -326,8 +322,8 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
             };
             Ok(json!({
                 "mode": mode,
-                "counterparty": required_text(input, "counterparty")?,
-                "contract_no": text_field(input, "contract_no"),
+                "counterparty": input.required("counterparty")?,
+                "contract_no": input.text("contract_no"),
                 "from": from,
                 "until": until,
                 "income": income,
@@ -336,8 +332,8 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
         "repair" => {
             require_state(&["booked"], "only booked cards are repaired")?;
             Ok(json!({
-                "description": required_text(input, "description")?,
-                "vendor": text_field(input, "vendor"),
+                "description": input.required("description")?,
+                "vendor": input.text("vendor"),
             }))
         }
         "disposal" => {
@@ -355,7 +351,7 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
                     .with_param("asset_no", c.data.asset_no.as_str()));
                 }
             }
-            let method = required_text(input, "method")?;
+            let method = input.required("method")?;
             if !DISPOSAL_METHODS.contains(&method.as_str()) {
                 return Err(Error::validation(
                     "method",
@@ -365,8 +361,8 @@ fn validate(kind: &str, input: &Map<String, Value>, cards_in: &[Doc<Card>]) -> R
             }
             Ok(json!({
                 "method": method,
-                "reason": required_text(input, "reason")?,
-                "appraisal": text_field(input, "appraisal"),
+                "reason": input.required("reason")?,
+                "appraisal": input.text("appraisal"),
             }))
         }
         _ => Err(
@@ -438,7 +434,7 @@ fn apply_changes_on(card: &Card, changes: &Map<String, Value>, today: &str) -> R
 
 /// A plan: year, headcount and lines, each checked against the region's
 /// standards and the public warehouse's stock.
-fn validate_plan(input: &Map<String, Value>) -> Result<(Value, i64)> {
+fn validate_plan(input: &Form) -> Result<(Value, i64)> {
     let year = input
         .get("year")
         .and_then(Value::as_i64)
@@ -590,23 +586,23 @@ fn plan_check(req: &Request) -> Result<Response> {
 }
 
 fn create(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let kind = required_text(&input, "kind")?;
+    let input = common::body(req)?;
+    let kind = input.required("kind")?;
     if !KINDS.contains(&kind.as_str()) {
         return Err(
             Error::validation("kind", format!("kind is one of {}", KINDS.join(", ")))
                 .with_code("not_in_vocabulary"),
         );
     }
-    let doc = create_document(&kind, &input, text_field(&input, "org"))?;
-    if input.get("submit").and_then(Value::as_bool) == Some(true) {
+    let doc = create_document(&kind, &input, input.text("org"))?;
+    if input.flag("submit") {
         return match submit_document(&doc.id) {
             Ok(submitted) => Ok(Response::json(&submitted).with_status(201)),
             Err(e) => {
                 // Create-and-submit is one action to the user: when the
                 // approval cannot start (no approver, say), the draft goes
                 // too and its cards are free again, so a retry is clean.
-                let draft = documents().fetch::<Value>(&doc.id)?;
+                let draft = documents().fetch::<Document>(&doc.id)?;
                 close(&draft, "void", json!({ "reason": e.message() }))?;
                 Err(e)
             }
@@ -620,12 +616,13 @@ pub fn create_document(
     kind: &str,
     input: &Map<String, Value>,
     org: Option<String>,
-) -> Result<Doc<Value>> {
+) -> Result<Doc<Document>> {
+    let input = &Form(input.clone());
     let (payload, ids, cards_in, total) = if kind == "plan" {
         let (payload, total) = validate_plan(input)?;
         (payload, Vec::new(), Vec::new(), total)
     } else {
-        let ids = card_ids(input)?;
+        let ids = common::ids(input, "card_ids", 200, "card", "document")?;
         let mut cards_in = Vec::with_capacity(ids.len());
         for id in &ids {
             let card = cards().fetch::<Card>(id)?;
@@ -648,39 +645,42 @@ pub fn create_document(
             .or_else(common::acting_org)
             .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?,
     };
-    let year = &dates::today()[..4];
-    let seq = common::reserve_numbers(&format!("doc{year}"), &org, 1)?;
-    let no = common::number(prefix(kind), year, seq);
-    let id = format!("{no}.{org}").to_ascii_lowercase();
-    let data = json!({
-        "kind": kind,
-        "no": no,
-        "status": "draft",
-        "card_ids": ids,
-        "cards": cards_in.iter().map(|c| json!({
-            "id": c.id, "asset_no": c.data.asset_no, "name": c.data.name,
-            "original_value": c.data.original_value, "net_value": c.data.net_value,
-        })).collect::<Vec<_>>(),
-        "payload": payload,
-        "total_value": total,
-        "note": text_field(input, "note"),
-        "created_by": actor(),
-        "created_by_name": common::actor_name(),
-        "created_on": dates::today(),
-        "history": [{
+    let (no, id) = common::new_number("doc", prefix(kind), &org)?;
+    let data = Document {
+        kind: kind.into(),
+        no: no.clone(),
+        status: "draft".into(),
+        card_ids: ids,
+        cards: cards_in
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id, "asset_no": c.data.asset_no, "name": c.data.name,
+                    "original_value": c.data.original_value, "net_value": c.data.net_value,
+                })
+            })
+            .collect(),
+        payload,
+        total_value: total,
+        note: input.text("note"),
+        created_by: actor(),
+        created_by_name: common::actor_name(),
+        created_on: dates::today(),
+        history: vec![json!({
             "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(), "action": "created",
-        }],
-    });
-    let mut writes = vec![Write::Insert {
-        collection: "documents".into(),
-        id: Some(id.clone()),
-        org: Some(org.clone()),
-        data,
-    }];
+        })],
+        ..Document::default()
+    };
+    let mut writes = vec![Write::insert_with(
+        "documents",
+        Some(&id),
+        Some(&org),
+        &data,
+    )?];
     for card in &cards_in {
         let mut locked = card.data.clone();
         locked.locked_by = Some(id.clone());
-        writes.push(card_update(card, &locked)?);
+        writes.push(card_write(card, &locked)?);
         writes.push(activity(
             &card.id,
             &card.org,
@@ -689,21 +689,17 @@ pub fn create_document(
             json!({ "no": no }),
         ));
     }
-    let written = transact(writes)?;
+    first_written(transact(writes)?)
+}
+
+/// The document a transaction wrote first.
+fn first_written(written: Vec<Option<Doc<Value>>>) -> Result<Doc<Document>> {
     written
         .into_iter()
         .next()
         .flatten()
-        .ok_or_else(|| Error::internal("the document was not written"))
-}
-
-fn card_update(card: &Doc<Card>, data: &Card) -> Result<Write> {
-    Ok(Write::Update {
-        collection: "cards".into(),
-        id: card.id.clone(),
-        expected_revision: card.revision,
-        data: serde_json::to_value(data).map_err(|e| Error::internal(e.to_string()))?,
-    })
+        .ok_or_else(|| Error::internal("the document was not written"))?
+        .typed()
 }
 
 fn show(req: &Request) -> Result<Response> {
@@ -718,16 +714,17 @@ fn show(req: &Request) -> Result<Response> {
 /// The subject summary of a document's approval: its number and kind, the
 /// cards with their original values, the total, and what the kind adds
 /// (the receiving unit of a transfer, a disposal's method, the reason).
-fn approval_summary(kind: &str, data: &Value, total: i64) -> Value {
+fn approval_summary(data: &Document) -> Value {
+    let kind = data.kind.as_str();
     use common::summary_line as line;
     let (zh, en) = title(kind)
         .split_once(' ')
         .unwrap_or((title(kind), title(kind)));
     let mut lines = vec![
-        line("单据编号", "Document no.", data["no"].clone(), "text"),
+        line("单据编号", "Document no.", json!(data.no), "text"),
         line("业务类型", "Kind", json!({ "zh-CN": zh, "en": en }), "text"),
     ];
-    let cards = data["cards"].as_array().cloned().unwrap_or_default();
+    let cards = &data.cards;
     for c in cards.iter().take(common::SUMMARY_RECORDS) {
         let name = format!(
             "{} {}",
@@ -743,10 +740,10 @@ fn approval_summary(kind: &str, data: &Value, total: i64) -> Value {
     lines.push(line(
         "原值合计",
         "Total original value",
-        json!(total),
+        json!(data.total_value),
         "money_fen",
     ));
-    let p = &data["payload"];
+    let p = &data.payload;
     let extra: &[(&str, &str, &str)] = &[
         ("to_org", "调入单位", "Receiving unit"),
         ("method", "处置方式", "Disposal method"),
@@ -763,7 +760,7 @@ fn approval_summary(kind: &str, data: &Value, total: i64) -> Value {
             lines.push(line(zh, en, value, "text"));
         }
     }
-    if let Some(note) = data["note"].as_str().filter(|v| !v.is_empty()) {
+    if let Some(note) = data.note.as_deref().filter(|v| !v.is_empty()) {
         lines.push(line("备注", "Note", json!(note), "text"));
     }
     Value::Array(lines)
@@ -784,23 +781,14 @@ pub fn method_label(method: &str) -> Value {
 }
 
 /// The photos of a document's cards: the files its approval lists.
-fn photos_of(doc: &Doc<Value>) -> Vec<String> {
+fn photos_of(doc: &Document) -> Vec<String> {
     let mut files = Vec::new();
-    for card_id in ids_of(doc).iter().take(common::SUMMARY_RECORDS) {
+    for card_id in doc.card_ids.iter().take(common::SUMMARY_RECORDS) {
         if let Ok(card) = cards().fetch::<Card>(card_id) {
             files.extend(card.data.photos.iter().cloned());
         }
     }
     files
-}
-
-fn push_history(data: &mut Value, action: &str, note: Value) {
-    if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({
-            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
-            "action": action, "note": note,
-        }));
-    }
 }
 
 fn submit(req: &Request) -> Result<Response> {
@@ -809,87 +797,79 @@ fn submit(req: &Request) -> Result<Response> {
 
 /// Starts the document's approval; a disposal at or above the region's
 /// threshold takes the two-step flow.
-pub fn submit_document(id: &str) -> Result<Doc<Value>> {
-    let doc = documents().fetch::<Value>(id)?;
-    if doc.data["status"] != "draft" {
+pub fn submit_document(id: &str) -> Result<Doc<Document>> {
+    let doc = documents().fetch::<Document>(id)?;
+    let d = &doc.data;
+    if d.status != "draft" {
         return Err(Error::new(
             409,
             "not_a_draft",
-            format!("document is {}", doc.data["status"]),
+            format!("document is {:?}", d.status),
         ));
     }
-    let kind = doc.data["kind"].as_str().unwrap_or_default().to_string();
-    let total = doc.data["total_value"].as_i64().unwrap_or(0);
-    let flow = if kind == "disposal" && total >= crate::rules::current()?.disposal_region_threshold
+    let kind = d.kind.as_str();
+    let flow = if kind == "disposal"
+        && d.total_value >= crate::rules::current()?.disposal_region_threshold
     {
-        "disposal-region".to_string()
+        "disposal-region"
     } else {
-        kind.clone()
+        kind
     };
-    let no = doc.data["no"].as_str().unwrap_or_default();
     // `no`, `kind`, `cards`, `total_value_yuan` and `payload` are read by
     // the pages; `title`, `summary` and `files` are what the approver sees
     // (the portal's approval page and the kit's panel render them).
     let form = json!({
-        "no": doc.data["no"],
+        "no": d.no,
         "kind": kind,
-        "cards": doc.data["cards"],
-        "total_value_yuan": fen_to_yuan(total),
-        "payload": doc.data["payload"],
-        "title": common::both_langs(title(&kind), no),
-        "summary": approval_summary(&kind, &doc.data, total),
-        "files": photos_of(&doc),
+        "cards": d.cards,
+        "total_value_yuan": fen_to_yuan(d.total_value),
+        "payload": d.payload,
+        "title": common::both_langs(title(kind), &d.no),
+        "summary": approval_summary(d),
+        "files": photos_of(d),
     });
     let instance = approvals::start(
-        &flow,
+        flow,
         &doc.id,
-        &format!("{} {no}", title(&kind)),
+        &format!("{} {}", title(kind), d.no),
         Some(&doc.org),
         &form,
     )?;
-    let mut data = doc.data.clone();
-    data["status"] = json!("in_approval");
-    data["approval_id"] = json!(instance.id);
-    data["flow"] = json!(flow);
-    data["submitted_on"] = json!(dates::today());
-    push_history(&mut data, "submitted", json!({ "flow": flow }));
-    let mut writes = vec![Write::Update {
-        collection: "documents".into(),
-        id: doc.id.clone(),
-        expected_revision: doc.revision,
-        data,
-    }];
+    let mut data = d.step(
+        "in_approval",
+        "submitted_on",
+        "submitted",
+        json!({ "flow": flow }),
+    );
+    data.approval_id = Some(instance.id);
+    data.rest.insert("flow".into(), json!(flow));
+    let mut writes = vec![Write::update("documents", &doc, &data)?];
     // A registration in approval: its cards are pending (登记审批中), not
     // drafts, until the outcome books them or gives them back.
     if kind == "registration" {
-        for card_id in ids_of(&doc) {
-            let card = cards().fetch::<Card>(&card_id)?;
+        for card_id in &d.card_ids {
+            let card = cards().fetch::<Card>(card_id)?;
             if card.data.state == "draft" {
                 let mut c = card.data.clone();
                 c.state = "pending".into();
-                writes.push(card_update(&card, &c)?);
+                writes.push(card_write(&card, &c)?);
             }
         }
     }
-    transact(writes)?
-        .into_iter()
-        .next()
-        .flatten()
-        .ok_or_else(|| Error::internal("the document update returned nothing"))
+    first_written(transact(writes)?)
 }
 
 fn withdraw(req: &Request) -> Result<Response> {
     require("assets.manage")?;
-    let doc = documents().fetch::<Value>(req.param("id")?)?;
-    if doc.data["status"] != "in_approval" {
+    let doc = documents().fetch::<Document>(req.param("id")?)?;
+    if doc.data.status != "in_approval" {
         return Err(Error::new(
             409,
             "not_in_approval",
             "only a document in approval is withdrawn",
         ));
     }
-    let approval = doc.data["approval_id"].as_str().unwrap_or_default();
-    approvals::withdraw(approval)?;
+    approvals::withdraw(doc.data.approval_id.as_deref().unwrap_or_default())?;
     // The kernel's withdrawn event closes the document; do it now too so
     // the answer shows it (the event then finds nothing left to do).
     Ok(Response::json(&close(&doc, "withdrawn", json!(null))?))
@@ -897,8 +877,8 @@ fn withdraw(req: &Request) -> Result<Response> {
 
 /// Deletes a draft and frees its cards.
 fn void(req: &Request) -> Result<Response> {
-    let doc = documents().fetch::<Value>(req.param("id")?)?;
-    if doc.data["status"] != "draft" {
+    let doc = documents().fetch::<Document>(req.param("id")?)?;
+    if doc.data.status != "draft" {
         return Err(Error::new(409, "not_a_draft", "only drafts are voided"));
     }
     close(&doc, "void", json!(null))?;
@@ -906,19 +886,11 @@ fn void(req: &Request) -> Result<Response> {
 }
 
 /// Ends a document without effect: unlocks its cards.
-fn close(doc: &Doc<Value>, status: &str, note: Value) -> Result<Doc<Value>> {
-    let mut data = doc.data.clone();
-    data["status"] = json!(status);
-    data["decided_on"] = json!(dates::today());
-    push_history(&mut data, status, note);
-    let mut writes = vec![Write::Update {
-        collection: "documents".into(),
-        id: doc.id.clone(),
-        expected_revision: doc.revision,
-        data,
-    }];
-    for id in ids_of(doc) {
-        if let Some(card) = cards().get::<Card>(&id)?
+fn close(doc: &Doc<Document>, status: &str, note: Value) -> Result<Doc<Document>> {
+    let data = doc.data.step(status, "decided_on", status, note);
+    let mut writes = vec![Write::update("documents", doc, &data)?];
+    for id in &doc.data.card_ids {
+        if let Some(card) = cards().get::<Card>(id)?
             && card.data.locked_by.as_deref() == Some(doc.id.as_str())
         {
             let mut free = card.data.clone();
@@ -927,7 +899,7 @@ fn close(doc: &Doc<Value>, status: &str, note: Value) -> Result<Doc<Value>> {
             if free.state == "pending" {
                 free.state = "draft".into();
             }
-            writes.push(card_update(&card, &free)?);
+            writes.push(card_write(&card, &free)?);
             writes.push(activity(
                 &card.id,
                 &card.org,
@@ -937,24 +909,7 @@ fn close(doc: &Doc<Value>, status: &str, note: Value) -> Result<Doc<Value>> {
             ));
         }
     }
-    let written = transact(writes)?;
-    written
-        .into_iter()
-        .next()
-        .flatten()
-        .ok_or_else(|| Error::internal("not written"))
-}
-
-fn ids_of(doc: &Doc<Value>) -> Vec<String> {
-    doc.data["card_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    first_written(transact(writes)?)
 }
 
 /// A `kernel.approval.*` event: apply the outcome to the document and its
@@ -964,16 +919,15 @@ pub fn on_approval(event: &Event) -> Result<()> {
     let outcome = event.topic.trim_start_matches("kernel.approval.");
     let payload: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
     let subject = payload["subject_id"].as_str().unwrap_or_default();
-    let Some(doc) = documents().get::<Value>(subject)? else {
+    let Some(doc) = documents().get::<Document>(subject)? else {
         return crate::warehouse::on_approval(outcome, &payload);
     };
-    if doc.data["approval_id"] != payload["instance_id"] || doc.data["status"] != "in_approval" {
+    if doc.data.approval_id.as_deref() != payload["instance_id"].as_str()
+        || doc.data.status != "in_approval"
+    {
         return Ok(());
     }
-    // The approver by name when the kernel's event carries it.
-    let note = json!({
-        "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"],
-    });
+    let note = common::outcome_note(&payload);
     match outcome {
         "approved" => approve(&doc, note),
         "rejected" => close(&doc, "rejected", note).map(|_| ()),
@@ -983,30 +937,22 @@ pub fn on_approval(event: &Event) -> Result<()> {
 }
 
 /// The approved document takes effect on its cards.
-fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
-    let kind = doc.data["kind"].as_str().unwrap_or_default().to_string();
-    let payload = doc.data["payload"].clone();
+fn approve(doc: &Doc<Document>, note: Value) -> Result<()> {
+    let kind = doc.data.kind.as_str();
+    let payload = &doc.data.payload;
     let month = dates::month_text(dates::this_month());
-    let today = dates::today();
-    let mut data = doc.data.clone();
     // Documents with a follow-up wait in `approved`; the others are done.
-    let follow_up = matches!(kind.as_str(), "transfer" | "lease" | "repair");
-    data["status"] = json!(if follow_up { "approved" } else { "completed" });
-    data["decided_on"] = json!(today);
-    push_history(&mut data, "approved", note);
-    let mut writes = vec![Write::Update {
-        collection: "documents".into(),
-        id: doc.id.clone(),
-        expected_revision: doc.revision,
-        data,
-    }];
+    let follow_up = matches!(kind, "transfer" | "lease" | "repair");
+    let status = if follow_up { "approved" } else { "completed" };
+    let data = doc.data.step(status, "decided_on", "approved", note);
+    let mut writes = vec![Write::update("documents", doc, &data)?];
     let mut events: Vec<(&str, String, String, Value)> = Vec::new();
     let mut new_cards: Vec<Card> = Vec::new();
-    for id in ids_of(doc) {
-        let card = cards().fetch::<Card>(&id)?;
+    for id in &doc.data.card_ids {
+        let card = cards().fetch::<Card>(id)?;
         let mut c = card.data.clone();
         let before = serde_json::to_value(&card.data).unwrap_or(Value::Null);
-        match kind.as_str() {
+        match kind {
             "registration" => {
                 c.state = "booked".into();
                 c.locked_by = None;
@@ -1030,19 +976,7 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
             "transfer" => {
                 // The sending unit books a reduction now; the receiving unit
                 // gets an incoming card it confirms (see `receive`).
-                let mut incoming = c.clone();
-                incoming.state = "incoming".into();
-                incoming.acquisition_method = "transfer_in".into();
-                incoming.transferred_from = Some(card.id.clone());
-                incoming.transferred_from_org = Some(card.org.clone());
-                // The receiving unit numbers it in its own series.
-                incoming.asset_no = String::new();
-                incoming.locked_by = None;
-                incoming.reduced_on = String::new();
-                incoming.department = String::new();
-                incoming.custodian = String::new();
-                incoming.location = String::new();
-                new_cards.push(incoming);
+                new_cards.push(Card::incoming(&card));
                 c.state = "transferred".into();
                 c.reduced_on = month.clone();
                 c.locked_by = None;
@@ -1073,7 +1007,7 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
             _ => {}
         }
         debug_assert!(USE_STATUS.contains(&c.use_status));
-        writes.push(card_update(&card, &c)?);
+        writes.push(card_write(&card, &c)?);
         writes.push(activity(&card.id, &card.org, &format!("{kind}_approved"), Some(&doc.id), json!({ "before": summary(&before), "after": summary(&serde_json::to_value(&c).unwrap_or(Value::Null)) })));
     }
     if !new_cards.is_empty() {
@@ -1088,16 +1022,7 @@ fn approve(doc: &Doc<Value>, note: Value) -> Result<()> {
         )?);
     }
     transact(writes)?;
-    for (topic, key, org, body) in events {
-        common::publish(
-            topic,
-            &key,
-            &org,
-            &body,
-            &format!("{}:{topic}:{key}", doc.id),
-        )?;
-    }
-    Ok(())
+    common::publish_all(&doc.id, events)
 }
 
 fn summary(card: &Value) -> Value {
@@ -1111,8 +1036,8 @@ fn summary(card: &Value) -> Value {
 /// The receiving unit confirms a transfer's incoming cards:
 /// `{"card_ids": [...]}`; they go on its books.
 fn receive(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let ids = card_ids(&input)?;
+    let input = common::body(req)?;
+    let ids = common::ids(&input, "card_ids", 200, "card", "document")?;
     let mut writes = Vec::new();
     for id in &ids {
         let card = cards().fetch::<Card>(id)?;
@@ -1127,10 +1052,10 @@ fn receive(req: &Request) -> Result<Response> {
         let mut c = card.data.clone();
         c.state = "booked".into();
         c.booked_on = dates::today();
-        if let Some(location) = text_field(&input, "location") {
+        if let Some(location) = input.text("location") {
             c.location = location;
         }
-        writes.push(card_update(&card, &c)?);
+        writes.push(card_write(&card, &c)?);
         writes.push(activity(
             &card.id,
             &card.org,
@@ -1163,10 +1088,10 @@ fn lease_returned(req: &Request) -> Result<Response> {
 /// A repair is done (`{"cost_yuan": …}`), or a transfer's sender closes it.
 fn complete(req: &Request) -> Result<Response> {
     let id = req.param("id")?;
-    let doc = documents().fetch::<Value>(id)?;
-    match doc.data["kind"].as_str() {
-        Some("repair") => finish(id, "repair", |c, _| c.use_status = "in_use".into()),
-        Some("transfer") => finish(id, "transfer", |_, _| {}),
+    let doc = documents().fetch::<Document>(id)?;
+    match doc.data.kind.as_str() {
+        "repair" => finish(id, "repair", |c, _| c.use_status = "in_use".into()),
+        "transfer" => finish(id, "transfer", |_, _| {}),
         _ => Err(Error::new(
             409,
             "nothing_to_complete",
@@ -1176,31 +1101,25 @@ fn complete(req: &Request) -> Result<Response> {
 }
 
 fn finish(id: &str, kind: &str, change: impl Fn(&mut Card, &Value)) -> Result<Response> {
-    let doc = documents().fetch::<Value>(id)?;
-    if doc.data["kind"] != kind || doc.data["status"] != "approved" {
+    let doc = documents().fetch::<Document>(id)?;
+    if doc.data.kind != kind || doc.data.status != "approved" {
         return Err(Error::new(
             409,
             "not_approved",
             format!("only an approved {kind} document completes"),
         ));
     }
-    let mut data = doc.data.clone();
-    data["status"] = json!("completed");
-    data["completed_on"] = json!(dates::today());
-    push_history(&mut data, "completed", json!(null));
-    let mut writes = vec![Write::Update {
-        collection: "documents".into(),
-        id: doc.id.clone(),
-        expected_revision: doc.revision,
-        data,
-    }];
+    let data = doc
+        .data
+        .step("completed", "completed_on", "completed", json!(null));
+    let mut writes = vec![Write::update("documents", &doc, &data)?];
     if kind != "transfer" {
-        for card_id in ids_of(&doc) {
-            let card = cards().fetch::<Card>(&card_id)?;
+        for card_id in &doc.data.card_ids {
+            let card = cards().fetch::<Card>(card_id)?;
             let mut c = card.data.clone();
-            change(&mut c, &doc.data["payload"]);
+            change(&mut c, &doc.data.payload);
             c.locked_by = None;
-            writes.push(card_update(&card, &c)?);
+            writes.push(card_write(&card, &c)?);
             writes.push(activity(
                 &card.id,
                 &card.org,

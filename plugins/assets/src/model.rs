@@ -354,6 +354,25 @@ impl Card {
         self.state == "booked"
     }
 
+    /// The card a receiving unit gets for `card` (a transfer, a
+    /// reallocation): incoming until it confirms, numbered in its own
+    /// series, in no room and with no custodian yet.
+    pub fn incoming(card: &tianshan_sdk::storage::Doc<Card>) -> Card {
+        Card {
+            state: "incoming".into(),
+            acquisition_method: "transfer_in".into(),
+            transferred_from: Some(card.id.clone()),
+            transferred_from_org: Some(card.org.clone()),
+            asset_no: String::new(),
+            locked_by: None,
+            reduced_on: String::new(),
+            department: String::new(),
+            custodian: String::new(),
+            location: String::new(),
+            ..card.data.clone()
+        }
+    }
+
     pub fn ensure_free(&self, id: &str) -> Result<()> {
         match &self.locked_by {
             Some(doc) => Err(Error::new(

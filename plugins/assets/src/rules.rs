@@ -8,7 +8,7 @@ use serde_json::Value;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::collection;
 
-use crate::common::{body, require};
+use crate::common::{self, require};
 
 /// 配置标准 for one category (or a category prefix).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,8 +129,8 @@ fn show(_: &Request) -> Result<Response> {
 fn save(req: &Request) -> Result<Response> {
     require("assets.configure")?;
     let caller = identity::caller().ok_or_else(|| Error::unauthorized("login required"))?;
-    let input = body(req)?;
-    let rules: Rules = serde_json::from_value(Value::Object(input)).map_err(|e| {
+    let input = common::body(req)?;
+    let rules: Rules = serde_json::from_value(Value::Object(input.0)).map_err(|e| {
         Error::validation("body", format!("rules do not fit: {e}")).with_code("invalid_body")
     })?;
     rules.validate()?;

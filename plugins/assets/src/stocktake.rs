@@ -24,11 +24,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Collection, Doc, Find, Write, collection, transact};
 
 use crate::cards::cards;
-use crate::common::{self, activity, actor, body, lang, require, required_text, text_field};
+use crate::common::{self, activity, actor, lang, push_history, require};
 use crate::dates;
 use crate::export::{self, Table};
 use crate::model::Card;
@@ -221,24 +222,6 @@ fn collect_all(find: &Find, page_size: u32, cap: usize, what: &str) -> Result<Ve
     }
 }
 
-fn push_history(data: &mut Value, action: &str, note: Value) {
-    if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({
-            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
-            "action": action, "note": note,
-        }));
-    }
-}
-
-fn update_write(name: &str, doc: &Doc<Value>, data: Value) -> Write {
-    Write::Update {
-        collection: name.into(),
-        id: doc.id.clone(),
-        expected_revision: doc.revision,
-        data,
-    }
-}
-
 fn fetch_stocktake(req: &Request) -> Result<Doc<Value>> {
     stocktakes().fetch::<Value>(req.param("id")?)
 }
@@ -250,42 +233,37 @@ fn status_of(doc: &Doc<Value>) -> &str {
 // ----- campaigns -------------------------------------------------------
 
 /// The plan fields of a body: name, dates, scope and grouping.
-fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
-    let name = required_text(input, "name")?;
+fn plan_from(input: &Form) -> Result<Map<String, Value>> {
+    let name = input.required("name")?;
     if name.chars().count() > 100 {
         return Err(Error::validation("name", "at most 100 characters")
             .with_code("too_long")
             .with_param("max", 100));
     }
-    let date = |field: &str| -> Result<String> {
-        let v = required_text(input, field)?;
-        dates::parse_date(&v).ok_or_else(|| {
-            Error::validation(field, format!("{field} must be YYYY-MM-DD"))
-                .with_code("date_invalid")
-        })?;
-        Ok(v)
-    };
-    let (from, to) = (date("planned_from")?, date("planned_to")?);
+    let (from, to) = (
+        input.required_date("planned_from")?,
+        input.required_date("planned_to")?,
+    );
     if to < from {
         return Err(
             Error::validation("planned_to", "the campaign ends before it starts")
                 .with_code("date_range"),
         );
     }
-    let group_by = text_field(input, "group_by").unwrap_or_else(|| "location".into());
+    let group_by = input.text("group_by").unwrap_or_else(|| "location".into());
     if !GROUPINGS.contains(&group_by.as_str()) {
         return Err(
             Error::validation("group_by", "tasks are per location or per custodian")
                 .with_code("not_in_vocabulary"),
         );
     }
-    let location = text_field(input, "location");
+    let location = input.text("location");
     if location.as_ref().is_some_and(|l| l.chars().count() > 100) {
         return Err(Error::validation("location", "at most 100 characters")
             .with_code("too_long")
             .with_param("max", 100));
     }
-    let category = match text_field(input, "category") {
+    let category = match input.text("category") {
         Some(c) => {
             let prefix = crate::warehouse::category_prefix(&c).ok_or_else(|| {
                 Error::validation("category", "a GB/T 14885 code or its prefix, like A0201")
@@ -313,20 +291,18 @@ fn plan_from(input: &Map<String, Value>) -> Result<Map<String, Value>> {
     out.insert("group_by".into(), json!(group_by));
     out.insert("location".into(), json!(location));
     out.insert("category".into(), json!(category));
-    out.insert("note".into(), json!(text_field(input, "note")));
+    out.insert("note".into(), json!(input.text("note")));
     Ok(out)
 }
 
 fn list(req: &Request) -> Result<Response> {
     let mut find = stocktakes().find();
-    find = tianshan_sdk::list::filter_one_of(find, req, "status", STATUSES)?;
+    find = list::filter_one_of(find, req, "status", STATUSES)?;
     if let Some(q) = req.query_param("q").filter(|q| !q.is_empty()) {
         find = find.prefix("no", &q.to_ascii_uppercase());
     }
-    let find = find
-        .within(req.query_param("org").filter(|o| !o.is_empty()))
-        .sort_desc("no");
-    tianshan_sdk::list::respond(
+    let find = list::within_org(find, req).sort_desc("no");
+    list::respond(
         req,
         &find,
         "stocktakes",
@@ -345,16 +321,14 @@ fn list(req: &Request) -> Result<Response> {
 /// `POST /stocktakes`: a campaign in `plan`, at `org` (default: where the
 /// request acts) covering that org's subtree.
 fn create(req: &Request) -> Result<Response> {
-    let input = body(req)?;
+    let input = common::body(req)?;
     let mut data = plan_from(&input)?;
-    let org = text_field(&input, "org")
+    let org = input
+        .text("org")
         .or_else(common::acting_org)
         .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
     check_scope(&org, &data)?;
-    let year = dates::today()[..4].to_string();
-    let seq = common::reserve_numbers(&format!("stocktake{year}"), &org, 1)?;
-    let no = common::number("PD", &year, seq);
-    let id = format!("{no}.{org}").to_ascii_lowercase();
+    let (no, id) = common::new_number("stocktake", "PD", &org)?;
     data.insert("no".into(), json!(no));
     data.insert("status".into(), json!("plan"));
     data.insert("created_by".into(), json!(actor()));
@@ -392,8 +366,8 @@ fn edit(req: &Request) -> Result<Response> {
             "only a campaign still in plan is edited",
         ));
     }
-    let input = body(req)?;
-    if let Some(org) = text_field(&input, "org")
+    let input = common::body(req)?;
+    if let Some(org) = input.text("org")
         && org != st.org
     {
         return Err(
@@ -509,44 +483,28 @@ fn start(req: &Request) -> Result<Response> {
         st.data["location"].as_str(),
         st.data["category"].as_str(),
     );
-    let mut groups: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
-    let mut cursor = None;
-    let mut count = 0usize;
-    let mut book_value = 0i64;
-    loop {
-        let page = find
-            .clone()
-            .sort("asset_no")
-            .limit(1000)
-            .cursor(cursor)
-            .page::<Card>()?;
-        for card in &page.records {
-            let key = if group_by == "custodian" {
-                card.data.custodian.trim().to_string()
-            } else {
-                card.data.location.trim().to_string()
-            };
-            book_value += card.data.original_value;
-            count += 1;
-            groups
-                .entry((card.org.clone(), key))
-                .or_default()
-                .push(snapshot_entry(card));
-        }
-        if count > MAX_SCOPE_CARDS {
-            return Err(Error::new(
-                422,
-                "scope_too_large",
-                format!(
-                    "more than {MAX_SCOPE_CARDS} booked cards in scope; plan campaigns per unit or category"
-                ),
-            ));
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    let booked = find.sort("asset_no").all::<Card>(MAX_SCOPE_CARDS + 1)?;
+    if booked.len() > MAX_SCOPE_CARDS {
+        return Err(Error::new(
+            422,
+            "scope_too_large",
+            format!(
+                "more than {MAX_SCOPE_CARDS} booked cards in scope; plan campaigns per unit or category"
+            ),
+        ));
     }
+    let mut groups: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for card in &booked {
+        let key = if group_by == "custodian" {
+            &card.data.custodian
+        } else {
+            &card.data.location
+        };
+        let group = groups.entry((card.org.clone(), key.trim().to_string()));
+        group.or_default().push(snapshot_entry(card));
+    }
+    let count = booked.len();
+    let book_value: i64 = booked.iter().map(|c| c.data.original_value).sum();
     if count == 0 {
         return Err(Error::new(
             422,
@@ -589,16 +547,18 @@ fn start(req: &Request) -> Result<Response> {
         } else {
             key.clone()
         };
-        writes.push(Write::Insert {
-            collection: "stocktake_tasks".into(),
-            id: Some(task_id(&st.id, org, key)),
-            org: Some(org.clone()),
-            data: json!({
-                "stocktake_id": st.id, "no": format!("T{:03}", i + 1), "group_by": group_by,
-                "key": key, "label": label, "status": "open", "expected": entries.len(),
-                "book_value": value, "cards": entries,
-            }),
+        let task = json!({
+            "stocktake_id": st.id, "no": format!("T{:03}", i + 1), "group_by": group_by,
+            "key": key, "label": label, "status": "open", "expected": entries.len(),
+            "book_value": value, "cards": entries,
         });
+        let id = task_id(&st.id, org, key);
+        writes.push(Write::insert_with(
+            "stocktake_tasks",
+            Some(&id),
+            Some(org),
+            &task,
+        )?);
     }
     let mut data = st.data.clone();
     data["status"] = json!(to);
@@ -611,7 +571,7 @@ fn start(req: &Request) -> Result<Response> {
         "started",
         json!({ "cards": count, "tasks": groups.len() }),
     );
-    writes.push(update_write("stocktakes", &st, data));
+    writes.push(Write::update("stocktakes", &st, &data)?);
     let written = transact(writes)?;
     Ok(Response::json(&written.into_iter().last().flatten()))
 }
@@ -723,11 +683,8 @@ fn task_summary(task: &Doc<Value>) -> Value {
 
 fn list_tasks(req: &Request) -> Result<Response> {
     let st = fetch_stocktake(req)?;
-    let mut find = tasks().find().eq("stocktake_id", st.id.as_str());
-    if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
-        find = find.eq("status", status);
-    }
-    let tianshan_sdk::list::Paging { limit, cursor } = tianshan_sdk::list::Paging::of(req)?;
+    let find = list::filter_eq(&["status"], tasks().find(), req).eq("stocktake_id", st.id.as_str());
+    let list::Paging { limit, cursor } = list::Paging::of(req)?;
     let page = find
         .sort("no")
         .limit(limit.min(50))
@@ -817,19 +774,21 @@ fn close_one_task(st: &Doc<Value>, task: &Doc<Value>) -> Result<u64> {
         if card_id.is_empty() || seen.contains(card_id) {
             continue;
         }
-        inserts.push(Write::Insert {
-            collection: "stocktake_results".into(),
-            id: Some(format!("{}.r.{card_id}", st.id)),
-            org: Some(task.org.clone()),
-            data: json!({
-                "stocktake_id": st.id, "task_id": task.id, "expected_task_id": task.id,
-                "card_id": card_id, "asset_no": c["asset_no"], "name": c["name"],
-                "result": "loss", "reason": "not_found", "status": "open",
-                "book_location": c["location"], "book_custodian": c["custodian"],
-                "original_value": c["original_value"], "net_value": c["net_value"],
-                "differences": [], "on": today, "by": actor(),
-            }),
+        let loss = json!({
+            "stocktake_id": st.id, "task_id": task.id, "expected_task_id": task.id,
+            "card_id": card_id, "asset_no": c["asset_no"], "name": c["name"],
+            "result": "loss", "reason": "not_found", "status": "open",
+            "book_location": c["location"], "book_custodian": c["custodian"],
+            "original_value": c["original_value"], "net_value": c["net_value"],
+            "differences": [], "on": today, "by": actor(),
         });
+        let id = format!("{}.r.{card_id}", st.id);
+        inserts.push(Write::insert_with(
+            "stocktake_results",
+            Some(&id),
+            Some(&task.org),
+            &loss,
+        )?);
     }
     let added = inserts.len() as u64;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -855,19 +814,9 @@ fn close_one_task(st: &Doc<Value>, task: &Doc<Value>) -> Result<u64> {
         "loss": counts.get("loss").copied().unwrap_or(0),
         "surplus": surplus,
     });
-    let task_write = update_write("stocktake_tasks", task, data);
-    let mut chunks: Vec<Vec<Write>> = Vec::new();
-    let mut current = Vec::new();
-    for w in inserts {
-        current.push(w);
-        if current.len() == 400 {
-            chunks.push(std::mem::take(&mut current));
-        }
-    }
-    current.push(task_write);
-    chunks.push(current);
-    for chunk in chunks {
-        transact(chunk)?;
+    inserts.push(Write::update("stocktake_tasks", task, &data)?);
+    for chunk in inserts.chunks(400) {
+        transact(chunk.to_vec())?;
     }
     Ok(added)
 }
@@ -981,15 +930,14 @@ fn scan(req: &Request) -> Result<Response> {
             ),
         ));
     }
-    let input = body(req)?;
-    let code = required_text(&input, "code")?;
+    let input = common::body(req)?;
+    let code = input.required("code")?;
     if code.len() > 200 {
         return Err(Error::validation("code", "at most 200 characters")
             .with_code("too_long")
             .with_param("max", 200));
     }
-    let task =
-        fetch_task(&st, &required_text(&input, "task_id")?).map_err(|e| e.with_field("task_id"))?;
+    let task = fetch_task(&st, &input.required("task_id")?).map_err(|e| e.with_field("task_id"))?;
     if task.data["status"] != "open" {
         return Err(Error::new(
             409,
@@ -997,7 +945,7 @@ fn scan(req: &Request) -> Result<Response> {
             "the task is closed; scan into an open one",
         ));
     }
-    let condition = text_field(&input, "condition").unwrap_or_else(|| "good".into());
+    let condition = input.text("condition").unwrap_or_else(|| "good".into());
     if !CONDITIONS.contains(&condition.as_str()) {
         return Err(Error::validation(
             "condition",
@@ -1005,8 +953,8 @@ fn scan(req: &Request) -> Result<Response> {
         )
         .with_code("not_in_vocabulary"));
     }
-    let location = text_field(&input, "location");
-    let custodian = text_field(&input, "custodian");
+    let location = input.text("location");
+    let custodian = input.text("custodian");
     for (field, v) in [("location", &location), ("custodian", &custodian)] {
         if v.as_ref().is_some_and(|v| v.chars().count() > 100) {
             return Err(Error::validation(field, "at most 100 characters")
@@ -1074,15 +1022,15 @@ fn scan(req: &Request) -> Result<Response> {
         "differences": diffs.iter().map(|(f, b, n)| json!({ "field": f, "book": b, "found": n })).collect::<Vec<_>>(),
         "original_value": card.as_ref().map(|c| c.data.original_value),
         "net_value": card.as_ref().map(|c| c.data.net_value),
-        "note": text_field(&input, "note"), "photo": text_field(&input, "photo"),
+        "note": input.text("note"), "photo": input.text("photo"),
         "on": today, "by": actor(),
     });
-    let mut writes = vec![Write::Insert {
-        collection: "stocktake_results".into(),
-        id: Some(id.clone()),
-        org: Some(org.clone()),
-        data,
-    }];
+    let mut writes = vec![Write::insert_with(
+        "stocktake_results",
+        Some(&id),
+        Some(&org),
+        &data,
+    )?];
     if let Some(c) = &card {
         writes.push(activity(
             &c.id,
@@ -1111,13 +1059,8 @@ fn scan(req: &Request) -> Result<Response> {
 
 fn results_find(req: &Request, st: &Doc<Value>) -> Result<Find> {
     let mut find = results().find().eq("stocktake_id", st.id.as_str());
-    find = tianshan_sdk::list::filter_one_of(find, req, "result", RESULTS)?;
-    for field in ["task_id", "status"] {
-        if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
-            find = find.eq(field, v);
-        }
-    }
-    Ok(find)
+    find = list::filter_one_of(find, req, "result", RESULTS)?;
+    Ok(list::filter_eq(&["task_id", "status"], find, req))
 }
 
 /// `GET /stocktakes/{id}/results`: `?result=`, `?task_id=`, `?status=
@@ -1183,7 +1126,7 @@ fn list_results(req: &Request) -> Result<Response> {
                 d["book_custodian"].clone(),
                 d["custodian"].clone(),
                 d["condition"].clone(),
-                yuan_cell(d["original_value"].as_i64().unwrap_or(0)),
+                export::yuan(d["original_value"].as_i64().unwrap_or(0)),
                 d["status"].clone(),
                 d["resolution"]["action"].clone(),
                 d["on"].clone(),
@@ -1192,7 +1135,7 @@ fn list_results(req: &Request) -> Result<Response> {
         }
         return export::respond(&table, format);
     }
-    let tianshan_sdk::list::Paging { limit, cursor } = tianshan_sdk::list::Paging::of(req)?;
+    let list::Paging { limit, cursor } = list::Paging::of(req)?;
     Ok(Response::json(
         &find
             .sort_desc("on")
@@ -1214,10 +1157,6 @@ fn result_label(result: &str, en: bool) -> &str {
         "loss" => "盘亏",
         other => other,
     }
-}
-
-fn yuan_cell(fen: i64) -> Value {
-    json!(crate::model::fen_to_yuan_number(fen))
 }
 
 /// `POST /stocktakes/{id}/results/{rid}/resolve` `{"action", …}`:
@@ -1252,8 +1191,8 @@ fn resolve(req: &Request) -> Result<Response> {
             ),
         ));
     }
-    let input = body(req)?;
-    let action = required_text(&input, "action")?;
+    let input = common::body(req)?;
+    let action = input.required("action")?;
     if !ACTIONS.contains(&action.as_str()) {
         return Err(Error::validation(
             "action",
@@ -1271,9 +1210,9 @@ fn resolve(req: &Request) -> Result<Response> {
     }
     let card_id = result.data["card_id"].as_str().map(str::to_string);
     let no = st.data["no"].as_str().unwrap_or_default();
-    let reason = text_field(&input, "reason");
+    let reason = input.text("reason");
     let mut resolution = json!({
-        "action": action, "by": actor(), "on": dates::today(), "note": text_field(&input, "note"),
+        "action": action, "by": actor(), "on": dates::today(), "note": input.text("note"),
     });
     match action.as_str() {
         "registration" => {
@@ -1296,7 +1235,7 @@ fn resolve(req: &Request) -> Result<Response> {
                 let field = format!("card.{}", e.field().unwrap_or("card"));
                 e.with_field(field)
             })?;
-            let org = text_field(&input, "org").unwrap_or_else(|| result.org.clone());
+            let org = input.text("org").unwrap_or_else(|| result.org.clone());
             let created = crate::cards::insert_cards(
                 std::slice::from_mut(&mut card),
                 Some(&org),
@@ -1318,7 +1257,7 @@ fn resolve(req: &Request) -> Result<Response> {
             );
             let doc = crate::documents::create_document("disposal", &doc_input, None)?;
             resolution["document_id"] = json!(doc.id);
-            resolution["document_no"] = doc.data["no"].clone();
+            resolution["document_no"] = json!(doc.data.no);
         }
         "change" => {
             let changes = match input.get("changes").and_then(Value::as_object) {
@@ -1346,7 +1285,7 @@ fn resolve(req: &Request) -> Result<Response> {
             );
             let doc = crate::documents::create_document("change", &doc_input, None)?;
             resolution["document_id"] = json!(doc.id);
-            resolution["document_no"] = doc.data["no"].clone();
+            resolution["document_no"] = json!(doc.data.no);
         }
         _ => {
             if resolution["note"].is_null() {
@@ -1360,7 +1299,7 @@ fn resolve(req: &Request) -> Result<Response> {
     let mut data = result.data.clone();
     data["status"] = json!("resolved");
     data["resolution"] = resolution.clone();
-    let mut writes = vec![update_write("stocktake_results", &result, data)];
+    let mut writes = vec![Write::update("stocktake_results", &result, &data)?];
     if let Some(card_id) = &card_id {
         writes.push(activity(
             card_id,
@@ -1389,13 +1328,10 @@ fn summary_of(st: &Doc<Value>) -> Result<Value> {
     )?;
     let mut counts: BTreeMap<String, (u64, i64)> = BTreeMap::new();
     for g in groups {
-        let key = g.key.first().and_then(Value::as_str).unwrap_or_default();
+        let key = g.key_text(0);
         counts.insert(
             key.to_string(),
-            (
-                g.values.first().copied().flatten().unwrap_or(0.0) as u64,
-                g.values.get(1).copied().flatten().unwrap_or(0.0).round() as i64,
-            ),
+            (g.value(0) as u64, g.value(1).round() as i64),
         );
     }
     let get = |k: &str| counts.get(k).copied().unwrap_or((0, 0));
@@ -1428,12 +1364,12 @@ fn report(req: &Request) -> Result<Response> {
     )?;
     let mut per_task: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for g in groups {
-        let task = g.key.first().and_then(Value::as_str).unwrap_or_default();
-        let result = g.key.get(1).and_then(Value::as_str).unwrap_or_default();
-        per_task.entry(task.to_string()).or_default().insert(
-            result.to_string(),
-            g.values.first().copied().flatten().unwrap_or(0.0) as u64,
-        );
+        let task = g.key_text(0);
+        let result = g.key_text(1);
+        per_task
+            .entry(task.to_string())
+            .or_default()
+            .insert(result.to_string(), g.value(0) as u64);
     }
     let all_tasks = collect_all(
         &tasks().find().eq("stocktake_id", st.id.as_str()).sort("no"),
@@ -1496,7 +1432,7 @@ fn report(req: &Request) -> Result<Response> {
                 r["org"].clone(),
                 r["label"].clone(),
                 r["expected"].clone(),
-                yuan_cell(r["book_value"].as_i64().unwrap_or(0)),
+                export::yuan(r["book_value"].as_i64().unwrap_or(0)),
                 r["matched"].clone(),
                 r["mismatch"].clone(),
                 r["surplus"].clone(),
@@ -1509,7 +1445,7 @@ fn report(req: &Request) -> Result<Response> {
             json!(st.org),
             json!(""),
             summary["book_cards"].clone(),
-            yuan_cell(summary["book_value"].as_i64().unwrap_or(0)),
+            export::yuan(summary["book_value"].as_i64().unwrap_or(0)),
             summary["matched"]["count"].clone(),
             summary["mismatch"]["count"].clone(),
             summary["surplus"]["count"].clone(),

@@ -26,13 +26,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tianshan_sdk::approvals::{Flow, Level, Step};
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Collection, Doc, Find, Write, collection, transact};
 
 use crate::cards::cards;
-use crate::common::{self, activity, actor, body, lang, require, required_text, text_field};
+use crate::common::{self, activity, actor, card_write, lang, new_number, require};
 use crate::dates;
 use crate::export::{self, Table};
 use crate::model::{Card, fen_to_yuan, yuan_to_fen};
@@ -216,6 +218,141 @@ fn demands() -> Collection {
     collection("demands")
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// A warehouse, physical (实体仓) or virtual (虚拟仓), at its
+/// administration's org. Fields this version does not know are kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Warehouse {
+    pub name: String,
+    pub kind: String,
+    pub address: Option<String>,
+    pub keeper: Option<String>,
+    pub phone: Option<String>,
+    pub note: Option<String>,
+    /// Bins an inspection may put an item in; empty: any.
+    pub zones: Vec<String>,
+    /// An inactive warehouse takes no intake.
+    #[serde(default = "yes")]
+    pub active: bool,
+    pub created_by: String,
+    pub created_on: String,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// An item of the catalogue: a card in the warehouse, with the card's
+/// figures copied so every unit below reads them without the card.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Item {
+    pub no: String,
+    pub status: String,
+    /// How it left: withdrawn, reallocated, disposed, donated.
+    pub out_type: Option<String>,
+    pub warehouse_id: String,
+    pub warehouse_name: String,
+    pub warehouse_kind: String,
+    pub bin: Option<String>,
+    pub card_id: String,
+    pub card_org: String,
+    pub asset_no: String,
+    pub name: String,
+    pub category: String,
+    pub category_top: String,
+    pub spec: String,
+    pub brand: String,
+    pub quantity: i64,
+    pub measure_unit: String,
+    pub original_value: i64,
+    pub net_value: i64,
+    pub acquired_on: String,
+    pub photos: Vec<String>,
+    pub condition: String,
+    pub source: String,
+    pub available_from: String,
+    pub intake_order_id: String,
+    /// The order holding it (reserved or on loan).
+    pub order_id: Option<String>,
+    pub due_on: Option<String>,
+    /// Where the card was before a physical warehouse took it, so a
+    /// withdrawal puts it back.
+    pub location_before: String,
+    pub custodian_before: String,
+    pub in_on: String,
+    pub out_on: Option<String>,
+    pub history: Vec<Value>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// An intake (入仓) or outflow (出仓) order. `items` are the summaries
+/// the pages and the approver read; `card_ids` name an intake's card,
+/// `item_ids` the items an order holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Order {
+    pub kind: String,
+    pub no: String,
+    pub status: String,
+    pub warehouse_id: String,
+    pub warehouse_org: String,
+    pub warehouse_name: String,
+    pub items: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub card_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub item_ids: Vec<String>,
+    pub total_value: i64,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub created_on: String,
+    pub history: Vec<Value>,
+    pub approval_id: Option<String>,
+    pub to_org: Option<String>,
+    pub due_on: Option<String>,
+    pub counterparty: Option<String>,
+    pub method: Option<String>,
+    pub demand_id: Option<String>,
+    pub overdue: Option<bool>,
+    /// Everything else (terms, dates of each step, the inspection) as
+    /// stored: read by the pages, written by the steps that set it.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl Order {
+    fn set(&mut self, field: &str, value: impl Serialize) {
+        self.rest.insert(field.to_string(), json!(value));
+    }
+
+    fn get(&self, field: &str) -> &Value {
+        self.rest.get(field).unwrap_or(&Value::Null)
+    }
+}
+
+/// A unit's need (需求), matched against the catalogue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Demand {
+    pub category: String,
+    pub category_prefix: String,
+    pub quantity: u64,
+    pub fulfilled: u64,
+    pub description: String,
+    pub needed_by: Option<String>,
+    pub unit_budget: Option<i64>,
+    pub status: String,
+    pub created_by: String,
+    pub created_on: String,
+    pub history: Vec<Value>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
 fn flow_title(kind: &str) -> &'static str {
     match kind {
         "reallocation" => "公物仓调剂 Warehouse reallocation",
@@ -296,35 +433,6 @@ pub fn routes(router: Router) -> Router {
 
 // ----- shared helpers --------------------------------------------------
 
-fn update_write<T>(name: &str, doc: &Doc<T>, data: Value) -> Write {
-    Write::Update {
-        collection: name.into(),
-        id: doc.id.clone(),
-        expected_revision: doc.revision,
-        data,
-    }
-}
-
-fn card_write(card: &Doc<Card>, data: &Card) -> Result<Write> {
-    Ok(update_write(
-        "cards",
-        card,
-        serde_json::to_value(data).map_err(|e| Error::internal(e.to_string()))?,
-    ))
-}
-
-fn push_history(data: &mut Value, action: &str, note: Value) {
-    if !data["history"].is_array() {
-        data["history"] = json!([]);
-    }
-    if let Some(h) = data["history"].as_array_mut() {
-        h.push(json!({
-            "on": dates::today(), "actor": actor(), "actor_name": common::actor_name(),
-            "action": action, "note": note,
-        }));
-    }
-}
-
 fn require_keeper(org: &str) -> Result<()> {
     if authz::allowed_at("assets.warehouse", org) {
         Ok(())
@@ -351,56 +459,24 @@ fn reachable(org: &str) -> Result<bool> {
     }
 }
 
-fn yuan_cell(fen: i64) -> Value {
-    json!(crate::model::fen_to_yuan_number(fen))
-}
-
-fn date_field(input: &Map<String, Value>, field: &str) -> Result<Option<String>> {
-    match text_field(input, field) {
-        Some(v) => {
-            dates::parse_date(&v).ok_or_else(|| {
-                Error::validation(field, format!("{field} must be YYYY-MM-DD"))
-                    .with_code("date_invalid")
-            })?;
-            Ok(Some(v))
-        }
-        None => Ok(None),
-    }
-}
-
-fn one_of(
-    input: &Map<String, Value>,
-    field: &str,
-    allowed: &[&str],
-    default: &str,
-) -> Result<String> {
-    let v = text_field(input, field).unwrap_or_else(|| default.to_string());
-    if v.is_empty() || !allowed.contains(&v.as_str()) {
-        return Err(
-            Error::validation(field, format!("{field} is one of {}", allowed.join(", ")))
-                .with_code("not_in_vocabulary"),
-        );
-    }
-    Ok(v)
-}
-
-fn new_number(series: &str, prefix: &str, org: &str) -> Result<(String, String)> {
-    let year = dates::today()[..4].to_string();
-    let seq = common::reserve_numbers(&format!("{series}{year}"), org, 1)?;
-    let no = common::number(prefix, &year, seq);
-    let id = format!("{no}.{org}").to_ascii_lowercase();
-    Ok((no, id))
+/// Items and their original value per status.
+fn stock_by_status(find: Find) -> Result<Vec<Value>> {
+    let measures = [
+        (AggregateOp::Count, None),
+        (AggregateOp::Sum, Some("original_value")),
+    ];
+    let groups = items().aggregate(&find, &["status"], &measures)?;
+    Ok(groups
+        .into_iter()
+        .map(|g| json!({ "status": g.key.first(), "count": g.value(0) as u64, "original_value": g.value(1).round() as i64 }))
+        .collect())
 }
 
 // ----- warehouses ------------------------------------------------------
 
 fn list_warehouses(req: &Request) -> Result<Response> {
-    let mut find = warehouses().find();
-    if let Some(kind) = req.query_param("kind").filter(|k| !k.is_empty()) {
-        find = find.eq("kind", kind);
-    }
-    let find = find.sort("name");
-    tianshan_sdk::list::respond(
+    let find = list::filter_eq(&["kind"], warehouses().find(), req).sort("name");
+    list::respond(
         req,
         &find,
         "warehouses",
@@ -416,33 +492,36 @@ fn list_warehouses(req: &Request) -> Result<Response> {
     )
 }
 
-fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool) -> Result<()> {
+fn warehouse_fields(input: &Form, wh: &mut Warehouse, creating: bool) -> Result<()> {
     if creating || input.contains_key("name") {
-        let name = required_text(input, "name")?;
-        if name.chars().count() > 100 {
+        wh.name = input.required("name")?;
+        if wh.name.chars().count() > 100 {
             return Err(Error::validation("name", "at most 100 characters")
                 .with_code("too_long")
                 .with_param("max", 100));
         }
-        data["name"] = json!(name);
     }
     if creating {
-        data["kind"] = json!(one_of(input, "kind", WAREHOUSE_KINDS, "")?);
+        wh.kind = input.one_of("kind", WAREHOUSE_KINDS, "")?;
     } else if input.contains_key("kind") {
         return Err(
             Error::validation("kind", "a warehouse stays physical or virtual")
                 .with_code("warehouse_kind_fixed"),
         );
     }
-    for field in ["address", "keeper", "phone", "note"] {
+    for (field, slot) in [
+        ("address", &mut wh.address),
+        ("keeper", &mut wh.keeper),
+        ("phone", &mut wh.phone),
+        ("note", &mut wh.note),
+    ] {
         if input.contains_key(field) {
-            let v = text_field(input, field);
-            if v.as_ref().is_some_and(|v| v.chars().count() > 200) {
+            *slot = input.text(field);
+            if slot.as_ref().is_some_and(|v| v.chars().count() > 200) {
                 return Err(Error::validation(field, "at most 200 characters")
                     .with_code("too_long")
                     .with_param("max", 200));
             }
-            data[field] = json!(v);
         }
     }
     if let Some(zones) = input.get("zones") {
@@ -460,12 +539,12 @@ fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool
                     .with_code("zones_invalid"),
             );
         }
-        data["zones"] = json!(list);
+        wh.zones = list;
     }
     if let Some(active) = input.get("active") {
-        data["active"] = json!(active.as_bool().ok_or_else(|| {
+        wh.active = active.as_bool().ok_or_else(|| {
             Error::validation("active", "true or false").with_code("boolean_invalid")
-        })?);
+        })?;
     }
     Ok(())
 }
@@ -473,51 +552,37 @@ fn warehouse_fields(input: &Map<String, Value>, data: &mut Value, creating: bool
 /// `POST /warehouse/warehouses` `{name, kind, address?, zones?, keeper?,
 /// phone?, note?, org?}`.
 fn create_warehouse(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let org = text_field(&input, "org")
+    let input = common::body(req)?;
+    let org = input
+        .text("org")
         .or_else(common::acting_org)
         .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
     require_keeper(&org)?;
-    let mut data = json!({
-        "zones": [], "active": true, "created_by": actor(), "created_on": dates::today(),
-    });
-    warehouse_fields(&input, &mut data, true)?;
-    let doc = warehouses().insert_with(None, Some(&org), &data)?;
+    let mut wh = Warehouse {
+        active: true,
+        created_by: actor(),
+        created_on: dates::today(),
+        ..Warehouse::default()
+    };
+    warehouse_fields(&input, &mut wh, true)?;
+    let doc = warehouses().insert_with(None, Some(&org), &wh)?;
     Ok(Response::json(&doc).with_status(201))
 }
 
 fn show_warehouse(req: &Request) -> Result<Response> {
     let wh = warehouses().fetch::<Value>(req.param("id")?)?;
-    let stock = items().aggregate(
-        &items().find().eq("warehouse_id", wh.id.as_str()),
-        &["status"],
-        &[
-            (AggregateOp::Count, None),
-            (AggregateOp::Sum, Some("original_value")),
-        ],
-    )?;
-    let stock: Vec<Value> = stock
-        .into_iter()
-        .map(|g| {
-            json!({
-                "status": g.key.first(), "count": g.values.first().copied().flatten().unwrap_or(0.0) as u64,
-                "original_value": g.values.get(1).copied().flatten().unwrap_or(0.0).round() as i64,
-            })
-        })
-        .collect();
+    let stock = stock_by_status(items().find().eq("warehouse_id", wh.id.as_str()))?;
     Ok(Response::json(&json!({ "warehouse": wh, "stock": stock })))
 }
 
 fn edit_warehouse(req: &Request) -> Result<Response> {
-    let wh = warehouses().fetch::<Value>(req.param("id")?)?;
+    let mut wh = warehouses().fetch::<Warehouse>(req.param("id")?)?;
     require_keeper(&wh.org)?;
-    let input = body(req)?;
-    let mut data = wh.data.clone();
-    warehouse_fields(&input, &mut data, false)?;
+    warehouse_fields(&common::body(req)?, &mut wh.data, false)?;
     Ok(Response::json(&warehouses().update(
         &wh.id,
         wh.revision,
-        &data,
+        &wh.data,
     )?))
 }
 
@@ -532,24 +597,43 @@ fn item_summary(card: &Doc<Card>) -> Value {
     })
 }
 
+/// A new intake order of `card` into `wh`, as the unit offers it (the
+/// demo seed completes it at once).
+fn intake_order(wh: &Doc<Warehouse>, card: &Doc<Card>, no: String, status: &str) -> Order {
+    Order {
+        kind: "intake".into(),
+        no,
+        status: status.into(),
+        warehouse_id: wh.id.clone(),
+        warehouse_org: wh.org.clone(),
+        warehouse_name: wh.data.name.clone(),
+        items: vec![item_summary(card)],
+        card_ids: vec![card.id.clone()],
+        total_value: card.data.original_value,
+        created_by: actor(),
+        created_on: dates::today(),
+        ..Order::default()
+    }
+}
+
 /// `POST /warehouse/intake` `{card_id, warehouse_id, condition, source?,
 /// note?, available_from?}`: a unit offers a booked idle card; the order
 /// waits for the keeper's inspection and the card is locked to it.
 fn intake(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let card_id = required_text(&input, "card_id")?;
+    let input = common::body(req)?;
+    let card_id = input.required("card_id")?;
     let wh = warehouses()
-        .fetch::<Value>(&required_text(&input, "warehouse_id")?)
+        .fetch::<Warehouse>(&input.required("warehouse_id")?)
         .map_err(|e| e.with_field("warehouse_id"))?;
-    if wh.data["active"] == false {
+    if !wh.data.active {
         return Err(
             Error::validation("warehouse_id", "the warehouse takes no intake now")
                 .with_code("intake_closed"),
         );
     }
-    let condition = one_of(&input, "condition", CONDITIONS, "")?;
-    let source = one_of(&input, "source", SOURCES, "idle")?;
-    let available_from = date_field(&input, "available_from")?;
+    let condition = input.one_of("condition", CONDITIONS, "")?;
+    let source = input.one_of("source", SOURCES, "idle")?;
+    let available_from = input.date("available_from")?;
     let card = cards()
         .fetch::<Card>(&card_id)
         .map_err(|e| e.with_field("card_id"))?;
@@ -596,103 +680,102 @@ fn intake(req: &Request) -> Result<Response> {
         Err(e) => return Err(e),
     }
     let (no, id) = new_number("whorder", "RK", &card.org)?;
-    let data = json!({
-        "kind": "intake", "no": no, "status": "requested",
-        "warehouse_id": wh.id, "warehouse_org": wh.org, "warehouse_name": wh.data["name"],
-        "items": [item_summary(&card)], "card_ids": [card.id],
-        "total_value": card.data.original_value,
-        "condition": condition, "source": source, "available_from": available_from,
-        "note": text_field(&input, "note"),
-        "created_by": actor(), "created_on": dates::today(),
-        "history": [{ "on": dates::today(), "actor": actor(), "action": "requested" }],
-    });
+    let mut order = intake_order(&wh, &card, no.clone(), "requested");
+    order.note = input.text("note");
+    order.history = vec![json!({ "on": dates::today(), "actor": actor(), "action": "requested" })];
+    order.set("condition", condition);
+    order.set("source", source);
+    order.set("available_from", available_from);
     let mut locked = card.data.clone();
     locked.locked_by = Some(id.clone());
     let writes = vec![
-        Write::Insert {
-            collection: "warehouse_orders".into(),
-            id: Some(id.clone()),
-            org: Some(card.org.clone()),
-            data,
-        },
+        Write::insert_with("warehouse_orders", Some(&id), Some(&card.org), &order)?,
         card_write(&card, &locked)?,
         activity(
             &card.id,
             &card.org,
             "warehouse_intake_requested",
             Some(&id),
-            json!({ "no": no, "warehouse": wh.data["name"] }),
+            json!({ "no": no, "warehouse": wh.data.name }),
         ),
     ];
     let written = transact(writes)?;
     Ok(Response::json(&written.into_iter().next().flatten()).with_status(201))
 }
 
-/// The writes that put `card` into `wh` as a new item (the inspection's
-/// effect; the demo seed uses it too). Returns the item id with them.
-#[allow(clippy::too_many_arguments)]
-fn stock_in(
-    wh: &Doc<Value>,
-    card: &Doc<Card>,
-    order_id: &str,
-    condition: &str,
-    source: &str,
+/// What an inspection (or the demo seed) decides about an intake.
+struct Intake<'a> {
+    order_id: &'a str,
+    condition: &'a str,
+    source: &'a str,
     bin: Option<String>,
     refurbish: bool,
     available_from: Option<String>,
-) -> Result<(String, Vec<Write>)> {
+}
+
+/// The writes that put `card` into `wh` as a new item (the inspection's
+/// effect; the demo seed uses it too). Returns the item id with them.
+fn stock_in(wh: &Doc<Warehouse>, card: &Doc<Card>, how: Intake) -> Result<(String, Vec<Write>)> {
     let (no, item_id) = new_number("whitem", "GWC", &wh.org)?;
     let c = &card.data;
-    let physical = wh.data["kind"] == "physical";
-    let status = if refurbish {
-        "refurbishing"
-    } else {
-        "in_stock"
+    let item = Item {
+        no: no.clone(),
+        status: if how.refurbish {
+            "refurbishing"
+        } else {
+            "in_stock"
+        }
+        .into(),
+        warehouse_id: wh.id.clone(),
+        warehouse_name: wh.data.name.clone(),
+        warehouse_kind: wh.data.kind.clone(),
+        bin: how.bin.clone(),
+        card_id: card.id.clone(),
+        card_org: card.org.clone(),
+        asset_no: c.asset_no.clone(),
+        name: c.name.clone(),
+        category: c.category.clone(),
+        category_top: c.category_top.clone(),
+        spec: c.spec.clone(),
+        brand: c.brand.clone(),
+        quantity: c.quantity,
+        measure_unit: c.measure_unit.clone(),
+        original_value: c.original_value,
+        net_value: c.net_value,
+        acquired_on: c.acquired_on.clone(),
+        photos: c.photos.clone(),
+        condition: how.condition.into(),
+        source: how.source.into(),
+        available_from: how.available_from.unwrap_or_else(dates::today),
+        intake_order_id: how.order_id.into(),
+        location_before: c.location.clone(),
+        custodian_before: c.custodian.clone(),
+        in_on: dates::today(),
+        history: vec![
+            json!({ "on": dates::today(), "actor": actor(), "action": "in", "note": { "order": how.order_id } }),
+        ],
+        ..Item::default()
     };
-    let item = json!({
-        "no": no, "status": status, "out_type": null,
-        "warehouse_id": wh.id, "warehouse_name": wh.data["name"], "warehouse_kind": wh.data["kind"],
-        "bin": bin, "card_id": card.id, "card_org": card.org,
-        "asset_no": c.asset_no, "name": c.name, "category": c.category,
-        "category_top": c.category_top, "spec": c.spec, "brand": c.brand,
-        "quantity": c.quantity, "measure_unit": c.measure_unit,
-        "original_value": c.original_value, "net_value": c.net_value,
-        "acquired_on": c.acquired_on, "photos": c.photos,
-        "condition": condition, "source": source,
-        "available_from": available_from.unwrap_or_else(dates::today),
-        "intake_order_id": order_id, "order_id": null, "due_on": null,
-        "location_before": c.location, "custodian_before": c.custodian,
-        "in_on": dates::today(),
-        "history": [{ "on": dates::today(), "actor": actor(), "action": "in", "note": { "order": order_id } }],
-    });
     let mut moved = c.clone();
     moved.use_status = "in_warehouse".into();
     moved.locked_by = Some(item_id.clone());
-    if physical {
-        let place = wh.data["address"]
-            .as_str()
-            .or(wh.data["name"].as_str())
-            .unwrap_or_default();
-        moved.location = match &bin {
+    if wh.data.kind == "physical" {
+        let place = wh.data.address.as_deref().unwrap_or(&wh.data.name);
+        moved.location = match &how.bin {
             Some(b) => format!("{place} {b}"),
             None => place.to_string(),
         };
         moved.custodian = String::new();
     }
     let writes = vec![
-        Write::Insert {
-            collection: "warehouse_items".into(),
-            id: Some(item_id.clone()),
-            org: Some(wh.org.clone()),
-            data: item,
-        },
+        Write::insert_with("warehouse_items", Some(&item_id), Some(&wh.org), &item)?,
         card_write(card, &moved)?,
         activity(
             &card.id,
             &card.org,
             "warehouse_in",
-            Some(order_id),
-            json!({ "item": no, "warehouse": wh.data["name"], "condition": condition }),
+            Some(how.order_id),
+            json!({ "item": no, "warehouse": wh.data.name, "condition": how.condition }),
         ),
     ];
     Ok((item_id, writes))
@@ -703,30 +786,29 @@ fn stock_in(
 /// the card becomes an item `in_stock` (or `refurbishing`); refused, the
 /// card is free again.
 fn inspect(req: &Request) -> Result<Response> {
-    let order = orders().fetch::<Value>(req.param("id")?)?;
-    let wh_org = order.data["warehouse_org"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    require_keeper(&wh_org)?;
-    let kind = order.data["kind"].as_str().unwrap_or_default();
-    let status = order.data["status"].as_str().unwrap_or_default();
-    let input = body(req)?;
+    let order = orders().fetch::<Order>(req.param("id")?)?;
+    let o = &order.data;
+    require_keeper(&o.warehouse_org)?;
+    let input = common::body(req)?;
     let accept = input
         .get("accept")
         .and_then(Value::as_bool)
         .ok_or_else(|| {
             Error::validation("accept", "accept is true or false").with_code("boolean_invalid")
         })?;
-    let to = order_next(kind, status, if accept { "inspect" } else { "reject" })?;
-    if kind != "intake" {
+    let to = order_next(
+        &o.kind,
+        &o.status,
+        if accept { "inspect" } else { "reject" },
+    )?;
+    if o.kind != "intake" {
         return Err(Error::new(
             409,
             "not_an_intake",
             "only intakes are inspected",
         ));
     }
-    let card_id = order.data["card_ids"][0].as_str().unwrap_or_default();
+    let card_id = o.card_ids.first().map(String::as_str).unwrap_or_default();
     let card = cards().fetch::<Card>(card_id)?;
     if card.data.locked_by.as_deref() != Some(order.id.as_str()) {
         return Err(Error::new(
@@ -735,48 +817,44 @@ fn inspect(req: &Request) -> Result<Response> {
             "the card is no longer held by this intake",
         ));
     }
-    let note = text_field(&input, "note");
-    let mut data = order.data.clone();
-    data["status"] = json!(to);
-    data["inspected_by"] = json!(actor());
-    data["inspected_on"] = json!(dates::today());
-    data["inspection_note"] = json!(note);
+    let note = input.text("note");
+    let mut data = o.clone();
+    data.status = to.into();
+    data.set("inspected_by", actor());
+    data.set("inspected_on", dates::today());
+    data.set("inspection_note", &note);
     let mut writes = Vec::new();
     let mut item_id = None;
     if accept {
-        let condition = one_of(
-            &input,
+        let condition = input.one_of(
             "condition",
             CONDITIONS,
-            order.data["condition"].as_str().unwrap_or(""),
+            o.get("condition").as_str().unwrap_or(""),
         )?;
-        let bin = text_field(&input, "bin");
-        let wh =
-            warehouses().fetch::<Value>(order.data["warehouse_id"].as_str().unwrap_or_default())?;
+        let bin = input.text("bin");
+        let wh = warehouses().fetch::<Warehouse>(&o.warehouse_id)?;
         if let Some(b) = &bin
-            && let Some(zones) = wh.data["zones"].as_array()
-            && !zones.is_empty()
-            && !zones.iter().any(|z| z == b.as_str())
+            && !wh.data.zones.is_empty()
+            && !wh.data.zones.contains(b)
         {
             return Err(Error::validation("bin", "not one of the warehouse's zones")
                 .with_code("bin_unknown"));
         }
-        let refurbish = input.get("refurbish").and_then(Value::as_bool) == Some(true);
-        let (id, item_writes) = stock_in(
-            &wh,
-            &card,
-            &order.id,
-            &condition,
-            order.data["source"].as_str().unwrap_or("idle"),
+        let how = Intake {
+            order_id: &order.id,
+            condition: &condition,
+            source: o.get("source").as_str().unwrap_or("idle"),
             bin,
-            refurbish,
-            order.data["available_from"].as_str().map(str::to_string),
-        )?;
-        data["condition"] = json!(condition);
-        data["item_ids"] = json!([id]);
-        data["in_on"] = json!(dates::today());
-        push_history(&mut data, "accepted", json!({ "item": id }));
-        writes.push(update_write("warehouse_orders", &order, data));
+            refurbish: input.flag("refurbish"),
+            available_from: o.get("available_from").as_str().map(str::to_string),
+        };
+        let (id, item_writes) = stock_in(&wh, &card, how)?;
+        data.set("condition", &condition);
+        data.item_ids = vec![id.clone()];
+        data.set("in_on", dates::today());
+        data.history
+            .push(common::history_entry("accepted", json!({ "item": id })));
+        writes.push(Write::update("warehouse_orders", &order, &data)?);
         writes.extend(item_writes);
         item_id = Some(id);
     } else {
@@ -784,8 +862,9 @@ fn inspect(req: &Request) -> Result<Response> {
             return Err(Error::validation("note", "say why the intake is refused")
                 .with_code("reason_required"));
         }
-        push_history(&mut data, "rejected", json!(note));
-        writes.push(update_write("warehouse_orders", &order, data));
+        data.history
+            .push(common::history_entry("rejected", json!(note)));
+        writes.push(Write::update("warehouse_orders", &order, &data)?);
         let mut free = card.data.clone();
         free.locked_by = None;
         writes.push(card_write(&card, &free)?);
@@ -802,12 +881,12 @@ fn inspect(req: &Request) -> Result<Response> {
         common::publish(
             "warehouse.intake",
             item,
-            &wh_org,
+            &o.warehouse_org,
             &json!({
                 "item_id": item, "order_id": order.id, "card_id": card.id,
                 "asset_no": card.data.asset_no, "category": card.data.category,
                 "original_value": card.data.original_value, "from_org": card.org,
-                "warehouse_id": order.data["warehouse_id"],
+                "warehouse_id": o.warehouse_id,
             }),
             &format!("{}:intake", order.id),
         )?;
@@ -826,12 +905,8 @@ fn items_find(req: &Request) -> Result<Find> {
         })?;
         find = find.prefix("category", &prefix);
     }
-    find = tianshan_sdk::list::filter_one_of(find, req, "status", ITEM_STATUSES)?;
-    for field in ["warehouse_id", "condition", "card_org"] {
-        if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
-            find = find.eq(field, v);
-        }
-    }
+    find = list::filter_one_of(find, req, "status", ITEM_STATUSES)?;
+    find = list::filter_eq(&["warehouse_id", "condition", "card_org"], find, req);
     if let Some(q) = req
         .query_param("q")
         .map(|q| q.trim().to_string())
@@ -863,7 +938,7 @@ fn list_items(req: &Request) -> Result<Response> {
     let column = |zh: &'static str, en_name: &'static str, pointer: &'static str| {
         (if en { en_name } else { zh }, pointer)
     };
-    tianshan_sdk::list::respond(
+    list::respond(
         req,
         &find,
         "warehouse-items",
@@ -905,30 +980,35 @@ fn show_item(req: &Request) -> Result<Response> {
 }
 
 fn item_step(req: &Request, event: &str) -> Result<Response> {
-    let item = items().fetch::<Value>(req.param("id")?)?;
+    let item = items().fetch::<Item>(req.param("id")?)?;
     require_keeper(&item.org)?;
-    let input = body(req).unwrap_or_default();
-    let to = item_next(item.data["status"].as_str().unwrap_or_default(), event)?;
+    let input = common::body(req).unwrap_or_default();
     let mut data = item.data.clone();
-    data["status"] = json!(to);
+    data.status = item_next(&item.data.status, event)?.into();
     if event == "ready"
-        && let Some(c) = text_field(&input, "condition")
+        && let Some(c) = input.text("condition")
     {
-        if !CONDITIONS.contains(&c.as_str()) {
-            return Err(Error::validation(
-                "condition",
-                format!("condition is one of {}", CONDITIONS.join(", ")),
-            )
-            .with_code("not_in_vocabulary"));
-        }
-        data["condition"] = json!(c);
+        data.condition = condition_of(c)?;
     }
-    push_history(&mut data, event, json!(text_field(&input, "note")));
+    data.history
+        .push(common::history_entry(event, json!(input.text("note"))));
     Ok(Response::json(&items().update(
         &item.id,
         item.revision,
         &data,
     )?))
+}
+
+/// A condition a keeper names after a refurbishment or a return.
+fn condition_of(c: String) -> Result<String> {
+    if !CONDITIONS.contains(&c.as_str()) {
+        return Err(Error::validation(
+            "condition",
+            format!("condition is one of {}", CONDITIONS.join(", ")),
+        )
+        .with_code("not_in_vocabulary"));
+    }
+    Ok(c)
 }
 
 /// `POST /warehouse/items/{id}/refurbish` `{note?}`: 整备 (in stock → refurbishing).
@@ -965,18 +1045,18 @@ pub fn available_items(category: &str, limit: u32) -> Result<Vec<Value>> {
         .prefix("category", &prefix)
         .sort("available_from")
         .limit(limit.clamp(1, 200))
-        .page::<Value>()?;
+        .page::<Item>()?;
     Ok(page
         .records
         .into_iter()
         .map(|d| {
             let i = &d.data;
             json!({
-                "id": d.id, "org": d.org, "no": i["no"], "name": i["name"],
-                "category": i["category"], "quantity": i["quantity"],
-                "condition": i["condition"], "warehouse_id": i["warehouse_id"],
-                "warehouse_name": i["warehouse_name"], "original_value": i["original_value"],
-                "net_value": i["net_value"], "available_from": i["available_from"],
+                "id": d.id, "org": d.org, "no": i.no, "name": i.name,
+                "category": i.category, "quantity": i.quantity,
+                "condition": i.condition, "warehouse_id": i.warehouse_id,
+                "warehouse_name": i.warehouse_name, "original_value": i.original_value,
+                "net_value": i.net_value, "available_from": i.available_from,
             })
         })
         .collect())
@@ -986,20 +1066,14 @@ pub fn available_items(category: &str, limit: u32) -> Result<Vec<Value>> {
 
 fn list_orders(req: &Request) -> Result<Response> {
     let mut find = orders().find();
-    find = tianshan_sdk::list::filter_one_of(find, req, "kind", ORDER_KINDS)?;
-    find = tianshan_sdk::list::filter_one_of(find, req, "status", ORDER_STATUSES)?;
-    for field in ["item_id", "warehouse_id", "demand_id"] {
-        if let Some(v) = req.query_param(field).filter(|v| !v.is_empty()) {
-            find = find.eq(field, v);
-        }
-    }
+    find = list::filter_one_of(find, req, "kind", ORDER_KINDS)?;
+    find = list::filter_one_of(find, req, "status", ORDER_STATUSES)?;
+    find = list::filter_eq(&["item_id", "warehouse_id", "demand_id"], find, req);
     if req.query_param("overdue").as_deref() == Some("true") {
         find = find.eq("overdue", true);
     }
-    let find = find
-        .within(req.query_param("org").filter(|o| !o.is_empty()))
-        .sort_desc("no");
-    tianshan_sdk::list::respond(
+    let find = list::within_org(find, req).sort_desc("no");
+    list::respond(
         req,
         &find,
         "warehouse-orders",
@@ -1026,60 +1100,19 @@ fn show_order(req: &Request) -> Result<Response> {
     ))
 }
 
-fn item_ids(input: &Map<String, Value>) -> Result<Vec<String>> {
-    let ids: Vec<String> = input
-        .get("item_ids")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    if ids.is_empty() {
-        return Err(
-            Error::validation("item_ids", "name at least one item").with_code("none_selected")
-        );
-    }
-    if ids.len() > MAX_ITEMS_PER_ORDER {
-        return Err(Error::validation(
-            "item_ids",
-            format!("at most {MAX_ITEMS_PER_ORDER} items per order"),
-        )
-        .with_code("too_many")
-        .with_param("max", MAX_ITEMS_PER_ORDER));
-    }
-    let mut unique = ids.clone();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != ids.len() {
-        return Err(
-            Error::validation("item_ids", "an item is named twice").with_code("named_twice")
-        );
-    }
-    Ok(ids)
-}
-
 /// The cap a demand or plan line puts on the saving, checked against the
 /// items' categories.
 fn saving_cap(
-    input: &Map<String, Value>,
+    input: &Form,
     to_org: Option<&str>,
-    list: &[Doc<Value>],
-) -> Result<(Option<Doc<Value>>, Option<i64>, Value)> {
-    let fits = |prefix: &str| {
-        list.iter().all(|i| {
-            i.data["category"]
-                .as_str()
-                .is_some_and(|c| c.starts_with(prefix))
-        })
-    };
-    if let Some(demand_id) = text_field(input, "demand_id") {
+    list: &[Doc<Item>],
+) -> Result<(Option<Doc<Demand>>, Option<i64>, Value)> {
+    let fits = |prefix: &str| list.iter().all(|i| i.data.category.starts_with(prefix));
+    if let Some(demand_id) = input.text("demand_id") {
         let demand = demands()
-            .fetch::<Value>(&demand_id)
+            .fetch::<Demand>(&demand_id)
             .map_err(|e| e.with_field("demand_id"))?;
-        if demand.data["status"] != "open" {
+        if demand.data.status != "open" {
             return Err(
                 Error::validation("demand_id", "the demand is not open").with_code("not_open")
             );
@@ -1091,18 +1124,17 @@ fn saving_cap(
             )
             .with_code("demand_unit"));
         }
-        let prefix = demand.data["category_prefix"].as_str().unwrap_or_default();
-        if !fits(prefix) {
+        if !fits(&demand.data.category_prefix) {
             return Err(
                 Error::validation("item_ids", "an item is not of the demand's category")
                     .with_code("category_mismatch"),
             );
         }
-        let cap = demand.data["unit_budget"].as_i64();
+        let cap = demand.data.unit_budget;
         let link = json!({ "demand_id": demand.id });
         return Ok((Some(demand), cap, link));
     }
-    if let Some(plan_id) = text_field(input, "plan_id") {
+    if let Some(plan_id) = input.text("plan_id") {
         let plan = collection("documents")
             .fetch::<Value>(&plan_id)
             .map_err(|e| e.with_field("plan_id"))?;
@@ -1148,32 +1180,35 @@ fn saving_cap(
 /// (assets.warehouse at the warehouse) may open any kind: the items are
 /// reserved at once, and with `submit: true` an approval starts.
 fn create_order(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let kind = required_text(&input, "kind")?;
+    let input = common::body(req)?;
+    let kind = input.required("kind")?;
     if kind == "intake" || !ORDER_KINDS.contains(&kind.as_str()) {
         return Err(Error::validation(
             "kind",
             "kind is one of reallocation, loan, lease, disposal, donation, withdrawal (intake: POST /warehouse/intake)",
         ).with_code("not_in_vocabulary"));
     }
-    let ids = item_ids(&input)?;
+    let ids = common::ids(&input, "item_ids", MAX_ITEMS_PER_ORDER, "item", "order")?;
     let mut list = Vec::with_capacity(ids.len());
     for id in &ids {
         let item = items()
-            .fetch::<Value>(id)
+            .fetch::<Item>(id)
             .map_err(|e| e.with_field("item_ids"))?;
-        if item.data["status"] != "in_stock" {
+        if item.data.status != "in_stock" {
             return Err(Error::new(
                 409,
                 "item_unavailable",
-                format!("item {} is {}", item.data["no"], item.data["status"]),
+                format!("item {:?} is {:?}", item.data.no, item.data.status),
             )
             .with_field("item_ids"));
         }
         list.push(item);
     }
-    let wh_id = list[0].data["warehouse_id"].clone();
-    if list.iter().any(|i| i.data["warehouse_id"] != wh_id) {
+    let first = list[0].data.clone();
+    if list
+        .iter()
+        .any(|i| i.data.warehouse_id != first.warehouse_id)
+    {
         return Err(
             Error::validation("item_ids", "one order takes items of one warehouse")
                 .with_code("one_warehouse_per_order"),
@@ -1182,7 +1217,7 @@ fn create_order(req: &Request) -> Result<Response> {
     let wh_org = list[0].org.clone();
     let keeper = authz::allowed_at("assets.warehouse", &wh_org);
     let acting = common::acting_org().unwrap_or_default();
-    let mut to_org = text_field(&input, "to_org");
+    let mut to_org = input.text("to_org");
     match kind.as_str() {
         "reallocation" | "loan" => {
             if !keeper {
@@ -1196,7 +1231,7 @@ fn create_order(req: &Request) -> Result<Response> {
                 }
                 to_org = Some(acting.clone());
             }
-            if kind == "loan" && to_org.is_none() && text_field(&input, "counterparty").is_none() {
+            if kind == "loan" && to_org.is_none() && input.text("counterparty").is_none() {
                 return Err(Error::validation(
                     "to_org",
                     "say who borrows: to_org (a unit) or counterparty",
@@ -1216,9 +1251,10 @@ fn create_order(req: &Request) -> Result<Response> {
         "withdrawal" => {
             if !keeper {
                 require("assets.manage")?;
-                if list.iter().any(|i| {
-                    !reachable(i.data["card_org"].as_str().unwrap_or_default()).unwrap_or(false)
-                }) {
+                if list
+                    .iter()
+                    .any(|i| !reachable(&i.data.card_org).unwrap_or(false))
+                {
                     return Err(
                         Error::forbidden("a unit withdraws only the items it put in")
                             .with_code("withdraw_own_only"),
@@ -1243,7 +1279,7 @@ fn create_order(req: &Request) -> Result<Response> {
     if kind == "reallocation"
         && list
             .iter()
-            .any(|i| Some(i.data["card_org"].as_str().unwrap_or_default()) == to_org.as_deref())
+            .any(|i| Some(i.data.card_org.as_str()) == to_org.as_deref())
     {
         return Err(Error::validation(
             "to_org",
@@ -1251,49 +1287,48 @@ fn create_order(req: &Request) -> Result<Response> {
         )
         .with_code("already_owner"));
     }
-    let mut terms = Map::new();
+    let mut order = Order {
+        kind: kind.clone(),
+        warehouse_id: first.warehouse_id.clone(),
+        warehouse_org: wh_org.clone(),
+        warehouse_name: first.warehouse_name.clone(),
+        item_ids: ids.clone(),
+        note: input.text("note"),
+        created_by: actor(),
+        created_on: dates::today(),
+        ..Order::default()
+    };
     match kind.as_str() {
         "loan" | "lease" => {
-            let due_on = date_field(&input, "due_on")?.ok_or_else(|| {
+            let due_on = input.date("due_on")?.ok_or_else(|| {
                 Error::validation("due_on", "the return date is required").with_code("required")
             })?;
             if due_on < dates::today() {
                 return Err(Error::validation("due_on", "the return date has passed")
                     .with_code("due_passed"));
             }
-            terms.insert("due_on".into(), json!(due_on));
-            let counterparty = text_field(&input, "counterparty");
-            if kind == "lease" && counterparty.is_none() {
+            order.due_on = Some(due_on);
+            order.counterparty = input.text("counterparty");
+            if kind == "lease" && order.counterparty.is_none() {
                 return Err(Error::validation("counterparty", "the lessee is required")
                     .with_code("required"));
             }
-            terms.insert("counterparty".into(), json!(counterparty));
             if let Some(v) = input.get("income_yuan") {
-                terms.insert(
-                    "income".into(),
-                    json!(yuan_to_fen(v).ok_or_else(|| {
-                        Error::validation("income_yuan", "an amount in yuan")
-                            .with_code("amount_invalid")
-                    })?),
-                );
+                let income = yuan_to_fen(v).ok_or_else(|| {
+                    Error::validation("income_yuan", "an amount in yuan")
+                        .with_code("amount_invalid")
+                })?;
+                order.set("income", income);
             }
         }
         "disposal" => {
-            terms.insert(
-                "method".into(),
-                json!(one_of(&input, "method", DISPOSAL_METHODS, "")?),
-            );
-            terms.insert("appraisal".into(), json!(text_field(&input, "appraisal")));
+            order.method = Some(input.one_of("method", DISPOSAL_METHODS, "")?);
+            order.set("appraisal", input.text("appraisal"));
         }
-        "donation" => {
-            terms.insert(
-                "counterparty".into(),
-                json!(required_text(&input, "counterparty")?),
-            );
-        }
+        "donation" => order.counterparty = Some(input.required("counterparty")?),
         _ => {}
     }
-    let reason = required_text(&input, "reason")?;
+    let reason = input.required("reason")?;
     let (demand, cap, link) = if kind == "reallocation" || kind == "loan" {
         saving_cap(&input, to_org.as_deref(), &list)?
     } else {
@@ -1305,44 +1340,41 @@ fn create_order(req: &Request) -> Result<Response> {
         (None, false) => acting.clone(),
     };
     let (no, id) = new_number("whorder", "CK", &order_org)?;
-    let total: i64 = list
-        .iter()
-        .map(|i| i.data["original_value"].as_i64().unwrap_or(0))
-        .sum();
     let saving: i64 = if kind == "reallocation" && !link.is_null() {
         list.iter()
-            .map(|i| saving_for(i.data["original_value"].as_i64().unwrap_or(0), cap))
+            .map(|i| saving_for(i.data.original_value, cap))
             .sum()
     } else {
         0
     };
     let status = if keeper { "reserved" } else { "requested" };
-    let mut data = json!({
-        "kind": kind, "no": no, "status": status,
-        "warehouse_id": wh_id, "warehouse_org": wh_org,
-        "warehouse_name": list[0].data["warehouse_name"],
-        "item_ids": ids, "item_id": ids[0],
-        "items": list.iter().map(|i| json!({
-            "item_id": i.id, "no": i.data["no"], "card_id": i.data["card_id"],
-            "card_org": i.data["card_org"], "asset_no": i.data["asset_no"], "name": i.data["name"],
-            "category": i.data["category"], "original_value": i.data["original_value"],
-            "net_value": i.data["net_value"],
-        })).collect::<Vec<_>>(),
-        "to_org": to_org, "total_value": total, "saving": saving, "link": link,
-        "demand_id": demand.as_ref().map(|d| d.id.clone()),
-        "reason": reason, "note": text_field(&input, "note"),
-        "created_by": actor(), "created_on": dates::today(),
-        "history": [{ "on": dates::today(), "actor": actor(), "action": status }],
-    });
-    for (k, v) in terms {
-        data[k.as_str()] = v;
-    }
-    let mut writes = vec![Write::Insert {
-        collection: "warehouse_orders".into(),
-        id: Some(id.clone()),
-        org: Some(order_org),
-        data,
-    }];
+    order.no = no;
+    order.status = status.into();
+    order.items = list
+        .iter()
+        .map(|i| {
+            json!({
+                "item_id": i.id, "no": i.data.no, "card_id": i.data.card_id,
+                "card_org": i.data.card_org, "asset_no": i.data.asset_no, "name": i.data.name,
+                "category": i.data.category, "original_value": i.data.original_value,
+                "net_value": i.data.net_value,
+            })
+        })
+        .collect();
+    order.total_value = list.iter().map(|i| i.data.original_value).sum();
+    order.to_org = to_org;
+    order.demand_id = demand.map(|d| d.id);
+    order.history = vec![json!({ "on": dates::today(), "actor": actor(), "action": status })];
+    order.set("item_id", &ids[0]);
+    order.set("saving", saving);
+    order.set("link", link);
+    order.set("reason", reason);
+    let mut writes = vec![Write::insert_with(
+        "warehouse_orders",
+        Some(&id),
+        Some(&order_org),
+        &order,
+    )?];
     if keeper {
         for item in &list {
             writes.push(reserve_write(item, &id)?);
@@ -1354,34 +1386,33 @@ fn create_order(req: &Request) -> Result<Response> {
         .next()
         .flatten()
         .ok_or_else(|| Error::internal("the order was not written"))?;
-    if keeper && input.get("submit").and_then(Value::as_bool) == Some(true) && needs_approval(&kind)
-    {
+    if keeper && input.flag("submit") && needs_approval(&kind) {
         return Ok(Response::json(&submit_order(&doc.id)?).with_status(201));
     }
     Ok(Response::json(&doc).with_status(201))
 }
 
-fn reserve_write(item: &Doc<Value>, order_id: &str) -> Result<Write> {
+fn reserve_write(item: &Doc<Item>, order_id: &str) -> Result<Write> {
     let mut data = item.data.clone();
-    data["status"] = json!(item_next(
-        item.data["status"].as_str().unwrap_or_default(),
-        "reserve"
-    )?);
-    data["order_id"] = json!(order_id);
-    push_history(&mut data, "reserved", json!({ "order": order_id }));
-    Ok(update_write("warehouse_items", item, data))
+    data.status = item_next(&item.data.status, "reserve")?.into();
+    data.order_id = Some(order_id.into());
+    data.history.push(common::history_entry(
+        "reserved",
+        json!({ "order": order_id }),
+    ));
+    Write::update("warehouse_items", item, &data)
 }
 
 /// The order's items, each checked to be held by the order.
-fn held_items(order: &Doc<Value>) -> Result<Vec<Doc<Value>>> {
+fn held_items(order: &Doc<Order>) -> Result<Vec<Doc<Item>>> {
     let mut out = Vec::new();
-    for id in order.data["item_ids"].as_array().into_iter().flatten() {
-        let item = items().fetch::<Value>(id.as_str().unwrap_or_default())?;
-        if item.data["order_id"] != order.id.as_str() {
+    for id in &order.data.item_ids {
+        let item = items().fetch::<Item>(id)?;
+        if item.data.order_id.as_deref() != Some(order.id.as_str()) {
             return Err(Error::new(
                 409,
                 "item_not_held",
-                format!("item {} is not held by this order", item.data["no"]),
+                format!("item {:?} is not held by this order", item.data.no),
             ));
         }
         out.push(item);
@@ -1389,51 +1420,40 @@ fn held_items(order: &Doc<Value>) -> Result<Vec<Doc<Value>>> {
     Ok(out)
 }
 
-fn order_update(order: &Doc<Value>, to: &str, action: &str, note: Value) -> (Value, Write) {
+/// The order moved to `to`, with the step in its history.
+fn order_step(order: &Doc<Order>, to: &str, action: &str, note: Value) -> Order {
     let mut data = order.data.clone();
-    data["status"] = json!(to);
-    push_history(&mut data, action, note);
-    let w = update_write("warehouse_orders", order, data.clone());
-    (data, w)
+    data.status = to.into();
+    data.history.push(common::history_entry(action, note));
+    data
 }
 
-fn fetch_order(req: &Request) -> Result<(Doc<Value>, String, String, String)> {
-    let order = orders().fetch::<Value>(req.param("id")?)?;
-    let kind = order.data["kind"].as_str().unwrap_or_default().to_string();
-    let status = order.data["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let wh_org = order.data["warehouse_org"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    Ok((order, kind, status, wh_org))
+fn fetch_order(req: &Request) -> Result<Doc<Order>> {
+    orders().fetch::<Order>(req.param("id")?)
 }
 
 /// `POST /warehouse/orders/{id}/accept` `{submit?}`: the keeper takes a
 /// unit's request and reserves its items.
 fn accept(req: &Request) -> Result<Response> {
-    let (order, kind, status, wh_org) = fetch_order(req)?;
-    require_keeper(&wh_org)?;
-    let to = order_next(&kind, &status, "accept")?;
-    let mut writes = Vec::new();
-    for id in order.data["item_ids"].as_array().into_iter().flatten() {
-        let item = items().fetch::<Value>(id.as_str().unwrap_or_default())?;
-        if item.data["status"] != "in_stock" {
+    let order = fetch_order(req)?;
+    let o = &order.data;
+    require_keeper(&o.warehouse_org)?;
+    let to = order_next(&o.kind, &o.status, "accept")?;
+    let data = order_step(&order, to, "reserved", json!(null));
+    let mut writes = vec![Write::update("warehouse_orders", &order, &data)?];
+    for id in &o.item_ids {
+        let item = items().fetch::<Item>(id)?;
+        if item.data.status != "in_stock" {
             return Err(Error::new(
                 409,
                 "item_unavailable",
-                format!("item {} is {} now", item.data["no"], item.data["status"]),
+                format!("item {:?} is {:?} now", item.data.no, item.data.status),
             ));
         }
         writes.push(reserve_write(&item, &order.id)?);
     }
-    let (_, w) = order_update(&order, to, "reserved", json!(null));
-    writes.insert(0, w);
     let written = transact(writes)?;
-    let input = body(req).unwrap_or_default();
-    if input.get("submit").and_then(Value::as_bool) == Some(true) && needs_approval(&kind) {
+    if common::body(req).unwrap_or_default().flag("submit") && needs_approval(&o.kind) {
         return Ok(Response::json(&submit_order(&order.id)?));
     }
     Ok(Response::json(&written.into_iter().next().flatten()))
@@ -1442,75 +1462,70 @@ fn accept(req: &Request) -> Result<Response> {
 /// `POST /warehouse/orders/{id}/submit`: a reserved reallocation, disposal
 /// or donation goes to approval.
 fn submit(req: &Request) -> Result<Response> {
-    let (order, _, _, wh_org) = fetch_order(req)?;
-    require_keeper(&wh_org)?;
+    let order = fetch_order(req)?;
+    require_keeper(&order.data.warehouse_org)?;
     Ok(Response::json(&submit_order(&order.id)?))
 }
 
-fn submit_order(id: &str) -> Result<Doc<Value>> {
-    let order = orders().fetch::<Value>(id)?;
-    let kind = order.data["kind"].as_str().unwrap_or_default().to_string();
-    let to = order_next(
-        &kind,
-        order.data["status"].as_str().unwrap_or_default(),
-        "submit",
-    )?;
-    let total = order.data["total_value"].as_i64().unwrap_or(0);
-    let flow =
-        if kind != "reallocation" && total >= crate::rules::current()?.disposal_region_threshold {
-            "warehouse-disposal-region".to_string()
-        } else {
-            format!("warehouse-{kind}")
-        };
-    let wh_org = order.data["warehouse_org"].as_str().unwrap_or_default();
-    let no = order.data["no"].as_str().unwrap_or_default();
+fn submit_order(id: &str) -> Result<Doc<Order>> {
+    let order = orders().fetch::<Order>(id)?;
+    let o = &order.data;
+    let to = order_next(&o.kind, &o.status, "submit")?;
+    let total = o.total_value;
+    let flow = if o.kind != "reallocation"
+        && total >= crate::rules::current()?.disposal_region_threshold
+    {
+        "warehouse-disposal-region".to_string()
+    } else {
+        format!("warehouse-{}", o.kind)
+    };
     let form = json!({
-        "no": no, "kind": kind, "items": order.data["items"],
-        "total_value_yuan": fen_to_yuan(total), "to_org": order.data["to_org"],
-        "counterparty": order.data["counterparty"], "method": order.data["method"],
-        "reason": order.data["reason"],
-        "title": crate::common::both_langs(flow_title(&kind), no),
-        "summary": order_summary(&order.data, total),
+        "no": o.no, "kind": o.kind, "items": o.items,
+        "total_value_yuan": fen_to_yuan(total), "to_org": o.to_org,
+        "counterparty": o.counterparty, "method": o.method,
+        "reason": o.get("reason"),
+        "title": crate::common::both_langs(flow_title(&o.kind), &o.no),
+        "summary": order_summary(o),
     });
     let instance = approvals::start(
         &flow,
         &order.id,
-        &format!("{} {no}", flow_title(&kind)),
-        Some(wh_org),
+        &format!("{} {}", flow_title(&o.kind), o.no),
+        Some(&o.warehouse_org),
         &form,
     )?;
-    let (mut data, _) = order_update(&order, to, "submitted", json!({ "flow": flow }));
-    data["approval_id"] = json!(instance.id);
-    data["flow"] = json!(flow);
-    data["submitted_on"] = json!(dates::today());
+    let mut data = order_step(&order, to, "submitted", json!({ "flow": flow }));
+    data.approval_id = Some(instance.id);
+    data.set("flow", &flow);
+    data.set("submitted_on", dates::today());
     orders().update(&order.id, order.revision, &data)
 }
 
 /// The subject summary of a warehouse order's approval (docs/plugin-guide.md,
 /// "What the approver sees").
-fn order_summary(data: &Value, total: i64) -> Value {
+fn order_summary(o: &Order) -> Value {
     use crate::common::summary_line as line;
-    let items = data["items"].as_array().map(Vec::len).unwrap_or(0);
     let mut lines = vec![
-        line("单据编号", "Order no.", data["no"].clone(), "text"),
-        line("物品数量", "Items", json!(items), "number"),
+        line("单据编号", "Order no.", json!(o.no), "text"),
+        line("物品数量", "Items", json!(o.items.len()), "number"),
         line(
             "原值合计",
             "Total original value",
-            json!(total),
+            json!(o.total_value),
             "money_fen",
         ),
     ];
-    for (key, zh, en) in [
-        ("to_org", "调入单位", "Receiving unit"),
-        ("counterparty", "对方单位", "Counterparty"),
-        ("method", "处置方式", "Disposal method"),
-        ("reason", "事由", "Reason"),
+    let reason = o.get("reason").as_str();
+    for (v, zh, en) in [
+        (o.to_org.as_deref(), "调入单位", "Receiving unit"),
+        (o.counterparty.as_deref(), "对方单位", "Counterparty"),
+        (o.method.as_deref(), "处置方式", "Disposal method"),
+        (reason, "事由", "Reason"),
     ] {
-        if let Some(v) = data[key].as_str().filter(|v| !v.is_empty()) {
-            let value = match key {
-                "to_org" => crate::common::org_name(v),
-                "method" => crate::documents::method_label(v),
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            let value = match zh {
+                "调入单位" => crate::common::org_name(v),
+                "处置方式" => crate::documents::method_label(v),
                 _ => json!(v),
             };
             lines.push(line(zh, en, value, "text"));
@@ -1523,121 +1538,102 @@ fn order_summary(data: &Value, total: i64) -> Value {
 /// hands its items over until `due_on`; a withdrawal gives them back to
 /// their unit.
 fn issue(req: &Request) -> Result<Response> {
-    let (order, kind, status, wh_org) = fetch_order(req)?;
-    require_keeper(&wh_org)?;
-    let to = order_next(&kind, &status, "issue")?;
+    let order = fetch_order(req)?;
+    let o = &order.data;
+    require_keeper(&o.warehouse_org)?;
+    let to = order_next(&o.kind, &o.status, "issue")?;
     let list = held_items(&order)?;
     let today = dates::today();
-    let (mut data, _) = order_update(
-        &order,
-        to,
-        "issued",
-        json!(text_field(&body(req).unwrap_or_default(), "note")),
-    );
-    data["out_on"] = json!(today);
+    let note = json!(common::body(req).unwrap_or_default().text("note"));
+    let mut data = order_step(&order, to, "issued", note);
+    data.set("out_on", &today);
     if to == "completed" {
-        data["completed_on"] = json!(today);
+        data.set("completed_on", &today);
     }
-    let mut writes = vec![update_write("warehouse_orders", &order, data)];
-    let temporary = kind == "loan" || kind == "lease";
+    let mut writes = vec![Write::update("warehouse_orders", &order, &data)?];
+    let temporary = o.kind == "loan" || o.kind == "lease";
     for item in &list {
-        let card = cards().fetch::<Card>(item.data["card_id"].as_str().unwrap_or_default())?;
+        let card = cards().fetch::<Card>(&item.data.card_id)?;
         let mut c = card.data.clone();
         let mut idata = item.data.clone();
         if temporary {
-            idata["status"] = json!(item_next("reserved", "lend")?);
-            idata["due_on"] = order.data["due_on"].clone();
-            c.use_status = if kind == "lease" { "rented" } else { "lent" }.into();
+            idata.status = item_next("reserved", "lend")?.into();
+            idata.due_on = o.due_on.clone();
+            c.use_status = if o.kind == "lease" { "rented" } else { "lent" }.into();
             c.lease = Some(json!({
-                "warehouse_order": order.id, "counterparty": order.data["counterparty"].as_str().or(order.data["to_org"].as_str()),
-                "from": today, "until": order.data["due_on"], "income": order.data["income"],
+                "warehouse_order": order.id, "counterparty": o.counterparty.as_ref().or(o.to_org.as_ref()),
+                "from": today, "until": o.due_on, "income": o.get("income"),
             }));
         } else {
-            idata["status"] = json!(item_next("reserved", "out")?);
-            idata["out_type"] = json!("withdrawn");
-            idata["out_on"] = json!(today);
+            idata.status = item_next("reserved", "out")?.into();
+            idata.out_type = Some("withdrawn".into());
+            idata.out_on = Some(today.clone());
             c.use_status = "idle".into();
             c.locked_by = None;
-            if item.data["warehouse_kind"] == "physical" {
-                c.location = item.data["location_before"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                c.custodian = item.data["custodian_before"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+            if item.data.warehouse_kind == "physical" {
+                c.location = item.data.location_before.clone();
+                c.custodian = item.data.custodian_before.clone();
             }
         }
-        push_history(
-            &mut idata,
+        idata.history.push(common::history_entry(
             "issued",
-            json!({ "order": order.id, "kind": kind }),
-        );
-        writes.push(update_write("warehouse_items", item, idata));
+            json!({ "order": order.id, "kind": o.kind }),
+        ));
+        writes.push(Write::update("warehouse_items", item, &idata)?);
         writes.push(card_write(&card, &c)?);
         writes.push(activity(
             &card.id,
             &card.org,
-            &format!("warehouse_{kind}_out"),
+            &format!("warehouse_{}_out", o.kind),
             Some(&order.id),
-            json!({ "no": order.data["no"], "due_on": order.data["due_on"] }),
+            json!({ "no": o.no, "due_on": o.due_on }),
         ));
     }
     if temporary && let Some(w) = demand_progress(&order, list.len() as u64)? {
         writes.push(w);
     }
     let written = transact(writes)?;
-    publish_out(&order, &kind)?;
+    publish_out(&order)?;
     Ok(Response::json(&written.into_iter().next().flatten()))
 }
 
 /// `POST /warehouse/orders/{id}/return` `{condition?, refurbish?, note?}`:
 /// 归还验收: loaned or leased items come back into stock.
 fn return_items(req: &Request) -> Result<Response> {
-    let (order, kind, status, wh_org) = fetch_order(req)?;
-    require_keeper(&wh_org)?;
-    let to = order_next(&kind, &status, "return")?;
-    let input = body(req).unwrap_or_default();
-    let condition = match text_field(&input, "condition") {
-        Some(c) if CONDITIONS.contains(&c.as_str()) => Some(c),
-        Some(_) => {
-            return Err(Error::validation(
-                "condition",
-                format!("condition is one of {}", CONDITIONS.join(", ")),
-            )
-            .with_code("not_in_vocabulary"));
-        }
-        None => None,
-    };
-    let refurbish = input.get("refurbish").and_then(Value::as_bool) == Some(true);
+    let order = fetch_order(req)?;
+    let o = &order.data;
+    require_keeper(&o.warehouse_org)?;
+    let to = order_next(&o.kind, &o.status, "return")?;
+    let input = common::body(req).unwrap_or_default();
+    let condition = input.text("condition").map(condition_of).transpose()?;
+    let refurbish = input.flag("refurbish");
     let list = held_items(&order)?;
     let today = dates::today();
-    let note = json!({ "condition": condition, "note": text_field(&input, "note") });
-    let (mut data, _) = order_update(&order, to, "returned", note.clone());
-    data["returned_on"] = json!(today);
-    data["completed_on"] = json!(today);
-    data["return_inspection"] = note;
-    let mut writes = vec![update_write("warehouse_orders", &order, data)];
+    let note = json!({ "condition": condition, "note": input.text("note") });
+    let mut data = order_step(&order, to, "returned", note.clone());
+    data.set("returned_on", &today);
+    data.set("completed_on", &today);
+    data.set("return_inspection", note);
+    let mut writes = vec![Write::update("warehouse_orders", &order, &data)?];
     for item in &list {
-        let card = cards().fetch::<Card>(item.data["card_id"].as_str().unwrap_or_default())?;
+        let card = cards().fetch::<Card>(&item.data.card_id)?;
         let mut idata = item.data.clone();
-        idata["status"] = json!(item_next(
-            "on_loan",
-            if refurbish {
-                "return_for_refurbishing"
-            } else {
-                "return"
-            }
-        )?);
-        idata["order_id"] = Value::Null;
-        idata["due_on"] = Value::Null;
-        idata["overdue"] = Value::Null;
+        let event = if refurbish {
+            "return_for_refurbishing"
+        } else {
+            "return"
+        };
+        idata.status = item_next("on_loan", event)?.into();
+        idata.order_id = None;
+        idata.due_on = None;
         if let Some(c) = &condition {
-            idata["condition"] = json!(c);
+            idata.condition = c.clone();
         }
-        push_history(&mut idata, "returned", json!({ "order": order.id }));
-        writes.push(update_write("warehouse_items", item, idata));
+        idata.history.push(common::history_entry(
+            "returned",
+            json!({ "order": order.id }),
+        ));
+        writes.push(Write::update("warehouse_items", item, &idata)?);
         let mut c = card.data.clone();
         c.use_status = "in_warehouse".into();
         c.lease = None;
@@ -1647,17 +1643,17 @@ fn return_items(req: &Request) -> Result<Response> {
             &card.org,
             "warehouse_returned",
             Some(&order.id),
-            json!({ "no": order.data["no"], "condition": condition }),
+            json!({ "no": o.no, "condition": condition }),
         ));
     }
     let written = transact(writes)?;
     common::publish(
         "warehouse.returned",
         &order.id,
-        &wh_org,
+        &o.warehouse_org,
         &json!({
-            "order_id": order.id, "kind": kind, "item_ids": order.data["item_ids"],
-            "to_org": order.data["to_org"], "condition": condition, "returned_on": today,
+            "order_id": order.id, "kind": o.kind, "item_ids": o.item_ids,
+            "to_org": o.to_org, "condition": condition, "returned_on": today,
         }),
         &format!("{}:returned", order.id),
     )?;
@@ -1665,28 +1661,33 @@ fn return_items(req: &Request) -> Result<Response> {
 }
 
 /// Writes that give the order's reserved items back to stock.
-fn release_writes(order: &Doc<Value>) -> Result<Vec<Write>> {
+fn release_writes(order: &Doc<Order>) -> Result<Vec<Write>> {
     let mut writes = Vec::new();
-    for id in order.data["item_ids"].as_array().into_iter().flatten() {
-        let Some(item) = items().get::<Value>(id.as_str().unwrap_or_default())? else {
+    for id in &order.data.item_ids {
+        let Some(item) = items().get::<Item>(id)? else {
             continue;
         };
-        if item.data["order_id"] == order.id.as_str() && item.data["status"] == "reserved" {
+        if item.data.order_id.as_deref() == Some(order.id.as_str())
+            && item.data.status == "reserved"
+        {
             let mut data = item.data.clone();
-            data["status"] = json!(item_next("reserved", "release")?);
-            data["order_id"] = Value::Null;
-            push_history(&mut data, "released", json!({ "order": order.id }));
-            writes.push(update_write("warehouse_items", &item, data));
+            data.status = item_next("reserved", "release")?.into();
+            data.order_id = None;
+            data.history.push(common::history_entry(
+                "released",
+                json!({ "order": order.id }),
+            ));
+            writes.push(Write::update("warehouse_items", &item, &data)?);
         }
     }
     Ok(writes)
 }
 
 /// Writes that free an intake's card.
-fn unlock_intake_writes(order: &Doc<Value>, action: &str) -> Result<Vec<Write>> {
+fn unlock_intake_writes(order: &Doc<Order>, action: &str) -> Result<Vec<Write>> {
     let mut writes = Vec::new();
-    for id in order.data["card_ids"].as_array().into_iter().flatten() {
-        let card = cards().fetch::<Card>(id.as_str().unwrap_or_default())?;
+    for id in &order.data.card_ids {
+        let card = cards().fetch::<Card>(id)?;
         if card.data.locked_by.as_deref() == Some(order.id.as_str()) {
             let mut free = card.data.clone();
             free.locked_by = None;
@@ -1706,21 +1707,22 @@ fn unlock_intake_writes(order: &Doc<Value>, action: &str) -> Result<Vec<Write>> 
 /// `POST /warehouse/orders/{id}/reject` `{note}`: the keeper declines a
 /// unit's request (an intake is refused through `inspect`).
 fn reject(req: &Request) -> Result<Response> {
-    let (order, kind, status, wh_org) = fetch_order(req)?;
-    require_keeper(&wh_org)?;
-    if kind == "intake" {
+    let order = fetch_order(req)?;
+    let o = &order.data;
+    require_keeper(&o.warehouse_org)?;
+    if o.kind == "intake" {
         return Err(Error::new(
             409,
             "use_inspect",
             "an intake is refused by inspecting it with accept: false",
         ));
     }
-    let to = order_next(&kind, &status, "reject")?;
-    let note = text_field(&body(req)?, "note").ok_or_else(|| {
+    let to = order_next(&o.kind, &o.status, "reject")?;
+    let note = common::body(req)?.text("note").ok_or_else(|| {
         Error::validation("note", "say why the request is declined").with_code("reason_required")
     })?;
-    let (_, w) = order_update(&order, to, "rejected", json!(note));
-    let written = transact(vec![w])?;
+    let data = order_step(&order, to, "rejected", json!(note));
+    let written = transact(vec![Write::update("warehouse_orders", &order, &data)?])?;
     Ok(Response::json(&written.into_iter().next().flatten()))
 }
 
@@ -1728,21 +1730,22 @@ fn reject(req: &Request) -> Result<Response> {
 /// an order off before its items leave; reserved items return to stock,
 /// an intake's card is free again, a running approval is withdrawn.
 fn cancel(req: &Request) -> Result<Response> {
-    let (order, kind, status, wh_org) = fetch_order(req)?;
-    if !authz::allowed_at("assets.warehouse", &wh_org) {
+    let order = fetch_order(req)?;
+    let o = &order.data;
+    if !authz::allowed_at("assets.warehouse", &o.warehouse_org) {
         require("assets.manage")?;
     }
-    if status == "in_approval" {
-        approvals::withdraw(order.data["approval_id"].as_str().unwrap_or_default())?;
+    if o.status == "in_approval" {
+        approvals::withdraw(o.approval_id.as_deref().unwrap_or_default())?;
         // The withdrawn event finds the order closed already.
-        let order = orders().fetch::<Value>(&order.id)?;
+        let order = orders().fetch::<Order>(&order.id)?;
         close_order(&order, "withdrawn", json!({ "by": actor() }))?;
         return Ok(Response::json(&orders().fetch::<Value>(&order.id)?));
     }
-    let to = order_next(&kind, &status, "cancel")?;
-    let (_, w) = order_update(&order, to, "cancelled", json!(null));
-    let mut writes = vec![w];
-    if kind == "intake" {
+    let to = order_next(&o.kind, &o.status, "cancel")?;
+    let data = order_step(&order, to, "cancelled", json!(null));
+    let mut writes = vec![Write::update("warehouse_orders", &order, &data)?];
+    if o.kind == "intake" {
         writes.extend(unlock_intake_writes(&order, "warehouse_intake_cancelled")?);
     } else {
         writes.extend(release_writes(&order)?);
@@ -1752,52 +1755,47 @@ fn cancel(req: &Request) -> Result<Response> {
 }
 
 /// A rejected or withdrawn approval: the order ends, its items go back.
-fn close_order(order: &Doc<Value>, outcome: &str, note: Value) -> Result<()> {
-    let kind = order.data["kind"].as_str().unwrap_or_default();
-    let to = order_next(
-        kind,
-        order.data["status"].as_str().unwrap_or_default(),
-        outcome,
-    )?;
-    let (_, w) = order_update(order, to, outcome, note);
-    let mut writes = vec![w];
+fn close_order(order: &Doc<Order>, outcome: &str, note: Value) -> Result<()> {
+    let to = order_next(&order.data.kind, &order.data.status, outcome)?;
+    let data = order_step(order, to, outcome, note);
+    let mut writes = vec![Write::update("warehouse_orders", order, &data)?];
     writes.extend(release_writes(order)?);
     transact(writes).map(|_| ())
 }
 
 /// The demand's progress after `count` items reached its unit.
-fn demand_progress(order: &Doc<Value>, count: u64) -> Result<Option<Write>> {
-    let Some(demand_id) = order.data["demand_id"].as_str() else {
+fn demand_progress(order: &Doc<Order>, count: u64) -> Result<Option<Write>> {
+    let Some(demand_id) = &order.data.demand_id else {
         return Ok(None);
     };
-    let Some(demand) = demands().get::<Value>(demand_id)? else {
+    let Some(demand) = demands().get::<Demand>(demand_id)? else {
         return Ok(None);
     };
     let mut data = demand.data.clone();
-    let filled = data["fulfilled"].as_u64().unwrap_or(0) + count;
-    data["fulfilled"] = json!(filled);
-    if filled >= data["quantity"].as_u64().unwrap_or(1) {
-        data["status"] = json!("fulfilled");
-        data["fulfilled_on"] = json!(dates::today());
+    data.fulfilled += count;
+    if data.fulfilled >= data.quantity.max(1) {
+        data.status = "fulfilled".into();
+        data.rest
+            .insert("fulfilled_on".into(), json!(dates::today()));
     }
-    push_history(
-        &mut data,
+    data.history.push(common::history_entry(
         "matched",
         json!({ "order": order.id, "items": count }),
-    );
-    Ok(Some(update_write("demands", &demand, data)))
+    ));
+    Ok(Some(Write::update("demands", &demand, &data)?))
 }
 
-fn publish_out(order: &Doc<Value>, kind: &str) -> Result<()> {
+fn publish_out(order: &Doc<Order>) -> Result<()> {
+    let o = &order.data;
     common::publish(
         "warehouse.out",
         &order.id,
-        order.data["warehouse_org"].as_str().unwrap_or(&order.org),
+        &o.warehouse_org,
         &json!({
-            "order_id": order.id, "no": order.data["no"], "type": kind,
-            "item_ids": order.data["item_ids"], "to_org": order.data["to_org"],
-            "total_value": order.data["total_value"], "saving": order.data["saving"],
-            "due_on": order.data["due_on"],
+            "order_id": order.id, "no": o.no, "type": o.kind,
+            "item_ids": o.item_ids, "to_org": o.to_org,
+            "total_value": o.total_value, "saving": o.get("saving"),
+            "due_on": o.due_on,
         }),
         &format!("{}:out", order.id),
     )
@@ -1808,17 +1806,18 @@ fn publish_out(order: &Doc<Value>, kind: &str) -> Result<()> {
 /// instance changes.
 pub fn on_approval(outcome: &str, payload: &Value) -> Result<()> {
     let subject = payload["subject_id"].as_str().unwrap_or_default();
-    let Some(order) = orders().get::<Value>(subject)? else {
+    let Some(order) = orders().get::<Order>(subject)? else {
         log::warn(format!(
             "approval outcome for unknown subject {subject} ignored"
         ));
         return Ok(());
     };
-    if order.data["approval_id"] != payload["instance_id"] || order.data["status"] != "in_approval"
+    if order.data.approval_id.as_deref() != payload["instance_id"].as_str()
+        || order.data.status != "in_approval"
     {
         return Ok(());
     }
-    let note = json!({ "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"] });
+    let note = common::outcome_note(payload);
     match outcome {
         "approved" => execute_outflow(&order, note),
         "rejected" | "withdrawn" => close_order(&order, outcome, note),
@@ -1829,39 +1828,28 @@ pub fn on_approval(outcome: &str, payload: &Value) -> Result<()> {
 /// An approved reallocation, disposal or donation takes effect, all in
 /// one transaction: the items leave, the cards are reduced (and, for a
 /// reallocation, an incoming card appears at the receiving unit).
-fn execute_outflow(order: &Doc<Value>, note: Value) -> Result<()> {
-    let kind = order.data["kind"].as_str().unwrap_or_default().to_string();
-    let to = order_next(&kind, "in_approval", "approved")?;
+fn execute_outflow(order: &Doc<Order>, note: Value) -> Result<()> {
+    let o = &order.data;
+    let to = order_next(&o.kind, "in_approval", "approved")?;
     let list = held_items(order)?;
     let today = dates::today();
     let month = dates::month_text(dates::this_month());
-    let (mut data, _) = order_update(order, to, "approved", note);
-    data["out_on"] = json!(today);
-    data["completed_on"] = json!(today);
-    let mut writes = vec![update_write("warehouse_orders", order, data)];
-    let to_org = order.data["to_org"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let mut data = order_step(order, to, "approved", note);
+    data.set("out_on", &today);
+    data.set("completed_on", &today);
+    let mut writes = vec![Write::update("warehouse_orders", order, &data)?];
+    let to_org = o.to_org.clone().unwrap_or_default();
     let mut incoming = Vec::new();
     let mut events = Vec::new();
     for item in &list {
-        let card = cards().fetch::<Card>(item.data["card_id"].as_str().unwrap_or_default())?;
+        let card = cards().fetch::<Card>(&item.data.card_id)?;
         let mut c = card.data.clone();
         c.locked_by = None;
         c.reduced_on = month.clone();
-        let out_type = match kind.as_str() {
+        let out_type = match o.kind.as_str() {
             "reallocation" => {
-                let mut new_card = c.clone();
-                new_card.state = "incoming".into();
-                new_card.acquisition_method = "transfer_in".into();
-                new_card.transferred_from = Some(card.id.clone());
-                new_card.transferred_from_org = Some(card.org.clone());
-                new_card.reduced_on = String::new();
+                let mut new_card = Card::incoming(&card);
                 new_card.use_status = "in_use".into();
-                new_card.department = String::new();
-                new_card.custodian = String::new();
-                new_card.location = String::new();
                 incoming.push(new_card);
                 c.state = "transferred".into();
                 events.push((
@@ -1875,10 +1863,10 @@ fn execute_outflow(order: &Doc<Value>, note: Value) -> Result<()> {
             _ => {
                 c.state = "disposed".into();
                 c.use_status = "awaiting_disposal".into();
-                c.disposal_method = if kind == "donation" {
+                c.disposal_method = if o.kind == "donation" {
                     "donation".into()
                 } else {
-                    order.data["method"].as_str().unwrap_or("scrap").to_string()
+                    o.method.clone().unwrap_or_else(|| "scrap".into())
                 };
                 events.push((
                     "disposed",
@@ -1886,7 +1874,7 @@ fn execute_outflow(order: &Doc<Value>, note: Value) -> Result<()> {
                     card.org.clone(),
                     json!({ "card_id": card.id, "asset_no": c.asset_no, "method": c.disposal_method, "original_value": c.original_value, "net_value": c.net_value, "warehouse_order": order.id }),
                 ));
-                if kind == "donation" {
+                if o.kind == "donation" {
                     "donated"
                 } else {
                     "disposed"
@@ -1894,18 +1882,21 @@ fn execute_outflow(order: &Doc<Value>, note: Value) -> Result<()> {
             }
         };
         let mut idata = item.data.clone();
-        idata["status"] = json!(item_next("reserved", "out")?);
-        idata["out_type"] = json!(out_type);
-        idata["out_on"] = json!(today);
-        push_history(&mut idata, out_type, json!({ "order": order.id }));
-        writes.push(update_write("warehouse_items", item, idata));
+        idata.status = item_next("reserved", "out")?.into();
+        idata.out_type = Some(out_type.into());
+        idata.out_on = Some(today.clone());
+        idata.history.push(common::history_entry(
+            out_type,
+            json!({ "order": order.id }),
+        ));
+        writes.push(Write::update("warehouse_items", item, &idata)?);
         writes.push(card_write(&card, &c)?);
         writes.push(activity(
             &card.id,
             &card.org,
             &format!("warehouse_{out_type}"),
             Some(&order.id),
-            json!({ "no": order.data["no"], "to_org": order.data["to_org"] }),
+            json!({ "no": o.no, "to_org": o.to_org }),
         ));
     }
     if !incoming.is_empty() {
@@ -1924,28 +1915,20 @@ fn execute_outflow(order: &Doc<Value>, note: Value) -> Result<()> {
                 Some(&order.id),
                 json!({ "asset_no": card.asset_no, "from": card.transferred_from }),
             ));
-            writes.push(Write::Insert {
-                collection: "cards".into(),
-                id: Some(id),
-                org: Some(to_org.clone()),
-                data: serde_json::to_value(&card).map_err(|e| Error::internal(e.to_string()))?,
-            });
+            writes.push(Write::insert_with(
+                "cards",
+                Some(&id),
+                Some(&to_org),
+                &card,
+            )?);
         }
         if let Some(w) = demand_progress(order, list.len() as u64)? {
             writes.push(w);
         }
     }
     transact(writes)?;
-    for (topic, key, org, body) in events {
-        common::publish(
-            topic,
-            &key,
-            &org,
-            &body,
-            &format!("{}:{topic}:{key}", order.id),
-        )?;
-    }
-    publish_out(order, &kind)
+    common::publish_all(&order.id, events)?;
+    publish_out(order)
 }
 
 /// The daily `loan-reminders` job: loans and leases past their due date
@@ -1964,35 +1947,31 @@ pub fn on_job(name: &str) -> Result<()> {
             .sort("due_on")
             .limit(400)
             .cursor(cursor)
-            .page::<Value>()?;
+            .page::<Order>()?;
         let mut writes = Vec::new();
         let mut due = Vec::new();
-        for order in &page.records {
-            if order.data["overdue"] == true {
-                continue;
-            }
-            let mut data = order.data.clone();
-            data["overdue"] = json!(true);
-            data["overdue_since"] = json!(today);
-            push_history(&mut data, "overdue", json!(null));
-            writes.push(update_write("warehouse_orders", order, data));
-            due.push(order.clone());
+        for order in page.records.iter().filter(|o| o.data.overdue != Some(true)) {
+            let mut data = order_step(order, &order.data.status, "overdue", json!(null));
+            data.overdue = Some(true);
+            data.set("overdue_since", &today);
+            writes.push(Write::update("warehouse_orders", order, &data)?);
+            due.push(order);
         }
         if !writes.is_empty() {
             transact(writes)?;
         }
-        for order in &due {
-            let overdue_days =
-                dates::days_between(order.data["due_on"].as_str().unwrap_or(&today), &today);
+        for order in due {
+            let o = &order.data;
+            let due_on = o.due_on.as_deref().unwrap_or(&today);
             common::publish(
                 "warehouse.loan_overdue",
                 &order.id,
-                order.data["warehouse_org"].as_str().unwrap_or(&order.org),
+                &o.warehouse_org,
                 &json!({
-                    "order_id": order.id, "no": order.data["no"], "kind": order.data["kind"],
-                    "to_org": order.data["to_org"], "counterparty": order.data["counterparty"],
-                    "due_on": order.data["due_on"], "days_overdue": overdue_days,
-                    "item_ids": order.data["item_ids"],
+                    "order_id": order.id, "no": o.no, "kind": o.kind,
+                    "to_org": o.to_org, "counterparty": o.counterparty,
+                    "due_on": o.due_on, "days_overdue": dates::days_between(due_on, &today),
+                    "item_ids": o.item_ids,
                 }),
                 &format!("{}:overdue", order.id),
             )?;
@@ -2010,8 +1989,8 @@ pub fn on_job(name: &str) -> Result<()> {
 /// needed_by?, unit_budget_yuan?, org?}`: a unit's need, matched against
 /// the catalogue.
 fn create_demand(req: &Request) -> Result<Response> {
-    let input = body(req)?;
-    let category = required_text(&input, "category")?;
+    let input = common::body(req)?;
+    let category = input.required("category")?;
     let prefix = category_prefix(&category)
         .filter(|p| {
             crate::categories::all()
@@ -2032,7 +2011,7 @@ fn create_demand(req: &Request) -> Result<Response> {
                 .with_param("min", 1)
                 .with_param("max", 1000)
         })?;
-    let description = required_text(&input, "description")?;
+    let description = input.required("description")?;
     if description.chars().count() > 500 {
         return Err(Error::validation("description", "at most 500 characters")
             .with_code("too_long")
@@ -2044,25 +2023,29 @@ fn create_demand(req: &Request) -> Result<Response> {
         })?),
         None => None,
     };
-    let org = text_field(&input, "org")
+    let org = input
+        .text("org")
         .or_else(common::acting_org)
         .ok_or_else(|| Error::validation("org", "org is required").with_code("required"))?;
-    let data = json!({
-        "category": category.to_ascii_uppercase(), "category_prefix": prefix,
-        "quantity": quantity, "fulfilled": 0, "description": description,
-        "needed_by": date_field(&input, "needed_by")?, "unit_budget": unit_budget,
-        "status": "open", "created_by": actor(), "created_on": dates::today(),
-        "history": [{ "on": dates::today(), "actor": actor(), "action": "posted" }],
-    });
-    let doc = demands().insert_with(None, Some(&org), &data)?;
+    let demand = Demand {
+        category: category.to_ascii_uppercase(),
+        category_prefix: prefix,
+        quantity,
+        description,
+        needed_by: input.date("needed_by")?,
+        unit_budget,
+        status: "open".into(),
+        created_by: actor(),
+        created_on: dates::today(),
+        history: vec![json!({ "on": dates::today(), "actor": actor(), "action": "posted" })],
+        ..Demand::default()
+    };
+    let doc = demands().insert_with(None, Some(&org), &demand)?;
     Ok(Response::json(&doc).with_status(201))
 }
 
 fn list_demands(req: &Request) -> Result<Response> {
-    let mut find = demands().find();
-    if let Some(status) = req.query_param("status").filter(|s| !s.is_empty()) {
-        find = find.eq("status", status);
-    }
+    let mut find = list::filter_eq(&["status"], demands().find(), req);
     if let Some(category) = req.query_param("category").filter(|c| !c.is_empty()) {
         let prefix = category_prefix(&category).ok_or_else(|| {
             Error::validation("category", "a GB/T 14885 code or prefix")
@@ -2070,10 +2053,8 @@ fn list_demands(req: &Request) -> Result<Response> {
         })?;
         find = find.prefix("category", &prefix);
     }
-    let find = find
-        .within(req.query_param("org").filter(|o| !o.is_empty()))
-        .sort_desc("created-at");
-    tianshan_sdk::list::respond(
+    let find = list::within_org(find, req).sort_desc("created-at");
+    list::respond(
         req,
         &find,
         "demands",
@@ -2106,17 +2087,14 @@ fn show_demand(req: &Request) -> Result<Response> {
 
 /// `POST /warehouse/demands/{id}/close` `{note?}`: the unit withdraws it.
 fn close_demand(req: &Request) -> Result<Response> {
-    let demand = demands().fetch::<Value>(req.param("id")?)?;
-    if demand.data["status"] != "open" {
+    let demand = demands().fetch::<Demand>(req.param("id")?)?;
+    if demand.data.status != "open" {
         return Err(Error::new(409, "not_open", "the demand is not open"));
     }
     let mut data = demand.data.clone();
-    data["status"] = json!("closed");
-    push_history(
-        &mut data,
-        "closed",
-        json!(text_field(&body(req).unwrap_or_default(), "note")),
-    );
+    data.status = "closed".into();
+    let note = json!(common::body(req).unwrap_or_default().text("note"));
+    data.history.push(common::history_entry("closed", note));
     Ok(Response::json(&demands().update(
         &demand.id,
         demand.revision,
@@ -2156,38 +2134,14 @@ fn report(req: &Request) -> Result<Response> {
         if let Some(w) = &warehouse {
             find = find.eq("warehouse_id", w.as_str());
         }
-        let mut cursor = None;
-        loop {
-            let page = find.clone().limit(1000).cursor(cursor).page::<Value>()?;
-            rows.extend(page.records.into_iter().map(|d| d.data));
-            match page.next_cursor {
-                Some(c) if rows.len() < 200_000 => cursor = Some(c),
-                _ => break,
-            }
-        }
+        rows.extend(find.all::<Value>(200_000)?.into_iter().map(|d| d.data));
     }
     let months = throughput(&rows, &from, &to);
     let mut stock_find = items().find();
     if let Some(w) = &warehouse {
         stock_find = stock_find.eq("warehouse_id", w.as_str());
     }
-    let stock: Vec<Value> = items()
-        .aggregate(
-            &stock_find,
-            &["status"],
-            &[
-                (AggregateOp::Count, None),
-                (AggregateOp::Sum, Some("original_value")),
-            ],
-        )?
-        .into_iter()
-        .map(|g| {
-            json!({
-                "status": g.key.first(), "count": g.values.first().copied().flatten().unwrap_or(0.0) as u64,
-                "original_value": g.values.get(1).copied().flatten().unwrap_or(0.0).round() as i64,
-            })
-        })
-        .collect();
+    let stock = stock_by_status(stock_find)?;
     let out_kinds = [
         "reallocation",
         "loan",
@@ -2215,16 +2169,16 @@ fn report(req: &Request) -> Result<Response> {
         let mut table = Table::new("warehouse-report", &headers);
         let mut total = MonthRow::default();
         for (m, r) in &months {
-            let mut row = vec![json!(m), json!(r.items_in), yuan_cell(r.value_in)];
+            let mut row = vec![json!(m), json!(r.items_in), export::yuan(r.value_in)];
             for k in out_kinds {
                 row.push(json!(r.items_out.get(k).copied().unwrap_or(0)));
                 *total.items_out.entry(k.to_string()).or_default() +=
                     r.items_out.get(k).copied().unwrap_or(0);
             }
             row.extend([
-                yuan_cell(r.value_out),
-                yuan_cell(r.redeployed),
-                yuan_cell(r.saving),
+                export::yuan(r.value_out),
+                export::yuan(r.redeployed),
+                export::yuan(r.saving),
             ]);
             table.push(row);
             total.items_in += r.items_in;
@@ -2236,15 +2190,15 @@ fn report(req: &Request) -> Result<Response> {
         let mut row = vec![
             json!(if en { "Total" } else { "合计" }),
             json!(total.items_in),
-            yuan_cell(total.value_in),
+            export::yuan(total.value_in),
         ];
         for k in out_kinds {
             row.push(json!(total.items_out.get(k).copied().unwrap_or(0)));
         }
         row.extend([
-            yuan_cell(total.value_out),
-            yuan_cell(total.redeployed),
-            yuan_cell(total.saving),
+            export::yuan(total.value_out),
+            export::yuan(total.redeployed),
+            export::yuan(total.saving),
         ]);
         table.push(row);
         return export::respond(&table, format);
@@ -2287,15 +2241,24 @@ pub fn seed_demo(orgs: &[String]) -> Result<usize> {
     }
     let mut made = Vec::new();
     for (name, kind, address) in [
-        ("公物仓（实体仓）", "physical", "公物仓库房"),
-        ("公物仓（虚拟仓）", "virtual", ""),
+        ("公物仓（实体仓）", "physical", Some("公物仓库房")),
+        ("公物仓（虚拟仓）", "virtual", None),
     ] {
-        let data = json!({
-            "name": name, "kind": kind, "address": if address.is_empty() { Value::Null } else { json!(address) },
-            "zones": if kind == "physical" { json!(["A区", "B区", "C区"]) } else { json!([]) },
-            "active": true, "created_by": actor(), "created_on": dates::today(),
-        });
-        made.push(warehouses().insert_with(None, Some(home), &data)?);
+        let wh = Warehouse {
+            name: name.into(),
+            kind: kind.into(),
+            address: address.map(str::to_string),
+            zones: if kind == "physical" {
+                vec!["A区".into(), "B区".into(), "C区".into()]
+            } else {
+                Vec::new()
+            },
+            active: true,
+            created_by: actor(),
+            created_on: dates::today(),
+            ..Warehouse::default()
+        };
+        made.push(warehouses().insert_with(None, Some(home), &wh)?);
     }
     let idle = cards()
         .find()
@@ -2318,31 +2281,24 @@ pub fn seed_demo(orgs: &[String]) -> Result<usize> {
             card.data.category.starts_with("A05") || card.data.category.starts_with("A0206");
         let wh = if physical { &made[0] } else { &made[1] };
         let (no, order_id) = new_number("whorder", "RK", &card.org)?;
-        let (item_id, mut writes) = stock_in(
-            wh,
-            card,
-            &order_id,
-            "good",
-            "idle",
-            physical.then(|| "A区".to_string()),
-            false,
-            None,
-        )?;
+        let how = Intake {
+            order_id: &order_id,
+            condition: "good",
+            source: "idle",
+            bin: physical.then(|| "A区".to_string()),
+            refurbish: false,
+            available_from: None,
+        };
+        let (item_id, mut writes) = stock_in(wh, card, how)?;
+        let mut order = intake_order(wh, card, no, "completed");
+        order.item_ids = vec![item_id];
+        order.history = vec![json!({ "on": dates::today(), "actor": actor(), "action": "demo" })];
+        order.set("condition", "good");
+        order.set("source", "idle");
+        order.set("in_on", dates::today());
         writes.insert(
             0,
-            Write::Insert {
-                collection: "warehouse_orders".into(),
-                id: Some(order_id.clone()),
-                org: Some(card.org.clone()),
-                data: json!({
-                    "kind": "intake", "no": no, "status": "completed",
-                    "warehouse_id": wh.id, "warehouse_org": wh.org, "warehouse_name": wh.data["name"],
-                    "items": [item_summary(card)], "card_ids": [card.id], "item_ids": [item_id],
-                    "total_value": card.data.original_value, "condition": "good", "source": "idle",
-                    "in_on": dates::today(), "created_by": actor(), "created_on": dates::today(),
-                    "history": [{ "on": dates::today(), "actor": actor(), "action": "demo" }],
-                }),
-            },
+            Write::insert_with("warehouse_orders", Some(&order_id), Some(&card.org), &order)?,
         );
         transact(writes)?;
         stocked += 1;
