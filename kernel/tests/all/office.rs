@@ -771,6 +771,26 @@ fn notices_reach_their_audience_and_matters_are_supervised() {
     );
     assert_eq!(receipts["count"], 1, "read twice, one receipt: {receipts}");
     assert_eq!(receipts["read"][0]["name"], "drafter.a");
+    // Newer notices for the leaders only do not leave a member's page
+    // empty: the list reads on until it has one he may see.
+    for n in 0..3 {
+        ok(
+            k,
+            &w.clerk,
+            "POST",
+            "/notices",
+            json!({"title": format!("党组会议纪要（{n}）"), "body": "略。", "audience": "leaders"}),
+            201,
+        );
+    }
+    let first = ok(k, &w.drafter, "GET", "/notices?limit=1", Value::Null, 200);
+    assert_eq!(
+        first["records"].as_array().map(Vec::len),
+        Some(1),
+        "a full page: {first}"
+    );
+    assert_eq!(first["records"][0]["id"], everyone_id, "{first}");
+    assert_eq!(first["records"][0]["read"], true, "{first}");
     assert_eq!(
         refused(
             k,
