@@ -35,6 +35,57 @@ impl From<Map<String, Value>> for Form {
 }
 
 impl Form {
+    /// The request's JSON body, which must be an object: 400 `invalid_json`
+    /// when it is not JSON, 400 `invalid_body` when it is another value.
+    pub fn of(req: &crate::Request) -> Result<Form> {
+        match req.json::<Value>()? {
+            Value::Object(map) => Ok(Form(map)),
+            _ => Err(Error::bad_request(
+                "invalid_body",
+                "the body must be a JSON object",
+            )),
+        }
+    }
+
+    /// The ids of the records an action covers (the cards of a document,
+    /// the items of an order): at least one (422 `none_selected`), at most
+    /// `max` (422 `too_many` with `max`), none twice (422 `named_twice`),
+    /// each refusal naming `field`.
+    pub fn ids(&self, field: &str, max: usize) -> Result<Vec<String>> {
+        let ids: Vec<String> = self
+            .0
+            .get(field)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Err(
+                Error::validation(field, format!("{field}: name at least one"))
+                    .with_code("none_selected"),
+            );
+        }
+        if ids.len() > max {
+            return Err(Error::validation(field, format!("{field}: at most {max}"))
+                .with_code("too_many")
+                .with_param("max", max));
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != ids.len() {
+            return Err(
+                Error::validation(field, format!("{field}: one is named twice"))
+                    .with_code("named_twice"),
+            );
+        }
+        Ok(ids)
+    }
+
     /// The trimmed text of `field`; none when absent, not text, or blank.
     pub fn text(&self, field: &str) -> Option<String> {
         self.0
@@ -124,5 +175,21 @@ mod tests {
             "not_in_vocabulary"
         );
         assert!(f.flag("go") && !f.flag("name"));
+    }
+
+    #[test]
+    fn ids_are_one_or_more_distinct_and_bounded() {
+        let f = form(json!({"none": [], "two": ["a", "b"], "twice": ["a", "a"], "odd": "a"}));
+        assert_eq!(f.ids("two", 2).unwrap(), ["a", "b"]);
+        for (field, max, code) in [
+            ("none", 5, "none_selected"),
+            ("odd", 5, "none_selected"),
+            ("absent", 5, "none_selected"),
+            ("two", 1, "too_many"),
+            ("twice", 5, "named_twice"),
+        ] {
+            let e = f.ids(field, max).unwrap_err();
+            assert_eq!((e.status(), e.code(), e.field()), (422, code, Some(field)));
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! disposal), so every change after booking is approved and logged.
 
 use serde_json::{Map, Value, json};
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Find, Write, collection};
 
@@ -298,7 +299,7 @@ fn plausible(card: &Card, lang: &str) -> Result<()> {
 /// New draft cards; `org` in the body puts them in another org the caller
 /// reaches (a unit under the caller's administration).
 fn create(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let org = input.text("org");
     let mut card = card_from(&input)?;
     plausible(&card, req.lang())?;
@@ -430,7 +431,7 @@ fn show(req: &Request) -> Result<Response> {
 /// Edits a draft (with its revision); booked cards change by document.
 fn edit(req: &Request) -> Result<Response> {
     let id = req.param("id")?;
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let revision = input
         .get("revision")
         .and_then(Value::as_u64)

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Write};
 
@@ -94,60 +93,6 @@ pub fn publish(
         .idempotency_key(once)
         .publish()
         .map(|_| ())
-}
-
-/// A JSON body that must be an object, read field by field.
-pub fn body(req: &Request) -> Result<Form> {
-    match req.json::<Value>()? {
-        Value::Object(map) => Ok(Form(map)),
-        _ => Err(Error::bad_request(
-            "invalid_body",
-            "the body must be a JSON object",
-        )),
-    }
-}
-
-/// The ids of the records an action covers (`card`s of a `document`):
-/// at least one, at most `max`, none twice.
-pub fn ids(input: &Form, field: &str, max: usize, noun: &str, holder: &str) -> Result<Vec<String>> {
-    let ids: Vec<String> = input
-        .get(field)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    if ids.is_empty() {
-        return Err(
-            Error::validation(field, format!("name at least one {noun}"))
-                .with_code("none_selected"),
-        );
-    }
-    if ids.len() > max {
-        return Err(
-            Error::validation(field, format!("at most {max} {noun}s per {holder}"))
-                .with_code("too_many")
-                .with_param("max", max),
-        );
-    }
-    let mut unique = ids.clone();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != ids.len() {
-        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "an"
-        } else {
-            "a"
-        };
-        return Err(
-            Error::validation(field, format!("{article} {noun} is named twice"))
-                .with_code("named_twice"),
-        );
-    }
-    Ok(ids)
 }
 
 /// One entry of a record's `history` (who, when, what), as the pages show

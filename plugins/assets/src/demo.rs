@@ -4,10 +4,10 @@
 //! starts look alike; idempotent, so a restart adds nothing.
 
 use serde_json::{Value, json};
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 
 use crate::cards::{cards, insert_cards};
-use crate::common;
 use crate::dates;
 use crate::depreciation::book_through;
 use crate::model::Card;
@@ -179,7 +179,7 @@ fn seed(req: &Request) -> Result<Response> {
     if identity::caller().is_some() {
         authz::require("assets.configure")?;
     }
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let force = input.flag("force");
     let existing = cards().find().count()?;
     if existing > 0 && !force {

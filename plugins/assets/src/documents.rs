@@ -586,7 +586,7 @@ fn plan_check(req: &Request) -> Result<Response> {
 }
 
 fn create(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let kind = input.required("kind")?;
     if !KINDS.contains(&kind.as_str()) {
         return Err(
@@ -622,7 +622,7 @@ pub fn create_document(
         let (payload, total) = validate_plan(input)?;
         (payload, Vec::new(), Vec::new(), total)
     } else {
-        let ids = common::ids(input, "card_ids", 200, "card", "document")?;
+        let ids = input.ids("card_ids", 200)?;
         let mut cards_in = Vec::with_capacity(ids.len());
         for id in &ids {
             let card = cards().fetch::<Card>(id)?;
@@ -1036,8 +1036,8 @@ fn summary(card: &Value) -> Value {
 /// The receiving unit confirms a transfer's incoming cards:
 /// `{"card_ids": [...]}`; they go on its books.
 fn receive(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
-    let ids = common::ids(&input, "card_ids", 200, "card", "document")?;
+    let input = Form::of(req)?;
+    let ids = input.ids("card_ids", 200)?;
     let mut writes = Vec::new();
     for id in &ids {
         let card = cards().fetch::<Card>(id)?;

@@ -5,10 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::collection;
 
-use crate::common::{self, require};
+use crate::common::require;
 
 /// 配置标准 for one category (or a category prefix).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +130,7 @@ fn show(_: &Request) -> Result<Response> {
 fn save(req: &Request) -> Result<Response> {
     require("assets.configure")?;
     let caller = identity::caller().ok_or_else(|| Error::unauthorized("login required"))?;
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let rules: Rules = serde_json::from_value(Value::Object(input.0)).map_err(|e| {
         Error::validation("body", format!("rules do not fit: {e}")).with_code("invalid_body")
     })?;

@@ -321,7 +321,7 @@ fn list(req: &Request) -> Result<Response> {
 /// `POST /stocktakes`: a campaign in `plan`, at `org` (default: where the
 /// request acts) covering that org's subtree.
 fn create(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let mut data = plan_from(&input)?;
     let org = input
         .text("org")
@@ -366,7 +366,7 @@ fn edit(req: &Request) -> Result<Response> {
             "only a campaign still in plan is edited",
         ));
     }
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     if let Some(org) = input.text("org")
         && org != st.org
     {
@@ -930,7 +930,7 @@ fn scan(req: &Request) -> Result<Response> {
             ),
         ));
     }
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let code = input.required("code")?;
     if code.len() > 200 {
         return Err(Error::validation("code", "at most 200 characters")
@@ -1191,7 +1191,7 @@ fn resolve(req: &Request) -> Result<Response> {
             ),
         ));
     }
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let action = input.required("action")?;
     if !ACTIONS.contains(&action.as_str()) {
         return Err(Error::validation(

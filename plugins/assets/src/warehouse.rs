@@ -552,7 +552,7 @@ fn warehouse_fields(input: &Form, wh: &mut Warehouse, creating: bool) -> Result<
 /// `POST /warehouse/warehouses` `{name, kind, address?, zones?, keeper?,
 /// phone?, note?, org?}`.
 fn create_warehouse(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let org = input
         .text("org")
         .or_else(common::acting_org)
@@ -578,7 +578,7 @@ fn show_warehouse(req: &Request) -> Result<Response> {
 fn edit_warehouse(req: &Request) -> Result<Response> {
     let mut wh = warehouses().fetch::<Warehouse>(req.param("id")?)?;
     require_keeper(&wh.org)?;
-    warehouse_fields(&common::body(req)?, &mut wh.data, false)?;
+    warehouse_fields(&Form::of(req)?, &mut wh.data, false)?;
     Ok(Response::json(&warehouses().update(
         &wh.id,
         wh.revision,
@@ -620,7 +620,7 @@ fn intake_order(wh: &Doc<Warehouse>, card: &Doc<Card>, no: String, status: &str)
 /// note?, available_from?}`: a unit offers a booked idle card; the order
 /// waits for the keeper's inspection and the card is locked to it.
 fn intake(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let card_id = input.required("card_id")?;
     let wh = warehouses()
         .fetch::<Warehouse>(&input.required("warehouse_id")?)
@@ -789,7 +789,7 @@ fn inspect(req: &Request) -> Result<Response> {
     let order = orders().fetch::<Order>(req.param("id")?)?;
     let o = &order.data;
     require_keeper(&o.warehouse_org)?;
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let accept = input
         .get("accept")
         .and_then(Value::as_bool)
@@ -982,7 +982,7 @@ fn show_item(req: &Request) -> Result<Response> {
 fn item_step(req: &Request, event: &str) -> Result<Response> {
     let item = items().fetch::<Item>(req.param("id")?)?;
     require_keeper(&item.org)?;
-    let input = common::body(req).unwrap_or_default();
+    let input = Form::of(req).unwrap_or_default();
     let mut data = item.data.clone();
     data.status = item_next(&item.data.status, event)?.into();
     if event == "ready"
@@ -1180,7 +1180,7 @@ fn saving_cap(
 /// (assets.warehouse at the warehouse) may open any kind: the items are
 /// reserved at once, and with `submit: true` an approval starts.
 fn create_order(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let kind = input.required("kind")?;
     if kind == "intake" || !ORDER_KINDS.contains(&kind.as_str()) {
         return Err(Error::validation(
@@ -1188,7 +1188,7 @@ fn create_order(req: &Request) -> Result<Response> {
             "kind is one of reallocation, loan, lease, disposal, donation, withdrawal (intake: POST /warehouse/intake)",
         ).with_code("not_in_vocabulary"));
     }
-    let ids = common::ids(&input, "item_ids", MAX_ITEMS_PER_ORDER, "item", "order")?;
+    let ids = input.ids("item_ids", MAX_ITEMS_PER_ORDER)?;
     let mut list = Vec::with_capacity(ids.len());
     for id in &ids {
         let item = items()
@@ -1453,7 +1453,7 @@ fn accept(req: &Request) -> Result<Response> {
         writes.push(reserve_write(&item, &order.id)?);
     }
     let written = transact(writes)?;
-    if common::body(req).unwrap_or_default().flag("submit") && needs_approval(&o.kind) {
+    if Form::of(req).unwrap_or_default().flag("submit") && needs_approval(&o.kind) {
         return Ok(Response::json(&submit_order(&order.id)?));
     }
     Ok(Response::json(&written.into_iter().next().flatten()))
@@ -1544,7 +1544,7 @@ fn issue(req: &Request) -> Result<Response> {
     let to = order_next(&o.kind, &o.status, "issue")?;
     let list = held_items(&order)?;
     let today = dates::today();
-    let note = json!(common::body(req).unwrap_or_default().text("note"));
+    let note = json!(Form::of(req).unwrap_or_default().text("note"));
     let mut data = order_step(&order, to, "issued", note);
     data.set("out_on", &today);
     if to == "completed" {
@@ -1604,7 +1604,7 @@ fn return_items(req: &Request) -> Result<Response> {
     let o = &order.data;
     require_keeper(&o.warehouse_org)?;
     let to = order_next(&o.kind, &o.status, "return")?;
-    let input = common::body(req).unwrap_or_default();
+    let input = Form::of(req).unwrap_or_default();
     let condition = input.text("condition").map(condition_of).transpose()?;
     let refurbish = input.flag("refurbish");
     let list = held_items(&order)?;
@@ -1718,7 +1718,7 @@ fn reject(req: &Request) -> Result<Response> {
         ));
     }
     let to = order_next(&o.kind, &o.status, "reject")?;
-    let note = common::body(req)?.text("note").ok_or_else(|| {
+    let note = Form::of(req)?.text("note").ok_or_else(|| {
         Error::validation("note", "say why the request is declined").with_code("reason_required")
     })?;
     let data = order_step(&order, to, "rejected", json!(note));
@@ -1989,7 +1989,7 @@ pub fn on_job(name: &str) -> Result<()> {
 /// needed_by?, unit_budget_yuan?, org?}`: a unit's need, matched against
 /// the catalogue.
 fn create_demand(req: &Request) -> Result<Response> {
-    let input = common::body(req)?;
+    let input = Form::of(req)?;
     let category = input.required("category")?;
     let prefix = category_prefix(&category)
         .filter(|p| {
@@ -2093,7 +2093,7 @@ fn close_demand(req: &Request) -> Result<Response> {
     }
     let mut data = demand.data.clone();
     data.status = "closed".into();
-    let note = json!(common::body(req).unwrap_or_default().text("note"));
+    let note = json!(Form::of(req).unwrap_or_default().text("note"));
     data.history.push(common::history_entry("closed", note));
     Ok(Response::json(&demands().update(
         &demand.id,
