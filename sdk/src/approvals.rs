@@ -191,6 +191,10 @@ pub struct Outcome {
     /// Who decided (a user id; `system` when the kernel did).
     #[serde(default)]
     pub actor: String,
+    /// The decider's display name, so a record's history names a person
+    /// without a lookup; none for the kernel or a user without one.
+    #[serde(default)]
+    pub actor_name: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
 }

@@ -141,8 +141,8 @@ pub fn publish_all(record: &str, events: Vec<(&str, String, String, Value)>) -> 
 
 /// Who decided an approval and what they said, for the record's history:
 /// the approver by name when the kernel's event carries it.
-pub fn outcome_note(payload: &Value) -> Value {
-    json!({ "by": payload["actor"], "by_name": payload["actor_name"], "comment": payload["comment"] })
+pub fn outcome_note(outcome: &tianshan_sdk::approvals::Outcome) -> Value {
+    json!({ "by": outcome.actor, "by_name": outcome.actor_name, "comment": outcome.comment })
 }
 
 /// `"资产登记 Registration"` (how this plugin names its kinds and flows) as

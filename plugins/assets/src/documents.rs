@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tianshan_sdk::approvals::{Flow, Level, Step};
+use tianshan_sdk::approvals::{Decision, Flow, Level, Outcome, Step};
 use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Doc, Write, collection, transact};
@@ -912,27 +912,25 @@ fn close(doc: &Doc<Document>, status: &str, note: Value) -> Result<Doc<Document>
     first_written(transact(writes)?)
 }
 
-/// A `kernel.approval.*` event: apply the outcome to the document and its
-/// cards. Safe to receive twice: only a document still in approval under
-/// this instance changes.
-pub fn on_approval(event: &Event) -> Result<()> {
-    let outcome = event.topic.trim_start_matches("kernel.approval.");
-    let payload: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
-    let subject = payload["subject_id"].as_str().unwrap_or_default();
-    let Some(doc) = documents().get::<Document>(subject)? else {
-        return crate::warehouse::on_approval(outcome, &payload);
+/// An approval's outcome: applied to the document and its cards, or, for
+/// a warehouse order, to the order. Safe to receive twice: only a document
+/// still in approval under this instance changes.
+pub fn on_approval(outcome: &Outcome) -> Result<()> {
+    let Some(doc) = documents().get::<Document>(&outcome.subject_id)? else {
+        return crate::warehouse::on_approval(outcome);
     };
-    if doc.data.approval_id.as_deref() != payload["instance_id"].as_str()
+    if doc.data.approval_id.as_deref() != Some(outcome.instance_id.as_str())
         || doc.data.status != "in_approval"
     {
         return Ok(());
     }
-    let note = common::outcome_note(&payload);
-    match outcome {
-        "approved" => approve(&doc, note),
-        "rejected" => close(&doc, "rejected", note).map(|_| ()),
-        "withdrawn" => close(&doc, "withdrawn", note).map(|_| ()),
-        _ => Ok(()),
+    let note = common::outcome_note(outcome);
+    match outcome.decision {
+        Decision::Approved => approve(&doc, note),
+        Decision::Rejected => close(&doc, "rejected", note).map(|_| ()),
+        Decision::Withdrawn => close(&doc, "withdrawn", note).map(|_| ()),
+        // Sent back to an earlier step: the approval runs on.
+        Decision::Returned => Ok(()),
     }
 }
 

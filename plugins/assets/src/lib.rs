@@ -35,69 +35,38 @@ use tianshan_sdk::prelude::*;
 // The SDK's building blocks, under the names the modules use.
 pub use tianshan_sdk::{dates, export};
 
-struct Assets;
-
-impl Plugin for Assets {
-    fn routes() -> Router {
-        let router = Router::new()
-            .get("/", about)
-            .requires("assets.view")
-            .get("/vocab", |_| Ok(vocab::respond(model::VOCABS)))
-            .requires("assets.view");
-        let router = cards::routes(router);
-        let router = documents::routes(router);
-        let router = depreciation::routes(router);
-        let router = rules::routes(router);
-        let router = stocktake::routes(router);
-        let router = warehouse::routes(router);
-        let router = reports::routes(router);
-        let router = import::routes(router);
-        let router = labels::routes(router);
-        demo::routes(router)
-    }
-
-    fn install() -> core::result::Result<(), String> {
-        setup().map_err(|e| e.to_string())
-    }
-
-    fn upgrade(_previous: &str) -> core::result::Result<(), String> {
-        setup().map_err(|e| e.to_string())
-    }
-
-    fn on_event(event: Event) -> core::result::Result<(), String> {
-        handle_event(&event).map_err(|e| e.to_string())
-    }
+fn plugin() -> Setup {
+    Setup::new()
+        .about("assets.view")
+        .vocab(model::VOCABS, "assets.view")
+        .routes(cards::routes)
+        .routes(documents::routes)
+        .routes(depreciation::routes)
+        .routes(rules::routes)
+        .routes(stocktake::routes)
+        .routes(warehouse::routes)
+        .routes(reports::routes)
+        .routes(import::routes)
+        .routes(labels::routes)
+        .routes(demo::routes)
+        // Flows and indicators, (re)defined on install and every upgrade.
+        .define(documents::define_flows)
+        .define(warehouse::define_flows)
+        .define(depreciation::define_indicators)
+        // Documents and warehouse orders; the handler tells them apart.
+        .on_approval(documents::on_approval)
+        .on_event(on_event)
 }
 
-/// Flows and indicators are (re)defined on install and every upgrade;
-/// defining is idempotent.
-/// `GET /`: what answers here, so an operator (and CI's smoke test) can
-/// tell the system is installed and serving without knowing its routes.
-fn about(_: &Request) -> Result<Response> {
-    Ok(Response::json(&json!({
-        "plugin": identity::plugin_id(),
-        "version": identity::plugin_version(),
-    })))
-}
-
-fn setup() -> Result<()> {
-    documents::define_flows()?;
-    warehouse::define_flows()?;
-    depreciation::define_indicators()?;
-    Ok(())
-}
-
-fn handle_event(event: &Event) -> Result<()> {
+/// The kernel's jobs and the other systems' events.
+fn on_event(event: &Event) -> Result<()> {
     if let Some(job) = event.topic.strip_prefix("kernel.job.") {
         return match job {
             "loan-reminders" => warehouse::on_job(job),
             _ => depreciation::on_job(job),
         };
     }
-    if event.topic.starts_with("kernel.approval.") {
-        return documents::on_approval(event);
-    }
     documents::on_other_system(event)
 }
 
-tianshan_sdk::export_plugin!(Assets);
+tianshan_sdk::export_plugin!(setup = plugin);

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tianshan_sdk::approvals::{Flow, Level, Step};
+use tianshan_sdk::approvals::{Decision, Flow, Level, Outcome, Step};
 use tianshan_sdk::form::Form;
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{AggregateOp, Collection, Doc, Find, Write, collection, transact};
@@ -1804,24 +1804,25 @@ fn publish_out(order: &Doc<Order>) -> Result<()> {
 /// An approval outcome for a warehouse order (`subject_id` is the order).
 /// Safe to receive twice: only an order still in approval under this
 /// instance changes.
-pub fn on_approval(outcome: &str, payload: &Value) -> Result<()> {
-    let subject = payload["subject_id"].as_str().unwrap_or_default();
+pub fn on_approval(outcome: &Outcome) -> Result<()> {
+    let subject = &outcome.subject_id;
     let Some(order) = orders().get::<Order>(subject)? else {
         log::warn(format!(
             "approval outcome for unknown subject {subject} ignored"
         ));
         return Ok(());
     };
-    if order.data.approval_id.as_deref() != payload["instance_id"].as_str()
+    if order.data.approval_id.as_deref() != Some(outcome.instance_id.as_str())
         || order.data.status != "in_approval"
     {
         return Ok(());
     }
-    let note = common::outcome_note(payload);
-    match outcome {
-        "approved" => execute_outflow(&order, note),
-        "rejected" | "withdrawn" => close_order(&order, outcome, note),
-        _ => Ok(()),
+    let note = common::outcome_note(outcome);
+    match outcome.decision {
+        Decision::Approved => execute_outflow(&order, note),
+        Decision::Rejected => close_order(&order, "rejected", note),
+        Decision::Withdrawn => close_order(&order, "withdrawn", note),
+        Decision::Returned => Ok(()),
     }
 }
 
