@@ -29,7 +29,8 @@ var state = {
   seq: 0,
   pending: {},
   nonce: null,
-  base: null         // the plugin's page base (/ui/{plugin}/)
+  base: null,        // the plugin's page base (/ui/{plugin}/)
+  vocab: {}          // the plugin's GET /vocab: {name: [{code, zh-CN, en}]}
 };
 
 // ---- the bridge --------------------------------------------------------------
@@ -238,7 +239,32 @@ export function start(options) {
     var fromQuery = params.get('lang');
     var chosen = state.context && state.context.lang ? state.context.lang : fromQuery;
     return setLang(chosen || DEFAULT_LANG);
+  }).then(function () {
+    // `vocab: true`: the plugin's one vocabulary source (the SDK's
+    // GET /vocab), so pages never retype its code lists.
+    if (!o.vocab || !state.context) return null;
+    return api('GET', 'vocab').then(function (res) {
+      if (ok(res) && res.body && typeof res.body === 'object') state.vocab = res.body;
+    });
   }).then(function () { return state.context; });
+}
+
+// A vocabulary code's label in the viewer's language, from the plugin's
+// GET /vocab (kit.start({vocab: true})); else the page's text
+// `label.{name}.{code}`; else the code itself; '—' for no code.
+export function term(name, code) {
+  if (code == null || code === '') return '—';
+  var terms = state.vocab[name] || [];
+  for (var i = 0; i < terms.length; i++) {
+    if (terms[i].code === code) return localized({ 'zh-CN': terms[i]['zh-CN'], en: terms[i].en });
+  }
+  var key = 'label.' + name + '.' + code;
+  return has(key) ? tr(key) : String(code);
+}
+
+// A vocabulary's codes, in the order the plugin defines them.
+export function terms(name) {
+  return (state.vocab[name] || []).map(function (t) { return t.code; });
 }
 
 // The caller: { user: {user_id, username, display_name, org_id, roles}, unit,

@@ -7,7 +7,6 @@ import * as kit from '/ui/kit/kit.js';
 
   var h = kit.h;
   var tr = kit.tr;
-  var vocab = {};
 
   function view() { return document.getElementById('view'); }
 
@@ -19,17 +18,11 @@ import * as kit from '/ui/kit/kit.js';
 
   function failed(res) { show(h('p', { class: 'form-error' }, kit.errorText(res))); }
 
-  function label(name, code) {
-    var terms = vocab[name] || [];
-    for (var i = 0; i < terms.length; i++) {
-      if (terms[i].code === code) return kit.lang() === 'en' ? terms[i].en : terms[i]['zh-CN'];
-    }
-    return code;
-  }
+  var label = kit.term;
 
   function options(name, selected) {
-    return h('select', null, (vocab[name] || []).map(function (t) {
-      return h('option', { value: t.code, selected: t.code === selected }, label(name, t.code));
+    return h('select', null, kit.terms(name).map(function (code) {
+      return h('option', { value: code, selected: code === selected }, label(name, code));
     }));
   }
 
@@ -516,11 +509,8 @@ import * as kit from '/ui/kit/kit.js';
     });
   }
 
-  kit.start({ plugin: 'energy', texts: true }).then(function () {
+  kit.start({ plugin: 'energy', texts: true, vocab: true }).then(function () {
     kit.applyTexts(document);
-    return kit.api('GET', 'vocab');
-  }).then(function (res) {
-    if (kit.ok(res)) vocab = res.body;
     kit.router({
       statements: statements, statement: statement, meters: meters, read: read,
       profile: profile, profiles: profile, targets: targets, alerts: alerts,

@@ -9,7 +9,6 @@ import * as kit from '/ui/kit/kit.js';
 
   var h = kit.h;
   var tr = kit.tr;
-  var vocab = {};
   var PAGE = 50;
 
   // ---- small helpers ---------------------------------------------------------
@@ -45,20 +44,8 @@ import * as kit from '/ui/kit/kit.js';
     return kit.api(method, path, body).then(labelParams);
   }
 
-  // A vocabulary term's label in the viewer's language (GET vocab), else
-  // the page's own `label.{name}.{code}`, else the code.
-  function term(name, code) {
-    var terms = vocab[name] || [];
-    for (var i = 0; i < terms.length; i++) {
-      if (terms[i].code === code) return kit.localized({ 'zh-CN': terms[i]['zh-CN'], en: terms[i].en });
-    }
-    var key = 'label.' + name + '.' + code;
-    return kit.has(key) ? tr(key) : code;
-  }
-
-  function codes(name) {
-    return (vocab[name] || []).map(function (t) { return t.code; });
-  }
+  var term = kit.term;
+  var codes = kit.terms;
 
   function choose(name, selected, withAll) {
     var sel = h('select', null, withAll ? [h('option', { value: '' }, tr('common.all'))] : []);
@@ -934,11 +921,8 @@ import * as kit from '/ui/kit/kit.js';
 
   var hint = null;
 
-  kit.start({ plugin: 'office', texts: true }).then(function () {
+  kit.start({ plugin: 'office', texts: true, vocab: true }).then(function () {
     kit.applyTexts(document);
-    return kit.api('GET', 'vocab');
-  }).then(function (res) {
-    if (kit.ok(res) && res.body) vocab = res.body;
     hint = kit.scrollHint(document.getElementById('nav'));
     window.addEventListener('hashchange', markNav);
     markNav();

@@ -7,17 +7,10 @@ import * as kit from '/ui/kit/kit.js';
 
   var h = kit.h;
   var tr = kit.tr;
-  var vocab = {};
 
   function view() { return document.getElementById('view'); }
 
-  function label(name, code) {
-    var terms = vocab[name] || [];
-    for (var i = 0; i < terms.length; i++) {
-      if (terms[i].code === code) return kit.lang() === 'en' ? terms[i].en : terms[i]['zh-CN'];
-    }
-    return code;
-  }
+  var label = kit.term;
 
   function show(children) {
     var v = view();
@@ -204,11 +197,8 @@ import * as kit from '/ui/kit/kit.js';
     (routes[name] || vehicles)();
   }
 
-  kit.start({ plugin: 'vehicles', texts: true }).then(function () {
+  kit.start({ plugin: 'vehicles', texts: true, vocab: true }).then(function () {
     kit.applyTexts(document);
-    return kit.api('GET', 'vocab');
-  }).then(function (res) {
-    if (kit.ok(res)) vocab = res.body;
     window.addEventListener('hashchange', route);
     route();
   });
