@@ -373,10 +373,26 @@
     var grid = $('home-entries');
     list.textContent = '';
     grid.textContent = '';
+    // One menu: a system with several sections shows them under its name
+    // (its pages have no menu of their own), a system with one entry is
+    // that entry. The home page offers each system once, at its first
+    // section.
+    var count = {};
+    state.entries.forEach(function (e) { count[e.plugin] = (count[e.plugin] || 0) + 1; });
+    var seen = {};
     state.entries.forEach(function (e) {
       var label = localized(e.label) || e.plugin;
+      var system = localized(e.plugin_name) || label;
+      var grouped = count[e.plugin] > 1;
+      var first = !seen[e.plugin];
+      seen[e.plugin] = true;
 
-      var a = el('a', 'menu-entry');
+      if (grouped && first) {
+        var head = el('p', 'menu-group', system);
+        head.setAttribute('data-plugin', e.plugin);
+        list.appendChild(head);
+      }
+      var a = el('a', grouped ? 'menu-entry in-group' : 'menu-entry');
       a.href = entryHash(e);
       a.setAttribute('data-plugin', e.plugin);
       a.setAttribute('data-entry', e.id);
@@ -384,12 +400,13 @@
       a.appendChild(el('span', 'menu-label', label));
       list.appendChild(a);
 
+      if (!first) return;
       var card = el('a', 'entry-card');
       card.href = entryHash(e);
       card.setAttribute('data-plugin', e.plugin);
       card.setAttribute('data-entry', e.id);
       card.appendChild(entryIcon(e, 'entry-icon'));
-      card.appendChild(el('span', 'entry-label', label));
+      card.appendChild(el('span', 'entry-label', grouped ? system : label));
       card.appendChild(el('span', 'entry-open', tr('home.open') + ' →'));
       grid.appendChild(card);
     });

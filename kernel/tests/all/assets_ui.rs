@@ -41,6 +41,16 @@ fn sign_out(b: &Browser) {
     b.wait_displayed("#login-username");
 }
 
+/// Opens one of the system's sections from inside its page, the way a
+/// user does: through the portal's menu (the page has none of its own).
+fn open_section(b: &Browser, entry: &str) {
+    b.in_portal(|| {
+        b.click(&format!(
+            r#"#menu .menu-entry[data-plugin="assets"][data-entry="{entry}"]"#
+        ))
+    });
+}
+
 /// Sets a form control's value as the user's input would (date inputs
 /// take keys in the browser's locale format, so they are set directly).
 fn set_value(b: &Browser, css: &str, value: &str) {
@@ -152,8 +162,15 @@ fn assets_ui_card_registration_approval_and_report() {
     b.wait_displayed("#plugin-frame");
     let mut asset_no = String::new();
     b.in_plugin_frame(|| {
-        b.wait_text("#nav a[data-route=\"cards\"]", "the Chinese nav", |t| {
-            t == "资产卡片"
+        // One menu, the portal's: the page has none of its own.
+        assert_eq!(
+            b.script("return document.getElementById('nav') === null", json!([])),
+            true
+        );
+        b.in_portal(|| {
+            b.wait_text(&format!("{CARDS_ENTRY} .menu-label"), "the Chinese menu", |t| {
+                t == "资产卡片"
+            });
         });
         b.wait_text("#view h1", "the Chinese title", |t| t == "资产卡片");
         assert_eq!(
@@ -233,7 +250,7 @@ fn assets_ui_card_registration_approval_and_report() {
     sign_in(&b, &k, "approver");
     b.click(CARDS_ENTRY);
     b.in_plugin_frame(|| {
-        b.click("#nav a[data-route=\"todos\"]");
+        open_section(&b, "todos");
         let item = "#todo-list li.todo";
         b.wait_text(item, "the registration awaiting approval", |t| {
             t.contains("资产登记") && t.contains(&asset_no) && t.contains("¥12,345.67")
@@ -296,8 +313,12 @@ fn assets_ui_card_registration_approval_and_report() {
     b.wait_text("#logout", "the portal in English", |t| t == "Sign out");
     b.in_plugin_frame(|| {
         b.wait_text("#view h1", "the English reports title", |t| t == "Reports");
-        b.wait_text("#nav a[data-route=\"cards\"]", "the English nav", |t| {
-            t == "Cards"
+        b.in_portal(|| {
+            b.wait_text(
+                &format!("{CARDS_ENTRY} .menu-label"),
+                "the English menu",
+                |t| t == "Asset cards",
+            );
         });
         b.wait_text("#totals-table", "English column names", |t| {
             t.contains("Original value") && t.contains("¥12,345.67")
@@ -601,7 +622,7 @@ fn assets_ui_warehouse_plan_and_stocktake() {
         // A plan for the same category: the standard and the stock show as
         // soon as the category is picked; the API's refusals land next to
         // the line's inputs.
-        b.click("#nav a[data-route=\"documents\"]");
+        open_section(&b, "documents");
         b.click("#new-plan");
         b.type_into("#plan-form [name=\"headcount\"]", "20");
         b.click("#plan-form select[name=\"lines[0].category\"] option[value=\"A020101\"]");
@@ -656,7 +677,7 @@ fn assets_ui_warehouse_plan_and_stocktake() {
         b.wait_text("#doc-status", "the plan a draft", |t| t == "草稿");
 
         // A stocktake: created, started, its tasks listed and opened.
-        b.click("#nav a[data-route=\"stocktakes\"]");
+        open_section(&b, "stocktakes");
         b.click("#new-stocktake");
         b.type_into("#stocktake-form [name=\"name\"]", "2026年度资产清查");
         set_value(&b, "#stocktake-form [name=\"planned_from\"]", "2026-11-01");
@@ -928,15 +949,8 @@ fn assets_ui_stocktake_of_more_than_fifty_tasks_from_a_deep_link() {
         b.wait_text("#st-tasks-panel .pager-total", "the tasks counted", |t| {
             t == "共 55 条"
         });
-        // On a phone the page stays short (its tasks are paged), and the
-        // inner tab bar shows that it scrolls.
+        // On a phone the page stays short (its tasks are paged).
         b.resize(390, 844);
-        b.wait_until("the tab bar's scroll hint on a phone", || {
-            b.script(
-                "return document.getElementById('nav').classList.contains('more-right')",
-                json!([]),
-            ) == true
-        });
         let tall = b
             .script("return document.documentElement.scrollHeight", json!([]))
             .as_u64()
@@ -1011,8 +1025,8 @@ fn assets_ui_stocktake_of_more_than_fifty_tasks_from_a_deep_link() {
         b.wait_text("#scan-duplicate", "the second scan refused as a repeat", |t| {
             t.contains("已扫描过") && t.contains("账实相符")
         });
-        // The inner tab bar: the portal follows it.
-        b.click("#nav a[data-route=\"stocktakes\"]");
+        // The portal's menu: its breadcrumb and address follow.
+        open_section(&b, "stocktakes");
         b.wait_text("#view h1", "the stocktakes page", |t| t == "清查盘点");
     });
     b.wait_text("#plugin-title", "the breadcrumb on the inner tab", |t| {
@@ -1275,7 +1289,7 @@ fn assets_ui_transfer_to_another_prefectures_unit_through_the_org_picker() {
     sign_in(&b, &k, "receiver");
     b.click(CARDS_ENTRY);
     b.in_plugin_frame(|| {
-        b.click("#nav a[data-route=\"documents\"]");
+        open_section(&b, "documents");
         wait_after_refreshes(
             &b,
             "#view form.filters button[type=\"submit\"]",
@@ -1550,7 +1564,7 @@ fn assets_ui_report_charts_are_echarts_without_console_errors() {
             "window.leftChart = document.querySelector(arguments[0]); return true;",
             json!([chart]),
         );
-        b.click("#nav a[data-route=\"cards\"]");
+        open_section(&b, "cards");
         b.wait_until("the chart disposed once its view is gone", || {
             b.script(
                 "return !window.leftChart.isConnected && !echarts.getInstanceByDom(window.leftChart)",
@@ -2148,9 +2162,14 @@ fn assets_ui_print_view_hides_navigation() {
             json!([]),
         );
         assert_eq!(
-            b.script(shown, json!(["#nav"])),
+            b.script(shown, json!(["#doc-print"])),
             true,
-            "the navigation on screen"
+            "the page's buttons on screen again"
         );
     });
+    assert_eq!(
+        b.script(shown, json!(["#menu"])),
+        true,
+        "the navigation on screen"
+    );
 }

@@ -594,6 +594,19 @@ impl Browser {
         self.command("POST", &self.session_path("/frame/parent"), Some(json!({})));
     }
 
+    /// Runs `f` in the portal's document from inside the plugin frame (a
+    /// click on the portal's menu, say), then goes back into the frame.
+    pub(crate) fn in_portal(&self, f: impl FnOnce()) {
+        self.command("POST", &self.session_path("/frame/parent"), Some(json!({})));
+        f();
+        let frame = self.wait_displayed("#plugin-frame");
+        self.command(
+            "POST",
+            &self.session_path("/frame"),
+            Some(json!({"id": {ELEMENT_KEY: frame}})),
+        );
+    }
+
     /// The browser console's errors (every frame's, CSP refusals included)
     /// since the last call.
     pub(crate) fn console_errors(&self) -> Vec<String> {

@@ -329,14 +329,9 @@ import * as kit from '/ui/kit/kit.js';
     stopCamera();
     var r = parseHash();
     var name = r.parts[0] || 'cards';
-    // The portal's address, breadcrumb and menu follow the inner tab.
+    // The portal's address, breadcrumb and menu (the one menu: the page
+    // has none of its own) follow the route.
     kit.reportRoute(kit.has('nav.' + name) ? tr('nav.' + name) : '');
-    document.querySelectorAll('#nav a').forEach(function (a) {
-      var on = a.getAttribute('data-route') === name;
-      a.classList.toggle('active', on);
-      if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
-    });
-    if (state.navHint) state.navHint.update();
     if (state.flashNext) {
       flash(state.flashNext.text, state.flashNext.error);
       state.flashNext = null;
@@ -3211,26 +3206,11 @@ import * as kit from '/ui/kit/kit.js';
   function applyStatic() {
     state.lang = kit.lang();
     kit.applyTexts(document);
-    $('nav').setAttribute('aria-label', tr('title'));
-    document.querySelectorAll('#lang-switch [data-lang]').forEach(function (b) {
-      b.setAttribute('aria-pressed', String(b.getAttribute('data-lang') === state.lang));
-    });
   }
 
-  // The page's own switch changes this page only; the portal's reloads it.
-  function switchLang(lang) {
-    if (lang === state.lang) return;
-    kit.setLang(lang).then(function () {
-      applyStatic();
-      route();
-    });
-  }
-
+  // The portal's menu and language switch are the page's: it has neither
+  // of its own, and the portal reloads it in the language chosen there.
   function start() {
-    $('lang-switch').addEventListener('click', function (ev) {
-      var b = ev.target.closest && ev.target.closest('[data-lang]');
-      if (b) switchLang(b.getAttribute('data-lang'));
-    });
     kit.start({ plugin: 'assets', texts: true }).then(function (me) {
       applyStatic();
       if (!me) {
@@ -3238,10 +3218,6 @@ import * as kit from '/ui/kit/kit.js';
         return;
       }
       state.me = me;
-      // Inside the portal its language switch is the one: the page's own
-      // would change this frame alone.
-      $('lang-switch').hidden = true;
-      state.navHint = kit.scrollHint($('nav'));
       return loadOrgs().then(function () {
         window.addEventListener('hashchange', route);
         route();
