@@ -827,7 +827,28 @@ fn floor_plan_and_over_standard_warning_in_the_browser() {
                 json!([]),
             ) == 2
         });
+        // One menu and one language switch, the portal's.
+        assert_eq!(
+            b.script(
+                "return !document.getElementById('nav') && !document.getElementById('lang-switch')",
+                json!([])
+            ),
+            true
+        );
     });
+    // The system's six sections under its name in the portal's menu.
+    b.wait_text(
+        r#"#menu .menu-group[data-plugin="property"]"#,
+        "the system's name",
+        |t| !t.is_empty(),
+    );
+    assert_eq!(
+        b.script(
+            "return document.querySelectorAll('#menu .menu-entry[data-plugin=\"property\"]').length",
+            json!([])
+        ),
+        6
+    );
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }

@@ -531,11 +531,9 @@ import * as kit from '/ui/kit/kit.js';
     });
   }
 
+  // The portal's menu and language switch are the page's own.
   kit.start({ plugin: 'property', texts: true }).then(function () {
     kit.applyTexts(document);
-    document.querySelectorAll('#lang-switch button').forEach(function (b) {
-      b.addEventListener('click', function () { kit.setLang(b.getAttribute('data-lang')).then(function () { location.reload(); }); });
-    });
     return kit.api('GET', 'vocab');
   }).then(function (res) {
     if (ok(res)) VOCAB = res.body;
