@@ -1236,6 +1236,16 @@ fn the_trend_and_the_annual_report_tables_balance() {
         "{out}"
     );
 
+    // An org outside the caller's reach, named in the query, is not found
+    // (the kernel decides the reach, not the plugin or the caller).
+    for path in [
+        format!("/reports/annual?form=fixed&org={}", w.unit_a),
+        format!("/reports/annual?form=vehicles&org={}", w.unit_a),
+        format!("/reports/trend?org={}", w.unit_a),
+    ] {
+        let (status, out) = call(&w.k, &w.manager_b, "GET", &path, Value::Null);
+        assert_eq!(status, 404, "{path}: {out}");
+    }
     // Unit B's manager reads only unit B: none of A's cards are in it.
     let other = get(&w.manager_b, "/reports/annual?form=fixed");
     assert_eq!(

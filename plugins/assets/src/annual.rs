@@ -19,7 +19,9 @@ use crate::cards::cards;
 use crate::common::lang;
 use crate::export::{self, Table};
 use crate::model::Card;
-use crate::reports::{added_upto, by_category, count_value, file_cell, key_text, n, reduced_upto};
+use crate::reports::{
+    added_upto, by_category, count_value, file_cell, key_text, n, reduced_upto, year_param,
+};
 use crate::{categories, dates};
 
 /// The tables, in the order the report files them.
@@ -88,18 +90,7 @@ pub fn form(req: &Request) -> Result<Response> {
         );
     };
     let this_year = dates::this_month().div_euclid(12);
-    let year = match req.query_param("year").filter(|y| !y.is_empty()) {
-        Some(y) => y
-            .parse::<i64>()
-            .ok()
-            .filter(|y| (1900..=this_year).contains(y))
-            .ok_or_else(|| {
-                Error::validation("year", "year must be YYYY, not after this year")
-                    .with_code("year_invalid")
-                    .with_param("max", this_year)
-            })?,
-        None => this_year,
-    };
+    let year = year_param(req, this_year)?;
     let org = req.query_param("org").filter(|o| !o.is_empty());
     let lang = lang(req);
     let mut form = match name.as_str() {

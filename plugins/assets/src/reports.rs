@@ -245,6 +245,23 @@ fn month_param(req: &Request, field: &str, default: i64) -> Result<i64> {
     }
 }
 
+/// `?year=YYYY` from 1900 to `max` (422 `year_invalid` with `max`), this
+/// year when absent.
+pub(crate) fn year_param(req: &Request, max: i64) -> Result<i64> {
+    match req.query_param("year").filter(|y| !y.is_empty()) {
+        Some(y) => y
+            .parse::<i64>()
+            .ok()
+            .filter(|y| (1900..=max).contains(y))
+            .ok_or_else(|| {
+                Error::validation("year", format!("year must be YYYY, at most {max}"))
+                    .with_code("year_invalid")
+                    .with_param("max", max)
+            }),
+        None => Ok(dates::this_month().div_euclid(12)),
+    }
+}
+
 /// The longest trend one request computes (two aggregates a month).
 const TREND_MONTHS: i64 = 60;
 
@@ -630,16 +647,7 @@ fn idle(req: &Request) -> Result<Response> {
 
 /// Disposals by method in `?year=` (default this year).
 fn disposals(req: &Request) -> Result<Response> {
-    let year = match req.query_param("year").filter(|y| !y.is_empty()) {
-        Some(y) => y
-            .parse::<i64>()
-            .ok()
-            .filter(|y| (1900..=2999).contains(y))
-            .ok_or_else(|| {
-                Error::validation("year", "year must be YYYY").with_code("year_invalid")
-            })?,
-        None => dates::this_month().div_euclid(12),
-    };
+    let year = year_param(req, 2999)?;
     let find = cards()
         .find()
         .eq("state", "disposed")
