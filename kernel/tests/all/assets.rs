@@ -1236,15 +1236,22 @@ fn the_trend_and_the_annual_report_tables_balance() {
         "{out}"
     );
 
-    // An org outside the caller's reach, named in the query, is not found
-    // (the kernel decides the reach, not the plugin or the caller).
+    // An org outside the caller's reach, named in the query, is refused
+    // naming `org` (the kernel decides the reach, not the plugin or the
+    // caller; an org that does not exist is refused the same way).
     for path in [
         format!("/reports/annual?form=fixed&org={}", w.unit_a),
         format!("/reports/annual?form=vehicles&org={}", w.unit_a),
         format!("/reports/trend?org={}", w.unit_a),
+        "/reports/annual?form=fixed&org=org-nowhere".to_string(),
     ] {
         let (status, out) = call(&w.k, &w.manager_b, "GET", &path, Value::Null);
-        assert_eq!(status, 404, "{path}: {out}");
+        assert_eq!(
+            (status, out["error"]["field"].as_str()),
+            (403, Some("org")),
+            "{path}: {out}"
+        );
+        assert!(out["rows"].is_null(), "nothing of unit A answered: {out}");
     }
     // Unit B's manager reads only unit B: none of A's cards are in it.
     let other = get(&w.manager_b, "/reports/annual?form=fixed");
