@@ -48,7 +48,10 @@ async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<Option<String>> 
 }
 
 /// The org a user asks about, if they may use `permission` there; 404
-/// otherwise, so an org outside reach looks like a missing one.
+/// otherwise, so an org outside reach looks like a missing one. Without
+/// one, the org they act for, where they need it too (403 there). An org
+/// asked for is checked on its own: a county officer with only a plugin
+/// role where they act still reads their own unit's figures.
 async fn org_for(
     k: &Kernel,
     session: &Session,
@@ -56,6 +59,7 @@ async fn org_for(
     permission: &str,
 ) -> ApiResult<String> {
     let Some(asked) = org else {
+        session.require(k, session.org(), permission).await?;
         return Ok(session.org().to_string());
     };
     match resolve_org(k, asked).await? {
@@ -64,22 +68,33 @@ async fn org_for(
     }
 }
 
-async fn org_codes(k: &Kernel, rows: &[Row]) -> ApiResult<BTreeMap<String, String>> {
+/// The orgs `rows` name, by id, with their codes and names: files carry
+/// the code, the JSON answer names each org so a page needs no further
+/// call per row (the open page has no session to make one).
+async fn orgs_named(k: &Kernel, rows: &[Row]) -> ApiResult<BTreeMap<String, OrgInfo>> {
     let mut out = BTreeMap::new();
     for org in rows
         .iter()
         .map(|r| &r.org)
         .collect::<std::collections::BTreeSet<_>>()
     {
-        let code: Option<String> = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
-            .bind(org)
-            .fetch_optional(&k.db)
-            .await?;
-        if let Some(code) = code {
-            out.insert(org.clone(), code);
+        let row = sqlx::query(
+            "SELECT id, parent_id, level, code, name_zh, name_en FROM orgs WHERE id = $1",
+        )
+        .bind(org)
+        .fetch_optional(&k.db)
+        .await?;
+        if let Some(r) = row {
+            out.insert(org.clone(), OrgInfo::from_row(&r));
         }
     }
     Ok(out)
+}
+
+fn codes_of(orgs: &BTreeMap<String, OrgInfo>) -> BTreeMap<String, String> {
+    orgs.iter()
+        .map(|(id, o)| (id.clone(), o.code.clone()))
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +146,7 @@ async fn answer(
         ));
     }
     let rows = k.datacenter.query(indicator, &k.authz.orgs(), q).await?;
+    let orgs = orgs_named(k, &rows).await?;
     let filename = indicator.code.replace('.', "-");
     match format {
         "json" => Ok(Json(json!({
@@ -139,10 +155,11 @@ async fn answer(
             "aggregation": indicator.aggregation,
             "rollup": q.rollup,
             "rows": rows,
+            "orgs": orgs,
         }))
         .into_response()),
         "csv" => {
-            let codes = org_codes(k, &rows).await?;
+            let codes = codes_of(&orgs);
             Ok((
                 [
                     (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -156,7 +173,7 @@ async fn answer(
                 .into_response())
         }
         "xlsx" => {
-            let codes = org_codes(k, &rows).await?;
+            let codes = codes_of(&orgs);
             let bytes = to_xlsx(indicator, &rows, &codes).map_err(ApiError::internal)?;
             Ok((
                 [
@@ -184,9 +201,6 @@ async fn indicator_values(
     Path(code): Path<String>,
     Query(p): Query<ValuesParams>,
 ) -> ApiResult<Response> {
-    session
-        .require(&k, session.org(), "kernel.datacenter.read")
-        .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
     let indicator = k.datacenter.readable(&code, Reader::User).await?;
     let q = ValueQuery {
@@ -322,9 +336,6 @@ async fn plan_progress(
     Caller(session): Caller,
     Query(p): Query<PlanParams>,
 ) -> ApiResult<Json<Value>> {
-    session
-        .require(&k, session.org(), "kernel.datacenter.read")
-        .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
     let progress = k
         .datacenter
@@ -384,10 +395,26 @@ struct OrgInfo {
     name: BTreeMap<String, String>,
 }
 
+impl OrgInfo {
+    /// From `SELECT id, parent_id, level, code, name_zh, name_en`.
+    fn from_row(r: &sqlx::any::AnyRow) -> OrgInfo {
+        use sqlx::Row as _;
+        OrgInfo {
+            id: r.get(0),
+            parent: r.get(1),
+            level: r.get(2),
+            code: r.get(3),
+            name: BTreeMap::from([
+                ("zh-CN".to_string(), r.get(4)),
+                ("en".to_string(), r.get(5)),
+            ]),
+        }
+    }
+}
+
 /// `org` and its active children, children by code (the order the wall's
 /// schematic map lays them out in).
 async fn org_and_children(k: &Kernel, org: &str) -> ApiResult<(OrgInfo, Vec<OrgInfo>)> {
-    use sqlx::Row as _;
     let rows = sqlx::query(
         "SELECT id, parent_id, level, code, name_zh, name_en FROM orgs
          WHERE (id = $1 OR parent_id = $1) AND active = 1 ORDER BY code",
@@ -398,16 +425,7 @@ async fn org_and_children(k: &Kernel, org: &str) -> ApiResult<(OrgInfo, Vec<OrgI
     let mut own = None;
     let mut children = Vec::new();
     for r in rows {
-        let info = OrgInfo {
-            id: r.get(0),
-            parent: r.get(1),
-            level: r.get(2),
-            code: r.get(3),
-            name: BTreeMap::from([
-                ("zh-CN".to_string(), r.get(4)),
-                ("en".to_string(), r.get(5)),
-            ]),
-        };
+        let info = OrgInfo::from_row(&r);
         if info.id == org {
             own = Some(info);
         } else {
@@ -428,9 +446,6 @@ async fn overview(
     Caller(session): Caller,
     Query(p): Query<PlanParams>,
 ) -> ApiResult<Json<Value>> {
-    session
-        .require(&k, session.org(), "kernel.datacenter.read")
-        .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
     let orgs = k.authz.orgs();
     let overview = k
@@ -486,9 +501,6 @@ async fn stream(
 ) -> ApiResult<Response> {
     use axum::response::sse::Event;
     use futures_util::StreamExt as _;
-    session
-        .require(&k, session.org(), "kernel.datacenter.read")
-        .await?;
     let org = org_for(&k, &session, p.org.as_deref(), "kernel.datacenter.read").await?;
     let slot = k
         .datacenter
