@@ -24,7 +24,8 @@ use crate::core::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::routes::Routes;
 use crate::http::session::{authenticate, check_plugin_scope, read_body};
 use crate::http::static_files::{
-    plugin_ui, portal_asset, portal_index, wall_asset, wall_index, wall_slash,
+    open_asset, open_index, open_slash, plugin_ui, portal_asset, portal_index, wall_asset,
+    wall_index, wall_slash,
 };
 use crate::identity::auth::CSRF_HEADER;
 use crate::metrics::{ErrorLabels, PluginLabels, RequestLabels, status_class};
@@ -51,6 +52,9 @@ pub fn router(kernel: Arc<Kernel>, kernel_api: Routes) -> Router {
         .route("/wall", get(wall_slash))
         .route("/wall/", get(wall_index))
         .route("/wall/{*path}", get(wall_asset))
+        .route("/open", get(open_slash))
+        .route("/open/", get(open_index))
+        .route("/open/{*path}", get(open_asset))
         .route("/api/v1/p/{plugin}", any(plugin_call))
         .route("/api/v1/p/{plugin}/", any(plugin_call))
         .route("/api/v1/p/{plugin}/{*path}", any(plugin_call))
@@ -331,7 +335,7 @@ fn into_http_response(
 mod tests {
     use super::*;
     use crate::http::session::cookie_value;
-    use crate::http::static_files::{KIT, PORTAL, WALL};
+    use crate::http::static_files::{KIT, OPEN, PORTAL, WALL};
     use crate::identity::auth::SESSION_COOKIE;
     use axum::http::HeaderMap;
 
@@ -419,7 +423,7 @@ mod tests {
                 .1
                 .to_string()
         };
-        for files in [KIT, PORTAL, WALL] {
+        for files in [KIT, PORTAL, WALL, OPEN] {
             let zh = keys(&lookup(files, "i18n/zh-CN.json"));
             let en = keys(&lookup(files, "i18n/en.json"));
             assert_eq!(

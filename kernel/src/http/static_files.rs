@@ -91,10 +91,16 @@ img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; fo
 frame-ancestors 'none'";
 
 fn wall_file(path: &str) -> ApiResult<Response> {
-    let (_, text) = WALL
+    kernel_page_file(WALL, "wall", path)
+}
+
+/// A file of one of the kernel's own pages (the wall, the open data page),
+/// under the wall's policy.
+fn kernel_page_file(files: &[(&str, &'static str)], page: &str, path: &str) -> ApiResult<Response> {
+    let (_, text) = files
         .iter()
         .find(|(p, _)| *p == path)
-        .ok_or_else(|| ApiError::not_found(format!("no wall file {path}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("no {page} file {path}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, ui_mime(path)),
@@ -105,6 +111,41 @@ fn wall_file(path: &str) -> ApiResult<Response> {
         *text,
     )
         .into_response())
+}
+
+/// The open data page (`/open/`, docs/api.md "Open data"): public and
+/// read-only. Its script reads only `/api/v1/open/`, which serves open
+/// indicators' rolled-up values and nothing else, so it needs no session
+/// and shows the same to everyone.
+pub(crate) const OPEN: &[(&str, &str)] = &[
+    ("index.html", include_str!("../../portal/open/index.html")),
+    ("open.js", include_str!("../../portal/open/open.js")),
+    ("open.css", include_str!("../../portal/open/open.css")),
+    (
+        "i18n/zh-CN.json",
+        include_str!("../../portal/open/i18n/zh-CN.json"),
+    ),
+    (
+        "i18n/en.json",
+        include_str!("../../portal/open/i18n/en.json"),
+    ),
+];
+
+pub(crate) async fn open_index() -> ApiResult<Response> {
+    kernel_page_file(OPEN, "open", "index.html")
+}
+
+pub(crate) async fn open_asset(uri: Uri) -> ApiResult<Response> {
+    kernel_page_file(OPEN, "open", uri.path().trim_start_matches("/open/"))
+}
+
+/// `/open` without the slash.
+pub(crate) async fn open_slash() -> Response {
+    (
+        axum::http::StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, "/open/")],
+    )
+        .into_response()
 }
 
 /// `/wall/` (and `/wall/?org=…`): the page, for a signed-in browser only;
