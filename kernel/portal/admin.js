@@ -126,6 +126,7 @@
 
   var NAV = [
     { id: 'account', hash: '#/account', icon: '◉', show: function () { return true; } },
+    { id: 'overview', hash: '#/overview', icon: '◧', show: function () { return true; } },
     { id: 'datacenter', hash: '#/datacenter', icon: '▤', show: function () { return true; } },
     { id: 'users', hash: '#/admin/users', icon: '☺', show: isAdmin },
     { id: 'orgs', hash: '#/admin/orgs', icon: '⌬', show: isAdmin },
@@ -145,7 +146,7 @@
     }
     box.textContent = '';
     var items = NAV.filter(function (n) { return n.show(); });
-    var adminItems = items.filter(function (n) { return n.id !== 'account' && n.id !== 'datacenter'; });
+    var adminItems = items.filter(function (n) { return n.id !== 'account' && n.id !== 'datacenter' && n.id !== 'overview'; });
     box.appendChild(h('p.menu-heading', { text: t(adminItems.length ? 'admin.menu.heading' : 'admin.menu.mine') }));
     items.forEach(function (n) {
       var a = h('a.menu-entry' + (n.id === active ? '.active' : ''), {
@@ -163,6 +164,10 @@
     m = /^#\/datacenter(?:\/([^/?#]+))?$/.exec(hash || '');
     if (m) {
       try { return { page: 'datacenter', arg: m[1] ? decodeURIComponent(m[1]) : null }; } catch (e) { return null; }
+    }
+    m = /^#\/overview(?:\/([^/?#]+))?$/.exec(hash || '');
+    if (m) {
+      try { return { page: 'overview', arg: m[1] ? decodeURIComponent(m[1]) : null }; } catch (e) { return null; }
     }
     m = /^#\/admin\/(users|orgs|plugins|audit|dead|system)(?:\/([^/]+))?$/.exec(hash || '');
     if (!m) return null;
@@ -878,11 +883,7 @@
   function nameOf(ind) { return (ind.name && (ind.name[ctx.lang] || ind.name['zh-CN'])) || ind.code; }
 
   // A catalogue unit in the viewer's language where it is a word.
-  function unitText(unit) {
-    var dict = messages[ctx.lang] || {};
-    var s = dict['admin.dc.unitWord.' + unit];
-    return s == null ? unit : s;
-  }
+  function unitText(unit) { return ctx.unitText(unit); }
 
   function number(v) {
     return v == null ? '—' : Number(v).toLocaleString(ctx.lang, { maximumFractionDigits: 3 });
@@ -900,8 +901,12 @@
     var filter = input('q', 'search');
     filter.id = 'dc-filter';
     var wall = h('a.button.button-secondary', { href: '/wall/', target: '_blank', rel: 'noopener', id: 'dc-wall', text: t('admin.dc.wall') });
+    var openPage = h('a.button.button-secondary', { href: '/open/', target: '_blank', rel: 'noopener', id: 'dc-open', text: t('admin.dc.openPage') });
+    var sharing = h('select', { name: 'sharing', id: 'dc-sharing-filter' }, ['', 'private', 'shared', 'open'].map(function (s) {
+      return h('option', { value: s, text: s ? t('admin.dc.sharing.' + s) : t('admin.dc.anySharing') });
+    }));
     var list = h('div', { id: 'dc-catalogue' });
-    p.box.appendChild(card(null, [h('div.admin-toolbar', null, [field('admin.dc.search', filter), wall]), list]));
+    p.box.appendChild(card(null, [h('div.admin-toolbar', null, [field('admin.dc.search', filter), field('admin.dc.sharingFilter', sharing), wall, openPage]), list]));
     call('GET', '/api/v1/datacenter/indicators').then(function (res) {
       if (seq !== renderSeq) return;
       if (res.status !== 200) return banner(p.note, 'error', errorText(res));
@@ -910,6 +915,7 @@
         var q = filter.value.trim().toLowerCase();
         list.textContent = '';
         var rows = all.filter(function (ind) {
+          if (sharing.value && ind.sharing !== sharing.value) return false;
           return !q || ind.code.toLowerCase().indexOf(q) >= 0 || nameOf(ind).toLowerCase().indexOf(q) >= 0;
         }).map(function (ind) {
           return h('tr', { 'data-code': ind.code }, [
@@ -924,6 +930,7 @@
         list.appendChild(h('p.admin-intro', { text: t('admin.dc.count', { n: rows.length, total: all.length }) }));
       }
       filter.addEventListener('input', draw);
+      sharing.addEventListener('change', draw);
       draw();
     });
   }
@@ -967,7 +974,8 @@
           byYear.textContent = '';
           if (r[0].status !== 200) return banner(p.note, 'error', errorText(r[0]));
           byOrg.appendChild(table(['admin.col.org', 'admin.dc.period', 'admin.dc.value'], r[0].body.rows.map(function (row) {
-            return h('tr', { 'data-org': row.org }, [td(orgName(row.org)), td(row.period), td(number(row.value))]);
+            var o = (r[0].body.orgs || {})[row.org];
+            return h('tr', { 'data-org': row.org }, [td(o ? ctx.localized(o.name) || o.code : row.org), td(row.period), td(number(row.value))]);
           })));
           if (r[1].status === 200) {
             byYear.appendChild(table(['admin.dc.period', 'admin.dc.value'], r[1].body.rows.map(function (row) {
@@ -977,24 +985,15 @@
         });
       }
       if (ind.owner === 'kernel') p.box.appendChild(card('admin.dc.enter', [entryForm(base, p.note, load)]));
+      if (isPlatformAdmin()) {
+        p.box.appendChild(sharingCard(ind, base, p.note, function (saved) {
+          ind = saved.body.indicator;
+          var dd = p.box.querySelector('#dc-facts dd:nth-of-type(6)');
+          if (dd) dd.textContent = t('admin.dc.sharing.' + ind.sharing);
+        }));
+      }
       load();
     });
-  }
-
-  // Names of the orgs the caller reaches, once per page.
-  var dcOrgNames = {};
-  function orgName(id) {
-    var span = h('span', { text: dcOrgNames[id] || id });
-    if (!dcOrgNames[id]) {
-      call('GET', '/api/v1/orgs/' + encodeURIComponent(id)).then(function (res) {
-        if (res.status === 200 && res.body) {
-          var o = res.body.org || res.body;
-          dcOrgNames[id] = o.name_zh || o.name || id;
-          span.textContent = ctx.lang === 'en' ? (o.name_en || dcOrgNames[id]) : dcOrgNames[id];
-        }
-      });
-    }
-    return span;
   }
 
   function entryForm(base, note, after) {
@@ -1017,9 +1016,220 @@
     ]);
   }
 
+  // ---- the leaders' overview: region → prefecture → county → unit -------------------
+  //
+  // One read of the data center's overview per org, the same answer the LED
+  // wall draws. The kernel decides which orgs the viewer reaches: an org
+  // outside reach answers 404 like one that does not exist, so a hand-typed
+  // address shows nothing more than the menu would.
+
+  // The indicator the viewer picked at each org, and the last one picked
+  // anywhere, which follows them down a level until they pick another.
+  var overviewChoice = {};
+  var overviewLastPick = null;
+
+  function progressStatus(pr) {
+    return pr.met === true ? 'met' : pr.met === false ? 'unmet' : 'unknown';
+  }
+
+  function overviewPage(orgId, seq) {
+    var p = page('admin.nav.overview', t('admin.ov.intro'));
+    var query = orgId ? '?org=' + encodeURIComponent(orgId) : '';
+    var kit = ctx.kit ? ctx.kit() : Promise.resolve(null);
+    Promise.all([call('GET', '/api/v1/datacenter/overview' + query), loadOrgs(), kit]).then(function (r) {
+      if (seq !== renderSeq) return;
+      if (r[0].status !== 200) return banner(p.note, 'error', errorText(r[0]));
+      drawOverview(p.box, r[0].body, r[1], r[2]);
+    });
+  }
+
+  // The path from the highest org the viewer sees down to `org`.
+  function orgPath(flat, org) {
+    var byId = {};
+    var parent = {};
+    flat.forEach(function (x) {
+      byId[x.org.id] = x.org;
+      (x.org.children || []).forEach(function (c) { parent[c.id] = x.org.id; });
+    });
+    var path = [{ id: org.id, name: org.name }];
+    for (var at = parent[org.id]; at && path.length < 16; at = parent[at]) {
+      path.unshift({ id: at, name: byId[at].name });
+    }
+    return path;
+  }
+
+  function drawOverview(box, ov, flat, kit) {
+    var org = ov.org;
+    var here = ctx.localized(org.name) || org.code;
+    box.querySelector('h1').textContent = t('admin.ov.title', { org: here });
+    var crumbs = h('nav.ov-crumbs', { id: 'ov-crumbs', 'aria-label': t('admin.ov.path') });
+    orgPath(flat, org).forEach(function (o, i, all) {
+      if (i) crumbs.appendChild(h('span.ov-sep', { 'aria-hidden': 'true', text: '›' }));
+      var name = ctx.localized(o.name) || o.id;
+      crumbs.appendChild(i === all.length - 1
+        ? h('span.ov-crumb-here', { 'aria-current': 'page', text: name })
+        : h('a', { href: '#/overview/' + encodeURIComponent(o.id), 'data-org': o.id, text: name }));
+    });
+    var facts = h('p.ov-facts', null, [
+      h('span', { id: 'ov-approvals', text: t('admin.ov.approvals', { n: ov.approvals_running == null ? '—' : number(ov.approvals_running) }) }),
+      h('a.button.button-secondary', { href: '/wall/?org=' + encodeURIComponent(org.id), target: '_blank', rel: 'noopener', id: 'ov-wall', text: t('admin.dc.wall') })
+    ]);
+    box.insertBefore(crumbs, box.children[1]);
+    box.appendChild(facts);
+
+    var progress = ov.progress || [];
+    var rankings = {};
+    (ov.rankings || []).forEach(function (rk) { rankings[rk.code] = rk; });
+    var has = function (code) { return progress.some(function (pr) { return pr.code === code; }); };
+    var picked = has(overviewChoice[org.id]) ? overviewChoice[org.id] : overviewLastPick;
+    if (!has(picked)) {
+      var ranked = progress.filter(function (pr) { return rankings[pr.code] && rankings[pr.code].rows.length; })[0];
+      picked = (ranked || progress[0] || {}).code;
+    }
+    var cards = h('div.ov-cards', { id: 'ov-cards' });
+    var below = h('div', { id: 'ov-below' });
+    var trend = h('div', { id: 'ov-trend' });
+    box.appendChild(card('admin.ov.indicators', [progress.length ? cards : h('p.admin-intro', { text: t('admin.ov.noIndicators') })]));
+    box.appendChild(card(null, [below]));
+    box.appendChild(card(null, [trend]));
+
+    function drawCards() {
+      cards.textContent = '';
+      progress.forEach(function (pr) {
+        var status = progressStatus(pr);
+        var value = pr.latest == null ? '—' : number(pr.latest) + ' ' + unitText(pr.unit);
+        var change = pr.change_pct == null ? '' : t('admin.ov.change', { pct: (pr.change_pct > 0 ? '+' : '') + number(pr.change_pct) });
+        cards.appendChild(h('button.ov-card.ov-' + status + (pr.code === picked ? '.ov-picked' : ''), {
+          type: 'button', 'data-code': pr.code, 'aria-pressed': String(pr.code === picked),
+          on: { click: function () { picked = pr.code; overviewChoice[org.id] = picked; overviewLastPick = picked; drawCards(); drawBelow(); drawTrend(); } }
+        }, [
+          h('span.ov-card-name', { text: nameOf(pr) }),
+          h('span.ov-card-value', { text: value }),
+          h('span.ov-card-meta', { text: (pr.latest_period ? pr.latest_period + ' · ' : '') + change }),
+          h('span.ov-card-target', { text: targetText(pr) }),
+          h('span.ov-badge', { text: t('admin.ov.status.' + status) })
+        ]));
+      });
+    }
+
+    function drawBelow() {
+      below.textContent = '';
+      var pr = progress.filter(function (x) { return x.code === picked; })[0];
+      below.appendChild(h('h2', { text: pr ? t('admin.ov.below', { indicator: nameOf(pr) }) : t('admin.ov.belowPlain') }));
+      var children = ov.children || [];
+      if (!children.length) {
+        below.appendChild(h('p.admin-intro', { id: 'ov-no-below', text: t('admin.ov.noBelow') }));
+        return;
+      }
+      var rk = pr ? rankings[pr.code] : null;
+      var values = {};
+      ((rk && rk.rows) || []).forEach(function (row) { values[row.org] = row.value; });
+      var rows = children.slice().sort(function (a, b) {
+        var va = values[a.id], vb = values[b.id];
+        if (va == null && vb == null) return a.code < b.code ? -1 : 1;
+        if (va == null) return 1;
+        if (vb == null) return -1;
+        return vb - va;
+      });
+      var max = 0;
+      rows.forEach(function (c) { if (values[c.id] != null) max = Math.max(max, Math.abs(values[c.id])); });
+      if (rk && rk.period) below.appendChild(h('p.admin-intro', { text: t('admin.ov.period', { period: rk.period }) }));
+      below.appendChild(table(['admin.ov.rank', 'admin.col.org', 'admin.dc.value', 'admin.ov.share', 'admin.col.actions'], rows.map(function (c, i) {
+        var v = values[c.id];
+        var bar = h('span.ov-bar', null, h('span.ov-bar-fill', { style: 'width:' + (v == null || !max ? 0 : Math.round(Math.abs(v) / max * 100)) + '%' }));
+        var name = ctx.localized(c.name) || c.code;
+        return h('tr', { 'data-org': c.id }, [
+          td(v == null ? '—' : String(i + 1)),
+          td(h('a', { href: '#/overview/' + encodeURIComponent(c.id), text: name })),
+          td(v == null ? '—' : number(v) + ' ' + (pr ? unitText(pr.unit) : '')),
+          td(bar),
+          td(h('a.ov-drill', { href: '#/overview/' + encodeURIComponent(c.id), text: t('admin.ov.drill') }))
+        ]);
+      })));
+    }
+
+    function drawTrend() {
+      trend.textContent = '';
+      var pr = progress.filter(function (x) { return x.code === picked; })[0];
+      var tr = (ov.trends || []).filter(function (x) { return x.code === picked && x.per === 'year'; })[0];
+      trend.appendChild(h('h2', { text: t('admin.ov.trend') }));
+      if (!pr || !tr || !tr.points.length) {
+        trend.appendChild(h('p.admin-intro', { text: t('admin.ov.noTrend') }));
+        return;
+      }
+      var el = h('div.ov-chart', { id: 'ov-trend-chart' });
+      trend.appendChild(el);
+      var spec = {
+        type: 'line', unit: unitText(pr.unit), categories: tr.points.map(function (pt) { return pt.period; }),
+        series: [{ name: nameOf(pr), data: tr.points.map(function (pt) { return pt.value; }) }],
+        categoryLabel: t('admin.dc.period'), height: 260
+      };
+      if (kit) kit.chart(el, spec);
+      else el.appendChild(table(['admin.dc.period', 'admin.dc.value'], tr.points.map(function (pt) {
+        return h('tr', null, [td(pt.period), td(number(pt.value))]);
+      })));
+    }
+
+    drawCards();
+    drawBelow();
+    drawTrend();
+  }
+
+  // ---- sharing of one indicator (platform administrators) ------------------------------
+  //
+  // Sharing is the platform's decision (kernel.datacenter.share at the root
+  // org): private to its owner, shared with named plugins (read, or
+  // publish into it), or open to anyone through /api/v1/open/ and /open/.
+  // The kernel replaces the whole grant list on each save.
+
+  function sharingCard(ind, base, note, after) {
+    var level = h('select', { name: 'sharing', id: 'dc-sharing' }, ['private', 'shared', 'open'].map(function (s) {
+      return h('option', { value: s, text: t('admin.dc.sharing.' + s), selected: s === ind.sharing });
+    }));
+    var grants = (ind.shared_with || []).map(function (g) { return { plugin: g.plugin, access: g.access }; });
+    var list = h('div', { id: 'dc-grants' });
+    var plugins = [];
+    function draw() {
+      list.textContent = '';
+      if (!grants.length) list.appendChild(h('p.admin-intro', { text: t('admin.dc.noGrants') }));
+      grants.forEach(function (g, i) {
+        var plugin = h('select', { name: 'plugin', 'data-grant': String(i) });
+        var ids = plugins.map(function (pl) { return pl.id; });
+        if (ids.indexOf(g.plugin) < 0 && g.plugin) ids.push(g.plugin);
+        ids.forEach(function (id) {
+          var pl = plugins.filter(function (x) { return x.id === id; })[0];
+          plugin.appendChild(h('option', { value: id, text: pl ? ctx.localized(pl.name) + ' (' + id + ')' : id, selected: id === g.plugin }));
+        });
+        if (!g.plugin && ids.length) g.plugin = ids[0];
+        plugin.addEventListener('change', function () { g.plugin = plugin.value; });
+        var access = h('select', { name: 'access' }, ['read', 'publish'].map(function (a) {
+          return h('option', { value: a, text: t('admin.dc.access.' + a), selected: a === g.access });
+        }));
+        access.addEventListener('change', function () { g.access = access.value; });
+        var remove = button('admin.dc.removeGrant', function () { grants.splice(i, 1); draw(); });
+        list.appendChild(h('div.admin-row.dc-grant', null, [plugin, access, remove]));
+      });
+    }
+    var add = button('admin.dc.addGrant', function () { grants.push({ plugin: '', access: 'read' }); draw(); });
+    add.id = 'dc-add-grant';
+    var save = button('admin.save', function () {
+      act(note, save, call('PUT', base + '/sharing', { sharing: level.value, grants: grants.filter(function (g) { return g.plugin; }) }),
+        'admin.dc.shared', after);
+    }, 'button-primary');
+    save.id = 'dc-sharing-save';
+    call('GET', '/api/v1/plugins').then(function (res) {
+      if (res.status === 200 && res.body) plugins = res.body.plugins || [];
+      draw();
+    });
+    return card('admin.dc.sharingTitle', [h('p.admin-intro', { text: t('admin.dc.sharingIntro') }),
+      field('admin.dc.sharingCol', level), h('h3', { text: t('admin.dc.grants') }), list,
+      h('div.admin-actions', null, [add, save])]);
+  }
+
   var PAGES = {
     account: accountPage, users: usersPage, orgs: orgsPage, plugins: pluginsPage,
-    audit: auditPage, dead: deadPage, system: systemPage, datacenter: datacenterPage
+    audit: auditPage, dead: deadPage, system: systemPage, datacenter: datacenterPage,
+    overview: overviewPage
   };
 
   // ---- the forced password change at login ------------------------------------------

@@ -228,6 +228,210 @@ fn the_catalogue_and_a_plan_value_entered_by_hand() {
     assert_eq!(values["rows"][0]["value"], 12.0, "{values}");
 }
 
+/// Values of one plan indicator at both counties, entered as the platform
+/// administrator: 300 at 天山区, 120 at 沙依巴克区 (420 at the prefecture).
+fn enter_piles(k: &TestKernel, t: &crate::identity::TwoCounties) {
+    let (status, out) = k.request(
+        "POST",
+        "/api/v1/datacenter/indicators/plan.charging_piles/values",
+        None,
+        Some(
+            json!({"values": [
+                {"org": t.county_a, "period": "2026", "value": 300},
+                {"org": t.county_b, "period": "2026", "value": 120}
+            ]})
+            .to_string()
+            .into_bytes(),
+        ),
+    );
+    assert_eq!(status, 201, "{out}");
+}
+
+/// The leaders' overview (issue 22.3): a prefecture's administrator sees
+/// the plan at the prefecture, picks an indicator, finds the counties
+/// ranked, goes down to a county and to its unit, and back up through the
+/// path; the region, outside their reach, shows nothing but the kernel's
+/// refusal.
+#[test]
+fn the_leaders_overview_drills_down_from_the_prefecture_to_a_unit() {
+    if skip_browser() {
+        return;
+    }
+    let k = TestKernel::start();
+    let t = two_counties(&k);
+    enter_piles(&k, &t);
+    person(&k, "leader.p", &t.unit_a, &[("org-admin", &t.prefecture)]);
+    let b = Browser::start();
+    b.goto(&format!("{}/", k.base));
+    sign_in(&b, "leader.p", PASSWORD);
+    b.wait_displayed("#admin-menu a[data-admin=\"overview\"]");
+    b.click("#admin-menu a[data-admin=\"overview\"]");
+    b.wait_text("#admin-view h1", "the prefecture's overview", |t| {
+        t.contains("乌鲁木齐市")
+    });
+    let card = "#ov-cards [data-code=\"plan.charging_piles\"]";
+    b.wait_text(card, "the indicator's card at the prefecture", |t| {
+        t.contains("充电桩数量") && t.contains("420") && t.contains("个")
+    });
+    b.click(card);
+    b.wait_until("the counties ranked by the picked indicator", || {
+        b.script(
+            "var rows = document.querySelectorAll('#ov-below tbody tr'); \
+             return rows.length === 2 && rows[0].textContent.indexOf('天山区') >= 0 \
+               && rows[0].textContent.indexOf('300') >= 0 && rows[1].textContent.indexOf('120') >= 0",
+            json!([]),
+        ) == true
+    });
+    b.click(&format!(
+        "#ov-below tr[data-org=\"{}\"] a.ov-drill",
+        t.county_a
+    ));
+    b.wait_text("#admin-view h1", "the county's overview", |t| {
+        t.contains("天山区")
+    });
+    b.wait_text("#ov-crumbs", "the path from the prefecture", |t| {
+        t.contains("乌鲁木齐市") && t.contains("天山区")
+    });
+    // The choice of indicator follows the viewer down.
+    b.wait_text("#ov-below h2", "the same indicator below", |t| {
+        t.contains("充电桩数量")
+    });
+    b.click(&format!(
+        "#ov-below tr[data-org=\"{}\"] a.ov-drill",
+        t.unit_a
+    ));
+    b.wait_text("#ov-no-below", "a unit has nothing below", |t| {
+        t.contains("基层单位")
+    });
+    b.click(&format!("#ov-crumbs a[data-org=\"{}\"]", t.prefecture));
+    b.wait_text("#admin-view h1", "back at the prefecture", |t| {
+        t.contains("乌鲁木齐市")
+    });
+    // Outside reach: the kernel's answer, in Chinese, and no figures.
+    b.goto(&format!("{}/#/overview/org-650000", k.base));
+    b.wait_text(".admin-banner", "the refusal", |t| !t.is_empty());
+    assert_eq!(
+        b.script(
+            "return document.querySelectorAll('#ov-cards').length",
+            json!([])
+        ),
+        json!(0)
+    );
+    b.click(r#"#lang-switch [data-lang="en"]"#);
+    b.wait_text(
+        "#admin-menu a[data-admin=\"overview\"]",
+        "the English label",
+        |t| t.contains("Leaders' overview"),
+    );
+}
+
+/// Sharing and the open data page (issue 22.4): the platform administrator
+/// opens an indicator and grants a plugin publishing into it; then anyone,
+/// signed out, finds it on /open/, reads it rolled up at the region and
+/// one level below, goes down to the prefecture, and downloads it.
+#[test]
+fn an_indicator_opened_by_the_administrator_is_read_on_the_open_page_signed_out() {
+    if skip_browser() {
+        return;
+    }
+    let k = TestKernel::start();
+    let t = two_counties(&k);
+    k.install_ok("approver");
+    enter_piles(&k, &t);
+    // The plan's indicators start open; this one is made private first,
+    // and then the open API does not know it.
+    let (status, out) = k.request(
+        "PUT",
+        "/api/v1/datacenter/indicators/plan.charging_piles/sharing",
+        None,
+        Some(json!({"sharing": "private"}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+    let (status, _) = k.request(
+        "GET",
+        "/api/v1/open/datasets/plan.charging_piles",
+        Some(""),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    let b = Browser::start();
+    b.goto(&format!("{}/", k.base));
+    sign_in(&b, "admin", crate::support::ADMIN_PASSWORD);
+    b.wait_displayed("#admin-menu a[data-admin=\"datacenter\"]");
+    b.goto(&format!("{}/#/datacenter/plan.charging_piles", k.base));
+    b.wait_displayed("#dc-sharing");
+    b.script(
+        "var s = document.getElementById('dc-sharing'); s.value = 'open'; return true;",
+        json!([]),
+    );
+    b.click("#dc-add-grant");
+    b.wait_displayed("#dc-grants select[name=\"plugin\"]");
+    b.script(
+        "var g = document.querySelector('#dc-grants .dc-grant'); \
+         var p = g.querySelector('select[name=plugin]'); p.value = 'approver'; p.dispatchEvent(new Event('change')); \
+         var a = g.querySelector('select[name=access]'); a.value = 'publish'; a.dispatchEvent(new Event('change')); \
+         return true;",
+        json!([]),
+    );
+    b.click("#dc-sharing-save");
+    b.wait_text(".admin-banner", "saved", |t| t.contains("共享设置已保存"));
+    let (status, out) = k.get("/api/v1/datacenter/indicators/plan.charging_piles");
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["indicator"]["sharing"], "open", "{out}");
+    assert_eq!(
+        out["indicator"]["shared_with"],
+        json!([{"plugin": "approver", "access": "publish"}]),
+        "{out}"
+    );
+    b.click("#logout");
+
+    b.wait_displayed("#login-open-data");
+    b.click("#login-open-data");
+    let row = "#open-datasets tr[data-code=\"plan.charging_piles\"]";
+    b.wait_text(row, "the open indicator in the catalogue", |t| {
+        t.contains("充电桩数量") && t.contains("个")
+    });
+    b.click(&format!("{row} a"));
+    b.wait_text("#open-years", "the region's yearly value", |t| {
+        t.contains("2026") && t.contains("420")
+    });
+    let below = format!("#open-below tr[data-org=\"{}\"]", t.prefecture);
+    b.wait_text(&below, "the prefecture below the region", |t| {
+        t.contains("乌鲁木齐市") && t.contains("420")
+    });
+    b.click(&format!("{below} a"));
+    b.wait_until("the counties below the prefecture", || {
+        b.script(
+            "var rows = document.querySelectorAll('#open-below tbody tr'); \
+             return rows.length === 2 && rows[0].textContent.indexOf('天山区') >= 0",
+            json!([]),
+        ) == true
+    });
+    b.wait_text("#open-crumbs", "the path", |t| {
+        t.contains("全区") && t.contains("乌鲁木齐市")
+    });
+    b.click("#open-lang");
+    b.wait_text("#open-years", "English headings", |t| t.contains("Year"));
+    // The file behind the download link, without a session.
+    let href = b.script(
+        "return document.querySelector('.open-actions a[data-format=csv]').getAttribute('href')",
+        json!([]),
+    );
+    let (status, bytes, _) = k.raw("GET", href.as_str().unwrap(), Some(""), None, &[]);
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(bytes).unwrap();
+    assert!(csv.contains("650102") && csv.contains("300"), "{csv}");
+    // Raw per-org rows stay closed, even for an open indicator.
+    let (status, out) = k.request(
+        "GET",
+        "/api/v1/open/datasets/plan.charging_piles?rollup=false",
+        Some(""),
+        None,
+    );
+    assert_eq!(status, 422, "{out}");
+}
+
 #[test]
 fn the_console_dictionaries_match_and_cover_the_script() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("portal");
