@@ -57,6 +57,13 @@
     return format(s == null ? key : s, values);
   }
 
+  // A catalogue unit in the viewer's language where it is a word
+  // (`vehicles` → 辆); symbols (元, kgce/m²) stay as they are.
+  function unitText(unit) {
+    var s = state.t['unit.' + unit];
+    return s == null ? unit || '' : s;
+  }
+
   // A {"zh-CN": …, "en": …} label (or a plain string) in the current language.
   function localized(value) {
     if (value == null) return '';
@@ -599,7 +606,7 @@
   // What the admin console (admin.js) needs from the shell.
   function shellContext() {
     return { api: api, tr: tr, localized: localized, lang: state.lang, me: state.me,
-      csrf: state.csrf, org: state.org, sessionExpired: sessionExpired };
+      csrf: state.csrf, org: state.org, sessionExpired: sessionExpired, kit: withKit, unitText: unitText };
   }
 
   function route() {
@@ -636,6 +643,7 @@
       showSection('home');
       markActive(null);
       document.title = tr('platform.name');
+      renderWorkbench();
     } else if (found) {
       var u = found.url;
       u.searchParams.set('lang', state.lang);
@@ -706,6 +714,7 @@
       setBellCount(data.unread);
       // A new to-do or an outcome changes the to-do list too.
       loadTodoCount();
+      if (!$('home').hidden) renderWorkbench();
       if (bell.open) loadBell(false);
     });
   }
@@ -803,6 +812,131 @@
       var unread = document.querySelectorAll('#bell-list .bell-unread');
       for (var i = 0; i < unread.length; i++) unread[i].classList.remove('bell-unread');
     }, function () { showShellError(tr('error.network')); });
+  }
+
+  // ---- the workbench on the home page: what this person has to act on -------
+  //
+  // Three cards, each from the kernel's own answer for the caller (nothing
+  // is filtered here): the approvals waiting for them, their unread
+  // notifications, and the plan's figures at the org they act for, with
+  // the leaders' overview one click away. A card the caller may not read
+  // (no data-center read at that org) is left out, not shown empty.
+
+  var WORKBENCH_ITEMS = 5;
+  var workbenchSeq = 0;
+
+  function renderWorkbench() {
+    var seq = ++workbenchSeq;
+    var box = $('workbench');
+    Promise.all([
+      api('GET', '/api/v1/todos?kind=pending&limit=' + WORKBENCH_ITEMS),
+      api('GET', '/api/v1/me/notifications?unread=true&limit=' + WORKBENCH_ITEMS),
+      figuresOrg() ? api('GET', '/api/v1/datacenter/plan?org=' + encodeURIComponent(figuresOrg())) : Promise.resolve({ status: 0 }),
+      withKit()
+    ]).then(function (r) {
+      if (seq !== workbenchSeq || !state.me) return;
+      if (r[0].status === 401) return sessionExpired();
+      var kit = r[3];
+      box.textContent = '';
+      box.appendChild(workbenchTodos(kit, r[0]));
+      box.appendChild(workbenchAlerts(kit, r[1]));
+      if (r[2].status === 200 && r[2].body) box.appendChild(workbenchFigures(r[2].body.indicators || []));
+      $('workbench-block').hidden = false;
+    }, function () {
+      if (seq === workbenchSeq) $('workbench-block').hidden = true;
+    });
+  }
+
+  // The org whose figures the workbench shows: the acting org where a
+  // kernel role (each reads the data center) is bound there, else the
+  // person's own unit, where every user is a member. A plugin role alone
+  // reads no figures, and asking would only earn a refusal.
+  var FIGURE_ROLES = ['member', 'org-admin', 'auditor', 'platform-admin'];
+
+  function figuresOrg() {
+    var acting = state.org || (state.me.user && state.me.user.org_id);
+    var bound = (state.me.bindings || []).some(function (b) {
+      return b && b.org_id === acting && FIGURE_ROLES.indexOf(b.role) >= 0;
+    });
+    return bound ? acting : state.me.home_org || null;
+  }
+
+  function workbenchCard(id, title, count, link, linkText) {
+    var card = el('div', 'wb-card');
+    card.id = id;
+    var head = el('div', 'wb-head');
+    head.appendChild(el('h2', 'wb-title', title));
+    if (count != null) head.appendChild(el('span', 'wb-count', String(count)));
+    card.appendChild(head);
+    var list = el('ul', 'wb-list');
+    card.appendChild(list);
+    var more = el('a', 'wb-more', linkText + ' →');
+    more.href = link;
+    card.appendChild(more);
+    return { card: card, list: list };
+  }
+
+  function workbenchLine(list, text, meta, href) {
+    var li = el('li', '');
+    var a = el('a', '', text);
+    a.href = href;
+    if (meta) a.appendChild(el('span', 'wb-meta', meta));
+    li.appendChild(a);
+    list.appendChild(li);
+    return a;
+  }
+
+  function workbenchEmpty(list, key) {
+    list.appendChild(el('li', 'wb-empty', tr(key)));
+  }
+
+  function workbenchTodos(kit, res) {
+    var ok = res.status === 200 && res.body;
+    var items = ok ? res.body.items || [] : [];
+    var c = workbenchCard('wb-todos', tr('workbench.todos'), ok ? res.body.total : '—', '#/todos/pending', tr('workbench.allTodos'));
+    items.forEach(function (item) {
+      var a = item.approval;
+      var meta = [oneLang(kit, a.flow_title)];
+      if (item.step_name) meta.push(oneLang(kit, item.step_name));
+      if (item.urged_at) meta.push(tr('todos.urged'));
+      workbenchLine(c.list, approvalTitle(kit, a), meta.join(' · '), '#/approvals/' + encodeURIComponent(a.id))
+        .setAttribute('data-approval', a.id);
+    });
+    if (!items.length) workbenchEmpty(c.list, ok ? 'workbench.noTodos' : 'workbench.unavailable');
+    return c.card;
+  }
+
+  function workbenchAlerts(kit, res) {
+    var ok = res.status === 200 && res.body;
+    var items = ok ? res.body.items || [] : [];
+    var c = workbenchCard('wb-alerts', tr('workbench.alerts'), ok ? res.body.unread : '—', '#/', tr('workbench.allAlerts'));
+    c.card.querySelector('.wb-more').addEventListener('click', function (e) {
+      e.preventDefault();
+      if (!bell.open) toggleBell();
+    });
+    items.forEach(function (n) {
+      workbenchLine(c.list, bellText(kit, n), when(n.created_at), n.link).setAttribute('data-notification', String(n.id));
+    });
+    if (!items.length) workbenchEmpty(c.list, ok ? 'workbench.noAlerts' : 'workbench.unavailable');
+    return c.card;
+  }
+
+  function workbenchFigures(indicators) {
+    var c = workbenchCard('wb-figures', tr('workbench.figures'), null, '#/overview', tr('workbench.overview'));
+    var shown = indicators.filter(function (p) { return p.latest != null; }).slice(0, 6);
+    shown.forEach(function (p) {
+      var status = p.met === true ? 'met' : p.met === false ? 'unmet' : 'unknown';
+      var li = el('li', 'wb-figure wb-' + status);
+      li.setAttribute('data-code', p.code);
+      li.appendChild(el('span', 'wb-figure-name', localized(p.name) || p.code));
+      var value;
+      try { value = Number(p.latest).toLocaleString(state.lang, { maximumFractionDigits: 2 }); } catch (e) { value = String(p.latest); }
+      li.appendChild(el('span', 'wb-figure-value', value + ' ' + unitText(p.unit)));
+      li.appendChild(el('span', 'wb-badge', tr('workbench.status.' + status)));
+      c.list.appendChild(li);
+    });
+    if (!shown.length) workbenchEmpty(c.list, 'workbench.noFigures');
+    return c.card;
   }
 
   // ---- the to-do list: approvals of every plugin, run by the kernel --------

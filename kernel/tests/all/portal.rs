@@ -153,6 +153,20 @@ fn portal_todo_list_approve_with_comment() {
     b.wait_text("#menu-todos", "the Chinese menu label", |t| {
         t.contains("待办")
     });
+    // The workbench on the home page (issue 22.3): what waits for the
+    // officer, the notification of it, and the plan at his unit.
+    b.wait_text(
+        &format!(r#"#wb-todos [data-approval="{id}"]"#),
+        "the to-do on the workbench",
+        |t| t.contains("采购打印机") && t.contains("County review"),
+    );
+    b.wait_text("#wb-todos .wb-count", "the count", |t| t == "1");
+    b.wait_text("#wb-alerts", "the notification of it", |t| {
+        t.contains("待您审批：采购打印机")
+    });
+    b.wait_text("#wb-figures", "the unit's figures, none yet", |t| {
+        t.contains("本单位暂无指标数据")
+    });
     b.click("#menu-todos");
     let item = format!(r#"#todo-list [data-approval="{id}"]"#);
     b.wait_text(&item, "the approval in the list", |t| {
@@ -187,6 +201,11 @@ fn portal_todo_list_approve_with_comment() {
     });
     let (_, out) = k.get(&format!("/api/v1/approvals/{id}"));
     assert_eq!(out["approval"]["current_step"], 2, "{out}");
+    b.click("#menu-home");
+    b.wait_text("#wb-todos", "nothing left on the workbench", |t| {
+        t.contains("暂无待审批事项")
+    });
+    b.click("#menu-todos");
 
     // 抄送: the applicant copies it to the officer, whose copied tab marks
     // it 待阅 until he opens it.
