@@ -221,7 +221,11 @@
     });
   }
 
+  // A change while a read is already due is folded into it, not a reason
+  // to wait longer: pushing the timer back on every event would starve a
+  // wall under a steady stream (one publish every 250 ms) of all reads.
   function scheduleRefresh(delay) {
+    if (state.refreshTimer && delay > 0) return;
     clearTimeout(state.refreshTimer);
     state.refreshTimer = setTimeout(function () {
       state.refreshTimer = null;

@@ -413,6 +413,30 @@ fn wall_in_chromium_fits_two_walls_and_updates_live() {
         std::thread::sleep(Duration::from_millis(50));
     };
     eprintln!("wall updated {shown:?} after the entry");
+    // Under a steady stream (an entry every ~150 ms, faster than the
+    // wall's 300 ms debounce) the wall keeps reading: it shows values of
+    // the stream while the stream still flows.
+    let mut caught_up_at = None;
+    for i in 0..20 {
+        enter(
+            &k,
+            "plan.nev_count",
+            json!([{"org": w.c1, "period": "2025", "value": 1100 + i}]),
+        );
+        let value = b.script(
+            r#"return document.querySelector('[data-code="plan.nev_count"] .plan-value').getAttribute('data-value')"#,
+            json!([]),
+        );
+        if value != "1700" {
+            caught_up_at = Some(i);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(
+        caught_up_at.is_some_and(|i| i < 19),
+        "the wall did not update while entries kept coming: {caught_up_at:?}"
+    );
     assert_eq!(
         b.script("return window.__sameWall === true", json!([])),
         true,
