@@ -45,6 +45,7 @@ use crate::core::error::ServiceError;
 use crate::core::scope::OrgIndex;
 use crate::db::{Db, now};
 
+
 pub mod overview;
 pub use overview::{Change, Overview};
 
@@ -1461,61 +1462,84 @@ impl DataCenter {
         org: &str,
         period: Option<&str>,
     ) -> Result<Vec<Progress>> {
-        let until = period.map(|p| parse_period("period", p)).transpose()?;
-        if let Some(p) = until
-            && p.granularity != Granularity::Year
-        {
-            return Err(invalid("period", "the plan is tracked per year: use YYYY"));
-        }
+        let until = plan_period(period)?;
         let mut out = Vec::new();
         for ind in self.list().await? {
-            let Some(target) = ind.target.clone() else {
-                continue;
-            };
-            let rows = self
-                .query(
-                    &ind,
-                    orgs,
-                    &ValueQuery {
-                        org: org.to_string(),
-                        to: until.map(|p| p.label()),
-                        rollup: true,
-                        per: Some(Granularity::Year),
-                        ..ValueQuery::default()
-                    },
-                )
-                .await?;
-            let baseline = target
-                .baseline_period
-                .as_deref()
-                .and_then(|b| rows.iter().find(|r| r.period == b))
-                .map(|r| r.value);
-            let latest_row = rows
-                .iter()
-                .rfind(|r| target.baseline_period.as_deref() != Some(r.period.as_str()));
-            let latest = latest_row.map(|r| r.value);
-            let change_pct = match (baseline, latest) {
-                (Some(b), Some(l)) if b != 0.0 => Some(((l - b) / b * 10_000.0).round() / 100.0),
-                _ => None,
-            };
-            let met = match target.kind {
-                TargetKind::ChangeAtMost => change_pct.map(|c| c <= target.value),
-                TargetKind::AtLeast => latest.map(|l| l >= target.value),
-                TargetKind::AtMost => latest.map(|l| l <= target.value),
-            };
-            out.push(Progress {
-                code: ind.code,
-                name: ind.name,
-                unit: ind.unit,
-                target: Some(target),
-                baseline,
-                latest_period: latest_row.map(|r| r.period.clone()),
-                latest,
-                change_pct,
-                met,
-            });
+            if ind.target.is_some() {
+                out.push(self.progress_of(ind, orgs, org, until).await?);
+            }
         }
         Ok(out)
+    }
+
+    /// One indicator's progress at `org` (rolled up per year, up to
+    /// `until`): the latest year against its target and baseline; without
+    /// a target, the latest year and no verdict.
+    pub async fn progress_of(
+        &self,
+        ind: Indicator,
+        orgs: &OrgIndex,
+        org: &str,
+        until: Option<Period>,
+    ) -> Result<Progress> {
+        let rows = self
+            .query(
+                &ind,
+                orgs,
+                &ValueQuery {
+                    org: org.to_string(),
+                    to: until.map(|p| p.label()),
+                    rollup: true,
+                    per: Some(Granularity::Year),
+                    ..ValueQuery::default()
+                },
+            )
+            .await?;
+        Ok(progress_from(ind, &rows))
+    }
+}
+
+/// The plan's period: a year, or the latest when none.
+pub(crate) fn plan_period(period: Option<&str>) -> Result<Option<Period>> {
+    let until = period.map(|p| parse_period("period", p)).transpose()?;
+    if let Some(p) = until
+        && p.granularity != Granularity::Year
+    {
+        return Err(invalid("period", "the plan is tracked per year: use YYYY"));
+    }
+    Ok(until)
+}
+
+/// Progress from an indicator's yearly values at one org, oldest first.
+pub(crate) fn progress_from(ind: Indicator, rows: &[Row]) -> Progress {
+    let target = ind.target.clone();
+    let baseline_period = target.as_ref().and_then(|t| t.baseline_period.as_deref());
+    let baseline = baseline_period
+        .and_then(|b| rows.iter().find(|r| r.period == b))
+        .map(|r| r.value);
+    let latest_row = rows
+        .iter()
+        .rfind(|r| baseline_period != Some(r.period.as_str()));
+    let latest = latest_row.map(|r| r.value);
+    let change_pct = match (baseline, latest) {
+        (Some(b), Some(l)) if b != 0.0 => Some(((l - b) / b * 10_000.0).round() / 100.0),
+        _ => None,
+    };
+    let met = target.as_ref().and_then(|t| match t.kind {
+        TargetKind::ChangeAtMost => change_pct.map(|c| c <= t.value),
+        TargetKind::AtLeast => latest.map(|l| l >= t.value),
+        TargetKind::AtMost => latest.map(|l| l <= t.value),
+    });
+    Progress {
+        code: ind.code,
+        name: ind.name,
+        unit: ind.unit,
+        target,
+        baseline,
+        latest_period: latest_row.map(|r| r.period.clone()),
+        latest,
+        change_pct,
+        met,
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use super::{DataCenter, Granularity, GroupBy, Progress, Result, ValueQuery};
+use super::{DataCenter, Granularity, GroupBy, Progress, Result, Row, ValueQuery};
 use crate::core::scope::OrgIndex;
 use crate::core::streams::{StreamSlot, StreamSlots};
 
@@ -87,6 +87,15 @@ pub struct TrendPoint {
     pub value: f64,
 }
 
+impl From<Row> for TrendPoint {
+    fn from(r: Row) -> Self {
+        TrendPoint {
+            period: r.period,
+            value: r.value,
+        }
+    }
+}
+
 /// One indicator at the org over time.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trend {
@@ -136,54 +145,26 @@ impl DataCenter {
         org: &str,
         period: Option<&str>,
     ) -> Result<Overview> {
-        let progress = self.plan(orgs, org, period).await?;
+        // One query per plan indicator gives its ranking, its trend and
+        // (from the trend: the same roll-up at the org) its progress.
+        let until = super::plan_period(period)?;
         let catalogue = self.list().await?;
+        let mut progress = Vec::new();
         let mut rankings = Vec::new();
         let mut trends = Vec::new();
         for ind in catalogue.iter().filter(|i| i.target.is_some()) {
-            let rows = self
-                .query(
-                    ind,
-                    orgs,
-                    &ValueQuery {
-                        org: org.to_string(),
-                        to: period.map(str::to_string),
-                        rollup: true,
-                        group: GroupBy::Org,
-                        per: Some(Granularity::Year),
-                        ..ValueQuery::default()
-                    },
-                )
+            let (ranking, own) = self
+                .ranking_and_series(ind, orgs, org, until.map(|p| p.label()), Granularity::Year)
                 .await?;
-            let (own, below): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.org == org);
-            // Labels of one granularity sort as text.
-            let latest = below.iter().map(|r| r.period.clone()).max();
-            let mut ranked: Vec<Ranked> = below
-                .into_iter()
-                .filter(|r| Some(&r.period) == latest.as_ref())
-                .map(|r| Ranked {
-                    org: r.org,
-                    value: r.value,
-                })
-                .collect();
-            ranked.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.org.cmp(&b.org)));
-            rankings.push(Ranking {
-                code: ind.code.clone(),
-                period: latest,
-                rows: ranked,
-            });
+            progress.push(super::progress_from(ind.clone(), &own));
+            let points = own.into_iter().map(TrendPoint::from).collect();
+            rankings.push(ranking);
             trends.push(Trend {
                 code: ind.code.clone(),
                 name: ind.name.clone(),
                 unit: ind.unit.clone(),
                 per: Granularity::Year,
-                points: own
-                    .into_iter()
-                    .map(|r| TrendPoint {
-                        period: r.period,
-                        value: r.value,
-                    })
-                    .collect(),
+                points,
             });
         }
         let monthly = catalogue
@@ -193,13 +174,21 @@ impl DataCenter {
             if trends.len() >= progress.len() + MAX_MONTHLY_TRENDS {
                 break;
             }
+            // Only the last MONTHS months are shown: read from there, not
+            // every month the catalogue holds.
+            let to = period.map(|y| format!("{y}-12"));
+            let Some(latest) = self.latest_stored(ind, to.as_deref()).await? else {
+                continue;
+            };
+            let from = super::Period::of_month(latest.months().1 - (MONTHS as i32 - 1)).label();
             let mut rows = self
                 .query(
                     ind,
                     orgs,
                     &ValueQuery {
                         org: org.to_string(),
-                        to: period.map(|y| format!("{y}-12")),
+                        from: Some(from),
+                        to,
                         rollup: true,
                         per: Some(Granularity::Month),
                         ..ValueQuery::default()
@@ -216,13 +205,7 @@ impl DataCenter {
                 name: ind.name.clone(),
                 unit: ind.unit.clone(),
                 per: Granularity::Month,
-                points: rows
-                    .into_iter()
-                    .map(|r| TrendPoint {
-                        period: r.period,
-                        value: r.value,
-                    })
-                    .collect(),
+                points: rows.into_iter().map(TrendPoint::from).collect(),
             });
         }
         Ok(Overview {
@@ -231,5 +214,70 @@ impl DataCenter {
             rankings,
             trends,
         })
+    }
+
+    /// The latest period any org has a stored value of `ind` in (of its
+    /// numerator, for a ratio), up to `to`.
+    async fn latest_stored(
+        &self,
+        ind: &super::Indicator,
+        to: Option<&str>,
+    ) -> Result<Option<super::Period>> {
+        let code = ind.ratio.as_ref().map_or(&ind.code, |r| &r.numerator);
+        let latest: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(period) FROM dc_values WHERE code = $1 AND period <= $2",
+        )
+        .bind(code)
+        .bind(to.unwrap_or("9999"))
+        .fetch_one(&self.db)
+        .await?;
+        Ok(latest.as_deref().and_then(super::Period::parse))
+    }
+
+    /// `ind` per `per` at the orgs one level below `org`, best first at the
+    /// latest period any of them has, and at `org` itself over time (oldest
+    /// first) — one query for both, rolled up, up to `to`.
+    pub async fn ranking_and_series(
+        &self,
+        ind: &super::Indicator,
+        orgs: &OrgIndex,
+        org: &str,
+        to: Option<String>,
+        per: Granularity,
+    ) -> Result<(Ranking, Vec<Row>)> {
+        let rows = self
+            .query(
+                ind,
+                orgs,
+                &ValueQuery {
+                    org: org.to_string(),
+                    to,
+                    rollup: true,
+                    group: GroupBy::Org,
+                    per: Some(per),
+                    ..ValueQuery::default()
+                },
+            )
+            .await?;
+        let (own, below): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.org == org);
+        // Labels of one granularity sort as text.
+        let latest = below.iter().map(|r| r.period.clone()).max();
+        let mut ranked: Vec<Ranked> = below
+            .into_iter()
+            .filter(|r| Some(&r.period) == latest.as_ref())
+            .map(|r| Ranked {
+                org: r.org,
+                value: r.value,
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.org.cmp(&b.org)));
+        Ok((
+            Ranking {
+                code: ind.code.clone(),
+                period: latest,
+                rows: ranked,
+            },
+            own,
+        ))
     }
 }
