@@ -128,6 +128,7 @@
     { id: 'account', hash: '#/account', icon: '◉', show: function () { return true; } },
     { id: 'overview', hash: '#/overview', icon: '◧', show: function () { return true; } },
     { id: 'datacenter', hash: '#/datacenter', icon: '▤', show: function () { return true; } },
+    { id: 'dashboards', hash: '#/dashboards', icon: '▣', show: function () { return true; } },
     { id: 'users', hash: '#/admin/users', icon: '☺', show: isAdmin },
     { id: 'orgs', hash: '#/admin/orgs', icon: '⌬', show: isAdmin },
     { id: 'plugins', hash: '#/admin/plugins', icon: '▦', show: isAdmin },
@@ -146,7 +147,7 @@
     }
     box.textContent = '';
     var items = NAV.filter(function (n) { return n.show(); });
-    var adminItems = items.filter(function (n) { return n.id !== 'account' && n.id !== 'datacenter' && n.id !== 'overview'; });
+    var adminItems = items.filter(function (n) { return ['account', 'datacenter', 'overview', 'dashboards'].indexOf(n.id) < 0; });
     box.appendChild(h('p.menu-heading', { text: t(adminItems.length ? 'admin.menu.heading' : 'admin.menu.mine') }));
     items.forEach(function (n) {
       var a = h('a.menu-entry' + (n.id === active ? '.active' : ''), {
@@ -164,6 +165,10 @@
     m = /^#\/datacenter(?:\/([^/?#]+))?$/.exec(hash || '');
     if (m) {
       try { return { page: 'datacenter', arg: m[1] ? decodeURIComponent(m[1]) : null }; } catch (e) { return null; }
+    }
+    m = /^#\/dashboards(?:\/([^/?#]+))?$/.exec(hash || '');
+    if (m) {
+      try { return { page: 'dashboards', arg: m[1] ? decodeURIComponent(m[1]) : null }; } catch (e) { return null; }
     }
     m = /^#\/overview(?:\/([^/?#]+))?$/.exec(hash || '');
     if (m) {
@@ -1226,10 +1231,217 @@
       h('div.admin-actions', null, [add, save])]);
   }
 
+
+  // ---- dashboards (stored definitions the wall draws) ----------------------------------
+  //
+  // A dashboard is data: its org, name, seconds per page and panels in
+  // order, drawn by the wall at /wall/?dashboard=<id>. The list shows the
+  // dashboards of every org the viewer reads; where they may change them
+  // (kernel.datacenter.write at the org) the editor opens. Plugins offer
+  // ready-made panels (their manifests' [[panels]]). The kernel checks every
+  // panel and names the one that is wrong (panels[i].field).
+
+  var PANEL_KINDS = ['plan', 'value', 'ranking', 'trend', 'map', 'approvals'];
+  var PANEL_CHARTS = {
+    plan: ['cards'], value: ['number'], approvals: ['number'],
+    ranking: ['bar', 'table'], trend: ['line', 'bar', 'table'], map: ['tiles']
+  };
+
+  function showsIndicator(kind) { return kind !== 'plan' && kind !== 'approvals'; }
+
+  function dashboardsPage(arg, seq) {
+    if (arg) return dashboardEditor(arg === 'new' ? null : arg, seq);
+    var p = page('admin.nav.dashboards', t('admin.dash.intro'));
+    Promise.all([call('GET', '/api/v1/dashboards'), loadOrgs()]).then(function (r) {
+      if (seq !== renderSeq) return;
+      if (r[0].status !== 200) return banner(p.note, 'error', errorText(r[0]));
+      var items = (r[0].body && r[0].body.items) || [];
+      var names = {};
+      r[1].forEach(function (x) { names[x.org.id] = orgLabel(x.org); });
+      p.box.appendChild(h('div.admin-actions', null, [
+        h('a.button.button-primary', { href: '#/dashboards/new', id: 'dash-new', text: t('admin.dash.new') })
+      ]));
+      if (!items.length) {
+        p.box.appendChild(h('p.admin-intro', { id: 'dash-none', text: t('admin.dash.none') }));
+        return;
+      }
+      p.box.appendChild(h('div', { id: 'dash-list' }, table(
+        ['admin.dash.name', 'admin.col.org', 'admin.dash.panels', 'admin.dash.updated', 'admin.col.actions'],
+        items.map(function (d) {
+          var actions = [h('a.button.button-secondary.dash-wall', { href: '/wall/?dashboard=' + encodeURIComponent(d.id), target: '_blank', rel: 'noopener', text: t('admin.dash.openWall') })];
+          if (d.editable) {
+            actions.push(h('a.button.button-secondary.dash-edit', { href: '#/dashboards/' + encodeURIComponent(d.id), text: t('admin.dash.edit') }));
+            var del = button('admin.dash.delete', function () {
+              // A second click confirms, so nothing goes by accident.
+              if (!del.classList.contains('armed')) {
+                del.classList.add('armed');
+                del.textContent = t('admin.dash.confirmDelete');
+                return;
+              }
+              act(p.note, del, call('DELETE', '/api/v1/dashboards/' + encodeURIComponent(d.id)), 'admin.dash.deleted', function () {
+                route(location.hash, ctx);
+              });
+            });
+            del.classList.add('dash-delete');
+            actions.push(del);
+          }
+          return h('tr', { 'data-dashboard': d.id }, [
+            td(ctx.localized(d.name)), td(names[d.org] || d.org), td(String(d.panels.length)),
+            td(when(d.updated_at)), td(h('div.admin-row-actions', null, actions))
+          ]);
+        }))));
+    });
+  }
+
+  function dashboardEditor(id, seq) {
+    var p = page(id ? 'admin.dash.editTitle' : 'admin.dash.newTitle', t('admin.dash.editorIntro'));
+    Promise.all([
+      id ? call('GET', '/api/v1/dashboards/' + encodeURIComponent(id)) : Promise.resolve({ status: 200, body: null }),
+      call('GET', '/api/v1/datacenter/indicators'),
+      call('GET', '/api/v1/dashboards/panels'),
+      loadOrgs()
+    ]).then(function (r) {
+      if (seq !== renderSeq) return;
+      for (var i = 0; i < 3; i++) if (r[i].status !== 200) return banner(p.note, 'error', errorText(r[i]));
+      var existing = r[0].body && r[0].body.dashboard;
+      if (existing && !r[0].body.editable) return banner(p.note, 'error', t('admin.dash.readOnly'));
+      var catalogue = (r[1].body && r[1].body.indicators) || [];
+      var offered = (r[2].body && r[2].body.items) || [];
+      var d = existing || { name: { 'zh-CN': '', en: '' }, org: ctx.org, rotate: 30, panels: [{ kind: 'plan' }] };
+      var panels = d.panels.map(function (x) { return JSON.parse(JSON.stringify(x)); });
+
+      var nameZh = input('name_zh', 'text', d.name['zh-CN']);
+      nameZh.id = 'dash-name-zh';
+      var nameEn = input('name_en', 'text', d.name.en);
+      nameEn.id = 'dash-name-en';
+      var org = orgSelect(r[3], null, d.org);
+      org.id = 'dash-org';
+      var rotate = input('rotate', 'number', d.rotate);
+      rotate.id = 'dash-rotate';
+      rotate.min = '0';
+      var list = h('div.dash-panels', { id: 'dash-panels' });
+
+      function select(name, values, current, label) {
+        var sel = h('select', { name: name });
+        values.forEach(function (v) {
+          var o = h('option', { value: v, text: label(v) });
+          if (v === current) o.selected = true;
+          sel.appendChild(o);
+        });
+        return sel;
+      }
+
+      function drawPanels() {
+        list.textContent = '';
+        panels.forEach(function (panel, i) {
+          var kind = select('kind', PANEL_KINDS, panel.kind, function (k) { return t('admin.dash.kind.' + k); });
+          kind.addEventListener('change', function () {
+            panel.kind = kind.value;
+            delete panel.chart;
+            if (!showsIndicator(panel.kind)) { delete panel.indicator; delete panel.per; }
+            else if (!panel.indicator && catalogue.length) panel.indicator = catalogue[0].code;
+            drawPanels();
+          });
+          var row = h('div.dash-panel', { 'data-index': String(i) }, [
+            h('span.dash-number', { text: String(i + 1) }), field('admin.dash.kindLabel', kind)
+          ]);
+          if (showsIndicator(panel.kind)) {
+            var ind = select('indicator', catalogue.map(function (c) { return c.code; }), panel.indicator, function (code) {
+              var c = catalogue.filter(function (x) { return x.code === code; })[0];
+              return nameOf(c) + ' · ' + code;
+            });
+            ind.addEventListener('change', function () { panel.indicator = ind.value; });
+            row.appendChild(field('admin.dash.indicator', ind));
+            var per = select('per', ['', 'year', 'month'], panel.per || '', function (v) { return t('admin.dash.per.' + (v || 'own')); });
+            per.addEventListener('change', function () { if (per.value) panel.per = per.value; else delete panel.per; });
+            row.appendChild(field('admin.dash.perLabel', per));
+          }
+          var charts = PANEL_CHARTS[panel.kind] || [];
+          if (charts.length > 1) {
+            var chart = select('chart', charts, panel.chart || charts[0], function (c) { return t('admin.dash.chart.' + c); });
+            chart.addEventListener('change', function () { panel.chart = chart.value; });
+            row.appendChild(field('admin.dash.chartLabel', chart));
+          }
+          var title = input('title_zh', 'text', panel.title ? panel.title['zh-CN'] : '');
+          title.placeholder = t('admin.dash.titlePlaceholder');
+          title.addEventListener('change', function () {
+            var v = title.value.trim();
+            if (v) panel.title = { 'zh-CN': v, en: (panel.title && panel.title.en) || v };
+            else delete panel.title;
+          });
+          row.appendChild(field('admin.dash.title', title));
+          var move = function (by) {
+            var j = i + by;
+            if (j < 0 || j >= panels.length) return;
+            var x = panels[i]; panels[i] = panels[j]; panels[j] = x;
+            drawPanels();
+          };
+          var up = button('admin.dash.up', function () { move(-1); });
+          up.classList.add('dash-up');
+          var down = button('admin.dash.down', function () { move(1); });
+          down.classList.add('dash-down');
+          var remove = button('admin.dash.remove', function () { panels.splice(i, 1); drawPanels(); });
+          remove.classList.add('dash-remove');
+          row.appendChild(h('div.admin-row-actions', null, [up, down, remove]));
+          list.appendChild(row);
+        });
+        if (!panels.length) list.appendChild(h('p.admin-intro', { text: t('admin.dash.noPanels') }));
+      }
+
+      var add = button('admin.dash.addPanel', function () {
+        panels.push(catalogue.length ? { kind: 'value', indicator: catalogue[0].code } : { kind: 'plan' });
+        drawPanels();
+      });
+      add.id = 'dash-add-panel';
+      var pick = h('select', { id: 'dash-offered' }, offered.map(function (o, i) {
+        return h('option', { value: String(i), text: ctx.localized(o.plugin_name) + ' · ' + ctx.localized(o.panel.title) });
+      }));
+      var addOffered = button('admin.dash.addOffered', function () {
+        var o = offered[Number(pick.value)];
+        if (o) { panels.push(JSON.parse(JSON.stringify(o.panel))); drawPanels(); }
+      });
+      addOffered.id = 'dash-add-offered';
+
+      var save = button('admin.dash.save', function () {
+        var body = {
+          org: org.value,
+          name: { 'zh-CN': nameZh.value.trim(), en: nameEn.value.trim() },
+          rotate: Number(rotate.value),
+          panels: panels
+        };
+        var path = existing ? '/api/v1/dashboards/' + encodeURIComponent(existing.id) : '/api/v1/dashboards';
+        list.querySelectorAll('.dash-error').forEach(function (x) { x.classList.remove('dash-error'); });
+        act(p.note, save, call(existing ? 'PUT' : 'POST', path, body), 'admin.dash.saved', function (res) {
+          var saved = res.body.dashboard;
+          if (!existing) location.hash = '#/dashboards/' + encodeURIComponent(saved.id);
+        }).then(function (res) {
+          // The kernel names the panel at fault: mark its row.
+          var f = res && res.body && res.body.error && res.body.error.field;
+          var m = f && /^panels\[(\d+)\]/.exec(f);
+          var row = m && list.querySelector('.dash-panel[data-index="' + m[1] + '"]');
+          if (row) row.classList.add('dash-error');
+        });
+      }, 'button-primary');
+      save.id = 'dash-save';
+
+      var actions = [save];
+      if (existing) actions.push(h('a.button.button-secondary', { id: 'dash-open', href: '/wall/?dashboard=' + encodeURIComponent(existing.id), target: '_blank', rel: 'noopener', text: t('admin.dash.openWall') }));
+      actions.push(h('a.button.button-secondary', { href: '#/dashboards', text: t('admin.dash.back') }));
+
+      p.box.appendChild(card('admin.dash.settings', [
+        field('admin.dash.nameZh', nameZh), field('admin.dash.nameEn', nameEn, t('admin.dash.nameEnHint')),
+        field('admin.col.org', org), field('admin.dash.rotate', rotate, t('admin.dash.rotateHint'))
+      ]));
+      p.box.appendChild(card('admin.dash.panels', [list, h('div.admin-actions', null, [add].concat(offered.length ? [pick, addOffered] : []))]));
+      p.box.appendChild(h('div.admin-actions', null, actions));
+      drawPanels();
+    });
+  }
+
   var PAGES = {
     account: accountPage, users: usersPage, orgs: orgsPage, plugins: pluginsPage,
     audit: auditPage, dead: deadPage, system: systemPage, datacenter: datacenterPage,
-    overview: overviewPage
+    overview: overviewPage, dashboards: dashboardsPage
   };
 
   // ---- the forced password change at login ------------------------------------------

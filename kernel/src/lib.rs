@@ -91,7 +91,9 @@ pub fn kernel_routes() -> Routes {
         .iter()
         .filter_map(|service| service.routes)
         .fold(
-            http::api::routes().merge(http::notifications::routes()),
+            http::api::routes()
+                .merge(http::notifications::routes())
+                .merge(http::dashboards::routes()),
             |routes, service| routes.merge(service()),
         )
 }

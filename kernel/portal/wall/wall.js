@@ -28,6 +28,11 @@
     askedOrg: params.get('org') || '',
     rotateMs: rotateSeconds() * 1000,
     fixedIndicator: params.get('indicator') || '',
+    // A stored dashboard (`?dashboard=<id>`, docs/wall.md "Dashboards")
+    // instead of the plan's overview.
+    dashboard: params.get('dashboard') || '',
+    board: null,
+    rotateTimer: null,
     data: null,
     org: null,
     page: 0,
@@ -146,11 +151,11 @@
     }).catch(function () { return null; });
   }
 
-  function chart(name) {
+  // The chart drawn in `box` (made once, kept under `name`).
+  function chart(name, box) {
     if (!state.echarts) return null;
     if (!state.charts[name]) {
-      var box = $(name + '-chart');
-      state.charts[name] = state.echarts.init(box, 'dark', { renderer: 'canvas', locale: state.lang === 'en' ? 'EN' : 'ZH' });
+      state.charts[name] = state.echarts.init(box || $(name + '-chart'), 'dark', { renderer: 'canvas', locale: state.lang === 'en' ? 'EN' : 'ZH' });
     }
     return state.charts[name];
   }
@@ -165,6 +170,7 @@
 
   function errorText(status, body) {
     var e = body && body.error;
+    if (status === 404 && state.dashboard && !(e && e.field === 'org')) return tr('error.dashboardNotFound', { id: state.dashboard });
     if (status === 404) return tr('error.orgNotFound', { org: state.askedOrg || '' });
     if (status === 403) return tr('error.forbidden');
     var byCode = e && e.code && state.codes['code.' + e.code];
@@ -182,7 +188,9 @@
       return Promise.resolve();
     }
     state.loading = true;
-    var url = '/api/v1/datacenter/overview' + (state.askedOrg ? '?org=' + encodeURIComponent(state.askedOrg) : '');
+    var url = (state.dashboard
+      ? '/api/v1/dashboards/' + encodeURIComponent(state.dashboard) + '/data'
+      : '/api/v1/datacenter/overview') + (state.askedOrg ? '?org=' + encodeURIComponent(state.askedOrg) : '');
     return fetch(url, { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (body) {
         if (r.status === 401) {
@@ -198,14 +206,20 @@
           // Never data of an org the viewer may not see: the message only.
           state.data = null;
           $('wall-pages').hidden = true;
+          $('wall-board').hidden = true;
           showMessage(errorText(r.status, body));
           return false;
         }
         showMessage('');
-        $('wall-pages').hidden = false;
         state.data = body;
         state.org = body.org;
-        render();
+        if (state.dashboard) {
+          $('wall-board').hidden = false;
+          renderBoard();
+        } else {
+          $('wall-pages').hidden = false;
+          render();
+        }
         return false;
       });
     }, function () {
@@ -369,9 +383,14 @@
   }
 
   function renderPlan(progress) {
-    var grid = $('plan-grid');
+    setReady('panel-plan', drawCards($('plan-grid'), state.cards, progress));
+  }
+
+  // The plan's cards in `grid`, kept in `cards` (code → elements) and
+  // updated in place; whether any has a value.
+  function drawCards(grid, cards, progress) {
     progress.forEach(function (p, i) {
-      var card = state.cards[p.code];
+      var card = cards[p.code];
       if (!card) {
         card = {
           root: el('div', 'plan-card'),
@@ -388,7 +407,7 @@
         [card.name, card.value, bar, card.target, card.baseline, card.badge].forEach(function (n) {
           card.root.appendChild(n);
         });
-        state.cards[p.code] = card;
+        cards[p.code] = card;
       }
       if (grid.children[i] !== card.root) grid.insertBefore(card.root, grid.children[i] || null);
       card.name.textContent = localized(p.name);
@@ -410,13 +429,13 @@
       card.badge.textContent = tr('met.' + met);
     });
     // Indicators gone from the catalogue leave the grid.
-    Object.keys(state.cards).forEach(function (code) {
+    Object.keys(cards).forEach(function (code) {
       if (!progress.some(function (p) { return p.code === code; })) {
-        state.cards[code].root.remove();
-        delete state.cards[code];
+        cards[code].root.remove();
+        delete cards[code];
       }
     });
-    setReady('panel-plan', progress.some(function (p) { return p.latest != null; }));
+    return progress.some(function (p) { return p.latest != null; });
   }
 
   function renderApprovals(count) {
@@ -491,10 +510,14 @@
   }
 
   function renderRanking(p, rows) {
-    var box = $('ranking-chart');
+    setReady('panel-ranking', drawRanking($('ranking-chart'), 'ranking', p && p.unit, rows, 'bar'));
+  }
+
+  // Orgs below, best first, as bars (or a table); whether there are rows.
+  function drawRanking(box, key, unit, rows, kind) {
     var names = rows.map(function (r) { return childName(r.org); });
     var values = rows.map(function (r) { return r.value; });
-    var c = chart('ranking');
+    var c = kind === 'table' ? null : chart(key, box);
     if (c) {
       // Best at the top: ECharts draws a category axis from the bottom.
       c.setOption({
@@ -513,17 +536,21 @@
       });
       empty(box, rows.length ? '' : tr('ranking.noData'));
     } else {
-      table(box, [tr('table.org'), tr('table.value') + (p ? ' (' + unitText(p.unit) + ')' : '')],
+      table(box, [tr('table.org'), tr('table.value') + (unit ? ' (' + unitText(unit) + ')' : '')],
         rows.map(function (r, i) { return [(i + 1) + '. ' + childName(r.org), number(r.value)]; }));
       empty(box, rows.length ? '' : tr('ranking.noData'));
     }
-    setReady('panel-ranking', rows.length > 0);
+    return rows.length > 0;
   }
 
   function renderTrend(p, trend) {
-    var box = $('trend-chart');
-    var points = trend ? trend.points : [];
-    var c = chart('trend');
+    setReady('panel-trend', drawTrend($('trend-chart'), 'trend', p, p && p.unit, trend ? trend.points : [], 'line'));
+  }
+
+  // `points` over time as a line (or bars, or a table), with the target
+  // and baseline of `p` when given; whether there are points.
+  function drawTrend(box, key, p, unit, points, kind) {
+    var c = kind === 'table' ? null : chart(key, box);
     if (c) {
       var marks = [];
       if (p && p.target && p.target.kind !== 'change_at_most') marks.push({ yAxis: p.target.value, name: tr('trend.target') });
@@ -534,7 +561,7 @@
         xAxis: { type: 'category', data: points.map(function (x) { return x.period; }), axisLabel: { fontSize: fontPx(0.75) } },
         yAxis: { type: 'value', scale: true, axisLabel: { fontSize: fontPx(0.7) }, splitLine: { lineStyle: { color: 'rgba(255,255,255,.08)' } } },
         series: [{
-          type: 'line',
+          type: kind === 'bar' ? 'bar' : 'line',
           smooth: true,
           symbolSize: fontPx(0.5),
           data: points.map(function (x) { return x.value; }),
@@ -547,17 +574,21 @@
       });
       empty(box, points.length ? '' : tr('trend.noData'));
     } else {
-      table(box, [tr('table.period'), tr('table.value') + (p ? ' (' + unitText(p.unit) + ')' : '')],
+      table(box, [tr('table.period'), tr('table.value') + (unit ? ' (' + unitText(unit) + ')' : '')],
         points.map(function (x) { return [x.period, number(x.value)]; }));
       empty(box, points.length ? '' : tr('trend.noData'));
     }
-    setReady('panel-trend', points.length > 0);
+    return points.length > 0;
   }
 
   // The orgs below as tiles in the tree's order (by code): a schematic map,
   // each tile coloured by the selected indicator from low to high.
   function renderMap(p, rows) {
-    var box = $('map');
+    setReady('panel-map', drawMap($('map'), $('map-legend'), state.tiles, rows));
+  }
+
+  // The orgs below as tiles in `box` (kept in `tiles`), with the legend.
+  function drawMap(box, legend, tiles, rows) {
     var children = (state.data && state.data.children) || [];
     var values = {};
     rows.forEach(function (r) { values[r.org] = r.value; });
@@ -569,13 +600,13 @@
     var seen = {};
     children.forEach(function (child, i) {
       seen[child.id] = true;
-      var tile = state.tiles[child.id];
+      var tile = tiles[child.id];
       if (!tile) {
         tile = { root: el('div', 'map-tile'), name: el('b'), value: el('span') };
         tile.root.setAttribute('data-org', child.id);
         tile.root.appendChild(tile.name);
         tile.root.appendChild(tile.value);
-        state.tiles[child.id] = tile;
+        tiles[child.id] = tile;
       }
       if (box.children[i] !== tile.root) box.insertBefore(tile.root, box.children[i] || null);
       tile.name.textContent = localized(child.name);
@@ -583,14 +614,13 @@
       tile.value.textContent = v == null ? tr('map.noData') : number(v);
       tile.root.style.backgroundColor = v == null ? '' : shade(hi > lo ? (v - lo) / (hi - lo) : 1);
     });
-    Object.keys(state.tiles).forEach(function (id) {
+    Object.keys(tiles).forEach(function (id) {
       if (!seen[id]) {
-        state.tiles[id].root.remove();
-        delete state.tiles[id];
+        tiles[id].root.remove();
+        delete tiles[id];
       }
     });
     empty(box, children.length ? '' : tr('map.noChildren'));
-    var legend = $('map-legend');
     if (!legend.firstChild) {
       legend.appendChild(el('span'));
       legend.appendChild(el('i'));
@@ -598,7 +628,7 @@
     }
     legend.firstChild.textContent = tr('map.low') + ' ' + (known.length ? number(lo) : '');
     legend.lastChild.textContent = tr('map.high') + ' ' + (known.length ? number(hi) : '');
-    setReady('panel-map', children.length > 0);
+    return children.length > 0;
   }
 
   // #163a6b → #39c6ff.
@@ -613,6 +643,133 @@
     return Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * rem);
   }
 
+
+  // ---- a stored dashboard ----------------------------------------------------------
+  //
+  // The definition's panels in order, six to a page on a 16:9 wall and
+  // twelve on a wall three times wider than high. Pages and panels are
+  // built once per definition and updated in place; a changed definition
+  // (an editor saved it) rebuilds them, disposing the old charts.
+
+  function perPage() {
+    return wide() ? 12 : 6;
+  }
+
+  function renderBoard() {
+    var d = state.data;
+    var def = d.dashboard;
+    var shape = JSON.stringify([def.panels, perPage()]);
+    if (!state.board || state.board.shape !== shape) buildBoard(def, shape);
+    document.querySelector('.wall-head h1').textContent = localized(def.name);
+    $('wall-org').textContent = localized(d.org.name);
+    d.panels.forEach(function (entry, i) { drawBoardPanel(state.board.panels[i], entry); });
+    var at = new Date(d.generated_at || Date.now());
+    $('wall-updated').textContent = tr('updated', { time: at.toLocaleTimeString(state.lang, { hour12: false }) });
+    if (!params.get('rotate')) setRotation(def.rotate * 1000);
+  }
+
+  function buildBoard(def, shape) {
+    Object.keys(state.charts).forEach(function (k) {
+      if (k.indexOf('board-') === 0) {
+        state.charts[k].dispose();
+        delete state.charts[k];
+      }
+    });
+    var root = $('wall-board');
+    root.replaceChildren();
+    $('wall-pager').replaceChildren();
+    var n = perPage();
+    var panels = def.panels.map(function (panel, i) {
+      if (i % n === 0) {
+        var page = el('section', 'wall-page board-page');
+        page.setAttribute('data-page', 'board');
+        page.setAttribute('data-n', String(i / n + 1));
+        // As many cells as the page's panels fill, in at most two rows.
+        var count = Math.min(n, def.panels.length - i);
+        var cols = Math.min(n / 2, count);
+        page.style.gridTemplateColumns = 'repeat(' + cols + ', minmax(0, 1fr))';
+        page.style.gridTemplateRows = 'repeat(' + Math.ceil(count / cols) + ', minmax(0, 1fr))';
+        root.appendChild(page);
+      }
+      var box = el('article', 'panel board-panel board-' + panel.kind);
+      box.setAttribute('data-index', String(i));
+      box.setAttribute('data-kind', panel.kind);
+      if (panel.indicator) box.setAttribute('data-indicator', panel.indicator);
+      var title = el('h2');
+      var body = el('div', panel.kind === 'plan' ? 'plan-grid' : panel.kind === 'map' ? 'map' : panel.kind === 'value' || panel.kind === 'approvals' ? 'board-number' : 'chart');
+      box.appendChild(title);
+      box.appendChild(body);
+      var legend = null;
+      if (panel.kind === 'map') {
+        legend = el('div', 'map-legend');
+        box.appendChild(legend);
+      }
+      root.lastChild.appendChild(box);
+      return { root: box, title: title, body: body, legend: legend, key: 'board-' + i, cards: {}, tiles: {} };
+    });
+    state.board = { shape: shape, panels: panels };
+    state.page = 0;
+    showPage(0);
+  }
+
+  function panelTitle(entry) {
+    var panel = entry.panel;
+    if (panel.title) return localized(panel.title);
+    var ind = entry.data && entry.data.indicator;
+    if (ind) return localized(ind.name);
+    return tr('panel.' + panel.kind);
+  }
+
+  function drawBoardPanel(view, entry) {
+    var panel = entry.panel;
+    var data = entry.data || {};
+    var ind = data.indicator;
+    var chartKind = panel.chart || null;
+    view.title.textContent = panelTitle(entry);
+    var ready = false;
+    if (data.missing) {
+      view.body.textContent = tr('board.missing', { code: data.missing });
+    } else if (panel.kind === 'plan') {
+      ready = drawCards(view.body, view.cards, data.progress || []);
+    } else if (panel.kind === 'approvals') {
+      ready = drawNumber(view.body, data.running, tr('approvals.unit'), data.running == null ? tr('approvals.hidden') : tr('approvals.scope'));
+    } else if (panel.kind === 'value') {
+      var p = data.progress || {};
+      var note = [p.latest_period ? tr('board.period', { period: p.latest_period }) : '', targetText(p), p.met == null ? '' : tr('met.' + p.met)]
+        .filter(Boolean).join(' · ');
+      ready = drawNumber(view.body, p.latest, unitText(ind ? ind.unit : ''), note);
+    } else if (panel.kind === 'ranking') {
+      ready = drawRanking(view.body, view.key, ind && ind.unit, (data.ranking && data.ranking.rows) || [], chartKind);
+    } else if (panel.kind === 'map') {
+      ready = drawMap(view.body, view.legend, view.tiles, (data.ranking && data.ranking.rows) || []);
+    } else if (panel.kind === 'trend') {
+      var marks = ind && ind.per === 'year' && ind.target ? { target: ind.target, baseline: null } : null;
+      ready = drawTrend(view.body, view.key, marks, ind && ind.unit, data.points || [], chartKind);
+    }
+    view.root.setAttribute('data-ready', ready ? 'true' : 'false');
+  }
+
+  // One big figure with its unit and a line under it; whether it has one.
+  function drawNumber(box, value, unit, note) {
+    if (!box.firstChild) {
+      box.appendChild(el('p', 'big-number'));
+      box.appendChild(el('p', 'panel-note'));
+    }
+    var big = box.firstChild;
+    big.textContent = value == null ? tr('plan.noValue') : number(value);
+    big.setAttribute('data-value', value == null ? '' : String(value));
+    if (value != null && unit) big.appendChild(el('small', null, unit));
+    box.lastChild.textContent = note || '';
+    return value != null;
+  }
+
+  function setRotation(ms) {
+    if (state.rotateMs === ms && state.rotateTimer) return;
+    state.rotateMs = ms;
+    clearInterval(state.rotateTimer);
+    state.rotateTimer = ms > 0 ? setInterval(rotate, ms) : null;
+  }
+
   // ---- pages and time ---------------------------------------------------------------
 
   function wide() {
@@ -620,14 +777,16 @@
   }
 
   function showPage(n) {
-    var pages = document.querySelectorAll('.wall-page');
+    var pages = (state.dashboard ? $('wall-board') : $('wall-pages')).querySelectorAll('.wall-page');
+    if (!pages.length) return;
     state.page = n % pages.length;
     var pager = $('wall-pager');
     for (var i = 0; i < pages.length; i++) {
       pages[i].classList.toggle('active', i === state.page);
       var dot = pager.children[i];
       if (!dot) {
-        dot = el('span', null, tr('page.' + pages[i].getAttribute('data-page')));
+        var name = pages[i].getAttribute('data-page');
+        dot = el('span', null, name === 'board' ? tr('page.board', { n: pages[i].getAttribute('data-n') }) : tr('page.' + name));
         pager.appendChild(dot);
       }
       dot.classList.toggle('active', i === state.page);
@@ -635,6 +794,7 @@
   }
 
   function rotate() {
+    if (state.dashboard) return showPage(state.page + 1);
     // On a wide wall both pages show: only the indicator turns.
     if (wide() || state.page === 1) {
       state.indicatorIndex++;
@@ -652,14 +812,15 @@
 
   function onResize() {
     Object.keys(state.charts).forEach(function (k) { state.charts[k].resize(); });
-    if (state.data) renderSelected();
+    if (state.data && state.dashboard) renderBoard();
+    else if (state.data) renderSelected();
   }
 
   function boot() {
     showPage(0);
     tick();
     setInterval(tick, 1000);
-    if (state.rotateMs > 0) setInterval(rotate, state.rotateMs);
+    setRotation(state.rotateMs);
     setInterval(function () { if (state.data) load(); }, SAFETY_REFRESH_MS);
     var resizeTimer = null;
     window.addEventListener('resize', function () {

@@ -884,4 +884,25 @@ CREATE INDEX notifications_created ON notifications (created_at);
 "#,
         ),
     ),
+    (
+        23,
+        Schema::Both(
+            r#"
+-- Dashboards as data (services/datacenter/dashboards.rs): a definition
+-- (panels as JSON) of one org, drawn by the wall.
+CREATE TABLE dashboards (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    name_zh     TEXT NOT NULL,
+    name_en     TEXT NOT NULL,
+    rotate_secs BIGINT NOT NULL,
+    panels      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    updated_by  TEXT NOT NULL
+);
+CREATE INDEX dashboards_org ON dashboards (org_id);
+"#,
+        ),
+    ),
 ];

@@ -387,7 +387,7 @@ async fn open_values(
 
 /// One org as the wall names it.
 #[derive(serde::Serialize)]
-struct OrgInfo {
+pub(crate) struct OrgInfo {
     id: String,
     parent: Option<String>,
     level: String,
@@ -414,7 +414,7 @@ impl OrgInfo {
 
 /// `org` and its active children, children by code (the order the wall's
 /// schematic map lays them out in).
-async fn org_and_children(k: &Kernel, org: &str) -> ApiResult<(OrgInfo, Vec<OrgInfo>)> {
+pub(crate) async fn org_and_children(k: &Kernel, org: &str) -> ApiResult<(OrgInfo, Vec<OrgInfo>)> {
     let rows = sqlx::query(
         "SELECT id, parent_id, level, code, name_zh, name_en FROM orgs
          WHERE (id = $1 OR parent_id = $1) AND active = 1 ORDER BY code",

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod approvals;
+pub mod dashboards;
 pub mod datacenter;
 pub mod detach;
 pub mod gateway;

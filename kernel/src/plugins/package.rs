@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::{ApiError, ErrorCode};
 use crate::core::ids::{KERNEL_NAMES, is_valid_id};
+use crate::services::datacenter::Granularity;
+use crate::services::datacenter::dashboards::{Chart, Panel, PanelKind};
 
 pub const MANIFEST_FILE: &str = "plugin.toml";
 /// The largest `plugin.toml` a package may carry. A real manifest is a few
@@ -126,6 +128,36 @@ pub struct JobDecl {
     pub schedule: String,
 }
 
+/// A panel a plugin offers for dashboards: `id` (unique in the plugin), a
+/// title in both languages, and the panel's kind, indicator, chart and
+/// buckets as a dashboard holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelDecl {
+    pub id: String,
+    pub title: LocalizedText,
+    pub kind: PanelKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per: Option<Granularity>,
+}
+
+impl PanelDecl {
+    /// The panel a dashboard stores when an editor picks this one.
+    pub fn panel(&self) -> Panel {
+        Panel {
+            kind: self.kind,
+            indicator: self.indicator.clone(),
+            chart: self.chart,
+            per: self.per,
+            title: Some(self.title.clone()),
+        }
+    }
+}
+
 /// `plugin.toml`. Unknown fields are refused so a typo never silently
 /// drops a limit or a capability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +196,10 @@ pub struct Manifest {
     pub subscribes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobDecl>,
+    /// Panels the plugin offers for dashboards (docs/wall.md), each one
+    /// of its indicators (or one it feeds) shown one way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub panels: Vec<PanelDecl>,
     /// A route (`/demo/seed`) that `tianshan up` POSTs to once, as the
     /// kernel, so the demo start shows the plugin with realistic data.
     #[serde(default, rename = "demo-seed", skip_serializing_if = "Option::is_none")]
@@ -230,6 +266,24 @@ impl Manifest {
                     format!("menu path {:?} must be relative inside ui/", entry.path),
                 ));
             }
+        }
+        let mut panel_ids = std::collections::HashSet::new();
+        for decl in &self.panels {
+            if !is_valid_id(&decl.id) || !panel_ids.insert(decl.id.as_str()) {
+                return Err(invalid(
+                    "panels.id",
+                    format!(
+                        "panel id {:?} must be a unique name of a-z, 0-9 and '-'",
+                        decl.id
+                    ),
+                ));
+            }
+            decl.panel().check().map_err(|(field, m)| {
+                invalid(
+                    &format!("panels.{field}"),
+                    format!("panel {}: {m}", decl.id),
+                )
+            })?;
         }
         for route in &self.public {
             if parse_public_route(route).is_none() {
@@ -638,6 +692,41 @@ en = "Home"
         }
         .to_bytes(manifest)
         .unwrap()
+    }
+
+    #[test]
+    fn panels_a_manifest_offers_are_checked_like_a_dashboards() {
+        let with = |panel: &str| {
+            format!(
+                "{MANIFEST}\n[[panels]]\n{panel}\n[panels.title]\nzh-CN = \"面板\"\nen = \"Panel\"\n"
+            )
+        };
+        let m = Manifest::parse(&with(
+            "id = \"trend\"\nkind = \"trend\"\nindicator = \"demo.count\"\nper = \"month\"",
+        ))
+        .unwrap();
+        assert_eq!(m.panels[0].panel().indicator.as_deref(), Some("demo.count"));
+        assert_eq!(m.panels[0].panel().title.unwrap().zh_cn, "面板");
+        for (panel, field) in [
+            ("id = \"tr\"\nkind = \"trend\"", "panels.indicator"),
+            (
+                "id = \"tr\"\nkind = \"ranking\"\nindicator = \"demo.count\"\nchart = \"line\"",
+                "panels.chart",
+            ),
+            ("id = \"T!\"\nkind = \"plan\"", "panels.id"),
+        ] {
+            let e = Manifest::parse(&with(panel)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{panel}: {}", e.message);
+        }
+        let twice = format!(
+            "{}{}",
+            with("id = \"pp\"\nkind = \"plan\""),
+            &with("id = \"pp\"\nkind = \"plan\"")[MANIFEST.len()..]
+        );
+        assert_eq!(
+            Manifest::parse(&twice).unwrap_err().field.as_deref(),
+            Some("panels.id")
+        );
     }
 
     #[test]

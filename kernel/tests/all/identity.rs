@@ -191,6 +191,25 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
     let file_b: Value = serde_json::from_slice(&bytes).unwrap();
     let file_b = file_b["file"]["id"].as_str().unwrap().to_string();
 
+    // Two dashboards of county B: one to read and change, one to delete.
+    let dashboard = |name: &str| {
+        let (status, out) = k.request(
+            "POST",
+            "/api/v1/dashboards",
+            None,
+            Some(
+                json!({"org": w.county_b, "name": {"zh-CN": name, "en": name}, "panels": [{"kind": "plan"}]})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        );
+        assert_eq!(status, 201, "{out}");
+        out["dashboard"]["id"].as_str().unwrap().to_string()
+    };
+    let dash_b = dashboard("县B大屏");
+    let dash_b_spare = dashboard("县B备用大屏");
+    let dash_body = json!({"org": w.county_b, "name": {"zh-CN": "大屏", "en": ""}, "panels": [{"kind": "approvals"}]});
+
     type Row = (&'static str, &'static str, String, Value, [u16; 5]);
     let rows: Vec<Row> = vec![
         (
@@ -743,6 +762,57 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             format!("/api/v1/datacenter/overview?org={}", w.county_b),
             Value::Null,
             [401, 404, 404, 200, 200],
+        ),
+        // Dashboards belong to an org: outside reach they are not there;
+        // reading is not changing (the auditor).
+        (
+            "GET",
+            "/api/v1/dashboards",
+            "/api/v1/dashboards".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/dashboards",
+            "/api/v1/dashboards".into(),
+            dash_body.clone(),
+            [401, 404, 404, 403, 201],
+        ),
+        (
+            "GET",
+            "/api/v1/dashboards/panels",
+            "/api/v1/dashboards/panels".into(),
+            Value::Null,
+            [401, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/dashboards/{id}",
+            format!("/api/v1/dashboards/{dash_b}"),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/dashboards/{id}/data",
+            format!("/api/v1/dashboards/{dash_b}/data"),
+            Value::Null,
+            [401, 404, 404, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/dashboards/{id}",
+            format!("/api/v1/dashboards/{dash_b}"),
+            dash_body.clone(),
+            [401, 404, 404, 403, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/dashboards/{id}",
+            format!("/api/v1/dashboards/{dash_b_spare}"),
+            Value::Null,
+            [401, 404, 404, 403, 204],
         ),
         // The wall's stream for an org nobody has is 404 before it starts
         // (wall.rs streams).

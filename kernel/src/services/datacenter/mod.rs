@@ -46,6 +46,7 @@ use crate::core::scope::OrgIndex;
 use crate::db::{Db, now};
 
 
+pub mod dashboards;
 pub mod overview;
 pub use overview::{Change, Overview};
 
