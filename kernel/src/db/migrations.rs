@@ -905,4 +905,16 @@ CREATE INDEX dashboards_org ON dashboards (org_id);
 "#,
         ),
     ),
+    (
+        24,
+        Schema::Both(
+            r#"
+-- Reads of one indicator over a range of periods (every roll-up, the
+-- wall's overview) take org and value from the index instead of visiting
+-- each row.
+DROP INDEX dc_values_period;
+CREATE INDEX dc_values_period ON dc_values (code, period, org_id, value);
+"#,
+        ),
+    ),
 ];

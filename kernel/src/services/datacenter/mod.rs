@@ -45,7 +45,6 @@ use crate::core::error::ServiceError;
 use crate::core::scope::OrgIndex;
 use crate::db::{Db, now};
 
-
 pub mod dashboards;
 pub mod overview;
 pub use overview::{Change, Overview};

@@ -18,6 +18,8 @@ use crate::core::streams::{StreamSlot, StreamSlots};
 
 /// Monthly series one overview carries at most: a wall has room for a few.
 pub const MAX_MONTHLY_TRENDS: usize = 6;
+/// Queries one overview runs at once.
+const PARALLEL_READS: usize = 3;
 /// Months each monthly series keeps, newest last.
 pub const MONTHS: usize = 24;
 /// Changes a slow stream may fall behind before it is told to re-read
@@ -146,67 +148,88 @@ impl DataCenter {
         period: Option<&str>,
     ) -> Result<Overview> {
         // One query per plan indicator gives its ranking, its trend and
-        // (from the trend: the same roll-up at the org) its progress.
+        // (from the trend: the same roll-up at the org) its progress. The
+        // queries run a few at a time: on SQLite each hands its rows over
+        // from its own connection's thread, so they overlap on two cores,
+        // while one wall read takes at most PARALLEL_READS connections.
+        use futures_util::{StreamExt as _, TryStreamExt as _};
         let until = super::plan_period(period)?;
         let catalogue = self.list().await?;
+        let plan: Vec<&super::Indicator> =
+            catalogue.iter().filter(|i| i.target.is_some()).collect();
+        // Collected first: a stream over a closure is not `Send` for axum.
+        let read: Vec<_> = plan
+            .iter()
+            .copied()
+            .map(|ind| {
+                self.ranking_and_series(ind, orgs, org, until.map(|p| p.label()), Granularity::Year)
+            })
+            .collect();
+        let answers: Vec<(Ranking, Vec<Row>)> = futures_util::stream::iter(read)
+            .buffered(PARALLEL_READS)
+            .try_collect()
+            .await?;
         let mut progress = Vec::new();
         let mut rankings = Vec::new();
         let mut trends = Vec::new();
-        for ind in catalogue.iter().filter(|i| i.target.is_some()) {
-            let (ranking, own) = self
-                .ranking_and_series(ind, orgs, org, until.map(|p| p.label()), Granularity::Year)
-                .await?;
+        for (ind, (ranking, own)) in plan.into_iter().zip(answers) {
             progress.push(super::progress_from(ind.clone(), &own));
-            let points = own.into_iter().map(TrendPoint::from).collect();
             rankings.push(ranking);
             trends.push(Trend {
                 code: ind.code.clone(),
                 name: ind.name.clone(),
                 unit: ind.unit.clone(),
                 per: Granularity::Year,
-                points,
+                points: own.into_iter().map(TrendPoint::from).collect(),
             });
         }
-        let monthly = catalogue
+        // The first MAX_MONTHLY_TRENDS monthly indicators with values here,
+        // and of each only the last MONTHS months: read from there, not
+        // every month the catalogue holds; a few at a time until enough.
+        let to = period.map(|y| format!("{y}-12"));
+        let mut monthly = Vec::new();
+        for ind in catalogue
             .iter()
-            .filter(|i| i.target.is_none() && i.granularity == Granularity::Month);
-        for ind in monthly {
-            if trends.len() >= progress.len() + MAX_MONTHLY_TRENDS {
+            .filter(|i| i.target.is_none() && i.granularity == Granularity::Month)
+        {
+            if let Some(latest) = self.latest_stored(ind, to.as_deref()).await? {
+                let from = super::Period::of_month(latest.months().1 - (MONTHS as i32 - 1));
+                monthly.push((ind, from.label()));
+            }
+        }
+        let wanted = trends.len() + MAX_MONTHLY_TRENDS;
+        for batch in monthly.chunks(PARALLEL_READS) {
+            if trends.len() >= wanted {
                 break;
             }
-            // Only the last MONTHS months are shown: read from there, not
-            // every month the catalogue holds.
-            let to = period.map(|y| format!("{y}-12"));
-            let Some(latest) = self.latest_stored(ind, to.as_deref()).await? else {
-                continue;
-            };
-            let from = super::Period::of_month(latest.months().1 - (MONTHS as i32 - 1)).label();
-            let mut rows = self
-                .query(
-                    ind,
-                    orgs,
-                    &ValueQuery {
+            let read: Vec<_> = batch
+                .iter()
+                .map(|(ind, from)| {
+                    let q = ValueQuery {
                         org: org.to_string(),
-                        from: Some(from),
-                        to,
+                        from: Some(from.clone()),
+                        to: to.clone(),
                         rollup: true,
                         per: Some(Granularity::Month),
                         ..ValueQuery::default()
-                    },
-                )
-                .await?;
-            if rows.is_empty() {
-                continue;
+                    };
+                    async move { self.query(ind, orgs, &q).await }
+                })
+                .collect();
+            let series = futures_util::future::try_join_all(read).await?;
+            for ((ind, _), mut rows) in batch.iter().zip(series) {
+                if rows.is_empty() || trends.len() >= wanted {
+                    continue;
+                }
+                rows.drain(..rows.len().saturating_sub(MONTHS));
+                trends.push(Trend {
+                    code: ind.code.clone(),
+                    name: ind.name.clone(),
+                    unit: ind.unit.clone(),
+                    per: Granularity::Month,
+                    points: rows.into_iter().map(TrendPoint::from).collect(),
+                });
             }
-            let skip = rows.len().saturating_sub(MONTHS);
-            rows.drain(..skip);
-            trends.push(Trend {
-                code: ind.code.clone(),
-                name: ind.name.clone(),
-                unit: ind.unit.clone(),
-                per: Granularity::Month,
-                points: rows.into_iter().map(TrendPoint::from).collect(),
-            });
         }
         Ok(Overview {
             org: org.to_string(),
