@@ -302,6 +302,10 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
                 .await;
         }
         install_bundled(&kernel).await?;
+        // Less to show, not a failed start.
+        if let Err(e) = seed_demo_dashboard(&kernel).await {
+            tracing::warn!(error = %e, "demo dashboard skipped");
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -386,6 +390,48 @@ async fn install_bundled(kernel: &Kernel) -> anyhow::Result<()> {
             seed_demo_data(kernel, &id, route).await;
         }
     }
+    Ok(())
+}
+
+/// The demo's dashboard, once: the plan, approvals in flight and every
+/// panel the bundled systems offer, for the region
+/// (`/wall/?dashboard=…`, docs/wall.md "Dashboards").
+async fn seed_demo_dashboard(kernel: &Kernel) -> anyhow::Result<()> {
+    use tianshan_kernel::services::datacenter::dashboards::{
+        Definition, MAX_PANELS, Panel, PanelKind,
+    };
+    if !kernel.datacenter.dashboards().await?.is_empty() {
+        return Ok(());
+    }
+    let plain = |kind| Panel {
+        kind,
+        indicator: None,
+        chart: None,
+        per: None,
+        title: None,
+    };
+    let mut panels = vec![plain(PanelKind::Plan), plain(PanelKind::Approvals)];
+    for plugin in kernel.plugins.list() {
+        panels.extend(plugin.manifest.panels.iter().map(|p| p.panel()));
+    }
+    panels.truncate(MAX_PANELS);
+    let dashboard = kernel
+        .datacenter
+        .create_dashboard(
+            "system",
+            &kernel.root_org,
+            Definition {
+                name: tianshan_kernel::core::text::LocalizedText {
+                    zh_cn: "自治区机关事务综合大屏".into(),
+                    en: "Regional offices administration at a glance".into(),
+                },
+                rotate: Some(30),
+                panels,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the demo dashboard: {e}"))?;
+    tracing::info!(id = %dashboard.id, panels = dashboard.panels.len(), "demo dashboard in place");
     Ok(())
 }
 

@@ -73,15 +73,7 @@ async fn org_in_reach(
         session.require(k, session.org(), permission).await?;
         return Ok(session.org().to_string());
     };
-    let id = if k.authz.orgs().exists(asked) {
-        Some(asked.to_string())
-    } else {
-        sqlx::query_scalar("SELECT id FROM orgs WHERE code = $1")
-            .bind(asked)
-            .fetch_optional(&k.db)
-            .await?
-    };
-    match id {
+    match crate::http::datacenter::resolve_org(k, asked).await? {
         Some(id) if session.may(k, &id, READ) => {
             session.require(k, &id, permission).await?;
             Ok(id)

@@ -37,7 +37,7 @@ pub fn routes() -> Routes {
 }
 
 /// Resolves an org id or code; `None` when unknown.
-async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<Option<String>> {
+pub(crate) async fn resolve_org(k: &Kernel, id_or_code: &str) -> ApiResult<Option<String>> {
     if k.authz.orgs().exists(id_or_code) {
         return Ok(Some(id_or_code.to_string()));
     }
