@@ -568,7 +568,8 @@
           lineStyle: { width: 3, color: '#39c6ff' },
           itemStyle: { color: '#39c6ff' },
           areaStyle: { color: 'rgba(57,198,255,.15)' },
-          label: { show: true, color: '#fff', fontSize: fontPx(0.7), formatter: function (v) { return number(v.value); } },
+          // A label per point only where they have room (yearly series, not 24 months).
+          label: { show: points.length <= 12, color: '#fff', fontSize: fontPx(0.7), formatter: function (v) { return number(v.value); } },
           markLine: { symbol: 'none', label: { formatter: '{b}', color: '#c9a227' }, lineStyle: { color: '#c9a227', type: 'dashed' }, data: marks }
         }]
       });

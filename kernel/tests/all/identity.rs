@@ -1788,6 +1788,11 @@ fn the_demo_start_brings_the_real_tree_bundled_plugins_and_demo_accounts() {
         nev.to_string().contains(r#""plugin":"vehicles""#),
         "the publish grant: {nev}"
     );
+
+    // The region's dashboard: the plan, approvals and every panel the
+    // bundled systems offer, each with data from the demo (issue 22.6),
+    // then on the wall at two sizes.
+    crate::wall::demo_dashboard_has_data_on_the_wall(&k);
 }
 
 #[test]

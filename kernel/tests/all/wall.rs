@@ -825,3 +825,70 @@ fn a_dashboard_made_in_the_portal_runs_on_the_wall() {
     let errors = b.console_errors();
     assert!(errors.is_empty(), "console errors on the wall: {errors:?}");
 }
+
+/// After `tianshan up` (the caller started the demo): the seeded region
+/// dashboard holds the plan, approvals and every panel a bundled system
+/// offers, each answers data, and in Chromium at 1920×1080 and 3840×1080
+/// every panel of the first page is drawn with data and nothing scrolls.
+pub(crate) fn demo_dashboard_has_data_on_the_wall(k: &TestKernel) {
+    let (status, list) = k.get("/api/v1/dashboards");
+    assert_eq!(status, 200, "{list}");
+    let id = list["items"][0]["id"]
+        .as_str()
+        .expect("the demo dashboard")
+        .to_string();
+    let (status, data) = k.get(&format!("/api/v1/dashboards/{id}/data"));
+    assert_eq!(status, 200, "{data}");
+    let panels = data["panels"].as_array().unwrap();
+    assert!(
+        panels.len() >= 10,
+        "plan, approvals and the systems' panels: {data}"
+    );
+    for entry in panels {
+        let (panel, d) = (&entry["panel"], &entry["data"]);
+        let filled = match panel["kind"].as_str().unwrap() {
+            "plan" => d["progress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| !p["latest"].is_null()),
+            "approvals" => d["running"].is_number(),
+            "value" => d["progress"]["latest"].is_number(),
+            "ranking" | "map" => !d["ranking"]["rows"].as_array().unwrap().is_empty(),
+            "trend" => !d["points"].as_array().unwrap().is_empty(),
+            other => panic!("unknown kind {other}"),
+        };
+        assert!(filled, "no demo data for {panel}: {d}");
+    }
+    if !support::have(support::Service::Browser) {
+        return;
+    }
+    let b = Browser::start();
+    b.goto(&format!("{}/wall/?dashboard={id}&rotate=0", k.base));
+    b.wait_displayed("#login-username");
+    b.console_errors();
+    b.type_into("#login-username", "admin");
+    b.type_into("#login-password", support::ADMIN_PASSWORD);
+    b.click("#login-submit");
+    for (width, height) in [(1920, 1080), (3840, 1080)] {
+        let size = format!("{width}x{height}");
+        viewport(&b, width, height);
+        b.wait_until(&format!("the demo dashboard's first page with data at {size}"), || {
+            b.script(
+                "var ps = Array.from(document.querySelectorAll('#wall-board .wall-page.active .panel'));\
+                 return ps.length >= 6 && ps.every(function (p) { return p.dataset.ready === 'true'; })",
+                json!([]),
+            ) == true
+        });
+        std::thread::sleep(Duration::from_millis(600));
+        assert_fits(&b, &size);
+        b.screenshot(
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wall-demo-dashboard-{size}.png")),
+        );
+    }
+    let errors = b.console_errors();
+    assert!(
+        errors.is_empty(),
+        "console errors on the demo wall: {errors:?}"
+    );
+}
