@@ -487,6 +487,13 @@ impl Telemetry {
             }
             _ => {}
         }
+        // The 808 server reads a phone number without the BCD field's
+        // leading zeros; a number written as printed on the terminal
+        // (013912345678) must match it.
+        let external = match input.protocol {
+            Protocol::Jt808 => jt808::phone_number(&external),
+            _ => external,
+        };
         if input.channels.is_empty() && input.kind != DeviceKind::VehicleTerminal {
             return Err(invalid("channels", "a device reports at least one channel"));
         }

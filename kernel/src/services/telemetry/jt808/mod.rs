@@ -420,9 +420,14 @@ fn parse_header(content: &[u8]) -> Result<(Header, usize, usize), FrameErrorKind
 
 /// BCD digits without leading zeros; `None` if a nibble is not a digit.
 pub fn decode_phone(bcd: &[u8]) -> Option<String> {
-    let digits = decode_bcd(bcd)?;
+    Some(phone_number(&decode_bcd(bcd)?))
+}
+
+/// A phone number as the server reads it from a header: the digits
+/// without leading zeros ("0" for none).
+pub fn phone_number(digits: &str) -> String {
     let trimmed = digits.trim_start_matches('0');
-    Some(if trimmed.is_empty() { "0" } else { trimmed }.to_owned())
+    if trimmed.is_empty() { "0" } else { trimmed }.to_owned()
 }
 
 /// `phone` left-padded with zeros to `bytes` BCD bytes; `None` if it is
@@ -1710,6 +1715,15 @@ mod tests {
             assert_eq!(decode_bcd_time(&bad), None, "{bad:02x?}");
         }
         assert_eq!(encode_bcd_time(0), None);
+    }
+
+    #[test]
+    fn a_phone_number_written_with_its_padding_reads_as_the_header_gives_it() {
+        assert_eq!(phone_number("013912345678"), "13912345678");
+        assert_eq!(phone_number("13912345678"), "13912345678");
+        assert_eq!(phone_number("000"), "0");
+        let header = encode_phone("013912345678", 6).unwrap();
+        assert_eq!(decode_phone(&header).unwrap(), phone_number("013912345678"));
     }
 
     #[test]
