@@ -285,7 +285,8 @@ pub struct VendorFile {
     /// The npm package it comes from, and the version the lock pins.
     pub package: &'static str,
     pub version: &'static str,
-    /// The global its UMD build sets (`window.echarts`).
+    /// The global its UMD build sets (`window.echarts`); empty for data
+    /// such as a region map.
     pub global: &'static str,
     pub bytes: &'static [u8],
 }

@@ -1,4 +1,5 @@
-//! Issues 12 and 15: the UI kit's front-end libraries (ECharts, ZXing) come
+//! Issues 12, 15 and 22: the UI kit's front-end libraries (ECharts, ZXing,
+//! the region maps) come
 //! from the npm registry at build time — pinned in
 //! kernel/portal/vendor/package-lock.json, installed by kernel/build.rs —
 //! and the kernel serves them beside the kit, with the kit's headers.
@@ -37,7 +38,10 @@ fn locked(package: &str) -> String {
 #[test]
 fn vendor_files_are_served() {
     let names: Vec<&str> = VENDOR_FILES.iter().map(|f| f.name).collect();
-    assert_eq!(names, ["echarts.min.js", "zxing.min.js"]);
+    assert_eq!(names[..2], ["echarts.min.js", "zxing.min.js"]);
+    // A map per province of the mainland, Xinjiang's among them.
+    assert_eq!(names.iter().filter(|n| n.starts_with("map-")).count(), 31);
+    assert!(names.contains(&"map-65.json"));
     let empty: Vec<&str> = VENDOR_FILES
         .iter()
         .filter(|f| f.bytes.is_empty())
@@ -59,11 +63,22 @@ fn vendor_files_are_served() {
         let (status, bytes, headers) = k.raw("GET", &versioned, Some(""), None, &[]);
         assert_eq!(status, 200, "{versioned}");
         assert_eq!(bytes.len(), file.bytes.len(), "{versioned}");
-        assert!(bytes.len() > 100_000, "{versioned}: {} bytes", bytes.len());
-        assert!(
-            header(&headers, "content-type")[0].contains("javascript"),
-            "{headers:?}"
-        );
+        if file.global.is_empty() {
+            // A region map: GeoJSON whose features name the prefectures.
+            assert!(
+                header(&headers, "content-type")[0].starts_with("application/json"),
+                "{headers:?}"
+            );
+            let map: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(map["type"], "FeatureCollection", "{versioned}");
+            assert!(map["features"][0]["properties"]["name"].is_string());
+        } else {
+            assert!(bytes.len() > 100_000, "{versioned}: {} bytes", bytes.len());
+            assert!(
+                header(&headers, "content-type")[0].contains("javascript"),
+                "{headers:?}"
+            );
+        }
         assert_eq!(header(&headers, "content-security-policy"), [PLUGIN_UI_CSP]);
         assert_eq!(header(&headers, "x-content-type-options"), ["nosniff"]);
         assert_eq!(header(&headers, "access-control-allow-origin"), ["*"]);
