@@ -1241,13 +1241,13 @@
   // ready-made panels (their manifests' [[panels]]). The kernel checks every
   // panel and names the one that is wrong (panels[i].field).
 
-  var PANEL_KINDS = ['plan', 'value', 'ranking', 'trend', 'map', 'approvals'];
+  var PANEL_KINDS = ['plan', 'value', 'ranking', 'trend', 'map', 'approvals', 'positions'];
   var PANEL_CHARTS = {
     plan: ['cards'], value: ['number'], approvals: ['number'],
-    ranking: ['bar', 'table'], trend: ['line', 'bar', 'table'], map: ['tiles']
+    ranking: ['bar', 'table'], trend: ['line', 'bar', 'table'], map: ['tiles'], positions: ['points']
   };
 
-  function showsIndicator(kind) { return kind !== 'plan' && kind !== 'approvals'; }
+  function showsIndicator(kind) { return kind !== 'plan' && kind !== 'approvals' && kind !== 'positions'; }
 
   function dashboardsPage(arg, seq) {
     if (arg) return dashboardEditor(arg === 'new' ? null : arg, seq);
@@ -1307,6 +1307,11 @@
       if (existing && !r[0].body.editable) return banner(p.note, 'error', t('admin.dash.readOnly'));
       var catalogue = (r[1].body && r[1].body.indicators) || [];
       var offered = (r[2].body && r[2].body.items) || [];
+      // The plugins whose terminals a positions panel can show: those
+      // offering one.
+      var tracked = offered.filter(function (o) { return o.panel.kind === 'positions'; })
+        .map(function (o) { return o.plugin; })
+        .filter(function (id, i, all) { return all.indexOf(id) === i; });
       var d = existing || { name: { 'zh-CN': '', en: '' }, org: ctx.org, rotate: 30, panels: [{ kind: 'plan' }] };
       var panels = d.panels.map(function (x) { return JSON.parse(JSON.stringify(x)); });
 
@@ -1340,6 +1345,8 @@
             delete panel.chart;
             if (!showsIndicator(panel.kind)) { delete panel.indicator; delete panel.per; }
             else if (!panel.indicator && catalogue.length) panel.indicator = catalogue[0].code;
+            if (panel.kind !== 'positions') delete panel.plugin;
+            else if (!panel.plugin && tracked.length) panel.plugin = tracked[0];
             drawPanels();
           });
           var row = h('div.dash-panel', { 'data-index': String(i) }, [
@@ -1355,6 +1362,14 @@
             var per = select('per', ['', 'year', 'month'], panel.per || '', function (v) { return t('admin.dash.per.' + (v || 'own')); });
             per.addEventListener('change', function () { if (per.value) panel.per = per.value; else delete panel.per; });
             row.appendChild(field('admin.dash.perLabel', per));
+          }
+          if (panel.kind === 'positions') {
+            var plugin = select('plugin', tracked, panel.plugin, function (id) {
+              var o = offered.filter(function (x) { return x.plugin === id; })[0];
+              return (o ? ctx.localized(o.plugin_name) + ' · ' : '') + id;
+            });
+            plugin.addEventListener('change', function () { panel.plugin = plugin.value; });
+            row.appendChild(field('admin.dash.pluginLabel', plugin));
           }
           var charts = PANEL_CHARTS[panel.kind] || [];
           if (charts.length > 1) {

@@ -1251,6 +1251,11 @@
     m = /^\/api\/v1\/files\/([0-9A-Za-z_-]+)(\/meta)?$/.exec(p);
     if (m && method === 'GET') return { kind: 'file', id: m[1], url: u };
     if (method === 'GET' && p === '/api/v1/me') return { kind: 'me', url: u };
+    // The page's own plugin's terminals, whatever plugin the page names.
+    if (method === 'GET' && p === '/api/v1/telemetry/positions') {
+      u.searchParams.set('plugin', plugin);
+      return { kind: 'plain', url: u };
+    }
     return null;
   }
 

@@ -9,6 +9,7 @@ use tianshan_kernel::Kernel;
 use tianshan_kernel::core::config::Config;
 use tianshan_kernel::identity::orgs;
 use tianshan_kernel::plugins::tooling;
+use tianshan_kernel::services::telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -306,6 +307,18 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         if let Err(e) = seed_demo_dashboard(&kernel).await {
             tracing::warn!(error = %e, "demo dashboard skipped");
         }
+        match demo_fleet(&kernel).await {
+            Ok(terminals) if !terminals.is_empty() => {
+                tracing::info!(terminals = terminals.len(), "demo terminals driving");
+                tokio::spawn(telemetry::demo::drive(
+                    kernel.telemetry.clone(),
+                    terminals,
+                    std::time::Duration::from_secs(5),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "demo terminals stay parked"),
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -405,6 +418,7 @@ async fn seed_demo_dashboard(kernel: &Kernel) -> anyhow::Result<()> {
     }
     let plain = |kind| Panel {
         kind,
+        plugin: None,
         indicator: None,
         chart: None,
         per: None,
@@ -412,7 +426,8 @@ async fn seed_demo_dashboard(kernel: &Kernel) -> anyhow::Result<()> {
     };
     let mut panels = vec![plain(PanelKind::Plan), plain(PanelKind::Approvals)];
     for plugin in kernel.plugins.list() {
-        panels.extend(plugin.manifest.panels.iter().map(|p| p.panel()));
+        let id = &plugin.manifest.id;
+        panels.extend(plugin.manifest.panels.iter().map(|p| p.panel(id)));
     }
     panels.truncate(MAX_PANELS);
     let dashboard = kernel
@@ -433,6 +448,91 @@ async fn seed_demo_dashboard(kernel: &Kernel) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("seeding the demo dashboard: {e}"))?;
     tracing::info!(id = %dashboard.id, panels = dashboard.panels.len(), "demo dashboard in place");
     Ok(())
+}
+
+/// The demo vehicles' terminals, each on a loop around the seat of its
+/// prefecture as the region's map places it (the map's `cp` of the feature
+/// whose name shares the longest beginning with the prefecture's); every
+/// sixth vehicle parked.
+async fn demo_fleet(kernel: &Kernel) -> anyhow::Result<Vec<telemetry::demo::DemoTerminal>> {
+    use sqlx::Row as _;
+    let terminals = telemetry::demo::demo_terminals(&kernel.telemetry, "vehicles").await?;
+    if terminals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT id, parent_id, level, code, name_zh FROM orgs")
+        .fetch_all(&kernel.db)
+        .await?;
+    let orgs: std::collections::HashMap<String, (Option<String>, String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4))))
+        .collect();
+    let province: String = orgs
+        .get(&kernel.root_org)
+        .map(|o| o.2.chars().take(2).collect())
+        .unwrap_or_default();
+    let map = tianshan_kernel::http::static_files::VENDOR_FILES
+        .iter()
+        .find(|f| f.name == format!("map-{province}.json"))
+        .and_then(|f| serde_json::from_slice::<serde_json::Value>(f.bytes).ok());
+    let seats: Vec<(String, (f64, f64))> = map
+        .as_ref()
+        .and_then(|m| m["features"].as_array())
+        .map(|features| {
+            features
+                .iter()
+                .filter_map(|f| {
+                    let p = &f["properties"];
+                    Some((
+                        p["name"].as_str()?.to_string(),
+                        (p["cp"][1].as_f64()?, p["cp"][0].as_f64()?),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let prefecture_of = |org: &str| -> Option<String> {
+        let mut org = org.to_string();
+        loop {
+            let (parent, level, _, name) = orgs.get(&org)?;
+            if level == "prefecture" {
+                return Some(name.clone());
+            }
+            org = parent.clone()?;
+        }
+    };
+    // Ürümqi when a seat is not on the map.
+    let fallback = (43.83, 87.62);
+    Ok(terminals
+        .into_iter()
+        .enumerate()
+        .map(|(n, (phone, org))| {
+            let centre = prefecture_of(&org)
+                .and_then(|name| {
+                    seats
+                        .iter()
+                        .map(|(seat, at)| {
+                            let shared = seat
+                                .chars()
+                                .zip(name.chars())
+                                .take_while(|(a, b)| a == b)
+                                .count();
+                            (shared, *at)
+                        })
+                        .filter(|(shared, _)| *shared >= 2)
+                        .max_by_key(|(shared, _)| *shared)
+                        .map(|(_, at)| at)
+                })
+                .unwrap_or(fallback);
+            telemetry::demo::DemoTerminal {
+                phone,
+                centre,
+                radius_km: 2.0 + (n % 4) as f64 * 2.5,
+                phase: (n as f64 * 0.37).fract(),
+                parked: n % 6 == 5,
+            }
+        })
+        .collect())
 }
 
 /// Calls a bundled plugin's demo-seed route as the kernel (no caller),

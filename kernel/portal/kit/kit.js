@@ -1163,6 +1163,129 @@ function detector() {
 // Whether this browser can read codes from pictures: the browser's own
 // BarcodeDetector (Chrome on Android, macOS) or the ZXing library the kit
 // serves (iOS Safari, the WeChat browser, desktop Linux).
+// ---- where the plugin's terminals are ----------------------------------------------
+//
+// kit.positionsMap(el, {org, every}) draws the plugin's terminals where
+// they last reported (GET /api/v1/telemetry/positions; the portal always
+// names this page's plugin) on the region's map — the pinned GeoJSON of
+// the org's province, /ui/kit/vendor/map-<two digits>.json — with a table
+// of them and the newest alerts under it, read again every `every` ms
+// (10 s) while `el` is in the page. Without ECharts the table alone.
+// Answers {refresh(), stop(), last()}: last() is the newest answer.
+
+var mapLoads = {};
+
+function regionMapOf(org, echarts) {
+  var province = String(org || '').replace(/^org-/, '').slice(0, 2);
+  if (!/^\d\d$/.test(province)) return Promise.resolve(null);
+  if (!mapLoads[province]) {
+    mapLoads[province] = vendorEntry('map-' + province + '.json').then(function (e) {
+      if (!e) return null;
+      return fetch(e.url).then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
+        if (!geo) return null;
+        var name = 'region-' + province;
+        echarts.registerMap(name, geo);
+        return name;
+      });
+    }).catch(function () { return null; });
+  }
+  return mapLoads[province];
+}
+
+export function positionsMap(el, opts) {
+  var o = opts || {};
+  var every = o.every || 10000;
+  var org = o.org || actingOrg();
+  var box = h('div', { class: 'kit-positions-map' });
+  var count = h('p', { class: 'kit-positions-count muted' });
+  var list = h('div', { class: 'kit-positions-list' });
+  var alerts = h('div', { class: 'kit-positions-alerts' });
+  el.textContent = '';
+  append(el, [count, box, h('h3', null, tr('positions.alerts')), alerts, h('h3', null, tr('positions.list')), list]);
+  var instance = null;
+  var drawnAs = null;
+  var timer = null;
+  var latest = null;
+  var echartsReady = library('echarts.min.js');
+
+  function draw(answer) {
+    latest = answer;
+    var points = answer.positions || [];
+    var moving = points.filter(function (p) { return p.speed_kmh > 0; }).length;
+    count.textContent = tr('positions.count', { n: points.length, moving: moving });
+    el.setAttribute('data-positions', String(points.length));
+    list.textContent = '';
+    append(list, table([
+      { key: 'name', label: tr('positions.vehicle'), render: function (p) { return p.name; } },
+      { key: 'speed', label: tr('positions.speed'), render: function (p) { return withUnit(p.speed_kmh, 'km/h'); } },
+      { key: 'at', label: tr('positions.at'), render: function (p) { return new Date(p.at).toLocaleString(state.lang, { hour12: false }); } },
+      { key: 'where', label: tr('positions.where'), render: function (p) { return p.latitude.toFixed(5) + ', ' + p.longitude.toFixed(5); } }
+    ], points, { empty: tr('positions.none') }));
+    alerts.textContent = '';
+    append(alerts, table([
+      { key: 'at', label: tr('positions.at'), render: function (a) { return new Date(a.at).toLocaleString(state.lang, { hour12: false }); } },
+      { key: 'name', label: tr('positions.vehicle'), render: function (a) { return a.name; } },
+      { key: 'rule', label: tr('positions.rule'), render: function (a) { return has('alert.' + a.rule) ? tr('alert.' + a.rule) : a.rule; } }
+    ], answer.alerts || [], { empty: tr('positions.noAlerts') }));
+    return echartsReady.then(function (echarts) {
+      if (!echarts || !el.isConnected) return;
+      return regionMapOf(org, echarts).then(function (map) {
+        if (!el.isConnected) return;
+        if (!instance) instance = echarts.init(box, null, { renderer: 'canvas', locale: state.lang === 'en' ? 'EN' : 'ZH' });
+        var series = {
+          type: 'scatter',
+          symbolSize: 12,
+          itemStyle: { borderColor: '#fff', borderWidth: 1.5, color: function (p) { return p.data.fast ? '#d93025' : p.data.parked ? '#8a94a6' : '#1a7f37'; } },
+          data: points.map(function (p) {
+            return { name: p.name, value: [p.longitude, p.latitude, p.speed_kmh], fast: p.speed_kmh > 120 || p.alarm !== 0, parked: p.speed_kmh === 0 };
+          })
+        };
+        var option = {
+          tooltip: { trigger: 'item', formatter: function (p) { return p.name + ' ' + withUnit(p.value[2], 'km/h'); } },
+          series: [series]
+        };
+        if (map) {
+          // No area names: the package's are from 2016 (吐鲁番地区).
+          option.geo = { map: map, roam: true, itemStyle: { areaColor: '#eef3fb', borderColor: '#7a9cc6' }, label: { show: false }, emphasis: { label: { show: false } } };
+          series.coordinateSystem = 'geo';
+          box.setAttribute('data-map', map);
+        } else {
+          option.xAxis = { type: 'value', scale: true };
+          option.yAxis = { type: 'value', scale: true };
+        }
+        // Replaced only when the map comes or goes: otherwise the points
+        // move from where they were instead of growing in again each read.
+        var mode = map || 'plane';
+        instance.setOption(option, drawnAs !== mode);
+        drawnAs = mode;
+      });
+    });
+  }
+
+  function refresh() {
+    if (!el.isConnected && timer) return stop();
+    return api('GET', '/api/v1/telemetry/positions' + query({ org: org })).then(function (res) {
+      if (!ok(res)) {
+        count.textContent = errorText(res);
+        return res;
+      }
+      return draw(res.body);
+    });
+  }
+
+  function stop() {
+    clearInterval(timer);
+    timer = null;
+    if (instance) instance.dispose();
+    instance = null;
+    drawnAs = null;
+  }
+
+  timer = setInterval(refresh, every);
+  var first = refresh();
+  return { refresh: refresh, stop: stop, last: function () { return latest; }, ready: first };
+}
+
 export function canReadCodes() {
   if (detector()) return Promise.resolve(true);
   return vendorEntry('zxing.min.js').then(function (e) { return !!e; });

@@ -5,7 +5,8 @@
 //
 // It runs unattended for days, so: every element and chart is made once and
 // updated in place (charts with setOption), one EventSource at a time, no
-// timer that reads the server more often than every 5 minutes, and every
+// timer that reads the server more often than every 5 minutes (but a
+// positions panel's, one small read every 10 s), and every
 // failure leads back to a retry, never to a dead screen.
 (function () {
   'use strict';
@@ -38,6 +39,10 @@
     page: 0,
     indicatorIndex: 0,
     echarts: null,
+    vendor: {},
+    // Region maps by province (two digits of the division code): a promise
+    // while loading, then the registered map or false.
+    maps: {},
     charts: {},
     cards: {},
     tiles: {},
@@ -137,6 +142,7 @@
   // when the kernel was built without it: the charts are tables then.
   function loadCharts() {
     return import('/ui/kit/vendor/index.js').then(function (m) {
+      state.vendor = m.vendor || {};
       var e = m.vendor && m.vendor['echarts.min.js'];
       if (!e || !(e.size > 0)) return null;
       if (window.echarts) return window.echarts;
@@ -585,11 +591,121 @@
   // The orgs below as tiles in the tree's order (by code): a schematic map,
   // each tile coloured by the selected indicator from low to high.
   function renderMap(p, rows) {
-    setReady('panel-map', drawMap($('map'), $('map-legend'), state.tiles, rows));
+    setReady('panel-map', drawMap($('map'), $('map-legend'), state.tiles, rows, 'map'));
+  }
+
+  // The map of the org's province (GeoJSON of its prefectures from the
+  // pinned china-geojson package, /ui/kit/vendor/map-<province>.json),
+  // registered with ECharts once: `{name, features}`, false when there is
+  // none, undefined while it loads (the panels are drawn again then).
+  function regionMap(org) {
+    var province = String((org && org.code) || '').slice(0, 2);
+    var file = state.vendor['map-' + province + '.json'];
+    if (!state.echarts || !file || !(file.size > 0)) return false;
+    var known = state.maps[province];
+    if (known === undefined) {
+      state.maps[province] = null;
+      loadJson(file.url).then(function (geo) {
+        var name = 'region-' + province;
+        state.echarts.registerMap(name, geo);
+        state.maps[province] = {
+          name: name,
+          features: (geo.features || []).map(function (f) { return f.properties && f.properties.name; }).filter(Boolean)
+        };
+      }, function () {
+        state.maps[province] = false;
+      }).then(redraw);
+      return undefined;
+    }
+    return known === null ? undefined : known;
+  }
+
+  // The map's feature for each org below: the one whose name shares the
+  // longest beginning with the org's (at least two characters), as the
+  // maps' names are older than some orgs' (吐鲁番地区 for 吐鲁番市). None
+  // unless most orgs below have one: a prefecture's counties are not on it.
+  function featuresOf(map, children) {
+    var out = {};
+    var found = 0;
+    children.forEach(function (child) {
+      var name = (child.name && (child.name['zh-CN'] || child.name.zh)) || '';
+      var best = null;
+      var bestLength = 1;
+      map.features.forEach(function (f) {
+        var n = 0;
+        while (n < f.length && n < name.length && f[n] === name[n]) n++;
+        if (n > bestLength) { best = f; bestLength = n; }
+      });
+      if (best) { out[child.id] = best; found++; }
+    });
+    return found * 2 > children.length ? out : null;
+  }
+
+  function redraw() {
+    if (!state.data) return;
+    if (state.dashboard) renderBoard();
+    else renderSelected();
+  }
+
+  // The orgs below coloured by `rows` on the region's map when there is
+  // one for them, else as tiles (`drawTiles`); whether any org is shown.
+  function drawMap(box, legend, tiles, rows, key) {
+    var children = (state.data && state.data.children) || [];
+    var map = children.length ? regionMap(state.data.org) : false;
+    var features = map ? featuresOf(map, children) : null;
+    if (!features) {
+      if (box.classList.contains('as-geo')) {
+        box.classList.remove('as-geo');
+        if (state.charts[key]) { state.charts[key].dispose(); delete state.charts[key]; }
+        box.replaceChildren();
+      }
+      return drawTiles(box, legend, tiles, rows);
+    }
+    if (!box.classList.contains('as-geo')) {
+      box.replaceChildren(el('div', 'map-geo'));
+      box.classList.add('as-geo');
+      Object.keys(tiles).forEach(function (id) { delete tiles[id]; });
+    }
+    var values = {};
+    rows.forEach(function (r) { values[r.org] = r.value; });
+    var known = rows.map(function (r) { return r.value; });
+    var lo = Math.min.apply(null, known.length ? known : [0]);
+    var hi = Math.max.apply(null, known.length ? known : [0]);
+    var nameMap = {};
+    var data = [];
+    children.forEach(function (child) {
+      var feature = features[child.id];
+      if (!feature) return;
+      nameMap[feature] = localized(child.name);
+      data.push({ name: nameMap[feature], value: values[child.id] == null ? NaN : values[child.id], org: child.id });
+    });
+    box.setAttribute('data-map', map.name);
+    box.setAttribute('data-areas', String(data.length));
+    var c = chart(key, box.firstChild);
+    c.setOption({
+      animationDurationUpdate: 800,
+      tooltip: { trigger: 'item', formatter: function (p) { return p.name + ' ' + (isNaN(p.value) ? tr('map.noData') : number(p.value)); } },
+      visualMap: { show: false, min: lo, max: hi > lo ? hi : lo + 1, inRange: { color: ['#163a6b', '#39c6ff'] } },
+      series: [{
+        type: 'map',
+        map: map.name,
+        nameMap: nameMap,
+        roam: false,
+        selectedMode: false,
+        layoutCenter: ['50%', '50%'],
+        layoutSize: '100%',
+        itemStyle: { areaColor: '#26354b', borderColor: '#5aaaff', borderWidth: 1 },
+        emphasis: { label: { color: '#fff' }, itemStyle: { areaColor: '#2f6db5' } },
+        label: { show: true, color: '#fff', fontSize: fontPx(0.7), formatter: function (p) { return p.name + (isNaN(p.value) ? '' : '\n' + number(p.value)); } },
+        data: data
+      }]
+    }, true);
+    drawLegend(legend, known, lo, hi);
+    return true;
   }
 
   // The orgs below as tiles in `box` (kept in `tiles`), with the legend.
-  function drawMap(box, legend, tiles, rows) {
+  function drawTiles(box, legend, tiles, rows) {
     var children = (state.data && state.data.children) || [];
     var values = {};
     rows.forEach(function (r) { values[r.org] = r.value; });
@@ -622,6 +738,11 @@
       }
     });
     empty(box, children.length ? '' : tr('map.noChildren'));
+    drawLegend(legend, known, lo, hi);
+    return children.length > 0;
+  }
+
+  function drawLegend(legend, known, lo, hi) {
     if (!legend.firstChild) {
       legend.appendChild(el('span'));
       legend.appendChild(el('i'));
@@ -629,7 +750,6 @@
     }
     legend.firstChild.textContent = tr('map.low') + ' ' + (known.length ? number(lo) : '');
     legend.lastChild.textContent = tr('map.high') + ' ' + (known.length ? number(hi) : '');
-    return children.length > 0;
   }
 
   // #163a6b → #39c6ff.
@@ -697,16 +817,22 @@
       box.setAttribute('data-kind', panel.kind);
       if (panel.indicator) box.setAttribute('data-indicator', panel.indicator);
       var title = el('h2');
-      var body = el('div', panel.kind === 'plan' ? 'plan-grid' : panel.kind === 'map' ? 'map' : panel.kind === 'value' || panel.kind === 'approvals' ? 'board-number' : 'chart');
+      var body = el('div', panel.kind === 'plan' ? 'plan-grid' : panel.kind === 'map' ? 'map' : panel.kind === 'value' || panel.kind === 'approvals' ? 'board-number' : panel.kind === 'positions' ? 'positions' : 'chart');
       box.appendChild(title);
       box.appendChild(body);
       var legend = null;
+      var alerts = null;
       if (panel.kind === 'map') {
         legend = el('div', 'map-legend');
         box.appendChild(legend);
       }
+      if (panel.kind === 'positions') {
+        body.appendChild(el('div', 'positions-map'));
+        alerts = el('ol', 'alerts');
+        body.appendChild(alerts);
+      }
       root.lastChild.appendChild(box);
-      return { root: box, title: title, body: body, legend: legend, key: 'board-' + i, cards: {}, tiles: {} };
+      return { root: box, title: title, body: body, legend: legend, alerts: alerts, key: 'board-' + i, cards: {}, tiles: {} };
     });
     state.board = { shape: shape, panels: panels };
     state.page = 0;
@@ -726,6 +852,7 @@
     var data = entry.data || {};
     var ind = data.indicator;
     var chartKind = panel.chart || null;
+    view.panel = panel;
     view.title.textContent = panelTitle(entry);
     var ready = false;
     if (data.missing) {
@@ -742,12 +869,104 @@
     } else if (panel.kind === 'ranking') {
       ready = drawRanking(view.body, view.key, ind && ind.unit, (data.ranking && data.ranking.rows) || [], chartKind);
     } else if (panel.kind === 'map') {
-      ready = drawMap(view.body, view.legend, view.tiles, (data.ranking && data.ranking.rows) || []);
+      ready = drawMap(view.body, view.legend, view.tiles, (data.ranking && data.ranking.rows) || [], view.key);
+    } else if (panel.kind === 'positions') {
+      ready = drawPositions(view, data);
     } else if (panel.kind === 'trend') {
       var marks = ind && ind.per === 'year' && ind.target ? { target: ind.target, baseline: null } : null;
       ready = drawTrend(view.body, view.key, marks, ind && ind.unit, data.points || [], chartKind);
     }
     view.root.setAttribute('data-ready', ready ? 'true' : 'false');
+  }
+
+  // ---- live positions -----------------------------------------------------------------
+  //
+  // A positions panel shows one plugin's terminals where they last reported
+  // (GET /api/v1/telemetry/positions, read again every POSITIONS_MS while
+  // the board is up: positions are not data-center values, so no event
+  // announces them) on the region's map, and its newest alerts beside.
+
+  var POSITIONS_MS = 10000;
+
+  function drawPositions(view, data) {
+    var mapBox = view.body.firstChild;
+    if (data.unavailable) {
+      mapBox.textContent = tr('positions.unavailable', { plugin: data.unavailable });
+      view.alerts.replaceChildren();
+      return false;
+    }
+    var points = data.positions || [];
+    view.body.setAttribute('data-positions', String(points.length));
+    var fast = function (p) { return p.speed_kmh > 120 || p.alarm !== 0; };
+    var map = regionMap(state.data.org);
+    var c = chart(view.key, mapBox);
+    if (c) {
+      var series = {
+        type: 'scatter',
+        symbolSize: fontPx(0.55),
+        itemStyle: { color: function (p) { return p.data.fast ? '#ff6b6b' : p.data.parked ? '#8ea3c4' : '#39e6a5'; } },
+        data: points.map(function (p) {
+          return { name: p.name, value: [p.longitude, p.latitude, p.speed_kmh], fast: fast(p), parked: p.speed_kmh === 0 };
+        })
+      };
+      var option = {
+        tooltip: { trigger: 'item', formatter: function (p) { return p.name + ' ' + number(p.value[2]) + ' km/h'; } },
+        series: [series]
+      };
+      if (map) {
+        option.geo = {
+          map: map.name, roam: false, silent: true, layoutCenter: ['50%', '50%'], layoutSize: '100%',
+          itemStyle: { areaColor: '#16263f', borderColor: '#3b6fa8' },
+          label: { show: false }
+        };
+        series.coordinateSystem = 'geo';
+        mapBox.setAttribute('data-map', map.name);
+      } else {
+        option.grid = { left: 8, right: 8, top: 8, bottom: 8, containLabel: true };
+        option.xAxis = { type: 'value', scale: true, axisLabel: { show: false }, splitLine: { show: false } };
+        option.yAxis = { type: 'value', scale: true, axisLabel: { show: false }, splitLine: { show: false } };
+      }
+      // Replaced only when the map comes or goes: otherwise the points
+      // move from where they were instead of growing in again each read.
+      var mode = map ? map.name : 'plane';
+      c.setOption(option, view.mode !== mode);
+      view.mode = mode;
+    } else {
+      table(mapBox, [tr('positions.vehicle'), tr('positions.speed')], points.slice(0, 12).map(function (p) {
+        return [p.name, number(p.speed_kmh) + ' km/h'];
+      }));
+    }
+    var list = data.alerts || [];
+    view.alerts.replaceChildren.apply(view.alerts, list.slice(0, 6).map(function (a) {
+      var at = new Date(a.at);
+      var item = el('li');
+      item.setAttribute('data-rule', a.rule);
+      item.appendChild(el('time', null, at.toLocaleTimeString(state.lang, { hour12: false, hour: '2-digit', minute: '2-digit' })));
+      item.appendChild(el('b', null, a.name));
+      item.appendChild(el('span', null, tr('alert.' + a.rule) === 'alert.' + a.rule ? a.rule : tr('alert.' + a.rule)));
+      return item;
+    }));
+    if (!list.length) view.alerts.appendChild(el('li', 'alerts-none', tr('positions.noAlerts')));
+    var moving = points.filter(function (p) { return p.speed_kmh > 0; }).length;
+    view.title.textContent = panelTitle({ panel: view.panel, data: data }) + ' · ' + tr('positions.count', { n: points.length, moving: moving });
+    return points.length > 0;
+  }
+
+  // Reads each positions panel's answer again, in place.
+  function refreshPositions() {
+    if (!state.board || !state.data || !state.dashboard) return;
+    state.board.panels.forEach(function (view) {
+      if (!view.panel || view.panel.kind !== 'positions' || !view.panel.plugin) return;
+      var url = '/api/v1/telemetry/positions?plugin=' + encodeURIComponent(view.panel.plugin) +
+        '&org=' + encodeURIComponent(state.data.org.id);
+      fetch(url, { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (answer) {
+        if (answer && state.board && state.board.panels.indexOf(view) >= 0) {
+          view.root.setAttribute('data-ready', drawPositions(view, answer) ? 'true' : 'false');
+        }
+      }, function () { /* the next round tries again */ });
+    });
   }
 
   // One big figure with its unit and a line under it; whether it has one.
@@ -823,6 +1042,7 @@
     setInterval(tick, 1000);
     setRotation(state.rotateMs);
     setInterval(function () { if (state.data) load(); }, SAFETY_REFRESH_MS);
+    setInterval(refreshPositions, POSITIONS_MS);
     var resizeTimer = null;
     window.addEventListener('resize', function () {
       clearTimeout(resizeTimer);

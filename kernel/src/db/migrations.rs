@@ -917,4 +917,30 @@ CREATE INDEX dc_values_period ON dc_values (code, period, org_id, value);
 "#,
         ),
     ),
+    (
+        25,
+        Schema::Both(
+            r#"
+-- Each terminal's newest position (services/telemetry/live.rs
+-- `positions`), kept on ingest so the wall and live maps read one row per
+-- vehicle instead of searching the track.
+CREATE TABLE tm_positions (
+    plugin_id  TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    latitude   DOUBLE PRECISION NOT NULL,
+    longitude  DOUBLE PRECISION NOT NULL,
+    speed_kmh  DOUBLE PRECISION NOT NULL,
+    heading    BIGINT NOT NULL,
+    alarm      BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, device_id)
+);
+INSERT INTO tm_positions (plugin_id, device_id, at, latitude, longitude, speed_kmh, heading, alarm, updated_at)
+SELECT t.plugin_id, t.device_id, t.at, t.latitude, t.longitude, t.speed_kmh, t.heading, t.alarm, t.at
+FROM tm_track t
+WHERE t.at = (SELECT MAX(x.at) FROM tm_track x WHERE x.plugin_id = t.plugin_id AND x.device_id = t.device_id);
+"#,
+        ),
+    ),
 ];

@@ -196,7 +196,7 @@ async fn offered_panels(
                 "plugin": plugin.manifest.id,
                 "plugin_name": plugin.manifest.name,
                 "id": decl.id,
-                "panel": decl.panel(),
+                "panel": decl.panel(&plugin.manifest.id),
             }));
         }
     }
@@ -238,6 +238,14 @@ async fn data(
                 json!({ "running": k.approvals.running_count(&subtree).await? })
             } else {
                 json!({ "running": null })
+            }
+        } else if let (PanelKind::Positions, Some(plugin)) = (panel.kind, &panel.plugin) {
+            // A plugin not installed (or not the viewer's) shows as such,
+            // the other panels still draw.
+            match crate::http::telemetry::positions_of(&k, &session, plugin, &org).await {
+                Ok(answer) => answer,
+                Err(e) if e.status().is_client_error() => json!({ "unavailable": plugin }),
+                Err(e) => return Err(e),
             }
         } else {
             k.datacenter

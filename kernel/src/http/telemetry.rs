@@ -39,6 +39,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/telemetry/rejected", rejected)
         .get("/api/v1/telemetry/stats", stats)
         .get("/api/v1/telemetry/stream", stream)
+        .get("/api/v1/telemetry/positions", positions)
 }
 
 #[derive(Deserialize)]
@@ -425,6 +426,68 @@ fn stream_scope(k: &Kernel, plugin: &str, session: &Session) -> ApiResult<Scope>
             &session.identity.username,
         )
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PositionsQuery {
+    plugin: String,
+    #[serde(default)]
+    org: Option<String>,
+}
+
+/// Alerts the live view shows: the newest of the last day.
+const RECENT_ALERTS: usize = 20;
+const RECENT_ALERTS_MS: i64 = 24 * 3_600_000;
+
+/// `GET /api/v1/telemetry/positions?plugin=&org=`: the newest position of
+/// each of the plugin's terminals in `org`'s subtree (the acting org's when
+/// none) that the caller reaches, and the newest alerts of the last day —
+/// what the wall's and a plugin's live map draw. Reach as for `stream`.
+async fn positions(
+    State(k): State<AppState>,
+    Caller(session): Caller,
+    Query(q): Query<PositionsQuery>,
+) -> ApiResult<Json<Value>> {
+    let org = match q.org.as_deref().filter(|o| !o.is_empty()) {
+        Some(asked) => crate::http::datacenter::resolve_org(&k, asked)
+            .await?
+            .ok_or_else(|| not_in_reach(asked))?,
+        None => session.org().to_string(),
+    };
+    Ok(Json(positions_of(&k, &session, &q.plugin, &org).await?))
+}
+
+/// The answer of `positions` for `org`, which must be in the caller's
+/// reach (the wall's panels call it for their dashboard's org).
+pub(crate) async fn positions_of(
+    k: &Kernel,
+    session: &Session,
+    plugin: &str,
+    org: &str,
+) -> ApiResult<Value> {
+    let scope = stream_scope(k, plugin, session)?;
+    if !scope.reaches(org) {
+        return Err(not_in_reach(org));
+    }
+    let (positions, more) = k.telemetry.positions(&scope, org).await?;
+    let since = calendar::now_ms() - RECENT_ALERTS_MS;
+    let alerts = k
+        .telemetry
+        .recent_alerts(&scope, org, since, RECENT_ALERTS)
+        .await?;
+    Ok(json!({
+        "plugin": plugin,
+        "org": org,
+        "positions": positions,
+        "more": more,
+        "alerts": alerts,
+    }))
+}
+
+/// An org outside the caller's reach is not told apart from none.
+fn not_in_reach(org: &str) -> ApiError {
+    ApiError::not_found(format!("org {org} not found")).with_field("org")
 }
 
 /// `{stored of latest}.{stored of alerts}`, the two cursors of an event.

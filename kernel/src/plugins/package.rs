@@ -146,9 +146,11 @@ pub struct PanelDecl {
 }
 
 impl PanelDecl {
-    /// The panel a dashboard stores when an editor picks this one.
-    pub fn panel(&self) -> Panel {
+    /// The panel a dashboard stores when an editor picks this one of
+    /// `plugin`'s (a positions panel shows the offering plugin's terminals).
+    pub fn panel(&self, plugin: &str) -> Panel {
         Panel {
+            plugin: (self.kind == PanelKind::Positions).then(|| plugin.to_string()),
             kind: self.kind,
             indicator: self.indicator.clone(),
             chart: self.chart,
@@ -278,7 +280,7 @@ impl Manifest {
                     ),
                 ));
             }
-            decl.panel().check().map_err(|(field, m)| {
+            decl.panel(&self.id).check().map_err(|(field, m)| {
                 invalid(
                     &format!("panels.{field}"),
                     format!("panel {}: {m}", decl.id),
@@ -705,8 +707,11 @@ en = "Home"
             "id = \"trend\"\nkind = \"trend\"\nindicator = \"demo.count\"\nper = \"month\"",
         ))
         .unwrap();
-        assert_eq!(m.panels[0].panel().indicator.as_deref(), Some("demo.count"));
-        assert_eq!(m.panels[0].panel().title.unwrap().zh_cn, "面板");
+        assert_eq!(
+            m.panels[0].panel("demo").indicator.as_deref(),
+            Some("demo.count")
+        );
+        assert_eq!(m.panels[0].panel("demo").title.unwrap().zh_cn, "面板");
         for (panel, field) in [
             ("id = \"tr\"\nkind = \"trend\"", "panels.indicator"),
             (

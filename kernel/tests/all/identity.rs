@@ -869,6 +869,15 @@ fn every_kernel_route_has_an_access_row_and_answers_by_it() {
             Value::Null,
             [401, 404, 404, 404, 404],
         ),
+        // So are the positions of one (the wall's positions panels;
+        // wall.rs for a plugin that is there).
+        (
+            "GET",
+            "/api/v1/telemetry/positions",
+            "/api/v1/telemetry/positions?plugin=no-such-plugin".into(),
+            Value::Null,
+            [401, 404, 404, 404, 404],
+        ),
     ];
     for (method, template) in tianshan_kernel::route_table() {
         assert!(

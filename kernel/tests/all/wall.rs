@@ -856,6 +856,8 @@ pub(crate) fn demo_dashboard_has_data_on_the_wall(k: &TestKernel) {
             "value" => d["progress"]["latest"].is_number(),
             "ranking" | "map" => !d["ranking"]["rows"].as_array().unwrap().is_empty(),
             "trend" => !d["points"].as_array().unwrap().is_empty(),
+            // The demo's terminals drive from the start.
+            "positions" => !d["positions"].as_array().unwrap().is_empty(),
             other => panic!("unknown kind {other}"),
         };
         assert!(filled, "no demo data for {panel}: {d}");
@@ -880,15 +882,376 @@ pub(crate) fn demo_dashboard_has_data_on_the_wall(k: &TestKernel) {
                 json!([]),
             ) == true
         });
-        std::thread::sleep(Duration::from_millis(600));
+        // Charts grow in over a second; the screenshot shows them drawn.
+        std::thread::sleep(Duration::from_millis(1500));
         assert_fits(&b, &size);
         b.screenshot(
             &Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wall-demo-dashboard-{size}.png")),
         );
     }
+    // The positions panel has the demo's vehicles on the region's map.
+    let on_map = b.script(
+        "var p = document.querySelector('#wall-board .board-positions');\
+         var m = p && p.querySelector('.positions-map');\
+         return m ? [m.dataset.map || '', Number(p.querySelector('.positions').dataset.positions)] : null",
+        json!([]),
+    );
+    assert_eq!(on_map[0], "region-65", "{on_map}");
+    assert!(on_map[1].as_u64().unwrap() >= 20, "{on_map}");
+    // The plan's wall draws the 14 prefectures on the region's map (the
+    // pinned GeoJSON), every one matched to its org.
+    b.goto(&format!("{}/wall/?rotate=0", k.base));
+    b.wait_until("the region's map with its prefectures", || {
+        b.script(
+            "var m = document.getElementById('map');\
+             return m.classList.contains('as-geo') && m.dataset.map === 'region-65' && Number(m.dataset.areas) === 14",
+            json!([]),
+        ) == true
+    });
+    b.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("wall-demo-region-map.png"));
     let errors = b.console_errors();
     assert!(
         errors.is_empty(),
         "console errors on the demo wall: {errors:?}"
     );
+}
+
+/// A vehicle `plate` of the vehicles plugin at `org` with terminal `phone`.
+fn vehicle_with_terminal(
+    k: &TestKernel,
+    org: &str,
+    plate: &str,
+    vin: &str,
+    phone: &str,
+) -> (u16, Value) {
+    let body = json!({
+        "org": org, "plate": plate, "vin": vin, "brand": "红旗", "model": "H5",
+        "energy_type": "bev", "displacement_l": 0.0, "price": 15_980_000, "category": "other",
+        "seats": 5, "odometer_km": 1000.0, "registered_on": "2024-05-01", "terminal_id": phone,
+    });
+    k.request(
+        "POST",
+        "/api/v1/p/vehicles/vehicles",
+        None,
+        Some(body.to_string().into_bytes()),
+    )
+}
+
+/// Issues 19 and 22: a vehicle's terminal is bound through the telemetry
+/// service, reports over JT/T 808, and its newest position and alerts
+/// reach the wall's positions panel and `GET /api/v1/telemetry/positions`
+/// — within the viewer's reach only, never moved back by a late batch,
+/// gone when the vehicle drops its terminal.
+#[test]
+fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
+    use tianshan_kernel::services::telemetry::jt808::sim::Terminal;
+    use tianshan_kernel::services::telemetry::jt808::{
+        Authentication, BatchKind, LocationReport, Message, Registration, ResponseResult,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let tmp = tempfile::tempdir().unwrap();
+    let k = TestKernel::start_in(&tmp.path().join("data"), &["--jt808-listen", &listen]);
+    let w = world(&k);
+    k.install_ok("vehicles");
+    let pid = std::process::id() % 1_000_000;
+    let phone_c1 = format!("013900{pid:06}");
+    let phone_p2 = format!("013901{pid:06}");
+
+    // The terminal's number is checked, and one terminal has one vehicle:
+    // the refused vehicle is not kept.
+    let (status, out) = vehicle_with_terminal(&k, &w.c1, "新A10001", "LDEMV0000000000A1", "12-34");
+    assert_eq!(status, 422, "{out}");
+    assert_eq!(out["error"]["code"], "terminal_invalid");
+    assert_eq!(out["error"]["field"], "terminal_id");
+    let (status, car) =
+        vehicle_with_terminal(&k, &w.c1, "新A10001", "LDEMV0000000000A1", &phone_c1);
+    assert_eq!(status, 201, "{car}");
+    let car_id = car["id"].as_str().unwrap().to_string();
+    let (status, out) =
+        vehicle_with_terminal(&k, &w.p2, "新B20002", "LDEMV0000000000B2", &phone_c1);
+    assert_eq!(status, 409, "{out}");
+    assert_eq!(out["error"]["code"], "terminal_taken");
+    let (_, list) = k.get("/api/v1/p/vehicles/vehicles?q=新B20002");
+    assert_eq!(list["records"].as_array().unwrap().len(), 0, "{list}");
+    let (status, out) =
+        vehicle_with_terminal(&k, &w.p2, "新B20002", "LDEMV0000000000B2", &phone_p2);
+    assert_eq!(status, 201, "{out}");
+
+    let now = crate::telemetry::support_now() / 1000;
+    let report = |at: i64, latitude: f64, speed: f64| LocationReport {
+        alarm: 0,
+        status: 0b11,
+        latitude,
+        longitude: 87.6239,
+        altitude_m: 800,
+        speed_kmh: speed,
+        heading: 90,
+        at,
+        mileage_km: Some(1000.0),
+        signal: None,
+        satellites: None,
+        extras: vec![],
+    };
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for (phone, plate, latitude, fast) in [
+            (&phone_c1, "新A10001", 43.80, true),
+            (&phone_p2, "新B20002", 45.58, false),
+        ] {
+            let mut t = Terminal::connect(addr, phone).await.unwrap();
+            let code = t
+                .register(&Registration {
+                    province: 65,
+                    city: 100,
+                    maker: "70111".into(),
+                    model: "SIM-808".into(),
+                    terminal_id: "T000001".into(),
+                    plate_colour: 2,
+                    plate: plate.into(),
+                })
+                .await
+                .unwrap()
+                .outcome
+                .unwrap();
+            let serial = t
+                .send(&Message::Authenticate(Authentication {
+                    code,
+                    ..Authentication::default()
+                }))
+                .await
+                .unwrap();
+            assert_eq!(
+                t.general_answer(serial).await.unwrap().result,
+                ResponseResult::Ok
+            );
+            let first = t.location(&report(now - 60, latitude, 40.0)).await.unwrap();
+            assert_eq!(first.result, ResponseResult::Ok);
+            let speed = if fast { 131.0 } else { 50.0 };
+            let second = t
+                .location(&report(now - 30, latitude + 0.01, speed))
+                .await
+                .unwrap();
+            assert_eq!(second.result, ResponseResult::Ok);
+            // A late batch from before does not move the vehicle back.
+            let late = t
+                .batch(
+                    BatchKind::Backfill,
+                    &[report(now - 3600, latitude - 1.0, 10.0)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(late.result, ResponseResult::Ok);
+        }
+    });
+
+    // The administrator sees both, newest position each, and the
+    // over-speed of C1's car among the alerts, named by its plate.
+    let alerts_in = |out: &Value| -> Vec<(String, String)> {
+        out["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["rule"].as_str().unwrap().to_string(),
+                    a["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let all = crate::telemetry::eventually("both positions and the over-speed alert", || {
+        let (status, out) = k.get(&format!(
+            "/api/v1/telemetry/positions?plugin=vehicles&org={ROOT}"
+        ));
+        assert_eq!(status, 200, "{out}");
+        (out["positions"].as_array().unwrap().len() == 2
+            && alerts_in(&out).contains(&("overspeed".into(), "新A10001".into())))
+        .then_some(out)
+    });
+    let c1_car = all["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["device"] == car_id.as_str())
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(c1_car["name"], "新A10001");
+    assert_eq!(c1_car["org"], w.c1.as_str());
+    assert_eq!(
+        c1_car["at"],
+        (now - 30) * 1000,
+        "the newest report, not the late one"
+    );
+    assert!(
+        (c1_car["latitude"].as_f64().unwrap() - 43.81).abs() < 1e-6,
+        "{c1_car}"
+    );
+    assert_eq!(c1_car["speed_kmh"], 131.0);
+    assert_eq!(all["more"], false);
+
+    // The viewer reaches P1 and below: C1's car only; P2 and the region
+    // are not theirs to name, and neither is a plugin that is not there.
+    let viewer = Some(w.viewer.as_str());
+    let (status, mine) = k.request(
+        "GET",
+        &format!("/api/v1/telemetry/positions?plugin=vehicles&org={}", w.p1),
+        viewer,
+        None,
+    );
+    assert_eq!(status, 200, "{mine}");
+    let devices: Vec<&str> = mine["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["device"].as_str().unwrap())
+        .collect();
+    assert_eq!(devices, [car_id.as_str()], "{mine}");
+    assert!(
+        alerts_in(&mine).iter().all(|(_, name)| name == "新A10001"),
+        "{mine}"
+    );
+    for org in [w.p2.as_str(), ROOT] {
+        let (status, out) = k.request(
+            "GET",
+            &format!("/api/v1/telemetry/positions?plugin=vehicles&org={org}"),
+            viewer,
+            None,
+        );
+        assert_eq!(status, 404, "{org}: {out}");
+        assert_eq!(out["error"]["field"], "org");
+    }
+
+    // A positions panel names its plugin, and only it names one.
+    for (panel, field) in [
+        (json!({"kind": "positions"}), "panels[0].plugin"),
+        (
+            json!({"kind": "positions", "plugin": "Not An Id"}),
+            "panels[0].plugin",
+        ),
+        (
+            json!({"kind": "approvals", "plugin": "vehicles"}),
+            "panels[0].plugin",
+        ),
+        (
+            json!({"kind": "positions", "plugin": "vehicles", "chart": "bar"}),
+            "panels[0].chart",
+        ),
+    ] {
+        let (status, out) = make_dashboard(
+            &k,
+            None,
+            json!({"org": w.p1, "name": {"zh-CN": "车辆", "en": ""}, "panels": [panel]}),
+        );
+        assert_eq!(status, 422, "{out}");
+        assert_eq!(out["error"]["field"], field, "{out}");
+    }
+    // On P1's dashboard the panel answers what the viewer may see; a
+    // plugin that is not installed says so, and the other panels draw.
+    let (status, out) = make_dashboard(
+        &k,
+        None,
+        json!({"org": w.p1, "name": {"zh-CN": "车辆", "en": ""}, "panels": [
+            {"kind": "positions", "plugin": "vehicles"},
+            {"kind": "positions", "plugin": "nowhere"},
+            {"kind": "approvals"},
+        ]}),
+    );
+    assert_eq!(status, 201, "{out}");
+    let id = out["dashboard"]["id"].as_str().unwrap().to_string();
+    let (status, data) = k.request(
+        "GET",
+        &format!("/api/v1/dashboards/{id}/data"),
+        viewer,
+        None,
+    );
+    assert_eq!(status, 200, "{data}");
+    assert_eq!(
+        data["panels"][0]["data"]["positions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{data}"
+    );
+    assert_eq!(data["panels"][1]["data"]["unavailable"], "nowhere");
+    assert!(data["panels"][2]["data"].is_object(), "{data}");
+    // The offered panel is the vehicles plugin's own.
+    let (_, offered) = k.get("/api/v1/dashboards/panels");
+    assert!(
+        offered["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["plugin"] == "vehicles"
+                && o["panel"]["kind"] == "positions"
+                && o["panel"]["plugin"] == "vehicles"),
+        "{offered}"
+    );
+
+    // The vehicles plugin's 实时监控 draws them on the region's map in
+    // its sandboxed page, through the portal, with the alert in Chinese.
+    if support::have(support::Service::Browser) {
+        let b = Browser::start();
+        b.goto(&format!("{}/", k.base));
+        b.wait_displayed("#login-username");
+        b.type_into("#login-username", "admin");
+        b.type_into("#login-password", support::ADMIN_PASSWORD);
+        b.click("#login-submit");
+        b.wait_displayed("#user-name");
+        b.console_errors();
+        b.goto(&format!("{}/#/p/vehicles/live", k.base));
+        b.in_plugin_frame(|| {
+            b.wait_until("both vehicles on the region's map", || {
+                b.script(
+                    "var l = document.getElementById('live');\
+                     var m = l && l.querySelector('.kit-positions-map');\
+                     var c = m && window.echarts && window.echarts.getInstanceByDom(m);\
+                     var o = c && c.getOption();\
+                     return !!o && l.dataset.positions === '2' && m.dataset.map === 'region-65'\
+                       && o.geo[0].map === 'region-65' && o.series[0].coordinateSystem === 'geo'\
+                       && o.series[0].data.length === 2",
+                    json!([]),
+                ) == true
+            });
+            b.wait_text("#live", "the over-speed alert and the plates", |t| {
+                t.contains("超速") && t.contains("新A10001") && t.contains("新B20002")
+            });
+        });
+        // The points grow in over a second.
+        std::thread::sleep(Duration::from_millis(1500));
+        b.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("vehicles-live.png"));
+        let errors = b.console_errors();
+        assert!(
+            errors.is_empty(),
+            "console errors on the live page: {errors:?}"
+        );
+    }
+
+    // The vehicle drops its terminal: its device and position go.
+    let (status, out) = k.request(
+        "PUT",
+        &format!("/api/v1/p/vehicles/vehicles/{car_id}"),
+        None,
+        Some(json!({"terminal_id": ""}).to_string().into_bytes()),
+    );
+    assert_eq!(status, 200, "{out}");
+    let (_, after) = k.get(&format!(
+        "/api/v1/telemetry/positions?plugin=vehicles&org={ROOT}"
+    ));
+    let devices: Vec<&str> = after["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["device"].as_str().unwrap())
+        .collect();
+    assert!(!devices.contains(&car_id.as_str()), "{after}");
+    assert_eq!(devices.len(), 1, "{after}");
 }

@@ -1,6 +1,6 @@
 //! The demo fleet `tianshan up` seeds: a mixed-energy fleet for a few
-//! counties of the demo tree, so the NEV share is short of the target in
-//! some. Ids follow from the org and the index, so seeding twice adds
+//! counties of the demo tree, each in another prefecture, so the NEV share
+//! is short of the target in some and the wall's map has them apart. Ids follow from the org and the index, so seeding twice adds
 //! nothing.
 
 use serde::Deserialize;
@@ -16,6 +16,8 @@ pub fn routes(router: Router) -> Router {
 #[derive(Deserialize)]
 struct DemoOrg {
     id: String,
+    #[serde(default)]
+    parent_id: Option<String>,
     level: String,
 }
 
@@ -39,10 +41,11 @@ fn seed(req: &Request) -> Result<Response> {
         return Err(Error::forbidden("the demo is seeded by the kernel"));
     }
     let seed: Seed = req.json()?;
+    let mut prefectures = std::collections::BTreeSet::new();
     let counties: Vec<&DemoOrg> = seed
         .orgs
         .iter()
-        .filter(|o| o.level == "county")
+        .filter(|o| o.level == "county" && prefectures.insert(o.parent_id.clone()))
         .take(4)
         .collect();
     let mut made = 0;
@@ -76,6 +79,9 @@ fn seed(req: &Request) -> Result<Response> {
                 insurance_until: "2027-06-30".into(),
                 inspection_due: "2027-03-31".into(),
                 state: "in_service".into(),
+                // Every demo vehicle carries a terminal; `tianshan up`
+                // drives them on demo routes (kernel/src/node/demo_fleet.rs).
+                terminal_id: format!("01399{c:02}{i:05}"),
                 ..Vehicle::default()
             };
             v.normalise()?;
@@ -85,6 +91,7 @@ fn seed(req: &Request) -> Result<Response> {
                 Err(e) if e.code() == "conflict" => {}
                 Err(e) => return Err(e),
             }
+            crate::terminals::bind(&id, &county.id, &v)?;
         }
         crate::indicators::refresh(&county.id)?;
     }

@@ -9,6 +9,8 @@
 //! - [`purchase`]: rules, quotas, purchase requests and their approval.
 //! - [`scrap`]: scrap requests and their approval.
 //! - [`trips`]: trip requests, approval, dispatch and return.
+//! - [`terminals`]: each vehicle's terminal in the kernel's telemetry, and
+//!   the compliance rules.
 //! - [`fuel`]: fuel and charging logs, per org and month in the data center.
 //! - [`indicators`]: what goes into the data center.
 //! - [`demo`]: the fleet `tianshan up` seeds.
@@ -20,6 +22,7 @@ pub mod model;
 pub mod purchase;
 pub mod register;
 pub mod scrap;
+pub mod terminals;
 pub mod trips;
 
 use tianshan_sdk::Setup;
@@ -42,6 +45,7 @@ fn plugin() -> Setup {
         .define(purchase::seed_rules)
         .define(indicators::define)
         .define(fuel::define)
+        .define(terminals::define_rules)
         .on_flow(scrap::FLOW, scrap::decided)
         .on_flow(trips::FLOW, trips::decided)
         // Purchases are every other flow.
@@ -66,6 +70,7 @@ mod tests {
                 include_str!("scrap.rs"),
                 include_str!("trips.rs"),
                 include_str!("fuel.rs"),
+                include_str!("terminals.rs"),
             ],
             &[],
         );

@@ -131,6 +131,8 @@ impl Vehicle {
         self.vin = self.vin.trim().to_uppercase();
         self.brand = self.brand.trim().to_string();
         self.model = self.model.trim().to_string();
+        self.terminal_id = self.terminal_id.trim().to_string();
+        crate::terminals::check_terminal(&self.terminal_id)?;
         if self.state.is_empty() {
             self.state = "in_service".into();
         }

@@ -105,6 +105,11 @@ fn create_vehicle(req: &Request) -> Result<Response> {
     vehicle.normalise()?;
     check_plate(&vehicle, None)?;
     let doc = vehicles().insert_with(None, org.as_deref(), &vehicle)?;
+    if let Err(e) = crate::terminals::bind(&doc.id, &doc.org, &vehicle) {
+        // No vehicle whose terminal could not be made.
+        vehicles().delete(&doc.id, Some(doc.revision))?;
+        return Err(e);
+    }
     crate::indicators::refresh(&doc.org)?;
     Ok(Response::json(&doc).with_status(201))
 }
@@ -151,6 +156,9 @@ fn update_vehicle(req: &Request) -> Result<Response> {
     odometer_moves_on(doc.data.odometer_km, next.odometer_km)?;
     if next.plate != doc.data.plate {
         check_plate(&next, Some(&doc.id))?;
+    }
+    if next.terminal_id != doc.data.terminal_id || next.plate != doc.data.plate {
+        crate::terminals::bind(&doc.id, &doc.org, &next)?;
     }
     let saved = vehicles().update(&doc.id, doc.revision, &next)?;
     crate::indicators::refresh(&saved.org)?;

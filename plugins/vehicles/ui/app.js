@@ -187,12 +187,23 @@ import * as kit from '/ui/kit/kit.js';
     });
   }
 
+  // 实时监控: the fleet where its terminals last reported, on the region's
+  // map, and the alerts of the last day (the kit reads them again).
+  var liveMap = null;
+  function live() {
+    var box = h('div', { id: 'live', class: 'kit-positions' });
+    show([h('h2', null, tr('live.title')), box]);
+    liveMap = kit.positionsMap(box);
+    return liveMap.ready;
+  }
+
   var routes = {
     vehicles: vehicles, purchases: purchases, quotas: quotas, nev: nev, todos: todos,
-    trips: trips, board: board
+    trips: trips, board: board, live: live
   };
 
   function route() {
+    if (liveMap) { liveMap.stop(); liveMap = null; }
     var name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'vehicles';
     (routes[name] || vehicles)();
   }

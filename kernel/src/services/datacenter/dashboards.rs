@@ -46,6 +46,10 @@ pub enum PanelKind {
     Map,
     /// Approvals running in the org's subtree (no indicator).
     Approvals,
+    /// The newest positions of one plugin's terminals in the org's subtree
+    /// on the region's map, with their newest alerts (no indicator;
+    /// `plugin` names whose).
+    Positions,
 }
 
 /// How a panel draws its data; each kind allows some.
@@ -58,11 +62,15 @@ pub enum Chart {
     Line,
     Table,
     Tiles,
+    Points,
 }
 
 impl PanelKind {
     pub fn needs_indicator(self) -> bool {
-        !matches!(self, PanelKind::Plan | PanelKind::Approvals)
+        !matches!(
+            self,
+            PanelKind::Plan | PanelKind::Approvals | PanelKind::Positions
+        )
     }
 
     /// The charts this kind can draw, its default first.
@@ -73,6 +81,7 @@ impl PanelKind {
             PanelKind::Ranking => &[Chart::Bar, Chart::Table],
             PanelKind::Trend => &[Chart::Line, Chart::Bar, Chart::Table],
             PanelKind::Map => &[Chart::Tiles],
+            PanelKind::Positions => &[Chart::Points],
         }
     }
 }
@@ -94,6 +103,9 @@ pub struct Panel {
     /// The indicator's name when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<LocalizedText>,
+    /// Whose terminals a positions panel shows (a plugin id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
 }
 
 /// What is wrong with a panel, as (field under the panel, message).
@@ -116,6 +128,21 @@ impl Panel {
             }
             (Some(code), true) if !valid_code(code) => {
                 return Err(("indicator", format!("{code:?} is not an indicator code")));
+            }
+            _ => {}
+        }
+        match (&self.plugin, self.kind == PanelKind::Positions) {
+            (None, true) => {
+                return Err((
+                    "plugin",
+                    "a positions panel shows one plugin's terminals: name it".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(("plugin", "only a positions panel names a plugin".into()));
+            }
+            (Some(id), true) if !crate::core::ids::is_valid_id(id) => {
+                return Err(("plugin", format!("{id:?} is not a plugin id")));
             }
             _ => {}
         }
@@ -416,7 +443,7 @@ impl DataCenter {
                     Ok(json!({ "indicator": about, "ranking": ranking }))
                 }
             }
-            PanelKind::Plan | PanelKind::Approvals => Ok(Value::Null),
+            PanelKind::Plan | PanelKind::Approvals | PanelKind::Positions => Ok(Value::Null),
         }
     }
 }
@@ -438,6 +465,7 @@ mod tests {
 
     fn panel(kind: PanelKind, indicator: Option<&str>, chart: Option<Chart>) -> Panel {
         Panel {
+            plugin: None,
             kind,
             indicator: indicator.map(str::to_string),
             chart,

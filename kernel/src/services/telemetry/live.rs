@@ -235,3 +235,101 @@ impl Telemetry {
         })
     }
 }
+
+/// A terminal's newest position, as the wall's and live maps draw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Position {
+    pub device: String,
+    pub name: String,
+    pub org: String,
+    pub at: i64,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub speed_kmh: f64,
+    pub heading: i64,
+    pub alarm: i64,
+}
+
+/// Positions one answer holds at most: the live view of a region's fleet.
+pub const MAX_POSITIONS: i64 = 10_000;
+
+impl Telemetry {
+    /// The newest position of each of `scope.plugin`'s terminals at an org
+    /// in `within`'s subtree that the caller reaches, newest first, at
+    /// most [`MAX_POSITIONS`] (and whether more were left out).
+    pub async fn positions(&self, scope: &Scope, within: &str) -> Result<(Vec<Position>, bool)> {
+        let rows = sqlx::query(
+            "SELECT p.device_id, d.name, d.org_id, p.at, p.latitude, p.longitude, p.speed_kmh,
+                    p.heading, p.alarm
+             FROM tm_positions p JOIN tm_devices d ON d.plugin_id = p.plugin_id AND d.id = p.device_id
+             WHERE p.plugin_id = $1 ORDER BY p.at DESC",
+        )
+        .bind(&scope.plugin)
+        .fetch_all(&self.db)
+        .await?;
+        let mut out = Vec::new();
+        let mut more = false;
+        for r in rows {
+            let org: String = r.get(2);
+            if !scope.reaches(&org) || !scope.orgs.is_within(&org, within) {
+                continue;
+            }
+            if out.len() as i64 >= MAX_POSITIONS {
+                more = true;
+                break;
+            }
+            out.push(Position {
+                device: r.get(0),
+                name: r.get(1),
+                org,
+                at: r.get(3),
+                latitude: r.get(4),
+                longitude: r.get(5),
+                speed_kmh: r.get(6),
+                heading: r.get(7),
+                alarm: r.get(8),
+            });
+        }
+        Ok((out, more))
+    }
+
+    /// The newest `limit` alerts of `scope.plugin`'s devices at orgs in
+    /// `within`'s subtree that the caller reaches, raised at or after
+    /// `since` (ms), newest first, with the device's name.
+    pub async fn recent_alerts(
+        &self,
+        scope: &Scope,
+        within: &str,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<Value>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.rule, a.device_id, d.name, d.org_id, a.at, a.detail
+             FROM tm_alerts a JOIN tm_devices d ON d.plugin_id = a.plugin_id AND d.id = a.device_id
+             WHERE a.plugin_id = $1 AND a.at >= $2 ORDER BY a.at DESC, a.id DESC",
+        )
+        .bind(&scope.plugin)
+        .bind(since)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter(|r| {
+                let org = r.get::<&str, _>(4);
+                scope.reaches(org) && scope.orgs.is_within(org, within)
+            })
+            .take(limit)
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.get::<i64, _>(0),
+                    "rule": r.get::<String, _>(1),
+                    "device": r.get::<String, _>(2),
+                    "name": r.get::<String, _>(3),
+                    "org": r.get::<String, _>(4),
+                    "at": r.get::<i64, _>(5),
+                    "detail": serde_json::from_str::<Value>(r.get::<&str, _>(6)).unwrap_or(Value::Null),
+                })
+            })
+            .collect())
+    }
+}

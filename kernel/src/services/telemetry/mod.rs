@@ -20,6 +20,7 @@
 //! decisions); registering devices and rules, and a plugin's manual
 //! readings, are.
 
+pub mod demo;
 pub mod jt808;
 pub mod live;
 pub mod mqtt;
@@ -396,13 +397,13 @@ fn device_of(r: &sqlx::any::AnyRow) -> Device {
 }
 
 /// The devices' columns, with `last_seen` from the latest values and the
-/// newest track point.
+/// newest position.
 const DEVICE_SELECT: &str = "SELECT d.plugin_id, d.id, d.kind, d.org_id, d.protocol, d.external_id, \
      d.name, d.channels, d.formula, \
      (SELECT MAX(m) FROM (SELECT MAX(l.at) AS m FROM tm_latest l \
          WHERE l.plugin_id = d.plugin_id AND l.device_id = d.id \
-      UNION ALL SELECT MAX(t.at) FROM tm_track t \
-         WHERE t.plugin_id = d.plugin_id AND t.device_id = d.id) seen), \
+      UNION ALL SELECT p.at FROM tm_positions p \
+         WHERE p.plugin_id = d.plugin_id AND p.device_id = d.id) seen), \
      d.created_at FROM tm_devices d";
 /// The same without `last_seen` (two subqueries a device), for the lookups
 /// on the ingestion and query paths that do not show it.
@@ -646,11 +647,15 @@ impl Telemetry {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM tm_alert_state WHERE plugin_id = $1 AND device_id = $2")
+        for table in ["tm_alert_state", "tm_positions"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE plugin_id = $1 AND device_id = $2"
+            ))
             .bind(&scope.plugin)
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        }
         tx.commit(
             &audit::Entry::new(&scope.actor_name, "telemetry.device.remove", "ok")
                 .org(&device.org)
@@ -1348,15 +1353,37 @@ impl Telemetry {
             }
             stored += q.execute(&mut *tx).await?.rows_affected() as u32;
         }
-        tx.commit().await?;
-        self.stats
-            .stored
-            .fetch_add(stored as u64, Ordering::Relaxed);
         let newest = points
             .iter()
             .max_by_key(|p| p.at)
             .cloned()
             .expect("points is not empty");
+        // A late batch (a terminal's stored positions sent after it was
+        // offline) does not move the vehicle back.
+        sqlx::query(
+            "INSERT INTO tm_positions (plugin_id, device_id, at, latitude, longitude, speed_kmh,
+                 heading, alarm, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (plugin_id, device_id) DO UPDATE SET at = excluded.at,
+                 latitude = excluded.latitude, longitude = excluded.longitude,
+                 speed_kmh = excluded.speed_kmh, heading = excluded.heading,
+                 alarm = excluded.alarm, updated_at = excluded.updated_at
+             WHERE tm_positions.at < excluded.at",
+        )
+        .bind(&device.plugin)
+        .bind(&device.id)
+        .bind(newest.at)
+        .bind(newest.latitude)
+        .bind(newest.longitude)
+        .bind(newest.speed_kmh)
+        .bind(newest.heading as i64)
+        .bind(newest.alarm as i64)
+        .bind(calendar::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.stats
+            .stored
+            .fetch_add(stored as u64, Ordering::Relaxed);
         self.evaluate(Observed {
             values: Vec::new(),
             positions: vec![(device, newest)],
