@@ -1377,6 +1377,9 @@
             chart.addEventListener('change', function () { panel.chart = chart.value; });
             row.appendChild(field('admin.dash.chartLabel', chart));
           }
+          var span = select('span', ['1', '2', '3'], String(panel.span || 1), function (n) { return t('admin.dash.spanCols', { n: n }); });
+          span.addEventListener('change', function () { if (span.value === '1') delete panel.span; else panel.span = Number(span.value); });
+          row.appendChild(field('admin.dash.spanLabel', span));
           var title = input('title_zh', 'text', panel.title ? panel.title['zh-CN'] : '');
           title.placeholder = t('admin.dash.titlePlaceholder');
           title.addEventListener('change', function () {

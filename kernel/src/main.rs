@@ -419,6 +419,7 @@ async fn seed_demo_dashboard(kernel: &Kernel) -> anyhow::Result<()> {
     let plain = |kind| Panel {
         kind,
         plugin: None,
+        span: None,
         indicator: None,
         chart: None,
         per: None,

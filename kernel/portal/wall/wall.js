@@ -789,6 +789,27 @@
     if (!params.get('rotate')) setRotation(def.rotate * 1000);
   }
 
+  // The panels of each page: in order, each taking `span` of the grid's
+  // columns in a row (one that does not fit the row's rest starts the
+  // next), two rows a page.
+  function paginate(panels, cols) {
+    var pages = [];
+    var page = null;
+    var row = 0;
+    var used = 0;
+    panels.forEach(function (panel, i) {
+      var span = Math.min(cols, panel.span || 1);
+      if (page && used + span > cols) { row++; used = 0; }
+      if (!page || row >= 2) { page = { items: [], rows: 1, cells: 0 }; pages.push(page); row = 0; used = 0; }
+      page.items.push({ index: i, span: span });
+      page.rows = row + 1;
+      used += span;
+      // The columns its fullest row fills.
+      page.cells = Math.max(page.cells, used);
+    });
+    return pages;
+  }
+
   function buildBoard(def, shape) {
     Object.keys(state.charts).forEach(function (k) {
       if (k.indexOf('board-') === 0) {
@@ -799,20 +820,21 @@
     var root = $('wall-board');
     root.replaceChildren();
     $('wall-pager').replaceChildren();
-    var n = perPage();
+    var cols = perPage() / 2;
+    var pageOf = [];
+    paginate(def.panels, cols).forEach(function (p, n) {
+      var page = el('section', 'wall-page board-page');
+      page.setAttribute('data-page', 'board');
+      page.setAttribute('data-n', String(n + 1));
+      // As many columns as the page's panels fill, in at most two rows.
+      page.style.gridTemplateColumns = 'repeat(' + p.cells + ', minmax(0, 1fr))';
+      page.style.gridTemplateRows = 'repeat(' + p.rows + ', minmax(0, 1fr))';
+      root.appendChild(page);
+      p.items.forEach(function (item) { pageOf[item.index] = { page: page, span: item.span }; });
+    });
     var panels = def.panels.map(function (panel, i) {
-      if (i % n === 0) {
-        var page = el('section', 'wall-page board-page');
-        page.setAttribute('data-page', 'board');
-        page.setAttribute('data-n', String(i / n + 1));
-        // As many cells as the page's panels fill, in at most two rows.
-        var count = Math.min(n, def.panels.length - i);
-        var cols = Math.min(n / 2, count);
-        page.style.gridTemplateColumns = 'repeat(' + cols + ', minmax(0, 1fr))';
-        page.style.gridTemplateRows = 'repeat(' + Math.ceil(count / cols) + ', minmax(0, 1fr))';
-        root.appendChild(page);
-      }
       var box = el('article', 'panel board-panel board-' + panel.kind);
+      if (pageOf[i].span > 1) box.style.gridColumn = 'span ' + pageOf[i].span;
       box.setAttribute('data-index', String(i));
       box.setAttribute('data-kind', panel.kind);
       if (panel.indicator) box.setAttribute('data-indicator', panel.indicator);
@@ -831,7 +853,7 @@
         alerts = el('ol', 'alerts');
         body.appendChild(alerts);
       }
-      root.lastChild.appendChild(box);
+      pageOf[i].page.appendChild(box);
       return { root: box, title: title, body: body, legend: legend, alerts: alerts, key: 'board-' + i, cards: {}, tiles: {} };
     });
     state.board = { shape: shape, panels: panels };

@@ -143,6 +143,8 @@ pub struct PanelDecl {
     pub chart: Option<Chart>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per: Option<Granularity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<u8>,
 }
 
 impl PanelDecl {
@@ -151,6 +153,7 @@ impl PanelDecl {
     pub fn panel(&self, plugin: &str) -> Panel {
         Panel {
             plugin: (self.kind == PanelKind::Positions).then(|| plugin.to_string()),
+            span: self.span,
             kind: self.kind,
             indicator: self.indicator.clone(),
             chart: self.chart,

@@ -752,7 +752,8 @@ fn a_dashboard_made_in_the_portal_runs_on_the_wall() {
          set(rows[1], 'indicator', 'plan.nev_count');\
          set(rows[2], 'kind', 'ranking');\
          rows = document.querySelectorAll('#dash-panels .dash-panel');\
-         set(rows[2], 'indicator', 'plan.nev_count');",
+         set(rows[2], 'indicator', 'plan.nev_count');\
+         set(rows[2], 'span', '2');",
         json!([]),
     );
     b.click("#dash-save");
@@ -776,6 +777,8 @@ fn a_dashboard_made_in_the_portal_runs_on_the_wall() {
         .map(|p| p["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["plan", "value", "ranking"], "{out}");
+    assert_eq!(out["dashboard"]["panels"][2]["span"], 2, "{out}");
+    assert!(out["dashboard"]["panels"][1].get("span").is_none(), "{out}");
     assert_eq!(out["dashboard"]["org"], w.p1.as_str());
     let errors = b.console_errors();
     assert!(
@@ -804,6 +807,18 @@ fn a_dashboard_made_in_the_portal_runs_on_the_wall() {
     });
     std::thread::sleep(Duration::from_millis(600));
     assert_fits(&b, "1920x1080, a dashboard");
+    // The ranking two columns wide: it starts the second row, twice as
+    // wide as the value panel (and a gap).
+    let widths = b.script(
+        "return ['value', 'ranking'].map(function (k) {\
+           return document.querySelector('#wall-board .panel[data-kind=\"' + k + '\"]').getBoundingClientRect().width; })",
+        json!([]),
+    );
+    let (value_w, ranking_w) = (widths[0].as_f64().unwrap(), widths[1].as_f64().unwrap());
+    assert!(
+        ranking_w > 1.9 * value_w && ranking_w < 2.2 * value_w,
+        "a span of 2: {widths}"
+    );
     b.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("wall-dashboard-1920x1080.png"));
     let entered = Instant::now();
     enter(
@@ -1144,6 +1159,7 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
             json!({"kind": "positions", "plugin": "vehicles", "chart": "bar"}),
             "panels[0].chart",
         ),
+        (json!({"kind": "approvals", "span": 4}), "panels[0].span"),
     ] {
         let (status, out) = make_dashboard(
             &k,

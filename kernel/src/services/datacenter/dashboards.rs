@@ -106,7 +106,14 @@ pub struct Panel {
     /// Whose terminals a positions panel shows (a plugin id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
+    /// Columns of the wall's grid the panel takes, 1 (none) to
+    /// [`MAX_SPAN`]: a map or a ranking may want room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<u8>,
 }
+
+/// The widest a panel is: a 16:9 wall's grid has three columns.
+pub const MAX_SPAN: u8 = 3;
 
 /// What is wrong with a panel, as (field under the panel, message).
 pub type PanelFault = (&'static str, String);
@@ -156,6 +163,11 @@ impl Panel {
         }
         if let Some(title) = &self.title {
             check_text(title).map_err(|m| ("title", m))?;
+        }
+        if let Some(span) = self.span
+            && !(1..=MAX_SPAN).contains(&span)
+        {
+            return Err(("span", format!("a panel spans 1 to {MAX_SPAN} columns")));
         }
         Ok(())
     }
@@ -466,6 +478,7 @@ mod tests {
     fn panel(kind: PanelKind, indicator: Option<&str>, chart: Option<Chart>) -> Panel {
         Panel {
             plugin: None,
+            span: None,
             kind,
             indicator: indicator.map(str::to_string),
             chart,
@@ -500,6 +513,18 @@ mod tests {
                 .0,
             "indicator"
         );
+    }
+
+    #[test]
+    fn a_panel_spans_one_to_three_columns() {
+        for (span, ok) in [(1, true), (3, true), (0, false), (4, false)] {
+            let mut p = panel(PanelKind::Map, Some("plan.nev_count"), None);
+            p.span = Some(span);
+            assert_eq!(p.check().is_ok(), ok, "{span}");
+            if !ok {
+                assert_eq!(p.check().unwrap_err().0, "span");
+            }
+        }
     }
 
     #[test]
