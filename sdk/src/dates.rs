@@ -185,6 +185,15 @@ pub fn today() -> String {
     date_at(secs, offset_minutes)
 }
 
+/// Now, in milliseconds since the epoch (as telemetry's times are); needs
+/// the `clock` capability like [`today`] (without it: 0).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// The `YYYY-MM-DD` date at `unix_secs` (seconds since the epoch, as in
 /// [`crate::storage::Doc::created_at`]) on a clock `offset_minutes` ahead
 /// of UTC: `date_at(t, REGION_OFFSET_MINUTES)` is the region's date.

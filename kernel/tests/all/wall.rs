@@ -1212,8 +1212,55 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
         "{offered}"
     );
 
+    // The vehicles plugin keeps each alert for a verdict, at the vehicle's
+    // org: the viewer sees C1's only and may not decide; a verdict needs
+    // one of the two words and a note.
+    let overspeed = crate::telemetry::eventually("the over-speed alert to handle", || {
+        let (_, open) = k.get("/api/v1/p/vehicles/alerts?status=open&rule=overspeed");
+        open["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["data"]["plate"] == "新A10001")
+            .map(|a| a["id"].as_str().unwrap().to_string())
+    });
+    let (status, seen) = k.request("GET", "/api/v1/p/vehicles/alerts", viewer, None);
+    assert_eq!(status, 200, "{seen}");
+    assert!(
+        seen["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["org"] == w.c1.as_str() && a["data"]["plate"] == "新A10001"),
+        "{seen}"
+    );
+    let verdict = format!("/api/v1/p/vehicles/alerts/{overspeed}/verdict");
+    let body = |v: Value| Some(v.to_string().into_bytes());
+    let (status, out) = k.request(
+        "POST",
+        &verdict,
+        viewer,
+        body(json!({"verdict": "compliant", "note": "执行任务"})),
+    );
+    assert_eq!(status, 403, "{out}");
+    for (input, code) in [
+        (
+            json!({"verdict": "maybe", "note": "执行任务"}),
+            "verdict_invalid",
+        ),
+        (
+            json!({"verdict": "violation", "note": " "}),
+            "reason_required",
+        ),
+    ] {
+        let (status, out) = k.request("POST", &verdict, None, body(input));
+        assert_eq!(status, 422, "{out}");
+        assert_eq!(out["error"]["code"], code, "{out}");
+    }
+
     // The vehicles plugin's 实时监控 draws them on the region's map in
-    // its sandboxed page, through the portal, with the alert in Chinese.
+    // its sandboxed page, through the portal, with the alert in Chinese;
+    // 告警处理 takes the verdict.
     if support::have(support::Service::Browser) {
         let b = Browser::start();
         b.goto(&format!("{}/", k.base));
@@ -1244,12 +1291,54 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
         // The points grow in over a second.
         std::thread::sleep(Duration::from_millis(1500));
         b.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("vehicles-live.png"));
+        b.goto(&format!("{}/#/p/vehicles/alerts", k.base));
+        b.in_plugin_frame(|| {
+            let form = format!("form[data-alert=\"{overspeed}\"]");
+            b.wait_displayed(&form);
+            b.type_into(
+                &format!("{form} input[name=note]"),
+                "未派车擅自出行，已约谈驾驶员",
+            );
+            b.click(&format!("{form} button[data-verdict=violation]"));
+            b.wait_text("#view", "the verdict among the handled", |t| {
+                t.contains("违规") && t.contains("未派车擅自出行")
+            });
+        });
         let errors = b.console_errors();
         assert!(
             errors.is_empty(),
             "console errors on the live page: {errors:?}"
         );
+    } else {
+        let (status, out) = k.request(
+            "POST",
+            &verdict,
+            None,
+            body(json!({"verdict": "violation", "note": "未派车擅自出行，已约谈驾驶员"})),
+        );
+        assert_eq!(status, 200, "{out}");
     }
+    let (_, decided) = k.get("/api/v1/p/vehicles/alerts?status=violation");
+    let record = decided["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == overspeed.as_str())
+        .unwrap_or_else(|| panic!("{decided}"));
+    assert_eq!(record["data"]["note"], "未派车擅自出行，已约谈驾驶员");
+    assert_eq!(
+        record["data"]["decided_by"],
+        "平台管理员 Platform administrator"
+    );
+    // A verdict is final.
+    let (status, out) = k.request(
+        "POST",
+        &verdict,
+        None,
+        body(json!({"verdict": "compliant", "note": "改判"})),
+    );
+    assert_eq!(status, 409, "{out}");
+    assert_eq!(out["error"]["code"], "alert_decided");
 
     // The vehicle drops its terminal: its device and position go.
     let (status, out) = k.request(

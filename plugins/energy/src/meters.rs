@@ -256,7 +256,7 @@ fn create(req: &Request) -> Result<Response> {
         });
     }
     if let Some(value) = input.initial_reading {
-        record_reading(&doc, value, now_ms() - 60_000, None)?;
+        record_reading(&doc, value, dates::now_ms() - 60_000, None)?;
     }
     Ok(Response::json(&doc).with_status(201))
 }
@@ -318,13 +318,6 @@ fn update(req: &Request) -> Result<Response> {
     )?))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReadingInput {
@@ -367,7 +360,7 @@ fn read(req: &Request) -> Result<Response> {
     // Now for today; noon in the region for an earlier day, so the reading
     // sits inside its day and month.
     let at = if on == dates::today() {
-        now_ms()
+        dates::now_ms()
     } else {
         (dates::days_from_civil(y, m, d) * 86_400 + 4 * 3600) * 1000
     };

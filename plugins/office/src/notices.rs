@@ -151,19 +151,12 @@ fn publish(req: &Request) -> Result<Response> {
         publisher: me.user_id.clone(),
         publisher_name: me.display_name.clone(),
         publisher_org: me.org_id.clone(),
-        published_at: now_ms(),
+        published_at: dates::now_ms(),
         published_on: dates::today(),
         attachments: input.attachments,
     };
     let saved = notices().insert_with(None, Some(&org), &notice)?;
     Ok(Response::json(&saved).with_status(201))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn fetch_for_me(req: &Request) -> Result<Doc<Notice>> {
@@ -184,7 +177,7 @@ fn show(req: &Request) -> Result<Response> {
             notice_id: doc.id.clone(),
             user: me.user_id.clone(),
             name: me.display_name.clone(),
-            at: now_ms(),
+            at: dates::now_ms(),
         };
         match receipts().insert_with(Some(&id), Some(&me.org_id), &receipt) {
             Ok(_) => {}

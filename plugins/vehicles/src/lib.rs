@@ -11,10 +11,12 @@
 //! - [`trips`]: trip requests, approval, dispatch and return.
 //! - [`terminals`]: each vehicle's terminal in the kernel's telemetry, and
 //!   the compliance rules.
+//! - [`alerts`]: the rules' alerts, handled to a verdict.
 //! - [`fuel`]: fuel and charging logs, per org and month in the data center.
 //! - [`indicators`]: what goes into the data center.
 //! - [`demo`]: the fleet `tianshan up` seeds.
 
+pub mod alerts;
 pub mod demo;
 pub mod fuel;
 pub mod indicators;
@@ -37,6 +39,7 @@ fn plugin() -> Setup {
         .routes(trips::routes)
         .routes(indicators::routes)
         .routes(fuel::routes)
+        .routes(alerts::routes)
         .routes(demo::routes)
         // Flows, the region's default rules and the indicators.
         .define(purchase::define_flows)
@@ -48,6 +51,7 @@ fn plugin() -> Setup {
         .define(terminals::define_rules)
         .on_flow(scrap::FLOW, scrap::decided)
         .on_flow(trips::FLOW, trips::decided)
+        .on_alerts(alerts::raised)
         // Purchases are every other flow.
         .on_approval(purchase::decided)
 }
@@ -71,6 +75,7 @@ mod tests {
                 include_str!("trips.rs"),
                 include_str!("fuel.rs"),
                 include_str!("terminals.rs"),
+                include_str!("alerts.rs"),
             ],
             &[],
         );

@@ -197,9 +197,58 @@ import * as kit from '/ui/kit/kit.js';
     return liveMap.ready;
   }
 
+  // 告警处理: the terminals' alerts, each handled to a verdict with a note.
+  function alerts() {
+    return Promise.all([
+      kit.api('GET', 'alerts?status=open&limit=100'),
+      kit.api('GET', 'alerts?limit=50')
+    ]).then(function (r) {
+      if (!kit.ok(r[0])) return failed(r[0]);
+      if (!kit.ok(r[1])) return failed(r[1]);
+      var when = function (a) { return new Date(a.data.at).toLocaleString(kit.lang(), { hour12: false }); };
+      var rule = function (a) { return kit.has('alert.' + a.data.rule) ? tr('alert.' + a.data.rule) : a.data.rule; };
+      var open = r[0].body.records.map(function (a) {
+        var note = kit.input('text', { name: 'note', maxlength: 500, placeholder: tr('alerts.note') });
+        var form = h('form', { class: 'form inline', 'data-alert': a.id });
+        var decide = function (verdict) {
+          return function (e) {
+            e.preventDefault();
+            kit.clearErrors(form);
+            kit.api('POST', 'alerts/' + a.id + '/verdict', { verdict: verdict, note: note.value }).then(function (res) {
+              if (!kit.ok(res)) return kit.showError(form, res);
+              alerts();
+            });
+          };
+        };
+        kit.append(form, [
+          kit.field('note', tr('alerts.note'), note, true),
+          h('button', { type: 'button', class: 'primary', 'data-verdict': 'compliant', onclick: decide('compliant') }, tr('alerts.compliant')),
+          h('button', { type: 'button', 'data-verdict': 'violation', onclick: decide('violation') }, tr('alerts.violation'))
+        ]);
+        return h('div', { class: 'card' }, [
+          h('p', null, [h('strong', null, a.data.plate || a.data.vehicle_id), ' · ', rule(a), ' · ', when(a)]),
+          form
+        ]);
+      });
+      var decided = r[1].body.records.filter(function (a) { return a.data.status !== 'open'; });
+      show([
+        h('h2', null, tr('alerts.open')), open.length ? open : h('p', { class: 'muted' }, tr('common.empty')),
+        h('h2', null, tr('alerts.decided')),
+        kit.table([
+          column('plate', function (a) { return a.data.plate; }),
+          column('rule', rule),
+          column('at', when),
+          column('status', function (a) { return tr('status.' + a.data.status); }),
+          column('note', function (a) { return a.data.note; }),
+          column('decided_by', function (a) { return a.data.decided_by; })
+        ], decided, { empty: tr('common.empty') })
+      ]);
+    });
+  }
+
   var routes = {
     vehicles: vehicles, purchases: purchases, quotas: quotas, nev: nev, todos: todos,
-    trips: trips, board: board, live: live
+    trips: trips, board: board, live: live, alerts: alerts
   };
 
   function route() {
