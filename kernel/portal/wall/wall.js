@@ -29,6 +29,8 @@
     askedOrg: params.get('org') || '',
     rotateMs: rotateSeconds() * 1000,
     fixedIndicator: params.get('indicator') || '',
+    // `?per=month` or `year` fixes the trend panel to one kind of series.
+    trendPer: params.get('per') || '',
     // A stored dashboard (`?dashboard=<id>`, docs/wall.md "Dashboards")
     // instead of the plan's overview.
     dashboard: params.get('dashboard') || '',
@@ -38,6 +40,7 @@
     org: null,
     page: 0,
     indicatorIndex: 0,
+    poolSize: 0,
     echarts: null,
     vendor: {},
     // Region maps by province (two digits of the division code): a promise
@@ -350,6 +353,7 @@
       return r && r.rows.length > 0;
     });
     var pool = withRows.length ? withRows : progress;
+    state.poolSize = pool.length;
     if (!pool.length) return null;
     return pool[state.indicatorIndex % pool.length];
   }
@@ -549,7 +553,30 @@
     return rows.length > 0;
   }
 
+  // The monthly series of the overview (the catalogue's monthly
+  // indicators with values here).
+  function monthlyTrends() {
+    return ((state.data && state.data.trends) || []).filter(function (t) { return t.per === 'month' && t.points.length; });
+  }
+
+  // The selected indicator by year; when there are monthly series, every
+  // other round of the indicators shows them by month instead, in turn, so
+  // each indicator's yearly trend still comes round.
   function renderTrend(p, trend) {
+    var monthly = monthlyTrends();
+    var title = $('panel-trend').querySelector('h2');
+    var round = Math.floor(state.indicatorIndex / Math.max(1, state.poolSize || 1));
+    var byMonth = state.trendPer === 'month' || (!state.trendPer && !state.fixedIndicator && round % 2 === 1);
+    if (monthly.length && byMonth) {
+      var m = monthly[state.indicatorIndex % monthly.length];
+      title.firstChild.textContent = tr('panel.trendMonthly');
+      title.lastChild.textContent = localized(m.name);
+      $('panel-trend').setAttribute('data-per', 'month');
+      setReady('panel-trend', drawTrend($('trend-chart'), 'trend', null, m.unit, m.points, 'line'));
+      return;
+    }
+    title.firstChild.textContent = tr('panel.trend');
+    $('panel-trend').setAttribute('data-per', 'year');
     setReady('panel-trend', drawTrend($('trend-chart'), 'trend', p, p && p.unit, trend ? trend.points : [], 'line'));
   }
 

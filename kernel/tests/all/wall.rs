@@ -924,6 +924,16 @@ pub(crate) fn demo_dashboard_has_data_on_the_wall(k: &TestKernel) {
         ) == true
     });
     b.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("wall-demo-region-map.png"));
+    // By month, the trend panel shows the catalogue's monthly series.
+    b.goto(&format!("{}/wall/?rotate=0&per=month", k.base));
+    b.wait_until("a monthly trend on the wall", || {
+        b.script(
+            "var p = document.getElementById('panel-trend');\
+             return p.dataset.per === 'month' && p.dataset.ready === 'true'\
+               && p.querySelector('h2').textContent.indexOf('月度趋势') === 0",
+            json!([]),
+        ) == true
+    });
     let errors = b.console_errors();
     assert!(
         errors.is_empty(),
