@@ -923,6 +923,18 @@ fn stocktake_and_public_warehouse() {
         &w.unit_a,
         &[("assets.keeper", &w.county_a)],
     );
+    // Granted the plan's 实体公物仓, the warehouse counts there.
+    let (status, out) = w.k.request(
+        "PUT",
+        "/api/v1/datacenter/indicators/plan.physical_warehouses/sharing",
+        None,
+        Some(
+            json!({"sharing": "open", "grants": [{"plugin": "assets", "access": "publish"}]})
+                .to_string()
+                .into_bytes(),
+        ),
+    );
+    assert!(status < 300, "{status} {out}");
     let wh = ok(
         &w.k,
         &keeper,
@@ -932,6 +944,22 @@ fn stocktake_and_public_warehouse() {
         201,
     );
     let wh_id = wh["id"].as_str().unwrap();
+    let warehouses_at = |org: &str| {
+        let (_, plan) = w.k.get(&format!("/api/v1/datacenter/plan?org={org}"));
+        plan["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "plan.physical_warehouses")
+            .map(|p| p["latest"].clone())
+            .unwrap_or_else(|| panic!("{plan}"))
+    };
+    assert_eq!(warehouses_at(&w.county_a), json!(1.0));
+    assert_eq!(
+        warehouses_at("org-650000"),
+        json!(1.0),
+        "rolled up to the region"
+    );
     let intake = ok(
         &w.k,
         &w.manager_a,

@@ -566,7 +566,27 @@ fn create_warehouse(req: &Request) -> Result<Response> {
     };
     warehouse_fields(&input, &mut wh, true)?;
     let doc = warehouses().insert_with(None, Some(&org), &wh)?;
+    publish_physical(&org)?;
     Ok(Response::json(&doc).with_status(201))
+}
+
+/// The plan's 实体公物仓 at `org`: its active physical warehouses this
+/// year, published where the platform granted this plugin the indicator
+/// (the kernel rolls it up the tree).
+pub fn publish_physical(org: &str) -> Result<()> {
+    let n = warehouses()
+        .find()
+        .within(Some(org.to_string()))
+        .eq("org", org)
+        .eq("kind", "physical")
+        .eq("active", true)
+        .count()?;
+    let year = dates::current_period(datacenter::Granularity::Year);
+    datacenter::publish_if_granted(
+        "plan.physical_warehouses",
+        &[datacenter::value(Some(org), &year, n as f64)],
+    )?;
+    Ok(())
 }
 
 fn show_warehouse(req: &Request) -> Result<Response> {
@@ -579,11 +599,9 @@ fn edit_warehouse(req: &Request) -> Result<Response> {
     let mut wh = warehouses().fetch::<Warehouse>(req.param("id")?)?;
     require_keeper(&wh.org)?;
     warehouse_fields(&Form::of(req)?, &mut wh.data, false)?;
-    Ok(Response::json(&warehouses().update(
-        &wh.id,
-        wh.revision,
-        &wh.data,
-    )?))
+    let saved = warehouses().update(&wh.id, wh.revision, &wh.data)?;
+    publish_physical(&saved.org)?;
+    Ok(Response::json(&saved))
 }
 
 // ----- intake ----------------------------------------------------------
@@ -2261,6 +2279,7 @@ pub fn seed_demo(orgs: &[String]) -> Result<usize> {
         };
         made.push(warehouses().insert_with(None, Some(home), &wh)?);
     }
+    publish_physical(home)?;
     let idle = cards()
         .find()
         .eq("state", "booked")
