@@ -836,3 +836,80 @@ fn two_dispatchers_cannot_book_one_car_at_once() {
         trips[slot] = again["id"].as_str().unwrap().to_string();
     }
 }
+
+/// Issue 19.6: charging piles at a unit, checked, a metered one's meter a
+/// telemetry device (one meter, one pile), counted per org into
+/// `plan.charging_piles` and rolled up; another county sees none of them.
+#[test]
+fn charging_piles_are_counted_into_the_plan() {
+    let k = TestKernel::start();
+    let TwoCounties {
+        unit_a,
+        unit_b,
+        prefecture,
+        ..
+    } = two_counties(&k);
+    k.install_ok("vehicles");
+    admin(
+        &k,
+        "PUT",
+        "/api/v1/datacenter/indicators/plan.charging_piles/sharing",
+        json!({"sharing": "open", "grants": [{"plugin": "vehicles", "access": "publish"}]}),
+    );
+    let manager_a = person(&k, "fleet.a", &unit_a, &[("vehicles.manager", &unit_a)]);
+    let manager_b = person(&k, "fleet.b", &unit_b, &[("vehicles.manager", &unit_b)]);
+    let pile = |name: &str, current: &str, power: f64, meter: &str| json!({"name": name, "current": current, "power_kw": power, "location": "机关停车场", "meter_id": meter});
+    for (body, code) in [
+        (pile("1号桩", "3phase", 60.0, ""), "not_in_vocabulary"),
+        (pile("1号桩", "dc", 0.0, ""), "power_invalid"),
+        (pile(" ", "dc", 60.0, ""), "required"),
+    ] {
+        let (status, got) = refused(&k, &manager_a, "POST", "/piles", body);
+        assert_eq!((status, got.as_str()), (422, code));
+    }
+    let meter = format!("PILE-{}", std::process::id());
+    ok(
+        &k,
+        &manager_a,
+        "POST",
+        "/piles",
+        pile("1号桩", "dc", 60.0, &meter),
+        201,
+    );
+    ok(
+        &k,
+        &manager_a,
+        "POST",
+        "/piles",
+        pile("2号桩", "ac", 7.0, ""),
+        201,
+    );
+    // The meter is a device of this plugin now: B's pile cannot take it,
+    // and is not kept.
+    let (status, got) = refused(
+        &k,
+        &manager_b,
+        "POST",
+        "/piles",
+        pile("B1", "ac", 7.0, &meter),
+    );
+    assert_eq!((status, got.as_str()), (409, "meter_taken"));
+    let mine = ok(&k, &manager_b, "GET", "/piles", Value::Null, 200);
+    assert_eq!(mine["records"].as_array().unwrap().len(), 0, "{mine}");
+    let theirs = ok(&k, &manager_a, "GET", "/piles", Value::Null, 200);
+    assert_eq!(theirs["records"].as_array().unwrap().len(), 2, "{theirs}");
+
+    let latest = |org: &str| {
+        let (_, plan) = k.get(&format!("/api/v1/datacenter/plan?org={org}"));
+        plan["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "plan.charging_piles")
+            .map(|p| p["latest"].clone())
+            .unwrap_or_else(|| panic!("{plan}"))
+    };
+    assert_eq!(latest(&unit_a), json!(2.0));
+    assert_eq!(latest(&prefecture), json!(2.0), "rolled up");
+    assert_eq!(latest("org-650000"), json!(2.0), "rolled up to the region");
+}

@@ -876,6 +876,19 @@ pub(crate) fn demo_dashboard_has_data_on_the_wall(k: &TestKernel) {
             other => panic!("unknown kind {other}"),
         };
         assert!(filled, "no demo data for {panel}: {d}");
+        // The demo's public warehouse counts as the plan's 实体公物仓.
+        if panel["kind"] == "plan" {
+            let warehouses = d["progress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["code"] == "plan.physical_warehouses")
+                .unwrap_or_else(|| panic!("{d}"));
+            assert!(
+                warehouses["latest"].as_f64().is_some_and(|n| n >= 1.0),
+                "{warehouses}"
+            );
+        }
     }
     if !support::have(support::Service::Browser) {
         return;

@@ -95,5 +95,7 @@ fn seed(req: &Request) -> Result<Response> {
         }
         crate::indicators::refresh(&county.id)?;
     }
+    let at: Vec<&str> = counties.iter().map(|c| c.id.as_str()).collect();
+    crate::piles::seed_demo(&at)?;
     Ok(Response::json(&json!({ "vehicles": made })))
 }

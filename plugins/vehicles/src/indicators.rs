@@ -28,6 +28,7 @@ pub fn define() -> Result<()> {
         "新能源公务用车数量",
         "New-energy official vehicles",
     )?;
+    stock("vehicles.charging_piles", "充电桩数量", "Charging piles")?;
     stock(
         "vehicles.new_total",
         "本年新增及更新车辆",

@@ -12,6 +12,8 @@
 //! - [`terminals`]: each vehicle's terminal in the kernel's telemetry, and
 //!   the compliance rules.
 //! - [`alerts`]: the rules' alerts, handled to a verdict.
+//! - [`piles`]: charging piles, metered through telemetry, counted into
+//!   the plan.
 //! - [`fuel`]: fuel and charging logs, per org and month in the data center.
 //! - [`indicators`]: what goes into the data center.
 //! - [`demo`]: the fleet `tianshan up` seeds.
@@ -21,6 +23,7 @@ pub mod demo;
 pub mod fuel;
 pub mod indicators;
 pub mod model;
+pub mod piles;
 pub mod purchase;
 pub mod register;
 pub mod scrap;
@@ -40,6 +43,7 @@ fn plugin() -> Setup {
         .routes(indicators::routes)
         .routes(fuel::routes)
         .routes(alerts::routes)
+        .routes(piles::routes)
         .routes(demo::routes)
         // Flows, the region's default rules and the indicators.
         .define(purchase::define_flows)
@@ -76,6 +80,7 @@ mod tests {
                 include_str!("fuel.rs"),
                 include_str!("terminals.rs"),
                 include_str!("alerts.rs"),
+                include_str!("piles.rs"),
             ],
             &[],
         );

@@ -55,6 +55,7 @@ pub const VOCABS: &[&Vocab] = &[
     &STATE,
     &PURCHASE_KIND,
     &crate::trips::TRIP_STATUS,
+    &crate::piles::CURRENT,
 ];
 
 /// New-energy vehicles under the national definition: plug-in hybrids,

@@ -246,9 +246,48 @@ import * as kit from '/ui/kit/kit.js';
     });
   }
 
+  // 充电桩: the piles in reach and a form to register one.
+  function piles() {
+    var f = {
+      name: kit.input('text', { required: true, maxlength: 100 }),
+      current: h('select', null, kit.terms('current').map(function (c) {
+        return h('option', { value: c, selected: c === 'dc' }, label('current', c));
+      })),
+      power_kw: kit.input('number', { step: '0.1', min: 0, required: true }),
+      location: kit.input('text', { maxlength: 200 }),
+      meter_id: kit.input('text', { maxlength: 128 })
+    };
+    var labels = { name: 'pile_name' };
+    var form = h('form', { id: 'pile-form', class: 'form' }, Object.keys(f).map(function (name) {
+      return kit.field(name, tr('field.' + (labels[name] || name)), f[name]);
+    }).concat([h('button', { type: 'submit', class: 'primary', id: 'pile-submit' }, tr('piles.add'))]));
+    var list = h('div', { id: 'pile-list' });
+    kit.onSubmit(form, function () {
+      return kit.api('POST', 'piles', {
+        name: f.name.value, current: f.current.value, power_kw: Number(f.power_kw.value || 0),
+        location: f.location.value, meter_id: f.meter_id.value
+      });
+    }, function () { form.reset(); load(); });
+    function load() {
+      return kit.api('GET', 'piles?limit=200').then(function (res) {
+        list.textContent = '';
+        if (!kit.ok(res)) return kit.append(list, h('p', { class: 'form-error' }, kit.errorText(res)));
+        kit.append(list, kit.table([
+          column('pile_name', function (r) { return r.data.name; }),
+          column('current', function (r) { return label('current', r.data.current); }),
+          column('power_kw', function (r) { return String(r.data.power_kw); }),
+          column('location', function (r) { return r.data.location; }),
+          column('meter_id', function (r) { return r.data.meter_id || '—'; })
+        ], res.body.records, { empty: tr('common.empty') }));
+      });
+    }
+    show([h('h2', null, tr('piles.title')), list, h('h2', null, tr('piles.add')), form]);
+    return load();
+  }
+
   var routes = {
     vehicles: vehicles, purchases: purchases, quotas: quotas, nev: nev, todos: todos,
-    trips: trips, board: board, live: live, alerts: alerts
+    trips: trips, board: board, live: live, alerts: alerts, piles: piles
   };
 
   function route() {
