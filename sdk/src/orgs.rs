@@ -43,3 +43,25 @@ pub fn require_active(field: &str, id_or_code: &str) -> Result<Org> {
         .with_field(field)),
     }
 }
+
+/// Where a new record goes when the caller may name the org (`org` in
+/// the body): that org — active (else 422 naming `org`) and one where the
+/// caller holds `permission` (else 403) — or `None` for the acting org
+/// when they name none (absent or empty).
+///
+/// ```no_run
+/// # use tianshan_sdk::prelude::*;
+/// # fn f(body: &serde_json::Value) -> tianshan_sdk::Result<()> {
+/// let org = orgs::target("vehicles.manage", body["org"].as_str())?;
+/// # let _ = org; Ok(()) }
+/// ```
+pub fn target(permission: &str, named: Option<&str>) -> Result<Option<String>> {
+    match named.map(str::trim).filter(|o| !o.is_empty()) {
+        Some(named) => {
+            let org = require_active("org", named)?;
+            crate::authz::require_at(permission, &org.id)?;
+            Ok(Some(org.id))
+        }
+        None => Ok(None),
+    }
+}

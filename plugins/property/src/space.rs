@@ -88,14 +88,7 @@ fn create_compound(req: &Request) -> Result<Response> {
         name: required("name", &input.name)?,
         address: input.address.trim().to_string(),
     };
-    let org = match input.org.as_deref().filter(|o| !o.is_empty()) {
-        Some(typed) => {
-            let org = orgs::require_active("org", typed)?;
-            authz::require_at(MANAGE, &org.id)?;
-            Some(org.id)
-        }
-        None => None,
-    };
+    let org = orgs::target(MANAGE, input.org.as_deref())?;
     let doc = compounds().insert_with(None, org.as_deref(), &compound)?;
     Ok(Response::json(&doc).with_status(201))
 }

@@ -122,17 +122,10 @@ fn bind_meter(id: &str, org: &str, pile: &Pile) -> Result<()> {
 /// longitude?, meter_id?, org?}`.
 fn create_pile(req: &Request) -> Result<Response> {
     let mut body: serde_json::Map<String, Value> = req.json()?;
-    let org = match body
-        .remove("org")
-        .and_then(|o| o.as_str().map(String::from))
-    {
-        Some(org) => {
-            let org = orgs::require_active("org", &org)?;
-            authz::require_at("vehicles.manage", &org.id)?;
-            Some(org.id)
-        }
-        None => None,
-    };
+    let org = orgs::target(
+        "vehicles.manage",
+        body.remove("org").as_ref().and_then(Value::as_str),
+    )?;
     body.entry("active").or_insert(Value::Bool(true));
     let mut pile: Pile = serde_json::from_value(Value::Object(body))
         .map_err(|e| Error::validation("body", e.to_string()).with_code("invalid_body"))?;

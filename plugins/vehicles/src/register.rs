@@ -86,17 +86,10 @@ fn create_vehicle(req: &Request) -> Result<Response> {
     let mut body: serde_json::Map<String, Value> = req.json()?;
     // The org is the acting org or one the caller names and reaches; the
     // kernel refuses one outside the caller's reach.
-    let org = match body
-        .remove("org")
-        .and_then(|o| o.as_str().map(String::from))
-    {
-        Some(org) => {
-            let org = orgs::require_active("org", &org)?;
-            authz::require_at("vehicles.manage", &org.id)?;
-            Some(org.id)
-        }
-        None => None,
-    };
+    let org = orgs::target(
+        "vehicles.manage",
+        body.remove("org").as_ref().and_then(Value::as_str),
+    )?;
     for owned in ["nev", "asset_card_id", "purchase_id"] {
         body.remove(owned);
     }
