@@ -674,6 +674,63 @@ fn a_killed_kernel_loses_no_acknowledged_reading() {
     drop(keep);
 }
 
+/// A kernel whose JT/T 808 server listens on a free port: the kernel, the
+/// address terminals connect to, and the folder its data lives in (kept
+/// as long as the kernel).
+pub(crate) fn kernel_with_jt808() -> (TestKernel, std::net::SocketAddr, tempfile::TempDir) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let k = TestKernel::start_in(
+        &tmp.path().join("data"),
+        &["--jt808-listen", &addr.to_string()],
+    );
+    (k, addr, tmp)
+}
+
+/// A moving terminal's report at `at` (Unix seconds) on the meridian of
+/// Urumqi's People's Square.
+pub(crate) fn location_at(
+    at: i64,
+    latitude: f64,
+    speed_kmh: f64,
+    mileage_km: f64,
+) -> tianshan_kernel::services::telemetry::jt808::LocationReport {
+    tianshan_kernel::services::telemetry::jt808::LocationReport {
+        alarm: 0,
+        status: 0b11,
+        latitude,
+        longitude: 87.6239,
+        altitude_m: 800,
+        speed_kmh,
+        heading: 90,
+        at,
+        mileage_km: Some(mileage_km),
+        signal: None,
+        satellites: None,
+        extras: vec![],
+    }
+}
+
+/// What a terminal of `plate` registers with.
+pub(crate) fn registration(
+    plate: &str,
+) -> tianshan_kernel::services::telemetry::jt808::Registration {
+    tianshan_kernel::services::telemetry::jt808::Registration {
+        province: 65,
+        city: 100,
+        maker: "70111".into(),
+        model: "SIM-808".into(),
+        terminal_id: "T000001".into(),
+        plate_colour: 2,
+        plate: plate.into(),
+    }
+}
+
 /// A vehicle terminal over JT/T 808 (the simulator the kernel ships for
 /// tests): an undeclared phone cannot register; the declared one
 /// registers, authenticates and reports, through a torn frame, a bad
@@ -683,16 +740,9 @@ fn a_killed_kernel_loses_no_acknowledged_reading() {
 fn a_vehicle_terminal_reports_over_jt808() {
     use tianshan_kernel::services::telemetry::jt808::sim::Terminal;
     use tianshan_kernel::services::telemetry::jt808::{
-        Authentication, BatchKind, LocationReport, Message, Registration, ResponseResult,
+        Authentication, BatchKind, LocationReport, Message, ResponseResult,
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let tmp = tempfile::tempdir().unwrap();
-    let k = TestKernel::start_in(&tmp.path().join("data"), &["--jt808-listen", &listen]);
+    let (k, addr, _data) = kernel_with_jt808();
     k.install_ok("meters");
     let phone = format!("139{:08}", std::process::id() % 100_000_000);
     ok(
@@ -715,30 +765,10 @@ fn a_vehicle_terminal_reports_over_jt808() {
         204,
     );
     let now = support_now() / 1000;
-    let report = |i: i64, latitude: f64, speed: f64| LocationReport {
-        alarm: 0,
-        status: 0b11,
-        latitude,
-        longitude: 87.6239,
-        altitude_m: 800,
-        speed_kmh: speed,
-        heading: 90,
-        at: now - 600 + i,
-        mileage_km: Some(1000.0 + i as f64),
-        signal: None,
-        satellites: None,
-        extras: vec![],
+    let report = |i: i64, latitude: f64, speed: f64| {
+        location_at(now - 600 + i, latitude, speed, 1000.0 + i as f64)
     };
-    let registration = Registration {
-        province: 65,
-        city: 100,
-        maker: "70111".into(),
-        model: "SIM-808".into(),
-        terminal_id: "T000001".into(),
-        plate_colour: 2,
-        plate: "新A12345".into(),
-    };
-    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let registration = registration("新A12345");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

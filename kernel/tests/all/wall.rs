@@ -982,18 +982,12 @@ fn vehicle_with_terminal(
 /// gone when the vehicle drops its terminal.
 #[test]
 fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
+    use crate::telemetry::{kernel_with_jt808, location_at, registration};
     use tianshan_kernel::services::telemetry::jt808::sim::Terminal;
     use tianshan_kernel::services::telemetry::jt808::{
-        Authentication, BatchKind, LocationReport, Message, Registration, ResponseResult,
+        Authentication, BatchKind, Message, ResponseResult,
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let tmp = tempfile::tempdir().unwrap();
-    let k = TestKernel::start_in(&tmp.path().join("data"), &["--jt808-listen", &listen]);
+    let (k, addr, _data) = kernel_with_jt808();
     let w = world(&k);
     k.install_ok("vehicles");
     let pid = std::process::id() % 1_000_000;
@@ -1021,21 +1015,7 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
     assert_eq!(status, 201, "{out}");
 
     let now = crate::telemetry::support_now() / 1000;
-    let report = |at: i64, latitude: f64, speed: f64| LocationReport {
-        alarm: 0,
-        status: 0b11,
-        latitude,
-        longitude: 87.6239,
-        altitude_m: 800,
-        speed_kmh: speed,
-        heading: 90,
-        at,
-        mileage_km: Some(1000.0),
-        signal: None,
-        satellites: None,
-        extras: vec![],
-    };
-    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let report = |at: i64, latitude: f64, speed: f64| location_at(at, latitude, speed, 1000.0);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1047,15 +1027,7 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
         ] {
             let mut t = Terminal::connect(addr, phone).await.unwrap();
             let code = t
-                .register(&Registration {
-                    province: 65,
-                    city: 100,
-                    maker: "70111".into(),
-                    model: "SIM-808".into(),
-                    terminal_id: "T000001".into(),
-                    plate_colour: 2,
-                    plate: plate.into(),
-                })
+                .register(&registration(plate))
                 .await
                 .unwrap()
                 .outcome
