@@ -293,6 +293,8 @@ import * as kit from '/ui/kit/kit.js';
   function route() {
     if (liveMap) { liveMap.stop(); liveMap = null; }
     var name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'vehicles';
+    // The portal's address, breadcrumb and menu follow the section.
+    kit.reportRoute(kit.has('nav.' + name) ? tr('nav.' + name) : '');
     (routes[name] || vehicles)();
   }
 
