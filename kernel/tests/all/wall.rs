@@ -1335,6 +1335,26 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
     assert_eq!(status, 409, "{out}");
     assert_eq!(out["error"]["code"], "alert_decided");
 
+    // Both cars moved with no trip dispatched: the trip check (the job
+    // trip-check, or by hand) raises one no_trip alert each, once while it
+    // is open; a member may not run it.
+    let (status, out) = k.request("POST", "/api/v1/p/vehicles/alerts/check", viewer, None);
+    assert_eq!(status, 403, "{out}");
+    let (status, out) = k.request("POST", "/api/v1/p/vehicles/alerts/check", None, None);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["raised"], 2, "{out}");
+    let (_, again) = k.request("POST", "/api/v1/p/vehicles/alerts/check", None, None);
+    assert_eq!(again["raised"], 0, "{again}");
+    let (_, no_trip) = k.get("/api/v1/p/vehicles/alerts?rule=no_trip");
+    let mut plates: Vec<&str> = no_trip["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["data"]["plate"].as_str().unwrap())
+        .collect();
+    plates.sort();
+    assert_eq!(plates, ["新A10001", "新B20002"], "{no_trip}");
+
     // The vehicle drops its terminal: its device and position go.
     let (status, out) = k.request(
         "PUT",

@@ -3,12 +3,17 @@
 //! org, named by its plate, that a fleet manager handles to a verdict —
 //! 合规 (compliant: it had a reason) or 违规 (a violation) — with a note
 //! saying why. A verdict is final.
+//!
+//! One rule needs trips, which the kernel does not know: `no_trip`, a
+//! vehicle moving with no trip dispatched (公车私用). The job
+//! `trip-check` (every five minutes) and `POST /alerts/check` look at each
+//! terminal's latest speed and raise it, once until it is decided.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tianshan_sdk::prelude::*;
 use tianshan_sdk::storage::{Collection, Doc, collection};
-use tianshan_sdk::telemetry::Alert as Raised;
+use tianshan_sdk::telemetry::{self, Alert as Raised};
 
 pub fn routes(router: Router) -> Router {
     router
@@ -16,7 +21,17 @@ pub fn routes(router: Router) -> Router {
         .requires("vehicles.view")
         .post("/alerts/{id}/verdict", decide)
         .requires("vehicles.manage")
+        .post("/alerts/check", check_now)
+        .requires("vehicles.manage")
 }
+
+/// The rules an alert can come from: the kernel's three, and this
+/// plugin's own.
+pub const RULES: &[&str] = &["overspeed", "outside_hours", "offline", NO_TRIP];
+pub const NO_TRIP: &str = "no_trip";
+/// Moving: above this speed, in a report of the last ten minutes.
+const MOVING_KMH: f64 = 5.0;
+const RECENT_MS: i64 = 10 * 60 * 1000;
 
 pub fn alerts() -> Collection {
     collection("alerts")
@@ -73,12 +88,7 @@ pub fn raised(batch: &[Raised]) -> Result<()> {
 /// first.
 fn list_alerts(req: &Request) -> Result<Response> {
     let find = list::filter_one_of(alerts().find(), req, "status", STATUS)?;
-    let find = list::filter_one_of(
-        find,
-        req,
-        "rule",
-        &["overspeed", "outside_hours", "offline"],
-    )?;
+    let find = list::filter_one_of(find, req, "rule", RULES)?;
     let find = list::filter_eq(&["vehicle_id"], find, req);
     let find = list::sorted(find, req, &["at"], "-at")?;
     list::respond(
@@ -140,4 +150,68 @@ fn decide(req: &Request) -> Result<Response> {
         doc.revision,
         &next,
     )?))
+}
+
+/// `POST /alerts/check`: the trip check now, over the vehicles in reach;
+/// answers how many alerts it raised.
+fn check_now(_: &Request) -> Result<Response> {
+    Ok(Response::json(&json!({ "raised": check_trips()? })))
+}
+
+/// Vehicles whose terminal reports them moving with no trip dispatched get
+/// a `no_trip` alert, unless one is open for them already.
+pub fn check_trips() -> Result<usize> {
+    let cars = crate::register::vehicles()
+        .find()
+        .ne("terminal_id", "")
+        .ne("state", "scrapped")
+        .all::<crate::model::Vehicle>(5_000)?;
+    let ids: Vec<String> = cars.iter().map(|c| c.id.clone()).collect();
+    let now = dates::now_ms();
+    let mut raised = 0;
+    for chunk in ids.chunks(500) {
+        for latest in telemetry::latest(chunk)? {
+            if latest.channel != "speed_kmh"
+                || latest.value <= MOVING_KMH
+                || now - latest.at > RECENT_MS
+            {
+                continue;
+            }
+            let on_trip = crate::trips::trips()
+                .find()
+                .eq("status", "dispatched")
+                .eq("vehicle_id", latest.device.as_str())
+                .count()?
+                > 0;
+            let open = alerts()
+                .find()
+                .eq("vehicle_id", latest.device.as_str())
+                .eq("rule", NO_TRIP)
+                .eq("status", "open")
+                .count()?
+                > 0;
+            if on_trip || open {
+                continue;
+            }
+            let Some(car) = cars.iter().find(|c| c.id == latest.device) else {
+                continue;
+            };
+            let record = ComplianceAlert {
+                rule: NO_TRIP.into(),
+                vehicle_id: car.id.clone(),
+                plate: car.data.plate.clone(),
+                at: latest.at,
+                detail: json!({ "speed_kmh": latest.value }),
+                status: "open".into(),
+                ..ComplianceAlert::default()
+            };
+            let id = format!("al-{}-{NO_TRIP}-{}", car.id, latest.at);
+            match alerts().insert_with(Some(&id), Some(&car.org), &record) {
+                Ok(_) => raised += 1,
+                Err(e) if e.code() == "conflict" => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(raised)
 }

@@ -58,6 +58,15 @@ fn plugin() -> Setup {
         .on_alerts(alerts::raised)
         // Purchases are every other flow.
         .on_approval(purchase::decided)
+        .on_event(on_event)
+}
+
+/// The kernel's jobs.
+fn on_event(event: &tianshan_sdk::prelude::Event) -> tianshan_sdk::Result<()> {
+    match event.topic.strip_prefix("kernel.job.") {
+        Some("trip-check") => alerts::check_trips().map(|_| ()),
+        _ => Ok(()),
+    }
 }
 
 tianshan_sdk::export_plugin!(setup = plugin);
