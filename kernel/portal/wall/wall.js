@@ -688,6 +688,7 @@
       }
       return drawTiles(box, legend, tiles, rows);
     }
+    var fresh = !box.classList.contains('as-geo') || box.getAttribute('data-map') !== map.name;
     if (!box.classList.contains('as-geo')) {
       box.replaceChildren(el('div', 'map-geo'));
       box.classList.add('as-geo');
@@ -726,7 +727,9 @@
         label: { show: true, color: '#fff', fontSize: fontPx(0.7), formatter: function (p) { return p.name + (isNaN(p.value) ? '' : '\n' + number(p.value)); } },
         data: data
       }]
-    }, true);
+    // Built anew only for a new map; later values are merged in, so a
+    // wall that runs for days does not rebuild the map on every change.
+    }, fresh);
     drawLegend(legend, known, lo, hi);
     return true;
   }
