@@ -167,6 +167,25 @@ pub fn check_trips() -> Result<usize> {
         .ne("state", "scrapped")
         .all::<crate::model::Vehicle>(5_000)?;
     let ids: Vec<String> = cars.iter().map(|c| c.id.clone()).collect();
+    // Two reads for the whole fleet, not two per moving vehicle.
+    let vehicle_ids = |docs: Vec<Doc<Value>>| -> std::collections::HashSet<String> {
+        docs.iter()
+            .filter_map(|d| d.data["vehicle_id"].as_str().map(String::from))
+            .collect()
+    };
+    let on_trip = vehicle_ids(
+        crate::trips::trips()
+            .find()
+            .eq("status", "dispatched")
+            .all::<Value>(10_000)?,
+    );
+    let open = vehicle_ids(
+        alerts()
+            .find()
+            .eq("rule", NO_TRIP)
+            .eq("status", "open")
+            .all::<Value>(10_000)?,
+    );
     let now = dates::now_ms();
     let mut raised = 0;
     for chunk in ids.chunks(500) {
@@ -177,20 +196,7 @@ pub fn check_trips() -> Result<usize> {
             {
                 continue;
             }
-            let on_trip = crate::trips::trips()
-                .find()
-                .eq("status", "dispatched")
-                .eq("vehicle_id", latest.device.as_str())
-                .count()?
-                > 0;
-            let open = alerts()
-                .find()
-                .eq("vehicle_id", latest.device.as_str())
-                .eq("rule", NO_TRIP)
-                .eq("status", "open")
-                .count()?
-                > 0;
-            if on_trip || open {
+            if on_trip.contains(&latest.device) || open.contains(&latest.device) {
                 continue;
             }
             let Some(car) = cars.iter().find(|c| c.id == latest.device) else {
