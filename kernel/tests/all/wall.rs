@@ -1282,6 +1282,23 @@ fn vehicle_positions_and_alerts_reach_the_wall_within_reach() {
             b.wait_text("#live", "the over-speed alert and the plates", |t| {
                 t.contains("超速") && t.contains("新A10001") && t.contains("新B20002")
             });
+            // A page naming another plugin's terminals gets its own: the
+            // portal sets `plugin`, whatever the page asks.
+            b.script(
+                "var org = arguments[0];\
+                 import('/ui/kit/kit.js').then(function (kit) {\
+                   return kit.api('GET', '/api/v1/telemetry/positions?plugin=energy&org=' + org);\
+                 }).then(function (r) { window.probe = r.status + ' ' + (r.body && r.body.plugin); });",
+                json!([ROOT]),
+            );
+            b.wait_until("the probe's answer", || {
+                b.script("return window.probe || null", json!([])).is_string()
+            });
+            assert_eq!(
+                b.script("return window.probe", json!([])),
+                "200 vehicles",
+                "a page reaches only its own plugin's terminals"
+            );
         });
         // The points grow in over a second.
         std::thread::sleep(Duration::from_millis(1500));
